@@ -1,0 +1,5 @@
+//! One module per subcommand.
+
+pub mod ci;
+pub mod list;
+pub mod test;

@@ -1,0 +1,28 @@
+//! The exit codes of `cargo xtask`, one per class of result. README.md lists them.
+//!
+//! They stay clear of pytest's own codes (1 to 5) so that nobody mistakes one for the
+//! other, and "tests failed" never shares a code with "the tests could not be run".
+
+/// Every selected suite passed.
+pub const OK: u8 = 0;
+/// The xtask itself failed unexpectedly (an I/O error writing a report, a bug).
+pub const INTERNAL_ERROR: u8 = 1;
+/// The command line was wrong: an unknown suite or group, a bad flag, or pytest
+/// rejecting the arguments given after `--`.
+pub const USAGE_ERROR: u8 = 2;
+/// The suite manifest in the root `Cargo.toml` is invalid; nothing ran.
+pub const MANIFEST_ERROR: u8 = 3;
+/// Tests ran and at least one failed (or errored in a fixture).
+pub const TESTS_FAILED: u8 = 100;
+/// pytest could not import a test module: the repository's code is broken.
+pub const COLLECTION_ERROR: u8 = 101;
+/// A suite collected no tests (pytest's exit 5): a suite that runs nothing is a bug.
+pub const NO_TESTS_COLLECTED: u8 = 102;
+/// A suite's environment could not be built (`uv` could not resolve, build or install it).
+pub const ENVIRONMENT_ERROR: u8 = 103;
+/// uv, or a Python it can use, is missing or unusable.
+pub const TOOLCHAIN_ERROR: u8 = 104;
+/// pytest died: killed by a signal or an internal error.
+pub const CRASHED: u8 = 105;
+/// The run was interrupted (pytest reported an interruption).
+pub const INTERRUPTED: u8 = 130;

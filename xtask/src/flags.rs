@@ -1,0 +1,113 @@
+//! Every flag of `cargo xtask`, in one place. Doc comments are the help text.
+//!
+//! The `test-<group>` subcommands come from the manifest at run time, so a new group needs
+//! no Rust change: they are added to the derived command before parsing.
+
+use std::ffi::OsString;
+use std::num::NonZeroUsize;
+
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+
+use crate::manifest::Manifest;
+
+/// Runs the repository's Python test suites (uv + pytest) the same way everywhere,
+/// and writes JUnit reports to target/xtask/.
+#[derive(Parser, Debug)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", version, after_help = AFTER_HELP)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Builtin,
+}
+
+const AFTER_HELP: &str = "The suites and groups are defined in [workspace.metadata.xtask] in the root Cargo.toml.\n\
+Reports: target/xtask/junit.xml, target/xtask/junit/<suite>.xml; logs: target/xtask/logs/<suite>.log.";
+
+#[derive(Subcommand, Debug)]
+pub enum Builtin {
+    /// Run the named suites or groups (all suites when none is named).
+    Test(TestArgs),
+    /// List the suites of the manifest.
+    List(ListArgs),
+    /// Run the whole CI job: every test group.
+    Ci(RunArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct TestArgs {
+    /// Suite or group names; every suite when none is given.
+    #[arg(value_name = "SUITE|GROUP")]
+    pub selectors: Vec<String>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct RunArgs {
+    /// How many suites run at once [default: the number of CPU cores].
+    #[arg(long, short = 'j', value_name = "N")]
+    pub jobs: Option<NonZeroUsize>,
+    /// Arguments for pytest, passed unchanged to every selected suite
+    /// (`cargo xtask test guardrail -- -k buffer -x`).
+    #[arg(last = true, value_name = "PYTEST_ARGS")]
+    pub pytest_args: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    /// Print a JSON array with one object per suite.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub enum Parsed {
+    Builtin(Builtin),
+    /// `test-<group>`.
+    Group {
+        group: String,
+        run: RunArgs,
+    },
+}
+
+const GROUP_PREFIX: &str = "test-";
+
+/// The full command: the derived one plus a `test-<group>` subcommand per manifest group.
+pub fn command(manifest: Option<&Manifest>) -> clap::Command {
+    let mut command = Cli::command();
+    for group in manifest.map(Manifest::groups).unwrap_or_default() {
+        let suites: Vec<&str> = manifest
+            .unwrap()
+            .suites_in_group(group)
+            .map(|s| s.name.as_str())
+            .collect();
+        let sub = clap::Command::new(format!("{GROUP_PREFIX}{group}"))
+            .about(format!("Run the `{group}` group: {}.", suites.join(", ")));
+        command = command.subcommand(RunArgs::augment_args(sub));
+    }
+    command
+}
+
+pub fn parse(
+    manifest: Option<&Manifest>,
+    args: impl IntoIterator<Item = OsString>,
+) -> Result<Parsed, clap::Error> {
+    let mut command = command(manifest);
+    let matches = command.try_get_matches_from_mut(args)?;
+    if let Some((name, sub)) = matches.subcommand() {
+        if let Some(group) = name.strip_prefix(GROUP_PREFIX) {
+            if manifest.is_some_and(|m| m.groups().contains(&group)) {
+                let run = RunArgs::from_arg_matches(sub).map_err(|e| e.format(&mut command))?;
+                return Ok(Parsed::Group {
+                    group: group.to_string(),
+                    run,
+                });
+            }
+        }
+    }
+    from_matches(&matches).map_err(|e| e.format(&mut command))
+}
+
+fn from_matches(matches: &ArgMatches) -> Result<Parsed, clap::Error> {
+    Ok(Parsed::Builtin(Cli::from_arg_matches(matches)?.command))
+}

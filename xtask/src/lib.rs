@@ -1,0 +1,96 @@
+//! `cargo xtask`: runs the repository's pytest suites through uv, as declared in the suite
+//! manifest (`[workspace.metadata.xtask]` in the root `Cargo.toml`), and reports them.
+//!
+//! The flow: flags (`flags`) and the manifest (`manifest`) become plans (`plan`, pure),
+//! the runner (`runner`) executes them and emits events, and sinks (`report`) write the
+//! terminal output and the JUnit files. Exit codes are in `exit_codes`.
+
+pub mod commands;
+pub mod exit_codes;
+pub mod flags;
+pub mod log;
+pub mod manifest;
+pub mod outcome;
+pub mod paths;
+pub mod plan;
+pub mod pytest_junit;
+pub mod report;
+pub mod runner;
+pub mod toolchain;
+
+use std::process::ExitCode;
+
+use flags::{Builtin, Parsed};
+use manifest::{Manifest, ManifestError};
+use paths::Layout;
+use toolchain::ToolchainError;
+
+/// The command line asked for something that does not exist.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+pub fn main() -> ExitCode {
+    let layout = Layout::new(paths::project_root());
+    let manifest = Manifest::load(&layout);
+    let parsed = match flags::parse(manifest.as_ref().ok(), std::env::args_os()) {
+        Ok(parsed) => parsed,
+        Err(err) => {
+            use clap::error::ErrorKind::{DisplayHelp, DisplayVersion};
+            // A broken manifest hides the group subcommands: say why first.
+            if let (Err(manifest_err), false) = (
+                &manifest,
+                matches!(err.kind(), DisplayHelp | DisplayVersion),
+            ) {
+                eprintln!("error: {manifest_err}\n");
+            }
+            let _ = err.print();
+            return ExitCode::from(if err.use_stderr() {
+                exit_codes::USAGE_ERROR
+            } else {
+                exit_codes::OK
+            });
+        }
+    };
+    match run(&layout, manifest, parsed) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(error_code(&err))
+        }
+    }
+}
+
+fn run(
+    layout: &Layout,
+    manifest: Result<Manifest, ManifestError>,
+    parsed: Parsed,
+) -> anyhow::Result<ExitCode> {
+    let manifest = manifest?;
+    match parsed {
+        Parsed::Builtin(Builtin::Test(args)) => args.run(layout, &manifest),
+        Parsed::Builtin(Builtin::List(args)) => args.run(&manifest).map(|()| ExitCode::SUCCESS),
+        Parsed::Builtin(Builtin::Ci(args)) => commands::ci::run(layout, &manifest, &args),
+        Parsed::Group { group, run } => commands::test::run_group(layout, &manifest, &group, &run),
+    }
+}
+
+/// The one place where errors become exit codes.
+fn error_code(err: &anyhow::Error) -> u8 {
+    if err.downcast_ref::<ManifestError>().is_some() {
+        exit_codes::MANIFEST_ERROR
+    } else if err.downcast_ref::<ToolchainError>().is_some() {
+        exit_codes::TOOLCHAIN_ERROR
+    } else if err.downcast_ref::<UsageError>().is_some() {
+        exit_codes::USAGE_ERROR
+    } else {
+        exit_codes::INTERNAL_ERROR
+    }
+}

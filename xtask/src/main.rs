@@ -1,0 +1,5 @@
+//! `cargo xtask`: see `xtask::main` and README.md.
+
+fn main() -> std::process::ExitCode {
+    xtask::main()
+}

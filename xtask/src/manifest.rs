@@ -1,0 +1,446 @@
+//! The suite manifest: `[workspace.metadata.xtask]` in the root `Cargo.toml`, read through
+//! `cargo metadata` so that editing it needs no rebuild and no TOML parser of our own.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde_json::{Map, Value};
+use xshell::{cmd, Shell};
+
+use crate::paths::Layout;
+
+pub const TABLE: &str = "[workspace.metadata.xtask]";
+const TOP_KEYS: &[&str] = &["suites"];
+const SUITE_KEYS: &[&str] = &[
+    "name",
+    "group",
+    "dir",
+    "extras",
+    "requirements",
+    "requirements-file",
+    "pythonpath",
+    "markers",
+    "paths",
+    "env",
+];
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Manifest {
+    pub suites: Vec<Suite>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Suite {
+    pub name: String,
+    pub group: String,
+    /// Relative to the repository root.
+    pub dir: String,
+    pub environment: Environment,
+    /// Relative to the repository root.
+    pub pythonpath: Vec<String>,
+    /// pytest's `-m` expression; `None` selects every test.
+    pub markers: Option<String>,
+    /// Relative to `dir`; empty means pytest's own discovery.
+    pub paths: Vec<String>,
+    pub env: BTreeMap<String, String>,
+}
+
+/// How a suite's Python environment is made.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Environment {
+    /// The project itself, from its `uv.lock`, with these optional extras.
+    Project { extras: Vec<String> },
+    /// No project install: only these requirements.
+    Requirements(Vec<String>),
+    /// No project install: a requirements file, relative to the suite's directory.
+    RequirementsFile(String),
+}
+
+/// Everything wrong with a manifest, so that one edit can fix it all.
+#[derive(Debug)]
+pub struct ManifestError {
+    pub file: PathBuf,
+    pub problems: Vec<String>,
+}
+
+impl fmt::Display for ManifestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "invalid suite manifest {TABLE} in {}:",
+            self.file.display()
+        )?;
+        for problem in &self.problems {
+            writeln!(f, "  - {problem}")?;
+        }
+        write!(f, "Fix the entries above (README.md, \"Adding a suite\" describes every key); nothing was run.")
+    }
+}
+
+impl std::error::Error for ManifestError {}
+
+impl Manifest {
+    /// Reads the manifest of the repository at `layout.root`.
+    pub fn load(layout: &Layout) -> Result<Manifest, ManifestError> {
+        let file = layout.manifest();
+        let fail = |problem: String| ManifestError {
+            file: file.clone(),
+            problems: vec![problem],
+        };
+        let metadata = cargo_metadata(&file).map_err(|err| fail(format!("{err:#}")))?;
+        let value: Value = serde_json::from_str(&metadata).map_err(|err| {
+            fail(format!(
+                "`cargo metadata` printed something that is not JSON: {err}"
+            ))
+        })?;
+        let table = value.get("metadata").and_then(|m| m.get("xtask")).ok_or_else(|| {
+            fail(format!("there is no {TABLE} table; add one with a [[workspace.metadata.xtask.suites]] entry per suite"))
+        })?;
+        Manifest::from_json(table, &layout.root)
+            .map_err(|problems| ManifestError { file, problems })
+    }
+
+    /// Validates the `[workspace.metadata.xtask]` table; directories are checked below `root`.
+    pub fn from_json(table: &Value, root: &Path) -> Result<Manifest, Vec<String>> {
+        let mut problems = Vec::new();
+        let Some(table) = table.as_object() else {
+            return Err(vec![format!("{TABLE} must be a table")]);
+        };
+        for key in table.keys().filter(|k| !TOP_KEYS.contains(&k.as_str())) {
+            problems.push(format!(
+                "unknown key `{key}` in {TABLE}; the known keys are: {}",
+                TOP_KEYS.join(", ")
+            ));
+        }
+        let entries = match table.get("suites") {
+            Some(Value::Array(entries)) if !entries.is_empty() => entries.as_slice(),
+            Some(Value::Array(_)) | None => {
+                problems.push(
+                    "no suites: add a [[workspace.metadata.xtask.suites]] entry per suite".into(),
+                );
+                &[]
+            }
+            Some(_) => {
+                problems.push(
+                    "`suites` must be an array of tables ([[workspace.metadata.xtask.suites]])"
+                        .into(),
+                );
+                &[]
+            }
+        };
+
+        let mut suites = Vec::new();
+        for (index, entry) in entries.iter().enumerate() {
+            let mut entry = SuiteEntry::new(index, entry, root, &mut problems);
+            if let Some(suite) = entry.parse() {
+                suites.push(suite);
+            }
+        }
+
+        let mut names = BTreeSet::new();
+        for suite in &suites {
+            if !names.insert(suite.name.as_str()) {
+                problems.push(format!("suite `{}`: key `name`: the name is used by more than one suite; names must be unique", suite.name));
+            }
+        }
+        let groups: BTreeSet<&str> = suites.iter().map(|s| s.group.as_str()).collect();
+        for suite in suites.iter().filter(|s| groups.contains(s.name.as_str())) {
+            problems.push(format!(
+                "suite `{}`: key `name`: `{}` is also a group name, so `cargo xtask test {}` would be ambiguous; rename the suite or the group",
+                suite.name, suite.name, suite.name
+            ));
+        }
+
+        if problems.is_empty() {
+            Ok(Manifest { suites })
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// The groups, in the order they first appear.
+    pub fn groups(&self) -> Vec<&str> {
+        let mut groups: Vec<&str> = Vec::new();
+        for suite in &self.suites {
+            if !groups.contains(&suite.group.as_str()) {
+                groups.push(&suite.group);
+            }
+        }
+        groups
+    }
+
+    pub fn suites_in_group<'a>(&'a self, group: &'a str) -> impl Iterator<Item = &'a Suite> + 'a {
+        self.suites.iter().filter(move |s| s.group == group)
+    }
+}
+
+fn cargo_metadata(manifest: &Path) -> anyhow::Result<String> {
+    let sh = Shell::new()?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let output = cmd!(
+        sh,
+        "{cargo} metadata --format-version 1 --no-deps --offline --manifest-path {manifest}"
+    )
+    .quiet()
+    .ignore_status()
+    .output()
+    .context("running `cargo metadata` to read the suite manifest")?;
+    if !output.status.success() {
+        anyhow::bail!(
+            "`cargo metadata` could not read it:\n{}",
+            String::from_utf8_lossy(&output.stderr).trim_end()
+        );
+    }
+    String::from_utf8(output.stdout).context("`cargo metadata` printed invalid UTF-8")
+}
+
+/// One `[[workspace.metadata.xtask.suites]]` entry being validated.
+struct SuiteEntry<'a> {
+    label: String,
+    table: Option<&'a Map<String, Value>>,
+    root: &'a Path,
+    problems: &'a mut Vec<String>,
+}
+
+impl<'a> SuiteEntry<'a> {
+    fn new(index: usize, value: &'a Value, root: &'a Path, problems: &'a mut Vec<String>) -> Self {
+        let table = value.as_object();
+        let label = match table.and_then(|t| t.get("name")).and_then(Value::as_str) {
+            Some(name) => format!("suite `{name}`"),
+            None => format!("suite #{} (no name)", index + 1),
+        };
+        SuiteEntry {
+            label,
+            table,
+            root,
+            problems,
+        }
+    }
+
+    fn problem(&mut self, key: &str, what: impl fmt::Display) {
+        self.problems
+            .push(format!("{}: key `{key}`: {what}", self.label));
+    }
+
+    fn parse(&mut self) -> Option<Suite> {
+        let Some(table) = self.table else {
+            self.problems
+                .push(format!("{}: must be a table", self.label));
+            return None;
+        };
+        for key in table.keys().filter(|k| !SUITE_KEYS.contains(&k.as_str())) {
+            self.problem(
+                key,
+                format_args!("unknown key; the known keys are: {}", SUITE_KEYS.join(", ")),
+            );
+        }
+        let before = self.problems.len();
+        let name = self.identifier("name");
+        let group = self.identifier("group");
+        let dir = self.required_string("dir");
+        if let Some(dir) = &dir {
+            self.existing_dir("dir", dir, &self.root.join(dir));
+        }
+        let environment = self.environment(dir.as_deref());
+        let pythonpath = self.string_list("pythonpath");
+        for entry in &pythonpath {
+            self.existing_dir("pythonpath", entry, &self.root.join(entry));
+        }
+        let markers = self
+            .optional_string("markers")
+            .filter(|m| !m.trim().is_empty());
+        let paths = self.string_list("paths");
+        if let Some(dir) = dir.as_ref().filter(|d| self.root.join(d).is_dir()) {
+            for path in &paths {
+                if !self.root.join(dir).join(path).exists() {
+                    self.problem("paths", format_args!("`{path}` does not exist in `{dir}`; paths are relative to the suite's `dir`"));
+                }
+            }
+        }
+        let env = self.env();
+        if self.problems.len() > before {
+            return None;
+        }
+        Some(Suite {
+            name: name?,
+            group: group?,
+            dir: dir?,
+            environment: environment?,
+            pythonpath,
+            markers,
+            paths,
+            env,
+        })
+    }
+
+    fn optional_string(&mut self, key: &str) -> Option<String> {
+        match self.table?.get(key)? {
+            Value::String(s) => Some(s.clone()),
+            other => {
+                self.problem(key, format_args!("must be a string, found {}", kind(other)));
+                None
+            }
+        }
+    }
+
+    fn required_string(&mut self, key: &str) -> Option<String> {
+        let present = self.table.is_some_and(|t| t.contains_key(key));
+        let value = self.optional_string(key);
+        if !present {
+            self.problem(key, "missing; every suite needs `name`, `group` and `dir`");
+        }
+        value
+    }
+
+    /// Names end up in file names and subcommand names, so keep them plain.
+    fn identifier(&mut self, key: &str) -> Option<String> {
+        let value = self.required_string(key)?;
+        let plain = !value.is_empty()
+            && value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+            && !value.starts_with(['-', '.']);
+        if !plain {
+            self.problem(
+                key,
+                format_args!(
+                    "`{value}` must be non-empty and use only letters, digits, `-`, `_` and `.`"
+                ),
+            );
+            return None;
+        }
+        Some(value)
+    }
+
+    fn string_list(&mut self, key: &str) -> Vec<String> {
+        let Some(value) = self.table.and_then(|t| t.get(key)) else {
+            return Vec::new();
+        };
+        let items = value.as_array().and_then(|items| {
+            items
+                .iter()
+                .map(|item| item.as_str().map(str::to_owned))
+                .collect::<Option<Vec<_>>>()
+        });
+        items.unwrap_or_else(|| {
+            self.problem(
+                key,
+                format_args!("must be an array of strings, found {}", kind(value)),
+            );
+            Vec::new()
+        })
+    }
+
+    fn existing_dir(&mut self, key: &str, shown: &str, path: &Path) {
+        if Path::new(shown).is_absolute() {
+            self.problem(
+                key,
+                format_args!("`{shown}` must be relative to the repository root"),
+            );
+        } else if !path.is_dir() {
+            self.problem(key, format_args!("directory `{shown}` does not exist (paths are relative to the repository root)"));
+        }
+    }
+
+    fn environment(&mut self, dir: Option<&str>) -> Option<Environment> {
+        let table = self.table?;
+        let given: Vec<&str> = ["extras", "requirements", "requirements-file"]
+            .into_iter()
+            .filter(|k| table.contains_key(*k))
+            .collect();
+        if given.len() != 1 {
+            let found = if given.is_empty() {
+                "none".to_string()
+            } else {
+                given.join(" and ")
+            };
+            self.problem(
+                "extras",
+                format_args!("give exactly one of `extras` (install the project), `requirements` or `requirements-file` (no project install); found {found}"),
+            );
+            return None;
+        }
+        match given[0] {
+            "extras" => {
+                let extras = self.string_list("extras");
+                Some(Environment::Project { extras })
+            }
+            "requirements" => {
+                let requirements = self.string_list("requirements");
+                if requirements.is_empty() {
+                    self.problem(
+                        "requirements",
+                        "must list at least one requirement (pytest, at least)",
+                    );
+                    return None;
+                }
+                Some(Environment::Requirements(requirements))
+            }
+            _ => {
+                let file = self.optional_string("requirements-file")?;
+                if let Some(dir) = dir {
+                    if !self.root.join(dir).join(&file).is_file() {
+                        self.problem(
+                            "requirements-file",
+                            format_args!("`{file}` does not exist in `{dir}`"),
+                        );
+                        return None;
+                    }
+                }
+                Some(Environment::RequirementsFile(file))
+            }
+        }
+    }
+
+    fn env(&mut self) -> BTreeMap<String, String> {
+        let Some(value) = self.table.and_then(|t| t.get("env")) else {
+            return BTreeMap::new();
+        };
+        let Some(vars) = value.as_object() else {
+            self.problem(
+                "env",
+                format_args!(
+                    "must be a table of strings (env = {{ NAME = \"value\" }}), found {}",
+                    kind(value)
+                ),
+            );
+            return BTreeMap::new();
+        };
+        let mut env = BTreeMap::new();
+        for (name, value) in vars {
+            let valid_name = !name.is_empty()
+                && !name.starts_with(|c: char| c.is_ascii_digit())
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            match value.as_str() {
+                _ if !valid_name => self.problem(
+                    "env",
+                    format_args!("`{name}` is not a valid environment variable name"),
+                ),
+                _ if name == "PYTHONPATH" => {
+                    self.problem("env", "set PYTHONPATH with the `pythonpath` key, not `env`")
+                }
+                Some(value) => {
+                    env.insert(name.clone(), value.to_owned());
+                }
+                None => self.problem(
+                    "env",
+                    format_args!("`{name}` must be a string, found {}", kind(value)),
+                ),
+            }
+        }
+        env
+    }
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "nothing",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "a table",
+    }
+}

@@ -1,0 +1,115 @@
+//! How a suite ended, and how that maps to an exit code.
+
+use crate::exit_codes;
+
+/// The one outcome every suite ends with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// pytest ran and every selected test passed (or was skipped).
+    Passed,
+    /// pytest ran and some tests failed or errored.
+    Failed,
+    /// pytest could not import a test module.
+    CollectionError,
+    /// pytest collected no tests (its exit 5).
+    NoTests,
+    /// The environment could not be built, or pytest is not importable in it.
+    EnvironmentError,
+    /// uv could not be started.
+    ToolchainError,
+    /// pytest rejected its command line (its exit 4).
+    UsageError,
+    /// pytest reported an interruption (its exit 2 without a collection error).
+    Interrupted,
+    /// pytest died by a signal or an internal error (its exit 3), or wrote no report.
+    Crashed,
+}
+
+impl Outcome {
+    /// Every outcome, in precedence order: when suites end differently, the invocation
+    /// exits with the code of the first outcome in this list that any suite had.
+    /// "Could not run" outranks "ran and failed": a run that could not complete hides
+    /// what it did not run, so the machine is fixed first.
+    pub const PRECEDENCE: [Outcome; 9] = [
+        Outcome::Interrupted,
+        Outcome::ToolchainError,
+        Outcome::EnvironmentError,
+        Outcome::Crashed,
+        Outcome::UsageError,
+        Outcome::CollectionError,
+        Outcome::Failed,
+        Outcome::NoTests,
+        Outcome::Passed,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Passed => "passed",
+            Outcome::Failed => "failed",
+            Outcome::CollectionError => "collection-error",
+            Outcome::NoTests => "no-tests",
+            Outcome::EnvironmentError => "environment-error",
+            Outcome::ToolchainError => "toolchain-error",
+            Outcome::UsageError => "usage-error",
+            Outcome::Interrupted => "interrupted",
+            Outcome::Crashed => "crashed",
+        }
+    }
+
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Outcome::Passed => exit_codes::OK,
+            Outcome::Failed => exit_codes::TESTS_FAILED,
+            Outcome::CollectionError => exit_codes::COLLECTION_ERROR,
+            Outcome::NoTests => exit_codes::NO_TESTS_COLLECTED,
+            Outcome::EnvironmentError => exit_codes::ENVIRONMENT_ERROR,
+            Outcome::ToolchainError => exit_codes::TOOLCHAIN_ERROR,
+            Outcome::UsageError => exit_codes::USAGE_ERROR,
+            Outcome::Interrupted => exit_codes::INTERRUPTED,
+            Outcome::Crashed => exit_codes::CRASHED,
+        }
+    }
+
+    /// The outcome that decides the exit code of a run that ended with `outcomes`.
+    pub fn overall(outcomes: impl IntoIterator<Item = Outcome>) -> Outcome {
+        let outcomes: Vec<Outcome> = outcomes.into_iter().collect();
+        Outcome::PRECEDENCE
+            .into_iter()
+            .find(|o| outcomes.contains(o))
+            .unwrap_or(Outcome::Passed)
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_outcome_has_a_precedence_and_a_distinct_code() {
+        let mut codes: Vec<u8> = Outcome::PRECEDENCE.iter().map(|o| o.exit_code()).collect();
+        codes.sort();
+        codes.dedup();
+        assert_eq!(codes.len(), Outcome::PRECEDENCE.len());
+    }
+
+    #[test]
+    fn could_not_run_outranks_failed() {
+        let overall =
+            Outcome::overall([Outcome::Failed, Outcome::EnvironmentError, Outcome::Passed]);
+        assert_eq!(overall, Outcome::EnvironmentError);
+        assert_eq!(
+            Outcome::overall([Outcome::Passed, Outcome::Passed]),
+            Outcome::Passed
+        );
+        assert_eq!(
+            Outcome::overall([Outcome::NoTests, Outcome::Failed]),
+            Outcome::Failed
+        );
+    }
+}

@@ -1,0 +1,134 @@
+//! The JUnit sink: `target/xtask/junit/<suite>.xml` as each suite ends, and
+//! `target/xtask/junit.xml` with every suite that ran, when the run ends.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite, XmlString};
+
+use crate::paths::{write_atomically, Layout};
+use crate::runner::{Event, Sink, SuiteResult};
+
+/// lxml refuses text nodes over 10,000,000 bytes; stay well below, and keep the whole in
+/// the suite's log.
+pub const MAX_TEXT_BYTES: usize = 1 << 20;
+
+/// Text as consumers can read it: quick-junit drops ANSI escapes and control characters,
+/// this drops the noncharacters U+FFFE and U+FFFF that it leaves and XML parsers reject,
+/// and caps the size.
+pub fn xml_text(text: &str) -> XmlString {
+    let mut text: String = text
+        .chars()
+        .filter(|c| !matches!(c, '\u{FFFE}' | '\u{FFFF}'))
+        .collect();
+    if text.len() > MAX_TEXT_BYTES {
+        let mut cut = text.len() - MAX_TEXT_BYTES;
+        while !text.is_char_boundary(cut) {
+            cut += 1;
+        }
+        text = format!(
+            "[xtask: the first {cut} bytes were cut to keep this report readable; the suite's log has everything]\n{}",
+            &text[cut..]
+        );
+    }
+    XmlString::new(text)
+}
+
+pub struct JunitSink {
+    layout: Layout,
+    suites: Vec<Option<TestSuite>>,
+}
+
+impl JunitSink {
+    pub fn new(layout: &Layout) -> JunitSink {
+        JunitSink {
+            layout: layout.clone(),
+            suites: Vec::new(),
+        }
+    }
+}
+
+impl Sink for JunitSink {
+    fn handle(&mut self, event: &Event<'_>) -> anyhow::Result<()> {
+        match event {
+            Event::RunStarted { plans, .. } => {
+                self.suites = vec![None; plans.len()];
+                // The reports describe the latest invocation only: a file left from an
+                // earlier run of another suite would read as a result of this one.
+                for path in [self.layout.junit_dir(), self.layout.junit_report()] {
+                    remove(&path)?;
+                }
+            }
+            Event::SuiteFinished {
+                index,
+                plan,
+                result,
+            } => {
+                let suite =
+                    test_suite(&plan.suite.name, &plan.suite.group, &plan.suite.dir, result);
+                write(
+                    &plan.junit,
+                    Report::new("xtask").add_test_suite(suite.clone()),
+                )?;
+                self.suites[*index] = Some(suite);
+            }
+            Event::RunFinished { duration, .. } => {
+                let mut report = Report::new("xtask");
+                report.set_time(*duration);
+                report.add_test_suites(self.suites.iter().flatten().cloned());
+                write(&self.layout.junit_report(), &report)?;
+            }
+            Event::SuiteStarted { .. } | Event::EnvironmentReady { .. } => {}
+        }
+        Ok(())
+    }
+}
+
+fn test_suite(name: &str, group: &str, dir: &str, result: &SuiteResult) -> TestSuite {
+    let mut suite = TestSuite::new(name);
+    suite.add_test_cases(result.cases.iter().cloned());
+    suite.set_time(result.duration);
+    suite.set_timestamp(result.started);
+    // quick-junit writes skipped tests as `disabled`; most consumers read `skipped`.
+    suite
+        .extra
+        .insert("skipped".into(), suite.disabled.to_string().into());
+    suite.add_property(("group", group));
+    suite.add_property(("dir", dir));
+    suite.add_property(("outcome", result.outcome.name()));
+    suite
+}
+
+/// A test case that stands for a suite whose tests did not (all) run, so that a CI
+/// reporter shows why.
+pub fn synthetic_case(suite: &str, kind: &str, message: &str, output: &str) -> TestCase {
+    let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+    status
+        .set_type(kind)
+        .set_message(xml_text(message))
+        .set_description(xml_text(output));
+    let mut case = TestCase::new(kind, status);
+    case.set_classname(suite);
+    case
+}
+
+fn write(path: &PathBuf, report: &Report) -> anyhow::Result<()> {
+    let xml = report
+        .to_string()
+        .with_context(|| format!("serializing {}", path.display()))?;
+    write_atomically(path, xml.as_bytes())
+}
+
+fn remove(path: &PathBuf) -> anyhow::Result<()> {
+    let result = if path.is_dir() {
+        std::fs::remove_dir_all(path)
+    } else {
+        std::fs::remove_file(path)
+    };
+    match result {
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+            Err(err).with_context(|| format!("removing the previous report {}", path.display()))
+        }
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,4 @@
+//! The sinks that turn the runner's events into what people and CI read.
+
+pub mod junit;
+pub mod terminal;

@@ -1,0 +1,115 @@
+//! Finding uv, or installing a pinned one with the host Python's pip when there is none.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use xshell::{cmd, Shell};
+
+use crate::paths::Layout;
+
+/// The uv installed when none is found. Bump it here only.
+pub const UV_VERSION: &str = "0.13.8";
+/// Points at a uv binary to use instead of looking on PATH.
+pub const UV_ENV: &str = "XTASK_UV";
+
+/// uv, or a Python to install it with, is missing or unusable.
+#[derive(Debug)]
+pub struct ToolchainError(pub String);
+
+impl std::fmt::Display for ToolchainError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ToolchainError {}
+
+/// `$XTASK_UV`, else `uv` on PATH, else the pinned uv under `target/xtask/tools`,
+/// installing it there first if needed.
+pub fn find_or_install_uv(layout: &Layout) -> Result<PathBuf, ToolchainError> {
+    if let Some(uv) = std::env::var_os(UV_ENV).filter(|v| !v.is_empty()) {
+        let uv = PathBuf::from(uv);
+        return if uv.is_file() {
+            Ok(uv)
+        } else {
+            Err(ToolchainError(format!(
+                "{UV_ENV} is set to `{}`, which is not a file; point it at a uv binary or unset it",
+                uv.display()
+            )))
+        };
+    }
+    if let Some(uv) = find_on_path("uv") {
+        return Ok(uv);
+    }
+    let install_dir = layout.tools_dir().join(format!("uv-{UV_VERSION}"));
+    let uv = install_dir.join("bin").join("uv");
+    if uv.is_file() {
+        return Ok(uv);
+    }
+    install_uv(&install_dir).map_err(|err| {
+        ToolchainError(format!(
+            "uv is required but is not on PATH, and installing uv {UV_VERSION} with the host Python's pip failed: {err:#}\n\
+             Install it yourself (`python3 -m pip install uv=={UV_VERSION}`, or see \
+             https://docs.astral.sh/uv/getting-started/installation/), make sure `uv` is on PATH \
+             (or set {UV_ENV} to its path), and run again."
+        ))
+    })?;
+    Ok(uv)
+}
+
+fn install_uv(install_dir: &Path) -> anyhow::Result<()> {
+    let python = ["python3", "python"]
+        .into_iter()
+        .find_map(find_on_path)
+        .context("no `python3` or `python` on PATH to run pip with")?;
+    let parent = install_dir.parent().expect("the install dir has a parent");
+    std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    eprintln!(
+        "xtask: uv is not on PATH; installing uv {UV_VERSION} into {} with `{} -m pip` (once)",
+        install_dir.display(),
+        python.display()
+    );
+    // Install beside the final place and rename, so that two invocations installing at
+    // the same time cannot leave half an install behind.
+    let staging = parent.join(format!(".uv-{UV_VERSION}.{}", std::process::id()));
+    let sh = Shell::new()?;
+    let output = cmd!(
+        sh,
+        "{python} -m pip install --disable-pip-version-check --no-input --quiet --target {staging} uv=={UV_VERSION}"
+    )
+    .quiet()
+    .ignore_status()
+    .output()
+    .with_context(|| format!("running `{} -m pip`", python.display()))?;
+    if !output.status.success() {
+        let _ = std::fs::remove_dir_all(&staging);
+        anyhow::bail!(
+            "`{} -m pip install uv=={UV_VERSION}` failed:\n{}",
+            python.display(),
+            String::from_utf8_lossy(&output.stderr).trim_end()
+        );
+    }
+    if std::fs::rename(&staging, install_dir).is_err() {
+        // Another invocation finished first; keep its install.
+        let _ = std::fs::remove_dir_all(&staging);
+    }
+    anyhow::ensure!(
+        install_dir.join("bin").join("uv").is_file(),
+        "pip finished but {} holds no bin/uv",
+        install_dir.display()
+    );
+    Ok(())
+}
+
+/// The first executable file called `name` in PATH.
+pub fn find_on_path(name: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| {
+            candidate
+                .metadata()
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
