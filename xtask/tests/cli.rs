@@ -1,0 +1,567 @@
+//! Runs the real `xtask` binary on small fixture repositories with real uv and pytest,
+//! and reads back what it wrote.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use quick_junit::{Report, TestCaseStatus, TestSuite};
+use xtask::exit_codes;
+
+/// One uv for every test: from PATH, or installed once into this repository's target.
+fn uv() -> &'static Path {
+    static UV: OnceLock<PathBuf> = OnceLock::new();
+    UV.get_or_init(|| {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        xtask::toolchain::find_or_install_uv(&xtask::paths::Layout::new(repo))
+            .expect("uv for the tests")
+    })
+}
+
+/// A private copy of `tests/fixtures/<name>`, so each test may edit it and run in it.
+struct Fixture {
+    root: PathBuf,
+}
+
+struct Run {
+    code: u8,
+    stdout: String,
+    stderr: String,
+}
+
+impl Fixture {
+    fn new(name: &str, test: &str) -> Fixture {
+        let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(name);
+        let root = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join("fixtures")
+            .join(test);
+        let _ = std::fs::remove_dir_all(&root);
+        copy_dir(&source, &root);
+        Fixture { root }
+    }
+
+    /// The xtask with this fixture as its repository and the shared uv.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        command
+            .args(args)
+            .current_dir(&self.root)
+            .env(xtask::paths::ROOT_ENV, &self.root)
+            .env(xtask::toolchain::UV_ENV, uv())
+            .env("CARGO", env!("CARGO"));
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        run(self.command(args))
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
+    }
+
+    fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path(rel)).unwrap_or_else(|e| panic!("reading {rel}: {e}"))
+    }
+
+    fn write(&self, rel: &str, contents: &str) {
+        std::fs::write(self.path(rel), contents).unwrap();
+    }
+
+    fn edit(&self, rel: &str, from: &str, to: &str) {
+        let text = self.read(rel);
+        assert!(text.contains(from), "{rel} does not contain {from:?}");
+        self.write(rel, &text.replacen(from, to, 1));
+    }
+
+    /// The merged report, read back with quick-junit.
+    fn report(&self) -> Report {
+        read_report(&self.path("target/xtask/junit.xml"))
+    }
+}
+
+fn run(mut command: Command) -> Run {
+    let output = command.output().expect("running the xtask binary");
+    let run = Run {
+        code: output.status.code().expect("exited normally") as u8,
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    };
+    eprintln!(
+        "--- stdout ---\n{}\n--- stderr ---\n{}",
+        run.stdout, run.stderr
+    );
+    run
+}
+
+fn read_report(path: &Path) -> Report {
+    let xml =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    Report::deserialize_from_str(&xml)
+        .unwrap_or_else(|e| panic!("quick-junit cannot read {}: {e}", path.display()))
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if [".venv", "target", "__pycache__", ".pytest_cache"]
+            .iter()
+            .any(|skip| name == *skip)
+        {
+            continue;
+        }
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &to.join(&name));
+        } else {
+            std::fs::copy(entry.path(), to.join(&name)).unwrap();
+        }
+    }
+}
+
+fn suite<'a>(report: &'a Report, name: &str) -> &'a TestSuite {
+    report
+        .test_suites
+        .iter()
+        .find(|s| s.name.as_str() == name)
+        .unwrap_or_else(|| panic!("no testsuite {name}"))
+}
+
+fn case<'a>(suite: &'a TestSuite, name: &str) -> &'a quick_junit::TestCase {
+    suite
+        .test_cases
+        .iter()
+        .find(|c| c.name.as_str() == name)
+        .unwrap_or_else(|| panic!("no testcase {name}"))
+}
+
+fn attr<'a>(case: &'a quick_junit::TestCase, key: &str) -> &'a str {
+    case.extra
+        .get(key)
+        .map(|v| v.as_str())
+        .unwrap_or_else(|| panic!("no {key} on {}", case.name.as_str()))
+}
+
+/// The counts in pytest's own closing line, e.g. "3 passed, 1 deselected in 0.02s".
+fn pytest_summary(log: &str) -> Vec<(String, usize)> {
+    let line = log
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('=') && l.contains(" in ") && l.trim_end().ends_with('='))
+        .expect("pytest's summary line in the log");
+    let inner = line.trim_matches(|c| c == '=' || c == ' ');
+    let counts = inner.rsplit_once(" in ").unwrap().0;
+    counts
+        .split(", ")
+        .filter_map(|part| {
+            let (n, what) = part.split_once(' ')?;
+            Some((what.to_string(), n.parse().ok()?))
+        })
+        .collect()
+}
+
+fn count(summary: &[(String, usize)], what: &str) -> usize {
+    summary
+        .iter()
+        .find(|(w, _)| w == what || w.trim_end_matches('s') == what)
+        .map_or(0, |(_, n)| *n)
+}
+
+/// The 1-based `line` of `file` in the report, read from the fixture.
+fn line_at(fixture: &Fixture, case: &quick_junit::TestCase) -> String {
+    let line: usize = attr(case, "line").parse().unwrap();
+    fixture
+        .read(attr(case, "file"))
+        .lines()
+        .nth(line - 1)
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn project_suite_reports_each_test_with_file_line_and_output() {
+    let fixture = Fixture::new("basic", "project_suite");
+    let run = fixture.run(&["test", "alpha"]);
+    assert_eq!(run.code, exit_codes::OK);
+
+    let report = read_report(&fixture.path("target/xtask/junit/alpha.xml"));
+    let alpha = suite(&report, "alpha");
+    // The integration test is deselected by the manifest's marker expression.
+    assert_eq!(
+        (alpha.tests, alpha.failures, alpha.errors, alpha.disabled),
+        (3, 0, 0, 0)
+    );
+    assert!(alpha
+        .test_cases
+        .iter()
+        .all(|c| c.name.as_str() != "test_needs_a_live_service"));
+    let summary = pytest_summary(&fixture.read("target/xtask/logs/alpha.log"));
+    assert_eq!(
+        (count(&summary, "passed"), count(&summary, "deselected")),
+        (3, 1)
+    );
+
+    // `alpha` imports its sibling `beta` through the manifest's PYTHONPATH entry.
+    let import = case(alpha, "test_quadruple_uses_beta_through_pythonpath");
+    assert!(matches!(import.status, TestCaseStatus::Success { .. }));
+    assert_eq!(
+        import.classname.as_ref().unwrap().as_str(),
+        "tests.test_alpha"
+    );
+    assert_eq!(attr(import, "file"), "libs/alpha/tests/test_alpha.py");
+    assert_eq!(
+        line_at(&fixture, import),
+        "def test_quadruple_uses_beta_through_pythonpath():"
+    );
+    assert!(import.time.is_some());
+
+    let printing = case(alpha, "test_prints_output");
+    assert!(printing
+        .system_out
+        .as_ref()
+        .unwrap()
+        .contains("hello from alpha"));
+    assert!(run.stdout.contains("alpha [first]"));
+}
+
+#[test]
+fn no_project_suite_runs_with_only_its_requirements() {
+    let fixture = Fixture::new("basic", "no_project_suite");
+    let run = fixture.run(&["test", "beta"]);
+    assert_eq!(run.code, exit_codes::OK);
+
+    let beta = suite(&fixture.report(), "beta").clone();
+    assert_eq!((beta.tests, beta.disabled), (3, 1));
+    assert!(matches!(
+        case(&beta, "test_skipped").status,
+        TestCaseStatus::Skipped { .. }
+    ));
+    assert!(matches!(
+        case(&beta, "test_runs_without_the_project_installed").status,
+        TestCaseStatus::Success { .. }
+    ));
+    // Nothing was installed into the package's own directory.
+    assert!(!fixture.path("libs/beta/.venv").exists());
+    let log = fixture.read("target/xtask/logs/beta.log");
+    assert!(log.contains("--no-project --with pytest==9.2.0"), "{log}");
+}
+
+#[test]
+fn merged_report_has_one_testsuite_per_suite_with_pytests_counts() {
+    let fixture = Fixture::new("basic", "merged_report");
+    let run = fixture.run(&["test", "--jobs", "2"]);
+    assert_eq!(run.code, exit_codes::OK);
+
+    let report = fixture.report();
+    let names: Vec<&str> = report.test_suites.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["alpha", "beta"]);
+    for suite in &report.test_suites {
+        let name = suite.name.as_str();
+        let summary = pytest_summary(&fixture.read(&format!("target/xtask/logs/{name}.log")));
+        let ran =
+            count(&summary, "passed") + count(&summary, "failed") + count(&summary, "skipped");
+        assert_eq!(suite.tests, ran, "{name}: {summary:?}");
+        assert_eq!(suite.disabled, count(&summary, "skipped"), "{name}");
+        let own = read_report(&fixture.path(&format!("target/xtask/junit/{name}.xml")));
+        assert_eq!(own.test_suites[0].test_cases, suite.test_cases);
+    }
+    assert_eq!(report.tests, 6);
+    // The summary table names every suite with its outcome.
+    assert!(run
+        .stdout
+        .lines()
+        .any(|l| l.starts_with("alpha") && l.trim_end().ends_with("passed")));
+}
+
+#[test]
+fn failing_assertion_fails_the_suite_and_points_at_the_test() {
+    let fixture = Fixture::new("basic", "failing_assertion");
+    fixture.edit(
+        "libs/alpha/tests/test_alpha.py",
+        "assert quadruple(3) == 12",
+        "assert quadruple(3) == 13",
+    );
+    let run = fixture.run(&["test"]);
+    assert_eq!(run.code, exit_codes::TESTS_FAILED);
+
+    let report = fixture.report();
+    let alpha = suite(&report, "alpha");
+    assert_eq!((alpha.tests, alpha.failures), (3, 1));
+    let failed = case(alpha, "test_quadruple_uses_beta_through_pythonpath");
+    let TestCaseStatus::NonSuccess {
+        message,
+        description,
+        ..
+    } = &failed.status
+    else {
+        panic!("expected a failure: {:?}", failed.status)
+    };
+    assert!(
+        message.as_ref().unwrap().contains("assert 12 == 13"),
+        "{message:?}"
+    );
+    assert!(description.as_ref().unwrap().contains("test_alpha.py"));
+    assert_eq!(attr(failed, "file"), "libs/alpha/tests/test_alpha.py");
+    assert_eq!(
+        line_at(&fixture, failed),
+        "def test_quadruple_uses_beta_through_pythonpath():"
+    );
+    // The other suite still ran and passed.
+    assert_eq!(suite(&report, "beta").failures, 0);
+    assert!(run.stdout.contains("full log: target/xtask/logs/alpha.log"));
+}
+
+#[test]
+fn group_subcommands_come_from_the_manifest() {
+    let fixture = Fixture::new("basic", "group_subcommands");
+    let help = fixture.run(&["--help"]);
+    assert_eq!(help.code, exit_codes::OK);
+    assert!(
+        help.stdout.contains("test-first") && help.stdout.contains("test-second"),
+        "{}",
+        help.stdout
+    );
+
+    let run = fixture.run(&["test-second"]);
+    assert_eq!(run.code, exit_codes::OK);
+    let names: Vec<String> = fixture
+        .report()
+        .test_suites
+        .iter()
+        .map(|s| s.name.as_str().to_owned())
+        .collect();
+    assert_eq!(names, ["beta"]);
+}
+
+#[test]
+fn list_json_describes_every_suite() {
+    let fixture = Fixture::new("basic", "list_json");
+    let run = fixture.run(&["list", "--json"]);
+    assert_eq!(run.code, exit_codes::OK);
+    let suites: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let suites = suites.as_array().unwrap();
+    let rows: Vec<(&str, &str, &str)> = suites
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap(),
+                s["group"].as_str().unwrap(),
+                s["dir"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("alpha", "first", "libs/alpha"),
+            ("beta", "second", "libs/beta")
+        ]
+    );
+    assert_eq!(suites[1]["environment"]["requirements"][0], "pytest==9.2.0");
+}
+
+#[test]
+fn arguments_after_double_dash_go_to_pytest() {
+    let fixture = Fixture::new("basic", "pytest_args");
+    let run = fixture.run(&["test", "alpha", "--", "-k", "prints"]);
+    assert_eq!(run.code, exit_codes::OK);
+    let alpha = suite(&fixture.report(), "alpha").clone();
+    assert_eq!(alpha.test_cases.len(), 1);
+    assert_eq!(alpha.test_cases[0].name.as_str(), "test_prints_output");
+}
+
+#[test]
+fn a_suite_that_collects_nothing_fails_and_says_so() {
+    let fixture = Fixture::new("basic", "no_tests");
+    let run = fixture.run(&["test", "beta", "--", "-k", "matches_nothing"]);
+    assert_eq!(run.code, exit_codes::NO_TESTS_COLLECTED);
+    let beta = suite(&fixture.report(), "beta").clone();
+    assert_eq!((beta.tests, beta.errors), (1, 1));
+    let TestCaseStatus::NonSuccess { ty, message, .. } = &beta.test_cases[0].status else {
+        panic!()
+    };
+    assert_eq!(ty.as_ref().unwrap().as_str(), "no-tests");
+    assert!(message.as_ref().unwrap().contains("collected no tests"));
+    assert!(run.stdout.contains("NO-TESTS beta"));
+}
+
+#[test]
+fn an_unbuildable_environment_is_not_a_test_failure() {
+    let fixture = Fixture::new("basic", "environment_error");
+    fixture.edit(
+        "Cargo.toml",
+        r#"requirements = ["pytest==9.2.0"]"#,
+        r#"requirements = ["pytest==9.2.0", "xtask-fixture-no-such-package==1.0"]"#,
+    );
+    let run = fixture.run(&["test"]);
+    assert_eq!(run.code, exit_codes::ENVIRONMENT_ERROR);
+
+    let report = fixture.report();
+    let beta = suite(&report, "beta");
+    assert_eq!((beta.tests, beta.errors), (1, 1));
+    let TestCaseStatus::NonSuccess {
+        ty, description, ..
+    } = &beta.test_cases[0].status
+    else {
+        panic!()
+    };
+    assert_eq!(ty.as_ref().unwrap().as_str(), "environment-error");
+    // uv's own explanation is in the report and in the log.
+    assert!(description
+        .as_ref()
+        .unwrap()
+        .contains("xtask-fixture-no-such-package"));
+    assert!(fixture
+        .read("target/xtask/logs/beta.log")
+        .contains("xtask-fixture-no-such-package"));
+    // pytest never ran for it, and the other suite is unaffected.
+    assert!(!fixture.path("target/xtask/pytest/beta.xml").exists());
+    assert_eq!(suite(&report, "alpha").tests, 3);
+}
+
+#[test]
+fn a_broken_test_module_is_a_collection_error() {
+    let fixture = Fixture::new("basic", "collection_error");
+    fixture.write(
+        "libs/alpha/tests/test_broken.py",
+        "def test_syntax(:\n    pass\n",
+    );
+    let run = fixture.run(&["test", "alpha"]);
+    assert_eq!(run.code, exit_codes::COLLECTION_ERROR);
+    let alpha = suite(&fixture.report(), "alpha").clone();
+    assert!(alpha.errors >= 1);
+    assert!(alpha.test_cases.iter().any(|c| matches!(&c.status,
+        TestCaseStatus::NonSuccess { message: Some(m), .. } if m.contains("collection failure"))));
+}
+
+#[test]
+fn manifest_errors_name_the_suite_and_key_and_nothing_runs() {
+    let fixture = Fixture::new("basic", "manifest_errors");
+    fixture.edit(
+        "Cargo.toml",
+        "paths = [\"tests\"]\nenv",
+        "paths = [\"tests\"]\nextra = [\"test\"]\nenv",
+    );
+    fixture.edit(
+        "Cargo.toml",
+        r#"dir = "libs/beta""#,
+        r#"dir = "libs/gamma""#,
+    );
+    let run = fixture.run(&["test"]);
+    assert_eq!(run.code, exit_codes::MANIFEST_ERROR);
+    assert!(run.stderr.contains("Cargo.toml"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("suite `alpha`: key `extra`: unknown key"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("suite `beta`: key `dir`: directory `libs/gamma` does not exist"),
+        "{}",
+        run.stderr
+    );
+    assert!(!fixture.path("target/xtask").exists());
+}
+
+#[test]
+fn duplicate_suite_names_are_rejected() {
+    let fixture = Fixture::new("basic", "duplicate_names");
+    fixture.edit("Cargo.toml", r#"name = "beta""#, r#"name = "alpha""#);
+    let run = fixture.run(&["list"]);
+    assert_eq!(run.code, exit_codes::MANIFEST_ERROR);
+    assert!(
+        run.stderr.contains("suite `alpha`: key `name`"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("more than one suite"), "{}", run.stderr);
+}
+
+#[test]
+fn an_unknown_suite_is_a_usage_error_that_lists_the_known_ones() {
+    let fixture = Fixture::new("basic", "unknown_suite");
+    let run = fixture.run(&["test", "gamma"]);
+    assert_eq!(run.code, exit_codes::USAGE_ERROR);
+    assert!(
+        run.stderr.contains("no suite or group named `gamma`"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("alpha, beta"), "{}", run.stderr);
+}
+
+#[test]
+fn jobs_1_runs_suites_one_after_another_without_interleaving() {
+    let fixture = Fixture::new("basic", "jobs_1");
+    let run = fixture.run(&["test", "--jobs", "1"]);
+    assert_eq!(run.code, exit_codes::OK);
+    let events: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter_map(|l| {
+            l.split_whitespace()
+                .next()
+                .filter(|w| ["START", "PASSED"].contains(w))
+        })
+        .collect();
+    assert_eq!(events, ["START", "PASSED", "START", "PASSED"]);
+}
+
+/// PATH without any directory that holds a `uv`.
+fn path_without_uv() -> String {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let dirs: Vec<PathBuf> = std::env::split_paths(&path)
+        .filter(|d| !d.join("uv").exists())
+        .collect();
+    std::env::join_paths(dirs).unwrap().into_string().unwrap()
+}
+
+#[test]
+fn installs_a_pinned_uv_when_none_is_on_path() {
+    let fixture = Fixture::new("basic", "installs_uv");
+    let mut command = fixture.command(&["test", "beta"]);
+    command
+        .env_remove(xtask::toolchain::UV_ENV)
+        .env("PATH", path_without_uv());
+    let run = run(command);
+    assert_eq!(run.code, exit_codes::OK);
+    let version = xtask::toolchain::UV_VERSION;
+    assert!(
+        run.stderr.contains(&format!("installing uv {version}")),
+        "{}",
+        run.stderr
+    );
+    let installed = fixture.path(&format!("target/xtask/tools/uv-{version}/bin/uv"));
+    assert!(fixture
+        .read("target/xtask/logs/beta.log")
+        .contains(installed.to_str().unwrap()));
+}
+
+#[test]
+fn no_uv_and_no_python_to_install_it_is_a_toolchain_error() {
+    let fixture = Fixture::new("basic", "no_toolchain");
+    let empty = fixture.path("empty-bin");
+    std::fs::create_dir_all(&empty).unwrap();
+    let mut command = fixture.command(&["test"]);
+    command
+        .env_remove(xtask::toolchain::UV_ENV)
+        .env("PATH", &empty);
+    let run = run(command);
+    assert_eq!(run.code, exit_codes::TOOLCHAIN_ERROR);
+    assert!(
+        run.stderr.contains("uv is required but is not on PATH"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("no `python3` or `python` on PATH"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("pip install uv=="), "{}", run.stderr);
+}
