@@ -111,3 +111,66 @@ pub fn parse(
 fn from_matches(matches: &ArgMatches) -> Result<Parsed, clap::Error> {
     Ok(Parsed::Builtin(Cli::from_arg_matches(matches)?.command))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::{Environment, Suite};
+
+    fn manifest() -> Manifest {
+        let suite = |name: &str, group: &str| Suite {
+            name: name.into(),
+            group: group.into(),
+            dir: ".".into(),
+            environment: Environment::Project { extras: vec![] },
+            pythonpath: vec![],
+            markers: None,
+            paths: vec![],
+            env: Default::default(),
+        };
+        Manifest {
+            suites: vec![suite("guardrail", "shared"), suite("agent", "version-a")],
+        }
+    }
+
+    fn parse_args(args: &[&str]) -> Result<Parsed, clap::Error> {
+        parse(
+            Some(&manifest()),
+            std::iter::once("xtask")
+                .chain(args.iter().copied())
+                .map(OsString::from),
+        )
+    }
+
+    #[test]
+    fn the_cli_definition_is_consistent() {
+        command(Some(&manifest())).debug_assert();
+        command(None).debug_assert();
+    }
+
+    #[test]
+    fn each_group_gets_a_subcommand() {
+        let Parsed::Group { group, run } =
+            parse_args(&["test-version-a", "-j", "1", "--", "-x"]).unwrap()
+        else {
+            panic!("expected a group")
+        };
+        assert_eq!(group, "version-a");
+        assert_eq!(run.jobs.map(usize::from), Some(1));
+        assert_eq!(run.pytest_args, ["-x"]);
+        assert!(parse_args(&["test-nothing"]).is_err());
+    }
+
+    #[test]
+    fn test_takes_selectors_and_pytest_args() {
+        let Parsed::Builtin(Builtin::Test(args)) =
+            parse_args(&["test", "guardrail", "shared", "--", "-k", "buffer"]).unwrap()
+        else {
+            panic!("expected test")
+        };
+        assert_eq!(args.selectors, ["guardrail", "shared"]);
+        assert_eq!(args.run.pytest_args, ["-k", "buffer"]);
+        assert_eq!(args.run.jobs, None);
+        assert!(parse_args(&["test", "--jobs", "0"]).is_err());
+    }
+}

@@ -45,3 +45,44 @@ pub fn tail(path: &Path, lines: usize) -> String {
     out.push_str(&shown.join("\n"));
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log_with(name: &str, contents: &str) -> std::path::PathBuf {
+        let path =
+            std::env::temp_dir().join(format!("xtask-log-test-{}-{name}.log", std::process::id()));
+        std::fs::write(&path, contents).unwrap();
+        path
+    }
+
+    #[test]
+    fn short_logs_are_shown_whole() {
+        let path = log_with("short", "one\ntwo\n");
+        assert_eq!(tail(&path, 10), "one\ntwo");
+        std::fs::remove_file(path).unwrap();
+    }
+
+    #[test]
+    fn long_logs_show_their_last_lines_and_where_the_rest_is() {
+        let lines: Vec<String> = (0..100_000).map(|i| format!("line {i}")).collect();
+        let path = log_with("long", &lines.join("\n"));
+        let shown = tail(&path, 3);
+        assert_eq!(
+            shown,
+            format!(
+                "[... earlier output in {} ...]\nline 99997\nline 99998\nline 99999",
+                path.display()
+            )
+        );
+        std::fs::remove_file(path).unwrap();
+    }
+
+    #[test]
+    fn a_missing_log_says_so() {
+        assert!(
+            tail(Path::new("/nonexistent/x.log"), 3).starts_with("(no log at /nonexistent/x.log)")
+        );
+    }
+}

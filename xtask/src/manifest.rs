@@ -444,3 +444,179 @@ fn kind(value: &Value) -> &'static str {
         Value::Object(_) => "a table",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The xtask crate's own directory serves as the root: `tests/fixtures/basic/libs/...` exist.
+    fn root() -> &'static Path {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+    }
+
+    const ALPHA: &str = "tests/fixtures/basic/libs/alpha";
+
+    fn suite(extra: Value) -> Value {
+        let mut suite =
+            json!({ "name": "alpha", "group": "first", "dir": ALPHA, "extras": ["test"] });
+        suite
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        suite
+    }
+
+    fn problems(table: Value) -> Vec<String> {
+        Manifest::from_json(&table, root()).expect_err("the manifest should be rejected")
+    }
+
+    #[test]
+    fn a_valid_manifest_reads_every_key() {
+        let table = json!({ "suites": [
+            suite(json!({ "pythonpath": ["tests/fixtures/basic/libs"], "markers": "not integration",
+                          "paths": ["tests"], "env": { "MODE": "x" } })),
+            { "name": "beta", "group": "second", "dir": "tests/fixtures/basic/libs/beta",
+              "requirements": ["pytest==9.2.0"] },
+        ]});
+        let manifest = Manifest::from_json(&table, root()).unwrap();
+        assert_eq!(manifest.groups(), ["first", "second"]);
+        let alpha = &manifest.suites[0];
+        assert_eq!(
+            alpha.environment,
+            Environment::Project {
+                extras: vec!["test".into()]
+            }
+        );
+        assert_eq!(alpha.markers.as_deref(), Some("not integration"));
+        assert_eq!(alpha.env.get("MODE").map(String::as_str), Some("x"));
+        assert_eq!(
+            manifest.suites[1].environment,
+            Environment::Requirements(vec!["pytest==9.2.0".into()])
+        );
+        assert_eq!(manifest.suites[1].markers, None);
+    }
+
+    #[test]
+    fn unknown_keys_name_the_suite_and_the_key() {
+        let problems =
+            problems(json!({ "suites": [suite(json!({ "extra": ["test"] }))], "defaults": {} }));
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].starts_with("unknown key `defaults` in [workspace.metadata.xtask]"));
+        assert!(problems[1].starts_with(
+            "suite `alpha`: key `extra`: unknown key; the known keys are: name, group"
+        ));
+    }
+
+    #[test]
+    fn missing_directories_are_named() {
+        let problems = problems(
+            json!({ "suites": [suite(json!({ "dir": "no/such/dir", "pythonpath": ["nowhere"] }))] }),
+        );
+        assert_eq!(
+            problems,
+            [
+                "suite `alpha`: key `dir`: directory `no/such/dir` does not exist (paths are relative to the repository root)",
+                "suite `alpha`: key `pythonpath`: directory `nowhere` does not exist (paths are relative to the repository root)",
+            ]
+        );
+        let problems = problems_for_paths();
+        assert_eq!(problems, [format!("suite `alpha`: key `paths`: `spec` does not exist in `{ALPHA}`; paths are relative to the suite's `dir`")]);
+    }
+
+    fn problems_for_paths() -> Vec<String> {
+        problems(json!({ "suites": [suite(json!({ "paths": ["tests", "spec"] }))] }))
+    }
+
+    #[test]
+    fn duplicate_names_and_names_shared_with_groups_are_errors() {
+        let problems = problems(
+            json!({ "suites": [suite(json!({})), suite(json!({})), suite(json!({ "name": "first" }))] }),
+        );
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0]
+            .contains("suite `alpha`: key `name`: the name is used by more than one suite"));
+        assert!(problems[1].contains("suite `first`: key `name`: `first` is also a group name"));
+    }
+
+    #[test]
+    fn exactly_one_way_to_make_the_environment() {
+        let both = problems(json!({ "suites": [suite(json!({ "requirements": ["pytest"] }))] }));
+        assert_eq!(both.len(), 1);
+        assert!(both[0].contains("give exactly one of `extras`"), "{both:?}");
+        assert!(
+            both[0].ends_with("found extras and requirements"),
+            "{both:?}"
+        );
+
+        let none = problems(json!({ "suites": [{ "name": "a", "group": "g", "dir": ALPHA }] }));
+        assert!(none[0].ends_with("found none"), "{none:?}");
+
+        let empty = problems(
+            json!({ "suites": [{ "name": "a", "group": "g", "dir": ALPHA, "requirements": [] }] }),
+        );
+        assert!(
+            empty[0].contains("key `requirements`: must list at least one requirement"),
+            "{empty:?}"
+        );
+
+        let file = problems(
+            json!({ "suites": [{ "name": "a", "group": "g", "dir": ALPHA, "requirements-file": "req.txt" }] }),
+        );
+        assert!(
+            file[0].contains(&format!(
+                "key `requirements-file`: `req.txt` does not exist in `{ALPHA}`"
+            )),
+            "{file:?}"
+        );
+    }
+
+    #[test]
+    fn wrong_types_and_missing_keys_say_what_is_expected() {
+        let problems = problems(json!({ "suites": [
+            { "group": "g", "dir": ALPHA, "extras": "test", "markers": 3, "env": { "A": 1, "PYTHONPATH": "x" } },
+            { "name": "bad name", "group": "g", "dir": "/abs", "extras": [] },
+        ]}));
+        let expected = [
+            "suite #1 (no name): key `name`: missing; every suite needs `name`, `group` and `dir`",
+            "suite #1 (no name): key `extras`: must be an array of strings, found a string",
+            "suite #1 (no name): key `markers`: must be a string, found a number",
+            "suite #1 (no name): key `env`: `A` must be a string, found a number",
+            "suite #1 (no name): key `env`: set PYTHONPATH with the `pythonpath` key, not `env`",
+            "suite `bad name`: key `name`: `bad name` must be non-empty and use only letters, digits, `-`, `_` and `.`",
+            "suite `bad name`: key `dir`: `/abs` must be relative to the repository root",
+        ];
+        assert_eq!(problems, expected);
+    }
+
+    #[test]
+    fn an_empty_manifest_is_an_error() {
+        assert_eq!(
+            problems(json!({})),
+            ["no suites: add a [[workspace.metadata.xtask.suites]] entry per suite"]
+        );
+        assert_eq!(
+            problems(json!({ "suites": 1 })),
+            ["`suites` must be an array of tables ([[workspace.metadata.xtask.suites]])"]
+        );
+    }
+
+    #[test]
+    fn the_error_names_the_file_and_how_to_fix_it() {
+        let err = ManifestError {
+            file: PathBuf::from("/repo/Cargo.toml"),
+            problems: vec!["suite `a`: key `b`: bad".into()],
+        };
+        let text = err.to_string();
+        assert!(text.starts_with("invalid suite manifest [workspace.metadata.xtask] in /repo/Cargo.toml:\n  - suite `a`: key `b`: bad\n"));
+        assert!(text.ends_with("nothing was run."));
+    }
+
+    #[test]
+    fn the_repositorys_own_manifest_is_valid() {
+        let layout = Layout::new(root().parent().unwrap());
+        let manifest = Manifest::load(&layout).unwrap_or_else(|err| panic!("{err}"));
+        assert_eq!(manifest.groups(), ["shared", "version-a", "version-b"]);
+        assert_eq!(manifest.suites.len(), 5);
+    }
+}

@@ -140,3 +140,177 @@ fn shell_quote(word: &str) -> String {
         format!("'{}'", word.replace('\'', r"'\''"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn suite(environment: Environment) -> Suite {
+        Suite {
+            name: "guardrail".into(),
+            group: "shared".into(),
+            dir: "shared/guardrail".into(),
+            environment,
+            pythonpath: vec!["shared".into(), "version-a".into()],
+            markers: Some("not integration".into()),
+            paths: vec!["tests".into()],
+            env: BTreeMap::from([("MODE".to_string(), "test".to_string())]),
+        }
+    }
+
+    fn plan(environment: Environment, pytest_args: &[&str]) -> SuitePlan {
+        let args: Vec<String> = pytest_args.iter().map(|a| a.to_string()).collect();
+        plan_suite(
+            &suite(environment),
+            &Layout::new("/repo"),
+            Path::new("/bin/uv"),
+            &args,
+        )
+    }
+
+    #[test]
+    fn project_suite_runs_pytest_in_the_locked_project_with_its_extras() {
+        let plan = plan(
+            Environment::Project {
+                extras: vec!["test".into()],
+            },
+            &["-k", "buffer", "-x"],
+        );
+        assert_eq!(
+            plan.prepare.argv,
+            [
+                "/bin/uv",
+                "run",
+                "--directory",
+                "shared/guardrail",
+                "--locked",
+                "--extra",
+                "test",
+                "--",
+                "python",
+                "-c",
+                "import pytest"
+            ]
+        );
+        assert_eq!(
+            plan.test.argv,
+            [
+                "/bin/uv",
+                "run",
+                "--directory",
+                "shared/guardrail",
+                "--locked",
+                "--extra",
+                "test",
+                "--",
+                "pytest",
+                "--rootdir=.",
+                "-o",
+                "junit_family=xunit1",
+                "-o",
+                "junit_logging=all",
+                "--junitxml=/repo/target/xtask/pytest/guardrail.xml",
+                "-m",
+                "not integration",
+                "tests",
+                "-k",
+                "buffer",
+                "-x",
+            ]
+        );
+        assert_eq!(plan.test.cwd, Path::new("/repo"));
+        assert_eq!(
+            plan.test.env,
+            [
+                (
+                    "PYTHONPATH".to_string(),
+                    "/repo/shared:/repo/version-a".to_string()
+                ),
+                ("MODE".to_string(), "test".to_string())
+            ]
+        );
+        assert_eq!(plan.prepare.env, plan.test.env);
+        assert_eq!(plan.test.env_remove, ["VIRTUAL_ENV"]);
+        assert_eq!(
+            plan.junit,
+            Path::new("/repo/target/xtask/junit/guardrail.xml")
+        );
+        assert_eq!(plan.log, Path::new("/repo/target/xtask/logs/guardrail.log"));
+    }
+
+    #[test]
+    fn no_project_suites_install_only_their_requirements() {
+        let plan = plan(
+            Environment::Requirements(vec!["pytest==9.2.0".into(), "pydantic>=2".into()]),
+            &[],
+        );
+        assert_eq!(
+            plan.prepare.argv[..10],
+            [
+                "/bin/uv",
+                "run",
+                "--directory",
+                "shared/guardrail",
+                "--no-project",
+                "--with",
+                "pytest==9.2.0",
+                "--with",
+                "pydantic>=2",
+                "--"
+            ]
+        );
+        assert_eq!(plan.test.argv.last().unwrap(), "tests");
+
+        let plan = super::tests::plan(
+            Environment::RequirementsFile("requirements-test.txt".into()),
+            &[],
+        );
+        assert_eq!(
+            plan.test.argv[..8],
+            [
+                "/bin/uv",
+                "run",
+                "--directory",
+                "shared/guardrail",
+                "--no-project",
+                "--with-requirements",
+                "requirements-test.txt",
+                "--"
+            ]
+        );
+    }
+
+    #[test]
+    fn no_markers_and_no_paths_leave_selection_to_pytest() {
+        let mut bare = suite(Environment::Project { extras: vec![] });
+        bare.markers = None;
+        bare.paths.clear();
+        bare.pythonpath.clear();
+        let plan = plan_suite(&bare, &Layout::new("/repo"), Path::new("uv"), &[]);
+        assert!(!plan.test.argv.contains(&"-m".to_string()));
+        assert!(plan.test.argv.last().unwrap().starts_with("--junitxml="));
+        assert!(!plan.test.argv.contains(&"--extra".to_string()));
+        // An empty PYTHONPATH still replaces whatever the caller's shell had.
+        assert_eq!(plan.test.env[0], ("PYTHONPATH".to_string(), String::new()));
+    }
+
+    #[test]
+    fn shell_line_can_be_pasted() {
+        let plan = plan(
+            Environment::Project {
+                extras: vec!["test".into()],
+            },
+            &["-k", "it's"],
+        );
+        let line = shell_line(&plan.test);
+        assert!(
+            line.starts_with("PYTHONPATH=/repo/shared:/repo/version-a MODE=test /bin/uv run"),
+            "{line}"
+        );
+        assert!(
+            line.contains(" -m 'not integration' tests -k 'it'\\''s'"),
+            "{line}"
+        );
+    }
+}

@@ -290,3 +290,193 @@ fn rebase(suite_dir: &str, file: &str) -> String {
         format!("{dir}/{file}")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Real pytest 9.2 output for `tests/data/pytest-9.2-outcomes.py`.
+    const OUTCOMES: &str = include_str!("../tests/data/pytest-9.2-outcomes.xml");
+    const COLLECTION_ERROR: &str = include_str!("../tests/data/pytest-9.2-collection-error.xml");
+
+    fn parse_outcomes() -> Vec<TestCase> {
+        parse(OUTCOMES, "pkg").unwrap()
+    }
+
+    fn named<'a>(cases: &'a [TestCase], name: &str) -> &'a TestCase {
+        cases.iter().find(|c| c.name.as_str() == name).unwrap()
+    }
+
+    #[test]
+    fn every_test_case_is_kept_with_its_location_rebased_and_one_based() {
+        let cases = parse_outcomes();
+        let names: Vec<&str> = cases.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "test_passes",
+                "test_fails",
+                "test_skipped",
+                "test_skip_then_teardown_error",
+                "test_setup_error",
+                "test_xfail"
+            ]
+        );
+        let passes = named(&cases, "test_passes");
+        assert_eq!(
+            passes.classname.as_ref().unwrap().as_str(),
+            "tests.test_sample"
+        );
+        assert_eq!(passes.extra["file"].as_str(), "pkg/tests/test_sample.py");
+        // pytest wrote 16 for the `def` on line 17 of the source.
+        assert_eq!(passes.extra["line"].as_str(), "17");
+        let source = include_str!("../tests/data/pytest-9.2-outcomes.py");
+        assert_eq!(
+            source.lines().nth(16).unwrap(),
+            "def test_passes(record_property):"
+        );
+        assert_eq!(passes.time, Some(Duration::from_millis(1)));
+    }
+
+    #[test]
+    fn output_and_properties_survive_with_entities_resolved() {
+        let cases = parse_outcomes();
+        let passes = named(&cases, "test_passes");
+        let out = passes.system_out.as_ref().unwrap().as_str();
+        assert!(
+            out.contains("out: <tag> & \"quotes\" #x1B[31mred#x1B[0m café"),
+            "{out}"
+        );
+        assert!(
+            !out.contains("Captured Log"),
+            "empty sections are dropped: {out}"
+        );
+        assert!(passes.system_err.as_ref().unwrap().contains("err line"));
+        assert_eq!(passes.properties[0].name.as_str(), "ticket");
+        assert_eq!(passes.properties[0].value.as_str(), "XT-1");
+        // Tests that printed nothing carry no output at all.
+        assert_eq!(named(&cases, "test_fails").system_out, None);
+    }
+
+    #[test]
+    fn statuses_keep_message_type_and_text() {
+        let cases = parse_outcomes();
+        let TestCaseStatus::NonSuccess {
+            kind,
+            message,
+            description,
+            ..
+        } = &named(&cases, "test_fails").status
+        else {
+            panic!("test_fails should have failed")
+        };
+        assert_eq!(*kind, NonSuccessKind::Failure);
+        assert_eq!(
+            message.as_ref().unwrap().as_str(),
+            "AssertionError: math & <logic>\nassert (1 + 1) == 3"
+        );
+        assert!(description
+            .as_ref()
+            .unwrap()
+            .contains("tests/test_sample.py:24: AssertionError"));
+
+        let TestCaseStatus::Skipped { message, ty, .. } = &named(&cases, "test_skipped").status
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (
+                message.as_ref().unwrap().as_str(),
+                ty.as_ref().unwrap().as_str()
+            ),
+            ("not today", "pytest.skip")
+        );
+        assert!(matches!(
+            named(&cases, "test_xfail").status,
+            TestCaseStatus::Skipped { .. }
+        ));
+        assert!(matches!(
+            named(&cases, "test_setup_error").status,
+            TestCaseStatus::NonSuccess {
+                kind: NonSuccessKind::Error,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_skip_followed_by_a_teardown_error_is_one_error_that_mentions_the_skip() {
+        let cases = parse_outcomes();
+        let TestCaseStatus::NonSuccess {
+            kind,
+            message,
+            description,
+            ..
+        } = &named(&cases, "test_skip_then_teardown_error").status
+        else {
+            panic!("the teardown error should win")
+        };
+        assert_eq!(*kind, NonSuccessKind::Error);
+        assert!(message.as_ref().unwrap().contains("teardown broke"));
+        assert!(description
+            .as_ref()
+            .unwrap()
+            .contains("[pytest also reported <skipped> for this test: skipping]"));
+    }
+
+    #[test]
+    fn collection_errors_are_kept_without_a_line() {
+        let cases = parse(COLLECTION_ERROR, "pkg").unwrap();
+        assert_eq!(cases.len(), 1);
+        assert_eq!(cases[0].name.as_str(), "tests.test_collect");
+        assert_eq!(cases[0].extra["file"].as_str(), "pkg/tests/test_collect.py");
+        assert!(!cases[0].extra.contains_key("line"));
+        let TestCaseStatus::NonSuccess {
+            message,
+            description,
+            ..
+        } = &cases[0].status
+        else {
+            panic!()
+        };
+        assert_eq!(message.as_ref().unwrap().as_str(), "collection failure");
+        assert!(description
+            .as_ref()
+            .unwrap()
+            .contains("No module named 'not_a_module_anywhere'"));
+    }
+
+    #[test]
+    fn a_bare_testsuite_root_and_self_closing_cases_are_read() {
+        let xml = r#"<testsuite name="pytest" tests="2"><testcase classname="t" name="a" time="0.5"/><testcase classname="t" name="b" file="./t.py" line="0"></testcase></testsuite>"#;
+        let cases = parse(xml, ".").unwrap();
+        assert_eq!(cases.len(), 2);
+        assert_eq!(cases[0].time, Some(Duration::from_millis(500)));
+        assert_eq!(
+            (
+                cases[1].extra["file"].as_str(),
+                cases[1].extra["line"].as_str()
+            ),
+            ("t.py", "1")
+        );
+    }
+
+    #[test]
+    fn malformed_xml_is_an_error_not_an_empty_report() {
+        let err = parse("<testsuites><testcase name=\"a\"></testsuites>", "pkg").unwrap_err();
+        assert!(format!("{err:#}").contains("malformed"), "{err:#}");
+    }
+
+    #[test]
+    fn only_sections_that_captured_something_are_kept() {
+        assert_eq!(
+            captured("---- Captured Out ----\n\n---- Captured Err ----\n\n"),
+            None
+        );
+        assert_eq!(
+            captured("---- Captured Out ----\nhi\n---- Captured Err ----\n\n").unwrap(),
+            "---- Captured Out ----\nhi\n"
+        );
+        assert_eq!(captured("plain text\n").unwrap(), "plain text\n");
+    }
+}

@@ -329,3 +329,63 @@ pub fn classify(status: Option<i32>, cases: Option<&[TestCase]>) -> (Outcome, Op
         (Some(code), Some(_)) => (Outcome::Crashed, Some(format!("pytest exited with unexpected status {code}"))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn case(status: TestCaseStatus) -> TestCase {
+        TestCase::new("t", status)
+    }
+
+    #[test]
+    fn pytest_exit_statuses_map_to_outcomes() {
+        let passed = [case(TestCaseStatus::success())];
+        assert_eq!(classify(Some(0), Some(&passed)).0, Outcome::Passed);
+        assert_eq!(classify(Some(1), Some(&passed)).0, Outcome::Failed);
+        assert_eq!(classify(Some(2), Some(&passed)).0, Outcome::Interrupted);
+        assert_eq!(classify(Some(3), None).0, Outcome::Crashed);
+        assert_eq!(classify(Some(4), None).0, Outcome::UsageError);
+        assert_eq!(classify(Some(5), Some(&[])).0, Outcome::NoTests);
+        assert_eq!(classify(None, None).0, Outcome::Crashed);
+        // Exit 0 with no report is not a pass: nothing shows what ran.
+        assert_eq!(classify(Some(0), None).0, Outcome::Crashed);
+    }
+
+    #[test]
+    fn exit_2_with_a_collection_failure_is_a_collection_error() {
+        let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+        status.set_message("collection failure");
+        let (outcome, detail) = classify(Some(2), Some(&[case(status)]));
+        assert_eq!(outcome, Outcome::CollectionError);
+        assert!(detail.unwrap().contains("could not import a test module"));
+    }
+
+    #[test]
+    fn counts_come_from_the_test_cases() {
+        let mut failure = TestCaseStatus::non_success(NonSuccessKind::Failure);
+        failure.set_message("boom");
+        let result = SuiteResult {
+            outcome: Outcome::Failed,
+            detail: None,
+            cases: vec![
+                case(TestCaseStatus::success()),
+                case(failure),
+                case(TestCaseStatus::skipped()),
+                case(TestCaseStatus::non_success(NonSuccessKind::Error)),
+            ],
+            started: DateTime::<Utc>::from(std::time::UNIX_EPOCH).fixed_offset(),
+            duration: Duration::ZERO,
+        };
+        assert_eq!(
+            result.counts(),
+            Counts {
+                tests: 4,
+                passed: 1,
+                failed: 1,
+                errors: 1,
+                skipped: 1
+            }
+        );
+    }
+}

@@ -79,3 +79,57 @@ pub fn run_suites(layout: &Layout, suites: &[&Suite], args: &RunArgs) -> anyhow:
         Outcome::overall(results.iter().map(|r| r.outcome)).exit_code(),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::Environment;
+
+    fn manifest() -> Manifest {
+        let suite = |name: &str, group: &str| Suite {
+            name: name.into(),
+            group: group.into(),
+            dir: ".".into(),
+            environment: Environment::Project { extras: vec![] },
+            pythonpath: vec![],
+            markers: None,
+            paths: vec![],
+            env: Default::default(),
+        };
+        Manifest {
+            suites: vec![
+                suite("guardrail", "shared"),
+                suite("specialists", "shared"),
+                suite("agent", "version-a"),
+            ],
+        }
+    }
+
+    fn names(suites: Vec<&Suite>) -> Vec<&str> {
+        suites.iter().map(|s| s.name.as_str()).collect()
+    }
+
+    #[test]
+    fn selectors_pick_suites_and_groups_in_manifest_order_once() {
+        let manifest = manifest();
+        assert_eq!(
+            names(select(&manifest, &[]).unwrap()),
+            ["guardrail", "specialists", "agent"]
+        );
+        let picked = select(
+            &manifest,
+            &["agent".into(), "shared".into(), "guardrail".into()],
+        )
+        .unwrap();
+        assert_eq!(names(picked), ["guardrail", "specialists", "agent"]);
+    }
+
+    #[test]
+    fn unknown_selectors_are_named_with_the_known_ones() {
+        let err = select(&manifest(), &["nope".into(), "agent".into()]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "no suite or group named `nope`; the suites are guardrail, specialists, agent and the groups are shared, version-a (see `cargo xtask list`)"
+        );
+    }
+}

@@ -132,3 +132,55 @@ fn remove(path: &PathBuf) -> anyhow::Result<()> {
         _ => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn noncharacters_and_escapes_are_removed() {
+        let text = xml_text("a\u{FFFE}b\u{FFFF}c \x1b[31mred\x1b[0m \x07bell");
+        assert_eq!(text.as_str(), "abc red bell");
+    }
+
+    #[test]
+    fn oversized_text_keeps_its_end_and_says_it_was_cut() {
+        let big = format!("{}THE END", "é".repeat(MAX_TEXT_BYTES));
+        let text = xml_text(&big);
+        assert!(text.len() < MAX_TEXT_BYTES + 200);
+        assert!(text.starts_with("[xtask: the first "), "{}", &text[..80]);
+        assert!(text.ends_with("THE END"));
+    }
+
+    #[test]
+    fn a_synthetic_case_reads_back_as_an_error_of_its_kind() {
+        let mut suite = TestSuite::new("beta");
+        suite.add_test_case(synthetic_case(
+            "beta",
+            "environment-error",
+            "could not build",
+            "uv said no",
+        ));
+        let xml = Report::new("xtask")
+            .add_test_suite(suite)
+            .to_string()
+            .unwrap();
+        let report = Report::deserialize_from_str(&xml).unwrap();
+        let case = &report.test_suites[0].test_cases[0];
+        assert_eq!(case.classname.as_ref().unwrap().as_str(), "beta");
+        let TestCaseStatus::NonSuccess {
+            kind,
+            ty,
+            message,
+            description,
+            ..
+        } = &case.status
+        else {
+            panic!()
+        };
+        assert_eq!(*kind, NonSuccessKind::Error);
+        assert_eq!(ty.as_ref().unwrap().as_str(), "environment-error");
+        assert_eq!(message.as_ref().unwrap().as_str(), "could not build");
+        assert_eq!(description.as_ref().unwrap().as_str(), "uv said no");
+    }
+}
