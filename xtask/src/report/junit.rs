@@ -1,7 +1,7 @@
 //! The JUnit sink: `target/xtask/junit/<suite>.xml` as each suite ends, and
 //! `target/xtask/junit.xml` with every suite that ran, when the run ends.
 
-use std::path::PathBuf;
+use std::path::Path;
 
 use anyhow::Context;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite, XmlString};
@@ -112,14 +112,14 @@ pub fn synthetic_case(suite: &str, kind: &str, message: &str, output: &str) -> T
     case
 }
 
-fn write(path: &PathBuf, report: &Report) -> anyhow::Result<()> {
+fn write(path: &Path, report: &Report) -> anyhow::Result<()> {
     let xml = report
         .to_string()
         .with_context(|| format!("serializing {}", path.display()))?;
     write_atomically(path, xml.as_bytes())
 }
 
-fn remove(path: &PathBuf) -> anyhow::Result<()> {
+fn remove(path: &Path) -> anyhow::Result<()> {
     let result = if path.is_dir() {
         std::fs::remove_dir_all(path)
     } else {
