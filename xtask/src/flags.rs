@@ -115,22 +115,9 @@ fn from_matches(matches: &ArgMatches) -> Result<Parsed, clap::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::{Environment, Suite};
 
     fn manifest() -> Manifest {
-        let suite = |name: &str, group: &str| Suite {
-            name: name.into(),
-            group: group.into(),
-            dir: ".".into(),
-            environment: Environment::Project { extras: vec![] },
-            pythonpath: vec![],
-            markers: None,
-            paths: vec![],
-            env: Default::default(),
-        };
-        Manifest {
-            suites: vec![suite("guardrail", "shared"), suite("agent", "version-a")],
-        }
+        Manifest::for_tests(&[("guardrail", "shared"), ("agent", "version-a")])
     }
 
     fn parse_args(args: &[&str]) -> Result<Parsed, clap::Error> {

@@ -176,6 +176,26 @@ impl Manifest {
     }
 }
 
+#[cfg(test)]
+impl Manifest {
+    /// Suites named `(name, group)`, each a locked project in `.`, for unit tests.
+    pub fn for_tests(suites: &[(&str, &str)]) -> Manifest {
+        let suite = |(name, group): &(&str, &str)| Suite {
+            name: name.to_string(),
+            group: group.to_string(),
+            dir: ".".into(),
+            environment: Environment::Project { extras: vec![] },
+            pythonpath: vec![],
+            markers: None,
+            paths: vec![],
+            env: BTreeMap::new(),
+        };
+        Manifest {
+            suites: suites.iter().map(suite).collect(),
+        }
+    }
+}
+
 fn cargo_metadata(manifest: &Path) -> anyhow::Result<String> {
     let sh = Shell::new()?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());

@@ -15,7 +15,9 @@ fn ci_pipelines_only_call_the_xtask() {
         let path = entry.unwrap().path();
         let text = std::fs::read_to_string(&path).unwrap();
         for line in text.lines() {
-            let Some(command) = line.trim().trim_start_matches("- ").strip_prefix("run:") else { continue };
+            let Some(command) = line.trim().trim_start_matches("- ").strip_prefix("run:") else {
+                continue;
+            };
             let command = command.trim();
             assert!(
                 command.starts_with("cargo xtask ") || command == "cargo test --workspace",
@@ -34,8 +36,14 @@ fn ci_entry_point_runs_the_readmes_commands() {
     let script = std::fs::read_to_string(repo().join(".ci/run")).unwrap();
     let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
     for command in ["cargo xtask ci", "cargo test --workspace"] {
-        assert!(script.lines().any(|l| l.starts_with(command)), ".ci/run does not run `{command}`");
-        assert!(readme.contains(command), "README.md does not show `{command}`");
+        assert!(
+            script.lines().any(|l| l.starts_with(command)),
+            ".ci/run does not run `{command}`"
+        );
+        assert!(
+            readme.contains(command),
+            "README.md does not show `{command}`"
+        );
     }
 }
 
@@ -48,7 +56,10 @@ fn readme_lists_every_exit_code() {
     for line in source.lines().filter(|l| l.starts_with("pub const")) {
         let name = line["pub const ".len()..].split(':').next().unwrap();
         let value = line.rsplit("= ").next().unwrap().trim_end_matches(';');
-        assert!(readme.contains(&format!("| {value} | `{name}`")), "README.md does not list {name} = {value}");
+        assert!(
+            readme.contains(&format!("| {value} | `{name}`")),
+            "README.md does not list {name} = {value}"
+        );
         found += 1;
     }
     assert!(found >= 10);

@@ -83,26 +83,13 @@ pub fn run_suites(layout: &Layout, suites: &[&Suite], args: &RunArgs) -> anyhow:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::Environment;
 
     fn manifest() -> Manifest {
-        let suite = |name: &str, group: &str| Suite {
-            name: name.into(),
-            group: group.into(),
-            dir: ".".into(),
-            environment: Environment::Project { extras: vec![] },
-            pythonpath: vec![],
-            markers: None,
-            paths: vec![],
-            env: Default::default(),
-        };
-        Manifest {
-            suites: vec![
-                suite("guardrail", "shared"),
-                suite("specialists", "shared"),
-                suite("agent", "version-a"),
-            ],
-        }
+        Manifest::for_tests(&[
+            ("guardrail", "shared"),
+            ("specialists", "shared"),
+            ("agent", "version-a"),
+        ])
     }
 
     fn names(suites: Vec<&Suite>) -> Vec<&str> {
