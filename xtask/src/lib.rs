@@ -44,19 +44,21 @@ pub fn main() -> ExitCode {
         Ok(parsed) => parsed,
         Err(err) => {
             use clap::error::ErrorKind::{DisplayHelp, DisplayVersion};
-            // A broken manifest hides the group subcommands: say why first.
-            if let (Err(manifest_err), false) = (
-                &manifest,
-                matches!(err.kind(), DisplayHelp | DisplayVersion),
-            ) {
-                eprintln!("error: {manifest_err}\n");
-            }
             let _ = err.print();
-            return ExitCode::from(if err.use_stderr() {
-                exit_codes::USAGE_ERROR
-            } else {
-                exit_codes::OK
-            });
+            if matches!(err.kind(), DisplayHelp | DisplayVersion) {
+                if let Err(manifest_err) = &manifest {
+                    eprintln!(
+                        "\nnote: the test-<group> subcommands are missing because {manifest_err}"
+                    );
+                }
+                return ExitCode::from(exit_codes::OK);
+            }
+            // A broken manifest hides the group subcommands, and nothing could run anyway.
+            if let Err(manifest_err) = &manifest {
+                eprintln!("\nerror: {manifest_err}");
+                return ExitCode::from(exit_codes::MANIFEST_ERROR);
+            }
+            return ExitCode::from(exit_codes::USAGE_ERROR);
         }
     };
     match run(&layout, manifest, parsed) {

@@ -610,6 +610,39 @@ mod tests {
     }
 
     #[test]
+    fn malformed_tables_and_env_entries_are_named() {
+        assert_eq!(
+            problems(json!([])),
+            ["[workspace.metadata.xtask] must be a table"]
+        );
+        assert_eq!(
+            problems(json!({ "suites": ["guardrail"] })),
+            ["suite #1 (no name): must be a table"]
+        );
+        let env = problems(json!({ "suites": [suite(json!({ "env": ["A=1"] }))] }));
+        assert_eq!(env, ["suite `alpha`: key `env`: must be a table of strings (env = { NAME = \"value\" }), found an array"]);
+        let names =
+            problems(json!({ "suites": [suite(json!({ "env": { "1A": "x", "A-B": "y" } }))] }));
+        assert_eq!(
+            names,
+            [
+                "suite `alpha`: key `env`: `1A` is not a valid environment variable name",
+                "suite `alpha`: key `env`: `A-B` is not a valid environment variable name",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_requirements_file_in_the_suite_directory_is_accepted() {
+        let table = json!({ "suites": [{ "name": "a", "group": "g", "dir": ALPHA, "requirements-file": "pyproject.toml" }] });
+        let manifest = Manifest::from_json(&table, root()).unwrap();
+        assert_eq!(
+            manifest.suites[0].environment,
+            Environment::RequirementsFile("pyproject.toml".into())
+        );
+    }
+
+    #[test]
     fn an_empty_manifest_is_an_error() {
         assert_eq!(
             problems(json!({})),

@@ -469,6 +469,25 @@ fn manifest_errors_name_the_suite_and_key_and_nothing_runs() {
 }
 
 #[test]
+fn an_unreadable_cargo_toml_is_a_manifest_error_with_cargos_explanation() {
+    let fixture = Fixture::new("basic", "unreadable_manifest");
+    fixture.edit("Cargo.toml", "[workspace]", "[workspace");
+    let run = fixture.run(&["test-first"]);
+    assert_eq!(run.code, exit_codes::MANIFEST_ERROR);
+    assert!(
+        run.stderr.contains("`cargo metadata` could not read it"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains(&fixture.path("Cargo.toml").display().to_string()),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
 fn duplicate_suite_names_are_rejected() {
     let fixture = Fixture::new("basic", "duplicate_names");
     fixture.edit("Cargo.toml", r#"name = "beta""#, r#"name = "alpha""#);
