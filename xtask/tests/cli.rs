@@ -31,14 +31,36 @@ struct Run {
 
 impl Fixture {
     fn new(name: &str, test: &str) -> Fixture {
-        let source = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures")
-            .join(name);
+        let fixture = Fixture::empty(test);
+        copy_dir(
+            &Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures")
+                .join(name),
+            &fixture.root,
+        );
+        fixture
+    }
+
+    /// A copy of this repository's own Python packages and manifest, so the real suites
+    /// run without touching the repository's reports.
+    fn this_repository(test: &str) -> Fixture {
+        let fixture = Fixture::empty(test);
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        for dir in ["shared", "version-a", "version-b"] {
+            copy_dir(&repo.join(dir), &fixture.path(dir));
+        }
+        std::fs::copy(repo.join("Cargo.toml"), fixture.path("Cargo.toml")).unwrap();
+        // The copy has no xtask crate; the manifest table itself is kept verbatim.
+        fixture.edit("Cargo.toml", r#"members = ["xtask"]"#, "members = []");
+        fixture
+    }
+
+    fn empty(test: &str) -> Fixture {
         let root = Path::new(env!("CARGO_TARGET_TMPDIR"))
             .join("fixtures")
             .join(test);
         let _ = std::fs::remove_dir_all(&root);
-        copy_dir(&source, &root);
+        std::fs::create_dir_all(&root).unwrap();
         Fixture { root }
     }
 
@@ -583,4 +605,51 @@ fn no_uv_and_no_python_to_install_it_is_a_toolchain_error() {
         run.stderr
     );
     assert!(run.stderr.contains("pip install uv=="), "{}", run.stderr);
+}
+
+/// The issue's acceptance check on the real shared packages: every test pytest reports is in
+/// the merged report, each suite has its own file, and a broken guardrail assertion fails
+/// the run with the test's file and line.
+#[test]
+fn the_shared_group_of_this_repository_reports_what_pytest_ran() {
+    let fixture = Fixture::this_repository("this_repository");
+    let run = fixture.run(&["test-shared"]);
+    assert_eq!(run.code, exit_codes::OK);
+    let report = fixture.report();
+    let names: Vec<&str> = report.test_suites.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["guardrail", "observability", "specialists"]);
+    let mut from_pytest = 0;
+    for name in names {
+        let summary = pytest_summary(&fixture.read(&format!("target/xtask/logs/{name}.log")));
+        from_pytest +=
+            count(&summary, "passed") + count(&summary, "failed") + count(&summary, "skipped");
+        assert!(fixture
+            .path(&format!("target/xtask/junit/{name}.xml"))
+            .is_file());
+    }
+    assert_eq!(report.tests, from_pytest);
+    assert!(report.tests > 0);
+
+    let test_file = "shared/guardrail/tests/test_stream.py";
+    fixture.edit(
+        test_file,
+        r#"== ["Hello there."]"#,
+        r#"== ["Hello there!"]"#,
+    );
+    let run = fixture.run(&["test-shared"]);
+    assert_eq!(run.code, exit_codes::TESTS_FAILED);
+    let report = fixture.report();
+    let guardrail = suite(&report, "guardrail");
+    assert_eq!(guardrail.failures, 1);
+    let failed = guardrail
+        .test_cases
+        .iter()
+        .find(|c| matches!(c.status, TestCaseStatus::NonSuccess { .. }))
+        .unwrap();
+    assert_eq!(attr(failed, "file"), test_file);
+    assert_eq!(
+        line_at(&fixture, failed),
+        format!("def {}():", failed.name.as_str())
+    );
+    assert_eq!(suite(&report, "specialists").failures, 0);
 }
