@@ -6,7 +6,7 @@
 use std::ffi::OsString;
 use std::num::NonZeroUsize;
 
-use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::manifest::Manifest;
 
@@ -75,9 +75,11 @@ const GROUP_PREFIX: &str = "test-";
 /// The full command: the derived one plus a `test-<group>` subcommand per manifest group.
 pub fn command(manifest: Option<&Manifest>) -> clap::Command {
     let mut command = Cli::command();
-    for group in manifest.map(Manifest::groups).unwrap_or_default() {
+    let Some(manifest) = manifest else {
+        return command;
+    };
+    for group in manifest.groups() {
         let suites: Vec<&str> = manifest
-            .unwrap()
             .suites_in_group(group)
             .map(|s| s.name.as_str())
             .collect();
@@ -105,11 +107,9 @@ pub fn parse(
             }
         }
     }
-    from_matches(&matches).map_err(|e| e.format(&mut command))
-}
-
-fn from_matches(matches: &ArgMatches) -> Result<Parsed, clap::Error> {
-    Ok(Parsed::Builtin(Cli::from_arg_matches(matches)?.command))
+    Cli::from_arg_matches(&matches)
+        .map(|cli| Parsed::Builtin(cli.command))
+        .map_err(|e| e.format(&mut command))
 }
 
 #[cfg(test)]
