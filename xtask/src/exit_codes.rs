@@ -24,5 +24,34 @@ pub const ENVIRONMENT_ERROR: u8 = 103;
 pub const TOOLCHAIN_ERROR: u8 = 104;
 /// pytest died: killed by a signal or an internal error.
 pub const CRASHED: u8 = 105;
-/// The run was interrupted (pytest reported an interruption).
+/// A suite ran longer than its timeout; its whole process tree was stopped.
+pub const TIMED_OUT: u8 = 106;
+/// A suite's prerequisite (a service, an API key in `requires-env`) is not available, so it
+/// was not run. Only smoke-style suites declare prerequisites.
+pub const PREREQUISITE_UNAVAILABLE: u8 = 107;
+/// The run was interrupted (Ctrl-C, SIGTERM, or pytest reported an interruption).
 pub const INTERRUPTED: u8 = 130;
+
+/// Every code with its constant's name, for run.json and the README.
+pub const ALL: &[(u8, &str)] = &[
+    (OK, "OK"),
+    (INTERNAL_ERROR, "INTERNAL_ERROR"),
+    (USAGE_ERROR, "USAGE_ERROR"),
+    (MANIFEST_ERROR, "MANIFEST_ERROR"),
+    (TESTS_FAILED, "TESTS_FAILED"),
+    (COLLECTION_ERROR, "COLLECTION_ERROR"),
+    (NO_TESTS_COLLECTED, "NO_TESTS_COLLECTED"),
+    (ENVIRONMENT_ERROR, "ENVIRONMENT_ERROR"),
+    (TOOLCHAIN_ERROR, "TOOLCHAIN_ERROR"),
+    (CRASHED, "CRASHED"),
+    (TIMED_OUT, "TIMED_OUT"),
+    (PREREQUISITE_UNAVAILABLE, "PREREQUISITE_UNAVAILABLE"),
+    (INTERRUPTED, "INTERRUPTED"),
+];
+
+/// The constant's name of `code` (`"TESTS_FAILED"` for 100).
+pub fn name(code: u8) -> &'static str {
+    ALL.iter()
+        .find(|(c, _)| *c == code)
+        .map_or("UNKNOWN", |(_, name)| name)
+}

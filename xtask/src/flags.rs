@@ -5,6 +5,7 @@
 
 use std::ffi::OsString;
 use std::num::NonZeroUsize;
+use std::time::Duration;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
@@ -30,6 +31,8 @@ pub enum Builtin {
     List(ListArgs),
     /// Run the whole CI job: every test group.
     Ci(RunArgs),
+    /// Check that uv, Python and every suite's environment are usable, without running tests.
+    Doctor(DoctorArgs),
 }
 
 #[derive(Args, Debug)]
@@ -46,6 +49,10 @@ pub struct RunArgs {
     /// How many suites run at once [default: the number of CPU cores].
     #[arg(long, short = 'j', value_name = "N")]
     pub jobs: Option<NonZeroUsize>,
+    /// Stop a suite that runs longer than this (`90s`, `10m`, `1h`; a bare number is
+    /// seconds), whatever the manifest says.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
     /// Arguments for pytest, passed unchanged to every selected suite
     /// (`cargo xtask test guardrail -- -k buffer -x`).
     #[arg(last = true, value_name = "PYTEST_ARGS")]
@@ -57,6 +64,32 @@ pub struct ListArgs {
     /// Print a JSON array with one object per suite.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct DoctorArgs {
+    /// Print the checks as one JSON object instead of lines.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `90`, `90s`, `10m` or `1h`: a positive whole number of seconds, minutes or hours.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let seconds_per = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => return Err(format!("`{text}` is not a duration: use a whole number with `s`, `m` or `h` (`90s`, `10m`, `1h`)")),
+    };
+    match number.parse::<u64>() {
+        Ok(n) if n > 0 => Ok(Duration::from_secs(n * seconds_per)),
+        _ => Err(format!("`{text}` is not a duration: use a positive whole number with `s`, `m` or `h` (`90s`, `10m`, `1h`)")),
+    }
 }
 
 /// What the command line asks for.
@@ -159,5 +192,22 @@ mod tests {
         assert_eq!(args.run.pytest_args, ["-k", "buffer"]);
         assert_eq!(args.run.jobs, None);
         assert!(parse_args(&["test", "--jobs", "0"]).is_err());
+    }
+
+    #[test]
+    fn durations_take_seconds_minutes_and_hours() {
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        for bad in ["", "0", "-1", "1.5m", "10 min", "m"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+        let Parsed::Builtin(Builtin::Test(args)) =
+            parse_args(&["test", "--timeout", "2m"]).unwrap()
+        else {
+            panic!("expected test")
+        };
+        assert_eq!(args.run.timeout, Some(Duration::from_secs(120)));
     }
 }

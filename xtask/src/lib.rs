@@ -80,6 +80,7 @@ fn run(
         Parsed::Builtin(Builtin::Test(args)) => args.run(layout, &manifest),
         Parsed::Builtin(Builtin::List(args)) => args.run(&manifest).map(|()| ExitCode::SUCCESS),
         Parsed::Builtin(Builtin::Ci(args)) => commands::ci::run(layout, &manifest, &args),
+        Parsed::Builtin(Builtin::Doctor(args)) => commands::doctor::run(layout, &manifest, &args),
         Parsed::Group { group, run } => commands::test::run_group(layout, &manifest, &group, &run),
     }
 }

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context;
 use serde_json::{Map, Value};
@@ -12,7 +13,9 @@ use xshell::{cmd, Shell};
 use crate::paths::Layout;
 
 pub const TABLE: &str = "[workspace.metadata.xtask]";
-const TOP_KEYS: &[&str] = &["suites"];
+const TOP_KEYS: &[&str] = &["suites", "timeout", "secrets"];
+/// How long a suite may run when neither the manifest nor `--timeout` says.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 const SUITE_KEYS: &[&str] = &[
     "name",
     "group",
@@ -24,11 +27,16 @@ const SUITE_KEYS: &[&str] = &[
     "markers",
     "paths",
     "env",
+    "timeout",
+    "requires-env",
 ];
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Manifest {
     pub suites: Vec<Suite>,
+    /// Names of environment variables whose values are masked everywhere, on top of the
+    /// names that look secret (see `redact`).
+    pub secrets: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,6 +53,11 @@ pub struct Suite {
     /// Relative to `dir`; empty means pytest's own discovery.
     pub paths: Vec<String>,
     pub env: BTreeMap<String, String>,
+    /// The suite's own `timeout`, else the manifest's, else `DEFAULT_TIMEOUT`.
+    pub timeout: Duration,
+    /// Environment variables the suite needs (API keys of a smoke test); when one is unset
+    /// or empty the suite is not run and ends `prerequisite-unavailable`.
+    pub requires_env: Vec<String>,
 }
 
 /// How a suite's Python environment is made.
@@ -131,9 +144,24 @@ impl Manifest {
             }
         };
 
+        let default_timeout = match table.get("timeout") {
+            None => DEFAULT_TIMEOUT,
+            Some(value) => timeout(value).unwrap_or_else(|why| {
+                problems.push(format!("key `timeout` in {TABLE}: {why}"));
+                DEFAULT_TIMEOUT
+            }),
+        };
+        let secrets = match table.get("secrets") {
+            None => Vec::new(),
+            Some(value) => env_names(value).unwrap_or_else(|why| {
+                problems.push(format!("key `secrets` in {TABLE}: {why}"));
+                Vec::new()
+            }),
+        };
+
         let mut suites = Vec::new();
         for (index, entry) in entries.iter().enumerate() {
-            let mut entry = SuiteEntry::new(index, entry, root, &mut problems);
+            let mut entry = SuiteEntry::new(index, entry, root, default_timeout, &mut problems);
             if let Some(suite) = entry.parse() {
                 suites.push(suite);
             }
@@ -154,7 +182,7 @@ impl Manifest {
         }
 
         if problems.is_empty() {
-            Ok(Manifest { suites })
+            Ok(Manifest { suites, secrets })
         } else {
             Err(problems)
         }
@@ -189,9 +217,12 @@ impl Manifest {
             markers: None,
             paths: vec![],
             env: BTreeMap::new(),
+            timeout: DEFAULT_TIMEOUT,
+            requires_env: vec![],
         };
         Manifest {
             suites: suites.iter().map(suite).collect(),
+            secrets: vec![],
         }
     }
 }
@@ -221,11 +252,18 @@ struct SuiteEntry<'a> {
     label: String,
     table: Option<&'a Map<String, Value>>,
     root: &'a Path,
+    default_timeout: Duration,
     problems: &'a mut Vec<String>,
 }
 
 impl<'a> SuiteEntry<'a> {
-    fn new(index: usize, value: &'a Value, root: &'a Path, problems: &'a mut Vec<String>) -> Self {
+    fn new(
+        index: usize,
+        value: &'a Value,
+        root: &'a Path,
+        default_timeout: Duration,
+        problems: &'a mut Vec<String>,
+    ) -> Self {
         let table = value.as_object();
         let label = match table.and_then(|t| t.get("name")).and_then(Value::as_str) {
             Some(name) => format!("suite `{name}`"),
@@ -235,6 +273,7 @@ impl<'a> SuiteEntry<'a> {
             label,
             table,
             root,
+            default_timeout,
             problems,
         }
     }
@@ -280,6 +319,20 @@ impl<'a> SuiteEntry<'a> {
             }
         }
         let env = self.env();
+        let timeout = match self.table.and_then(|t| t.get("timeout")) {
+            None => self.default_timeout,
+            Some(value) => timeout(value).unwrap_or_else(|why| {
+                self.problem("timeout", why);
+                self.default_timeout
+            }),
+        };
+        let requires_env = match self.table.and_then(|t| t.get("requires-env")) {
+            None => Vec::new(),
+            Some(value) => env_names(value).unwrap_or_else(|why| {
+                self.problem("requires-env", why);
+                Vec::new()
+            }),
+        };
         if self.problems.len() > before {
             return None;
         }
@@ -292,6 +345,8 @@ impl<'a> SuiteEntry<'a> {
             markers,
             paths,
             env,
+            timeout,
+            requires_env,
         })
     }
 
@@ -430,9 +485,7 @@ impl<'a> SuiteEntry<'a> {
         };
         let mut env = BTreeMap::new();
         for (name, value) in vars {
-            let valid_name = !name.is_empty()
-                && !name.starts_with(|c: char| c.is_ascii_digit())
-                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            let valid_name = valid_env_name(name);
             match value.as_str() {
                 _ if !valid_name => self.problem(
                     "env",
@@ -452,6 +505,45 @@ impl<'a> SuiteEntry<'a> {
         }
         env
     }
+}
+
+/// A timeout: a duration string (`"10m"`) or a whole number of seconds.
+fn timeout(value: &Value) -> Result<Duration, String> {
+    match value {
+        Value::String(text) => crate::flags::parse_duration(text),
+        Value::Number(n) => match n.as_u64() {
+            Some(secs) if secs > 0 => Ok(Duration::from_secs(secs)),
+            _ => Err(format!("`{n}` is not a positive whole number of seconds")),
+        },
+        other => Err(format!(
+            "must be a duration such as \"10m\" or a number of seconds, found {}",
+            kind(other)
+        )),
+    }
+}
+
+fn valid_env_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// An array of environment variable names.
+fn env_names(value: &Value) -> Result<Vec<String>, String> {
+    let Some(items) = value.as_array() else {
+        return Err(format!(
+            "must be an array of environment variable names, found {}",
+            kind(value)
+        ));
+    };
+    items
+        .iter()
+        .map(|item| match item.as_str() {
+            Some(name) if valid_env_name(name) => Ok(name.to_string()),
+            Some(name) => Err(format!("`{name}` is not a valid environment variable name")),
+            None => Err(format!("must list names as strings, found {}", kind(item))),
+        })
+        .collect()
 }
 
 fn kind(value: &Value) -> &'static str {

@@ -13,16 +13,22 @@ pub enum Outcome {
     CollectionError,
     /// pytest collected no tests (its exit 5).
     NoTests,
-    /// The environment could not be built, or pytest is not importable in it.
+    /// The environment could not be built, pytest is not importable in it, or a test
+    /// module imports a third-party module the suite's requirements lack.
     EnvironmentError,
-    /// uv could not be started.
+    /// uv, or a Python it can use, is missing or unusable.
     ToolchainError,
     /// pytest rejected its command line (its exit 4).
     UsageError,
-    /// pytest reported an interruption (its exit 2 without a collection error).
+    /// Ctrl-C or SIGTERM stopped the run (or pytest reported an interruption): the suite
+    /// was stopped, or never started.
     Interrupted,
     /// pytest died by a signal or an internal error (its exit 3), or wrote no report.
     Crashed,
+    /// The suite ran longer than its timeout and was stopped.
+    Timeout,
+    /// A prerequisite the suite declares (`requires-env`) is missing; it did not run.
+    PrerequisiteUnavailable,
 }
 
 impl Outcome {
@@ -30,15 +36,17 @@ impl Outcome {
     /// exits with the code of the first outcome in this list that any suite had.
     /// "Could not run" outranks "ran and failed": a run that could not complete hides
     /// what it did not run, so the machine is fixed first.
-    pub const PRECEDENCE: [Outcome; 9] = [
+    pub const PRECEDENCE: [Outcome; 11] = [
         Outcome::Interrupted,
         Outcome::ToolchainError,
         Outcome::EnvironmentError,
         Outcome::Crashed,
+        Outcome::Timeout,
         Outcome::UsageError,
         Outcome::CollectionError,
         Outcome::Failed,
         Outcome::NoTests,
+        Outcome::PrerequisiteUnavailable,
         Outcome::Passed,
     ];
 
@@ -53,6 +61,8 @@ impl Outcome {
             Outcome::UsageError => "usage-error",
             Outcome::Interrupted => "interrupted",
             Outcome::Crashed => "crashed",
+            Outcome::Timeout => "timeout",
+            Outcome::PrerequisiteUnavailable => "prerequisite-unavailable",
         }
     }
 
@@ -67,6 +77,8 @@ impl Outcome {
             Outcome::UsageError => exit_codes::USAGE_ERROR,
             Outcome::Interrupted => exit_codes::INTERRUPTED,
             Outcome::Crashed => exit_codes::CRASHED,
+            Outcome::Timeout => exit_codes::TIMED_OUT,
+            Outcome::PrerequisiteUnavailable => exit_codes::PREREQUISITE_UNAVAILABLE,
         }
     }
 

@@ -156,6 +156,8 @@ mod tests {
             markers: Some("not integration".into()),
             paths: vec!["tests".into()],
             env: BTreeMap::from([("MODE".to_string(), "test".to_string())]),
+            timeout: crate::manifest::DEFAULT_TIMEOUT,
+            requires_env: vec![],
         }
     }
 
