@@ -1,11 +1,978 @@
-//! `cargo xtask doctor [--json]`: checks the toolchain and every suite's environment.
+//! `cargo xtask doctor [--json]`: checks the toolchain and every suite's environment
+//! without running any test, and says how to fix each problem it finds.
+//!
+//! The checks, in order: uv (found, and its version); then per suite: a Python that
+//! satisfies its `requires-python`, its `uv.lock` in sync with its `pyproject.toml`, its
+//! environment builds, pytest is importable in it, and the markers it selects on are
+//! registered. A check whose precondition failed is reported as skipped, so that one
+//! problem is reported once. Every command is one `cargo xtask test` runs, or a read-only
+//! uv query: doctor writes nothing that a test run would not (the environments, a pinned uv).
 
-use std::process::ExitCode;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
 
+use anyhow::Context;
+use serde_json::json;
+
+use crate::exit_codes;
 use crate::flags::DoctorArgs;
-use crate::manifest::Manifest;
+use crate::manifest::{Environment, Manifest, Suite};
 use crate::paths::Layout;
+use crate::plan::{plan_suite, shell_line, Invocation, SuitePlan};
+use crate::toolchain::{self, UV_ENV, UV_VERSION};
 
-pub fn run(_layout: &Layout, _manifest: &Manifest, _args: &DoctorArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`cargo xtask doctor` is being written")
+/// How many suites are checked at once: building environments is mostly waiting on uv.
+const JOBS: usize = 2;
+/// How much of a failing command's output a check shows.
+const OUTPUT_LINES: usize = 20;
+
+/// The names of the per-suite checks, in the order they run.
+const SUITE_CHECKS: [&str; 5] = ["python", "lock", "environment", "pytest", "markers"];
+
+pub fn run(layout: &Layout, manifest: &Manifest, args: &DoctorArgs) -> anyhow::Result<ExitCode> {
+    let mut out = Output::new(args.json);
+    let (check, uv) = check_uv(layout);
+    out.emit(vec![check]);
+    match uv {
+        Some(uv) => check_suites(layout, &uv, &manifest.suites, &mut out),
+        None => {
+            for suite in &manifest.suites {
+                let skipped = SUITE_CHECKS
+                    .iter()
+                    .map(|name| Check::skip(name, suite, "not run: uv is missing"))
+                    .collect();
+                out.emit(skipped);
+            }
+        }
+    }
+    let code = out.finish();
+    Ok(ExitCode::from(code))
+}
+
+/// What a failed check says about the machine: it picks the exit code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Class {
+    /// uv or a Python is missing: `TOOLCHAIN_ERROR`.
+    Toolchain,
+    /// A suite's lock, environment or pytest configuration is wrong: `ENVIRONMENT_ERROR`.
+    Environment,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Status {
+    Ok,
+    Fail(Class),
+    /// Not run because an earlier check it depends on failed.
+    Skip,
+    /// Does not apply to this suite (a `requirements` suite has no lock to check).
+    NotApplicable,
+}
+
+#[derive(Clone, Debug)]
+struct Check {
+    name: &'static str,
+    suite: Option<String>,
+    status: Status,
+    /// One line: what was found.
+    detail: String,
+    /// One sentence on how to fix a failure.
+    fix: Option<String>,
+    /// The command that was run, as a line to paste into a shell at the repository root.
+    command: Option<String>,
+    /// The end of a failing command's output.
+    output: Option<String>,
+}
+
+impl Check {
+    fn new(name: &'static str, suite: Option<&Suite>, status: Status, detail: String) -> Check {
+        Check {
+            name,
+            suite: suite.map(|s| s.name.clone()),
+            status,
+            detail,
+            fix: None,
+            command: None,
+            output: None,
+        }
+    }
+
+    fn ok(name: &'static str, suite: &Suite, detail: impl Into<String>) -> Check {
+        Check::new(name, Some(suite), Status::Ok, detail.into())
+    }
+
+    fn fail(
+        name: &'static str,
+        suite: &Suite,
+        class: Class,
+        detail: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Check {
+        Check::new(name, Some(suite), Status::Fail(class), detail.into()).with_fix(fix)
+    }
+
+    fn skip(name: &'static str, suite: &Suite, why: impl Into<String>) -> Check {
+        Check::new(name, Some(suite), Status::Skip, why.into())
+    }
+
+    fn with_fix(mut self, fix: impl Into<String>) -> Check {
+        self.fix = Some(fix.into());
+        self
+    }
+
+    fn ran(mut self, invocation: &Invocation) -> Check {
+        self.command = Some(shell_line(invocation));
+        self
+    }
+
+    fn with_output(mut self, ran: &Ran) -> Check {
+        self.output = Some(ran.tail()).filter(|t| !t.is_empty());
+        self
+    }
+
+    fn failed(&self) -> bool {
+        matches!(self.status, Status::Fail(_))
+    }
+
+    fn label(&self) -> &'static str {
+        match self.status {
+            Status::Ok => "ok",
+            Status::Fail(_) => "FAIL",
+            Status::Skip => "skip",
+            Status::NotApplicable => "n/a",
+        }
+    }
+
+    fn json(&self) -> serde_json::Value {
+        let (status, ok) = match self.status {
+            Status::Ok => ("ok", json!(true)),
+            Status::Fail(_) => ("fail", json!(false)),
+            Status::Skip => ("skipped", json!(null)),
+            Status::NotApplicable => ("not-applicable", json!(null)),
+        };
+        json!({
+            "check": self.name,
+            "suite": self.suite,
+            "ok": ok,
+            "status": status,
+            "detail": self.detail,
+            "fix": self.fix,
+            "command": self.command,
+            "output": self.output,
+        })
+    }
+
+    fn print(&self) {
+        let subject = match &self.suite {
+            Some(suite) => format!("{suite}: {}", self.name),
+            None => self.name.to_string(),
+        };
+        println!("  {:<5} {subject}: {}", self.label(), self.detail);
+        if !self.failed() {
+            return;
+        }
+        for line in self.output.iter().flat_map(|o| o.lines()) {
+            println!("        | {line}");
+        }
+        if let Some(command) = &self.command {
+            println!("        command: {command}");
+        }
+        if let Some(fix) = &self.fix {
+            println!("        fix: {fix}");
+        }
+    }
+}
+
+/// Prints the checks as they come (or collects them for `--json`) and decides the exit code.
+struct Output {
+    json: bool,
+    checks: Vec<Check>,
+}
+
+impl Output {
+    fn new(json: bool) -> Output {
+        Output {
+            json,
+            checks: Vec::new(),
+        }
+    }
+
+    fn emit(&mut self, checks: Vec<Check>) {
+        if !self.json {
+            checks.iter().for_each(Check::print);
+        }
+        self.checks.extend(checks);
+    }
+
+    fn finish(self) -> u8 {
+        let code = exit_code(&self.checks);
+        if self.json {
+            let checks: Vec<_> = self.checks.iter().map(Check::json).collect();
+            let report = json!({
+                "ok": code == exit_codes::OK,
+                "exit_code": code,
+                "exit_code_name": exit_codes::name(code),
+                "checks": checks,
+            });
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&report).expect("JSON values serialize")
+            );
+        } else {
+            println!("{}", summary(&self.checks, code));
+        }
+        code
+    }
+}
+
+/// Toolchain problems first: without uv or a Python nothing else can be trusted.
+fn exit_code(checks: &[Check]) -> u8 {
+    let failed = |class| checks.iter().any(|c| c.status == Status::Fail(class));
+    if failed(Class::Toolchain) {
+        exit_codes::TOOLCHAIN_ERROR
+    } else if failed(Class::Environment) {
+        exit_codes::ENVIRONMENT_ERROR
+    } else {
+        exit_codes::OK
+    }
+}
+
+fn summary(checks: &[Check], code: u8) -> String {
+    let count = |status: fn(&Status) -> bool| checks.iter().filter(|c| status(&c.status)).count();
+    let ok = count(|s| *s == Status::Ok);
+    let failed = count(|s| matches!(s, Status::Fail(_)));
+    let skipped = count(|s| *s == Status::Skip);
+    let not_applicable = count(|s| *s == Status::NotApplicable);
+    let mut parts = vec![format!("{ok} ok")];
+    if failed > 0 {
+        parts.push(format!("{failed} failed"));
+    }
+    if skipped > 0 {
+        parts.push(format!("{skipped} skipped"));
+    }
+    if not_applicable > 0 {
+        parts.push(format!("{not_applicable} not applicable"));
+    }
+    let verdict = if failed == 0 {
+        "every check passed".to_string()
+    } else {
+        format!(
+            "exit code {code} ({}); fix the problems above and run `cargo xtask doctor` again",
+            exit_codes::name(code)
+        )
+    };
+    format!(
+        "doctor: {} checks: {}; {verdict}",
+        checks.len(),
+        parts.join(", ")
+    )
+}
+
+/// The uv check, and the uv to use when it passed.
+fn check_uv(layout: &Layout) -> (Check, Option<PathBuf>) {
+    let fail = |detail: String, fix: String| {
+        Check::new("uv", None, Status::Fail(Class::Toolchain), detail).with_fix(fix)
+    };
+    let install_fix = format!(
+        "install uv (`python3 -m pip install uv=={UV_VERSION}`, or see \
+         https://docs.astral.sh/uv/getting-started/installation/) and put it on PATH, \
+         or set {UV_ENV} to its path"
+    );
+    let uv = match toolchain::find_or_install_uv(layout) {
+        Ok(uv) => uv,
+        Err(err) => {
+            let mut lines = err.0.lines();
+            let detail = lines.next().unwrap_or_default().to_string();
+            let fix = if uv_env_is_set() {
+                format!("set {UV_ENV} to the path of a working uv binary, or unset it to use the uv on PATH")
+            } else {
+                install_fix
+            };
+            let check = fail(detail, fix);
+            let rest: Vec<&str> = lines.collect();
+            let check = Check {
+                output: Some(rest.join("\n")).filter(|r| !r.is_empty()),
+                ..check
+            };
+            return (check, None);
+        }
+    };
+    let version = Invocation {
+        argv: vec![uv.to_string_lossy().into_owned(), "--version".into()],
+        cwd: layout.root.clone(),
+        env: vec![],
+        env_remove: vec![],
+    };
+    match execute(&version) {
+        Ok(ran) if ran.success() => {
+            let origin = if uv_env_is_set() {
+                format!("from ${UV_ENV}")
+            } else if uv.starts_with(layout.tools_dir()) {
+                "installed by the xtask".to_string()
+            } else {
+                "from PATH".to_string()
+            };
+            // `uv 0.13.8 (x86_64-unknown-linux-gnu)`: the name and the version are enough.
+            let name_and_version: Vec<&str> = ran.stdout.split_whitespace().take(2).collect();
+            let detail = format!(
+                "{} ({}, {origin})",
+                uv.display(),
+                name_and_version.join(" ")
+            );
+            let check = Check::new("uv", None, Status::Ok, detail).ran(&version);
+            (check, Some(uv))
+        }
+        Ok(ran) => {
+            let check = fail(
+                format!("`{} --version` {}", uv.display(), ran.describe()),
+                format!(
+                    "replace the uv at {} with a working one: {install_fix}",
+                    uv.display()
+                ),
+            );
+            (check.ran(&version).with_output(&ran), None)
+        }
+        Err(err) => {
+            let check = fail(format!("{err:#}"), install_fix);
+            (check.ran(&version), None)
+        }
+    }
+}
+
+/// `$XTASK_UV` chose the uv (as `toolchain::find_or_install_uv` reads it).
+fn uv_env_is_set() -> bool {
+    std::env::var_os(UV_ENV).is_some_and(|v| !v.is_empty())
+}
+
+/// Checks the suites on a few threads and emits each suite's checks in manifest order.
+fn check_suites(layout: &Layout, uv: &Path, suites: &[Suite], out: &mut Output) {
+    let mut done: Vec<Option<Vec<Check>>> = vec![None; suites.len()];
+    let mut next_to_emit = 0;
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        let (tx, rx) = mpsc::channel();
+        for _ in 0..JOBS.min(suites.len()) {
+            let (tx, next) = (tx.clone(), &next);
+            scope.spawn(move || loop {
+                let index = next.fetch_add(1, Ordering::SeqCst);
+                let Some(suite) = suites.get(index) else {
+                    break;
+                };
+                let _ = tx.send((index, check_suite(layout, uv, suite)));
+            });
+        }
+        drop(tx);
+        for (index, checks) in rx {
+            done[index] = Some(checks);
+            while let Some(checks) = done.get_mut(next_to_emit).and_then(Option::take) {
+                out.emit(checks);
+                next_to_emit += 1;
+            }
+        }
+    });
+}
+
+/// Every check of one suite, in the order of `SUITE_CHECKS`; a failure skips the checks
+/// that depend on it, so that one problem is reported once.
+fn check_suite(layout: &Layout, uv: &Path, suite: &Suite) -> Vec<Check> {
+    let plan = plan_suite(suite, layout, uv, &[]);
+    let project = matches!(suite.environment, Environment::Project { .. });
+    // Each check, and why the later ones are not run when it fails.
+    let steps: [(&dyn Fn() -> Check, Option<&str>); 5] = [
+        (
+            &|| check_python(layout, uv, &plan),
+            Some("not run: no Python satisfies the suite's requires-python"),
+        ),
+        (
+            &|| check_lock(layout, uv, &plan),
+            // `uv run --locked` refuses a stale lock; a --no-project run never reads it.
+            project.then_some(
+                "not run: uv.lock is out of sync and the suite's environment is built --locked",
+            ),
+        ),
+        (
+            &|| check_environment(&plan),
+            Some("not run: the environment could not be built"),
+        ),
+        (
+            &|| check_pytest(&plan),
+            Some("not run: pytest is not importable"),
+        ),
+        (&|| check_markers(layout, &plan), None),
+    ];
+    let mut checks = Vec::new();
+    let mut blocked: Option<&str> = None;
+    for (name, (check, blocks)) in SUITE_CHECKS.into_iter().zip(steps) {
+        let check = match blocked {
+            Some(why) => Check::skip(name, suite, why),
+            None => check(),
+        };
+        if check.failed() {
+            blocked = blocks;
+        }
+        checks.push(check);
+    }
+    checks
+}
+
+/// A uv command for the suite, other than `uv run`, with the plan's environment.
+fn uv_command(uv: &Path, plan: &SuitePlan, args: &[&str]) -> Invocation {
+    let mut argv = vec![uv.to_string_lossy().into_owned()];
+    argv.extend(args.iter().map(|a| a.to_string()));
+    argv.extend(["--directory".to_string(), plan.suite.dir.clone()]);
+    Invocation {
+        argv,
+        ..plan.prepare.clone()
+    }
+}
+
+/// The plan's `uv run ... --` prefix, followed by `command`.
+fn in_environment(invocation: &Invocation, command: &[&str]) -> Invocation {
+    let end = invocation
+        .argv
+        .iter()
+        .position(|a| a == "--")
+        .expect("every planned `uv run` has a `--`");
+    let mut argv = invocation.argv[..=end].to_vec();
+    argv.extend(command.iter().map(|c| c.to_string()));
+    Invocation {
+        argv,
+        ..invocation.clone()
+    }
+}
+
+/// `uv python find` in the suite's directory: uv applies the project's `requires-python`
+/// (and any `.python-version`) there, as `uv run` does.
+fn check_python(layout: &Layout, uv: &Path, plan: &SuitePlan) -> Check {
+    let suite = &plan.suite;
+    let pyproject = layout.root.join(&suite.dir).join("pyproject.toml");
+    let requirement = std::fs::read_to_string(&pyproject)
+        .ok()
+        .and_then(|text| requires_python(&text));
+    let find = uv_command(uv, plan, &["python", "find"]);
+    let version = uv_command(uv, plan, &["python", "find", "--show-version"]);
+    let found = execute(&find).and_then(|path| Ok((path, execute(&version)?)));
+    let (path, version) = match found {
+        Ok((path, version)) if path.success() && version.success() => (path, version),
+        Ok((path, version)) => {
+            let failed = if path.success() { version } else { path };
+            let (detail, fix) = match &requirement {
+                Some(req) => (
+                    format!("uv found no Python that satisfies requires-python `{req}`"),
+                    format!(
+                        "install one (`uv python install '{req}'`, or your system's package manager) \
+                         or relax requires-python in {}/pyproject.toml",
+                        suite.dir
+                    ),
+                ),
+                None => (
+                    "uv found no Python interpreter".to_string(),
+                    "install Python 3 (`uv python install`, or your system's package manager)"
+                        .to_string(),
+                ),
+            };
+            return Check::fail("python", suite, Class::Toolchain, detail, fix)
+                .ran(&find)
+                .with_output(&failed);
+        }
+        Err(err) => return could_not_start("python", suite, err).ran(&find),
+    };
+    let satisfies = match &requirement {
+        Some(req) => format!("satisfies requires-python `{req}`"),
+        None => format!("{} declares no requires-python", suite.dir),
+    };
+    Check::ok(
+        "python",
+        suite,
+        format!(
+            "{} (Python {}) {satisfies}",
+            path.stdout.trim(),
+            version.stdout.trim()
+        ),
+    )
+    .ran(&find)
+}
+
+/// `uv lock --check`: the lock matches `pyproject.toml` (`uv run --locked` needs it).
+fn check_lock(layout: &Layout, uv: &Path, plan: &SuitePlan) -> Check {
+    let suite = &plan.suite;
+    let dir = layout.root.join(&suite.dir);
+    let project = matches!(suite.environment, Environment::Project { .. });
+    let relock = format!("run `uv lock` in {} and commit uv.lock", suite.dir);
+    if !dir.join("pyproject.toml").is_file() {
+        return if project {
+            Check::fail(
+                "lock",
+                suite,
+                Class::Environment,
+                format!("{} has no pyproject.toml, but the suite installs the project (`extras`)", suite.dir),
+                format!("add a pyproject.toml to {}, or give the suite `requirements` instead of `extras` in Cargo.toml", suite.dir),
+            )
+        } else {
+            Check::new(
+                "lock",
+                Some(suite),
+                Status::NotApplicable,
+                format!(
+                    "{} has no pyproject.toml; the suite runs with --no-project",
+                    suite.dir
+                ),
+            )
+        };
+    }
+    if !dir.join("uv.lock").is_file() {
+        return if project {
+            Check::fail(
+                "lock",
+                suite,
+                Class::Environment,
+                format!(
+                    "{} has no uv.lock, and the suite's environment is built --locked",
+                    suite.dir
+                ),
+                relock,
+            )
+        } else {
+            Check::new(
+                "lock",
+                Some(suite),
+                Status::NotApplicable,
+                format!(
+                    "{} has no uv.lock; the suite runs with --no-project",
+                    suite.dir
+                ),
+            )
+        };
+    }
+    let check = uv_command(uv, plan, &["lock", "--check"]);
+    match execute(&check) {
+        Ok(ran) if ran.success() => Check::ok(
+            "lock",
+            suite,
+            format!("{}/uv.lock is in sync with pyproject.toml", suite.dir),
+        )
+        .ran(&check),
+        Ok(ran) => Check::fail(
+            "lock",
+            suite,
+            Class::Environment,
+            format!(
+                "{}/uv.lock is not in sync with pyproject.toml (`uv lock --check` {})",
+                suite.dir,
+                ran.describe()
+            ),
+            relock,
+        )
+        .ran(&check)
+        .with_output(&ran),
+        Err(err) => could_not_start("lock", suite, err).ran(&check),
+    }
+}
+
+/// The plan's `uv run` with a command that needs nothing but Python, so that "uv could not
+/// build the environment" is told apart from "pytest is not importable in it".
+fn check_environment(plan: &SuitePlan) -> Check {
+    let suite = &plan.suite;
+    let build = in_environment(
+        &plan.prepare,
+        &["python", "-c", "import sys; print(sys.version.split()[0])"],
+    );
+    match execute(&build) {
+        Ok(ran) if ran.success() => Check::ok(
+            "environment",
+            suite,
+            format!("uv builds it (Python {})", ran.stdout.trim()),
+        )
+        .ran(&build),
+        Ok(ran) => {
+            let fix = match &suite.environment {
+                Environment::Project { .. } => format!(
+                    "fix the dependencies in {dir}/pyproject.toml (then run `uv lock` in {dir}) \
+                     or the suite's `extras` in Cargo.toml, as uv's error above says",
+                    dir = suite.dir
+                ),
+                Environment::Requirements(_) => "fix the suite's `requirements` in Cargo.toml so \
+                     that uv can resolve and install them, as uv's error above says"
+                    .to_string(),
+                Environment::RequirementsFile(file) => format!(
+                    "fix {}/{file} so that uv can resolve and install it, as uv's error above says",
+                    suite.dir
+                ),
+            };
+            Check::fail(
+                "environment",
+                suite,
+                Class::Environment,
+                format!(
+                    "uv could not build the environment (`uv run` {})",
+                    ran.describe()
+                ),
+                fix,
+            )
+            .ran(&build)
+            .with_output(&ran)
+        }
+        Err(err) => could_not_start("environment", suite, err).ran(&build),
+    }
+}
+
+/// The plan's own environment step: `uv run ... -- python -c "import pytest"`.
+fn check_pytest(plan: &SuitePlan) -> Check {
+    let suite = &plan.suite;
+    match execute(&plan.prepare) {
+        Ok(ran) if ran.success() => {
+            Check::ok("pytest", suite, "`import pytest` works").ran(&plan.prepare)
+        }
+        Ok(ran) => {
+            let fix = match &suite.environment {
+                Environment::Project { extras } if extras.is_empty() => format!(
+                    "list pytest in an extra under [project.optional-dependencies] in \
+                     {dir}/pyproject.toml, name that extra in the suite's `extras` in Cargo.toml, \
+                     and run `uv lock` in {dir}",
+                    dir = suite.dir
+                ),
+                Environment::Project { extras } => format!(
+                    "add pytest to the extra {} under [project.optional-dependencies] in \
+                     {dir}/pyproject.toml and run `uv lock` in {dir}",
+                    extras
+                        .iter()
+                        .map(|e| format!("`{e}`"))
+                        .collect::<Vec<_>>()
+                        .join(" or "),
+                    dir = suite.dir
+                ),
+                Environment::Requirements(_) => {
+                    "add pytest to the suite's `requirements` in Cargo.toml".to_string()
+                }
+                Environment::RequirementsFile(file) => {
+                    format!("add pytest to {}/{file}", suite.dir)
+                }
+            };
+            Check::fail(
+                "pytest",
+                suite,
+                Class::Environment,
+                format!(
+                    "the environment builds, but `import pytest` fails ({})",
+                    ran.describe()
+                ),
+                fix,
+            )
+            .ran(&plan.prepare)
+            .with_output(&ran)
+        }
+        Err(err) => could_not_start("pytest", suite, err).ran(&plan.prepare),
+    }
+}
+
+/// Every marker the suite's `-m` expression names is listed by `pytest --markers`, run like
+/// the suite's tests (same environment, directory and paths, so conftest.py files count).
+fn check_markers(layout: &Layout, plan: &SuitePlan) -> Check {
+    let suite = &plan.suite;
+    let names = suite
+        .markers
+        .as_deref()
+        .map(marker_names)
+        .unwrap_or_default();
+    if names.is_empty() {
+        return Check::ok("markers", suite, "the suite selects on no markers");
+    }
+    let mut command = vec!["pytest", "--rootdir=.", "--markers"];
+    command.extend(suite.paths.iter().map(String::as_str));
+    let list = in_environment(&plan.test, &command);
+    let ran = match execute(&list) {
+        Ok(ran) => ran,
+        Err(err) => return could_not_start("markers", suite, err).ran(&list),
+    };
+    if !ran.success() {
+        return Check::fail(
+            "markers",
+            suite,
+            Class::Environment,
+            format!("`pytest --markers` {}", ran.describe()),
+            format!(
+                "run the command above and fix what pytest reports (usually the pytest \
+                 configuration in {})",
+                suite.dir
+            ),
+        )
+        .ran(&list)
+        .with_output(&ran);
+    }
+    let registered = registered_markers(&ran.stdout);
+    let missing: Vec<&String> = names.iter().filter(|n| !registered.contains(n)).collect();
+    let quoted = |names: &[&String]| {
+        names
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if missing.is_empty() {
+        let all: Vec<&String> = names.iter().collect();
+        let verb = if all.len() == 1 { "is" } else { "are" };
+        return Check::ok(
+            "markers",
+            suite,
+            format!("{} {verb} registered", quoted(&all)),
+        )
+        .ran(&list);
+    }
+    let (verb, it) = if missing.len() == 1 {
+        ("is", "it")
+    } else {
+        ("are", "them")
+    };
+    let config = if layout
+        .root
+        .join(&suite.dir)
+        .join("pyproject.toml")
+        .is_file()
+    {
+        format!(
+            "under [tool.pytest.ini_options] markers in {}/pyproject.toml",
+            suite.dir
+        )
+    } else {
+        format!(
+            "in the pytest configuration of {} (`markers` in pytest.ini)",
+            suite.dir
+        )
+    };
+    Check::fail(
+        "markers",
+        suite,
+        Class::Environment,
+        format!(
+            "{} {verb} not registered (the suite's markers are `{}`)",
+            quoted(&missing),
+            suite.markers.as_deref().unwrap_or_default()
+        ),
+        format!("register {it} {config}, or correct the suite's `markers` in Cargo.toml"),
+    )
+    .ran(&list)
+}
+
+/// uv could not even be started: the toolchain is broken, whatever the check was.
+fn could_not_start(name: &'static str, suite: &Suite, err: anyhow::Error) -> Check {
+    Check::fail(
+        name,
+        suite,
+        Class::Toolchain,
+        format!("{err:#}"),
+        format!(
+            "make sure the uv in the command above can be run, or set {UV_ENV} to a working uv"
+        ),
+    )
+}
+
+/// A finished command's exit status and output.
+struct Ran {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Ran {
+    fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+
+    fn describe(&self) -> String {
+        match self.code {
+            Some(code) => format!("exited with {code}"),
+            None => "was killed by a signal".to_string(),
+        }
+    }
+
+    /// The last lines of stderr (where uv and Python explain themselves), else of stdout.
+    fn tail(&self) -> String {
+        let text = if self.stderr.trim().is_empty() {
+            &self.stdout
+        } else {
+            &self.stderr
+        };
+        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        lines[lines.len().saturating_sub(OUTPUT_LINES)..].join("\n")
+    }
+}
+
+fn execute(invocation: &Invocation) -> anyhow::Result<Ran> {
+    let mut command = Command::new(&invocation.argv[0]);
+    command
+        .args(&invocation.argv[1..])
+        .current_dir(&invocation.cwd)
+        .envs(invocation.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null());
+    for name in &invocation.env_remove {
+        command.env_remove(name);
+    }
+    let output = command
+        .output()
+        .with_context(|| format!("could not start `{}`", shell_line(invocation)))?;
+    Ok(Ran {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    })
+}
+
+/// `requires-python` of the `[project]` table, by a line scan: only shown in messages (uv
+/// itself decides which Python satisfies it), so the common one-line form is enough.
+fn requires_python(pyproject: &str) -> Option<String> {
+    let mut in_project = false;
+    for line in pyproject.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            in_project = line.split('#').next().unwrap_or_default().trim() == "[project]";
+            continue;
+        }
+        let Some(rest) = line.strip_prefix("requires-python").filter(|_| in_project) else {
+            continue;
+        };
+        let Some(value) = rest.trim_start().strip_prefix('=') else {
+            continue;
+        };
+        let value = value.trim_start();
+        let quote = value.chars().next().filter(|q| *q == '"' || *q == '\'')?;
+        let inner = &value[1..];
+        return inner.find(quote).map(|end| inner[..end].trim().to_string());
+    }
+    None
+}
+
+/// The marker names a pytest `-m` expression selects on: its identifiers without `and`,
+/// `or`, `not` and parentheses, and without the keyword arguments of `name(key=value)`.
+fn marker_names(expression: &str) -> Vec<String> {
+    let separator = |c: char| c.is_whitespace() || c == '(' || c == ')';
+    let mut names: Vec<String> = Vec::new();
+    let mut rest = expression;
+    while let Some(start) = rest.find(|c: char| !separator(c)) {
+        rest = &rest[start..];
+        let end = rest.find(separator).unwrap_or(rest.len());
+        let word = &rest[..end];
+        rest = &rest[end..];
+        if let Some(args) = rest.strip_prefix('(') {
+            rest = skip_arguments(args);
+        }
+        if !matches!(word, "and" | "or" | "not") && !names.iter().any(|n| n == word) {
+            names.push(word.to_string());
+        }
+    }
+    names
+}
+
+/// What follows the `)` that closes a marker's keyword arguments, quotes respected.
+fn skip_arguments(args: &str) -> &str {
+    let mut quote = None;
+    for (at, c) in args.char_indices() {
+        match (quote, c) {
+            (None, ')') => return &args[at + 1..],
+            (None, '"' | '\'') => quote = Some(c),
+            (Some(q), c) if c == q => quote = None,
+            _ => {}
+        }
+    }
+    ""
+}
+
+/// The names `pytest --markers` lists (`@pytest.mark.integration: ...`,
+/// `@pytest.mark.skip(reason=None): ...`), builtin ones included.
+fn registered_markers(output: &str) -> Vec<String> {
+    output
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("@pytest.mark."))
+        .map(|rest| {
+            let end = rest.find([':', '(']).unwrap_or(rest.len());
+            rest[..end].trim().to_string()
+        })
+        .filter(|name| !name.is_empty())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marker_names_drop_operators_parentheses_and_arguments() {
+        assert_eq!(marker_names("not integration"), ["integration"]);
+        assert_eq!(
+            marker_names("(slow or db) and not integration"),
+            ["slow", "db", "integration"]
+        );
+        assert_eq!(
+            marker_names("device(serial='a) b', port=2) and not slow"),
+            ["device", "slow"]
+        );
+        assert_eq!(marker_names("not  not slow or slow"), ["slow"]);
+        assert!(marker_names("").is_empty());
+        assert!(marker_names(" ( ) ").is_empty());
+    }
+
+    #[test]
+    fn registered_markers_include_builtin_ones() {
+        let output = "@pytest.mark.integration: needs a live service\n\n\
+             @pytest.mark.skip(reason=None): skip the given test function\n\
+             @pytest.mark.tryfirst: mark a hook implementation function\n\
+             not a marker line\n";
+        assert_eq!(
+            registered_markers(output),
+            ["integration", "skip", "tryfirst"]
+        );
+    }
+
+    #[test]
+    fn requires_python_is_read_from_the_project_table_only() {
+        let pyproject = "[tool.other]\nrequires-python = \"<3\"\n\n\
+             [project]  # the package\nname = \"a\"\nrequires-python = \">=3.11\"  # why\n";
+        assert_eq!(requires_python(pyproject).as_deref(), Some(">=3.11"));
+        assert_eq!(
+            requires_python("[project]\nrequires-python='>=3.9,<4'\n").as_deref(),
+            Some(">=3.9,<4")
+        );
+        assert_eq!(requires_python("[project]\nname = \"a\"\n"), None);
+        assert_eq!(requires_python("requires-python = \">=3.11\"\n"), None);
+    }
+
+    #[test]
+    fn toolchain_failures_outrank_environment_failures() {
+        let suite = Manifest::for_tests(&[("a", "g")]).suites.remove(0);
+        let ok = Check::ok("python", &suite, "fine");
+        let env = Check::fail("lock", &suite, Class::Environment, "stale", "relock");
+        let tool = Check::fail("python", &suite, Class::Toolchain, "none", "install");
+        let skip = Check::skip("pytest", &suite, "not run");
+        assert_eq!(exit_code(&[ok.clone(), skip.clone()]), exit_codes::OK);
+        assert_eq!(
+            exit_code(&[ok.clone(), env.clone()]),
+            exit_codes::ENVIRONMENT_ERROR
+        );
+        assert_eq!(exit_code(&[env, tool, ok]), exit_codes::TOOLCHAIN_ERROR);
+    }
+
+    #[test]
+    fn commands_in_the_environment_keep_the_uv_run_prefix() {
+        let suite = Manifest::for_tests(&[("a", "g")]).suites.remove(0);
+        let plan = plan_suite(&suite, &Layout::new("/repo"), Path::new("/bin/uv"), &[]);
+        let list = in_environment(&plan.test, &["pytest", "--markers"]);
+        let end = plan.test.argv.iter().position(|a| a == "--").unwrap();
+        assert_eq!(list.argv[..=end], plan.test.argv[..=end]);
+        assert_eq!(list.argv[end + 1..], ["pytest", "--markers"]);
+        assert_eq!(list.env, plan.test.env);
+        assert_eq!(list.env_remove, plan.test.env_remove);
+
+        let lock = uv_command(Path::new("/bin/uv"), &plan, &["lock", "--check"]);
+        assert_eq!(
+            lock.argv,
+            [
+                "/bin/uv",
+                "lock",
+                "--check",
+                "--directory",
+                suite.dir.as_str()
+            ]
+        );
+        assert_eq!(lock.cwd, Path::new("/repo"));
+    }
 }
