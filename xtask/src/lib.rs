@@ -5,6 +5,7 @@
 //! the runner (`runner`) executes them and emits events, and sinks (`report`) write the
 //! terminal output and the JUnit files. Exit codes are in `exit_codes`.
 
+pub mod classify;
 pub mod commands;
 pub mod exit_codes;
 pub mod flags;
@@ -13,7 +14,9 @@ pub mod manifest;
 pub mod outcome;
 pub mod paths;
 pub mod plan;
+pub mod process;
 pub mod pytest_junit;
+pub mod redact;
 pub mod report;
 pub mod runner;
 pub mod toolchain;

@@ -2,6 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
+use anyhow::Context;
+
 /// Overrides the repository root (used by the tests to run on fixture repositories).
 pub const ROOT_ENV: &str = "XTASK_ROOT";
 
@@ -21,11 +23,17 @@ pub fn project_root() -> PathBuf {
 #[derive(Clone, Debug)]
 pub struct Layout {
     pub root: PathBuf,
+    /// This invocation's private directory name below `target/xtask/runs`: its process id,
+    /// so that two invocations at once never write the same working file.
+    pub run_id: String,
 }
 
 impl Layout {
     pub fn new(root: impl Into<PathBuf>) -> Layout {
-        Layout { root: root.into() }
+        Layout {
+            root: root.into(),
+            run_id: std::process::id().to_string(),
+        }
     }
 
     pub fn manifest(&self) -> PathBuf {
@@ -51,9 +59,29 @@ impl Layout {
         self.junit_dir().join(format!("{suite}.xml"))
     }
 
+    /// The record of the latest invocation.
+    pub fn run_record(&self) -> PathBuf {
+        self.out_dir().join("run.json")
+    }
+
+    /// Where each invocation's working files go while it runs.
+    pub fn runs_dir(&self) -> PathBuf {
+        self.out_dir().join("runs")
+    }
+
+    /// This invocation's working files; removed when it ends.
+    pub fn run_dir(&self) -> PathBuf {
+        self.runs_dir().join(&self.run_id)
+    }
+
     /// pytest's own `--junitxml` output, before we rewrite it.
     pub fn raw_junit(&self, suite: &str) -> PathBuf {
-        self.out_dir().join("pytest").join(format!("{suite}.xml"))
+        self.run_dir().join("pytest").join(format!("{suite}.xml"))
+    }
+
+    /// The suite's log while it runs; published to `suite_log` when the suite ends.
+    pub fn live_log(&self, suite: &str) -> PathBuf {
+        self.run_dir().join("logs").join(format!("{suite}.log"))
     }
 
     pub fn logs_dir(&self) -> PathBuf {
@@ -81,7 +109,23 @@ impl Layout {
 /// Writes `contents` to `path` through a temporary file and a rename, so that a reader
 /// never sees half a file, and names the file when it fails.
 pub fn write_atomically(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
-    use anyhow::Context;
+    let tmp = temporary_beside(path)?;
+    std::fs::write(&tmp, contents).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Puts the finished file `from` at `path` in one rename (a hard link when possible, so
+/// even a log of many megabytes costs nothing).
+pub fn publish(from: &Path, path: &Path) -> anyhow::Result<()> {
+    let tmp = temporary_beside(path)?;
+    if std::fs::hard_link(from, &tmp).is_err() {
+        std::fs::copy(from, &tmp)
+            .with_context(|| format!("copying {} to {}", from.display(), tmp.display()))?;
+    }
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+}
+
+fn temporary_beside(path: &Path) -> anyhow::Result<PathBuf> {
     let dir = path.parent().expect("report paths have a parent");
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let tmp = dir.join(format!(
@@ -89,6 +133,6 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
         path.file_name().unwrap().to_string_lossy(),
         std::process::id()
     ));
-    std::fs::write(&tmp, contents).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+    let _ = std::fs::remove_file(&tmp);
+    Ok(tmp)
 }

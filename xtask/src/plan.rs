@@ -2,8 +2,10 @@
 //! be tested (and shown) without running anything.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::manifest::{Environment, Suite};
+use crate::outcome::Outcome;
 use crate::paths::Layout;
 
 /// One external command, as data.
@@ -33,7 +35,20 @@ pub struct SuitePlan {
     /// Where pytest writes its own JUnit XML.
     pub raw_junit: PathBuf,
     pub junit: PathBuf,
+    /// The suite's log as everyone finds it, once the suite has ended.
     pub log: PathBuf,
+    /// The log this invocation writes while the suite runs.
+    pub live_log: PathBuf,
+    /// The whole suite (environment and pytest) is stopped after this long.
+    pub timeout: Duration,
+    /// Why the suite cannot run at all; it then ends with this outcome without a step.
+    pub blocked: Option<Blocked>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Blocked {
+    pub outcome: Outcome,
+    pub detail: String,
 }
 
 pub fn plan_suite(suite: &Suite, layout: &Layout, uv: &Path, pytest_args: &[String]) -> SuitePlan {
@@ -103,7 +118,28 @@ pub fn plan_suite(suite: &Suite, layout: &Layout, uv: &Path, pytest_args: &[Stri
         raw_junit,
         junit: layout.suite_junit(&suite.name),
         log: layout.suite_log(&suite.name),
+        live_log: layout.live_log(&suite.name),
+        timeout: suite.timeout,
+        blocked: missing_prerequisite(suite, |name| std::env::var_os(name)),
     }
+}
+
+/// The first of the suite's `requires-env` variables that is unset or empty.
+fn missing_prerequisite(
+    suite: &Suite,
+    lookup: impl Fn(&str) -> Option<std::ffi::OsString>,
+) -> Option<Blocked> {
+    let missing = suite
+        .requires_env
+        .iter()
+        .find(|name| lookup(name).is_none_or(|v| v.is_empty()))?;
+    Some(Blocked {
+        outcome: Outcome::PrerequisiteUnavailable,
+        detail: format!(
+            "not run: suite `{}` needs the environment variable {missing} (its `requires-env` in Cargo.toml), which is not set; set it to run the suite",
+            suite.name
+        ),
+    })
 }
 
 /// PYTHONPATH replaces any inherited value, so a run does not depend on the caller's shell.
@@ -212,7 +248,7 @@ mod tests {
                 "junit_family=xunit1",
                 "-o",
                 "junit_logging=all",
-                "--junitxml=/repo/target/xtask/pytest/guardrail.xml",
+                format!("--junitxml={}", plan.raw_junit.display()).as_str(),
                 "-m",
                 "not integration",
                 "tests",
@@ -239,6 +275,23 @@ mod tests {
             Path::new("/repo/target/xtask/junit/guardrail.xml")
         );
         assert_eq!(plan.log, Path::new("/repo/target/xtask/logs/guardrail.log"));
+        let run_dir = Path::new("/repo/target/xtask/runs").join(std::process::id().to_string());
+        assert_eq!(plan.raw_junit, run_dir.join("pytest/guardrail.xml"));
+        assert_eq!(plan.live_log, run_dir.join("logs/guardrail.log"));
+    }
+
+    #[test]
+    fn a_suite_missing_a_required_variable_is_blocked() {
+        let mut smoke = suite(Environment::Project { extras: vec![] });
+        smoke.requires_env = vec!["A_TOKEN".into(), "B_TOKEN".into()];
+        let set = |name: &str| (name == "A_TOKEN").then(|| "x".into());
+        let blocked = missing_prerequisite(&smoke, set).unwrap();
+        assert_eq!(blocked.outcome, Outcome::PrerequisiteUnavailable);
+        assert!(blocked.detail.contains("B_TOKEN"), "{}", blocked.detail);
+        let all = |_: &str| Some("x".into());
+        assert!(missing_prerequisite(&smoke, all).is_none());
+        let empty = |_: &str| Some("".into());
+        assert!(missing_prerequisite(&smoke, empty).is_some());
     }
 
     #[test]

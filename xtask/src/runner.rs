@@ -4,6 +4,7 @@
 
 use std::fs::File;
 use std::io::Write;
+use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -13,10 +14,13 @@ use anyhow::Context;
 use chrono::{DateTime, FixedOffset, Utc};
 use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus};
 
+use crate::classify::{classify, OwnModules};
 use crate::log;
 use crate::outcome::Outcome;
 use crate::plan::{shell_line, Invocation, SuitePlan};
+use crate::process::{self, Stop};
 use crate::pytest_junit;
+use crate::redact::{RedactingWriter, Redactor};
 use crate::report::junit::synthetic_case;
 
 pub enum Event<'a> {
@@ -57,6 +61,8 @@ pub struct SuiteResult {
     pub detail: Option<String>,
     /// pytest's test cases, plus one standing for the suite when its tests did not all run.
     pub cases: Vec<TestCase>,
+    /// The steps that ran, in order.
+    pub steps: Vec<StepRecord>,
     pub started: DateTime<FixedOffset>,
     pub duration: Duration,
 }
@@ -102,9 +108,13 @@ enum Message {
 
 /// Runs `plans` with at most `jobs` at a time and feeds every event to every sink.
 /// Returns the results in the order of `plans`.
+/// Secrets in any output are masked with `redactor`. After Ctrl-C or SIGTERM (see
+/// `process::handle_interrupts`) running suites are stopped and the rest end interrupted
+/// without starting; the reports are written either way.
 pub fn run(
     plans: &[SuitePlan],
     jobs: usize,
+    redactor: &Redactor,
     sinks: &mut [&mut dyn Sink],
 ) -> anyhow::Result<Vec<SuiteResult>> {
     let started = Instant::now();
@@ -129,8 +139,12 @@ pub fn run(
             scope.spawn(move || loop {
                 let index = next.fetch_add(1, Ordering::SeqCst);
                 let Some(plan) = plans.get(index) else { break };
+                if process::interrupted() {
+                    let _ = tx.send(Message::Finished(index, not_started(plan)));
+                    continue;
+                }
                 let _ = tx.send(Message::Started(index));
-                let result = run_suite(plan, |duration| {
+                let result = run_suite(plan, redactor, |duration| {
                     let _ = tx.send(Message::EnvironmentReady(index, duration));
                 });
                 let _ = tx.send(Message::Finished(index, result));
@@ -175,20 +189,66 @@ pub fn run(
     }
 }
 
-fn run_suite(plan: &SuitePlan, environment_ready: impl FnOnce(Duration)) -> SuiteResult {
-    let started = DateTime::<Utc>::from(std::time::SystemTime::now()).fixed_offset();
+/// One step the suite ran, as run.json records it.
+#[derive(Clone, Debug)]
+pub struct StepRecord {
+    pub step: &'static str,
+    pub argv: Vec<String>,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub duration: Duration,
+}
+
+fn run_suite(
+    plan: &SuitePlan,
+    redactor: &Redactor,
+    environment_ready: impl FnOnce(Duration),
+) -> SuiteResult {
+    let started = now();
     let clock = Instant::now();
-    let (outcome, detail, cases) = match try_run_suite(plan, environment_ready) {
-        Ok(ended) => ended,
-        Err(err) => (Outcome::Crashed, Some(format!("{err:#}")), None),
-    };
+    let mut steps = Vec::new();
+    let ended = try_run_suite(plan, redactor, &mut steps, environment_ready)
+        .unwrap_or_else(|err| (Outcome::Crashed, Some(format!("{err:#}")), None));
+    finish(plan, ended, steps, started, clock.elapsed())
+}
+
+/// A suite that never started because the run was interrupted first.
+fn not_started(plan: &SuitePlan) -> SuiteResult {
+    let detail = "not started: the run was interrupted (Ctrl-C or SIGTERM) before this suite began";
+    let _ = log::create(&plan.live_log)
+        .and_then(|mut log| writeln!(log, "xtask: {detail}").map_err(Into::into));
+    finish(
+        plan,
+        (Outcome::Interrupted, Some(detail.to_string()), None),
+        Vec::new(),
+        now(),
+        Duration::ZERO,
+    )
+}
+
+/// The result of an ended suite, with its log published and, when its tests did not all
+/// run, a test case that says why.
+fn finish(
+    plan: &SuitePlan,
+    (outcome, detail, cases): Ended,
+    steps: Vec<StepRecord>,
+    started: DateTime<FixedOffset>,
+    duration: Duration,
+) -> SuiteResult {
     let mut cases = cases.unwrap_or_default();
+    let mut detail = detail;
+    if let Err(err) = crate::paths::publish(&plan.live_log, &plan.log) {
+        detail = Some(format!(
+            "{}; and the log could not be published: {err:#}",
+            detail.as_deref().unwrap_or(outcome.name())
+        ));
+    }
     if !matches!(
         outcome,
         Outcome::Passed | Outcome::Failed | Outcome::CollectionError
     ) {
         let detail = detail.as_deref().unwrap_or(outcome.name());
-        let output = log::tail(&plan.log, log::TAIL_LINES);
+        let output = log::tail(&plan.live_log, log::TAIL_LINES);
         cases.push(synthetic_case(
             &plan.suite.name,
             outcome.name(),
@@ -200,133 +260,223 @@ fn run_suite(plan: &SuitePlan, environment_ready: impl FnOnce(Duration)) -> Suit
         outcome,
         detail,
         cases,
+        steps,
         started,
-        duration: clock.elapsed(),
+        duration,
     }
+}
+
+fn now() -> DateTime<FixedOffset> {
+    DateTime::<Utc>::from(std::time::SystemTime::now()).fixed_offset()
 }
 
 type Ended = (Outcome, Option<String>, Option<Vec<TestCase>>);
 
 fn try_run_suite(
     plan: &SuitePlan,
+    redactor: &Redactor,
+    steps: &mut Vec<StepRecord>,
     environment_ready: impl FnOnce(Duration),
 ) -> anyhow::Result<Ended> {
-    let mut log = log::create(&plan.log)?;
-    // A report left by an earlier run must never be read as this run's.
-    match std::fs::remove_file(&plan.raw_junit) {
-        Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
-            return Err(err)
-                .with_context(|| format!("removing the stale {}", plan.raw_junit.display()))
-        }
-        _ => {}
+    let mut log = log::create(&plan.live_log)?;
+    if let Some(blocked) = &plan.blocked {
+        writeln!(log, "xtask: {}", redactor.text(&blocked.detail))
+            .context("writing the suite log")?;
+        return Ok((blocked.outcome, Some(blocked.detail.clone()), None));
     }
     if let Some(dir) = plan.raw_junit.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
 
     let clock = Instant::now();
-    let prepare = match run_step("environment", &plan.prepare, &mut log) {
-        Ok(status) => status,
+    let deadline = clock + plan.timeout;
+    let stopped = |stop: Stop, step: &str| {
+        match stop {
+        Stop::TimedOut => (
+            Outcome::Timeout,
+            Some(format!(
+                "the suite ran longer than its timeout of {} (during its {step} step) and was stopped with all its processes; raise `timeout` in Cargo.toml or pass `--timeout` if it needs more",
+                humanize(plan.timeout)
+            )),
+        ),
+        Stop::Interrupted => (
+            Outcome::Interrupted,
+            Some(format!("stopped during its {step} step: the run was interrupted (Ctrl-C or SIGTERM)")),
+        ),
+    }
+    };
+
+    let prepare = match run_step("environment", &plan.prepare, deadline, &mut log, redactor) {
+        Ok(step) => step,
         Err(err) => {
             let detail = format!("could not start uv: {err:#}");
             writeln!(log, "xtask: {detail}").ok();
             return Ok((Outcome::ToolchainError, Some(detail), None));
         }
     };
-    if prepare != Some(0) {
+    let (record, stop) = prepare;
+    let code = record.exit_code;
+    steps.push(record);
+    if let Some(stop) = stop {
+        let (outcome, detail) = stopped(stop, "environment");
+        return Ok((outcome, detail, None));
+    }
+    if code != Some(0) {
         let detail = format!(
-            "the environment could not be built: `uv run` {}; see its output in {}",
-            describe(prepare),
-            plan.log.display()
+            "the environment could not be built, or pytest is not importable in it: `uv run` {}; its output is in the log",
+            steps[0].describe()
         );
         return Ok((Outcome::EnvironmentError, Some(detail), None));
     }
     environment_ready(clock.elapsed());
 
-    let status = run_step("pytest", &plan.test, &mut log)?;
-    let cases = match std::fs::read(&plan.raw_junit) {
-        Ok(bytes) => Some(
-            pytest_junit::parse(&String::from_utf8_lossy(&bytes), &plan.suite.dir)
-                .with_context(|| format!("reading pytest's report {}", plan.raw_junit.display()))?,
-        ),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
+    let (record, stop) = run_step("pytest", &plan.test, deadline, &mut log, redactor)?;
+    let code = record.exit_code;
+    steps.push(record);
+    let cases = read_pytest_report(plan, redactor)?;
+    if let Some(stop) = stop {
+        let (outcome, detail) = stopped(stop, "pytest");
+        return Ok((outcome, detail, cases));
+    }
+    let own = OwnModules {
+        suite_dir: plan.prepare.cwd.join(&plan.suite.dir),
+        pythonpath: plan
+            .test
+            .env
+            .iter()
+            .filter(|(k, _)| k == "PYTHONPATH")
+            .flat_map(|(_, v)| std::env::split_paths(v).collect::<Vec<_>>())
+            .collect(),
+    };
+    let (outcome, detail) = classify(&plan.suite.name, code, cases.as_deref(), &own);
+    Ok((outcome, detail, cases))
+}
+
+/// pytest's report with secrets masked, if it wrote one.
+fn read_pytest_report(
+    plan: &SuitePlan,
+    redactor: &Redactor,
+) -> anyhow::Result<Option<Vec<TestCase>>> {
+    let bytes = match std::fs::read(&plan.raw_junit) {
+        Ok(bytes) => bytes,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(err) => {
             return Err(err).with_context(|| format!("reading {}", plan.raw_junit.display()))
         }
     };
-    let (outcome, detail) = classify(status, cases.as_deref());
-    Ok((outcome, detail, cases))
+    let xml = redactor.text(&String::from_utf8_lossy(&bytes));
+    // The raw report held the secrets in clear: keep only the masked one.
+    std::fs::write(&plan.raw_junit, &xml)
+        .with_context(|| format!("rewriting {}", plan.raw_junit.display()))?;
+    pytest_junit::parse(&xml, &plan.suite.dir)
+        .map(Some)
+        .with_context(|| format!("reading pytest's report {}", plan.raw_junit.display()))
 }
 
-/// Runs one step with its output appended to the log; `None` means killed by a signal.
-fn run_step(step: &str, invocation: &Invocation, log: &mut File) -> anyhow::Result<Option<i32>> {
-    writeln!(log, "xtask: {step}: {}", shell_line(invocation)).context("writing the suite log")?;
-    let out = log
-        .try_clone()
-        .context("sharing the suite log with a child process")?;
-    let err = log
-        .try_clone()
-        .context("sharing the suite log with a child process")?;
+/// Runs one step with its output (stdout and stderr, interleaved as written) masked into the
+/// log, stopping it at `deadline` or on an interrupt.
+fn run_step(
+    step: &'static str,
+    invocation: &Invocation,
+    deadline: Instant,
+    log: &mut File,
+    redactor: &Redactor,
+) -> anyhow::Result<(StepRecord, Option<Stop>)> {
+    writeln!(
+        log,
+        "xtask: {step}: {}",
+        redactor.text(&shell_line(invocation))
+    )
+    .context("writing the suite log")?;
+    let (reader, writer) = std::io::pipe().context("creating a pipe for the step's output")?;
     let mut command = Command::new(&invocation.argv[0]);
     command
         .args(&invocation.argv[1..])
         .current_dir(&invocation.cwd)
         .envs(invocation.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err);
+        .stdout(writer.try_clone().context("sharing the output pipe")?)
+        .stderr(writer);
     for name in &invocation.env_remove {
         command.env_remove(name);
     }
     let clock = Instant::now();
-    let status = command
-        .status()
-        .with_context(|| format!("running `{}`", invocation.argv[0]))?;
+    let spawned = process::spawn(&mut command);
+    // The command holds the pipe's write end: close it here so the log sees end-of-file
+    // when the step's processes are gone.
+    drop(command);
+    let mut child = spawned.with_context(|| format!("running `{}`", invocation.argv[0]))?;
+
+    let copier = copy_output(
+        reader,
+        log.try_clone().context("sharing the suite log")?,
+        redactor.clone(),
+    );
+    let (status, stop) = process::wait(&mut child, deadline)
+        .with_context(|| format!("waiting for `{}`", invocation.argv[0]))?;
+    // Everything in the step's process group is gone now; only a process that left the
+    // group can still hold the pipe open, and then the log is closed without it.
+    if copier.recv_timeout(OUTPUT_DRAIN).is_err() {
+        writeln!(log, "\nxtask: {step}: a process that left the suite's process group still holds its output; the log stops here").ok();
+    }
+    let record = StepRecord {
+        step,
+        argv: invocation.argv.clone(),
+        exit_code: status.code(),
+        signal: status.signal(),
+        duration: clock.elapsed(),
+    };
+    let stopped = match stop {
+        Some(Stop::TimedOut) => " (stopped: the suite's timeout was reached)",
+        Some(Stop::Interrupted) => " (stopped: interrupted)",
+        None => "",
+    };
     writeln!(
         log,
-        "xtask: {step}: {} after {:.2}s",
-        describe(status.code()),
-        clock.elapsed().as_secs_f64()
+        "xtask: {step}: {}{stopped} after {:.2}s",
+        record.describe(),
+        record.duration.as_secs_f64()
     )
     .context("writing the suite log")?;
-    Ok(status.code())
+    Ok((record, stop))
 }
 
-fn describe(code: Option<i32>) -> String {
-    match code {
-        Some(code) => format!("exited with {code}"),
-        None => "was killed by a signal".to_string(),
+/// How long the log waits for the last output once a step's processes are gone.
+const OUTPUT_DRAIN: Duration = Duration::from_secs(2);
+
+/// Copies a step's output into the log on its own thread; the receiver hears when done.
+fn copy_output(
+    mut reader: std::io::PipeReader,
+    log: File,
+    redactor: Redactor,
+) -> mpsc::Receiver<()> {
+    let (done, finished) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut writer = RedactingWriter::new(log, redactor);
+        let _ = std::io::copy(&mut reader, &mut writer);
+        let _ = writer.finish();
+        let _ = done.send(());
+    });
+    finished
+}
+
+impl StepRecord {
+    /// "exited with 1", "was killed by signal 9 (SIGKILL)".
+    pub fn describe(&self) -> String {
+        match (self.exit_code, self.signal) {
+            (Some(code), _) => format!("exited with {code}"),
+            (None, Some(sig)) => format!("was killed by signal {sig}{}", process::signal_name(sig)),
+            (None, None) => "ended without a status".to_string(),
+        }
     }
 }
 
-/// What pytest's exit status and report say about the run.
-pub fn classify(status: Option<i32>, cases: Option<&[TestCase]>) -> (Outcome, Option<String>) {
-    let collection_error = cases.is_some_and(|cases| {
-        cases.iter().any(|case| {
-            matches!(&case.status, TestCaseStatus::NonSuccess { kind: NonSuccessKind::Error, message: Some(m), .. }
-                if m.contains("collection failure"))
-        })
-    });
-    let says = |text: &str| Some(text.to_string());
-    match (status, cases) {
-        (Some(0), Some(_)) => (Outcome::Passed, None),
-        (Some(1), Some(_)) => (Outcome::Failed, None),
-        (Some(2), Some(_)) if collection_error => {
-            (Outcome::CollectionError, says("pytest could not import a test module (a collection error)"))
-        }
-        (Some(2), _) => (Outcome::Interrupted, says("pytest reported that the run was interrupted (its exit 2)")),
-        (Some(3), _) => (Outcome::Crashed, says("pytest hit an internal error (its exit 3)")),
-        (Some(4), _) => (
-            Outcome::UsageError,
-            says("pytest rejected its command line (its exit 4): check the arguments given after `--`"),
-        ),
-        (Some(5), _) => (
-            Outcome::NoTests,
-            says("pytest collected no tests (its exit 5); a suite that runs nothing is treated as a failure: check `paths` and `markers` in the manifest"),
-        ),
-        (None, _) => (Outcome::Crashed, says("pytest was killed by a signal")),
-        (Some(code), None) => (Outcome::Crashed, Some(format!("pytest exited with {code} and wrote no JUnit report"))),
-        (Some(code), Some(_)) => (Outcome::Crashed, Some(format!("pytest exited with unexpected status {code}"))),
+fn humanize(duration: Duration) -> String {
+    let secs = duration.as_secs();
+    match secs {
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
     }
 }
 
@@ -339,35 +489,13 @@ mod tests {
     }
 
     #[test]
-    fn pytest_exit_statuses_map_to_outcomes() {
-        let passed = [case(TestCaseStatus::success())];
-        assert_eq!(classify(Some(0), Some(&passed)).0, Outcome::Passed);
-        assert_eq!(classify(Some(1), Some(&passed)).0, Outcome::Failed);
-        assert_eq!(classify(Some(2), Some(&passed)).0, Outcome::Interrupted);
-        assert_eq!(classify(Some(3), None).0, Outcome::Crashed);
-        assert_eq!(classify(Some(4), None).0, Outcome::UsageError);
-        assert_eq!(classify(Some(5), Some(&[])).0, Outcome::NoTests);
-        assert_eq!(classify(None, None).0, Outcome::Crashed);
-        // Exit 0 with no report is not a pass: nothing shows what ran.
-        assert_eq!(classify(Some(0), None).0, Outcome::Crashed);
-    }
-
-    #[test]
-    fn exit_2_with_a_collection_failure_is_a_collection_error() {
-        let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
-        status.set_message("collection failure");
-        let (outcome, detail) = classify(Some(2), Some(&[case(status)]));
-        assert_eq!(outcome, Outcome::CollectionError);
-        assert!(detail.unwrap().contains("could not import a test module"));
-    }
-
-    #[test]
     fn counts_come_from_the_test_cases() {
         let mut failure = TestCaseStatus::non_success(NonSuccessKind::Failure);
         failure.set_message("boom");
         let result = SuiteResult {
             outcome: Outcome::Failed,
             detail: None,
+            steps: vec![],
             cases: vec![
                 case(TestCaseStatus::success()),
                 case(failure),

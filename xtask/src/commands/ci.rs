@@ -10,5 +10,5 @@ use crate::paths::Layout;
 /// Every suite of every group, in manifest order.
 pub fn run(layout: &Layout, manifest: &Manifest, args: &RunArgs) -> anyhow::Result<ExitCode> {
     let suites: Vec<_> = manifest.suites.iter().collect();
-    run_suites(layout, &suites, args)
+    run_suites(layout, manifest, &suites, args)
 }

@@ -1,19 +1,24 @@
 //! `cargo xtask test [SUITE|GROUP ...]` and `cargo xtask test-<group>`.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+use chrono::{DateTime, Utc};
 
 use crate::flags::{RunArgs, TestArgs};
 use crate::manifest::{Manifest, Suite};
 use crate::outcome::Outcome;
 use crate::paths::Layout;
-use crate::plan::plan_suite;
+use crate::plan::{plan_suite, Blocked};
+use crate::redact::{RedactingWriter, Redactor};
+use crate::report::record::{RecordSink, RunInfo};
 use crate::report::{junit::JunitSink, terminal::TerminalSink};
-use crate::{runner, toolchain, UsageError};
+use crate::{process, runner, toolchain, UsageError};
 
 impl TestArgs {
     pub fn run(self, layout: &Layout, manifest: &Manifest) -> anyhow::Result<ExitCode> {
         let suites = select(manifest, &self.selectors)?;
-        run_suites(layout, &suites, &self.run)
+        run_suites(layout, manifest, &suites, &self.run)
     }
 }
 
@@ -24,7 +29,7 @@ pub fn run_group(
     args: &RunArgs,
 ) -> anyhow::Result<ExitCode> {
     let suites: Vec<&Suite> = manifest.suites_in_group(group).collect();
-    run_suites(layout, &suites, args)
+    run_suites(layout, manifest, &suites, args)
 }
 
 /// The suites named by `selectors` (suite or group names), in manifest order, each once.
@@ -62,22 +67,84 @@ pub fn select<'a>(
 }
 
 /// Plans the suites, runs them, writes the reports, and turns the outcomes into an exit code.
-pub fn run_suites(layout: &Layout, suites: &[&Suite], args: &RunArgs) -> anyhow::Result<ExitCode> {
-    let uv = toolchain::find_or_install_uv(layout)?;
+/// Whatever happens (no uv, a failing environment, a timeout, Ctrl-C) every suite ends with
+/// an outcome and every report is written.
+pub fn run_suites(
+    layout: &Layout,
+    manifest: &Manifest,
+    suites: &[&Suite],
+    args: &RunArgs,
+) -> anyhow::Result<ExitCode> {
+    let started_at = DateTime::<Utc>::from(std::time::SystemTime::now()).fixed_offset();
+    process::handle_interrupts();
+    prune_dead_runs(layout);
+    let uv = toolchain::find_or_install_uv(layout);
+    let toolchain_blocked = uv.as_ref().err().map(|err| {
+        eprintln!("error: {err}");
+        Blocked {
+            outcome: Outcome::ToolchainError,
+            detail: err.to_string(),
+        }
+    });
+    let uv_path = uv
+        .as_ref()
+        .map_or_else(|_| PathBuf::from("uv"), Clone::clone);
     let plans: Vec<_> = suites
         .iter()
-        .map(|suite| plan_suite(suite, layout, &uv, &args.pytest_args))
+        .map(|suite| {
+            let mut plan = plan_suite(suite, layout, &uv_path, &args.pytest_args);
+            if let Some(timeout) = args.timeout {
+                plan.timeout = timeout;
+            }
+            // A missing prerequisite says more than a missing uv: the suite could not run anyway.
+            if plan.blocked.is_none() {
+                plan.blocked = toolchain_blocked.clone();
+            }
+            plan
+        })
         .collect();
     let jobs = args
         .jobs
         .map(usize::from)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
-    let mut terminal = TerminalSink::new(std::io::stdout(), layout);
-    let mut junit = JunitSink::new(layout);
-    let results = runner::run(&plans, jobs, &mut [&mut terminal, &mut junit])?;
+
+    let suite_env: Vec<(String, String)> = suites
+        .iter()
+        .flat_map(|s| s.env.iter().map(|(k, v)| (k.clone(), v.clone())))
+        .collect();
+    let redactor = Redactor::from_env(&suite_env, &manifest.secrets);
+    let info = RunInfo::gather(layout, uv.as_ref().ok().map(PathBuf::as_path), started_at);
+    let mut terminal = TerminalSink::new(
+        RedactingWriter::new(std::io::stdout(), redactor.clone()),
+        layout,
+    );
+    let mut junit = JunitSink::new(layout, redactor.clone());
+    let mut record = RecordSink::new(layout, info, redactor.clone());
+    let results = runner::run(
+        &plans,
+        jobs,
+        &redactor,
+        &mut [&mut terminal, &mut junit, &mut record],
+    );
+    // The working files are published or no longer needed.
+    let _ = std::fs::remove_dir_all(layout.run_dir());
+    let results = results?;
     Ok(ExitCode::from(
         Outcome::overall(results.iter().map(|r| r.outcome)).exit_code(),
     ))
+}
+
+/// Removes the working directories of invocations that died without cleaning up.
+fn prune_dead_runs(layout: &Layout) {
+    let Ok(entries) = std::fs::read_dir(layout.runs_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let pid = entry.file_name().to_string_lossy().parse::<u32>().ok();
+        if pid.is_some_and(|pid| pid != std::process::id() && !process::alive(pid)) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use anyhow::Context;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite, XmlString};
 
 use crate::paths::{write_atomically, Layout};
+use crate::redact::Redactor;
 use crate::runner::{Event, Sink, SuiteResult};
 
 /// lxml refuses text nodes over 10,000,000 bytes; stay well below, and keep the whole in
@@ -36,15 +37,24 @@ pub fn xml_text(text: &str) -> XmlString {
 
 pub struct JunitSink {
     layout: Layout,
+    redactor: Redactor,
     suites: Vec<Option<TestSuite>>,
 }
 
 impl JunitSink {
-    pub fn new(layout: &Layout) -> JunitSink {
+    pub fn new(layout: &Layout, redactor: Redactor) -> JunitSink {
         JunitSink {
             layout: layout.clone(),
+            redactor,
             suites: Vec::new(),
         }
+    }
+
+    fn write(&self, path: &Path, report: &Report) -> anyhow::Result<()> {
+        let xml = report
+            .to_string()
+            .with_context(|| format!("serializing {}", path.display()))?;
+        write_atomically(path, self.redactor.text(&xml).as_bytes())
     }
 }
 
@@ -66,7 +76,7 @@ impl Sink for JunitSink {
             } => {
                 let suite =
                     test_suite(&plan.suite.name, &plan.suite.group, &plan.suite.dir, result);
-                write(
+                self.write(
                     &plan.junit,
                     Report::new("xtask").add_test_suite(suite.clone()),
                 )?;
@@ -76,7 +86,7 @@ impl Sink for JunitSink {
                 let mut report = Report::new("xtask");
                 report.set_time(*duration);
                 report.add_test_suites(self.suites.iter().flatten().cloned());
-                write(&self.layout.junit_report(), &report)?;
+                self.write(&self.layout.junit_report(), &report)?;
             }
             Event::SuiteStarted { .. } | Event::EnvironmentReady { .. } => {}
         }
@@ -110,13 +120,6 @@ pub fn synthetic_case(suite: &str, kind: &str, message: &str, output: &str) -> T
     let mut case = TestCase::new(kind, status);
     case.set_classname(suite);
     case
-}
-
-fn write(path: &Path, report: &Report) -> anyhow::Result<()> {
-    let xml = report
-        .to_string()
-        .with_context(|| format!("serializing {}", path.display()))?;
-    write_atomically(path, xml.as_bytes())
 }
 
 fn remove(path: &Path) -> anyhow::Result<()> {

@@ -1,4 +1,5 @@
 //! The sinks that turn the runner's events into what people and CI read.
 
 pub mod junit;
+pub mod record;
 pub mod terminal;

@@ -59,7 +59,7 @@ impl<W: Write> Sink for TerminalSink<W> {
                     "{rule} {} [{}]: output {rule}",
                     plan.suite.name, plan.suite.group
                 )?;
-                writeln!(out, "{}", log::tail(&plan.log, log::TAIL_LINES))?;
+                writeln!(out, "{}", log::tail(&plan.live_log, log::TAIL_LINES))?;
                 let c = result.counts();
                 writeln!(
                     out,
