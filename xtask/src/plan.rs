@@ -67,14 +67,18 @@ pub fn plan_suite(suite: &Suite, layout: &Layout, uv: &Path, pytest_args: &[Stri
                 uv_run.extend(["--extra".into(), extra.clone()]);
             }
         }
+        // `--isolated`: without a project uv would layer the environment over the
+        // interpreter's own site-packages, so whatever the machine has installed would be
+        // importable and a missing requirement would go unnoticed.
         Environment::Requirements(requirements) => {
-            uv_run.push("--no-project".into());
+            uv_run.extend(["--isolated".into(), "--no-project".into()]);
             for requirement in requirements {
                 uv_run.extend(["--with".into(), requirement.clone()]);
             }
         }
         Environment::RequirementsFile(file) => {
             uv_run.extend([
+                "--isolated".into(),
                 "--no-project".into(),
                 "--with-requirements".into(),
                 file.clone(),
@@ -301,12 +305,13 @@ mod tests {
             &[],
         );
         assert_eq!(
-            plan.prepare.argv[..10],
+            plan.prepare.argv[..11],
             [
                 "/bin/uv",
                 "run",
                 "--directory",
                 "shared/guardrail",
+                "--isolated",
                 "--no-project",
                 "--with",
                 "pytest==9.2.0",
@@ -322,12 +327,13 @@ mod tests {
             &[],
         );
         assert_eq!(
-            plan.test.argv[..8],
+            plan.test.argv[..9],
             [
                 "/bin/uv",
                 "run",
                 "--directory",
                 "shared/guardrail",
+                "--isolated",
                 "--no-project",
                 "--with-requirements",
                 "requirements-test.txt",

@@ -36,11 +36,11 @@ pub fn parse(xml: &str, suite_dir: &str) -> anyhow::Result<Vec<TestCase>> {
             }
             // `<testcase .../>`: a passing test with nothing to say.
             Event::Empty(element) if element.name().as_ref() == b"testcase" => {
-                cases.push(CaseBuilder::new(&element, suite_dir)?.finish());
+                cases.extend(CaseBuilder::new(&element, suite_dir)?.finish());
             }
             Event::End(element) if element.name().as_ref() == b"testcase" => {
                 if let Some(builder) = case.take() {
-                    cases.push(builder.finish());
+                    cases.extend(builder.finish());
                 }
             }
             Event::Start(element) if case.is_some() => {
@@ -197,7 +197,12 @@ impl CaseBuilder {
         Ok(name)
     }
 
-    fn finish(mut self) -> TestCase {
+    /// The test case; `None` for the nameless `<testcase time="0.000"/>` pytest writes for
+    /// the test that was running when it was interrupted, which names no test.
+    fn finish(mut self) -> Option<TestCase> {
+        if self.name.is_empty() && self.classname.as_deref().unwrap_or("").is_empty() {
+            return None;
+        }
         self.statuses.sort_by_key(Status::rank);
         let mut statuses = self.statuses.into_iter();
         let status = match statuses.next() {
@@ -230,9 +235,12 @@ impl CaseBuilder {
             }
         };
         let mut case = TestCase::new(xml_text(&self.name), status);
-        if let Some(classname) = self.classname {
-            case.set_classname(xml_text(&classname));
-        }
+        // A collection error has an empty classname and the module as its name: consumers
+        // need a classname, and the module is the best one.
+        match self.classname.filter(|c| !c.is_empty()) {
+            Some(classname) => case.set_classname(xml_text(&classname)),
+            None => case.set_classname(xml_text(&self.name)),
+        };
         if let Some(time) = self.time {
             case.set_time(time);
         }
@@ -249,7 +257,7 @@ impl CaseBuilder {
         if let Some(err) = captured(&self.system_err) {
             case.set_system_err(xml_text(&err));
         }
-        case
+        Some(case)
     }
 }
 
@@ -444,6 +452,19 @@ mod tests {
             .as_ref()
             .unwrap()
             .contains("No module named 'not_a_module_anywhere'"));
+    }
+
+    #[test]
+    fn an_interrupted_runs_nameless_case_is_dropped_and_empty_classnames_filled() {
+        // What pytest 9.2 writes after a SIGINT, and for a collection error.
+        let xml = r#"<testsuites><testsuite name="pytest"><testcase classname="test_h" name="test_ok" time="0.002"/><testcase time="0.000" /><testcase classname="" name="tests.test_x" time="0.000"><error message="collection failure">boom</error></testcase></testsuite></testsuites>"#;
+        let cases = parse(xml, ".").unwrap();
+        let names: Vec<_> = cases.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["test_ok", "tests.test_x"]);
+        assert_eq!(
+            cases[1].classname.as_ref().unwrap().as_str(),
+            "tests.test_x"
+        );
     }
 
     #[test]

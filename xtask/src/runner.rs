@@ -249,12 +249,9 @@ fn finish(
     ) {
         let detail = detail.as_deref().unwrap_or(outcome.name());
         let output = log::tail(&plan.live_log, log::TAIL_LINES);
-        cases.push(synthetic_case(
-            &plan.suite.name,
-            outcome.name(),
-            detail,
-            &output,
-        ));
+        let mut case = synthetic_case(&plan.suite.name, outcome.name(), detail, &output);
+        case.set_time(duration);
+        cases.push(case);
     }
     SuiteResult {
         outcome,
