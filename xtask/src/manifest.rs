@@ -584,6 +584,42 @@ mod tests {
     }
 
     #[test]
+    fn timeouts_secrets_and_prerequisites_are_read_with_their_defaults() {
+        let table = json!({ "timeout": "10m", "secrets": ["DB_URL"], "suites": [
+            suite(json!({ "timeout": 90, "requires-env": ["OPENAI_API_KEY"] })),
+            { "name": "beta", "group": "second", "dir": "tests/fixtures/basic/libs/beta",
+              "requirements": ["pytest==9.2.0"] },
+        ]});
+        let manifest = Manifest::from_json(&table, root()).unwrap();
+        assert_eq!(manifest.secrets, ["DB_URL"]);
+        assert_eq!(manifest.suites[0].timeout, Duration::from_secs(90));
+        assert_eq!(manifest.suites[0].requires_env, ["OPENAI_API_KEY"]);
+        assert_eq!(manifest.suites[1].timeout, Duration::from_secs(600));
+        assert!(manifest.suites[1].requires_env.is_empty());
+
+        let table = json!({ "suites": [suite(json!({}))] });
+        let manifest = Manifest::from_json(&table, root()).unwrap();
+        assert_eq!(manifest.suites[0].timeout, DEFAULT_TIMEOUT);
+        assert!(manifest.secrets.is_empty());
+    }
+
+    #[test]
+    fn bad_timeouts_secrets_and_prerequisites_are_named() {
+        let found = problems(json!({ "timeout": "soon", "secrets": "DB_URL", "suites": [
+            suite(json!({ "timeout": 0, "requires-env": ["NOT VALID"] })),
+        ]}));
+        assert_eq!(
+            found,
+            [
+                "key `timeout` in [workspace.metadata.xtask]: `soon` is not a duration: use a whole number with `s`, `m` or `h` (`90s`, `10m`, `1h`)",
+                "key `secrets` in [workspace.metadata.xtask]: must be an array of environment variable names, found a string",
+                "suite `alpha`: key `timeout`: `0` is not a positive whole number of seconds",
+                "suite `alpha`: key `requires-env`: `NOT VALID` is not a valid environment variable name",
+            ]
+        );
+    }
+
+    #[test]
     fn a_valid_manifest_reads_every_key() {
         let table = json!({ "suites": [
             suite(json!({ "pythonpath": ["tests/fixtures/basic/libs"], "markers": "not integration",

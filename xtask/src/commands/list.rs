@@ -53,5 +53,7 @@ fn suite_json(suite: &Suite) -> serde_json::Value {
         "markers": suite.markers,
         "paths": suite.paths,
         "env": suite.env,
+        "timeout_secs": suite.timeout.as_secs(),
+        "requires_env": suite.requires_env,
     })
 }
