@@ -21,7 +21,8 @@ pub struct Cli {
 }
 
 const AFTER_HELP: &str = "The suites and groups are defined in [workspace.metadata.xtask] in the root Cargo.toml.\n\
-Reports: target/xtask/junit.xml, target/xtask/junit/<suite>.xml; logs: target/xtask/logs/<suite>.log.";
+Reports: target/xtask/junit.xml, target/xtask/junit/<suite>.xml; logs: target/xtask/logs/<suite>.log;\n\
+the run record: target/xtask/run.json. Exit codes: see README.md.";
 
 #[derive(Subcommand, Debug)]
 pub enum Builtin {

@@ -47,20 +47,34 @@ fn ci_entry_point_runs_the_readmes_commands() {
     }
 }
 
-/// Every exit code constant is documented in the README with its value.
+/// Every exit code constant is in `exit_codes::ALL` and documented in the README with its
+/// value, and every outcome is in the README's precedence table.
 #[test]
-fn readme_lists_every_exit_code() {
+fn readme_lists_every_exit_code_and_outcome() {
     let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
     let source = std::fs::read_to_string(repo().join("xtask/src/exit_codes.rs")).unwrap();
-    let mut found = 0;
-    for line in source.lines().filter(|l| l.starts_with("pub const")) {
-        let name = line["pub const ".len()..].split(':').next().unwrap();
-        let value = line.rsplit("= ").next().unwrap().trim_end_matches(';');
+    let constants: Vec<&str> = source
+        .lines()
+        .filter_map(|l| l.strip_prefix("pub const "))
+        .filter(|l| l.contains(": u8 ="))
+        .map(|l| l.split(':').next().unwrap())
+        .collect();
+    let listed: Vec<&str> = xtask::exit_codes::ALL.iter().map(|(_, n)| *n).collect();
+    assert_eq!(
+        constants, listed,
+        "exit_codes::ALL must list every constant, in order"
+    );
+    for (value, name) in xtask::exit_codes::ALL {
         assert!(
             readme.contains(&format!("| {value} | `{name}`")),
             "README.md does not list {name} = {value}"
         );
-        found += 1;
     }
-    assert!(found >= 10);
+    for (rank, outcome) in xtask::outcome::Outcome::PRECEDENCE.iter().enumerate() {
+        assert!(
+            readme.contains(&format!("| {} | `{}` |", rank + 1, outcome.name())),
+            "README.md's precedence table does not list {outcome} at {}",
+            rank + 1
+        );
+    }
 }
