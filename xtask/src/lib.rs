@@ -41,8 +41,26 @@ impl std::fmt::Display for UsageError {
 impl std::error::Error for UsageError {}
 
 pub fn main() -> ExitCode {
+    let started_at = report::record::now();
     let layout = Layout::new(paths::project_root());
-    let manifest = Manifest::load(&layout);
+    let (code, error) = parse_and_run(&layout);
+    // An invocation that was to run suites always leaves its record, even when it failed
+    // before any suite ran, so that an older run.json is never read as this one's.
+    let command = std::env::args().nth(1).unwrap_or_default();
+    let runs_suites = command == "test" || command == "ci" || command.starts_with("test-");
+    if runs_suites && !report::record::written() {
+        if let Err(err) =
+            report::record::write_without_suites(&layout, started_at, code, error.as_deref())
+        {
+            eprintln!("xtask: error: {err:#}");
+        }
+    }
+    ExitCode::from(code)
+}
+
+/// The exit code, and the error that decided it.
+fn parse_and_run(layout: &Layout) -> (u8, Option<String>) {
+    let manifest = Manifest::load(layout);
     let parsed = match flags::parse(manifest.as_ref().ok(), std::env::args_os()) {
         Ok(parsed) => parsed,
         Err(err) => {
@@ -54,21 +72,21 @@ pub fn main() -> ExitCode {
                         "\nnote: the test-<group> subcommands are missing because {manifest_err}"
                     );
                 }
-                return ExitCode::from(exit_codes::OK);
+                return (exit_codes::OK, None);
             }
             // A broken manifest hides the group subcommands, and nothing could run anyway.
             if let Err(manifest_err) = &manifest {
                 eprintln!("\nerror: {manifest_err}");
-                return ExitCode::from(exit_codes::MANIFEST_ERROR);
+                return (exit_codes::MANIFEST_ERROR, Some(manifest_err.to_string()));
             }
-            return ExitCode::from(exit_codes::USAGE_ERROR);
+            return (exit_codes::USAGE_ERROR, Some(err.render().to_string()));
         }
     };
-    match run(&layout, manifest, parsed) {
-        Ok(code) => code,
+    match run(layout, manifest, parsed) {
+        Ok(code) => (code, None),
         Err(err) => {
             eprintln!("error: {err:#}");
-            ExitCode::from(error_code(&err))
+            (error_code(&err), Some(format!("{err:#}")))
         }
     }
 }
@@ -77,11 +95,11 @@ fn run(
     layout: &Layout,
     manifest: Result<Manifest, ManifestError>,
     parsed: Parsed,
-) -> anyhow::Result<ExitCode> {
+) -> anyhow::Result<u8> {
     let manifest = manifest?;
     match parsed {
         Parsed::Builtin(Builtin::Test(args)) => args.run(layout, &manifest),
-        Parsed::Builtin(Builtin::List(args)) => args.run(&manifest).map(|()| ExitCode::SUCCESS),
+        Parsed::Builtin(Builtin::List(args)) => args.run(&manifest).map(|()| exit_codes::OK),
         Parsed::Builtin(Builtin::Ci(args)) => commands::ci::run(layout, &manifest, &args),
         Parsed::Builtin(Builtin::Doctor(args)) => commands::doctor::run(layout, &manifest, &args),
         Parsed::Group { group, run } => commands::test::run_group(layout, &manifest, &group, &run),

@@ -11,7 +11,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, FixedOffset};
 use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus};
 
 use crate::classify::{classify, OwnModules};
@@ -22,6 +22,7 @@ use crate::process::{self, Stop};
 use crate::pytest_junit;
 use crate::redact::{RedactingWriter, Redactor};
 use crate::report::junit::synthetic_case;
+use crate::report::record::now;
 
 pub enum Event<'a> {
     RunStarted {
@@ -263,10 +264,6 @@ fn finish(
     }
 }
 
-fn now() -> DateTime<FixedOffset> {
-    DateTime::<Utc>::from(std::time::SystemTime::now()).fixed_offset()
-}
-
 type Ended = (Outcome, Option<String>, Option<Vec<TestCase>>);
 
 fn try_run_suite(
@@ -499,7 +496,7 @@ mod tests {
                 case(TestCaseStatus::skipped()),
                 case(TestCaseStatus::non_success(NonSuccessKind::Error)),
             ],
-            started: DateTime::<Utc>::from(std::time::UNIX_EPOCH).fixed_offset(),
+            started: DateTime::<chrono::Utc>::from(std::time::UNIX_EPOCH).fixed_offset(),
             duration: Duration::ZERO,
         };
         assert_eq!(

@@ -291,7 +291,21 @@ fn manifest_errors_name_the_suite_and_key_and_nothing_runs() {
         "{}",
         run.stderr
     );
-    assert!(!fixture.path("target/xtask").exists());
+    // Nothing ran, but the record says so, so an older run.json is not read as this run's.
+    let entries: Vec<_> = std::fs::read_dir(fixture.path("target/xtask"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(entries, ["run.json"]);
+    let record: serde_json::Value =
+        serde_json::from_str(&fixture.read("target/xtask/run.json")).unwrap();
+    assert_eq!(record["exit_code_name"], "MANIFEST_ERROR");
+    assert_eq!(record["exit_code"], exit_codes::MANIFEST_ERROR);
+    assert_eq!(record["suites"], serde_json::json!([]));
+    assert!(
+        record["error"].as_str().unwrap().contains("libs/gamma"),
+        "{record}"
+    );
 }
 
 #[test]
@@ -400,6 +414,29 @@ fn no_uv_and_no_python_to_install_it_is_a_toolchain_error() {
         run.stderr
     );
     assert!(run.stderr.contains("pip install uv=="), "{}", run.stderr);
+    // Every suite still ends in the reports, saying why it did not run.
+    let report = fixture.report();
+    for name in ["alpha", "beta"] {
+        let suite = suite(&report, name);
+        let case = case(suite, "toolchain-error");
+        let TestCaseStatus::NonSuccess { ty, message, .. } = &case.status else {
+            panic!("{name}: {:?}", case.status)
+        };
+        assert_eq!(ty.as_ref().unwrap().as_str(), "toolchain-error");
+        assert!(message.as_ref().unwrap().contains("uv is required"));
+        assert!(fixture
+            .path(&format!("target/xtask/junit/{name}.xml"))
+            .is_file());
+        assert!(fixture
+            .read(&format!("target/xtask/logs/{name}.log"))
+            .contains("uv is required"));
+    }
+    let record: serde_json::Value =
+        serde_json::from_str(&fixture.read("target/xtask/run.json")).unwrap();
+    assert_eq!(record["outcome"], "toolchain-error");
+    assert_eq!(record["exit_code_name"], "TOOLCHAIN_ERROR");
+    assert_eq!(record["uv"], serde_json::Value::Null);
+    assert_eq!(record["suites"][1]["outcome"], "toolchain-error");
 }
 
 /// The acceptance check on the real shared packages: every test pytest reports is in

@@ -9,7 +9,7 @@
 //! uv query: doctor writes nothing that a test run would not (the environments, a pinned uv).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 
@@ -31,7 +31,7 @@ const OUTPUT_LINES: usize = 20;
 /// The names of the per-suite checks, in the order they run.
 const SUITE_CHECKS: [&str; 5] = ["python", "lock", "environment", "pytest", "markers"];
 
-pub fn run(layout: &Layout, manifest: &Manifest, args: &DoctorArgs) -> anyhow::Result<ExitCode> {
+pub fn run(layout: &Layout, manifest: &Manifest, args: &DoctorArgs) -> anyhow::Result<u8> {
     let mut out = Output::new(args.json);
     let (check, uv) = check_uv(layout);
     out.emit(vec![check]);
@@ -48,7 +48,7 @@ pub fn run(layout: &Layout, manifest: &Manifest, args: &DoctorArgs) -> anyhow::R
         }
     }
     let code = out.finish();
-    Ok(ExitCode::from(code))
+    Ok(code)
 }
 
 /// What a failed check says about the machine: it picks the exit code.

@@ -1,9 +1,6 @@
 //! `cargo xtask test [SUITE|GROUP ...]` and `cargo xtask test-<group>`.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
-
-use chrono::{DateTime, Utc};
 
 use crate::flags::{RunArgs, TestArgs};
 use crate::manifest::{Manifest, Suite};
@@ -16,7 +13,7 @@ use crate::report::{junit::JunitSink, terminal::TerminalSink};
 use crate::{process, runner, toolchain, UsageError};
 
 impl TestArgs {
-    pub fn run(self, layout: &Layout, manifest: &Manifest) -> anyhow::Result<ExitCode> {
+    pub fn run(self, layout: &Layout, manifest: &Manifest) -> anyhow::Result<u8> {
         let suites = select(manifest, &self.selectors)?;
         run_suites(layout, manifest, &suites, &self.run)
     }
@@ -27,7 +24,7 @@ pub fn run_group(
     manifest: &Manifest,
     group: &str,
     args: &RunArgs,
-) -> anyhow::Result<ExitCode> {
+) -> anyhow::Result<u8> {
     let suites: Vec<&Suite> = manifest.suites_in_group(group).collect();
     run_suites(layout, manifest, &suites, args)
 }
@@ -74,8 +71,8 @@ pub fn run_suites(
     manifest: &Manifest,
     suites: &[&Suite],
     args: &RunArgs,
-) -> anyhow::Result<ExitCode> {
-    let started_at = DateTime::<Utc>::from(std::time::SystemTime::now()).fixed_offset();
+) -> anyhow::Result<u8> {
+    let started_at = crate::report::record::now();
     process::handle_interrupts();
     prune_dead_runs(layout);
     let uv = toolchain::find_or_install_uv(layout);
@@ -129,9 +126,7 @@ pub fn run_suites(
     // The working files are published or no longer needed.
     let _ = std::fs::remove_dir_all(layout.run_dir());
     let results = results?;
-    Ok(ExitCode::from(
-        Outcome::overall(results.iter().map(|r| r.outcome)).exit_code(),
-    ))
+    Ok(Outcome::overall(results.iter().map(|r| r.outcome)).exit_code())
 }
 
 /// Removes the working directories of invocations that died without cleaning up.

@@ -2,9 +2,10 @@
 //! obtained (what ran, where, with which tools and variables), written when the run ends.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
-use chrono::{DateTime, FixedOffset};
+use chrono::{DateTime, FixedOffset, Utc};
 use serde_json::{json, Value};
 
 use crate::exit_codes;
@@ -12,6 +13,50 @@ use crate::outcome::Outcome;
 use crate::paths::{write_atomically, Layout};
 use crate::redact::Redactor;
 use crate::runner::{Event, Sink, StepRecord, SuiteResult};
+
+static WRITTEN: AtomicBool = AtomicBool::new(false);
+
+/// Whether this process has written run.json.
+pub fn written() -> bool {
+    WRITTEN.load(Ordering::SeqCst)
+}
+
+pub fn now() -> DateTime<FixedOffset> {
+    DateTime::<Utc>::from(std::time::SystemTime::now()).fixed_offset()
+}
+
+/// The record of an invocation that ended before any suite ran (a broken manifest, an
+/// unknown suite): no suites, the exit code, and the error that decided it.
+pub fn write_without_suites(
+    layout: &Layout,
+    started_at: DateTime<FixedOffset>,
+    exit_code: u8,
+    error: Option<&str>,
+) -> anyhow::Result<()> {
+    let record = json!({
+        "xtask_version": env!("CARGO_PKG_VERSION"),
+        "invocation": std::env::args().skip(1).collect::<Vec<_>>(),
+        "run_id": layout.run_id,
+        "started_at": started_at.to_rfc3339(),
+        "root": layout.root,
+        "outcome": null,
+        "exit_code": exit_code,
+        "exit_code_name": exit_codes::name(exit_code),
+        "error": error,
+        "suites": [],
+    });
+    write(layout, &record, &Redactor::from_env(&[], &[]))
+}
+
+fn write(layout: &Layout, record: &Value, redactor: &Redactor) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(record).context("serializing run.json")?;
+    write_atomically(
+        &layout.run_record(),
+        (redactor.text(&text) + "\n").as_bytes(),
+    )?;
+    WRITTEN.store(true, Ordering::SeqCst);
+    Ok(())
+}
 
 /// What is known about the invocation before any suite runs.
 #[derive(Clone, Debug)]
@@ -157,11 +202,7 @@ impl Sink for RecordSink {
             "junit": layout.display(&layout.junit_report()),
             "suites": suites,
         });
-        let text = serde_json::to_string_pretty(&record).context("serializing run.json")?;
-        write_atomically(
-            &layout.run_record(),
-            (self.redactor.text(&text) + "\n").as_bytes(),
-        )
+        write(layout, &record, &self.redactor)
     }
 }
 
