@@ -115,7 +115,12 @@ pub fn alive(pid: u32) -> bool {
 
 /// How a step ended, for people: "exited with 1", "was killed by signal 9 (SIGKILL)".
 pub fn describe(status: ExitStatus) -> String {
-    match (status.code(), status.signal()) {
+    describe_code(status.code(), status.signal())
+}
+
+/// `describe` for an exit code or a signal.
+pub fn describe_code(code: Option<i32>, signal: Option<i32>) -> String {
+    match (code, signal) {
         (Some(code), _) => format!("exited with {code}"),
         (None, Some(sig)) => format!("was killed by signal {sig}{}", signal_name(sig)),
         (None, None) => "ended without a status".to_string(),

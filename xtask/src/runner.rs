@@ -457,11 +457,7 @@ fn copy_output(
 impl StepRecord {
     /// "exited with 1", "was killed by signal 9 (SIGKILL)".
     pub fn describe(&self) -> String {
-        match (self.exit_code, self.signal) {
-            (Some(code), _) => format!("exited with {code}"),
-            (None, Some(sig)) => format!("was killed by signal {sig}{}", process::signal_name(sig)),
-            (None, None) => "ended without a status".to_string(),
-        }
+        process::describe_code(self.exit_code, self.signal)
     }
 }
 
