@@ -435,6 +435,56 @@ fn interrupt(test: &str, target: Signalled) {
 }
 
 // ------------------------------------------------------------------------------------
+// The readers themselves
+// ------------------------------------------------------------------------------------
+
+/// The checks above mean something only if the readers reject what consumers reject.
+#[test]
+fn the_readers_reject_reports_consumers_cannot_read() {
+    let fixture = Fixture::empty("readers");
+    let report = |text: &str| {
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites tests=\"1\" failures=\"0\" errors=\"0\">\
+             <testsuite name=\"s\" tests=\"1\" failures=\"0\" errors=\"0\" skipped=\"0\">\
+             <testcase name=\"t\" classname=\"c\" time=\"0.1\"><system-out>{text}</system-out></testcase>\
+             </testsuite></testsuites>\n"
+        )
+    };
+    let write = |name: &str, text: &str| {
+        let path = fixture.path(name);
+        std::fs::write(&path, report(text)).unwrap();
+        path
+    };
+
+    let good = write("good.xml", "fine &amp; &#x263A; text");
+    strict_xml(&good);
+    let read = junit_consumers(std::slice::from_ref(&good));
+    let suite = &read["files"][0]["suites"][0];
+    assert_eq!(totals(suite), totals(&suite["declared"]));
+    assert_eq!(read["files"][0]["tests"], 1);
+
+    for (name, text) in [
+        ("escape.xml", "an \u{1b}[31mescape"),
+        ("escape-ref.xml", "an &#x1b;[31mescape"),
+        ("nonchar.xml", "a \u{FFFE} noncharacter"),
+        ("entity.xml", "an &nbsp; entity"),
+        ("unclosed.xml", "<b>unclosed"),
+    ] {
+        let bad = write(name, text);
+        let strict = std::panic::catch_unwind(|| strict_xml(&bad));
+        assert!(strict.is_err(), "the strict parse accepted {name}");
+        let err = read_with_consumers(&[bad]).expect_err(name);
+        assert!(err.contains("not a readable JUnit report"), "{name}: {err}");
+    }
+
+    // lxml's limit on a text node, which the strict parse does not enforce.
+    let huge = write("huge.xml", &"x".repeat(LXML_MAX_TEXT + 1));
+    strict_xml(&huge);
+    let err = read_with_consumers(&[huge]).expect_err("a text node over lxml's limit");
+    assert!(err.contains("Text node too long"), "{err}");
+}
+
+// ------------------------------------------------------------------------------------
 // The harness of these tests
 // ------------------------------------------------------------------------------------
 
@@ -819,6 +869,12 @@ fn property<'a>(suite: &'a TestSuite, name: &str) -> &'a str {
 
 /// junitparser on lxml reads `files` (tests/junit_consumers.py); a parse error fails.
 fn junit_consumers(files: &[PathBuf]) -> Value {
+    read_with_consumers(files)
+        .unwrap_or_else(|stderr| panic!("junitparser/lxml cannot read the reports:\n{stderr}"))
+}
+
+/// What junitparser on lxml read, or what they said when they could not.
+fn read_with_consumers(files: &[PathBuf]) -> Result<Value, String> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/junit_consumers.py");
     let output = Command::new(uv())
         .args(["run", "--isolated", "--no-project", "--with", JUNITPARSER])
@@ -828,12 +884,14 @@ fn junit_consumers(files: &[PathBuf]) -> Value {
         .env_remove("VIRTUAL_ENV")
         .output()
         .expect("running tests/junit_consumers.py");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "junitparser/lxml cannot read the reports:\n{stderr}"
-    );
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("its JSON: {e}\n{stderr}"))
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    if !output.status.success() {
+        return Err(stderr);
+    }
+    Ok(
+        serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|e| panic!("its JSON: {e}\n{stderr}")),
+    )
 }
 
 /// A strict well-formedness check: UTF-8, one root, matching tags, known entities, no
