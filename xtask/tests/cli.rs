@@ -485,3 +485,49 @@ fn the_shared_group_of_this_repository_reports_what_pytest_ran() {
     );
     assert_eq!(suite(&report, "specialists").failures, 0);
 }
+
+/// Two invocations at once in one checkout: each works in its own `runs/<pid>/` and puts
+/// finished files in place with a rename, so every file is whole and from one of them.
+#[test]
+fn two_invocations_at_once_leave_whole_reports_from_one_of_them() {
+    let fixture = Fixture::new("basic", "concurrent");
+    let spawn = || {
+        fixture
+            .command(&["test", "beta", "alpha"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let children = [spawn(), spawn()];
+    let pids: Vec<String> = children.iter().map(|c| c.id().to_string()).collect();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(exit_codes::OK.into()),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    for name in ["alpha", "beta"] {
+        let log = fixture.read(&format!("target/xtask/logs/{name}.log"));
+        assert_eq!(
+            log.matches("xtask: pytest: ").count(),
+            2,
+            "one run's log:\n{log}"
+        );
+        assert!(log.trim_end().ends_with('s'), "a finished log:\n{log}");
+    }
+    let report = fixture.report();
+    assert_eq!(report.test_suites.len(), 2);
+    let record: serde_json::Value =
+        serde_json::from_str(&fixture.read("target/xtask/run.json")).unwrap();
+    assert!(pids.contains(&record["run_id"].as_str().unwrap().to_string()));
+    assert_eq!(record["outcome"], "passed");
+    // Both working directories are gone.
+    let runs: Vec<_> = std::fs::read_dir(fixture.path("target/xtask/runs"))
+        .unwrap()
+        .collect();
+    assert!(runs.is_empty(), "{runs:?}");
+}

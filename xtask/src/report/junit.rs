@@ -93,8 +93,17 @@ impl Sink for JunitSink {
             Event::RunStarted { plans, .. } => {
                 self.suites = vec![None; plans.len()];
                 // The reports describe the latest invocation only: a file left from an
-                // earlier run of another suite would read as a result of this one.
-                for path in [self.layout.junit_dir(), self.layout.junit_report()] {
+                // earlier run of another suite would read as a result of this one. Only
+                // finished reports go: the directory and the temporary files of an
+                // invocation running at the same time stay.
+                let mut stale = vec![self.layout.junit_report()];
+                if let Ok(entries) = std::fs::read_dir(self.layout.junit_dir()) {
+                    stale.extend(entries.flatten().map(|e| e.path()).filter(|p| {
+                        let name = p.file_name().unwrap_or_default().to_string_lossy();
+                        name.ends_with(".xml") && !name.starts_with('.')
+                    }));
+                }
+                for path in stale {
                     remove(&path)?;
                 }
             }
@@ -152,12 +161,7 @@ pub fn synthetic_case(suite: &str, kind: &str, message: &str, output: &str) -> T
 }
 
 fn remove(path: &Path) -> anyhow::Result<()> {
-    let result = if path.is_dir() {
-        std::fs::remove_dir_all(path)
-    } else {
-        std::fs::remove_file(path)
-    };
-    match result {
+    match std::fs::remove_file(path) {
         Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
             Err(err).with_context(|| format!("removing the previous report {}", path.display()))
         }
