@@ -85,8 +85,9 @@ fn parse_and_run(layout: &Layout) -> (u8, Option<String>) {
     match run(layout, manifest, parsed) {
         Ok(code) => (code, None),
         Err(err) => {
-            eprintln!("error: {err:#}");
-            (error_code(&err), Some(format!("{err:#}")))
+            let message = redact::Redactor::from_env(&[], &[]).text(&format!("{err:#}"));
+            eprintln!("error: {message}");
+            (error_code(&err), Some(message))
         }
     }
 }

@@ -75,9 +75,14 @@ pub fn run_suites(
     let started_at = crate::report::record::now();
     process::handle_interrupts();
     prune_dead_runs(layout);
+    let suite_env: Vec<(String, String)> = suites
+        .iter()
+        .flat_map(|s| s.env.iter().map(|(k, v)| (k.clone(), v.clone())))
+        .collect();
+    let redactor = Redactor::from_env(&suite_env, &manifest.secrets);
     let uv = toolchain::find_or_install_uv(layout);
     let toolchain_blocked = uv.as_ref().err().map(|err| {
-        eprintln!("error: {err}");
+        eprintln!("error: {}", redactor.text(&err.to_string()));
         Blocked {
             outcome: Outcome::ToolchainError,
             detail: err.to_string(),
@@ -105,11 +110,6 @@ pub fn run_suites(
         .map(usize::from)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
 
-    let suite_env: Vec<(String, String)> = suites
-        .iter()
-        .flat_map(|s| s.env.iter().map(|(k, v)| (k.clone(), v.clone())))
-        .collect();
-    let redactor = Redactor::from_env(&suite_env, &manifest.secrets);
     let info = RunInfo::gather(layout, uv.as_ref().ok().map(PathBuf::as_path), started_at);
     let mut terminal = TerminalSink::new(
         RedactingWriter::new(std::io::stdout(), redactor.clone()),
