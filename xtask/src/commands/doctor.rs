@@ -500,14 +500,16 @@ fn check_lock(layout: &Layout, uv: &Path, plan: &SuitePlan) -> Check {
     let dir = layout.root.join(&suite.dir);
     let project = matches!(suite.environment, Environment::Project { .. });
     let relock = format!("run `uv lock` in {} and commit uv.lock", suite.dir);
-    if !dir.join("pyproject.toml").is_file() {
-        return if project {
+    // A missing file fails a project suite (it is built --locked) and does not apply to a
+    // no-project suite.
+    let missing = |file: &str, why: &str, fix: String| {
+        if project {
             Check::fail(
                 "lock",
                 suite,
                 Class::Environment,
-                format!("{} has no pyproject.toml, but the suite installs the project (`extras`)", suite.dir),
-                format!("add a pyproject.toml to {}, or give the suite `requirements` instead of `extras` in Cargo.toml", suite.dir),
+                format!("{} has no {file}, {why}", suite.dir),
+                fix,
             )
         } else {
             Check::new(
@@ -515,35 +517,25 @@ fn check_lock(layout: &Layout, uv: &Path, plan: &SuitePlan) -> Check {
                 Some(suite),
                 Status::NotApplicable,
                 format!(
-                    "{} has no pyproject.toml; the suite runs with --no-project",
+                    "{} has no {file}; the suite runs with --no-project",
                     suite.dir
                 ),
             )
-        };
+        }
+    };
+    if !dir.join("pyproject.toml").is_file() {
+        return missing(
+            "pyproject.toml",
+            "but the suite installs the project (`extras`)",
+            format!("add a pyproject.toml to {}, or give the suite `requirements` instead of `extras` in Cargo.toml", suite.dir),
+        );
     }
     if !dir.join("uv.lock").is_file() {
-        return if project {
-            Check::fail(
-                "lock",
-                suite,
-                Class::Environment,
-                format!(
-                    "{} has no uv.lock, and the suite's environment is built --locked",
-                    suite.dir
-                ),
-                relock,
-            )
-        } else {
-            Check::new(
-                "lock",
-                Some(suite),
-                Status::NotApplicable,
-                format!(
-                    "{} has no uv.lock; the suite runs with --no-project",
-                    suite.dir
-                ),
-            )
-        };
+        return missing(
+            "uv.lock",
+            "and the suite's environment is built --locked",
+            relock,
+        );
     }
     let check = uv_command(uv, plan, &["lock", "--check"]);
     match execute(&check) {
