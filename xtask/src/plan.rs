@@ -61,8 +61,10 @@ pub fn plan_suite(suite: &Suite, layout: &Layout, uv: &Path, pytest_args: &[Stri
         suite.dir.clone(),
     ];
     match &suite.environment {
+        // `--exact`: a package left in the project's `.venv` from an earlier sync (pytest,
+        // after the extra stopped listing it) would otherwise hide what the lock lacks.
         Environment::Project { extras } => {
-            uv_run.push("--locked".into());
+            uv_run.extend(["--locked".into(), "--exact".into()]);
             for extra in extras {
                 uv_run.extend(["--extra".into(), extra.clone()]);
             }
@@ -227,6 +229,7 @@ mod tests {
                 "--directory",
                 "shared/guardrail",
                 "--locked",
+                "--exact",
                 "--extra",
                 "test",
                 "--",
@@ -243,6 +246,7 @@ mod tests {
                 "--directory",
                 "shared/guardrail",
                 "--locked",
+                "--exact",
                 "--extra",
                 "test",
                 "--",

@@ -136,7 +136,7 @@ fn a_healthy_repository_passes_every_check() {
         .unwrap();
     assert!(
         pytest.ends_with(
-            "run --directory libs/alpha --locked --extra test -- python -c 'import pytest'"
+            "run --directory libs/alpha --locked --exact --extra test -- python -c 'import pytest'"
         ),
         "{pytest}"
     );
