@@ -4,6 +4,8 @@
 mod common;
 
 use common::*;
+use std::process::Command;
+
 use quick_junit::TestCaseStatus;
 use xtask::exit_codes;
 
@@ -530,4 +532,29 @@ fn two_invocations_at_once_leave_whole_reports_from_one_of_them() {
         .unwrap()
         .collect();
     assert!(runs.is_empty(), "{runs:?}");
+}
+
+/// A package left in a project's `.venv` by an earlier sync must not hide what the lock
+/// lacks: the suite's environment is synced exactly.
+#[test]
+fn a_stale_venv_does_not_hide_pytest_missing_from_the_extra() {
+    let fixture = Fixture::new("basic", "stale_venv");
+    assert_eq!(fixture.run(&["test", "alpha"]).code, exit_codes::OK);
+    fixture.edit(
+        "libs/alpha/pyproject.toml",
+        r#"test = ["pytest==9.2.0"]"#,
+        r#"test = ["iniconfig"]"#,
+    );
+    let relock = Command::new(uv())
+        .args(["lock", "--directory", "libs/alpha"])
+        .current_dir(&fixture.root)
+        .env_remove("VIRTUAL_ENV")
+        .status()
+        .unwrap();
+    assert!(relock.success());
+    let run = fixture.run(&["test", "alpha"]);
+    assert_eq!(run.code, exit_codes::ENVIRONMENT_ERROR);
+    assert!(fixture
+        .read("target/xtask/logs/alpha.log")
+        .contains("No module named 'pytest'"));
 }
