@@ -457,7 +457,7 @@ fn copy_output(
 impl StepRecord {
     /// "exited with 1", "was killed by signal 9 (SIGKILL)".
     pub fn describe(&self) -> String {
-        process::describe_code(self.exit_code, self.signal)
+        process::describe(self.exit_code, self.signal)
     }
 }
 

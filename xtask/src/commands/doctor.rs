@@ -762,6 +762,7 @@ fn could_not_start(name: &'static str, suite: &Suite, err: anyhow::Error) -> Che
 /// A finished command's exit status and output.
 struct Ran {
     code: Option<i32>,
+    signal: Option<i32>,
     stdout: String,
     stderr: String,
 }
@@ -772,10 +773,7 @@ impl Ran {
     }
 
     fn describe(&self) -> String {
-        match self.code {
-            Some(code) => format!("exited with {code}"),
-            None => "was killed by a signal".to_string(),
-        }
+        crate::process::describe(self.code, self.signal)
     }
 
     /// The last lines of stderr (where uv and Python explain themselves), else of stdout.
@@ -805,6 +803,7 @@ fn execute(invocation: &Invocation) -> anyhow::Result<Ran> {
         .with_context(|| format!("could not start `{}`", shell_line(invocation)))?;
     Ok(Ran {
         code: output.status.code(),
+        signal: std::os::unix::process::ExitStatusExt::signal(&output.status),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     })
