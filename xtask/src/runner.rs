@@ -284,20 +284,22 @@ fn try_run_suite(
 
     let clock = Instant::now();
     let deadline = clock + plan.timeout;
-    let stopped = |stop: Stop, step: &str| {
-        match stop {
+    let stopped = |stop: Stop, step: &str| match stop {
         Stop::TimedOut => (
             Outcome::Timeout,
             Some(format!(
-                "the suite ran longer than its timeout of {} (during its {step} step) and was stopped with all its processes; raise `timeout` in Cargo.toml or pass `--timeout` if it needs more",
+                "the suite ran longer than its timeout of {} (during its {step} step) and was \
+                 stopped with all its processes; raise `timeout` in Cargo.toml or pass \
+                 `--timeout` if it needs more",
                 humanize(plan.timeout)
             )),
         ),
         Stop::Interrupted => (
             Outcome::Interrupted,
-            Some(format!("stopped during its {step} step: the run was interrupted (Ctrl-C or SIGTERM)")),
+            Some(format!(
+                "stopped during its {step} step: the run was interrupted (Ctrl-C or SIGTERM)"
+            )),
         ),
-    }
     };
 
     let prepare = match run_step("environment", &plan.prepare, deadline, &mut log, redactor) {
@@ -332,15 +334,10 @@ fn try_run_suite(
         let (outcome, detail) = stopped(stop, "pytest");
         return Ok((outcome, detail, cases));
     }
+    let root = &plan.test.cwd;
     let own = OwnModules {
-        suite_dir: plan.prepare.cwd.join(&plan.suite.dir),
-        pythonpath: plan
-            .test
-            .env
-            .iter()
-            .filter(|(k, _)| k == "PYTHONPATH")
-            .flat_map(|(_, v)| std::env::split_paths(v).collect::<Vec<_>>())
-            .collect(),
+        suite_dir: root.join(&plan.suite.dir),
+        pythonpath: plan.suite.pythonpath.iter().map(|p| root.join(p)).collect(),
     };
     let (outcome, detail) = classify(&plan.suite.name, code, cases.as_deref(), &own);
     Ok((outcome, detail, cases))

@@ -129,14 +129,15 @@ pub fn run_suites(
     Ok(Outcome::overall(results.iter().map(|r| r.outcome)).exit_code())
 }
 
-/// Removes the working directories of invocations that died without cleaning up.
+/// Removes the working directories of invocations that died without cleaning up, including
+/// one left under this process's id by an earlier process, so no stale file is read as ours.
 fn prune_dead_runs(layout: &Layout) {
     let Ok(entries) = std::fs::read_dir(layout.runs_dir()) else {
         return;
     };
     for entry in entries.flatten() {
         let pid = entry.file_name().to_string_lossy().parse::<u32>().ok();
-        if pid.is_some_and(|pid| pid != std::process::id() && !process::alive(pid)) {
+        if pid.is_some_and(|pid| pid == std::process::id() || !process::alive(pid)) {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }
