@@ -33,23 +33,34 @@ pub fn write_without_suites(
     exit_code: u8,
     error: Option<&str>,
 ) -> anyhow::Result<()> {
-    let record = json!({
-        "xtask_version": env!("CARGO_PKG_VERSION"),
-        "invocation": std::env::args().skip(1).collect::<Vec<_>>(),
-        "run_id": layout.run_id,
-        "started_at": started_at.to_rfc3339(),
-        "root": layout.root,
+    let rest = json!({
         "outcome": null,
         "exit_code": exit_code,
         "exit_code_name": exit_codes::name(exit_code),
         "error": error,
         "suites": [],
     });
-    write(layout, &record, &Redactor::from_env(&[], &[]))
+    write(layout, started_at, rest, &Redactor::from_env(&[], &[]))
 }
 
-fn write(layout: &Layout, record: &Value, redactor: &Redactor) -> anyhow::Result<()> {
-    let text = serde_json::to_string_pretty(record).context("serializing run.json")?;
+/// Writes the fields every record starts with, then `rest`.
+fn write(
+    layout: &Layout,
+    started_at: DateTime<FixedOffset>,
+    rest: Value,
+    redactor: &Redactor,
+) -> anyhow::Result<()> {
+    let mut record = json!({
+        "xtask_version": env!("CARGO_PKG_VERSION"),
+        "invocation": std::env::args().skip(1).collect::<Vec<_>>(),
+        "run_id": layout.run_id,
+        "started_at": started_at.to_rfc3339(),
+        "root": layout.root,
+    });
+    if let (Value::Object(record), Value::Object(rest)) = (&mut record, rest) {
+        record.extend(rest);
+    }
+    let text = serde_json::to_string_pretty(&record).context("serializing run.json")?;
     write_atomically(
         &layout.run_record(),
         (redactor.text(&text) + "\n").as_bytes(),
@@ -61,7 +72,6 @@ fn write(layout: &Layout, record: &Value, redactor: &Redactor) -> anyhow::Result
 /// What is known about the invocation before any suite runs.
 #[derive(Clone, Debug)]
 pub struct RunInfo {
-    pub invocation: Vec<String>,
     pub started_at: DateTime<FixedOffset>,
     pub git: Option<Git>,
     pub uv: Option<Tool>,
@@ -87,7 +97,6 @@ impl RunInfo {
         uv: Option<&Path>,
         started_at: DateTime<FixedOffset>,
     ) -> RunInfo {
-        let invocation = std::env::args().skip(1).collect();
         let git = || -> Option<Git> {
             let commit = output(Path::new("git"), &["rev-parse", "HEAD"], &layout.root)?;
             let status = output(Path::new("git"), &["status", "--porcelain"], &layout.root)?;
@@ -109,7 +118,6 @@ impl RunInfo {
             Some(Tool { path, version })
         });
         RunInfo {
-            invocation,
             started_at,
             git: git(),
             uv: uv_tool,
@@ -186,13 +194,8 @@ impl Sink for RecordSink {
             tool.as_ref()
                 .map(|t| json!({ "path": t.path, "version": t.version }))
         };
-        let record = json!({
-            "xtask_version": env!("CARGO_PKG_VERSION"),
-            "invocation": self.info.invocation,
-            "run_id": layout.run_id,
-            "started_at": self.info.started_at.to_rfc3339(),
+        let rest = json!({
             "duration_secs": duration.as_secs_f64(),
-            "root": layout.root,
             "git": self.info.git.as_ref().map(|g| json!({ "commit": g.commit, "dirty": g.dirty })),
             "uv": tool(&self.info.uv),
             "python": tool(&self.info.python),
@@ -202,7 +205,7 @@ impl Sink for RecordSink {
             "junit": layout.display(&layout.junit_report()),
             "suites": suites,
         });
-        write(layout, &record, &self.redactor)
+        write(layout, self.info.started_at, rest, &self.redactor)
     }
 }
 
