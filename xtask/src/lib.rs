@@ -11,6 +11,7 @@ pub mod exit_codes;
 pub mod flags;
 pub mod log;
 pub mod manifest;
+pub mod model;
 pub mod outcome;
 pub mod paths;
 pub mod plan;

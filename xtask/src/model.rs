@@ -1,0 +1,201 @@
+//! The xtask's own model of a run: test cases, their attempts, counts and suite results.
+//!
+//! Everything the runner learns is put into these types; every sink (terminal, JUnit,
+//! run.json) reads them. No report format leaks in here: quick-junit is the JUnit sink's
+//! business, not the model's.
+
+use std::time::Duration;
+
+use chrono::{DateTime, FixedOffset};
+
+use crate::outcome::Outcome;
+
+/// How one attempt of a test ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CaseStatus {
+    Passed,
+    /// An assertion (or any exception in the test body) failed.
+    Failed,
+    /// An error outside the test body: a fixture, setup or teardown, a collection error.
+    Error,
+    /// Skipped, or an expected failure (xfail).
+    Skipped,
+}
+
+impl CaseStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            CaseStatus::Passed => "passed",
+            CaseStatus::Failed => "failed",
+            CaseStatus::Error => "error",
+            CaseStatus::Skipped => "skipped",
+        }
+    }
+}
+
+/// One run of one test: its status, what it said about it, and what it printed.
+/// All text is plain (unescaped, already masked and capped); sinks escape it for their format.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attempt {
+    pub status: CaseStatus,
+    /// The one-line reason (an assertion message, a skip reason).
+    pub message: Option<String>,
+    /// The kind of failure or skip (`AssertionError`, `pytest.skip`, `environment-error`).
+    pub kind: Option<String>,
+    /// The traceback, or a longer explanation.
+    pub details: Option<String>,
+    pub stdout: Option<String>,
+    pub stderr: Option<String>,
+    pub time: Option<Duration>,
+}
+
+impl Attempt {
+    pub fn new(status: CaseStatus) -> Attempt {
+        Attempt {
+            status,
+            message: None,
+            kind: None,
+            details: None,
+            stdout: None,
+            stderr: None,
+            time: None,
+        }
+    }
+}
+
+/// One test (or one collection error, or a stand-in for a suite that did not run).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TestCase {
+    /// pytest's classname (`tests.test_buffer`); with `name`, the test's identity.
+    pub classname: String,
+    pub name: String,
+    /// Relative to the repository root.
+    pub file: Option<String>,
+    /// 1-based.
+    pub line: Option<u64>,
+    pub properties: Vec<(String, String)>,
+    /// Every attempt in order; the last one is the test's result. Never empty.
+    pub attempts: Vec<Attempt>,
+    /// True for a case the xtask made up to stand for a suite whose tests did not all run.
+    pub synthetic: bool,
+}
+
+impl TestCase {
+    pub fn new(classname: impl Into<String>, name: impl Into<String>, attempt: Attempt) -> Self {
+        TestCase {
+            classname: classname.into(),
+            name: name.into(),
+            file: None,
+            line: None,
+            properties: Vec::new(),
+            attempts: vec![attempt],
+            synthetic: false,
+        }
+    }
+
+    /// The attempt that decides the test's result.
+    pub fn result(&self) -> &Attempt {
+        self.attempts.last().expect("a test case has at least one attempt")
+    }
+
+    pub fn result_mut(&mut self) -> &mut Attempt {
+        self.attempts
+            .last_mut()
+            .expect("a test case has at least one attempt")
+    }
+
+    pub fn status(&self) -> CaseStatus {
+        self.result().status
+    }
+
+    /// Whether pytest reported this case as a module it could not import.
+    pub fn is_collection_error(&self) -> bool {
+        let result = self.result();
+        !self.synthetic
+            && result.status == CaseStatus::Error
+            && result
+                .message
+                .as_deref()
+                .is_some_and(|m| m.contains("collection failure"))
+    }
+
+    /// The total time of all attempts.
+    pub fn time(&self) -> Option<Duration> {
+        self.attempts.iter().filter_map(|a| a.time).reduce(|a, b| a + b)
+    }
+}
+
+/// How many tests ended how. `deselected` comes from pytest's own summary: those tests
+/// have no case.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub tests: usize,
+    pub passed: usize,
+    pub failed: usize,
+    pub errors: usize,
+    pub skipped: usize,
+    pub deselected: usize,
+}
+
+impl Counts {
+    pub fn of(cases: &[TestCase], deselected: usize) -> Counts {
+        let mut counts = Counts {
+            tests: cases.len(),
+            deselected,
+            ..Counts::default()
+        };
+        for case in cases {
+            match case.status() {
+                CaseStatus::Passed => counts.passed += 1,
+                CaseStatus::Failed => counts.failed += 1,
+                CaseStatus::Error => counts.errors += 1,
+                CaseStatus::Skipped => counts.skipped += 1,
+            }
+        }
+        counts
+    }
+}
+
+/// One step a suite ran (building its environment, pytest), as run.json records it.
+#[derive(Clone, Debug)]
+pub struct StepRecord {
+    pub step: &'static str,
+    pub argv: Vec<String>,
+    /// `None` when the step was skipped because its inputs had not changed.
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub duration: Duration,
+    /// Why the step did not run a process (an up-to-date environment).
+    pub skipped: Option<String>,
+}
+
+impl StepRecord {
+    pub fn describe(&self) -> String {
+        match &self.skipped {
+            Some(why) => format!("skipped ({why})"),
+            None => crate::process::describe(self.exit_code, self.signal),
+        }
+    }
+}
+
+/// How one suite ended.
+#[derive(Clone, Debug)]
+pub struct SuiteResult {
+    pub outcome: Outcome,
+    /// One line on why, for every outcome but passed and failed.
+    pub detail: Option<String>,
+    /// pytest's test cases, plus one standing for the suite when its tests did not all run.
+    pub cases: Vec<TestCase>,
+    /// Tests pytest deselected (`-m`, `-k`), from its summary line.
+    pub deselected: usize,
+    /// The steps that ran, in order.
+    pub steps: Vec<StepRecord>,
+    pub started: DateTime<FixedOffset>,
+    pub duration: Duration,
+}
+
+impl SuiteResult {
+    pub fn counts(&self) -> Counts {
+        Counts::of(&self.cases, self.deselected)
+    }
+}
