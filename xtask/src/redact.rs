@@ -1,45 +1,168 @@
-//! Secrets never leave the xtask: the values of environment variables whose names look
-//! secret (or that the manifest lists) are replaced by `***`, and URLs lose their user-info,
-//! in everything the xtask writes: logs, JUnit, run.json and the terminal.
+//! Secrets never leave the xtask: in everything it writes (logs, JUnit, run.json and the
+//! terminal), secret values are replaced by `***` and URLs lose their user-info.
+//!
+//! **Which values are secrets.** A variable's value is masked when the manifest lists the
+//! variable in `secrets` (whatever the value, as long as it has at least 2 characters after
+//! trimming: masking a single character everywhere would destroy every report and protect
+//! nothing), or when its name looks secret and its value is not an ordinary word of
+//! configuration. A name looks secret when one of its `_`/`-`/`.`-separated parts, in any
+//! case, is or ends with KEY, TOKEN, SECRET, PASSWORD, PASSWD or CREDENTIAL (or their
+//! plurals): `OPENAI_API_KEY`, `GITHUB_TOKEN`, `db_password` and `APIKEY` look secret,
+//! `TOKENIZERS_PARALLELISM` and `UV_KEYRING_PROVIDER` do not. A value is ordinary, and left
+//! alone, when after trimming it is shorter than 6 characters, a decimal number, or one of
+//! [`ORDINARY_WORDS`] (`true`, `disabled`, `test`, ...): `SECRET_KEY=test` and
+//! `SOME_TOKEN=1` are not masked, `OPENAI_API_KEY=sk-live-123` is.
+//!
+//! **Which forms are masked.** Each secret is looked for as written with its surrounding
+//! whitespace trimmed, XML-escaped (`&lt; &gt; &amp; &quot; &apos;`, and `&#34; &#39;
+//! &#x27;` as Python's escapers write them) and JSON-escaped (as serde_json and Python's
+//! `json` write it, with or without `ensure_ascii`). Each line of a multi-line secret (a PEM
+//! key) that has 6 characters or more after trimming is a secret of its own, so a secret
+//! printed line by line is masked too.
+//!
+//! **URLs.** `scheme://user:pass@host` becomes `scheme://host`, whatever the user-info holds
+//! and however long it is: the authority after `://` ends at whitespace, a control
+//! character, `/ ? # " < > \` or a backtick, and the user-info is everything up to its last
+//! `@`.
+//!
+//! Structured output is masked before it is serialized ([`Redactor::json`], and
+//! [`Redactor::text`] on each field), so masking can never damage its markup.
 
+use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::io::{self, Write};
+use std::ops::Range;
+
+use memchr::memmem;
 
 /// What replaces a secret value.
 pub const MASK: &str = "***";
-/// Parts of a variable name that make its value a secret (compared case-insensitively).
-pub const SECRET_NAME_PARTS: &[&str] = &["KEY", "TOKEN", "SECRET", "PASSWORD", "CREDENTIAL"];
-/// Shorter values are not masked: masking `1` or `on` everywhere would destroy every log
-/// and protect nothing.
-pub const MIN_SECRET_LEN: usize = 4;
+/// A part of a variable name that is or ends with one of these (compared case-insensitively)
+/// makes the variable's value a secret.
+pub const SECRET_NAME_PARTS: &[&str] = &[
+    "KEY",
+    "KEYS",
+    "TOKEN",
+    "TOKENS",
+    "SECRET",
+    "SECRETS",
+    "PASSWORD",
+    "PASSWORDS",
+    "PASSWD",
+    "PASSWDS",
+    "CREDENTIAL",
+    "CREDENTIALS",
+];
+/// Values of secret-looking variables that are shorter (in characters, after trimming) are
+/// not masked; nor are shorter lines of a multi-line secret.
+pub const MIN_SECRET_LEN: usize = 6;
+/// Values of variables the manifest lists are masked from this length (after trimming).
+pub const MIN_LISTED_LEN: usize = 2;
+/// Values (compared case-insensitively, after trimming) that are configuration, not secrets,
+/// even in a secret-looking variable.
+pub const ORDINARY_WORDS: &[&str] = &[
+    "true",
+    "false",
+    "yes",
+    "no",
+    "on",
+    "off",
+    "enable",
+    "enabled",
+    "disable",
+    "disabled",
+    "none",
+    "null",
+    "nil",
+    "unset",
+    "empty",
+    "auto",
+    "always",
+    "never",
+    "default",
+    "required",
+    "optional",
+    "test",
+    "tests",
+    "testing",
+    "dummy",
+    "dev",
+    "development",
+    "local",
+    "localhost",
+    "stage",
+    "staging",
+    "prod",
+    "production",
+    "debug",
+    "info",
+    "warn",
+    "warning",
+    "error",
+    "trace",
+    "verbose",
+    "quiet",
+];
 
-/// Whether a variable called `name` holds a secret, given the manifest's extra `listed` names.
+/// Whether a variable called `name` holds a secret, given the manifest's extra `listed`
+/// names: see the module documentation.
 pub fn is_secret_name(name: &str, listed: &[String]) -> bool {
-    let upper = name.to_ascii_uppercase();
-    SECRET_NAME_PARTS.iter().any(|part| upper.contains(part)) || listed.iter().any(|l| l == name)
+    listed.iter().any(|l| l == name)
+        || name.split(['_', '-', '.']).any(|part| {
+            let part = part.to_ascii_uppercase();
+            SECRET_NAME_PARTS.iter().any(|p| part.ends_with(p))
+        })
+}
+
+/// Whether `value` is configuration rather than a secret, even in a secret-looking
+/// variable: shorter than [`MIN_SECRET_LEN`] after trimming, a decimal number, or one of
+/// [`ORDINARY_WORDS`].
+pub fn is_ordinary_value(value: &str) -> bool {
+    let value = value.trim();
+    value.chars().count() < MIN_SECRET_LEN
+        || is_decimal(value)
+        || ORDINARY_WORDS.iter().any(|w| w.eq_ignore_ascii_case(value))
+}
+
+/// `12`, `-3`, `+0.25`.
+fn is_decimal(value: &str) -> bool {
+    let unsigned = value.strip_prefix(['+', '-']).unwrap_or(value);
+    let (int, frac) = unsigned.split_once('.').unwrap_or((unsigned, "0"));
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    digits(int) && digits(frac)
 }
 
 #[derive(Clone, Debug, Default)]
 pub struct Redactor {
-    /// Longest first, so a value that contains another is masked whole.
-    secrets: Vec<Vec<u8>>,
+    /// Every form of every secret (see the module documentation), deduplicated.
+    needles: Vec<memmem::Finder<'static>>,
 }
 
 impl Redactor {
-    /// Masks the secret-looking values among `vars` (and those named in `listed`).
+    /// Masks the secret values among `vars`, given the manifest's `listed` names.
     pub fn new<K: AsRef<str>, V: AsRef<str>>(
         vars: impl IntoIterator<Item = (K, V)>,
         listed: &[String],
     ) -> Redactor {
-        let mut secrets: Vec<Vec<u8>> = vars
-            .into_iter()
-            .filter(|(name, value)| {
-                value.as_ref().len() >= MIN_SECRET_LEN && is_secret_name(name.as_ref(), listed)
-            })
-            .map(|(_, value)| value.as_ref().as_bytes().to_vec())
+        let mut forms = Vec::new();
+        for (name, value) in vars {
+            let (name, value) = (name.as_ref(), value.as_ref().trim());
+            let secret = if listed.iter().any(|l| l == name) {
+                value.chars().count() >= MIN_LISTED_LEN
+            } else {
+                is_secret_name(name, &[]) && !is_ordinary_value(value)
+            };
+            if secret {
+                secret_forms(value, &mut forms);
+            }
+        }
+        forms.sort_by(|a, b| b.len().cmp(&a.len()).then(a.cmp(b)));
+        forms.dedup();
+        let needles = forms
+            .iter()
+            .map(|form| memmem::Finder::new(form.as_bytes()).into_owned())
             .collect();
-        secrets.sort_by(|a, b| b.len().cmp(&a.len()).then(a.cmp(b)));
-        secrets.dedup();
-        Redactor { secrets }
+        Redactor { needles }
     }
 
     /// The secrets of this process's environment, plus those of `extra` (a suite's `env`).
@@ -49,85 +172,246 @@ impl Redactor {
         Redactor::new(inherited.chain(extra.iter().cloned()), listed)
     }
 
-    /// `bytes` with every secret masked and every URL's user-info removed.
+    /// `bytes` with every secret masked and every URL's user-info removed. Bytes that are
+    /// not UTF-8 pass through; valid UTF-8 stays valid.
     pub fn bytes(&self, bytes: &[u8]) -> Vec<u8> {
-        let mut out = bytes.to_vec();
-        for secret in &self.secrets {
-            out = replace_all(&out, secret, MASK.as_bytes());
-        }
-        strip_user_info(&out)
+        self.redact(bytes).into_owned()
     }
 
+    /// `text` with every secret masked and every URL's user-info removed.
     pub fn text(&self, text: &str) -> String {
-        // Masking swaps whole UTF-8 sequences for ASCII, and stripping user-info removes
-        // runs that end at an ASCII `@`, so valid UTF-8 stays valid.
-        String::from_utf8(self.bytes(text.as_bytes())).expect("redaction keeps UTF-8 valid")
+        self.text_cow(text).into_owned()
     }
 
-    /// How many bytes at the end of a chunk may be the start of something to mask.
-    fn lookbehind(&self) -> usize {
-        let longest = self.secrets.first().map_or(0, Vec::len);
-        longest.max(URL_AUTHORITY_MAX)
+    /// [`Redactor::text`], borrowing `text` when there is nothing to mask in it.
+    pub fn text_cow<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        match self.redact(text.as_bytes()) {
+            Cow::Borrowed(_) => Cow::Borrowed(text),
+            // Masks replace whole matches of UTF-8 needles (which start and end on character
+            // boundaries) by ASCII, and user-info runs from after `://` to an `@`, so this
+            // is always valid; the fallback only keeps this from ever panicking.
+            Cow::Owned(bytes) => Cow::Owned(
+                String::from_utf8(bytes)
+                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+            ),
+        }
+    }
+
+    /// `value` with every string leaf masked as by [`Redactor::text`]; object keys,
+    /// numbers, booleans and nulls are left alone. Serialize the result: masking before
+    /// serializing can never damage the JSON.
+    pub fn json(&self, value: serde_json::Value) -> serde_json::Value {
+        use serde_json::Value;
+        match value {
+            Value::String(s) => match self.text_cow(&s) {
+                Cow::Borrowed(_) => Value::String(s),
+                Cow::Owned(masked) => Value::String(masked),
+            },
+            Value::Array(items) => Value::Array(items.into_iter().map(|v| self.json(v)).collect()),
+            Value::Object(map) => {
+                Value::Object(map.into_iter().map(|(k, v)| (k, self.json(v))).collect())
+            }
+            other => other,
+        }
+    }
+
+    fn redact<'a>(&self, input: &'a [u8]) -> Cow<'a, [u8]> {
+        let ranges = self.secret_ranges(input);
+        let masked = if ranges.is_empty() {
+            Cow::Borrowed(input)
+        } else {
+            let mut out = Vec::with_capacity(input.len());
+            let mut copied = 0;
+            for range in ranges {
+                out.extend_from_slice(&input[copied..range.start]);
+                out.extend_from_slice(MASK.as_bytes());
+                copied = range.end;
+            }
+            out.extend_from_slice(&input[copied..]);
+            Cow::Owned(out)
+        };
+        match strip_user_info(&masked) {
+            Some(stripped) => Cow::Owned(stripped),
+            None => masked,
+        }
+    }
+
+    /// Where secrets occur in `haystack`: sorted, overlapping and adjacent ones merged.
+    fn secret_ranges(&self, haystack: &[u8]) -> Vec<Range<usize>> {
+        let mut found: Vec<Range<usize>> = Vec::new();
+        for needle in &self.needles {
+            let len = needle.needle().len();
+            found.extend(needle.find_iter(haystack).map(|at| at..at + len));
+        }
+        if found.len() < 2 {
+            return found;
+        }
+        found.sort_unstable_by_key(|r| r.start);
+        let mut merged: Vec<Range<usize>> = Vec::with_capacity(found.len());
+        for range in found {
+            match merged.last_mut() {
+                Some(last) if range.start <= last.end => last.end = last.end.max(range.end),
+                _ => merged.push(range),
+            }
+        }
+        merged
+    }
+
+    /// Where the longest tail of `haystack` that is the start of a secret (and not a whole
+    /// secret) begins; `haystack.len()` when there is none.
+    fn partial_start(&self, haystack: &[u8]) -> usize {
+        let mut start = haystack.len();
+        for needle in &self.needles {
+            let needle = needle.needle();
+            let from = haystack.len().saturating_sub(needle.len() - 1);
+            for at in memchr::memchr_iter(needle[0], &haystack[from..]).map(|i| from + i) {
+                if at >= start {
+                    break;
+                }
+                if needle.starts_with(&haystack[at..]) {
+                    start = at;
+                    break;
+                }
+            }
+        }
+        start
     }
 }
 
-fn replace_all(haystack: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(haystack.len());
-    let mut rest = haystack;
-    while let Some(at) = find(rest, needle) {
-        out.extend_from_slice(&rest[..at]);
-        out.extend_from_slice(with);
-        rest = &rest[at + needle.len()..];
+/// Adds the forms `secret` (already trimmed) is looked for in.
+fn secret_forms(secret: &str, forms: &mut Vec<String>) {
+    forms.push(secret.to_string());
+    xml_forms(secret, forms);
+    forms.push(json_escaped(secret, false));
+    forms.push(json_escaped(secret, true));
+    if secret.contains(['\n', '\r']) {
+        for line in secret.lines().map(str::trim) {
+            if line.chars().count() >= MIN_SECRET_LEN {
+                secret_forms(line, forms);
+            }
+        }
     }
-    out.extend_from_slice(rest);
-    out
 }
 
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    let (&first, tail) = needle.split_first()?;
+/// `s` XML-escaped in each of the ways XML writers do it (`&` and `<` are always escaped;
+/// `>` and the quotes may or may not be, in several spellings).
+fn xml_forms(s: &str, forms: &mut Vec<String>) {
+    if !s.contains(['&', '<', '>', '"', '\'']) {
+        return;
+    }
+    for quot in ["\"", "&quot;", "&#34;"] {
+        for apos in ["'", "&apos;", "&#39;", "&#x27;"] {
+            for gt in ["&gt;", ">"] {
+                let mut e = String::with_capacity(s.len() + 16);
+                for c in s.chars() {
+                    match c {
+                        '&' => e.push_str("&amp;"),
+                        '<' => e.push_str("&lt;"),
+                        '>' => e.push_str(gt),
+                        '"' => e.push_str(quot),
+                        '\'' => e.push_str(apos),
+                        c => e.push(c),
+                    }
+                }
+                forms.push(e);
+            }
+        }
+    }
+}
+
+/// The inside of a JSON string holding `s`, as serde_json (and Python's `json` with
+/// `ensure_ascii=False`) or, with `ascii`, as Python's `json` writes it by default.
+fn json_escaped(s: &str, ascii: bool) -> String {
+    let mut e = String::with_capacity(s.len() + 2);
+    for c in s.chars() {
+        match c {
+            '"' => e.push_str("\\\""),
+            '\\' => e.push_str("\\\\"),
+            '\n' => e.push_str("\\n"),
+            '\r' => e.push_str("\\r"),
+            '\t' => e.push_str("\\t"),
+            '\u{8}' => e.push_str("\\b"),
+            '\u{c}' => e.push_str("\\f"),
+            c if (c as u32) < 0x20 || (ascii && c as u32 >= 0x7f) => {
+                for unit in c.encode_utf16(&mut [0; 2]) {
+                    let _ = write!(e, "\\u{unit:04x}");
+                }
+            }
+            c => e.push(c),
+        }
+    }
+    e
+}
+
+/// Whether `b` ends a URL's authority.
+fn ends_authority(b: u8) -> bool {
+    b.is_ascii_whitespace() || b < 0x20 || b == 0x7f || b"/?#\"<>`\\".contains(&b)
+}
+
+/// The authority of a URL: after the `://` at `sep`, the bytes `start..end`, which
+/// `terminated` says are followed by a byte that ends it (rather than by the end of input).
+struct Authority {
+    sep: usize,
+    start: usize,
+    end: usize,
+    terminated: bool,
+}
+
+/// The authorities of the URLs in `bytes`, in order.
+fn authorities(bytes: &[u8]) -> impl Iterator<Item = Authority> + '_ {
     let mut from = 0;
-    while let Some(offset) = haystack[from..].iter().position(|&b| b == first) {
-        let at = from + offset;
-        if haystack[at + 1..].starts_with(tail) {
-            return Some(at);
-        }
-        from = at + 1;
-    }
-    None
+    std::iter::from_fn(move || {
+        let sep = from + memmem::find(&bytes[from..], b"://")?;
+        let start = sep + 3;
+        let (end, terminated) = match bytes[start..].iter().position(|&b| ends_authority(b)) {
+            Some(len) => (start + len, true),
+            None => (bytes.len(), false),
+        };
+        // An authority holds no `/`, so the next `://` starts at its last byte or later.
+        from = if end > start { end - 1 } else { end };
+        Some(Authority {
+            sep,
+            start,
+            end,
+            terminated,
+        })
+    })
 }
 
-/// User-info longer than this is not recognised (and not looked for across chunks).
-const URL_AUTHORITY_MAX: usize = 256;
-
-/// `scheme://user:pass@host` becomes `scheme://host`.
-fn strip_user_info(bytes: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut rest = bytes;
-    while let Some(at) = find(rest, b"://") {
-        let authority_start = at + 3;
-        out.extend_from_slice(&rest[..authority_start]);
-        rest = &rest[authority_start..];
-        let end = rest
-            .iter()
-            .take(URL_AUTHORITY_MAX)
-            .position(|&b| {
-                b.is_ascii_whitespace() || b"/?#\"'<>`()[]{}|\\".contains(&b) || b < 0x20
-            })
-            .unwrap_or(rest.len().min(URL_AUTHORITY_MAX));
-        if let Some(at_sign) = rest[..end].iter().rposition(|&b| b == b'@') {
-            rest = &rest[at_sign + 1..];
+/// `scheme://user:pass@host` becomes `scheme://host`; `None` when there is no user-info.
+fn strip_user_info(bytes: &[u8]) -> Option<Vec<u8>> {
+    let mut out: Option<Vec<u8>> = None;
+    let mut copied = 0;
+    for authority in authorities(bytes) {
+        if let Some(at) = memchr::memrchr(b'@', &bytes[authority.start..authority.end]) {
+            let out = out.get_or_insert_with(|| Vec::with_capacity(bytes.len()));
+            out.extend_from_slice(&bytes[copied..authority.start]);
+            copied = authority.start + at + 1;
         }
     }
-    out.extend_from_slice(rest);
-    out
+    let mut out = out?;
+    out.extend_from_slice(&bytes[copied..]);
+    Some(out)
 }
+
+/// How much of a write is masked at a time, so one huge write needs no huge buffer.
+const WRITE_CHUNK: usize = 64 * 1024;
+/// A URL authority still unfinished after this many bytes is masked whole, up to its end,
+/// rather than held back further.
+const AUTHORITY_HOLD_MAX: usize = 64 * 1024;
 
 /// A writer that masks what passes through it. Output is held back only while it could be
-/// the start of a secret or a URL, and at most until the next newline or `flush`.
+/// the start of a secret or of a URL's user-info, so the buffer holds at most about the
+/// longest form of a secret or [`AUTHORITY_HOLD_MAX`] bytes, whatever is written. A URL
+/// authority longer than that is written as `***` up to its end. `flush` and `finish`
+/// write everything held back.
 pub struct RedactingWriter<W: Write> {
     inner: W,
     redactor: Redactor,
     pending: Vec<u8>,
+    /// Inside an over-long URL authority, already written as `***`: input is dropped until
+    /// the authority ends.
+    skipping: bool,
 }
 
 impl<W: Write> RedactingWriter<W> {
@@ -136,69 +420,102 @@ impl<W: Write> RedactingWriter<W> {
             inner,
             redactor,
             pending: Vec::new(),
+            skipping: false,
         }
-    }
-
-    /// Writes out what is safe to write: whole lines, and of a long unfinished line all
-    /// but its last few bytes.
-    fn drain(&mut self, all: bool) -> io::Result<()> {
-        let cut = if all {
-            self.pending.len()
-        } else if let Some(newline) = self.pending.iter().rposition(|&b| b == b'\n') {
-            newline + 1
-        } else if self.pending.len() > 64 * 1024 {
-            self.safe_cut(self.pending.len() - self.redactor.lookbehind())
-        } else {
-            0
-        };
-        if cut == 0 {
-            return Ok(());
-        }
-        let masked = self.redactor.bytes(&self.pending[..cut]);
-        self.inner.write_all(&masked)?;
-        self.pending.drain(..cut);
-        Ok(())
-    }
-
-    /// A place at or before `cut` that splits no secret and no URL: after a whitespace when
-    /// there is one nearby (neither contains any), and never inside a secret.
-    fn safe_cut(&self, cut: usize) -> usize {
-        let window = self.redactor.lookbehind();
-        let from = cut.saturating_sub(window);
-        let mut cut = match self.pending[from..cut]
-            .iter()
-            .rposition(|b| b.is_ascii_whitespace())
-        {
-            Some(at) => from + at + 1,
-            None => cut,
-        };
-        for secret in &self.redactor.secrets {
-            let start = cut.saturating_sub(secret.len() - 1);
-            let end = (cut + secret.len() - 1).min(self.pending.len());
-            if let Some(at) = find(&self.pending[start..end], secret) {
-                cut = cut.min(start + at);
-            }
-        }
-        cut
     }
 
     /// Writes what is held back and returns the inner writer.
     pub fn finish(mut self) -> io::Result<W> {
-        self.drain(true)?;
+        self.write_all_pending()?;
         self.inner.flush()?;
         Ok(self.inner)
+    }
+
+    fn push(&mut self, mut chunk: &[u8]) -> io::Result<()> {
+        if self.skipping {
+            match chunk.iter().position(|&b| ends_authority(b)) {
+                Some(end) => {
+                    self.skipping = false;
+                    chunk = &chunk[end..];
+                }
+                None => return Ok(()),
+            }
+        }
+        self.pending.extend_from_slice(chunk);
+        let (cut, overflow) = self.safe_cut();
+        if cut > 0 {
+            let masked = self.redactor.redact(&self.pending[..cut]);
+            self.inner.write_all(&masked)?;
+        }
+        match overflow {
+            Some(sep) => {
+                let url = if cut == sep { "://" } else { "" };
+                self.inner.write_all(format!("{url}{MASK}").as_bytes())?;
+                self.pending.clear();
+                self.skipping = true;
+            }
+            None => {
+                self.pending.drain(..cut);
+            }
+        }
+        Ok(())
+    }
+
+    fn write_all_pending(&mut self) -> io::Result<()> {
+        let masked = self.redactor.redact(&self.pending);
+        self.inner.write_all(&masked)?;
+        self.pending.clear();
+        Ok(())
+    }
+
+    /// How much of `pending` can be masked and written now: a place that splits no secret
+    /// and no URL authority, before anything that could be the start of one. With the
+    /// position of an unfinished URL authority's `://` when it is too long to hold back.
+    fn safe_cut(&self) -> (usize, Option<usize>) {
+        let pending = &self.pending[..];
+        let mut cut = pending.len();
+        // The start of a `://`.
+        if pending.ends_with(b":/") {
+            cut -= 2;
+        } else if pending.ends_with(b":") {
+            cut -= 1;
+        }
+        let mut unsplittable = Vec::new();
+        let mut open = None;
+        for authority in authorities(pending) {
+            if authority.terminated {
+                unsplittable.push(authority.sep..authority.end);
+            } else {
+                open = Some(authority.sep);
+            }
+        }
+        if let Some(sep) = open {
+            cut = cut.min(sep);
+        }
+        cut = cut.min(self.redactor.partial_start(pending));
+        unsplittable.extend(self.redactor.secret_ranges(pending));
+        loop {
+            let inside = unsplittable.iter().find(|r| r.start < cut && cut < r.end);
+            match inside {
+                Some(range) => cut = range.start,
+                None => break,
+            }
+        }
+        let overflow = open.filter(|&sep| pending.len() - sep > AUTHORITY_HOLD_MAX);
+        (cut, overflow)
     }
 }
 
 impl<W: Write> Write for RedactingWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.pending.extend_from_slice(buf);
-        self.drain(false)?;
+        for chunk in buf.chunks(WRITE_CHUNK) {
+            self.push(chunk)?;
+        }
         Ok(buf.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.drain(true)?;
+        self.write_all_pending()?;
         self.inner.flush()
     }
 }
@@ -221,6 +538,10 @@ mod tests {
         )
     }
 
+    fn one(name: &str, value: &str) -> Redactor {
+        Redactor::new([(name, value)], &[])
+    }
+
     #[test]
     fn secret_looking_and_listed_values_are_masked() {
         let text = "key=sk-live-123 tok=ghp_abcdef pw=hunter2 custom-value abc /root";
@@ -228,6 +549,110 @@ mod tests {
             redactor().text(text),
             "key=*** tok=*** pw=*** *** abc /root"
         );
+    }
+
+    #[test]
+    fn ordinary_configuration_values_are_not_masked() {
+        let r = Redactor::new(
+            [
+                ("SECRET_KEY", "test"),
+                ("UV_KEYRING_PROVIDER", "disabled"),
+                ("TOKENIZERS_PARALLELISM", "false"),
+                ("SOME_TOKEN", "1"),
+                ("API_KEY", "Disabled"),
+                ("MAX_TOKENS", "4096000"),
+                ("OPENAI_API_KEY", "sk-live-123"),
+            ],
+            &[],
+        );
+        assert_eq!(
+            r.text("test disabled false 1 Disabled 4096000 sk-live-123"),
+            "test disabled false 1 Disabled 4096000 ***"
+        );
+    }
+
+    #[test]
+    fn names_look_secret_by_their_parts() {
+        for name in [
+            "OPENAI_API_KEY",
+            "GITHUB_TOKEN",
+            "db_password",
+            "APIKEY",
+            "aws.secret",
+            "MY-CREDENTIALS",
+            "PGPASSWD",
+            "SECRET_KEYS",
+        ] {
+            assert!(is_secret_name(name, &[]), "{name}");
+        }
+        for name in [
+            "TOKENIZERS_PARALLELISM",
+            "UV_KEYRING_PROVIDER",
+            "HOME",
+            "KEYBOARD",
+            "PASSWORDLESS",
+        ] {
+            assert!(!is_secret_name(name, &[]), "{name}");
+        }
+        assert!(is_secret_name("MY_CUSTOM", &["MY_CUSTOM".to_string()]));
+    }
+
+    #[test]
+    fn listed_values_are_masked_whatever_they_are() {
+        let listed = ["DB_NAME".to_string(), "FLAG".to_string()];
+        let r = Redactor::new([("DB_NAME", " test \n"), ("FLAG", "x")], &listed);
+        assert_eq!(r.text("db test, flag x"), "db ***, flag x");
+    }
+
+    #[test]
+    fn escaped_forms_of_a_secret_are_masked() {
+        let r = one("PASSWORD", "a<b&c\"d'e");
+        for shown in [
+            "a<b&c\"d'e",
+            "a&lt;b&amp;c&quot;d&apos;e",
+            "a&lt;b&amp;c&#34;d&#39;e",
+            "a&lt;b&amp;c&quot;d&#x27;e",
+            "a&lt;b&amp;c\"d'e",
+            "a<b&c\\\"d'e",
+        ] {
+            assert_eq!(r.text(&format!("[{shown}]")), "[***]", "{shown}");
+        }
+        let json = serde_json::to_string(&serde_json::json!({ "out": "a<b&c\"d'e" })).unwrap();
+        assert_eq!(r.text(&json), r#"{"out":"***"}"#);
+    }
+
+    #[test]
+    fn a_secret_with_quotes_backslashes_and_controls_is_masked_in_json() {
+        let secret = "p\"w\\x\ty\u{1b}z\u{e9}";
+        let r = one("API_TOKEN", secret);
+        let serde = serde_json::to_string(secret).unwrap();
+        assert_eq!(r.text(&serde), "\"***\"");
+        // Python's json.dumps, ensure_ascii=True.
+        assert_eq!(r.text(r#""p\"w\\x\ty\u001bz\u00e9""#), "\"***\"");
+    }
+
+    #[test]
+    fn a_multi_line_secret_is_masked_whole_and_line_by_line() {
+        let pem = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nBKcwggSjAgEAAoIBAQC7\nab\n-----END PRIVATE KEY-----\n";
+        let r = one("SSH_PRIVATE_KEY", pem);
+        assert_eq!(r.text(pem), "***\n");
+        assert_eq!(r.text(&serde_json::to_string(pem).unwrap()), "\"***\\n\"");
+        let printed: String = pem.lines().map(|l| format!("  {l}\n")).collect();
+        let masked = r.text(&printed);
+        assert!(
+            !masked.contains("MIIEvQ") && !masked.contains("BKcwgg"),
+            "{masked}"
+        );
+        assert!(
+            masked.contains("  ab\n"),
+            "a short line is not a secret: {masked}"
+        );
+    }
+
+    #[test]
+    fn a_secret_stored_with_a_trailing_newline_is_masked_when_printed_stripped() {
+        let r = one("GITHUB_TOKEN", "  ghp_abcdef\n");
+        assert_eq!(r.text("token: ghp_abcdef."), "token: ***.");
     }
 
     #[test]
@@ -242,63 +667,167 @@ mod tests {
             "mail me@example.com, see http://host/a@b"
         );
         assert_eq!(r.text("'postgres://u:p@db'"), "'postgres://db'");
+        assert_eq!(
+            r.text("\"redis://:pw@cache:6379\""),
+            "\"redis://cache:6379\""
+        );
+        assert_eq!(r.text("<http://a:b@h>"), "<http://h>");
+        assert_eq!(r.text("x http://a@b://c@d/"), "x http://b://d/");
     }
 
     #[test]
-    fn invalid_utf8_passes_through_around_masks() {
+    fn url_user_info_of_any_characters_and_length_is_removed() {
+        let r = Redactor::default();
+        assert_eq!(
+            r.text("db=postgres://u(s)er:p(a)ss!$&'*+,;=:%20@db:5432/x"),
+            "db=postgres://db:5432/x"
+        );
+        let long = "p".repeat(300);
+        assert_eq!(
+            r.text(&format!("https://user:{long}@host/path")),
+            "https://host/path"
+        );
+    }
+
+    #[test]
+    fn nothing_to_mask_is_borrowed() {
+        let r = redactor();
+        assert!(matches!(r.text_cow("plain text"), Cow::Borrowed(_)));
+        assert!(matches!(r.text_cow("see http://host/x"), Cow::Borrowed(_)));
+        assert!(matches!(r.text_cow("a sk-live-123"), Cow::Owned(_)));
+    }
+
+    #[test]
+    fn masking_keeps_utf8_valid_and_passes_invalid_bytes_through() {
         let r = redactor();
         assert_eq!(
             r.bytes(b"\xff\xfesk-live-123\xc3"),
             b"\xff\xfe***\xc3".to_vec()
         );
+        let r = one("API_KEY", "\u{e9}t\u{e9}-secret");
+        assert_eq!(
+            r.text("\u{e9}\u{e9}t\u{e9}-secret\u{e9}"),
+            "\u{e9}***\u{e9}"
+        );
+        assert_eq!(r.text("http://\u{e9}:\u{e9}@h\u{e9}/"), "http://h\u{e9}/");
+    }
+
+    #[test]
+    fn json_masks_string_leaves_only() {
+        let r = Redactor::new([("OPENAI_API_KEY", "sk-live-123")], &[]);
+        let value = serde_json::json!({
+            "sk-live-123": "sk-live-123",
+            "n": 123,
+            "ok": true,
+            "list": ["a sk-live-123 b", 1.5, null, {"url": "http://u:p@h/"}],
+        });
+        assert_eq!(
+            r.json(value),
+            serde_json::json!({
+                "sk-live-123": "***",
+                "n": 123,
+                "ok": true,
+                "list": ["a *** b", 1.5, null, {"url": "http://h/"}],
+            })
+        );
+    }
+
+    fn stream(pieces: &[&[u8]]) -> Vec<u8> {
+        let mut w = RedactingWriter::new(Vec::new(), redactor());
+        for piece in pieces {
+            w.write_all(piece).unwrap();
+        }
+        w.finish().unwrap()
     }
 
     #[test]
     fn a_secret_split_across_writes_is_still_masked() {
-        let mut w = RedactingWriter::new(Vec::new(), redactor());
-        for piece in [
-            "no newline here sk-li",
-            "ve-1",
-            "23 and more\nnext ",
-            "line",
-        ] {
-            w.write_all(piece.as_bytes()).unwrap();
-        }
-        let out = String::from_utf8(w.finish().unwrap()).unwrap();
-        assert_eq!(out, "no newline here *** and more\nnext line");
+        let out = stream(&[
+            b"no newline here sk-li",
+            b"ve-1",
+            b"23 and more\nnext ",
+            b"line",
+        ]);
+        assert_eq!(out, b"no newline here *** and more\nnext line");
     }
 
     #[test]
-    fn a_long_line_is_written_before_it_ends_and_still_masked() {
+    fn a_url_split_across_writes_is_still_stripped() {
+        let out = stream(&[b"see http:", b"/", b"/us", b"er:pa", b"ss", b"@host/x done"]);
+        assert_eq!(out, b"see http://host/x done");
+    }
+
+    #[test]
+    fn output_is_held_back_only_while_it_could_start_a_secret() {
         let mut w = RedactingWriter::new(Vec::new(), redactor());
-        let long = "x".repeat(100_000);
-        w.write_all(long.as_bytes()).unwrap();
+        w.write_all(b"....").unwrap();
+        assert_eq!(w.inner, b"....", "progress is written at once");
+        w.write_all(b" sk-li").unwrap();
+        assert_eq!(w.inner, b".... ");
+        w.write_all(b"ft").unwrap();
+        assert_eq!(w.inner, b".... sk-lift");
+        w.write_all(b" http://u").unwrap();
+        assert_eq!(w.inner, b".... sk-lift http");
+        w.write_all(b":p@h/ ok").unwrap();
+        assert_eq!(w.finish().unwrap(), b".... sk-lift http://h/ ok");
+    }
+
+    #[test]
+    fn a_long_line_is_written_before_it_ends_and_memory_stays_bounded() {
+        let mut w = RedactingWriter::new(Vec::new(), redactor());
+        let piece = "x".repeat(1000);
+        for _ in 0..1000 {
+            w.write_all(piece.as_bytes()).unwrap();
+            assert!(w.pending.len() < 64, "{}", w.pending.len());
+        }
+        w.write_all(&vec![b'y'; 1 << 20]).unwrap();
+        assert!(w.pending.len() < 64, "{}", w.pending.len());
         w.write_all(b"sk-live-").unwrap();
-        w.write_all(b"123").unwrap();
-        assert!(
-            w.inner.len() > 90_000,
-            "most of the line is written already"
+        assert_eq!(
+            w.inner.len(),
+            1_000_000 + (1 << 20),
+            "the line is written already, the start of the secret held back"
         );
+        w.write_all(b"123").unwrap();
         let out = w.finish().unwrap();
-        assert_eq!(out, format!("{long}***").into_bytes());
+        assert!(out.ends_with(b"yyy***"));
+        assert_eq!(out.len(), (1 << 20) + 1_000_000 + 3);
+    }
+
+    #[test]
+    fn an_endless_url_authority_is_masked_with_bounded_memory() {
+        let mut w = RedactingWriter::new(Vec::new(), redactor());
+        w.write_all(b"start https://user:").unwrap();
+        for _ in 0..100 {
+            w.write_all(&[b'p'; 10_000]).unwrap();
+            assert!(w.pending.len() <= AUTHORITY_HOLD_MAX + WRITE_CHUNK);
+        }
+        w.write_all(b"@host/path end").unwrap();
+        let out = String::from_utf8(w.finish().unwrap()).unwrap();
+        assert_eq!(out, "start https://***/path end");
     }
 
     #[test]
     fn a_long_line_is_never_cut_inside_a_secret_or_a_url() {
-        for tail_len in 0..300 {
-            let mut w = RedactingWriter::new(Vec::new(), redactor());
+        for tail_len in (0..300).step_by(13) {
             let line = format!(
                 "{}sk-live-123{} http://u:hunter9@h/{}",
                 "x".repeat(70_000),
                 "y".repeat(tail_len),
                 "z".repeat(tail_len)
             );
-            w.write_all(line.as_bytes()).unwrap();
-            let out = String::from_utf8(w.finish().unwrap()).unwrap();
-            assert!(
-                !out.contains("sk-live") && !out.contains("hunter9"),
-                "{tail_len}"
-            );
+            for size in [7, 4096, 1 << 20] {
+                let mut w = RedactingWriter::new(Vec::new(), redactor());
+                for piece in line.as_bytes().chunks(size) {
+                    w.write_all(piece).unwrap();
+                }
+                let out = String::from_utf8(w.finish().unwrap()).unwrap();
+                assert!(
+                    !out.contains("sk-live") && !out.contains("hunter9") && !out.contains("u:"),
+                    "{tail_len} {size}"
+                );
+                assert_eq!(out, redactor().text(&line), "{tail_len} {size}");
+            }
         }
     }
 }
