@@ -60,11 +60,10 @@ fn write(
     if let (Value::Object(record), Value::Object(rest)) = (&mut record, rest) {
         record.extend(rest);
     }
+    // Masked before serializing, so masking cannot damage the JSON.
+    let record = redactor.json(record);
     let text = serde_json::to_string_pretty(&record).context("serializing run.json")?;
-    write_atomically(
-        &layout.run_record(),
-        (redactor.text(&text) + "\n").as_bytes(),
-    )?;
+    write_atomically(&layout.run_record(), (text + "\n").as_bytes())?;
     WRITTEN.store(true, Ordering::SeqCst);
     Ok(())
 }
