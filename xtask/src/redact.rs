@@ -215,28 +215,48 @@ impl Redactor {
         }
     }
 
+    /// Both secrets and user-info are found in `input` as it is (not in each other's
+    /// result), as the streaming writer finds them.
     fn redact<'a>(&self, input: &'a [u8]) -> Cow<'a, [u8]> {
-        let ranges = self.secret_ranges(input);
-        let masked = if ranges.is_empty() {
-            Cow::Borrowed(input)
-        } else {
-            let mut out = Vec::with_capacity(input.len());
-            let mut copied = 0;
-            for range in ranges {
-                out.extend_from_slice(&input[copied..range.start]);
-                out.extend_from_slice(MASK.as_bytes());
-                copied = range.end;
-            }
-            out.extend_from_slice(&input[copied..]);
-            Cow::Owned(out)
-        };
-        match strip_user_info(&masked) {
-            Some(stripped) => Cow::Owned(stripped),
-            None => masked,
+        let secrets = self.secret_ranges(input);
+        let user_info = user_info_ranges(input);
+        if secrets.is_empty() && user_info.is_empty() {
+            return Cow::Borrowed(input);
         }
+        // What is replaced, and by what: user-info by nothing, the rest of each secret by
+        // a mask. Disjoint, and sorted once sorted by start.
+        let mut edits: Vec<(Range<usize>, &[u8])> =
+            user_info.iter().map(|r| (r.clone(), &b""[..])).collect();
+        for secret in secrets {
+            let mut from = secret.start;
+            let first = user_info.partition_point(|u| u.end <= secret.start);
+            for u in user_info[first..]
+                .iter()
+                .take_while(|u| u.start < secret.end)
+            {
+                if from < u.start {
+                    edits.push((from..u.start, MASK.as_bytes()));
+                }
+                from = from.max(u.end);
+            }
+            if from < secret.end {
+                edits.push((from..secret.end, MASK.as_bytes()));
+            }
+        }
+        edits.sort_unstable_by_key(|(r, _)| r.start);
+        let mut out = Vec::with_capacity(input.len());
+        let mut copied = 0;
+        for (range, with) in edits {
+            out.extend_from_slice(&input[copied..range.start]);
+            out.extend_from_slice(with);
+            copied = range.end;
+        }
+        out.extend_from_slice(&input[copied..]);
+        Cow::Owned(out)
     }
 
-    /// Where secrets occur in `haystack`: sorted, overlapping and adjacent ones merged.
+    /// Where secrets occur in `haystack`: sorted, overlapping ones merged (adjacent ones are
+    /// not, as they could not be across two writes of a stream).
     fn secret_ranges(&self, haystack: &[u8]) -> Vec<Range<usize>> {
         let mut found: Vec<Range<usize>> = Vec::new();
         for needle in &self.needles {
@@ -250,7 +270,7 @@ impl Redactor {
         let mut merged: Vec<Range<usize>> = Vec::with_capacity(found.len());
         for range in found {
             match merged.last_mut() {
-                Some(last) if range.start <= last.end => last.end = last.end.max(range.end),
+                Some(last) if range.start < last.end => last.end = last.end.max(range.end),
                 _ => merged.push(range),
             }
         }
@@ -378,20 +398,15 @@ fn authorities(bytes: &[u8]) -> impl Iterator<Item = Authority> + '_ {
     })
 }
 
-/// `scheme://user:pass@host` becomes `scheme://host`; `None` when there is no user-info.
-fn strip_user_info(bytes: &[u8]) -> Option<Vec<u8>> {
-    let mut out: Option<Vec<u8>> = None;
-    let mut copied = 0;
-    for authority in authorities(bytes) {
-        if let Some(at) = memchr::memrchr(b'@', &bytes[authority.start..authority.end]) {
-            let out = out.get_or_insert_with(|| Vec::with_capacity(bytes.len()));
-            out.extend_from_slice(&bytes[copied..authority.start]);
-            copied = authority.start + at + 1;
-        }
-    }
-    let mut out = out?;
-    out.extend_from_slice(&bytes[copied..]);
-    Some(out)
+/// The user-info of each URL in `bytes`, with its `@`: removed, `scheme://user:pass@host`
+/// becomes `scheme://host`.
+fn user_info_ranges(bytes: &[u8]) -> Vec<Range<usize>> {
+    authorities(bytes)
+        .filter_map(|a| {
+            let at = memchr::memrchr(b'@', &bytes[a.start..a.end])?;
+            Some(a.start..a.start + at + 1)
+        })
+        .collect()
 }
 
 /// How much of a write is masked at a time, so one huge write needs no huge buffer.
@@ -828,6 +843,65 @@ mod tests {
                 );
                 assert_eq!(out, redactor().text(&line), "{tail_len} {size}");
             }
+        }
+    }
+
+    #[test]
+    fn random_text_streams_as_it_masks_whole_and_never_shows_a_secret() {
+        let secrets = [
+            ("API_KEY", "s\u{e9}cr\u{e9}t<&>"),
+            ("TOKEN", "tok:en@42"),
+            ("DB_PASSWORD", "ab://cd@ef"),
+        ];
+        let r = Redactor::new(secrets, &[]);
+        let alphabet = [
+            "s\u{e9}cr",
+            "\u{e9}t",
+            "<&>",
+            "&lt;&amp;&gt;",
+            "tok",
+            ":en",
+            "@42",
+            "://",
+            ":",
+            "/",
+            "@",
+            " ",
+            "\n",
+            "'",
+            "(",
+            "\u{1F600}",
+            "x",
+            "ab",
+            "cd@",
+            "ef",
+            "ab://cd@ef",
+            "\\",
+        ];
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        for _ in 0..3000 {
+            let text: String = (0..next(60))
+                .map(|_| alphabet[next(alphabet.len())])
+                .collect();
+            let whole = r.text(&text);
+            for (_, secret) in secrets {
+                assert!(!whole.contains(secret), "{text:?} -> {whole:?}");
+            }
+            let mut w = RedactingWriter::new(Vec::new(), r.clone());
+            let mut rest = text.as_bytes();
+            while !rest.is_empty() {
+                let (piece, tail) = rest.split_at((1 + next(8)).min(rest.len()));
+                w.write_all(piece).unwrap();
+                rest = tail;
+            }
+            let streamed = String::from_utf8(w.finish().unwrap()).unwrap();
+            assert_eq!(streamed, whole, "{text:?}");
         }
     }
 }
