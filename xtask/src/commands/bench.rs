@@ -678,7 +678,6 @@ pub fn run(layout: &Layout, manifest: &Manifest, args: &BenchArgs) -> anyhow::Re
         &[
             "-m",
             "pytest",
-            "-q",
             &format!("--junitxml={}", many_junit.display()),
             "tests",
         ],
