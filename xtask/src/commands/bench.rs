@@ -1042,6 +1042,24 @@ mod tests {
     }
 
     #[test]
+    fn a_failing_command_is_reported_with_its_command_line_and_exit_code() {
+        let dir = std::env::temp_dir().join(format!("xtask-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("fails.log");
+        let fails = plain("sh", &["-c", "echo out; exit 3"], &dir);
+        let failure = run_logged(&fails, &log).unwrap().expect("a failure");
+        assert_eq!(failure.command, "sh -c 'echo out; exit 3'");
+        assert_eq!(
+            (failure.exit_code, failure.ended.as_str()),
+            (Some(3), "exit code 3")
+        );
+        assert_eq!(std::fs::read_to_string(&log).unwrap(), "out\n");
+        let passes = plain("true", &[], &dir);
+        assert!(run_logged(&passes, &log).unwrap().is_none());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn medians_and_the_peak_memory_line() {
         assert_eq!(median(&[]), None);
         assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
