@@ -34,6 +34,10 @@ pub enum Builtin {
     Ci(RunArgs),
     /// Check that uv, Python and every suite's environment are usable, without running tests.
     Doctor(DoctorArgs),
+    /// Benchmark the xtask against the commands a person would type by hand (see README.md,
+    /// "Benchmark"); writes target/xtask/bench/results.json.
+    #[command(after_help = BENCH_AFTER_HELP)]
+    Bench(BenchArgs),
 }
 
 #[derive(Args, Debug)]
@@ -73,6 +77,26 @@ pub struct DoctorArgs {
     #[arg(long)]
     pub json: bool,
 }
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// How many timed runs per scenario (warm and cold each); the medians are reported.
+    #[arg(long, value_name = "N", default_value = "5")]
+    pub runs: NonZeroUsize,
+    /// Exit 0 even when a target is missed (a command that fails still exits 1).
+    #[arg(long)]
+    pub no_targets: bool,
+}
+
+const BENCH_AFTER_HELP: &str = "Scenarios, each warm (after one untimed warm-up) and cold (environments deleted, uv cache kept):\n\
+  the suites' hand-written uv/pytest commands one after another, the same started at once by one\n\
+  bash script, `xtask ci` and `xtask ci -j 1` (the xtask binary itself: cargo's start-up is not counted).\n\
+Then `xtask test` on a generated 20,000-test suite against plain pytest, and the xtask's peak memory\n\
+while a test prints 500 MB. Targets: warm `ci` wall <= 0.85x the backgrounded script and CPU <= the\n\
+hand commands one after another; `ci -j 1` wall <= 1.0x one after another; 20,000 tests wall <= 1.1x\n\
+plain pytest; peak memory < 200 MB.\n\
+Exit codes: 0 every target met and no command failed; 1 a target missed (unless --no-targets) or a\n\
+command failed (each is printed with its command line and exit code).";
 
 /// `90`, `90s`, `10m` or `1h`: a positive whole number of seconds, minutes or hours.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {

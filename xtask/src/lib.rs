@@ -104,6 +104,7 @@ fn run(
         Parsed::Builtin(Builtin::List(args)) => args.run(&manifest).map(|()| exit_codes::OK),
         Parsed::Builtin(Builtin::Ci(args)) => commands::ci::run(layout, &manifest, &args),
         Parsed::Builtin(Builtin::Doctor(args)) => commands::doctor::run(layout, &manifest, &args),
+        Parsed::Builtin(Builtin::Bench(args)) => commands::bench::run(layout, &manifest, &args),
         Parsed::Group { group, run } => commands::test::run_group(layout, &manifest, &group, &run),
     }
 }
