@@ -107,7 +107,10 @@ fn escape_sequence_len(rest: &str) -> usize {
         }
         // Two- or three-character sequences (`ESC ( B`, `ESC 7`, `ESC =`).
         Some(_) => {
-            let intermediates = bytes.iter().take_while(|b| (0x20..=0x2F).contains(*b)).count();
+            let intermediates = bytes
+                .iter()
+                .take_while(|b| (0x20..=0x2F).contains(*b))
+                .count();
             match bytes.get(intermediates) {
                 Some(0x30..=0x7E) => intermediates + 1,
                 _ => 0,
@@ -133,10 +136,7 @@ mod tests {
             readable("a\u{FFFE}b\u{FFFF}c \x1b[1;31mred\x1b[0m \x07bell\r\n\x00\u{85}\x7f"),
             "abc red bell\n"
         );
-        assert_eq!(
-            readable("\x1b]0;title\x07x \x1b(By \x1b7z \x1b"),
-            "x y z "
-        );
+        assert_eq!(readable("\x1b]0;title\x07x \x1b(By \x1b7z \x1b"), "x y z ");
         // Not a sequence: only the ESC goes.
         assert_eq!(readable("\x1b[ not one"), "[ not one");
     }
