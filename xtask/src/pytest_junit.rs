@@ -176,7 +176,9 @@ fn read<R: BufRead>(
                     b"system-err" => Some(TextOf::Err),
                     _ => None,
                 };
-                text = of.map(|of| (of, String::new()));
+                if let Some(of) = of {
+                    text = Some((of, String::new()));
+                }
             }
             Event::Empty(element) if case.is_some() => {
                 case.as_mut().unwrap().child(&element)?;
