@@ -20,6 +20,7 @@ pub mod pytest_junit;
 pub mod redact;
 pub mod report;
 pub mod runner;
+pub mod text;
 pub mod toolchain;
 
 use std::process::ExitCode;

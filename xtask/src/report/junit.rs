@@ -14,14 +14,9 @@ use crate::runner::{Event, Sink, SuiteResult};
 /// the suite's log.
 pub const MAX_TEXT_BYTES: usize = 1 << 20;
 
-/// Text as consumers can read it: quick-junit drops ANSI escapes and control characters,
-/// this drops the noncharacters U+FFFE and U+FFFF that it leaves and XML parsers reject,
-/// and caps the size.
+/// Text as consumers can read it (`crate::text::readable`), capped in size.
 pub fn xml_text(text: &str) -> XmlString {
-    let mut text: String = without_escaped_csi(text)
-        .chars()
-        .filter(|c| !matches!(c, '\u{FFFE}' | '\u{FFFF}'))
-        .collect();
+    let mut text = crate::text::readable(text);
     if text.len() > MAX_TEXT_BYTES {
         let mut cut = text.len() - MAX_TEXT_BYTES;
         while !text.is_char_boundary(cut) {
@@ -33,35 +28,6 @@ pub fn xml_text(text: &str) -> XmlString {
         );
     }
     XmlString::new(text)
-}
-
-/// pytest writes characters XML forbids as text (`#x1B` for ESC), so a colour code in a
-/// test's output reaches its report as `#x1B[31m`: drop those sequences as quick-junit drops
-/// the raw ones.
-fn without_escaped_csi(text: &str) -> std::borrow::Cow<'_, str> {
-    const ESCAPED_CSI: &str = "#x1B[";
-    if !text.contains(ESCAPED_CSI) {
-        return text.into();
-    }
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find(ESCAPED_CSI) {
-        out.push_str(&rest[..at]);
-        let after = &rest[at + ESCAPED_CSI.len()..];
-        // Parameters, then one final byte in @..~ (ECMA-48's CSI without intermediates).
-        let params = after
-            .find(|c: char| !matches!(c, '0'..='?'))
-            .unwrap_or(after.len());
-        match after[params..].chars().next() {
-            Some(end @ '@'..='~') => rest = &after[params + end.len_utf8()..],
-            _ => {
-                out.push_str(ESCAPED_CSI);
-                rest = after;
-            }
-        }
-    }
-    out.push_str(rest);
-    out.into()
 }
 
 pub struct JunitSink {
@@ -181,8 +147,8 @@ mod tests {
 
     #[test]
     fn colour_codes_pytest_escaped_as_text_are_removed() {
-        let text = xml_text("#x1B[1m#x1B[31mred#x1B[0m plain #x1B[ not one, #x07 kept");
-        assert_eq!(text.as_str(), "red plain #x1B[ not one, #x07 kept");
+        let text = xml_text("#x1B[1m#x1B[31mred#x1B[0m plain #x1B[ not one, #x07 dropped");
+        assert_eq!(text.as_str(), "red plain [ not one,  dropped");
     }
 
     #[test]
