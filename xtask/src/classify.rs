@@ -2,8 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus};
 
+use crate::model::TestCase;
 use crate::outcome::Outcome;
 use crate::process::signal_name;
 
@@ -55,7 +55,7 @@ pub fn classify(
     let collection_errors: Vec<&TestCase> = cases
         .unwrap_or_default()
         .iter()
-        .filter(|case| is_collection_error(case))
+        .filter(|case| case.is_collection_error())
         .collect();
     match (code, cases) {
         (Some(0), Some(_)) => (Outcome::Passed, None),
@@ -93,7 +93,7 @@ pub fn classify(
             let signal = code - 128;
             (
                 Outcome::Crashed,
-                Some(format!("pytest was killed by signal {signal}{} (uv exited with {code}); the tests that ran before are in the log", signal_name(signal))),
+                Some(format!("pytest was killed by signal {signal}{}; the tests that ran before are in the log", signal_name(signal))),
             )
         }
         (None, _) => (Outcome::Crashed, says("pytest was killed by a signal")),
@@ -102,27 +102,17 @@ pub fn classify(
     }
 }
 
-fn is_collection_error(case: &TestCase) -> bool {
-    matches!(&case.status, TestCaseStatus::NonSuccess { kind: NonSuccessKind::Error, message: Some(m), .. }
-        if m.contains("collection failure"))
-}
-
 /// `("yaml", "tests/test_config.py")` from a collection error that says
 /// `ModuleNotFoundError: No module named 'yaml'`.
 fn missing_module(case: &TestCase) -> Option<(String, String)> {
-    let TestCaseStatus::NonSuccess { description, .. } = &case.status else {
-        return None;
-    };
-    let text = description.as_ref()?.as_str();
+    let text = case.result().details.as_deref()?;
     let start = text.find("No module named '")? + "No module named '".len();
     let len = text[start..].find('\'')?;
     let module = text[start..start + len].to_string();
     let test_module = case
-        .extra
-        .get("file")
-        .map(|f| f.to_string())
-        .or_else(|| case.classname.as_ref().map(|c| c.to_string()))
-        .unwrap_or_else(|| case.name.to_string());
+        .file
+        .clone()
+        .unwrap_or_else(|| case.classname.clone());
     Some((module, test_module))
 }
 
@@ -130,17 +120,17 @@ fn missing_module(case: &TestCase) -> Option<(String, String)> {
 mod tests {
     use super::*;
 
-    fn case(status: TestCaseStatus) -> TestCase {
-        TestCase::new("t", status)
+    use crate::model::{Attempt, CaseStatus};
+
+    fn case(status: CaseStatus) -> TestCase {
+        TestCase::new("t", "t", Attempt::new(status))
     }
 
     fn collection_error(text: &str) -> TestCase {
-        let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
-        status
-            .set_message("collection failure")
-            .set_description(text);
-        let mut case = case(status);
-        case.extra.insert("file".into(), "tests/test_x.py".into());
+        let mut case = case(CaseStatus::Error);
+        case.result_mut().message = Some("collection failure".into());
+        case.result_mut().details = Some(text.into());
+        case.file = Some("tests/test_x.py".into());
         case
     }
 
@@ -155,7 +145,7 @@ mod tests {
 
     #[test]
     fn pytest_exit_statuses_map_to_outcomes() {
-        let passed = [case(TestCaseStatus::success())];
+        let passed = [case(CaseStatus::Passed)];
         let c = |code, cases| classify("s", code, cases, &own()).0;
         assert_eq!(c(Some(0), Some(&passed)), Outcome::Passed);
         assert_eq!(c(Some(1), Some(&passed)), Outcome::Failed);

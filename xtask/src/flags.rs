@@ -111,8 +111,15 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "h" => 3600,
         _ => return Err(format!("`{text}` is not a duration: use a whole number with `s`, `m` or `h` (`90s`, `10m`, `1h`)")),
     };
+    // A number too large for u64 seconds is longer than any run anyway: it saturates, and
+    // the deadline it gives is "never" (see `process::deadline_after`).
+    let number = if !number.is_empty() && number.chars().all(|c| c.is_ascii_digit()) && number.parse::<u64>().is_err() {
+        u64::MAX.to_string()
+    } else {
+        number.to_string()
+    };
     match number.parse::<u64>() {
-        Ok(n) if n > 0 => Ok(Duration::from_secs(n * seconds_per)),
+        Ok(n) if n > 0 => Ok(Duration::from_secs(n.saturating_mul(seconds_per))),
         _ => Err(format!("`{text}` is not a duration: use a positive whole number with `s`, `m` or `h` (`90s`, `10m`, `1h`)")),
     }
 }
@@ -225,6 +232,15 @@ mod tests {
         assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
         assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
         assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        // Far too long is "as long as there is": no overflow, no panic.
+        assert_eq!(
+            parse_duration("5124095576030432h"),
+            Ok(Duration::from_secs(u64::MAX))
+        );
+        assert_eq!(
+            parse_duration("99999999999999999999999"),
+            Ok(Duration::from_secs(u64::MAX))
+        );
         for bad in ["", "0", "-1", "1.5m", "10 min", "m"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }

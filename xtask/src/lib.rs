@@ -7,6 +7,8 @@
 
 pub mod classify;
 pub mod commands;
+pub mod environment;
+pub mod events;
 pub mod exit_codes;
 pub mod flags;
 pub mod log;
@@ -15,11 +17,14 @@ pub mod model;
 pub mod outcome;
 pub mod paths;
 pub mod plan;
+pub mod pool;
 pub mod process;
 pub mod pytest_junit;
 pub mod redact;
 pub mod report;
 pub mod runner;
+pub mod runs;
+pub mod session;
 pub mod text;
 pub mod toolchain;
 
@@ -45,23 +50,36 @@ impl std::error::Error for UsageError {}
 pub fn main() -> ExitCode {
     let started_at = report::record::now();
     let layout = Layout::new(paths::project_root());
-    let (code, error) = parse_and_run(&layout);
-    // An invocation that was to run suites always leaves its record, even when it failed
-    // before any suite ran, so that an older run.json is never read as this one's.
     let command = std::env::args().nth(1).unwrap_or_default();
     let runs_suites = command == "test" || command == "ci" || command.starts_with("test-");
-    if runs_suites && !report::record::written() {
+    // A panic anywhere is the xtask's own failure: INTERNAL_ERROR with the reports written,
+    // never Rust's 101 (which would read as one of the outcome codes).
+    let ran = std::panic::catch_unwind(|| parse_and_run(&layout));
+    let (code, error, recorded) = ran.unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".into());
+        let message = format!("internal error: the xtask panicked ({what}); please report it");
+        eprintln!("xtask: {message}");
+        (exit_codes::INTERNAL_ERROR, Some(message), false)
+    });
+    // An invocation that was to run suites always leaves its record, even when it failed
+    // before any suite ran, so that an older run.json is never read as this one's.
+    if runs_suites && !recorded {
         if let Err(err) =
             report::record::write_without_suites(&layout, started_at, code, error.as_deref())
         {
             eprintln!("xtask: error: {err:#}");
+            return ExitCode::from(exit_codes::INTERNAL_ERROR);
         }
     }
     ExitCode::from(code)
 }
 
-/// The exit code, and the error that decided it.
-fn parse_and_run(layout: &Layout) -> (u8, Option<String>) {
+/// The exit code, the error that decided it, and whether run.json was written with it.
+fn parse_and_run(layout: &Layout) -> (u8, Option<String>, bool) {
     let manifest = Manifest::load(layout);
     let parsed = match flags::parse(manifest.as_ref().ok(), std::env::args_os()) {
         Ok(parsed) => parsed,
@@ -74,22 +92,23 @@ fn parse_and_run(layout: &Layout) -> (u8, Option<String>) {
                         "\nnote: the test-<group> subcommands are missing because {manifest_err}"
                     );
                 }
-                return (exit_codes::OK, None);
+                return (exit_codes::OK, None, false);
             }
             // A broken manifest hides the group subcommands, and nothing could run anyway.
             if let Err(manifest_err) = &manifest {
                 eprintln!("\nerror: {manifest_err}");
-                return (exit_codes::MANIFEST_ERROR, Some(manifest_err.to_string()));
+                return (exit_codes::MANIFEST_ERROR, Some(manifest_err.to_string()), false);
             }
-            return (exit_codes::USAGE_ERROR, Some(err.render().to_string()));
+            return (exit_codes::USAGE_ERROR, Some(err.render().to_string()), false);
         }
     };
     match run(layout, manifest, parsed) {
-        Ok(code) => (code, None),
+        // The session writes run.json itself, with the code it returns.
+        Ok(code) => (code, None, true),
         Err(err) => {
             let message = redact::Redactor::from_env(&[], &[]).text(&format!("{err:#}"));
             eprintln!("error: {message}");
-            (error_code(&err), Some(message))
+            (error_code(&err), Some(message), false)
         }
     }
 }

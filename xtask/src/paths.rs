@@ -20,11 +20,17 @@ pub fn project_root() -> PathBuf {
 }
 
 /// Every path the xtask reads or writes, derived from the repository root.
+///
+/// Each invocation that runs suites owns one directory, `target/xtask/runs/<run id>/`, and
+/// writes every report there; nothing else writes into it and no other invocation deletes
+/// it while it runs. `target/xtask/latest` names the newest invocation's directory, and the
+/// stable paths (`target/xtask/junit.xml`, `run.json`, `junit/`, `logs/`) lead through it.
 #[derive(Clone, Debug)]
 pub struct Layout {
     pub root: PathBuf,
-    /// This invocation's private directory name below `target/xtask/runs`: its process id,
-    /// so that two invocations at once never write the same working file.
+    /// This invocation's directory name below `target/xtask/runs`: its start time, process
+    /// id and a random part, so it is unique across PID namespaces sharing a checkout and
+    /// sorts by start time.
     pub run_id: String,
 }
 
@@ -32,7 +38,7 @@ impl Layout {
     pub fn new(root: impl Into<PathBuf>) -> Layout {
         Layout {
             root: root.into(),
-            run_id: std::process::id().to_string(),
+            run_id: new_run_id(),
         }
     }
 
@@ -45,51 +51,62 @@ impl Layout {
         self.root.join("target").join("xtask")
     }
 
-    /// The merged report of the whole invocation.
+    /// Every invocation's own directory is below this one.
+    pub fn runs_dir(&self) -> PathBuf {
+        self.out_dir().join("runs")
+    }
+
+    /// This invocation's directory: all its reports, logs and working files.
+    pub fn run_dir(&self) -> PathBuf {
+        self.runs_dir().join(&self.run_id)
+    }
+
+    /// The link to the newest invocation's directory.
+    pub fn latest(&self) -> PathBuf {
+        self.out_dir().join("latest")
+    }
+
+    /// The merged report of this invocation.
     pub fn junit_report(&self) -> PathBuf {
-        self.out_dir().join("junit.xml")
+        self.run_dir().join("junit.xml")
     }
 
     /// One report per suite.
     pub fn junit_dir(&self) -> PathBuf {
-        self.out_dir().join("junit")
+        self.run_dir().join("junit")
     }
 
     pub fn suite_junit(&self, suite: &str) -> PathBuf {
         self.junit_dir().join(format!("{suite}.xml"))
     }
 
-    /// The record of the latest invocation.
+    /// The record of this invocation.
     pub fn run_record(&self) -> PathBuf {
-        self.out_dir().join("run.json")
-    }
-
-    /// Where each invocation's working files go while it runs.
-    pub fn runs_dir(&self) -> PathBuf {
-        self.out_dir().join("runs")
-    }
-
-    /// This invocation's working files; removed when it ends.
-    pub fn run_dir(&self) -> PathBuf {
-        self.runs_dir().join(&self.run_id)
-    }
-
-    /// pytest's own `--junitxml` output, before we rewrite it.
-    pub fn raw_junit(&self, suite: &str) -> PathBuf {
-        self.run_dir().join("pytest").join(format!("{suite}.xml"))
-    }
-
-    /// The suite's log while it runs; published to `suite_log` when the suite ends.
-    pub fn live_log(&self, suite: &str) -> PathBuf {
-        self.run_dir().join("logs").join(format!("{suite}.log"))
+        self.run_dir().join("run.json")
     }
 
     pub fn logs_dir(&self) -> PathBuf {
-        self.out_dir().join("logs")
+        self.run_dir().join("logs")
     }
 
+    /// The suite's log, written as the suite runs.
     pub fn suite_log(&self, suite: &str) -> PathBuf {
         self.logs_dir().join(format!("{suite}.log"))
+    }
+
+    /// Working files (pytest's own XML, which holds unmasked output); removed at the end.
+    pub fn work_dir(&self) -> PathBuf {
+        self.run_dir().join("work")
+    }
+
+    /// pytest's own `--junitxml` output, read back into the model.
+    pub fn raw_junit(&self, suite: &str) -> PathBuf {
+        self.work_dir().join(format!("{suite}.pytest.xml"))
+    }
+
+    /// Environments the xtask builds and owns, reused across runs while their inputs hold.
+    pub fn envs_dir(&self) -> PathBuf {
+        self.out_dir().join("envs")
     }
 
     /// Tools the xtask installs for itself (a pinned uv).
@@ -104,6 +121,21 @@ impl Layout {
             Err(_) => path.to_string_lossy(),
         }
     }
+}
+
+/// `20261201T140601Z-12345-9f3a1c`: start time, process id, and 24 random bits.
+fn new_run_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let now = chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now());
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(now.timestamp_nanos_opt().unwrap_or_default() as u128);
+    hasher.write_u32(std::process::id());
+    format!(
+        "{}-{}-{:06x}",
+        now.format("%Y%m%dT%H%M%S%.3fZ"),
+        std::process::id(),
+        hasher.finish() & 0xff_ffff
+    )
 }
 
 /// Writes `contents` to `path` through a temporary file and a rename, so that a reader

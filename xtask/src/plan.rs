@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::manifest::{Environment, Suite};
+use crate::environment::{plan_env, EnvPlan};
+use crate::manifest::Suite;
 use crate::outcome::Outcome;
 use crate::paths::Layout;
 
@@ -19,6 +20,43 @@ pub struct Invocation {
     pub env: Vec<(String, String)>,
     /// Variables the xtask removes from the inherited environment.
     pub env_remove: Vec<String>,
+    /// A directory put first on the inherited PATH (an environment's `bin`).
+    pub path_prepend: Option<PathBuf>,
+}
+
+impl Invocation {
+    /// `argv` run at `cwd` with `env` on top of the inherited environment.
+    pub fn new(argv: Vec<String>, cwd: &Path, env: Vec<(String, String)>) -> Invocation {
+        Invocation {
+            argv,
+            cwd: cwd.to_path_buf(),
+            env,
+            env_remove: REMOVED_ENV.iter().map(|v| v.to_string()).collect(),
+            path_prepend: None,
+        }
+    }
+
+    /// The command to spawn, with its environment and directory; output is the caller's.
+    pub fn command(&self) -> std::process::Command {
+        let mut command = std::process::Command::new(&self.argv[0]);
+        command
+            .args(&self.argv[1..])
+            .current_dir(&self.cwd)
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        for name in &self.env_remove {
+            command.env_remove(name);
+        }
+        if let Some(dir) = &self.path_prepend {
+            let path = std::env::var_os("PATH").unwrap_or_default();
+            let joined = std::env::join_paths(
+                std::iter::once(dir.clone()).chain(std::env::split_paths(&path)),
+            );
+            if let Ok(joined) = joined {
+                command.env("PATH", joined);
+            }
+        }
+        command
+    }
 }
 
 /// Variables that would point uv or Python at somebody else's environment.
@@ -28,17 +66,16 @@ pub const REMOVED_ENV: &[&str] = &["VIRTUAL_ENV"];
 #[derive(Clone, Debug)]
 pub struct SuitePlan {
     pub suite: Suite,
-    /// Builds the environment and checks pytest is importable in it, so a broken
-    /// environment is never mistaken for a failing test.
-    pub prepare: Invocation,
+    /// The environment it runs in, built (when its inputs changed) as its own step before
+    /// pytest, so a broken environment is never mistaken for a failing test.
+    pub env: EnvPlan,
+    /// pytest, run from the environment directly (no second `uv run`).
     pub test: Invocation,
     /// Where pytest writes its own JUnit XML.
     pub raw_junit: PathBuf,
     pub junit: PathBuf,
-    /// The suite's log as everyone finds it, once the suite has ended.
+    /// The suite's log, written as it runs.
     pub log: PathBuf,
-    /// The log this invocation writes while the suite runs.
-    pub live_log: PathBuf,
     /// The whole suite (environment and pytest) is stopped after this long.
     pub timeout: Duration,
     /// Why the suite cannot run at all; it then ends with this outcome without a step.
@@ -53,49 +90,12 @@ pub struct Blocked {
 
 pub fn plan_suite(suite: &Suite, layout: &Layout, uv: &Path, pytest_args: &[String]) -> SuitePlan {
     let raw_junit = layout.raw_junit(&suite.name);
+    let env = plan_env(suite, layout, uv);
 
-    let mut uv_run = vec![
-        uv.to_string_lossy().into_owned(),
-        "run".into(),
-        "--directory".into(),
-        suite.dir.clone(),
-    ];
-    match &suite.environment {
-        // `--exact`: a package left in the project's `.venv` from an earlier sync (pytest,
-        // after the extra stopped listing it) would otherwise hide what the lock lacks.
-        Environment::Project { extras } => {
-            uv_run.extend(["--locked".into(), "--exact".into()]);
-            for extra in extras {
-                uv_run.extend(["--extra".into(), extra.clone()]);
-            }
-        }
-        // `--isolated`: without a project uv would layer the environment over the
-        // interpreter's own site-packages, so whatever the machine has installed would be
-        // importable and a missing requirement would go unnoticed.
-        Environment::Requirements(requirements) => {
-            uv_run.extend(["--isolated".into(), "--no-project".into()]);
-            for requirement in requirements {
-                uv_run.extend(["--with".into(), requirement.clone()]);
-            }
-        }
-        Environment::RequirementsFile(file) => {
-            uv_run.extend([
-                "--isolated".into(),
-                "--no-project".into(),
-                "--with-requirements".into(),
-                file.clone(),
-            ]);
-        }
-    }
-    uv_run.push("--".into());
-
-    let mut prepare = uv_run.clone();
-    prepare.extend(["python".into(), "-c".into(), "import pytest".into()]);
-
-    // uv runs pytest inside `dir`, so pytest's paths are relative to it.
-    let mut test = uv_run;
-    test.extend([
-        "pytest".into(),
+    // The environment's own `pytest` script, as `uv run ... -- pytest` runs it: unlike
+    // `python -m pytest` it does not put the suite's directory first on `sys.path`.
+    let mut test = vec![
+        env.bin().join("pytest").to_string_lossy().into_owned(),
         "--rootdir=.".into(),
         // xunit1 is the only family in which pytest writes `file` and `line`.
         "-o".into(),
@@ -103,28 +103,33 @@ pub fn plan_suite(suite: &Suite, layout: &Layout, uv: &Path, pytest_args: &[Stri
         "-o".into(),
         "junit_logging=all".into(),
         format!("--junitxml={}", raw_junit.display()),
-    ]);
+    ];
     if let Some(markers) = &suite.markers {
         test.extend(["-m".into(), markers.clone()]);
     }
     test.extend(suite.paths.iter().cloned());
     test.extend(pytest_args.iter().cloned());
 
-    let env = suite_env(suite, layout);
-    let invocation = |argv| Invocation {
-        argv,
-        cwd: layout.root.clone(),
-        env: env.clone(),
-        env_remove: REMOVED_ENV.iter().map(|v| v.to_string()).collect(),
-    };
+    let mut vars = suite_env(suite, layout);
+    // What `uv run` sets: the environment is active for anything the tests start.
+    vars.push((
+        "VIRTUAL_ENV".into(),
+        env.path.to_string_lossy().into_owned(),
+    ));
     SuitePlan {
         suite: suite.clone(),
-        prepare: invocation(prepare),
-        test: invocation(test),
+        test: Invocation {
+            argv: test,
+            // pytest's paths are relative to the suite's directory.
+            cwd: layout.root.join(&suite.dir),
+            env: vars,
+            env_remove: vec![],
+            path_prepend: Some(env.bin()),
+        },
+        env,
         raw_junit,
         junit: layout.suite_junit(&suite.name),
         log: layout.suite_log(&suite.name),
-        live_log: layout.live_log(&suite.name),
         timeout: suite.timeout,
         blocked: missing_prerequisite(suite, |name| std::env::var_os(name)),
     }
@@ -162,11 +167,24 @@ fn suite_env(suite: &Suite, layout: &Layout) -> Vec<(String, String)> {
 
 /// The invocation as one line a person can paste into a shell at `cwd`.
 pub fn shell_line(invocation: &Invocation) -> String {
-    let mut words: Vec<String> = invocation
-        .env
-        .iter()
-        .map(|(k, v)| format!("{k}={}", shell_quote(v)))
-        .collect();
+    let mut words = vec![
+        "cd".to_string(),
+        shell_quote(&invocation.cwd.to_string_lossy()),
+        "&&".into(),
+    ];
+    words.extend(invocation.env_remove.iter().map(|k| format!("-u {k}")));
+    if !invocation.env_remove.is_empty() {
+        words.insert(3, "env".into());
+    }
+    words.extend(
+        invocation
+            .env
+            .iter()
+            .map(|(k, v)| format!("{k}={}", shell_quote(v))),
+    );
+    if let Some(dir) = &invocation.path_prepend {
+        words.push(format!("PATH={}:\"$PATH\"", shell_quote(&dir.to_string_lossy())));
+    }
     words.extend(invocation.argv.iter().map(|a| shell_quote(a)));
     words.join(" ")
 }
@@ -186,6 +204,7 @@ fn shell_quote(word: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::manifest::Environment;
     use std::collections::BTreeMap;
 
     fn suite(environment: Environment) -> Suite {
@@ -214,43 +233,18 @@ mod tests {
     }
 
     #[test]
-    fn project_suite_runs_pytest_in_the_locked_project_with_its_extras() {
+    fn pytest_runs_from_the_suites_environment_in_its_directory() {
         let plan = plan(
             Environment::Project {
                 extras: vec!["test".into()],
             },
             &["-k", "buffer", "-x"],
         );
-        assert_eq!(
-            plan.prepare.argv,
-            [
-                "/bin/uv",
-                "run",
-                "--directory",
-                "shared/guardrail",
-                "--locked",
-                "--exact",
-                "--extra",
-                "test",
-                "--",
-                "python",
-                "-c",
-                "import pytest"
-            ]
-        );
+        let pytest = plan.env.bin().join("pytest");
         assert_eq!(
             plan.test.argv,
             [
-                "/bin/uv",
-                "run",
-                "--directory",
-                "shared/guardrail",
-                "--locked",
-                "--exact",
-                "--extra",
-                "test",
-                "--",
-                "pytest",
+                pytest.to_str().unwrap(),
                 "--rootdir=.",
                 "-o",
                 "junit_family=xunit1",
@@ -265,7 +259,7 @@ mod tests {
                 "-x",
             ]
         );
-        assert_eq!(plan.test.cwd, Path::new("/repo"));
+        assert_eq!(plan.test.cwd, Path::new("/repo/shared/guardrail"));
         assert_eq!(
             plan.test.env,
             [
@@ -273,19 +267,21 @@ mod tests {
                     "PYTHONPATH".to_string(),
                     "/repo/shared:/repo/version-a".to_string()
                 ),
-                ("MODE".to_string(), "test".to_string())
+                ("MODE".to_string(), "test".to_string()),
+                (
+                    "VIRTUAL_ENV".to_string(),
+                    plan.env.path.to_string_lossy().into_owned()
+                ),
             ]
         );
-        assert_eq!(plan.prepare.env, plan.test.env);
-        assert_eq!(plan.test.env_remove, ["VIRTUAL_ENV"]);
-        assert_eq!(
-            plan.junit,
-            Path::new("/repo/target/xtask/junit/guardrail.xml")
-        );
-        assert_eq!(plan.log, Path::new("/repo/target/xtask/logs/guardrail.log"));
-        let run_dir = Path::new("/repo/target/xtask/runs").join(std::process::id().to_string());
-        assert_eq!(plan.raw_junit, run_dir.join("pytest/guardrail.xml"));
-        assert_eq!(plan.live_log, run_dir.join("logs/guardrail.log"));
+        assert_eq!(plan.test.path_prepend.as_deref(), Some(plan.env.bin().as_path()));
+        assert!(plan.env.path.starts_with("/repo/target/xtask/envs"));
+        let run_dir = Path::new("/repo/target/xtask/runs").join(&Layout::new("/repo").run_id);
+        assert!(plan.junit.starts_with("/repo/target/xtask/runs"));
+        assert!(plan.junit.ends_with("junit/guardrail.xml"));
+        assert!(plan.log.ends_with("logs/guardrail.log"));
+        assert!(plan.raw_junit.ends_with("work/guardrail.pytest.xml"));
+        assert_ne!(plan.log.parent().unwrap().parent().unwrap(), run_dir, "every Layout has its own run id");
     }
 
     #[test]
@@ -303,50 +299,6 @@ mod tests {
     }
 
     #[test]
-    fn no_project_suites_install_only_their_requirements() {
-        let plan = plan(
-            Environment::Requirements(vec!["pytest==9.2.0".into(), "pydantic>=2".into()]),
-            &[],
-        );
-        assert_eq!(
-            plan.prepare.argv[..11],
-            [
-                "/bin/uv",
-                "run",
-                "--directory",
-                "shared/guardrail",
-                "--isolated",
-                "--no-project",
-                "--with",
-                "pytest==9.2.0",
-                "--with",
-                "pydantic>=2",
-                "--"
-            ]
-        );
-        assert_eq!(plan.test.argv.last().unwrap(), "tests");
-
-        let plan = super::tests::plan(
-            Environment::RequirementsFile("requirements-test.txt".into()),
-            &[],
-        );
-        assert_eq!(
-            plan.test.argv[..9],
-            [
-                "/bin/uv",
-                "run",
-                "--directory",
-                "shared/guardrail",
-                "--isolated",
-                "--no-project",
-                "--with-requirements",
-                "requirements-test.txt",
-                "--"
-            ]
-        );
-    }
-
-    #[test]
     fn no_markers_and_no_paths_leave_selection_to_pytest() {
         let mut bare = suite(Environment::Project { extras: vec![] });
         bare.markers = None;
@@ -355,7 +307,6 @@ mod tests {
         let plan = plan_suite(&bare, &Layout::new("/repo"), Path::new("uv"), &[]);
         assert!(!plan.test.argv.contains(&"-m".to_string()));
         assert!(plan.test.argv.last().unwrap().starts_with("--junitxml="));
-        assert!(!plan.test.argv.contains(&"--extra".to_string()));
         // An empty PYTHONPATH still replaces whatever the caller's shell had.
         assert_eq!(plan.test.env[0], ("PYTHONPATH".to_string(), String::new()));
     }
@@ -370,12 +321,15 @@ mod tests {
         );
         let line = shell_line(&plan.test);
         assert!(
-            line.starts_with("PYTHONPATH=/repo/shared:/repo/version-a MODE=test /bin/uv run"),
+            line.starts_with("cd /repo/shared/guardrail && PYTHONPATH=/repo/shared:/repo/version-a MODE=test VIRTUAL_ENV=/repo/target/xtask/envs/"),
             "{line}"
         );
+        assert!(line.contains("/bin:\"$PATH\" /repo/target/xtask/envs/"), "{line}");
         assert!(
             line.contains(" -m 'not integration' tests -k 'it'\\''s'"),
             "{line}"
         );
+        let sync = shell_line(&plan.env.build[0]);
+        assert!(sync.starts_with("cd /repo && env -u VIRTUAL_ENV UV_PROJECT_ENVIRONMENT="), "{sync}");
     }
 }

@@ -1,53 +1,146 @@
-//! Child processes that can be stopped as a whole tree, and Ctrl-C as an orderly stop.
+//! Every child process the xtask runs for a step is started, timed out, interrupted and
+//! reaped here, so that no test leaves a stray process behind, even one that left its group.
 //!
-//! Every step runs as the leader of its own process group. To stop it (a timeout, Ctrl-C,
-//! SIGTERM) the xtask sends SIGINT to the leader (uv forwards it to pytest, which then
-//! writes its report of what ran), waits `GRACE`, then kills the whole group. When a step
-//! ends, whatever it left running in its group is killed, so no test leaves a stray process.
+//! - Each step runs as the leader of its own process group, with `XTASK_RUN=<run id>:<step>`
+//!   (its [`StepTag`]) in its environment, which its descendants inherit even when they
+//!   leave the group with `setsid`.
+//! - To stop a step (its deadline, Ctrl-C, SIGTERM, SIGHUP) the xtask sends SIGINT to the
+//!   group leader, uv, which forwards it to pytest (its stdin is not a terminal), so pytest
+//!   writes its report of what ran. Not to the whole group: pytest would get it twice and
+//!   the second interrupt could cut its report short. After [`GRACE`], or at once on a
+//!   second interrupt, the whole group is killed.
+//! - When a step ends, however it ended, whatever is left in its group is killed, and on
+//!   Linux every process whose environment carries the step's tag (found in
+//!   `/proc/*/environ`). On other Unix systems only the group is ended.
+//! - On Linux the xtask is a child subreaper ([`init`]): orphaned descendants of a step are
+//!   reparented to it rather than to init, and the ones this module kills are reaped here by
+//!   pid. It never calls `waitpid(-1, ..)`, which would steal the exit status of a `Child`
+//!   another worker thread is waiting for; live direct children are kept in a registry and
+//!   never reaped here.
+//! - On Linux each direct child gets `PR_SET_PDEATHSIG = SIGKILL`, so a SIGKILLed xtask
+//!   does not orphan them. The kernel sends it when the *thread* that forked the child
+//!   ends, not the process: spawn and wait on the same thread, as the runner's worker
+//!   threads do, which live until their step is done.
+//! - Each step's process group id is appended to a record file ([`init`]), so that a later
+//!   invocation can [`sweep`] what a SIGKILLed one left behind.
 //!
-//! Because the children have their own groups, a terminal's Ctrl-C reaches only the xtask,
-//! which stops them in this order. Unix only, like the rest of the xtask; the three libc
-//! calls are declared here rather than pulling in a crate for them.
+//! Children started elsewhere (`Command::output`, xshell) can run alongside: only processes
+//! found by a step's tag or in a step's group are reaped here, never another child.
+//!
+//! Unix only, like the rest of the xtask.
 
-use std::io;
+use std::collections::BTreeSet;
+use std::fmt;
+use std::io::{self, Write};
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Once, OnceLock};
 use std::time::{Duration, Instant};
 
-const SIGINT: i32 = 2;
-const SIGKILL: i32 = 9;
-const SIGTERM: i32 = 15;
-
-extern "C" {
-    fn kill(pid: i32, sig: i32) -> i32;
-    fn signal(signum: i32, handler: usize) -> usize;
-}
+/// The environment variable that tags every process of a step: `<run id>:<step number>`.
+pub const TAG_ENV: &str = "XTASK_RUN";
 
 /// How long a stopped step gets to write its report before its group is killed.
 pub const GRACE: Duration = Duration::from_secs(5);
 const POLL: Duration = Duration::from_millis(50);
+/// How long ending a step waits, at most, for what it killed to be gone.
+const END_ROUNDS: usize = 200;
+const END_POLL: Duration = Duration::from_millis(10);
 
+/// Set by the signal handlers; counted (and cleared) by [`interrupted`] and [`stop_now`].
+static PENDING: LazyLock<Arc<AtomicBool>> = LazyLock::new(|| Arc::new(AtomicBool::new(false)));
+/// How many interrupts were counted. Two in one poll count as one.
 static SIGNALS: AtomicUsize = AtomicUsize::new(0);
+/// Set after the second interrupt: a third one ends the xtask by the signal's default action.
+static STOP_NOW: LazyLock<Arc<AtomicBool>> = LazyLock::new(|| Arc::new(AtomicBool::new(false)));
+static HANDLERS: Once = Once::new();
 
-extern "C" fn on_signal(_: i32) {
-    SIGNALS.fetch_add(1, Ordering::SeqCst);
+static RUN_ID: OnceLock<String> = OnceLock::new();
+static RECORD: Mutex<Option<PathBuf>> = Mutex::new(None);
+static STEPS: AtomicU64 = AtomicU64::new(0);
+/// The direct children spawned here and not yet waited for: never reaped by pid here.
+static CHILDREN: Mutex<BTreeSet<u32>> = Mutex::new(BTreeSet::new());
+
+/// Sets up this invocation: its run id (for [`StepTag::next`]), the file the process group
+/// of every step is appended to (see [`sweep`]), on Linux the child subreaper, and the
+/// handlers that make SIGINT, SIGTERM and SIGHUP an orderly stop instead of killing the
+/// xtask: the first sets [`interrupted`], a second means [`stop_now`] (no grace), a third
+/// ends the xtask at once. Call it once, before the first step.
+pub fn init(run_id: &str, record: PathBuf) -> io::Result<()> {
+    let _ = RUN_ID.set(run_id.to_string());
+    *lock(&RECORD) = Some(record);
+    #[cfg(target_os = "linux")]
+    become_subreaper()?;
+    let mut installed = Ok(());
+    HANDLERS.call_once(|| {
+        installed = (|| {
+            for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+                // Checked before the flag below is set: only a signal after the second one
+                // finds it set.
+                signal_hook::flag::register_conditional_default(sig, Arc::clone(&STOP_NOW))?;
+                signal_hook::flag::register(sig, Arc::clone(&PENDING))?;
+            }
+            Ok(())
+        })();
+    });
+    installed
 }
 
-/// From now on Ctrl-C and SIGTERM stop the run in order instead of killing the xtask.
-/// A second one skips the grace period.
-pub fn handle_interrupts() {
-    let handler = on_signal as extern "C" fn(i32) as usize;
-    // SAFETY: the handler only touches an atomic, which is async-signal-safe.
-    unsafe {
-        signal(SIGINT, handler);
-        signal(SIGTERM, handler);
+#[cfg(target_os = "linux")]
+fn become_subreaper() -> io::Result<()> {
+    // SAFETY: prctl(PR_SET_CHILD_SUBREAPER) only sets a flag of this process.
+    if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as libc::c_ulong) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+fn count_signals() -> usize {
+    if PENDING.swap(false, Ordering::SeqCst) && SIGNALS.fetch_add(1, Ordering::SeqCst) >= 1 {
+        STOP_NOW.store(true, Ordering::SeqCst);
+    }
+    SIGNALS.load(Ordering::SeqCst)
+}
+
+/// Whether SIGINT, SIGTERM or SIGHUP arrived (after [`init`]).
+pub fn interrupted() -> bool {
+    count_signals() >= 1
+}
+
+/// Whether a second one arrived: stop the steps without their grace period.
+pub fn stop_now() -> bool {
+    count_signals() >= 2
+}
+
+/// Names one step's processes: `<run id>:<step number>`, the value of [`TAG_ENV`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StepTag(String);
+
+impl StepTag {
+    /// A new tag for the next step of this invocation (run id from [`init`], else its pid).
+    pub fn next() -> StepTag {
+        let run = RUN_ID
+            .get()
+            .cloned()
+            .unwrap_or_else(|| std::process::id().to_string());
+        StepTag::new(&run, STEPS.fetch_add(1, Ordering::SeqCst) + 1)
+    }
+
+    pub fn new(run_id: &str, step: u64) -> StepTag {
+        StepTag(format!("{run_id}:{step}"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 
-/// Whether Ctrl-C or SIGTERM arrived.
-pub fn interrupted() -> bool {
-    SIGNALS.load(Ordering::SeqCst) > 0
+impl fmt::Display for StepTag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 /// Why a step was stopped before it ended by itself.
@@ -57,60 +150,279 @@ pub enum Stop {
     Interrupted,
 }
 
-/// Spawns `command` as the leader of a new process group.
-pub fn spawn(command: &mut Command) -> io::Result<Child> {
-    command.process_group(0).spawn()
+/// `start + timeout`, or no deadline when that is too far to represent (`--timeout` of
+/// `u64::MAX` seconds): never panics.
+pub fn deadline_after(start: Instant, timeout: Duration) -> Option<Instant> {
+    start.checked_add(timeout)
 }
 
-/// Waits for `child`, stopping it at `deadline` or on an interrupt; then kills whatever is
-/// left in its process group.
-pub fn wait(child: &mut Child, deadline: Instant) -> io::Result<(ExitStatus, Option<Stop>)> {
+/// Spawns `command` as the leader of a new process group, tagged with `tag`, and records
+/// its group. Wait for it with [`wait`] on the same thread (see the module documentation).
+pub fn spawn(command: &mut Command, tag: &StepTag) -> io::Result<Child> {
+    command.process_group(0).env(TAG_ENV, tag.as_str());
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: getpid has no preconditions.
+        let parent = unsafe { libc::getpid() };
+        // SAFETY: the closure runs between fork and exec and only makes async-signal-safe
+        // calls (prctl, getppid) without allocating.
+        unsafe {
+            command.pre_exec(move || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) == -1 {
+                    return Err(io::Error::last_os_error());
+                }
+                // The xtask died before the prctl: nobody would kill this child.
+                if libc::getppid() != parent {
+                    return Err(io::Error::from_raw_os_error(libc::ESRCH));
+                }
+                Ok(())
+            });
+        }
+    }
+    // Held across the fork, so that no other thread ending a step sees this child before it
+    // is registered.
+    let mut children = lock(&CHILDREN);
+    let child = command.spawn()?;
+    children.insert(child.id());
+    drop(children);
+    record_group(child.id());
+    Ok(child)
+}
+
+/// Appends the group to the record file. Best effort: on Linux [`sweep`] also finds the
+/// processes by their tag.
+fn record_group(pgid: u32) {
+    let Some(record) = lock(&RECORD).clone() else {
+        return;
+    };
+    if let Some(dir) = record.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&record);
+    if let Ok(mut file) = file {
+        // One write of a short line to an O_APPEND file: lines of two threads never mix.
+        let _ = file.write_all(format!("{pgid}\n").as_bytes());
+    }
+}
+
+/// Waits for `child` (spawned by [`spawn`] with `tag`), stopping it at `deadline` (none:
+/// never) or on an interrupt; then ends everything left in its group and, on Linux,
+/// everything carrying its tag.
+pub fn wait(
+    child: &mut Child,
+    tag: &StepTag,
+    deadline: Option<Instant>,
+) -> io::Result<(ExitStatus, Option<Stop>)> {
     let group = child.id() as i32;
     let mut stopping: Option<(Stop, Instant)> = None;
     let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break status;
+        match child.try_wait() {
+            Ok(Some(status)) => break Ok(status),
+            Ok(None) => {}
+            Err(err) => break Err(err),
         }
         let now = Instant::now();
         match stopping {
             None => {
                 let stop = if interrupted() {
                     Some(Stop::Interrupted)
-                } else if now >= deadline {
+                } else if deadline.is_some_and(|deadline| now >= deadline) {
                     Some(Stop::TimedOut)
                 } else {
                     None
                 };
                 if let Some(stop) = stop {
-                    signal_pid(group, SIGINT);
+                    send(group, libc::SIGINT);
                     stopping = Some((stop, now));
                 }
             }
             Some((_, since)) => {
-                if now >= since + GRACE || SIGNALS.load(Ordering::SeqCst) > 1 {
-                    signal_pid(-group, SIGKILL);
+                if now.duration_since(since) >= GRACE || stop_now() {
+                    send(-group, libc::SIGKILL);
                 }
             }
         }
         std::thread::sleep(POLL);
     };
-    // Anything the step started and left behind (a server, a `sleep` in a hung test).
-    signal_pid(-group, SIGKILL);
-    Ok((status, stopping.map(|(stop, _)| stop)))
+    // Reaped by try_wait (or lost): from now on its pid may belong to someone else.
+    lock(&CHILDREN).remove(&child.id());
+    end_step(tag, group);
+    status.map(|status| (status, stopping.map(|(stop, _)| stop)))
 }
 
-fn signal_pid(pid: i32, sig: i32) {
+/// Anything the step started and left behind (a server, a `sleep` in a hung test).
+fn end_step(tag: &StepTag, group: i32) {
+    #[cfg(target_os = "linux")]
+    {
+        let entry = format!("{TAG_ENV}={tag}");
+        end(&[group], |pid| {
+            environ_has(pid, |var| var == entry.as_bytes())
+        });
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = tag;
+        send(-group, libc::SIGKILL);
+    }
+}
+
+/// Ends what a dead invocation `run_id` left behind: every process tagged with one of its
+/// steps, and every group in `record` (one pgid a line) that still has such a member, so a
+/// group id since reused by something else is never killed. The caller decides that the run
+/// is dead. Returns how many processes it killed. On other Unix systems than Linux the tags
+/// cannot be read, and it does nothing.
+pub fn sweep(run_id: &str, record: &Path) -> usize {
+    #[cfg(target_os = "linux")]
+    {
+        let prefix = format!("{TAG_ENV}={run_id}:");
+        let tagged = |pid: i32| environ_has(pid, |var| var.starts_with(prefix.as_bytes()));
+        let recorded: BTreeSet<i32> = std::fs::read_to_string(record)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| line.trim().parse().ok())
+            .filter(|pgid: &i32| *pgid > 1)
+            .collect();
+        let groups: Vec<i32> = scan()
+            .filter(|p| !p.gone && recorded.contains(&p.pgrp) && tagged(p.pid))
+            .map(|p| p.pgrp)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        end(&groups, tagged)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (run_id, record);
+        0
+    }
+}
+
+/// One line of `/proc/<pid>/stat`, the fields used here.
+#[cfg(target_os = "linux")]
+#[derive(Clone, Copy, Debug)]
+struct Stat {
+    pid: i32,
+    ppid: i32,
+    pgrp: i32,
+    /// A zombie (or dead): its environment can no longer be read.
+    gone: bool,
+}
+
+#[cfg(target_os = "linux")]
+fn stat(pid: i32) -> Option<Stat> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name, in parentheses, may itself hold spaces and parentheses.
+    let rest = &text[text.rfind(')')? + 1..];
+    let mut fields = rest.split_ascii_whitespace();
+    let state = fields.next()?;
+    let ppid = fields.next()?.parse().ok()?;
+    let pgrp = fields.next()?.parse().ok()?;
+    Some(Stat {
+        pid,
+        ppid,
+        pgrp,
+        gone: matches!(state, "Z" | "X" | "x"),
+    })
+}
+
+/// Every process but this one.
+#[cfg(target_os = "linux")]
+fn scan() -> impl Iterator<Item = Stat> {
+    let me = std::process::id() as i32;
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
+        .filter(move |pid| *pid != me)
+        .filter_map(stat)
+}
+
+/// Whether one `NAME=value` entry of the process's environment matches (false when it
+/// cannot be read: gone, or another user's).
+#[cfg(target_os = "linux")]
+fn environ_has(pid: i32, matches: impl Fn(&[u8]) -> bool) -> bool {
+    std::fs::read(format!("/proc/{pid}/environ"))
+        .is_ok_and(|environ| environ.split(|b| *b == 0).any(matches))
+}
+
+/// Kills, until none is left, the members of `groups` and every process `matches` (by pid),
+/// then reaps those of them that were reparented to the xtask. Returns how many it killed.
+#[cfg(target_os = "linux")]
+fn end(groups: &[i32], matches: impl Fn(i32) -> bool) -> usize {
+    let me = std::process::id() as i32;
+    let mut found = BTreeSet::new();
+    for _ in 0..END_ROUNDS {
+        for group in groups {
+            send(-group, libc::SIGKILL);
+        }
+        let mut live = 0;
+        for p in scan() {
+            let member = groups.contains(&p.pgrp);
+            if p.gone {
+                if member {
+                    found.insert(p.pid);
+                }
+            } else if member || matches(p.pid) {
+                send(p.pid, libc::SIGKILL);
+                found.insert(p.pid);
+                live += 1;
+            }
+        }
+        let unreaped = { let _ = me; 0 };
+        if live == 0 && unreaped == 0 {
+            break;
+        }
+        std::thread::sleep(END_POLL);
+    }
+    found.len()
+}
+
+/// Reaps those of `pids` that are zombies whose parent is the xtask, except its registered
+/// direct children (their `Child` reaps them). Returns how many such zombies remain.
+#[cfg(target_os = "linux")]
+fn reap(pids: &BTreeSet<i32>, me: i32) -> usize {
+    let children = lock(&CHILDREN);
+    let mut left = 0;
+    for &pid in pids {
+        if children.contains(&(pid as u32)) {
+            continue;
+        }
+        let Some(p) = stat(pid).filter(|p| p.gone && p.ppid == me) else {
+            continue;
+        };
+        let mut status = 0;
+        // SAFETY: waits for one specific pid, a zombie child of this process that no
+        // `Child` owns; WNOHANG never blocks.
+        if unsafe { libc::waitpid(p.pid, &mut status, libc::WNOHANG) } != p.pid {
+            left += 1;
+        }
+    }
+    left
+}
+
+fn send(pid: i32, sig: i32) {
     // SAFETY: kill(2) has no memory effects; ESRCH (already gone) is fine.
     unsafe {
-        kill(pid, sig);
+        libc::kill(pid, sig);
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Whether a process with this id exists (for pruning the directories of dead runs).
 pub fn alive(pid: u32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
     // SAFETY: signal 0 only checks that the process exists.
-    let result = unsafe { kill(pid as i32, 0) };
-    result == 0 || io::Error::last_os_error().raw_os_error() == Some(1 /* EPERM */)
+    let result = unsafe { libc::kill(pid, 0) };
+    result == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 /// How a process ended, for people: "exited with 1", "was killed by signal 9 (SIGKILL)".
@@ -122,19 +434,27 @@ pub fn describe(code: Option<i32>, signal: Option<i32>) -> String {
     }
 }
 
-/// ` (SIGABRT)` for the signals a test process commonly dies of.
+/// ` (SIGABRT)` for the signals a test process commonly dies of, numbered as on this system
+/// (SIGBUS is 7 on Linux and 10 on macOS), else "".
 pub fn signal_name(sig: i32) -> &'static str {
     match sig {
-        1 => " (SIGHUP)",
-        2 => " (SIGINT)",
-        4 => " (SIGILL)",
-        6 => " (SIGABRT)",
-        7 => " (SIGBUS)",
-        8 => " (SIGFPE)",
-        9 => " (SIGKILL)",
-        11 => " (SIGSEGV)",
-        13 => " (SIGPIPE)",
-        15 => " (SIGTERM)",
+        libc::SIGHUP => " (SIGHUP)",
+        libc::SIGINT => " (SIGINT)",
+        libc::SIGQUIT => " (SIGQUIT)",
+        libc::SIGILL => " (SIGILL)",
+        libc::SIGTRAP => " (SIGTRAP)",
+        libc::SIGABRT => " (SIGABRT)",
+        libc::SIGBUS => " (SIGBUS)",
+        libc::SIGFPE => " (SIGFPE)",
+        libc::SIGKILL => " (SIGKILL)",
+        libc::SIGUSR1 => " (SIGUSR1)",
+        libc::SIGSEGV => " (SIGSEGV)",
+        libc::SIGUSR2 => " (SIGUSR2)",
+        libc::SIGPIPE => " (SIGPIPE)",
+        libc::SIGALRM => " (SIGALRM)",
+        libc::SIGTERM => " (SIGTERM)",
+        libc::SIGXCPU => " (SIGXCPU)",
+        libc::SIGSYS => " (SIGSYS)",
         _ => "",
     }
 }
@@ -144,26 +464,69 @@ mod tests {
     use super::*;
     use std::os::unix::process::ExitStatusExt;
 
+    /// A fresh directory for one test's files.
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("xtask-process-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// The pid a step's script wrote to `file`, waiting (at most 10 s) for it.
+    fn read_pid(file: &Path) -> i32 {
+        let clock = Instant::now();
+        loop {
+            let text = std::fs::read_to_string(file).unwrap_or_default();
+            if text.ends_with('\n') {
+                return text.trim().parse().unwrap();
+            }
+            assert!(clock.elapsed() < Duration::from_secs(10), "no pid in {}", file.display());
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// `/proc/<pid>/stat` state, or None when the process is gone (reaped).
+    fn state(pid: i32) -> Option<String> {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let rest = &text[text.rfind(')')? + 1..];
+        rest.split_ascii_whitespace().next().map(str::to_string)
+    }
+
+    fn session(pid: i32) -> i32 {
+        // SAFETY: getsid has no memory effects.
+        unsafe { libc::getsid(pid) }
+    }
+
+    /// Gone, or a zombie its parent has not reaped yet.
+    fn dead(pid: i32) -> bool {
+        state(pid).is_none_or(|s| s == "Z" || s == "X")
+    }
+
+    /// Kills a test's leftover so a failing test does not leave it running.
+    fn cleanup(pid: i32) {
+        send(pid, libc::SIGKILL);
+    }
+
     #[test]
     fn a_step_past_its_deadline_is_stopped_with_its_whole_group() {
         // The shell leaves a grandchild that ignores SIGINT; both must be gone.
-        let dir = std::env::temp_dir().join(format!("xtask-process-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = scratch("deadline");
         let pidfile = dir.join("grandchild.pid");
         let script = format!(
             "trap '' INT; sleep 600 & echo $! > {}; wait",
             pidfile.display()
         );
-        let mut child = spawn(Command::new("sh").args(["-c", &script])).unwrap();
+        let tag = StepTag::next();
+        let mut child = spawn(Command::new("sh").args(["-c", &script]), &tag).unwrap();
         let clock = Instant::now();
-        while !pidfile.exists() || std::fs::read_to_string(&pidfile).unwrap().trim().is_empty() {
-            std::thread::sleep(POLL);
-        }
-        let (status, stop) = wait(&mut child, Instant::now()).unwrap();
+        let grandchild = read_pid(&pidfile);
+        assert!(!dead(grandchild));
+        let (status, stop) = wait(&mut child, &tag, Some(Instant::now())).unwrap();
+        cleanup(grandchild);
         assert_eq!(stop, Some(Stop::TimedOut));
         assert_eq!(
             status.signal(),
-            Some(SIGKILL),
+            Some(libc::SIGKILL),
             "{}",
             describe(status.code(), status.signal())
         );
@@ -171,21 +534,184 @@ mod tests {
             clock.elapsed() >= GRACE,
             "SIGINT was ignored, so it waited the grace"
         );
-        let grandchild: u32 = std::fs::read_to_string(&pidfile)
-            .unwrap()
-            .trim()
-            .parse()
+        assert!(dead(grandchild), "{:?}", state(grandchild));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// Runs `script` (which writes the pid of a `setsid` daemon to `$1`) as a step with
+    /// `deadline`, and returns how it ended and whether the daemon is gone.
+    fn run_with_daemon(name: &str, script: &str, deadline: Option<Instant>) -> Option<Stop> {
+        #[cfg(target_os = "linux")]
+        become_subreaper().unwrap();
+        let dir = scratch(name);
+        let pidfile = dir.join("daemon.pid");
+        let tag = StepTag::next();
+        let mut command = Command::new("sh");
+        command.args(["-c", script, "sh"]).arg(&pidfile);
+        let mut child = spawn(&mut command, &tag).unwrap();
+        let daemon = read_pid(&pidfile);
+        // It really left the step's group and session: only its tag can find it.
+        assert_eq!(session(daemon), daemon, "{:?}", state(daemon));
+        let (_, stop) = wait(&mut child, &tag, deadline).unwrap();
+        let left = state(daemon);
+        cleanup(daemon);
+        // The xtask is its subreaper: killed and reaped, not even a zombie.
+        assert_eq!(left, None, "the daemon {daemon} outlived its step");
+        std::fs::remove_dir_all(dir).unwrap();
+        stop
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_setsid_daemon_is_gone_after_its_step_ends() {
+        // The step ends by itself, a moment after starting the daemon.
+        let stop = run_with_daemon(
+            "daemon-normal",
+            "setsid sleep 600 & echo $! > \"$1\"; sleep 0.5",
+            None,
+        );
+        assert_eq!(stop, None);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_setsid_daemon_is_gone_after_its_step_times_out() {
+        let stop = run_with_daemon(
+            "daemon-timeout",
+            "setsid sleep 600 & echo $! > \"$1\"; exec sleep 600",
+            Some(Instant::now() + Duration::from_millis(300)),
+        );
+        assert_eq!(stop, Some(Stop::TimedOut));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_direct_child_dies_with_the_thread_that_spawned_it() {
+        // PR_SET_PDEATHSIG: what keeps a SIGKILLed xtask from orphaning its steps (the
+        // kernel sends it when the spawning thread ends, which this shows).
+        let tag = StepTag::next();
+        let spawner_tag = tag.clone();
+        let mut child = std::thread::spawn(move || {
+            spawn(Command::new("sleep").arg("600"), &spawner_tag).unwrap()
+        })
+        .join()
+        .unwrap();
+        let pid = child.id() as i32;
+        let clock = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break Some(status);
+            }
+            if clock.elapsed() > Duration::from_secs(5) {
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        if status.is_none() {
+            cleanup(pid);
+        }
+        let _ = wait(&mut child, &tag, Some(Instant::now()));
+        assert_eq!(status.and_then(|s| s.signal()), Some(libc::SIGKILL));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn sweep_ends_what_a_dead_run_left_and_nothing_else() {
+        let dir = scratch("sweep");
+        let dead_run = format!("dead-{}", std::process::id());
+        // Left by the dead run: a tagged process, and a tagged group with a member that
+        // dropped the tag.
+        let tag = StepTag::new(&dead_run, 1);
+        let mut tagged = spawn(Command::new("sleep").arg("600"), &tag).unwrap();
+        let pidfile = dir.join("untagged-member.pid");
+        let script = format!(
+            "env -u {TAG_ENV} sleep 600 & echo $! > {}; wait",
+            pidfile.display()
+        );
+        let group_tag = StepTag::new(&dead_run, 2);
+        let mut group = spawn(Command::new("sh").args(["-c", &script]), &group_tag).unwrap();
+        let member = read_pid(&pidfile);
+        // Not ours: an untagged group whose id is in the record (a reused pgid).
+        let mut stranger = Command::new("sleep")
+            .arg("600")
+            .process_group(0)
+            .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(200));
-        let state = std::fs::read_to_string(format!("/proc/{grandchild}/stat")).unwrap_or_default();
-        // Gone, or a zombie waiting for init to reap it.
-        assert!(state.is_empty() || state.contains(") Z"), "{state}");
+        let record = dir.join("process-groups");
+        std::fs::write(&record, format!("{}\n{}\n", group.id(), stranger.id())).unwrap();
+
+        let killed = sweep(&dead_run, &record);
+        let (tagged_state, member_state, stranger_state) = (
+            state(tagged.id() as i32),
+            state(member),
+            state(stranger.id() as i32),
+        );
+        let _ = stranger.kill();
+        let _ = stranger.wait();
+        cleanup(member);
+        let _ = wait(&mut tagged, &tag, Some(Instant::now()));
+        let _ = wait(&mut group, &group_tag, Some(Instant::now()));
+
+        // Our own children stay zombies until their `Child` reaps them.
+        assert_eq!(tagged_state.as_deref(), Some("Z"));
+        assert!(member_state.as_deref().is_none_or(|s| s == "Z"), "{member_state:?}");
+        assert!(
+            stranger_state.as_deref().is_some_and(|s| s != "Z"),
+            "{stranger_state:?}"
+        );
+        assert!(killed >= 3, "{killed}");
         std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
-    fn statuses_are_described_with_signal_names() {
+    fn a_huge_timeout_means_no_deadline() {
+        let now = Instant::now();
+        assert_eq!(deadline_after(now, Duration::from_secs(u64::MAX)), None);
+        assert_eq!(
+            deadline_after(now, Duration::from_secs(1)),
+            Some(now + Duration::from_secs(1))
+        );
+        let tag = StepTag::next();
+        let mut child = spawn(&mut Command::new("true"), &tag).unwrap();
+        let (status, stop) = wait(&mut child, &tag, None).unwrap();
+        assert!(status.success());
+        assert_eq!(stop, None);
+    }
+
+    #[test]
+    fn signals_are_named_as_this_system_numbers_them() {
+        for (sig, name) in [
+            (libc::SIGKILL, "SIGKILL"),
+            (libc::SIGTERM, "SIGTERM"),
+            (libc::SIGINT, "SIGINT"),
+            (libc::SIGHUP, "SIGHUP"),
+            (libc::SIGABRT, "SIGABRT"),
+            (libc::SIGSEGV, "SIGSEGV"),
+        ] {
+            assert_eq!(signal_name(sig), format!(" ({name})"));
+            // The shell's numbering agrees: a process that kills itself by name.
+            let tag = StepTag::next();
+            let script = format!("kill -{} $$", &name[3..]);
+            let mut child = spawn(Command::new("sh").args(["-c", &script]), &tag).unwrap();
+            let (status, _) = wait(&mut child, &tag, None).unwrap();
+            assert_eq!(
+                describe(status.code(), status.signal()),
+                format!("was killed by signal {sig} ({name})")
+            );
+        }
         assert_eq!(describe(Some(1), None), "exited with 1");
+        #[cfg(target_os = "linux")]
         assert_eq!(describe(None, Some(6)), "was killed by signal 6 (SIGABRT)");
+    }
+
+    #[test]
+    fn alive_tells_a_live_process_from_a_reaped_one() {
+        assert!(alive(std::process::id()));
+        let tag = StepTag::next();
+        let mut child = spawn(&mut Command::new("true"), &tag).unwrap();
+        let pid = child.id();
+        wait(&mut child, &tag, None).unwrap();
+        assert!(!alive(pid), "{:?}", state(pid as i32));
+        assert!(!alive(u32::MAX));
     }
 }

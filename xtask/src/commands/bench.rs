@@ -88,6 +88,7 @@ pub fn hand_command(suite: &Suite, root: &Path, uv: &str, junit_dir: &Path) -> I
         // Not what a person types, but the same for every scenario: an activated venv in
         // the caller's shell must not point uv elsewhere.
         env_remove: REMOVED_ENV.iter().map(|v| v.to_string()).collect(),
+        path_prepend: None,
     }
 }
 
@@ -329,6 +330,7 @@ impl Bench<'_> {
                 (toolchain::UV_ENV.into(), self.uv.clone()),
             ],
             env_remove: REMOVED_ENV.iter().map(|v| v.to_string()).collect(),
+            path_prepend: None,
         }
     }
 
@@ -921,6 +923,7 @@ fn plain(program: &str, args: &[&str], cwd: &Path) -> Invocation {
         cwd: cwd.to_path_buf(),
         env: vec![],
         env_remove: REMOVED_ENV.iter().map(|v| v.to_string()).collect(),
+        path_prepend: None,
     }
 }
 
@@ -1048,7 +1051,10 @@ mod tests {
         let log = dir.join("fails.log");
         let fails = plain("sh", &["-c", "echo out; exit 3"], &dir);
         let failure = run_logged(&fails, &log).unwrap().expect("a failure");
-        assert_eq!(failure.command, "sh -c 'echo out; exit 3'");
+        assert_eq!(
+            failure.command,
+            format!("cd {} && env -u VIRTUAL_ENV sh -c 'echo out; exit 3'", dir.display())
+        );
         assert_eq!(
             (failure.exit_code, failure.ended.as_str()),
             (Some(3), "exit code 3")

@@ -9,11 +9,7 @@
 //! uv query: doctor writes nothing that a test run would not (the environments, a pinned uv).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
 
-use anyhow::Context;
 use serde_json::json;
 
 use crate::exit_codes;
@@ -21,6 +17,9 @@ use crate::flags::DoctorArgs;
 use crate::manifest::{Environment, Manifest, Suite};
 use crate::paths::Layout;
 use crate::plan::{plan_suite, shell_line, Invocation, SuitePlan};
+use crate::process;
+use crate::redact::Redactor;
+use crate::runner::step::{self, Captured};
 use crate::toolchain::{self, UV_ENV, UV_VERSION};
 
 /// How many suites are checked at once: building environments is mostly waiting on uv.
@@ -32,11 +31,16 @@ const OUTPUT_LINES: usize = 20;
 const SUITE_CHECKS: [&str; 5] = ["python", "lock", "environment", "pytest", "markers"];
 
 pub fn run(layout: &Layout, manifest: &Manifest, args: &DoctorArgs) -> anyhow::Result<u8> {
-    let mut out = Output::new(args.json);
-    let (check, uv) = check_uv(layout);
+    let suites: Vec<&Suite> = manifest.suites.iter().collect();
+    let redactor = crate::session::redactor(manifest, &suites);
+    process::init(&layout.run_id, std::env::temp_dir().join(format!("xtask-doctor-{}", layout.run_id)))
+        .map_err(|err| anyhow::anyhow!("setting up signal handling: {err}"))?;
+    let cx = Cx { layout, redactor: &redactor };
+    let mut out = Output::new(args.json, redactor.clone());
+    let (check, uv) = check_uv(&cx);
     out.emit(vec![check]);
     match uv {
-        Some(uv) => check_suites(layout, &uv, &manifest.suites, &mut out),
+        Some(uv) => check_suites(&cx, &uv, &manifest.suites, &mut out),
         None => {
             for suite in &manifest.suites {
                 let skipped = SUITE_CHECKS
@@ -50,6 +54,23 @@ pub fn run(layout: &Layout, manifest: &Manifest, args: &DoctorArgs) -> anyhow::R
     let code = out.finish();
     Ok(code)
 }
+
+/// What every check needs: where the repository is, and the masker of all it prints.
+struct Cx<'a> {
+    layout: &'a Layout,
+    redactor: &'a Redactor,
+}
+
+impl Cx<'_> {
+    /// Runs one check's command through the process layer, within the suite's timeout.
+    fn execute(&self, invocation: &Invocation) -> anyhow::Result<Captured> {
+        let deadline = process::deadline_after(std::time::Instant::now(), CHECK_TIMEOUT);
+        step::capture(invocation, deadline, self.redactor)
+    }
+}
+
+/// No single check may take longer than this (a build of a big environment included).
+const CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 
 /// What a failed check says about the machine: it picks the exit code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -126,8 +147,8 @@ impl Check {
         self
     }
 
-    fn with_output(mut self, ran: &Ran) -> Check {
-        self.output = Some(ran.tail()).filter(|t| !t.is_empty());
+    fn with_output(mut self, ran: &Captured) -> Check {
+        self.output = Some(tail(ran)).filter(|t| !t.is_empty());
         self
     }
 
@@ -163,24 +184,24 @@ impl Check {
         })
     }
 
-    fn print(&self) {
+    fn print(&self, redactor: &Redactor) {
         let subject = match &self.suite {
             Some(suite) => format!("{suite}: {}", self.name),
             None => self.name.to_string(),
         };
-        println!("  {:<5} {subject}: {}", self.label(), self.detail);
-        if !self.failed() {
-            return;
+        let mut lines = vec![format!("  {:<5} {subject}: {}", self.label(), self.detail)];
+        if self.failed() {
+            for line in self.output.iter().flat_map(|o| o.lines()) {
+                lines.push(format!("        | {line}"));
+            }
+            if let Some(command) = &self.command {
+                lines.push(format!("        command: {command}"));
+            }
+            if let Some(fix) = &self.fix {
+                lines.push(format!("        fix: {fix}"));
+            }
         }
-        for line in self.output.iter().flat_map(|o| o.lines()) {
-            println!("        | {line}");
-        }
-        if let Some(command) = &self.command {
-            println!("        command: {command}");
-        }
-        if let Some(fix) = &self.fix {
-            println!("        fix: {fix}");
-        }
+        println!("{}", redactor.text(&lines.join("\n")));
     }
 }
 
@@ -188,19 +209,21 @@ impl Check {
 struct Output {
     json: bool,
     checks: Vec<Check>,
+    redactor: Redactor,
 }
 
 impl Output {
-    fn new(json: bool) -> Output {
+    fn new(json: bool, redactor: Redactor) -> Output {
         Output {
             json,
             checks: Vec::new(),
+            redactor,
         }
     }
 
     fn emit(&mut self, checks: Vec<Check>) {
         if !self.json {
-            checks.iter().for_each(Check::print);
+            checks.iter().for_each(|check| check.print(&self.redactor));
         }
         self.checks.extend(checks);
     }
@@ -215,6 +238,7 @@ impl Output {
                 "exit_code_name": exit_codes::name(code),
                 "checks": checks,
             });
+            let report = self.redactor.json(report);
             println!(
                 "{}",
                 serde_json::to_string_pretty(&report).expect("JSON values serialize")
@@ -270,7 +294,8 @@ fn summary(checks: &[Check], code: u8) -> String {
 }
 
 /// The uv check, and the uv to use when it passed.
-fn check_uv(layout: &Layout) -> (Check, Option<PathBuf>) {
+fn check_uv(cx: &Cx<'_>) -> (Check, Option<PathBuf>) {
+    let layout = cx.layout;
     let fail = |detail: String, fix: String| {
         Check::new("uv", None, Status::Fail(Class::Toolchain), detail).with_fix(fix)
     };
@@ -298,13 +323,12 @@ fn check_uv(layout: &Layout) -> (Check, Option<PathBuf>) {
             return (check, None);
         }
     };
-    let version = Invocation {
-        argv: vec![uv.to_string_lossy().into_owned(), "--version".into()],
-        cwd: layout.root.clone(),
-        env: vec![],
-        env_remove: vec![],
-    };
-    match execute(&version) {
+    let version = Invocation::new(
+        vec![uv.to_string_lossy().into_owned(), "--version".into()],
+        &layout.root,
+        vec![],
+    );
+    match cx.execute(&version) {
         Ok(ran) if ran.success() => {
             let origin = if uv_env_is_set() {
                 format!("from ${UV_ENV}")
@@ -346,60 +370,51 @@ fn uv_env_is_set() -> bool {
 }
 
 /// Checks the suites on a few threads and emits each suite's checks in manifest order.
-fn check_suites(layout: &Layout, uv: &Path, suites: &[Suite], out: &mut Output) {
+fn check_suites(cx: &Cx<'_>, uv: &Path, suites: &[Suite], out: &mut Output) {
     let mut done: Vec<Option<Vec<Check>>> = vec![None; suites.len()];
     let mut next_to_emit = 0;
-    let next = AtomicUsize::new(0);
-    std::thread::scope(|scope| {
-        let (tx, rx) = mpsc::channel();
-        for _ in 0..JOBS.min(suites.len()) {
-            let (tx, next) = (tx.clone(), &next);
-            scope.spawn(move || loop {
-                let index = next.fetch_add(1, Ordering::SeqCst);
-                let Some(suite) = suites.get(index) else {
-                    break;
-                };
-                let _ = tx.send((index, check_suite(layout, uv, suite)));
-            });
-        }
-        drop(tx);
-        for (index, checks) in rx {
+    crate::pool::run(
+        suites,
+        JOBS,
+        |index, suite, send| send((index, check_suite(cx, uv, suite))),
+        |(index, checks)| {
             done[index] = Some(checks);
             while let Some(checks) = done.get_mut(next_to_emit).and_then(Option::take) {
                 out.emit(checks);
                 next_to_emit += 1;
             }
-        }
-    });
+        },
+    );
 }
 
 /// Every check of one suite, in the order of `SUITE_CHECKS`; a failure skips the checks
 /// that depend on it, so that one problem is reported once.
-fn check_suite(layout: &Layout, uv: &Path, suite: &Suite) -> Vec<Check> {
+fn check_suite(cx: &Cx<'_>, uv: &Path, suite: &Suite) -> Vec<Check> {
+    let layout = cx.layout;
     let plan = plan_suite(suite, layout, uv, &[]);
     let project = matches!(suite.environment, Environment::Project { .. });
     // Each check, and why the later ones are not run when it fails.
     let steps: [(&dyn Fn() -> Check, Option<&str>); 5] = [
         (
-            &|| check_python(layout, uv, &plan),
+            &|| check_python(cx, uv, &plan),
             Some("not run: no Python satisfies the suite's requires-python"),
         ),
         (
-            &|| check_lock(layout, uv, &plan),
+            &|| check_lock(cx, uv, &plan),
             // `uv run --locked` refuses a stale lock; a --no-project run never reads it.
             project.then_some(
                 "not run: uv.lock is out of sync and the suite's environment is built --locked",
             ),
         ),
         (
-            &|| check_environment(&plan),
+            &|| check_environment(cx, &plan),
             Some("not run: the environment could not be built"),
         ),
         (
-            &|| check_pytest(&plan),
+            &|| check_pytest(cx, &plan),
             Some("not run: pytest is not importable"),
         ),
-        (&|| check_markers(layout, &plan), None),
+        (&|| check_markers(cx, &plan), None),
     ];
     let mut checks = Vec::new();
     let mut blocked: Option<&str> = None;
@@ -416,35 +431,18 @@ fn check_suite(layout: &Layout, uv: &Path, suite: &Suite) -> Vec<Check> {
     checks
 }
 
-/// A uv command for the suite, other than `uv run`, with the plan's environment.
+/// A uv command for the suite, run at the repository root on the suite's directory.
 fn uv_command(uv: &Path, plan: &SuitePlan, args: &[&str]) -> Invocation {
     let mut argv = vec![uv.to_string_lossy().into_owned()];
     argv.extend(args.iter().map(|a| a.to_string()));
     argv.extend(["--directory".to_string(), plan.suite.dir.clone()]);
-    Invocation {
-        argv,
-        ..plan.prepare.clone()
-    }
-}
-
-/// The plan's `uv run ... --` prefix, followed by `command`.
-fn in_environment(invocation: &Invocation, command: &[&str]) -> Invocation {
-    let end = invocation
-        .argv
-        .iter()
-        .position(|a| a == "--")
-        .expect("every planned `uv run` has a `--`");
-    let mut argv = invocation.argv[..=end].to_vec();
-    argv.extend(command.iter().map(|c| c.to_string()));
-    Invocation {
-        argv,
-        ..invocation.clone()
-    }
+    Invocation::new(argv, &plan.env.probe.cwd, vec![])
 }
 
 /// `uv python find` in the suite's directory: uv applies the project's `requires-python`
 /// (and any `.python-version`) there, as `uv run` does.
-fn check_python(layout: &Layout, uv: &Path, plan: &SuitePlan) -> Check {
+fn check_python(cx: &Cx<'_>, uv: &Path, plan: &SuitePlan) -> Check {
+    let layout = cx.layout;
     let suite = &plan.suite;
     let pyproject = layout.root.join(&suite.dir).join("pyproject.toml");
     let requirement = std::fs::read_to_string(&pyproject)
@@ -452,7 +450,9 @@ fn check_python(layout: &Layout, uv: &Path, plan: &SuitePlan) -> Check {
         .and_then(|text| requires_python(&text));
     let find = uv_command(uv, plan, &["python", "find"]);
     let version = uv_command(uv, plan, &["python", "find", "--show-version"]);
-    let found = execute(&find).and_then(|path| Ok((path, execute(&version)?)));
+    let found = cx
+        .execute(&find)
+        .and_then(|path| Ok((path, cx.execute(&version)?)));
     let (path, version) = match found {
         Ok((path, version)) if path.success() && version.success() => (path, version),
         Ok((path, version)) => {
@@ -495,7 +495,8 @@ fn check_python(layout: &Layout, uv: &Path, plan: &SuitePlan) -> Check {
 }
 
 /// `uv lock --check`: the lock matches `pyproject.toml` (`uv run --locked` needs it).
-fn check_lock(layout: &Layout, uv: &Path, plan: &SuitePlan) -> Check {
+fn check_lock(cx: &Cx<'_>, uv: &Path, plan: &SuitePlan) -> Check {
+    let layout = cx.layout;
     let suite = &plan.suite;
     let dir = layout.root.join(&suite.dir);
     let project = matches!(suite.environment, Environment::Project { .. });
@@ -538,7 +539,7 @@ fn check_lock(layout: &Layout, uv: &Path, plan: &SuitePlan) -> Check {
         );
     }
     let check = uv_command(uv, plan, &["lock", "--check"]);
-    match execute(&check) {
+    match cx.execute(&check) {
         Ok(ran) if ran.success() => Check::ok(
             "lock",
             suite,
@@ -564,20 +565,48 @@ fn check_lock(layout: &Layout, uv: &Path, plan: &SuitePlan) -> Check {
 
 /// The plan's `uv run` with a command that needs nothing but Python, so that "uv could not
 /// build the environment" is told apart from "pytest is not importable in it".
-fn check_environment(plan: &SuitePlan) -> Check {
+fn check_environment(cx: &Cx<'_>, plan: &SuitePlan) -> Check {
     let suite = &plan.suite;
-    let build = in_environment(
-        &plan.prepare,
-        &["python", "-c", "import sys; print(sys.version.split()[0])"],
+    let env = &plan.env;
+    // The same build a run does, under the same lock: doctor leaves a built environment.
+    let mut ran_build = None;
+    for build in &env.build {
+        match cx.execute(build) {
+            Ok(ran) if ran.success() => ran_build = Some((build, ran)),
+            Ok(ran) => {
+                ran_build = Some((build, ran));
+                break;
+            }
+            Err(err) => return could_not_start("environment", suite, err).ran(build),
+        }
+    }
+    let version = Invocation::new(
+        vec![
+            env.python().to_string_lossy().into_owned(),
+            "-I".into(),
+            "-c".into(),
+            "import sys; print(sys.version.split()[0])".into(),
+        ],
+        &env.probe.cwd,
+        vec![],
     );
-    match execute(&build) {
-        Ok(ran) if ran.success() => Check::ok(
-            "environment",
-            suite,
-            format!("uv builds it (Python {})", ran.stdout.trim()),
-        )
-        .ran(&build),
-        Ok(ran) => {
+    let Some((build, ran)) = ran_build else {
+        return Check::fail("environment", suite, Class::Environment, "no build command", "report this");
+    };
+    match ran {
+        ran if ran.success() => {
+            let python = cx
+                .execute(&version)
+                .map(|v| v.stdout.trim().to_string())
+                .unwrap_or_default();
+            Check::ok(
+                "environment",
+                suite,
+                format!("uv builds it in {} (Python {python})", cx.layout.display(&env.path)),
+            )
+            .ran(build)
+        }
+        ran => {
             let fix = match &suite.environment {
                 Environment::Project { .. } => format!(
                     "fix the dependencies in {dir}/pyproject.toml (then run `uv lock` in {dir}) \
@@ -597,24 +626,25 @@ fn check_environment(plan: &SuitePlan) -> Check {
                 suite,
                 Class::Environment,
                 format!(
-                    "uv could not build the environment (`uv run` {})",
+                    "uv could not build the environment (`uv {}` {})",
+                    build.argv.get(1).map_or("", String::as_str),
                     ran.describe()
                 ),
                 fix,
             )
-            .ran(&build)
+            .ran(build)
             .with_output(&ran)
         }
-        Err(err) => could_not_start("environment", suite, err).ran(&build),
     }
 }
 
-/// The plan's own environment step: `uv run ... -- python -c "import pytest"`.
-fn check_pytest(plan: &SuitePlan) -> Check {
+/// The run's own check of the environment: `python -I -c "import pytest"`.
+fn check_pytest(cx: &Cx<'_>, plan: &SuitePlan) -> Check {
     let suite = &plan.suite;
-    match execute(&plan.prepare) {
+    let probe = &plan.env.probe;
+    match cx.execute(probe) {
         Ok(ran) if ran.success() => {
-            Check::ok("pytest", suite, "`import pytest` works").ran(&plan.prepare)
+            Check::ok("pytest", suite, "`import pytest` works").ran(probe)
         }
         Ok(ran) => {
             let fix = match &suite.environment {
@@ -651,16 +681,17 @@ fn check_pytest(plan: &SuitePlan) -> Check {
                 ),
                 fix,
             )
-            .ran(&plan.prepare)
+            .ran(probe)
             .with_output(&ran)
         }
-        Err(err) => could_not_start("pytest", suite, err).ran(&plan.prepare),
+        Err(err) => could_not_start("pytest", suite, err).ran(probe),
     }
 }
 
 /// Every marker the suite's `-m` expression names is listed by `pytest --markers`, run like
 /// the suite's tests (same environment, directory and paths, so conftest.py files count).
-fn check_markers(layout: &Layout, plan: &SuitePlan) -> Check {
+fn check_markers(cx: &Cx<'_>, plan: &SuitePlan) -> Check {
+    let layout = cx.layout;
     let suite = &plan.suite;
     let names = suite
         .markers
@@ -670,10 +701,17 @@ fn check_markers(layout: &Layout, plan: &SuitePlan) -> Check {
     if names.is_empty() {
         return Check::ok("markers", suite, "the suite selects on no markers");
     }
-    let mut command = vec!["pytest", "--rootdir=.", "--markers"];
-    command.extend(suite.paths.iter().map(String::as_str));
-    let list = in_environment(&plan.test, &command);
-    let ran = match execute(&list) {
+    let mut argv = vec![
+        plan.test.argv[0].clone(),
+        "--rootdir=.".into(),
+        "--markers".into(),
+    ];
+    argv.extend(suite.paths.iter().cloned());
+    let list = Invocation {
+        argv,
+        ..plan.test.clone()
+    };
+    let ran = match cx.execute(&list) {
         Ok(ran) => ran,
         Err(err) => return could_not_start("markers", suite, err).ran(&list),
     };
@@ -759,54 +797,15 @@ fn could_not_start(name: &'static str, suite: &Suite, err: anyhow::Error) -> Che
     )
 }
 
-/// A finished command's exit status and output.
-struct Ran {
-    code: Option<i32>,
-    signal: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Ran {
-    fn success(&self) -> bool {
-        self.code == Some(0)
-    }
-
-    fn describe(&self) -> String {
-        crate::process::describe(self.code, self.signal)
-    }
-
-    /// The last lines of stderr (where uv and Python explain themselves), else of stdout.
-    fn tail(&self) -> String {
-        let text = if self.stderr.trim().is_empty() {
-            &self.stdout
-        } else {
-            &self.stderr
-        };
-        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-        lines[lines.len().saturating_sub(OUTPUT_LINES)..].join("\n")
-    }
-}
-
-fn execute(invocation: &Invocation) -> anyhow::Result<Ran> {
-    let mut command = Command::new(&invocation.argv[0]);
-    command
-        .args(&invocation.argv[1..])
-        .current_dir(&invocation.cwd)
-        .envs(invocation.env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null());
-    for name in &invocation.env_remove {
-        command.env_remove(name);
-    }
-    let output = command
-        .output()
-        .with_context(|| format!("could not start `{}`", shell_line(invocation)))?;
-    Ok(Ran {
-        code: output.status.code(),
-        signal: std::os::unix::process::ExitStatusExt::signal(&output.status),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    })
+/// The last lines of stderr (where uv and Python explain themselves), else of stdout.
+fn tail(ran: &Captured) -> String {
+    let text = if ran.stderr.trim().is_empty() {
+        &ran.stdout
+    } else {
+        &ran.stderr
+    };
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(OUTPUT_LINES)..].join("\n")
 }
 
 /// `requires-python` of the `[project]` table, by a line scan: only shown in messages (uv
@@ -943,16 +942,9 @@ mod tests {
     }
 
     #[test]
-    fn commands_in_the_environment_keep_the_uv_run_prefix() {
+    fn uv_commands_run_at_the_root_on_the_suites_directory() {
         let suite = Manifest::for_tests(&[("a", "g")]).suites.remove(0);
         let plan = plan_suite(&suite, &Layout::new("/repo"), Path::new("/bin/uv"), &[]);
-        let list = in_environment(&plan.test, &["pytest", "--markers"]);
-        let end = plan.test.argv.iter().position(|a| a == "--").unwrap();
-        assert_eq!(list.argv[..=end], plan.test.argv[..=end]);
-        assert_eq!(list.argv[end + 1..], ["pytest", "--markers"]);
-        assert_eq!(list.env, plan.test.env);
-        assert_eq!(list.env_remove, plan.test.env_remove);
-
         let lock = uv_command(Path::new("/bin/uv"), &plan, &["lock", "--check"]);
         assert_eq!(
             lock.argv,

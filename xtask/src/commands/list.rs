@@ -7,8 +7,12 @@ use crate::manifest::{Environment, Manifest, Suite};
 
 impl ListArgs {
     pub fn run(self, manifest: &Manifest) -> anyhow::Result<()> {
+        let all: Vec<&Suite> = manifest.suites.iter().collect();
+        let redactor = crate::session::redactor(manifest, &all);
         if self.json {
             let suites: Vec<_> = manifest.suites.iter().map(suite_json).collect();
+            // Masked as values: a suite's `env` may hold a secret or a URL with a password.
+            let suites = redactor.json(serde_json::Value::Array(suites));
             println!("{}", serde_json::to_string_pretty(&suites)?);
             return Ok(());
         }
@@ -25,10 +29,8 @@ impl ListArgs {
             .max()
             .unwrap_or(0);
         for suite in &manifest.suites {
-            println!(
-                "{:<width$}  {:<gwidth$}  {}",
-                suite.name, suite.group, suite.dir
-            );
+            let line = format!("{:<width$}  {:<gwidth$}  {}", suite.name, suite.group, suite.dir);
+            println!("{}", redactor.text(&line));
         }
         Ok(())
     }

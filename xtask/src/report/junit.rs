@@ -4,11 +4,15 @@
 use std::path::Path;
 
 use anyhow::Context;
-use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite, XmlString};
+use quick_junit::{
+    NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite, XmlString,
+};
 
+use crate::events::{Event, Sink};
+use crate::model::{self, CaseStatus, SuiteResult};
 use crate::paths::{write_atomically, Layout};
+use crate::plan::SuitePlan;
 use crate::redact::Redactor;
-use crate::runner::{Event, Sink, SuiteResult};
 
 /// lxml refuses text nodes over 10,000,000 bytes; stay well below, and keep the whole in
 /// the suite's log.
@@ -49,7 +53,70 @@ impl JunitSink {
         let xml = report
             .to_string()
             .with_context(|| format!("serializing {}", path.display()))?;
-        write_atomically(path, self.redactor.text(&xml).as_bytes())
+        write_atomically(path, xml.as_bytes())
+    }
+
+    /// Text as it may appear in the report: masked, then cleaned for XML readers. This is
+    /// the only way text enters the report, and it happens before serialization, so
+    /// masking can never touch markup.
+    fn text(&self, text: &str) -> XmlString {
+        xml_text(&self.redactor.text(text))
+    }
+
+    fn test_suite(&self, plan: &SuitePlan, result: &SuiteResult) -> TestSuite {
+        let mut suite = TestSuite::new(self.text(&plan.suite.name));
+        suite.add_test_cases(result.cases.iter().map(|case| self.test_case(case)));
+        suite.set_time(result.duration);
+        suite.set_timestamp(result.started);
+        // quick-junit writes skipped tests as `disabled`; most consumers read `skipped`.
+        suite
+            .extra
+            .insert("skipped".into(), suite.disabled.to_string().into());
+        suite.add_property(Property::new("group", self.text(&plan.suite.group)));
+        suite.add_property(Property::new("dir", self.text(&plan.suite.dir)));
+        suite.add_property(("outcome", result.outcome.name()));
+        suite.add_property(("deselected", result.deselected.to_string().as_str()));
+        suite
+    }
+
+    fn test_case(&self, case: &model::TestCase) -> TestCase {
+        let result = case.result();
+        let mut status = match result.status {
+            CaseStatus::Passed => TestCaseStatus::success(),
+            CaseStatus::Failed => TestCaseStatus::non_success(NonSuccessKind::Failure),
+            CaseStatus::Error => TestCaseStatus::non_success(NonSuccessKind::Error),
+            CaseStatus::Skipped => TestCaseStatus::skipped(),
+        };
+        if let Some(message) = &result.message {
+            status.set_message(self.text(message));
+        }
+        if let Some(kind) = &result.kind {
+            status.set_type(self.text(kind));
+        }
+        if let Some(details) = &result.details {
+            status.set_description(self.text(details));
+        }
+        let mut out = TestCase::new(self.text(&case.name), status);
+        out.set_classname(self.text(&case.classname));
+        if let Some(time) = case.time() {
+            out.set_time(time);
+        }
+        if let Some(file) = &case.file {
+            out.extra.insert("file".into(), self.text(file));
+        }
+        if let Some(line) = case.line {
+            out.extra.insert("line".into(), line.to_string().into());
+        }
+        if let Some(stdout) = &result.stdout {
+            out.set_system_out(self.text(stdout));
+        }
+        if let Some(stderr) = &result.stderr {
+            out.set_system_err(self.text(stderr));
+        }
+        for (name, value) in &case.properties {
+            out.add_property(Property::new(self.text(name), self.text(value)));
+        }
+        out
     }
 }
 
@@ -58,33 +125,17 @@ impl Sink for JunitSink {
         match event {
             Event::RunStarted { plans, .. } => {
                 self.suites = vec![None; plans.len()];
-                // The reports describe the latest invocation only: a file left from an
-                // earlier run of another suite would read as a result of this one. Only
-                // finished reports go: the directory and the temporary files of an
-                // invocation running at the same time stay.
-                let mut stale = vec![self.layout.junit_report()];
-                if let Ok(entries) = std::fs::read_dir(self.layout.junit_dir()) {
-                    stale.extend(entries.flatten().map(|e| e.path()).filter(|p| {
-                        let name = p.file_name().unwrap_or_default().to_string_lossy();
-                        name.ends_with(".xml") && !name.starts_with('.')
-                    }));
-                }
-                for path in stale {
-                    remove(&path)?;
-                }
             }
             Event::SuiteFinished {
                 index,
                 plan,
                 result,
             } => {
-                let suite =
-                    test_suite(&plan.suite.name, &plan.suite.group, &plan.suite.dir, result);
-                self.write(
-                    &plan.junit,
-                    Report::new("xtask").add_test_suite(suite.clone()),
-                )?;
+                let suite = self.test_suite(plan, result);
+                let mut report = Report::new("xtask");
+                report.add_test_suite(suite.clone());
                 self.suites[*index] = Some(suite);
+                self.write(&plan.junit, &report)?;
             }
             Event::RunFinished { duration, .. } => {
                 let mut report = Report::new("xtask");
@@ -95,43 +146,6 @@ impl Sink for JunitSink {
             Event::SuiteStarted { .. } | Event::EnvironmentReady { .. } => {}
         }
         Ok(())
-    }
-}
-
-fn test_suite(name: &str, group: &str, dir: &str, result: &SuiteResult) -> TestSuite {
-    let mut suite = TestSuite::new(name);
-    suite.add_test_cases(result.cases.iter().cloned());
-    suite.set_time(result.duration);
-    suite.set_timestamp(result.started);
-    // quick-junit writes skipped tests as `disabled`; most consumers read `skipped`.
-    suite
-        .extra
-        .insert("skipped".into(), suite.disabled.to_string().into());
-    suite.add_property(("group", group));
-    suite.add_property(("dir", dir));
-    suite.add_property(("outcome", result.outcome.name()));
-    suite
-}
-
-/// A test case that stands for a suite whose tests did not (all) run, so that a CI
-/// reporter shows why.
-pub fn synthetic_case(suite: &str, kind: &str, message: &str, output: &str) -> TestCase {
-    let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
-    status
-        .set_type(kind)
-        .set_message(xml_text(message))
-        .set_description(xml_text(output));
-    let mut case = TestCase::new(kind, status);
-    case.set_classname(suite);
-    case
-}
-
-fn remove(path: &Path) -> anyhow::Result<()> {
-    match std::fs::remove_file(path) {
-        Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
-            Err(err).with_context(|| format!("removing the previous report {}", path.display()))
-        }
-        _ => Ok(()),
     }
 }
 
@@ -158,37 +172,5 @@ mod tests {
         assert!(text.len() < MAX_TEXT_BYTES + 200);
         assert!(text.starts_with("[xtask: the first "), "{}", &text[..80]);
         assert!(text.ends_with("THE END"));
-    }
-
-    #[test]
-    fn a_synthetic_case_reads_back_as_an_error_of_its_kind() {
-        let mut suite = TestSuite::new("beta");
-        suite.add_test_case(synthetic_case(
-            "beta",
-            "environment-error",
-            "could not build",
-            "uv said no",
-        ));
-        let xml = Report::new("xtask")
-            .add_test_suite(suite)
-            .to_string()
-            .unwrap();
-        let report = Report::deserialize_from_str(&xml).unwrap();
-        let case = &report.test_suites[0].test_cases[0];
-        assert_eq!(case.classname.as_ref().unwrap().as_str(), "beta");
-        let TestCaseStatus::NonSuccess {
-            kind,
-            ty,
-            message,
-            description,
-            ..
-        } = &case.status
-        else {
-            panic!()
-        };
-        assert_eq!(*kind, NonSuccessKind::Error);
-        assert_eq!(ty.as_ref().unwrap().as_str(), "environment-error");
-        assert_eq!(message.as_ref().unwrap().as_str(), "could not build");
-        assert_eq!(description.as_ref().unwrap().as_str(), "uv said no");
     }
 }

@@ -2,24 +2,17 @@
 //! obtained (what ran, where, with which tools and variables), written when the run ends.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use chrono::{DateTime, FixedOffset, Utc};
 use serde_json::{json, Value};
 
+use crate::events::{Event, Sink};
 use crate::exit_codes;
+use crate::model::{StepRecord, SuiteResult};
 use crate::outcome::Outcome;
 use crate::paths::{write_atomically, Layout};
 use crate::redact::Redactor;
-use crate::runner::{Event, Sink, StepRecord, SuiteResult};
-
-static WRITTEN: AtomicBool = AtomicBool::new(false);
-
-/// Whether this process has written run.json.
-pub fn written() -> bool {
-    WRITTEN.load(Ordering::SeqCst)
-}
 
 pub fn now() -> DateTime<FixedOffset> {
     DateTime::<Utc>::from(std::time::SystemTime::now()).fixed_offset()
@@ -43,6 +36,19 @@ pub fn write_without_suites(
     write(layout, started_at, rest, &Redactor::from_env(&[], &[]))
 }
 
+/// The record of an invocation that is still running: if it is killed outright, this is
+/// what `run.json` says, never an older invocation's result.
+pub fn write_running(layout: &Layout, started_at: DateTime<FixedOffset>) -> anyhow::Result<()> {
+    let rest = json!({
+        "outcome": null,
+        "exit_code": null,
+        "status": "running",
+        "pid": std::process::id(),
+        "suites": [],
+    });
+    write(layout, started_at, rest, &Redactor::from_env(&[], &[]))
+}
+
 /// Writes the fields every record starts with, then `rest`.
 fn write(
     layout: &Layout,
@@ -60,12 +66,13 @@ fn write(
     if let (Value::Object(record), Value::Object(rest)) = (&mut record, rest) {
         record.extend(rest);
     }
-    // Masked before serializing, so masking cannot damage the JSON.
+    if let Value::Object(record) = &mut record {
+        record.insert("peak_rss_bytes".into(), json!(peak_rss_bytes()));
+    }
+    // Masked as values, before serializing: masking can never make the JSON invalid.
     let record = redactor.json(record);
     let text = serde_json::to_string_pretty(&record).context("serializing run.json")?;
-    write_atomically(&layout.run_record(), (text + "\n").as_bytes())?;
-    WRITTEN.store(true, Ordering::SeqCst);
-    Ok(())
+    write_atomically(&layout.run_record(), (text + "\n").as_bytes())
 }
 
 /// What is known about the invocation before any suite runs.
@@ -74,7 +81,6 @@ pub struct RunInfo {
     pub started_at: DateTime<FixedOffset>,
     pub git: Option<Git>,
     pub uv: Option<Tool>,
-    pub python: Option<Tool>,
 }
 
 #[derive(Clone, Debug)]
@@ -110,17 +116,10 @@ impl RunInfo {
                 version: output(uv, &["--version"], &layout.root)?,
             })
         });
-        // The interpreter uv picks when a suite does not ask for another.
-        let python = uv.and_then(|uv| {
-            let path = PathBuf::from(output(uv, &["python", "find"], &layout.root)?);
-            let version = output(&path, &["--version"], &layout.root)?;
-            Some(Tool { path, version })
-        });
         RunInfo {
             started_at,
             git: git(),
             uv: uv_tool,
-            python,
         }
     }
 }
@@ -138,10 +137,13 @@ fn output(program: &Path, args: &[&str], cwd: &Path) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
+/// Collects the run for `run.json`; the session writes it last, with the exit code that
+/// also accounts for reports that could not be written.
 pub struct RecordSink {
     layout: Layout,
     info: RunInfo,
     redactor: Redactor,
+    finished: Option<(Outcome, Value)>,
 }
 
 impl RecordSink {
@@ -150,7 +152,26 @@ impl RecordSink {
             layout: layout.clone(),
             info,
             redactor,
+            finished: None,
         }
+    }
+
+    /// Writes run.json with the run's exit code and the errors that changed it.
+    pub fn write(&self, exit_code: u8, errors: &[String]) -> anyhow::Result<()> {
+        let (outcome, mut rest) = self
+            .finished
+            .clone()
+            .unwrap_or((Outcome::Interrupted, json!({ "suites": [] })));
+        if let Value::Object(rest) = &mut rest {
+            rest.insert("outcome".into(), json!(outcome.name()));
+            rest.insert("exit_code".into(), json!(exit_code));
+            rest.insert("exit_code_name".into(), json!(exit_codes::name(exit_code)));
+            rest.insert(
+                "error".into(),
+                if errors.is_empty() { Value::Null } else { json!(errors.join("; ")) },
+            );
+        }
+        write(&self.layout, self.info.started_at, rest, &self.redactor)
     }
 }
 
@@ -180,6 +201,10 @@ impl Sink for RecordSink {
                     "started_at": result.started.to_rfc3339(),
                     "duration_secs": result.duration.as_secs_f64(),
                     "timeout_secs": plan.timeout.as_secs(),
+                    "environment": {
+                        "path": layout.display(&plan.env.path),
+                        "key": plan.env.key,
+                    },
                     "cwd": plan.test.cwd,
                     "env": plan.test.env.iter().map(|(k, v)| (k.clone(), Value::from(v.as_str()))).collect::<serde_json::Map<String, Value>>(),
                     "env_removed": plan.test.env_remove,
@@ -197,15 +222,24 @@ impl Sink for RecordSink {
             "duration_secs": duration.as_secs_f64(),
             "git": self.info.git.as_ref().map(|g| json!({ "commit": g.commit, "dirty": g.dirty })),
             "uv": tool(&self.info.uv),
-            "python": tool(&self.info.python),
-            "outcome": overall.name(),
-            "exit_code": overall.exit_code(),
-            "exit_code_name": exit_codes::name(overall.exit_code()),
             "junit": layout.display(&layout.junit_report()),
             "suites": suites,
         });
-        write(layout, self.info.started_at, rest, &self.redactor)
+        self.finished = Some((overall, rest));
+        Ok(())
     }
+}
+
+/// The xtask's own peak resident memory (not its children's), for the benchmark.
+pub fn peak_rss_bytes() -> Option<u64> {
+    // SAFETY: getrusage fills the struct it is given and reads nothing else.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return None;
+    }
+    let max = u64::try_from(usage.ru_maxrss).ok()?;
+    // Linux reports KiB, macOS bytes.
+    Some(if cfg!(target_os = "macos") { max } else { max * 1024 })
 }
 
 fn counts(result: &SuiteResult) -> Value {
@@ -216,6 +250,7 @@ fn counts(result: &SuiteResult) -> Value {
         "failed": c.failed,
         "errors": c.errors,
         "skipped": c.skipped,
+        "deselected": c.deselected,
     })
 }
 
@@ -224,6 +259,7 @@ fn step(step: &StepRecord) -> Value {
         "step": step.step,
         "argv": step.argv,
         "exit_code": step.exit_code,
+        "skipped": step.skipped,
         "signal": step.signal,
         "duration_secs": step.duration.as_secs_f64(),
     })

@@ -6,7 +6,7 @@ use std::io::Write;
 use crate::log;
 use crate::outcome::Outcome;
 use crate::paths::Layout;
-use crate::runner::{Event, Sink};
+use crate::events::{Event, Sink};
 
 pub struct TerminalSink<W: Write> {
     out: W,
@@ -43,10 +43,16 @@ impl<W: Write> Sink for TerminalSink<W> {
                     "START", plan.suite.name, plan.suite.group
                 )?;
             }
-            Event::EnvironmentReady { plan, duration, .. } => {
+            Event::EnvironmentReady {
+                plan,
+                duration,
+                built,
+                ..
+            } => {
+                let how = if *built { "built" } else { "up to date" };
                 writeln!(
                     out,
-                    "{:>12} {} ({:.1}s)",
+                    "{:>12} {} ({how}, {:.1}s)",
                     "ENV READY",
                     plan.suite.name,
                     duration.as_secs_f64()
@@ -59,7 +65,7 @@ impl<W: Write> Sink for TerminalSink<W> {
                     "{rule} {} [{}]: output {rule}",
                     plan.suite.name, plan.suite.group
                 )?;
-                writeln!(out, "{}", log::tail(&plan.live_log, log::TAIL_LINES))?;
+                writeln!(out, "{}", log::tail(&plan.log, log::TAIL_LINES))?;
                 let c = result.counts();
                 writeln!(
                     out,

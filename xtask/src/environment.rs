@@ -1,0 +1,339 @@
+//! The Python environments the suites run in: owned by the xtask under
+//! `target/xtask/envs/`, built once, and reused across runs while their inputs hold.
+//!
+//! - A project suite gets an environment of its own per directory and extras, synced from
+//!   its lock with `uv sync --locked` (exact: nothing else stays installed) into
+//!   `UV_PROJECT_ENVIRONMENT`, so two suites on one project never uninstall each other's
+//!   packages and the developer's own `.venv` is left alone.
+//! - No-project suites with the same requirements (the list, or the file's contents) share
+//!   one environment, made fresh by `uv venv` (no system site-packages) and `uv pip install`.
+//!
+//! Each environment holds a record of its inputs (`xtask-inputs.json`). When it matches
+//! what the inputs are now, no uv process runs at all; any change (lock, pyproject,
+//! requirements, `.python-version`, `UV_PYTHON`, the interpreter, uv's version, the
+//! environment deleted by hand) builds it again. Builds of one environment are serialised
+//! by a lock file, so suites and invocations that share it build it once.
+
+use std::hash::Hasher;
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+
+use crate::manifest::{Environment, Suite};
+use crate::paths::Layout;
+use crate::plan::Invocation;
+
+/// The record of an environment's inputs, inside the environment.
+pub const INPUTS_FILE: &str = "xtask-inputs.json";
+
+/// One environment a suite needs, with the commands that build it.
+#[derive(Clone, Debug)]
+pub struct EnvPlan {
+    /// Unique per distinct environment: suites with the same key share it.
+    pub key: String,
+    pub path: PathBuf,
+    /// The commands that build it, in order (run only when its inputs changed).
+    pub build: Vec<Invocation>,
+    /// Checks that pytest is importable in it without the suite's directory on `sys.path`.
+    pub probe: Invocation,
+    /// The files whose contents are inputs, relative to the repository root.
+    input_files: Vec<PathBuf>,
+    /// Everything else that is an input (the kind, extras, requirements).
+    input_words: Vec<String>,
+}
+
+impl EnvPlan {
+    pub fn python(&self) -> PathBuf {
+        self.path.join("bin").join("python")
+    }
+
+    pub fn bin(&self) -> PathBuf {
+        self.path.join("bin")
+    }
+
+    /// The lock that serialises building this environment.
+    pub fn lock_path(&self) -> PathBuf {
+        self.path.with_extension("lock")
+    }
+
+    /// What the inputs are now. `uv_version` is uv's own `--version` line.
+    pub fn inputs(&self, root: &Path, uv_version: &str) -> Value {
+        let files: serde_json::Map<String, Value> = self
+            .input_files
+            .iter()
+            .map(|rel| {
+                let digest = std::fs::read(root.join(rel)).ok().map(|b| digest(&b));
+                (rel.to_string_lossy().into_owned(), json!(digest))
+            })
+            .collect();
+        json!({
+            "words": self.input_words,
+            "files": files,
+            "uv": uv_version,
+            "UV_PYTHON": std::env::var("UV_PYTHON").ok(),
+        })
+    }
+
+    /// Whether the environment on disk was built from exactly `inputs` and is still whole.
+    pub fn is_current(&self, inputs: &Value) -> bool {
+        let Ok(text) = std::fs::read_to_string(self.path.join(INPUTS_FILE)) else {
+            return false;
+        };
+        let Ok(recorded) = serde_json::from_str::<Value>(&text) else {
+            return false;
+        };
+        recorded.get("inputs") == Some(inputs)
+            && recorded.get("interpreter") == Some(&interpreter_identity(&self.python()))
+            && self.bin().join("pytest").is_file()
+    }
+
+    /// Records that the environment was built from `inputs` and pytest imports in it.
+    pub fn record(&self, inputs: &Value) -> anyhow::Result<()> {
+        let record = json!({
+            "inputs": inputs,
+            "interpreter": interpreter_identity(&self.python()),
+            "built_at": crate::report::record::now().to_rfc3339(),
+        });
+        crate::paths::write_atomically(
+            &self.path.join(INPUTS_FILE),
+            serde_json::to_string_pretty(&record)?.as_bytes(),
+        )
+    }
+
+    /// Removes what the build left, so that a failed build is never taken for a good one.
+    pub fn discard_record(&self) {
+        let _ = std::fs::remove_file(self.path.join(INPUTS_FILE));
+    }
+}
+
+/// The base interpreter the environment's `python` leads to, and its size and mtime, so
+/// that an interpreter replaced in place (a new patch release) rebuilds the environment.
+fn interpreter_identity(python: &Path) -> Value {
+    let Ok(real) = std::fs::canonicalize(python) else {
+        return Value::Null;
+    };
+    let meta = std::fs::metadata(&real).ok();
+    let mtime = meta
+        .as_ref()
+        .and_then(|m| m.modified().ok())
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos().to_string());
+    json!({ "path": real, "len": meta.map(|m| m.len()), "mtime": mtime })
+}
+
+/// A stable 64-bit digest (FNV-1a): a change detector, not a security boundary.
+pub fn digest(bytes: &[u8]) -> String {
+    let mut hasher = Fnv(0xcbf2_9ce4_8422_2325);
+    hasher.write(bytes);
+    format!("{:016x}", hasher.finish())
+}
+
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 ^= u64::from(b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+/// The environment `suite` runs in, and how to build it with `uv`.
+pub fn plan_env(suite: &Suite, layout: &Layout, uv: &Path) -> EnvPlan {
+    let uv = uv.to_string_lossy().into_owned();
+    let dir = Path::new(&suite.dir);
+    let python_version = dir.join(".python-version");
+    let (kind, mut words, mut files) = match &suite.environment {
+        Environment::Project { extras } => {
+            let mut words = vec![format!("project:{}", suite.dir)];
+            words.extend(extras.iter().map(|e| format!("extra:{e}")));
+            let files = vec![dir.join("pyproject.toml"), dir.join("uv.lock")];
+            ("project", words, files)
+        }
+        Environment::Requirements(requirements) => {
+            let words = requirements.iter().map(|r| format!("with:{r}")).collect();
+            ("requirements", words, vec![])
+        }
+        Environment::RequirementsFile(file) => {
+            // Keyed by the file's contents, not its place: equal files share one environment.
+            ("requirements", vec![], vec![dir.join(file)])
+        }
+    };
+    files.push(python_version);
+    // Keyed by what determines the contents, so suites that need the same share it.
+    let mut key_source = kind.to_string();
+    for word in &words {
+        key_source.push('\n');
+        key_source.push_str(word);
+    }
+    if kind == "requirements" {
+        for file in files.iter().filter(|f| !f.ends_with(".python-version")) {
+            let contents = std::fs::read(layout.root.join(file)).unwrap_or_default();
+            key_source.push_str(&format!("\nfile:{}", digest(&contents)));
+        }
+    }
+    let slug: String = match &suite.environment {
+        Environment::Project { .. } => suite
+            .dir
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect(),
+        _ => "requirements".into(),
+    };
+    let key = format!("{slug}-{}", &digest(key_source.as_bytes())[..12]);
+    let path = layout.envs_dir().join(&key);
+    let path_text = path.to_string_lossy().into_owned();
+    let python = path.join("bin").join("python").to_string_lossy().into_owned();
+
+    let at = |argv: Vec<String>, env: Vec<(String, String)>| {
+        Invocation::new(argv, &layout.root, env)
+    };
+    let build = match &suite.environment {
+        Environment::Project { extras } => {
+            let mut argv = vec![
+                uv.clone(),
+                "sync".into(),
+                "--directory".into(),
+                suite.dir.clone(),
+                "--locked".into(),
+            ];
+            for extra in extras {
+                argv.extend(["--extra".into(), extra.clone()]);
+            }
+            vec![at(
+                argv,
+                vec![("UV_PROJECT_ENVIRONMENT".into(), path_text.clone())],
+            )]
+        }
+        Environment::Requirements(_) | Environment::RequirementsFile(_) => {
+            let venv = vec![
+                uv.clone(),
+                "venv".into(),
+                "--directory".into(),
+                suite.dir.clone(),
+                "--clear".into(),
+                "--quiet".into(),
+                path_text.clone(),
+            ];
+            let mut install = vec![
+                uv.clone(),
+                "pip".into(),
+                "install".into(),
+                "--directory".into(),
+                suite.dir.clone(),
+                "--python".into(),
+                python.clone(),
+            ];
+            match &suite.environment {
+                Environment::Requirements(requirements) => {
+                    install.extend(requirements.iter().cloned())
+                }
+                Environment::RequirementsFile(file) => {
+                    install.extend(["--requirements".into(), file.clone()])
+                }
+                Environment::Project { .. } => unreachable!(),
+            }
+            vec![at(venv, vec![]), at(install, vec![])]
+        }
+    };
+    // `-I`: neither the current directory nor PYTHONPATH comes first on `sys.path`, so a
+    // module of the suite named like a standard one (`math.py`) cannot break the check.
+    let probe = at(
+        vec![python, "-I".into(), "-c".into(), "import pytest".into()],
+        vec![],
+    );
+    words.insert(0, format!("kind:{kind}"));
+    EnvPlan {
+        key,
+        path,
+        build,
+        probe,
+        input_files: files,
+        input_words: words,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::Manifest;
+
+    fn suite(name: &str, dir: &str, environment: Environment) -> Suite {
+        let mut suite = Manifest::for_tests(&[(name, "g")]).suites.remove(0);
+        suite.dir = dir.into();
+        suite.environment = environment;
+        suite
+    }
+
+    #[test]
+    fn a_project_suite_syncs_its_own_environment_per_extras() {
+        let layout = Layout::new("/repo");
+        let test = plan_env(
+            &suite("a", "pkg", Environment::Project { extras: vec!["test".into()] }),
+            &layout,
+            Path::new("/bin/uv"),
+        );
+        let dev = plan_env(
+            &suite("b", "pkg", Environment::Project { extras: vec!["dev".into()] }),
+            &layout,
+            Path::new("/bin/uv"),
+        );
+        assert_ne!(test.path, dev.path, "other extras, other environment");
+        assert!(test.path.starts_with("/repo/target/xtask/envs"));
+        assert_eq!(
+            test.build[0].argv,
+            ["/bin/uv", "sync", "--directory", "pkg", "--locked", "--extra", "test"]
+        );
+        assert_eq!(
+            test.build[0].env,
+            [(
+                "UV_PROJECT_ENVIRONMENT".to_string(),
+                test.path.to_string_lossy().into_owned()
+            )]
+        );
+        assert_eq!(test.probe.argv[1..], ["-I", "-c", "import pytest"]);
+    }
+
+    #[test]
+    fn no_project_suites_with_the_same_requirements_share_one_environment() {
+        let layout = Layout::new("/repo");
+        let reqs = || Environment::Requirements(vec!["pytest==9.2.0".into()]);
+        let one = plan_env(&suite("a", "x", reqs()), &layout, Path::new("uv"));
+        let two = plan_env(&suite("b", "y", reqs()), &layout, Path::new("uv"));
+        let other = plan_env(
+            &suite("c", "x", Environment::Requirements(vec!["pytest==9.1.0".into()])),
+            &layout,
+            Path::new("uv"),
+        );
+        assert_eq!(one.key, two.key);
+        assert_ne!(one.key, other.key);
+        assert_eq!(one.build.len(), 2);
+        assert_eq!(one.build[0].argv[1], "venv");
+        assert_eq!(one.build[1].argv[1..3], ["pip", "install"]);
+        assert_eq!(one.build[1].argv.last().unwrap(), "pytest==9.2.0");
+    }
+
+    #[test]
+    fn inputs_change_with_the_lock_and_with_uv() {
+        let root = std::env::temp_dir().join(format!("xtask-env-{}", std::process::id()));
+        std::fs::create_dir_all(root.join("pkg")).unwrap();
+        std::fs::write(root.join("pkg/uv.lock"), "one").unwrap();
+        let layout = Layout::new(&root);
+        let env = plan_env(
+            &suite("a", "pkg", Environment::Project { extras: vec![] }),
+            &layout,
+            Path::new("uv"),
+        );
+        let before = env.inputs(&root, "uv 0.13.8");
+        assert_eq!(before, env.inputs(&root, "uv 0.13.8"));
+        assert_ne!(before, env.inputs(&root, "uv 0.13.9"));
+        std::fs::write(root.join("pkg/uv.lock"), "two").unwrap();
+        assert_ne!(before, env.inputs(&root, "uv 0.13.8"));
+        assert!(!env.is_current(&before), "never built");
+        std::fs::remove_dir_all(root).unwrap();
+    }
+}

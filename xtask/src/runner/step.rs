@@ -1,0 +1,319 @@
+//! One step: an `Invocation` run through the process layer, its output masked on the way
+//! to where it goes (a suite's log, or memory for `doctor`), stopped at its deadline or on
+//! an interrupt.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::unix::process::ExitStatusExt;
+use std::process::Stdio;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+use crate::model::StepRecord;
+use crate::plan::{shell_line, Invocation};
+use crate::process::{self, StepTag, Stop};
+use crate::redact::{RedactingWriter, Redactor};
+
+/// How long the output waits for its last bytes once a step's processes are gone.
+const OUTPUT_DRAIN: Duration = Duration::from_secs(2);
+
+/// What a step run into a log learned besides its status.
+#[derive(Debug, Default)]
+pub struct Heard {
+    /// pytest's closing line (`=== 3 passed, 1 deselected in 0.1s ===`), if it printed one.
+    pub summary: Option<String>,
+}
+
+/// Runs `invocation` with stdout and stderr interleaved, as written, into `log`, masked.
+pub fn run_into_log(
+    step: &'static str,
+    invocation: &Invocation,
+    deadline: Option<Instant>,
+    log: &mut File,
+    redactor: &Redactor,
+) -> anyhow::Result<(StepRecord, Option<Stop>, Heard)> {
+    writeln!(log, "xtask: {step}: {}", redactor.text(&shell_line(invocation)))
+        .context("writing the suite log")?;
+    let (reader, writer) = std::io::pipe().context("creating a pipe for the step's output")?;
+    let mut command = invocation.command();
+    command
+        .stdin(Stdio::null())
+        .stdout(writer.try_clone().context("sharing the output pipe")?)
+        .stderr(writer);
+    let tag = StepTag::next();
+    let clock = Instant::now();
+    let spawned = process::spawn(&mut command, &tag);
+    // The command holds the pipe's write end: close it here so the copier sees end-of-file
+    // when the step's processes are gone.
+    drop(command);
+    let mut child = spawned.with_context(|| format!("running `{}`", invocation.argv[0]))?;
+
+    let sink = log.try_clone().context("sharing the suite log")?;
+    let copier = copy(reader, SummaryTap::new(RedactingWriter::new(sink, redactor.clone())));
+    let (status, stop) = process::wait(&mut child, &tag, deadline)
+        .with_context(|| format!("waiting for `{}`", invocation.argv[0]))?;
+    let heard = match copier.recv_timeout(OUTPUT_DRAIN) {
+        Ok(summary) => Heard { summary },
+        Err(_) => {
+            writeln!(log, "\nxtask: {step}: a process that left the suite's process group still holds its output; the log stops here").ok();
+            Heard::default()
+        }
+    };
+    let record = StepRecord {
+        step,
+        argv: invocation.argv.clone(),
+        exit_code: status.code(),
+        signal: status.signal(),
+        duration: clock.elapsed(),
+        skipped: None,
+    };
+    let stopped = match stop {
+        Some(Stop::TimedOut) => " (stopped: the suite's timeout was reached)",
+        Some(Stop::Interrupted) => " (stopped: interrupted)",
+        None => "",
+    };
+    writeln!(
+        log,
+        "xtask: {step}: {}{stopped} after {:.2}s",
+        record.describe(),
+        record.duration.as_secs_f64()
+    )
+    .context("writing the suite log")?;
+    Ok((record, stop, heard))
+}
+
+/// A finished command's status and its (masked, capped) output, kept apart.
+#[derive(Debug)]
+pub struct Captured {
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub stop: Option<Stop>,
+}
+
+impl Captured {
+    pub fn success(&self) -> bool {
+        self.code == Some(0) && self.stop.is_none()
+    }
+
+    pub fn describe(&self) -> String {
+        let how = process::describe(self.code, self.signal);
+        match self.stop {
+            Some(Stop::TimedOut) => format!("{how} (stopped: it ran out of time)"),
+            Some(Stop::Interrupted) => format!("{how} (stopped: interrupted)"),
+            None => how,
+        }
+    }
+}
+
+/// Most of a captured stream that is kept: its end, where tools explain themselves.
+const CAPTURE_BYTES: usize = 256 * 1024;
+
+/// Runs `invocation` with its output captured, for checks that read what a tool printed.
+pub fn capture(
+    invocation: &Invocation,
+    deadline: Option<Instant>,
+    redactor: &Redactor,
+) -> anyhow::Result<Captured> {
+    let (out_reader, out_writer) = std::io::pipe().context("creating a pipe")?;
+    let (err_reader, err_writer) = std::io::pipe().context("creating a pipe")?;
+    let mut command = invocation.command();
+    command
+        .stdin(Stdio::null())
+        .stdout(out_writer)
+        .stderr(err_writer);
+    let tag = StepTag::next();
+    let spawned = process::spawn(&mut command, &tag);
+    drop(command);
+    let mut child =
+        spawned.with_context(|| format!("could not start `{}`", shell_line(invocation)))?;
+    let stdout = copy(out_reader, Tail::default());
+    let stderr = copy(err_reader, Tail::default());
+    let (status, stop) = process::wait(&mut child, &tag, deadline)
+        .with_context(|| format!("waiting for `{}`", invocation.argv[0]))?;
+    let text = |tail: mpsc::Receiver<Tail>| {
+        let bytes = tail.recv_timeout(OUTPUT_DRAIN).map(|t| t.0).unwrap_or_default();
+        redactor.text(&String::from_utf8_lossy(&bytes))
+    };
+    Ok(Captured {
+        code: status.code(),
+        signal: status.signal(),
+        stdout: text(stdout),
+        stderr: text(stderr),
+        stop,
+    })
+}
+
+/// Copies `reader` into `writer` on its own thread; the receiver gets the writer back,
+/// flushed, at end-of-file.
+fn copy<W: Finish + Send + 'static>(
+    mut reader: std::io::PipeReader,
+    mut writer: W,
+) -> mpsc::Receiver<W::Done> {
+    let (done, finished) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    if writer.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+        let _ = done.send(writer.finish());
+    });
+    finished
+}
+
+/// A writer whose end is worth something to the caller.
+trait Finish: Write {
+    type Done: Send + 'static;
+    fn finish(self) -> Self::Done;
+}
+
+/// The last `CAPTURE_BYTES` of a stream.
+#[derive(Default)]
+struct Tail(Vec<u8>);
+
+impl Write for Tail {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        if self.0.len() > 2 * CAPTURE_BYTES {
+            let cut = self.0.len() - CAPTURE_BYTES;
+            self.0.drain(..cut);
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Finish for Tail {
+    type Done = Tail;
+    fn finish(mut self) -> Tail {
+        let cut = self.0.len().saturating_sub(CAPTURE_BYTES);
+        self.0.drain(..cut);
+        self
+    }
+}
+
+/// Passes output through to the log and keeps pytest's closing summary line, so the run
+/// knows how many tests were deselected without a second look at the log.
+struct SummaryTap<W: Write> {
+    inner: RedactingWriter<W>,
+    /// The start of the current line, while it may still be a summary line.
+    line: Vec<u8>,
+    /// Whether the current line can no longer be one (it did not start with `=`, or grew long).
+    ignoring: bool,
+    summary: Option<String>,
+}
+
+/// pytest's summary lines are short; longer lines are not looked at.
+const SUMMARY_MAX: usize = 1024;
+
+impl<W: Write> SummaryTap<W> {
+    fn new(inner: RedactingWriter<W>) -> Self {
+        SummaryTap {
+            inner,
+            line: Vec::new(),
+            ignoring: false,
+            summary: None,
+        }
+    }
+
+    fn end_line(&mut self) {
+        if !self.ignoring {
+            let line = String::from_utf8_lossy(&self.line);
+            if is_summary(&line) {
+                self.summary = Some(line.trim().to_string());
+            }
+        }
+        self.line.clear();
+        self.ignoring = false;
+    }
+}
+
+fn is_summary(line: &str) -> bool {
+    let line = line.trim();
+    line.starts_with('=') && line.ends_with('=') && line.contains(" in ")
+}
+
+impl<W: Write> Write for SummaryTap<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.inner.write_all(buf)?;
+        let mut rest = buf;
+        while !rest.is_empty() {
+            let (piece, ended) = match rest.iter().position(|&b| b == b'\n') {
+                Some(at) => (&rest[..at], true),
+                None => (rest, false),
+            };
+            if !self.ignoring {
+                if self.line.is_empty() && piece.first().is_some_and(|&b| b != b'=') {
+                    self.ignoring = true;
+                } else if self.line.len() + piece.len() > SUMMARY_MAX {
+                    self.ignoring = true;
+                    self.line.clear();
+                } else {
+                    self.line.extend_from_slice(piece);
+                }
+            }
+            if ended {
+                self.end_line();
+                rest = &rest[piece.len() + 1..];
+            } else {
+                rest = &[];
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl<W: Write + Send + 'static> Finish for SummaryTap<W> {
+    type Done = Option<String>;
+    fn finish(mut self) -> Option<String> {
+        self.end_line();
+        let _ = self.inner.finish();
+        self.summary
+    }
+}
+
+/// How many tests pytest's summary line says it deselected.
+pub fn deselected(summary: &str) -> usize {
+    summary
+        .trim_matches(|c| c == '=' || c == ' ')
+        .split(", ")
+        .filter_map(|part| part.trim().split_once(' '))
+        .find(|(_, what)| what.starts_with("deselected"))
+        .and_then(|(n, _)| n.parse().ok())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_line_is_heard_whatever_the_writes_look_like() {
+        let mut tap = SummaryTap::new(RedactingWriter::new(Vec::new(), Redactor::default()));
+        for piece in ["collected 3 items\n", "==== 2 passed, ", "1 deselected in 0.01s ====\n", "tail"] {
+            tap.write_all(piece.as_bytes()).unwrap();
+        }
+        let summary = tap.finish().unwrap();
+        assert_eq!(summary, "==== 2 passed, 1 deselected in 0.01s ====");
+        assert_eq!(deselected(&summary), 1);
+        assert_eq!(deselected("= 5 passed in 1.00s ="), 0);
+    }
+}

@@ -1,0 +1,184 @@
+//! A session: what every subcommand that runs suites composes. Select suites, plan them,
+//! open this invocation's directory, run them (environments, then pytest) with every sink
+//! attached, and decide the exit code; `run.json` is written last, with that code.
+
+use std::path::PathBuf;
+
+use crate::exit_codes;
+use crate::flags::RunArgs;
+use crate::manifest::{Manifest, Suite};
+use crate::outcome::Outcome;
+use crate::paths::Layout;
+use crate::plan::{plan_suite, Blocked};
+use crate::redact::{RedactingWriter, Redactor};
+use crate::report::record::{self, RecordSink, RunInfo};
+use crate::report::{junit::JunitSink, terminal::TerminalSink};
+use crate::runs::{self, RunDir};
+use crate::{process, runner, toolchain, UsageError};
+
+/// The suites named by `selectors` (suite or group names), in manifest order, each once.
+pub fn select<'a>(
+    manifest: &'a Manifest,
+    selectors: &[String],
+) -> Result<Vec<&'a Suite>, UsageError> {
+    if selectors.is_empty() {
+        return Ok(manifest.suites.iter().collect());
+    }
+    let groups = manifest.groups();
+    let unknown: Vec<&str> = selectors
+        .iter()
+        .map(String::as_str)
+        .filter(|s| !groups.contains(s) && !manifest.suites.iter().any(|suite| suite.name == *s))
+        .collect();
+    if !unknown.is_empty() {
+        let names: Vec<&str> = manifest.suites.iter().map(|s| s.name.as_str()).collect();
+        return Err(UsageError(format!(
+            "no suite or group named {}; the suites are {} and the groups are {} (see `cargo xtask list`)",
+            unknown.iter().map(|u| format!("`{u}`")).collect::<Vec<_>>().join(", "),
+            names.join(", "),
+            groups.join(", ")
+        )));
+    }
+    Ok(manifest
+        .suites
+        .iter()
+        .filter(|suite| {
+            selectors
+                .iter()
+                .any(|s| *s == suite.name || *s == suite.group)
+        })
+        .collect())
+}
+
+/// The masker of everything this invocation shows: the process's environment, the
+/// selected suites' `env`, and the manifest's `secrets`.
+pub fn redactor(manifest: &Manifest, suites: &[&Suite]) -> Redactor {
+    let suite_env: Vec<(String, String)> = suites
+        .iter()
+        .flat_map(|s| s.env.iter().map(|(k, v)| (k.clone(), v.clone())))
+        .collect();
+    Redactor::from_env(&suite_env, &manifest.secrets)
+}
+
+/// Runs `suites` and returns the exit code. Whatever happens (no uv, a failing environment,
+/// a timeout, an interrupt, a report that cannot be written) every suite ends with an
+/// outcome, every report that can be written is, and `run.json` says the code returned.
+pub fn run_suites(
+    layout: &Layout,
+    manifest: &Manifest,
+    suites: &[&Suite],
+    args: &RunArgs,
+) -> anyhow::Result<u8> {
+    let started_at = record::now();
+    let run_dir = RunDir::open(layout)?;
+    process::init(&layout.run_id, runs::processes_file(layout))
+        .map_err(|err| anyhow::anyhow!("setting up signal handling: {err}"))?;
+    record::write_running(layout, started_at)?;
+    let redactor = redactor(manifest, suites);
+
+    let uv = toolchain::find_or_install_uv(layout);
+    let toolchain_blocked = uv.as_ref().err().map(|err| {
+        eprintln!("error: {}", redactor.text(&err.to_string()));
+        Blocked {
+            outcome: Outcome::ToolchainError,
+            detail: err.to_string(),
+        }
+    });
+    let uv_path = uv
+        .as_ref()
+        .map_or_else(|_| PathBuf::from("uv"), Clone::clone);
+    let plans: Vec<_> = suites
+        .iter()
+        .map(|suite| {
+            let mut plan = plan_suite(suite, layout, &uv_path, &args.pytest_args);
+            if let Some(timeout) = args.timeout {
+                plan.timeout = timeout;
+            }
+            // A missing prerequisite says more than a missing uv: the suite could not run anyway.
+            if plan.blocked.is_none() {
+                plan.blocked = toolchain_blocked.clone();
+            }
+            plan
+        })
+        .collect();
+    let jobs = args
+        .jobs
+        .map(usize::from)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+
+    let info = RunInfo::gather(layout, uv.as_ref().ok().map(PathBuf::as_path), started_at);
+    let uv_version = info.uv.as_ref().map(|t| t.version.clone()).unwrap_or_default();
+    let mut terminal = TerminalSink::new(
+        RedactingWriter::new(std::io::stdout(), redactor.clone()),
+        layout,
+    );
+    let mut junit = JunitSink::new(layout, redactor.clone());
+    let mut record = RecordSink::new(layout, info, redactor.clone());
+    let cx = runner::RunContext {
+        redactor: &redactor,
+        uv_version: &uv_version,
+        root: &layout.root,
+    };
+    let (results, sink_errors) = runner::run(
+        &plans,
+        jobs,
+        &cx,
+        &mut [&mut terminal, &mut junit, &mut record],
+    );
+    let _ = std::fs::remove_dir_all(layout.work_dir());
+
+    // A report that could not be written is the xtask's failure, whatever the tests did.
+    let mut errors: Vec<String> = run_dir.problems.clone();
+    errors.extend(sink_errors.iter().map(|err| format!("{err:#}")));
+    let code = if errors.is_empty() {
+        Outcome::overall(results.iter().map(|r| r.outcome)).exit_code()
+    } else {
+        for error in &errors {
+            eprintln!("xtask: error: {}", redactor.text(error));
+        }
+        exit_codes::INTERNAL_ERROR
+    };
+    record.write(code, &errors)?;
+    Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest() -> Manifest {
+        Manifest::for_tests(&[
+            ("guardrail", "shared"),
+            ("specialists", "shared"),
+            ("agent", "version-a"),
+        ])
+    }
+
+    fn names(suites: Vec<&Suite>) -> Vec<&str> {
+        suites.iter().map(|s| s.name.as_str()).collect()
+    }
+
+    #[test]
+    fn selectors_pick_suites_and_groups_in_manifest_order_once() {
+        let manifest = manifest();
+        assert_eq!(
+            names(select(&manifest, &[]).unwrap()),
+            ["guardrail", "specialists", "agent"]
+        );
+        let picked = select(
+            &manifest,
+            &["agent".into(), "shared".into(), "guardrail".into()],
+        )
+        .unwrap();
+        assert_eq!(names(picked), ["guardrail", "specialists", "agent"]);
+    }
+
+    #[test]
+    fn unknown_selectors_are_named_with_the_known_ones() {
+        let err = select(&manifest(), &["nope".into(), "agent".into()]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "no suite or group named `nope`; the suites are guardrail, specialists, agent and the groups are shared, version-a (see `cargo xtask list`)"
+        );
+    }
+}
