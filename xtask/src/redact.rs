@@ -16,7 +16,8 @@
 //! **Which forms are masked.** Each secret is looked for as written with its surrounding
 //! whitespace trimmed, XML-escaped (`&lt; &gt; &amp; &quot; &apos;`, and `&#34; &#39;
 //! &#x27;` as Python's escapers write them) and JSON-escaped (as serde_json and Python's
-//! `json` write it, with or without `ensure_ascii`). Each line of a multi-line secret (a PEM
+//! `json` write it, with or without `ensure_ascii`) and as Python's `repr()` shows it inside
+//! either quote (pytest's assertion messages). Each line of a multi-line secret (a PEM
 //! key) that has 6 characters or more after trimming is a secret of its own, so a secret
 //! printed line by line is masked too.
 //!
@@ -304,6 +305,8 @@ fn secret_forms(secret: &str, forms: &mut Vec<String>) {
     xml_forms(secret, forms);
     forms.push(json_escaped(secret, false));
     forms.push(json_escaped(secret, true));
+    forms.push(python_repr(secret, '\''));
+    forms.push(python_repr(secret, '"'));
     if secret.contains(['\n', '\r']) {
         for line in secret.lines().map(str::trim) {
             if line.chars().count() >= MIN_SECRET_LEN {
@@ -356,6 +359,30 @@ fn json_escaped(s: &str, ascii: bool) -> String {
                 for unit in c.encode_utf16(&mut [0; 2]) {
                     let _ = write!(e, "\\u{unit:04x}");
                 }
+            }
+            c => e.push(c),
+        }
+    }
+    e
+}
+
+/// The inside of Python's `repr()` of `s` quoted with `quote` (pytest's assertion messages
+/// and tracebacks show values this way): backslashes, the quote and control characters
+/// escaped.
+fn python_repr(s: &str, quote: char) -> String {
+    let mut e = String::with_capacity(s.len() + 2);
+    for c in s.chars() {
+        match c {
+            '\\' => e.push_str("\\\\"),
+            '\n' => e.push_str("\\n"),
+            '\r' => e.push_str("\\r"),
+            '\t' => e.push_str("\\t"),
+            c if c == quote => {
+                e.push('\\');
+                e.push(c);
+            }
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                let _ = write!(e, "\\x{:02x}", c as u32);
             }
             c => e.push(c),
         }

@@ -16,7 +16,7 @@ use crate::paths::Layout;
 use crate::process;
 
 /// Finished invocations whose directories are kept (besides the live ones).
-pub const KEEP_FINISHED: usize = 20;
+pub const KEEP_FINISHED: usize = 10;
 
 /// The names below `target/xtask` that lead through `latest` into the newest invocation.
 pub const STABLE: &[&str] = &["junit.xml", "run.json", "junit", "logs"];
@@ -157,8 +157,15 @@ fn stable_link(layout: &Layout, name: &str) -> anyhow::Result<()> {
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
         Err(err) => return Err(err).with_context(|| format!("inspecting {}", path.display())),
     }
-    std::os::unix::fs::symlink(&target, &path)
-        .with_context(|| format!("creating the link {} -> {}", path.display(), target.display()))
+    // Through a temporary link and a rename: two invocations starting at once both succeed.
+    let tmp = layout.out_dir().join(format!(".{name}.{}", layout.run_id));
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(&target, &tmp)
+        .with_context(|| format!("creating the link {} -> {}", tmp.display(), target.display()))?;
+    std::fs::rename(&tmp, &path).with_context(|| {
+        let _ = std::fs::remove_file(&tmp);
+        format!("creating the link {} -> {}", path.display(), target.display())
+    })
 }
 
 /// An older xtask's `junit/` or `logs/`: only report files, no subdirectories.

@@ -74,7 +74,10 @@ fn no_project_suite_runs_with_only_its_requirements() {
     // Nothing was installed into the package's own directory.
     assert!(!fixture.path("libs/beta/.venv").exists());
     let log = fixture.read("target/xtask/logs/beta.log");
-    assert!(log.contains("--no-project --with pytest==9.2.0"), "{log}");
+    // Its environment is a fresh venv with exactly the requirements installed.
+    assert!(log.contains(" venv --directory libs/beta --clear"), "{log}");
+    assert!(log.contains(" pip install --directory libs/beta --python "), "{log}");
+    assert!(log.contains("/bin/python pytest==9.2.0\n"), "{log}");
 }
 
 #[test]
@@ -139,7 +142,11 @@ fn failing_assertion_fails_the_suite_and_points_at_the_test() {
     );
     // The other suite still ran and passed.
     assert_eq!(suite(&report, "beta").failures, 0);
-    assert!(run.stdout.contains("full log: target/xtask/logs/alpha.log"));
+    let record: serde_json::Value =
+        serde_json::from_str(&fixture.read("target/xtask/run.json")).unwrap();
+    let log = record["suites"][0]["log"].as_str().unwrap();
+    assert!(log.starts_with("target/xtask/runs/") && log.ends_with("/logs/alpha.log"), "{log}");
+    assert!(run.stdout.contains(&format!("full log: {log}")), "{}", run.stdout);
 }
 
 #[test]
@@ -294,11 +301,12 @@ fn manifest_errors_name_the_suite_and_key_and_nothing_runs() {
         run.stderr
     );
     // Nothing ran, but the record says so, so an older run.json is not read as this run's.
-    let entries: Vec<_> = std::fs::read_dir(fixture.path("target/xtask"))
+    let mut entries: Vec<_> = std::fs::read_dir(fixture.path("target/xtask"))
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
-    assert_eq!(entries, ["run.json"]);
+    entries.sort();
+    assert_eq!(entries, ["junit", "junit.xml", "latest", "logs", "run.json", "runs"]);
     let record: serde_json::Value =
         serde_json::from_str(&fixture.read("target/xtask/run.json")).unwrap();
     assert_eq!(record["exit_code_name"], "MANIFEST_ERROR");
@@ -488,10 +496,10 @@ fn the_shared_group_of_this_repository_reports_what_pytest_ran() {
     assert_eq!(suite(&report, "specialists").failures, 0);
 }
 
-/// Two invocations at once in one checkout: each works in its own `runs/<pid>/` and puts
-/// finished files in place with a rename, so every file is whole and from one of them.
+/// Two invocations at once in one checkout: each writes into its own directory, so neither
+/// deletes or overwrites the other's files, and each run.json names only files of its own.
 #[test]
-fn two_invocations_at_once_leave_whole_reports_from_one_of_them() {
+fn two_invocations_at_once_each_keep_their_own_whole_reports() {
     let fixture = Fixture::new("basic", "concurrent");
     let spawn = || {
         fixture
@@ -502,7 +510,6 @@ fn two_invocations_at_once_leave_whole_reports_from_one_of_them() {
             .unwrap()
     };
     let children = [spawn(), spawn()];
-    let pids: Vec<String> = children.iter().map(|c| c.id().to_string()).collect();
     for child in children {
         let output = child.wait_with_output().unwrap();
         assert_eq!(
@@ -512,26 +519,34 @@ fn two_invocations_at_once_leave_whole_reports_from_one_of_them() {
             String::from_utf8_lossy(&output.stderr)
         );
     }
-    for name in ["alpha", "beta"] {
-        let log = fixture.read(&format!("target/xtask/logs/{name}.log"));
-        assert_eq!(
-            log.matches("xtask: pytest: ").count(),
-            2,
-            "one run's log:\n{log}"
-        );
-        assert!(log.trim_end().ends_with('s'), "a finished log:\n{log}");
-    }
-    let report = fixture.report();
-    assert_eq!(report.test_suites.len(), 2);
-    let record: serde_json::Value =
-        serde_json::from_str(&fixture.read("target/xtask/run.json")).unwrap();
-    assert!(pids.contains(&record["run_id"].as_str().unwrap().to_string()));
-    assert_eq!(record["outcome"], "passed");
-    // Both working directories are gone.
     let runs: Vec<_> = std::fs::read_dir(fixture.path("target/xtask/runs"))
         .unwrap()
+        .map(|e| e.unwrap().path())
         .collect();
-    assert!(runs.is_empty(), "{runs:?}");
+    assert_eq!(runs.len(), 2, "one directory per invocation: {runs:?}");
+    for dir in &runs {
+        let record: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap())
+                .unwrap();
+        assert_eq!(record["outcome"], "passed", "{record:#}");
+        let own = format!("target/xtask/runs/{}/", record["run_id"].as_str().unwrap());
+        assert!(dir.ends_with(record["run_id"].as_str().unwrap()));
+        for suite in record["suites"].as_array().unwrap() {
+            for key in ["log", "junit"] {
+                let path = suite[key].as_str().unwrap();
+                assert!(path.starts_with(&own), "{path} is not under {own}");
+                assert!(fixture.path(path).is_file(), "{path} is missing");
+            }
+            let log = fixture.read(suite["log"].as_str().unwrap());
+            assert_eq!(log.matches("xtask: pytest: ").count(), 2, "one run's log:\n{log}");
+            assert!(log.trim_end().ends_with('s'), "a finished log:\n{log}");
+        }
+        assert_eq!(read_report(&dir.join("junit.xml")).test_suites.len(), 2);
+        assert!(!dir.join("work").exists(), "working files are removed");
+    }
+    // `latest` names one of the two.
+    let latest = std::fs::read_link(fixture.path("target/xtask/latest")).unwrap();
+    assert!(runs.iter().any(|dir| dir.ends_with(&latest)), "{latest:?}");
 }
 
 /// A package left in a project's `.venv` by an earlier sync must not hide what the lock

@@ -26,6 +26,8 @@ pub fn write_without_suites(
     exit_code: u8,
     error: Option<&str>,
 ) -> anyhow::Result<()> {
+    // This invocation's own directory, and `latest` pointing at it, as for any run.
+    let _run_dir = crate::runs::RunDir::open(layout)?;
     let rest = json!({
         "outcome": null,
         "exit_code": exit_code,

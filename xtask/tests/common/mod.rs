@@ -3,8 +3,9 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use quick_junit::{Report, TestSuite};
 
@@ -104,12 +105,51 @@ impl Fixture {
     }
 }
 
+/// How long any one xtask invocation of the tests may take before the harness ends it.
+pub const RUN_DEADLINE: Duration = Duration::from_secs(300);
+
+/// Runs the xtask to its end, or kills its whole process group at `RUN_DEADLINE` and fails
+/// the test: a hang shows as a failure that says so, never as a CI run that never ends.
 pub fn run(mut command: Command) -> Run {
-    let output = command.output().expect("running the xtask binary");
+    use std::io::Read;
+    use std::os::unix::process::CommandExt;
+    command
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("running the xtask binary");
+    let drain = |mut stream: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = stream.read_to_end(&mut bytes);
+            String::from_utf8_lossy(&bytes).into_owned()
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > RUN_DEADLINE {
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", child.id())])
+                .status();
+            let _ = child.wait();
+            panic!(
+                "the xtask ran longer than {RUN_DEADLINE:?} and was killed\n--- stdout ---\n{}\n--- stderr ---\n{}",
+                stdout.join().unwrap(),
+                stderr.join().unwrap()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
     let run = Run {
-        code: output.status.code().expect("exited normally") as u8,
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        code: status.code().expect("exited normally") as u8,
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
     };
     eprintln!(
         "--- stdout ---\n{}\n--- stderr ---\n{}",

@@ -1,0 +1,457 @@
+//! The engine's promises, each through the real binary with real uv and pytest on a copy of
+//! `tests/fixtures/engine`: environments built once and reused, nothing a test starts
+//! outlives its suite (whatever ends it), masking never damages a report and never misses
+//! a form a reader sees, and every invocation's reports are its own.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::Value;
+use xtask::exit_codes;
+
+fn record(fixture: &Fixture) -> Value {
+    serde_json::from_str(&fixture.read("target/xtask/run.json")).expect("run.json is JSON")
+}
+
+fn suite_record<'a>(record: &'a Value, name: &str) -> &'a Value {
+    record["suites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("run.json has no suite {name}: {record:#}"))
+}
+
+fn log_of(fixture: &Fixture, record: &Value, name: &str) -> String {
+    fixture.read(suite_record(record, name)["log"].as_str().unwrap())
+}
+
+fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // A zombie is gone as far as anyone can tell; only its parent's wait is missing.
+        Ok(stat) => !stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// The pids a daemon test wrote (pytest's, then the daemon's), once it has written them.
+fn wait_for_pids(path: &Path, child: &mut Child) -> Vec<u32> {
+    let started = Instant::now();
+    while !path.exists() {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the xtask ended ({status}) before the test wrote its pids");
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "no pids after 120s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    pids(path)
+}
+
+fn pids(path: &Path) -> Vec<u32> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+        .lines()
+        .map(|l| l.trim().parse().unwrap())
+        .collect()
+}
+
+fn assert_gone(pids: &[u32]) {
+    let started = Instant::now();
+    while pids.iter().any(|&p| alive(p)) && started.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for &pid in pids {
+        if alive(pid) {
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+            panic!("process {pid} outlived its suite");
+        }
+    }
+}
+
+/// The xtask started in the background, its output collected.
+fn spawn(mut command: Command) -> Child {
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command.spawn().unwrap()
+}
+
+fn finish(child: Child, limit: Duration) -> Run {
+    let pid = child.id();
+    let waiter = std::thread::spawn(move || child.wait_with_output().unwrap());
+    let started = Instant::now();
+    while !waiter.is_finished() {
+        if started.elapsed() > limit {
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+            panic!("the xtask did not end within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let output = waiter.join().unwrap();
+    let run = Run {
+        code: output.status.code().unwrap_or(255) as u8,
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    };
+    eprintln!("--- stdout ---\n{}\n--- stderr ---\n{}", run.stdout, run.stderr);
+    run
+}
+
+/// Every file the xtask wrote: below `target/xtask`, not through the links into the latest
+/// invocation and not inside the environments uv built.
+fn written_files(fixture: &Fixture) -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let kind = entry.file_type().unwrap();
+            if kind.is_symlink() || entry.file_name() == "envs" || entry.file_name() == "tools" {
+                continue;
+            }
+            if kind.is_dir() {
+                walk(&entry.path(), out);
+            } else {
+                out.push(entry.path());
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(&fixture.path("target/xtask"), &mut files);
+    files
+}
+
+// ------------------------------------------------------------------------------------
+// Environments
+// ------------------------------------------------------------------------------------
+
+#[test]
+fn a_module_named_like_a_standard_one_does_not_break_the_environment() {
+    let fixture = Fixture::new("engine", "stdlib_name");
+    let run = fixture.run(&["test", "stdlib-name"]);
+    assert_eq!(run.code, exit_codes::OK, "{}", exit_codes::name(run.code));
+    let record = record(&fixture);
+    assert_eq!(suite_record(&record, "stdlib-name")["counts"]["passed"], 1);
+}
+
+#[test]
+fn two_suites_on_one_project_with_other_extras_run_at_once_and_leave_its_venv_alone() {
+    let fixture = Fixture::new("engine", "two_extras");
+    // The developer's own environment, with something installed by hand.
+    std::fs::create_dir_all(fixture.path("suites/two_extras/.venv")).unwrap();
+    fixture.write("suites/two_extras/.venv/installed-by-hand", "mine");
+    let run = fixture.run(&["test", "extra-a", "extra-b", "-j", "2"]);
+    assert_eq!(run.code, exit_codes::OK, "{}", exit_codes::name(run.code));
+    let record = record(&fixture);
+    for name in ["extra-a", "extra-b"] {
+        assert_eq!(suite_record(&record, name)["counts"]["passed"], 1, "{name}");
+    }
+    assert_ne!(
+        suite_record(&record, "extra-a")["environment"]["path"],
+        suite_record(&record, "extra-b")["environment"]["path"]
+    );
+    assert_eq!(fixture.read("suites/two_extras/.venv/installed-by-hand"), "mine");
+}
+
+#[test]
+fn a_warm_run_runs_no_uv_and_a_changed_input_rebuilds() {
+    let fixture = Fixture::new("engine", "warm");
+    assert_eq!(fixture.run(&["test", "quick", "extra-a"]).code, exit_codes::OK);
+    let cold = record(&fixture);
+    for name in ["quick", "extra-a"] {
+        let steps = suite_record(&cold, name)["commands"].as_array().unwrap().clone();
+        assert!(steps.iter().any(|s| s["argv"][1] == "pip" || s["argv"][1] == "sync"), "{name} was built: {steps:#?}");
+    }
+
+    assert_eq!(fixture.run(&["test", "quick", "extra-a"]).code, exit_codes::OK);
+    let warm = record(&fixture);
+    for name in ["quick", "extra-a"] {
+        let steps = suite_record(&warm, name)["commands"].as_array().unwrap().clone();
+        let environment: Vec<&Value> = steps.iter().filter(|s| s["step"] == "environment").collect();
+        assert_eq!(environment.len(), 1, "{steps:#?}");
+        assert!(environment[0]["skipped"].as_str().unwrap().contains("up to date"));
+        assert_eq!(environment[0]["exit_code"], Value::Null, "no process ran");
+        let log = log_of(&fixture, &warm, name);
+        assert!(log.contains("is up to date (its inputs are unchanged); uv not run"), "{log}");
+        assert!(!log.contains("/uv "), "uv ran on a warm run:\n{log}");
+    }
+
+    // A change to the lock's input rebuilds exactly that environment.
+    fixture.edit(
+        "suites/two_extras/pyproject.toml",
+        r#"a = ["pytest==9.2.0"]"#,
+        r#"a = ["pytest==9.2.0", "iniconfig"]"#,
+    );
+    let relock = Command::new(uv())
+        .args(["lock", "--directory", "suites/two_extras", "--quiet"])
+        .current_dir(&fixture.root)
+        .env_remove("VIRTUAL_ENV")
+        .status()
+        .unwrap();
+    assert!(relock.success());
+    assert_eq!(fixture.run(&["test", "quick", "extra-a"]).code, exit_codes::OK);
+    let changed = record(&fixture);
+    assert!(log_of(&fixture, &changed, "extra-a").contains(" sync --directory suites/two_extras --locked"));
+    assert!(log_of(&fixture, &changed, "quick").contains("up to date"));
+
+    // An environment deleted by hand is built again.
+    let env = suite_record(&changed, "quick")["environment"]["path"].as_str().unwrap().to_string();
+    std::fs::remove_dir_all(fixture.path(&env)).unwrap();
+    assert_eq!(fixture.run(&["test", "quick"]).code, exit_codes::OK);
+    assert!(log_of(&fixture, &record(&fixture), "quick").contains(" pip install "));
+}
+
+// ------------------------------------------------------------------------------------
+// Processes
+// ------------------------------------------------------------------------------------
+
+#[test]
+fn a_setsid_daemon_is_ended_when_its_suite_passes() {
+    let fixture = Fixture::new("engine", "daemon_pass");
+    let run = fixture.run(&["test", "daemon"]);
+    assert_eq!(run.code, exit_codes::OK, "{}", exit_codes::name(run.code));
+    assert_gone(&pids(&fixture.path("suites/daemon/pids.txt")));
+}
+
+#[test]
+fn a_setsid_daemon_is_ended_when_its_suite_times_out() {
+    let fixture = Fixture::new("engine", "daemon_timeout");
+    let run = fixture.run(&["test", "daemon-hang"]);
+    assert_eq!(run.code, exit_codes::TIMED_OUT, "{}", exit_codes::name(run.code));
+    assert_gone(&pids(&fixture.path("suites/daemon/pids.txt")));
+}
+
+fn signalled(test: &str, signal: &str) {
+    let fixture = Fixture::new("engine", test);
+    let mut xtask = spawn(fixture.command(&["test", "daemon-hang", "quick", "-j", "1", "--timeout", "10m"]));
+    let pids = wait_for_pids(&fixture.path("suites/daemon/pids.txt"), &mut xtask);
+    let sent = Command::new("kill")
+        .args([&format!("-{signal}"), &xtask.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let run = finish(xtask, Duration::from_secs(60));
+    assert_eq!(run.code, exit_codes::INTERRUPTED, "{}", exit_codes::name(run.code));
+    assert_gone(&pids);
+    let record = record(&fixture);
+    assert_eq!(record["exit_code"], exit_codes::INTERRUPTED);
+    assert_eq!(suite_record(&record, "daemon-hang")["outcome"], "interrupted");
+    assert_eq!(suite_record(&record, "quick")["outcome"], "interrupted");
+    read_report(&fixture.path("target/xtask/junit.xml"));
+}
+
+#[test]
+fn ctrl_c_ends_the_suite_and_the_daemon_it_started() {
+    signalled("daemon_int", "INT");
+}
+
+#[test]
+fn sighup_is_handled_like_ctrl_c() {
+    signalled("daemon_hup", "HUP");
+}
+
+#[test]
+fn after_a_sigkill_the_next_invocation_ends_what_was_left_behind() {
+    let fixture = Fixture::new("engine", "daemon_kill");
+    let mut xtask = spawn(fixture.command(&["test", "daemon-hang", "--timeout", "10m"]));
+    let pids = wait_for_pids(&fixture.path("suites/daemon/pids.txt"), &mut xtask);
+    let killed_run = std::fs::read_link(fixture.path("target/xtask/latest")).unwrap();
+    xtask.kill().unwrap();
+    xtask.wait().unwrap();
+    // What the killed invocation says of itself: still running, never an older result.
+    let left: Value = serde_json::from_str(
+        &fixture.read(&format!("target/xtask/{}/run.json", killed_run.display())),
+    )
+    .unwrap();
+    assert_eq!(left["status"], "running", "{left:#}");
+
+    let run = fixture.run(&["test", "quick"]);
+    assert_eq!(run.code, exit_codes::OK);
+    assert_gone(&pids);
+    assert!(
+        !fixture.path(&format!("target/xtask/{}/work", killed_run.display())).exists(),
+        "the dead invocation's working files are removed"
+    );
+}
+
+#[test]
+fn overflowing_timeouts_mean_no_timeout_and_never_a_panic() {
+    let fixture = Fixture::new("engine", "overflow");
+    for flag in ["18446744073709551615", "5124095576030432h"] {
+        let run = fixture.run(&["test", "quick", "--timeout", flag]);
+        assert_eq!(run.code, exit_codes::OK, "--timeout {flag}: {}", exit_codes::name(run.code));
+    }
+    fixture.edit(
+        "Cargo.toml",
+        "[workspace.metadata.xtask]\n",
+        "[workspace.metadata.xtask]\ntimeout = 9223372036854775807\n",
+    );
+    let run = fixture.run(&["test", "quick"]);
+    assert_eq!(run.code, exit_codes::OK, "{}", exit_codes::name(run.code));
+    assert_eq!(
+        suite_record(&record(&fixture), "quick")["timeout_secs"],
+        9223372036854775807u64
+    );
+}
+
+// ------------------------------------------------------------------------------------
+// Masking
+// ------------------------------------------------------------------------------------
+
+#[test]
+fn ordinary_words_in_secret_looking_variables_leave_every_report_intact() {
+    let fixture = Fixture::new("engine", "ordinary");
+    let mut command = fixture.command(&["test", "ordinary"]);
+    command
+        .env("SECRET_KEY", "test")
+        .env("UV_KEYRING_PROVIDER", "disabled")
+        .env("TOKENIZERS_PARALLELISM", "false")
+        .env("SOME_TOKEN", "1");
+    let run = run(command);
+    assert_eq!(run.code, exit_codes::OK, "{}", exit_codes::name(run.code));
+    let record = record(&fixture);
+    assert_eq!(record["suites"][0]["counts"]["passed"], 2, "{record:#}");
+    for file in [
+        fixture.path("target/xtask/junit.xml"),
+        fixture.path("target/xtask/junit/ordinary.xml"),
+    ] {
+        let report = read_report(&file);
+        let suite = suite(&report, "ordinary");
+        assert_eq!((suite.tests, suite.failures, suite.errors), (2, 0, 0));
+        case(suite, "test_disabled_false_test_and_1_are_fine");
+    }
+    let log = log_of(&fixture, &record, "ordinary");
+    assert!(!log.contains("***"), "nothing was masked:\n{log}");
+}
+
+#[test]
+fn secrets_are_masked_in_every_form_a_reader_sees_and_in_list_and_doctor() {
+    const WEIRD: &str = "a<b&c\"d'e\\f-0123";
+    const PEM: &str = "-----BEGIN TEST KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEF\nAASCBKcwggSjAgEAAoIBAQC7VJTU\n-----END TEST KEY-----\n";
+    const LISTED: &str = "  listed-value-7788\n";
+    let fixture = Fixture::new("engine", "secrets");
+    let mut command = fixture.command(&["test", "secrets"]);
+    command
+        .env("WEIRD_TOKEN", WEIRD)
+        .env("PEM_SECRET", PEM)
+        .env("ENGINE_LISTED", LISTED);
+    let run = run(command);
+    assert_eq!(run.code, exit_codes::TESTS_FAILED, "{}", exit_codes::name(run.code));
+
+    let escaped_xml = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+            .replace('\'', "&#x27;")
+    };
+    let escaped_json = |s: &str| serde_json::to_string(s).unwrap();
+    let mut forbidden: Vec<String> = vec![
+        WEIRD.into(),
+        escaped_xml(WEIRD),
+        escaped_json(WEIRD).trim_matches('"').into(),
+        LISTED.trim().into(),
+        // As pytest's assertion rewriting shows it: Python's repr.
+        r#"a<b&c"d\'e\\f-0123"#.into(),
+        "pw-manifest-4242".into(),
+        "pa(ss)word-77".into(),
+    ];
+    forbidden.extend(PEM.lines().filter(|l| l.len() >= 6).map(String::from));
+
+    let report = read_report(&fixture.path("target/xtask/junit/secrets.xml"));
+    assert_eq!(suite(&report, "secrets").tests, 2, "masking changed no count");
+    let files = written_files(&fixture);
+    assert!(files.len() >= 4, "{files:?}");
+    for secret in &forbidden {
+        assert!(!run.stdout.contains(secret.as_str()), "{secret} on stdout");
+        assert!(!run.stderr.contains(secret.as_str()), "{secret} on stderr");
+        for file in &files {
+            let text = String::from_utf8_lossy(&std::fs::read(file).unwrap()).into_owned();
+            assert!(!text.contains(secret.as_str()), "{secret:?} in {}", file.display());
+        }
+    }
+    let log = log_of(&fixture, &record(&fixture), "secrets");
+    assert!(log.contains("AssertionError: the token is *** and \"***\""), "{log}");
+    let passed = case(suite(&report, "secrets"), "test_prints_secrets_in_every_form");
+    let out = passed.system_out.as_ref().unwrap().as_str();
+    assert!(out.contains("url: postgres://db:5432/x"), "user-info removed:\n{out}");
+
+    // `list --json` and `doctor` show the suite's env through the same boundary.
+    for args in [&["list", "--json"][..], &["list"][..], &["doctor", "--json"][..]] {
+        let shown = fixture.run(args);
+        for secret in ["pw-manifest-4242", "pa(ss)word-77"] {
+            assert!(!shown.stdout.contains(secret), "{args:?} shows {secret}");
+            assert!(!shown.stderr.contains(secret), "{args:?} shows {secret}");
+        }
+        if args[0] == "list" && args.len() == 2 {
+            let listed: Value = serde_json::from_str(&shown.stdout).unwrap();
+            let env = &listed.as_array().unwrap().iter().find(|s| s["name"] == "secrets").unwrap()["env"];
+            assert_eq!(env["DB_PASSWORD"], "***");
+            assert_eq!(env["SERVICE_URL"], "postgres://db:5432/x");
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------
+// Reports
+// ------------------------------------------------------------------------------------
+
+#[test]
+fn a_logs_path_that_is_a_file_ends_as_an_internal_error_with_every_report_written() {
+    let fixture = Fixture::new("engine", "logs_file");
+    std::fs::create_dir_all(fixture.path("target/xtask")).unwrap();
+    fixture.write("target/xtask/logs", "somebody's file");
+    let run = fixture.run(&["test", "quick"]);
+    assert_eq!(run.code, exit_codes::INTERNAL_ERROR, "{}", exit_codes::name(run.code));
+    assert!(run.stderr.contains("target/xtask/logs is a file"), "{}", run.stderr);
+    assert_eq!(fixture.read("target/xtask/logs"), "somebody's file", "left alone");
+    let record = record(&fixture);
+    assert_eq!(record["exit_code"], exit_codes::INTERNAL_ERROR, "{record:#}");
+    assert_eq!(record["exit_code_name"], "INTERNAL_ERROR");
+    // The suite still ran and its own log and report are in the invocation's directory.
+    assert_eq!(suite_record(&record, "quick")["outcome"], "passed");
+    for key in ["log", "junit"] {
+        assert!(fixture.path(suite_record(&record, "quick")[key].as_str().unwrap()).is_file());
+    }
+}
+
+#[test]
+fn a_junit_path_that_is_a_directory_ends_as_an_internal_error_that_run_json_records() {
+    let fixture = Fixture::new("engine", "junit_dir");
+    std::fs::create_dir_all(fixture.path("target/xtask/junit.xml/mine")).unwrap();
+    let run = fixture.run(&["test", "quick"]);
+    assert_eq!(run.code, exit_codes::INTERNAL_ERROR, "{}", exit_codes::name(run.code));
+    let record = record(&fixture);
+    assert_eq!(record["exit_code"], exit_codes::INTERNAL_ERROR, "{record:#}");
+    assert!(fixture.path("target/xtask/junit.xml/mine").is_dir(), "left alone");
+    assert!(fixture.path(record["junit"].as_str().unwrap()).is_file());
+}
+
+#[test]
+fn an_invocation_never_deletes_a_live_ones_files() {
+    let fixture = Fixture::new("engine", "overlap");
+    // Warm the environment so that the slow invocation is slow in its tests only.
+    assert_eq!(fixture.run(&["test", "quick", "daemon"]).code, exit_codes::OK);
+    std::fs::remove_file(fixture.path("suites/daemon/pids.txt")).unwrap();
+    let mut slow = spawn(fixture.command(&["test", "daemon-hang", "--timeout", "10m"]));
+    wait_for_pids(&fixture.path("suites/daemon/pids.txt"), &mut slow);
+    let slow_dir = fixture.path("target/xtask").join(std::fs::read_link(fixture.path("target/xtask/latest")).unwrap());
+    // Others come and go while it runs, more than are kept.
+    for _ in 0..=xtask::runs::KEEP_FINISHED {
+        assert_eq!(fixture.run(&["test", "quick"]).code, exit_codes::OK);
+    }
+    let kept = std::fs::read_dir(fixture.path("target/xtask/runs")).unwrap().count();
+    assert!(kept <= xtask::runs::KEEP_FINISHED + 2, "old invocations are pruned: {kept}");
+    assert!(slow_dir.join("logs/daemon-hang.log").is_file(), "the live invocation's log is still there");
+    assert!(slow_dir.join("work").is_dir(), "and so is its working directory");
+    Command::new("kill").args(["-INT", &slow.id().to_string()]).status().unwrap();
+    let run = finish(slow, Duration::from_secs(60));
+    assert_eq!(run.code, exit_codes::INTERRUPTED);
+    let own: Value = serde_json::from_str(&std::fs::read_to_string(slow_dir.join("run.json")).unwrap()).unwrap();
+    let suite = suite_record(&own, "daemon-hang");
+    for key in ["log", "junit"] {
+        assert!(fixture.path(suite[key].as_str().unwrap()).is_file(), "{key} of the slow run");
+    }
+}
