@@ -70,6 +70,8 @@ pub fn run_suites(
     args: &RunArgs,
 ) -> anyhow::Result<u8> {
     let started_at = record::now();
+    // Read before this invocation becomes the latest one.
+    let previous = record::previous_durations(layout);
     let run_dir = RunDir::open(layout)?;
     process::init(&layout.run_id, runs::processes_file(layout))
         .map_err(|err| anyhow::anyhow!("setting up signal handling: {err}"))?;
@@ -119,8 +121,10 @@ pub fn run_suites(
         uv_version: &uv_version,
         root: &layout.root,
     };
+    let order = longest_first(&plans, &previous);
     let (results, sink_errors) = runner::run(
         &plans,
+        &order,
         jobs,
         &cx,
         &mut [&mut terminal, &mut junit, &mut record],
@@ -140,6 +144,20 @@ pub fn run_suites(
     };
     record.write(code, &errors)?;
     Ok(code)
+}
+
+/// The order in which suites start: the longest first, by how long each took in the
+/// previous invocation (suites it did not run first of all, they may be the longest), so
+/// that a long suite does not start last and hold the run alone. Reports keep the manifest's
+/// order whatever the start order.
+fn longest_first(
+    plans: &[crate::plan::SuitePlan],
+    previous: &std::collections::HashMap<String, f64>,
+) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..plans.len()).collect();
+    let took = |i: &usize| previous.get(&plans[*i].suite.name).copied().unwrap_or(f64::INFINITY);
+    order.sort_by(|a, b| took(b).total_cmp(&took(a)));
+    order
 }
 
 #[cfg(test)]
@@ -171,6 +189,24 @@ mod tests {
         )
         .unwrap();
         assert_eq!(names(picked), ["guardrail", "specialists", "agent"]);
+    }
+
+    #[test]
+    fn the_longest_suite_of_the_last_run_starts_first_and_new_ones_before_it() {
+        let manifest = manifest();
+        let layout = Layout::new("/repo");
+        let plans: Vec<_> = manifest
+            .suites
+            .iter()
+            .map(|s| plan_suite(s, &layout, std::path::Path::new("uv"), &[]))
+            .collect();
+        let previous = std::collections::HashMap::from([
+            ("guardrail".to_string(), 0.5),
+            ("specialists".to_string(), 2.0),
+        ]);
+        // agent did not run last time: it goes first.
+        assert_eq!(longest_first(&plans, &previous), [2, 1, 0]);
+        assert_eq!(longest_first(&plans, &Default::default()), [0, 1, 2]);
     }
 
     #[test]

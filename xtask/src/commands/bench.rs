@@ -433,18 +433,17 @@ impl Bench<'_> {
 
     /// Deletes the environments the scenario would reuse; uv's cache stays warm.
     fn make_cold(&self, scenario: Scenario) -> anyhow::Result<()> {
-        let mut dirs: Vec<PathBuf> = self
-            .manifest
-            .suites
-            .iter()
-            .filter(|s| matches!(s.environment, Environment::Project { .. }))
-            .map(|s| self.layout.root.join(&s.dir).join(".venv"))
-            .collect();
-        if matches!(scenario, Scenario::XtaskCi | Scenario::XtaskCiJ1) {
-            // Where the xtask keeps its own environments; today it still uses each
-            // project's `.venv`, so those go too.
-            dirs.push(self.layout.out_dir().join("envs"));
-        }
+        let dirs: Vec<PathBuf> = if matches!(scenario, Scenario::XtaskCi | Scenario::XtaskCiJ1) {
+            // Where the xtask keeps its own environments.
+            vec![self.layout.envs_dir()]
+        } else {
+            self.manifest
+                .suites
+                .iter()
+                .filter(|s| matches!(s.environment, Environment::Project { .. }))
+                .map(|s| self.layout.root.join(&s.dir).join(".venv"))
+                .collect()
+        };
         for dir in dirs {
             if dir.exists() {
                 std::fs::remove_dir_all(&dir)
@@ -588,7 +587,7 @@ pub fn run(layout: &Layout, manifest: &Manifest, args: &BenchArgs) -> anyhow::Re
     let mut notes = vec![
         format!("xtask runs are the binary itself ({}), so cargo's own start-up is not counted", exe.display()),
         "CPU is user+sys of all waited-for descendants (getrusage RUSAGE_CHILDREN deltas)".to_string(),
-        "cold: before each run the environments are deleted (hand: each project suite's <dir>/.venv; xtask: target/xtask/envs and, as today's xtask uses them, the .venvs too); the uv cache stays warm".to_string(),
+        "cold: before each run the environments are deleted (hand: each project suite's <dir>/.venv; xtask: target/xtask/envs, where it keeps its own); the uv cache stays warm".to_string(),
         format!("warm runs follow one untimed warm-up run of each scenario; runs are interleaved round-robin; {runs} timed run(s) each"),
     ];
     println!(

@@ -232,6 +232,24 @@ impl Sink for RecordSink {
     }
 }
 
+/// How long each suite took in the latest invocation, from its run.json (empty when there
+/// is none or it cannot be read): the session starts long suites first.
+pub fn previous_durations(layout: &Layout) -> std::collections::HashMap<String, f64> {
+    let path = layout.latest().join("run.json");
+    let Some(record) = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+    else {
+        return Default::default();
+    };
+    record["suites"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| Some((s["name"].as_str()?.to_string(), s["duration_secs"].as_f64()?)))
+        .collect()
+}
+
 /// The xtask's own peak resident memory (not its children's), for the benchmark.
 pub fn peak_rss_bytes() -> Option<u64> {
     // SAFETY: getrusage fills the struct it is given and reads nothing else.

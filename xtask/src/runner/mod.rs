@@ -21,12 +21,14 @@ enum Message {
     Finished(usize, Box<SuiteResult>),
 }
 
-/// Runs `plans` with at most `jobs` at a time and feeds every event to every sink.
+/// Runs `plans` with at most `jobs` at a time, starting them in the order of `order` (indices
+/// into `plans`), and feeds every event to every sink.
 /// Returns the results in the order of `plans`, and the errors of sinks that failed (each
 /// sink goes on receiving events; the run goes on). After an interrupt running suites are
 /// stopped and the rest end interrupted without starting.
 pub fn run(
     plans: &[SuitePlan],
+    order: &[usize],
     jobs: usize,
     cx: &RunContext<'_>,
     sinks: &mut [&mut dyn Sink],
@@ -45,9 +47,10 @@ pub fn run(
 
     let mut results: Vec<Option<SuiteResult>> = vec![None; plans.len()];
     crate::pool::run(
-        plans,
+        order,
         jobs,
-        |index, plan, send| {
+        |_, &index, send| {
+            let plan = &plans[index];
             if process::interrupted() {
                 send(Message::Finished(index, Box::new(executor::not_started(plan))));
                 return;
