@@ -92,7 +92,7 @@ impl EnvPlan {
         let record = json!({
             "inputs": inputs,
             "interpreter": interpreter_identity(&self.python()),
-            "built_at": crate::report::record::now().to_rfc3339(),
+            "built_at": crate::model::now().to_rfc3339(),
         });
         crate::paths::write_atomically(
             &self.path.join(INPUTS_FILE),

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use crate::manifest::Manifest;
+use crate::manifest::{parse_duration, Manifest};
 
 /// Runs the repository's Python test suites (uv + pytest) the same way everywhere,
 /// and writes JUnit reports to target/xtask/.
@@ -97,32 +97,6 @@ hand commands one after another; `ci -j 1` wall <= 1.0x one after another; 20,00
 plain pytest; peak memory < 200 MB.\n\
 Exit codes: 0 every target met and no command failed; 1 a target missed (unless --no-targets) or a\n\
 command failed (each is printed with its command line and exit code).";
-
-/// `90`, `90s`, `10m` or `1h`: a positive whole number of seconds, minutes or hours.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
-        Some(at) => text.split_at(at),
-        None => (text, "s"),
-    };
-    let seconds_per = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        _ => return Err(format!("`{text}` is not a duration: use a whole number with `s`, `m` or `h` (`90s`, `10m`, `1h`)")),
-    };
-    // A number too large for u64 seconds is longer than any run anyway: it saturates, and
-    // the deadline it gives is "never" (see `process::deadline_after`).
-    let number = if !number.is_empty() && number.chars().all(|c| c.is_ascii_digit()) && number.parse::<u64>().is_err() {
-        u64::MAX.to_string()
-    } else {
-        number.to_string()
-    };
-    match number.parse::<u64>() {
-        Ok(n) if n > 0 => Ok(Duration::from_secs(n.saturating_mul(seconds_per))),
-        _ => Err(format!("`{text}` is not a duration: use a positive whole number with `s`, `m` or `h` (`90s`, `10m`, `1h`)")),
-    }
-}
 
 /// What the command line asks for.
 #[derive(Debug)]

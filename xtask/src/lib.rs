@@ -56,11 +56,7 @@ pub fn main() -> ExitCode {
     // never Rust's 101 (which would read as one of the outcome codes).
     let ran = std::panic::catch_unwind(|| parse_and_run(&layout));
     let (code, error, recorded) = ran.unwrap_or_else(|panic| {
-        let what = panic
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "a panic".into());
+        let what = runner::panic_message(&*panic);
         let message = format!("internal error: the xtask panicked ({what}); please report it");
         eprintln!("xtask: {message}");
         (exit_codes::INTERNAL_ERROR, Some(message), false)
@@ -129,15 +125,35 @@ fn run(
     }
 }
 
+/// Every way an invocation can fail other than by its suites' outcomes.
+enum Failure {
+    Manifest,
+    Toolchain,
+    Usage,
+    /// Anything else: an I/O error writing a report, a bug.
+    Internal,
+}
+
+impl Failure {
+    fn of(err: &anyhow::Error) -> Failure {
+        if err.downcast_ref::<ManifestError>().is_some() {
+            Failure::Manifest
+        } else if err.downcast_ref::<ToolchainError>().is_some() {
+            Failure::Toolchain
+        } else if err.downcast_ref::<UsageError>().is_some() {
+            Failure::Usage
+        } else {
+            Failure::Internal
+        }
+    }
+}
+
 /// The one place where errors become exit codes.
 fn error_code(err: &anyhow::Error) -> u8 {
-    if err.downcast_ref::<ManifestError>().is_some() {
-        exit_codes::MANIFEST_ERROR
-    } else if err.downcast_ref::<ToolchainError>().is_some() {
-        exit_codes::TOOLCHAIN_ERROR
-    } else if err.downcast_ref::<UsageError>().is_some() {
-        exit_codes::USAGE_ERROR
-    } else {
-        exit_codes::INTERNAL_ERROR
+    match Failure::of(err) {
+        Failure::Manifest => exit_codes::MANIFEST_ERROR,
+        Failure::Toolchain => exit_codes::TOOLCHAIN_ERROR,
+        Failure::Usage => exit_codes::USAGE_ERROR,
+        Failure::Internal => exit_codes::INTERNAL_ERROR,
     }
 }

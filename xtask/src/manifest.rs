@@ -508,9 +508,35 @@ impl<'a> SuiteEntry<'a> {
 }
 
 /// A timeout: a duration string (`"10m"`) or a whole number of seconds.
+/// `90`, `90s`, `10m` or `1h`: a positive whole number of seconds, minutes or hours.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let seconds_per = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => return Err(format!("`{text}` is not a duration: use a whole number with `s`, `m` or `h` (`90s`, `10m`, `1h`)")),
+    };
+    // A number too large for u64 seconds is longer than any run anyway: it saturates, and
+    // the deadline it gives is "never" (see `process::deadline_after`).
+    let number = if !number.is_empty() && number.chars().all(|c| c.is_ascii_digit()) && number.parse::<u64>().is_err() {
+        u64::MAX.to_string()
+    } else {
+        number.to_string()
+    };
+    match number.parse::<u64>() {
+        Ok(n) if n > 0 => Ok(Duration::from_secs(n.saturating_mul(seconds_per))),
+        _ => Err(format!("`{text}` is not a duration: use a positive whole number with `s`, `m` or `h` (`90s`, `10m`, `1h`)")),
+    }
+}
+
 fn timeout(value: &Value) -> Result<Duration, String> {
     match value {
-        Value::String(text) => crate::flags::parse_duration(text),
+        Value::String(text) => parse_duration(text),
         Value::Number(n) => match n.as_u64() {
             Some(secs) if secs > 0 => Ok(Duration::from_secs(secs)),
             _ => Err(format!("`{n}` is not a positive whole number of seconds")),

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, FixedOffset};
+use chrono::{DateTime, FixedOffset, Utc};
 
 use crate::outcome::Outcome;
 
@@ -198,4 +198,9 @@ impl SuiteResult {
     pub fn counts(&self) -> Counts {
         Counts::of(&self.cases, self.deselected)
     }
+}
+
+/// The wall clock, as the model records it (with its offset, for JUnit and run.json).
+pub fn now() -> DateTime<FixedOffset> {
+    DateTime::<Utc>::from(std::time::SystemTime::now()).fixed_offset()
 }

@@ -63,57 +63,6 @@ pub fn parse(
     read(Capped::new(xml.as_bytes()), suite_dir, clean)
 }
 
-/// The old reader's quick-junit cases, for the runner and `classify` as they are today.
-// temporary until the runner uses the model
-pub fn parse_legacy(xml: &str, suite_dir: &str) -> anyhow::Result<Vec<quick_junit::TestCase>> {
-    use quick_junit::{NonSuccessKind, Property, TestCaseStatus};
-    let cases = parse(xml, suite_dir, &|text| text.to_string())?;
-    Ok(cases
-        .into_iter()
-        .map(|case| {
-            let result = case.result();
-            let mut status = match result.status {
-                CaseStatus::Passed => TestCaseStatus::success(),
-                CaseStatus::Failed => TestCaseStatus::non_success(NonSuccessKind::Failure),
-                CaseStatus::Error => TestCaseStatus::non_success(NonSuccessKind::Error),
-                CaseStatus::Skipped => TestCaseStatus::skipped(),
-            };
-            if let Some(message) = &result.message {
-                status.set_message(message.as_str());
-            }
-            if let Some(kind) = &result.kind {
-                status.set_type(kind.as_str());
-            }
-            if let Some(details) = &result.details {
-                status.set_description(details.as_str());
-            }
-            let mut old = quick_junit::TestCase::new(case.name.as_str(), status);
-            old.set_classname(case.classname.as_str());
-            if let Some(time) = result.time {
-                old.set_time(time);
-            }
-            if let Some(file) = &case.file {
-                old.extra.insert("file".into(), file.into());
-            }
-            if let Some(line) = case.line {
-                old.extra.insert("line".into(), line.to_string().into());
-            }
-            old.properties = case
-                .properties
-                .iter()
-                .map(|(name, value)| Property::new(name.as_str(), value.as_str()))
-                .collect();
-            if let Some(out) = &result.stdout {
-                old.set_system_out(out.as_str());
-            }
-            if let Some(err) = &result.stderr {
-                old.set_system_err(err.as_str());
-            }
-            old
-        })
-        .collect())
-}
-
 /// Which part of a case the text being collected belongs to.
 #[derive(Clone, Copy, PartialEq)]
 enum TextOf {

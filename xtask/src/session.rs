@@ -122,7 +122,7 @@ pub fn run_suites(
         root: &layout.root,
     };
     let order = longest_first(&plans, &previous);
-    let (results, sink_errors) = runner::run(
+    let (results, run_errors) = runner::run(
         &plans,
         &order,
         jobs,
@@ -133,7 +133,7 @@ pub fn run_suites(
 
     // A report that could not be written is the xtask's failure, whatever the tests did.
     let mut errors: Vec<String> = run_dir.problems.clone();
-    errors.extend(sink_errors.iter().map(|err| format!("{err:#}")));
+    errors.extend(run_errors.iter().map(|err| format!("{err:#}")));
     let code = if errors.is_empty() {
         Outcome::overall(results.iter().map(|r| r.outcome)).exit_code()
     } else {

@@ -455,3 +455,20 @@ fn an_invocation_never_deletes_a_live_ones_files() {
         assert!(fixture.path(suite[key].as_str().unwrap()).is_file(), "{key} of the slow run");
     }
 }
+
+#[test]
+fn a_panic_in_the_xtask_is_an_internal_error_with_every_report_written() {
+    let fixture = Fixture::new("engine", "panic");
+    let mut command = fixture.command(&["test", "quick", "stdlib-name"]);
+    command.env(xtask::runner::executor::INJECT_PANIC_ENV, "quick");
+    let run = run(command);
+    assert_eq!(run.code, exit_codes::INTERNAL_ERROR, "never 101: {}", exit_codes::name(run.code));
+    let record = record(&fixture);
+    assert_eq!(record["exit_code"], exit_codes::INTERNAL_ERROR, "{record:#}");
+    assert!(record["error"].as_str().unwrap().contains("panicked while running suite `quick`"));
+    assert_eq!(suite_record(&record, "quick")["outcome"], "crashed");
+    assert_eq!(suite_record(&record, "stdlib-name")["outcome"], "passed");
+    let report = read_report(&fixture.path("target/xtask/junit.xml"));
+    assert_eq!(report.test_suites.len(), 2);
+    read_report(&fixture.path("target/xtask/junit/quick.xml"));
+}

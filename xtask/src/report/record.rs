@@ -4,19 +4,17 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, FixedOffset};
 use serde_json::{json, Value};
 
 use crate::events::{Event, Sink};
 use crate::exit_codes;
 use crate::model::{StepRecord, SuiteResult};
+pub use crate::model::now;
 use crate::outcome::Outcome;
 use crate::paths::{write_atomically, Layout};
 use crate::redact::Redactor;
 
-pub fn now() -> DateTime<FixedOffset> {
-    DateTime::<Utc>::from(std::time::SystemTime::now()).fixed_offset()
-}
 
 /// The record of an invocation that ended before any suite ran (a broken manifest, an
 /// unknown suite): no suites, the exit code, and the error that decided it.

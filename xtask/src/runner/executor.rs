@@ -10,13 +10,12 @@ use chrono::{DateTime, FixedOffset};
 
 use crate::classify::{classify, OwnModules};
 use crate::log;
-use crate::model::{Attempt, CaseStatus, StepRecord, SuiteResult, TestCase};
+use crate::model::{now, Attempt, CaseStatus, StepRecord, SuiteResult, TestCase};
 use crate::outcome::Outcome;
 use crate::plan::SuitePlan;
 use crate::process::{self, Stop};
 use crate::pytest_junit;
 use crate::redact::Redactor;
-use crate::report::record::now;
 use crate::runner::step;
 
 /// What every suite of a run shares.
@@ -46,6 +45,23 @@ pub fn run_suite(
         .unwrap_or_else(|err| Ended::new(Outcome::Crashed, format!("{err:#}")));
     finish(plan, ended, steps, deselected, started, clock.elapsed())
 }
+
+/// A suite whose running panicked in the xtask: it ends `crashed`, with the panic named.
+pub fn panicked(plan: &SuitePlan, why: &str) -> SuiteResult {
+    let detail = format!("the xtask itself failed while running this suite (it panicked: {why}); its log has what ran");
+    finish(
+        plan,
+        Ended::new(Outcome::Crashed, detail),
+        Vec::new(),
+        0,
+        now(),
+        Duration::ZERO,
+    )
+}
+
+/// Set to a suite's name, the xtask panics while running it: the tests prove that a bug
+/// of the xtask still leaves every report written and exits INTERNAL_ERROR.
+pub const INJECT_PANIC_ENV: &str = "XTASK_INJECT_PANIC";
 
 /// A suite that never started because the run was interrupted first.
 pub fn not_started(plan: &SuitePlan) -> SuiteResult {
@@ -126,6 +142,9 @@ fn try_run_suite(
     environment_ready: impl FnOnce(EnvReady),
 ) -> anyhow::Result<Ended> {
     let mut log = log::create(&plan.log)?;
+    if std::env::var_os(INJECT_PANIC_ENV).is_some_and(|v| v == plan.suite.name.as_str()) {
+        panic!("{INJECT_PANIC_ENV} asked for a panic in suite `{}`", plan.suite.name);
+    }
     if let Some(blocked) = &plan.blocked {
         writeln!(log, "xtask: {}", cx.redactor.text(&blocked.detail))
             .context("writing the suite log")?;

@@ -6,6 +6,7 @@
 pub mod executor;
 pub mod step;
 
+use std::panic::AssertUnwindSafe;
 use std::time::Instant;
 
 use crate::events::{Event, Sink};
@@ -19,12 +20,24 @@ enum Message {
     Started(usize),
     EnvironmentReady(usize, executor::EnvReady),
     Finished(usize, Box<SuiteResult>),
+    /// Running the suite panicked: a bug of the xtask, not of the suite.
+    Panicked(usize, String),
+}
+
+/// What a panic said.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
 }
 
 /// Runs `plans` with at most `jobs` at a time, starting them in the order of `order` (indices
 /// into `plans`), and feeds every event to every sink.
-/// Returns the results in the order of `plans`, and the errors of sinks that failed (each
-/// sink goes on receiving events; the run goes on). After an interrupt running suites are
+/// Returns the results in the order of `plans`, and the xtask's own failures: sinks that
+/// failed or panicked (each goes on receiving events) and suites whose running panicked
+/// (they end `crashed`); the run goes on either way. After an interrupt running suites are
 /// stopped and the rest end interrupted without starting.
 pub fn run(
     plans: &[SuitePlan],
@@ -34,11 +47,19 @@ pub fn run(
     sinks: &mut [&mut dyn Sink],
 ) -> (Vec<SuiteResult>, Vec<anyhow::Error>) {
     let started = Instant::now();
-    let mut sink_errors = Vec::new();
+    let mut errors = Vec::new();
     let mut emit = |event: Event<'_>| {
         for sink in sinks.iter_mut() {
-            if let Err(err) = sink.handle(&event) {
-                sink_errors.push(err);
+            // A sink that panics is a bug of the xtask: the run goes on, the other sinks
+            // write their reports, and the session exits INTERNAL_ERROR.
+            let handled = std::panic::catch_unwind(AssertUnwindSafe(|| sink.handle(&event)));
+            match handled {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => errors.push(err),
+                Err(panic) => errors.push(anyhow::anyhow!(
+                    "internal error: a report writer panicked ({})",
+                    panic_message(&*panic)
+                )),
             }
         }
     };
@@ -46,6 +67,7 @@ pub fn run(
     emit(Event::RunStarted { plans, jobs });
 
     let mut results: Vec<Option<SuiteResult>> = vec![None; plans.len()];
+    let mut suite_panics = Vec::new();
     crate::pool::run(
         order,
         jobs,
@@ -56,10 +78,19 @@ pub fn run(
                 return;
             }
             send(Message::Started(index));
-            let result = executor::run_suite(plan, cx, |ready| {
-                send(Message::EnvironmentReady(index, ready))
-            });
-            send(Message::Finished(index, Box::new(result)));
+            let ran = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                executor::run_suite(plan, cx, |ready| {
+                    send(Message::EnvironmentReady(index, ready))
+                })
+            }));
+            match ran {
+                Ok(result) => send(Message::Finished(index, Box::new(result))),
+                Err(panic) => {
+                    let why = panic_message(&*panic);
+                    send(Message::Panicked(index, why.clone()));
+                    send(Message::Finished(index, Box::new(executor::panicked(plan, &why))));
+                }
+            }
         },
         |message| match message {
             Message::Started(index) => emit(Event::SuiteStarted {
@@ -72,6 +103,10 @@ pub fn run(
                 duration: ready.duration,
                 built: ready.built,
             }),
+            Message::Panicked(index, why) => suite_panics.push(anyhow::anyhow!(
+                "internal error: the xtask panicked while running suite `{}` ({why}); please report it",
+                plans[index].suite.name
+            )),
             Message::Finished(index, result) => {
                 emit(Event::SuiteFinished {
                     index,
@@ -92,5 +127,6 @@ pub fn run(
         results: &results,
         duration: started.elapsed(),
     });
-    (results, sink_errors)
+    suite_panics.extend(errors);
+    (results, suite_panics)
 }
