@@ -5,10 +5,11 @@
 //!   (its [`StepTag`]) in its environment, which its descendants inherit even when they
 //!   leave the group with `setsid`.
 //! - To stop a step (its deadline, Ctrl-C, SIGTERM, SIGHUP) the xtask sends SIGINT to the
-//!   group leader, uv, which forwards it to pytest (its stdin is not a terminal), so pytest
-//!   writes its report of what ran. Not to the whole group: pytest would get it twice and
-//!   the second interrupt could cut its report short. After [`GRACE`], or at once on a
-//!   second interrupt, the whole group is killed.
+//!   group leader, the step's own program (pytest, or uv building an environment, which
+//!   forwards it to its children when its stdin is not a terminal), so pytest writes its
+//!   report of what ran. Not to the whole group: a pytest below a forwarding parent would
+//!   get it twice, and the second interrupt could cut its report short. After [`GRACE`], or
+//!   at once on a second interrupt, the whole group is killed.
 //! - When a step ends, however it ended, whatever is left in its group is killed, and on
 //!   Linux every process whose environment carries the step's tag (found in
 //!   `/proc/*/environ`). On other Unix systems only the group is ended.
@@ -46,7 +47,9 @@ pub const TAG_ENV: &str = "XTASK_RUN";
 pub const GRACE: Duration = Duration::from_secs(5);
 const POLL: Duration = Duration::from_millis(50);
 /// How long ending a step waits, at most, for what it killed to be gone.
+#[cfg(target_os = "linux")]
 const END_ROUNDS: usize = 200;
+#[cfg(target_os = "linux")]
 const END_POLL: Duration = Duration::from_millis(10);
 
 /// Set by the signal handlers; counted (and cleared) by [`interrupted`] and [`stop_now`].
@@ -372,7 +375,7 @@ fn end(groups: &[i32], matches: impl Fn(i32) -> bool) -> usize {
                 live += 1;
             }
         }
-        let unreaped = { let _ = me; 0 };
+        let unreaped = reap(&found, me);
         if live == 0 && unreaped == 0 {
             break;
         }
@@ -492,6 +495,7 @@ mod tests {
         rest.split_ascii_whitespace().next().map(str::to_string)
     }
 
+    #[cfg(target_os = "linux")]
     fn session(pid: i32) -> i32 {
         // SAFETY: getsid has no memory effects.
         unsafe { libc::getsid(pid) }
@@ -499,7 +503,13 @@ mod tests {
 
     /// Gone, or a zombie its parent has not reaped yet.
     fn dead(pid: i32) -> bool {
-        state(pid).is_none_or(|s| s == "Z" || s == "X")
+        if cfg!(target_os = "linux") {
+            state(pid).is_none_or(|s| s == "Z" || s == "X")
+        } else {
+            // Reparented to launchd, which reaps it.
+            std::thread::sleep(Duration::from_millis(200));
+            !alive(pid as u32)
+        }
     }
 
     /// Kills a test's leftover so a failing test does not leave it running.
@@ -538,10 +548,10 @@ mod tests {
         std::fs::remove_dir_all(dir).unwrap();
     }
 
+    #[cfg(target_os = "linux")]
     /// Runs `script` (which writes the pid of a `setsid` daemon to `$1`) as a step with
     /// `deadline`, and returns how it ended and whether the daemon is gone.
     fn run_with_daemon(name: &str, script: &str, deadline: Option<Instant>) -> Option<Stop> {
-        #[cfg(target_os = "linux")]
         become_subreaper().unwrap();
         let dir = scratch(name);
         let pidfile = dir.join("daemon.pid");
@@ -550,7 +560,12 @@ mod tests {
         command.args(["-c", script, "sh"]).arg(&pidfile);
         let mut child = spawn(&mut command, &tag).unwrap();
         let daemon = read_pid(&pidfile);
-        // It really left the step's group and session: only its tag can find it.
+        // It really left the step's group and session (the shell writes `$!` right after
+        // the fork, maybe before setsid ran): only its tag can find it.
+        let clock = Instant::now();
+        while session(daemon) != daemon && clock.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
         assert_eq!(session(daemon), daemon, "{:?}", state(daemon));
         let (_, stop) = wait(&mut child, &tag, deadline).unwrap();
         let left = state(daemon);
