@@ -2,7 +2,6 @@
 
 use std::path::{Path, PathBuf};
 
-
 use crate::model::TestCase;
 use crate::outcome::Outcome;
 use crate::process::signal_name;
@@ -109,10 +108,7 @@ fn missing_module(case: &TestCase) -> Option<(String, String)> {
     let start = text.find("No module named '")? + "No module named '".len();
     let len = text[start..].find('\'')?;
     let module = text[start..start + len].to_string();
-    let test_module = case
-        .file
-        .clone()
-        .unwrap_or_else(|| case.classname.clone());
+    let test_module = case.file.clone().unwrap_or_else(|| case.classname.clone());
     Some((module, test_module))
 }
 

@@ -187,11 +187,14 @@ pub fn plan_env(suite: &Suite, layout: &Layout, uv: &Path) -> EnvPlan {
     let key = format!("{slug}-{}", &digest(key_source.as_bytes())[..12]);
     let path = layout.envs_dir().join(&key);
     let path_text = path.to_string_lossy().into_owned();
-    let python = path.join("bin").join("python").to_string_lossy().into_owned();
+    let python = path
+        .join("bin")
+        .join("python")
+        .to_string_lossy()
+        .into_owned();
 
-    let at = |argv: Vec<String>, env: Vec<(String, String)>| {
-        Invocation::new(argv, &layout.root, env)
-    };
+    let at =
+        |argv: Vec<String>, env: Vec<(String, String)>| Invocation::new(argv, &layout.root, env);
     let build = match &suite.environment {
         Environment::Project { extras } => {
             let mut argv = vec![
@@ -273,12 +276,24 @@ mod tests {
     fn a_project_suite_syncs_its_own_environment_per_extras() {
         let layout = Layout::new("/repo");
         let test = plan_env(
-            &suite("a", "pkg", Environment::Project { extras: vec!["test".into()] }),
+            &suite(
+                "a",
+                "pkg",
+                Environment::Project {
+                    extras: vec!["test".into()],
+                },
+            ),
             &layout,
             Path::new("/bin/uv"),
         );
         let dev = plan_env(
-            &suite("b", "pkg", Environment::Project { extras: vec!["dev".into()] }),
+            &suite(
+                "b",
+                "pkg",
+                Environment::Project {
+                    extras: vec!["dev".into()],
+                },
+            ),
             &layout,
             Path::new("/bin/uv"),
         );
@@ -286,7 +301,15 @@ mod tests {
         assert!(test.path.starts_with("/repo/target/xtask/envs"));
         assert_eq!(
             test.build[0].argv,
-            ["/bin/uv", "sync", "--directory", "pkg", "--locked", "--extra", "test"]
+            [
+                "/bin/uv",
+                "sync",
+                "--directory",
+                "pkg",
+                "--locked",
+                "--extra",
+                "test"
+            ]
         );
         assert_eq!(
             test.build[0].env,
@@ -305,7 +328,11 @@ mod tests {
         let one = plan_env(&suite("a", "x", reqs()), &layout, Path::new("uv"));
         let two = plan_env(&suite("b", "y", reqs()), &layout, Path::new("uv"));
         let other = plan_env(
-            &suite("c", "x", Environment::Requirements(vec!["pytest==9.1.0".into()])),
+            &suite(
+                "c",
+                "x",
+                Environment::Requirements(vec!["pytest==9.1.0".into()]),
+            ),
             &layout,
             Path::new("uv"),
         );

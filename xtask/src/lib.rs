@@ -25,6 +25,7 @@ pub mod report;
 pub mod runner;
 pub mod runs;
 pub mod session;
+pub mod step;
 pub mod text;
 pub mod toolchain;
 
@@ -93,9 +94,17 @@ fn parse_and_run(layout: &Layout) -> (u8, Option<String>, bool) {
             // A broken manifest hides the group subcommands, and nothing could run anyway.
             if let Err(manifest_err) = &manifest {
                 eprintln!("\nerror: {manifest_err}");
-                return (exit_codes::MANIFEST_ERROR, Some(manifest_err.to_string()), false);
+                return (
+                    exit_codes::MANIFEST_ERROR,
+                    Some(manifest_err.to_string()),
+                    false,
+                );
             }
-            return (exit_codes::USAGE_ERROR, Some(err.render().to_string()), false);
+            return (
+                exit_codes::USAGE_ERROR,
+                Some(err.render().to_string()),
+                false,
+            );
         }
     };
     match run(layout, manifest, parsed) {

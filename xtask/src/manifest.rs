@@ -523,7 +523,10 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     };
     // A number too large for u64 seconds is longer than any run anyway: it saturates, and
     // the deadline it gives is "never" (see `process::deadline_after`).
-    let number = if !number.is_empty() && number.chars().all(|c| c.is_ascii_digit()) && number.parse::<u64>().is_err() {
+    let number = if !number.is_empty()
+        && number.chars().all(|c| c.is_ascii_digit())
+        && number.parse::<u64>().is_err()
+    {
         u64::MAX.to_string()
     } else {
         number.to_string()

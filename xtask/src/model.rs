@@ -95,7 +95,9 @@ impl TestCase {
 
     /// The attempt that decides the test's result.
     pub fn result(&self) -> &Attempt {
-        self.attempts.last().expect("a test case has at least one attempt")
+        self.attempts
+            .last()
+            .expect("a test case has at least one attempt")
     }
 
     pub fn result_mut(&mut self) -> &mut Attempt {
@@ -121,7 +123,10 @@ impl TestCase {
 
     /// The total time of all attempts.
     pub fn time(&self) -> Option<Duration> {
-        self.attempts.iter().filter_map(|a| a.time).reduce(|a, b| a + b)
+        self.attempts
+            .iter()
+            .filter_map(|a| a.time)
+            .reduce(|a, b| a + b)
     }
 }
 

@@ -183,7 +183,10 @@ pub fn shell_line(invocation: &Invocation) -> String {
             .map(|(k, v)| format!("{k}={}", shell_quote(v))),
     );
     if let Some(dir) = &invocation.path_prepend {
-        words.push(format!("PATH={}:\"$PATH\"", shell_quote(&dir.to_string_lossy())));
+        words.push(format!(
+            "PATH={}:\"$PATH\"",
+            shell_quote(&dir.to_string_lossy())
+        ));
     }
     words.extend(invocation.argv.iter().map(|a| shell_quote(a)));
     words.join(" ")
@@ -274,14 +277,21 @@ mod tests {
                 ),
             ]
         );
-        assert_eq!(plan.test.path_prepend.as_deref(), Some(plan.env.bin().as_path()));
+        assert_eq!(
+            plan.test.path_prepend.as_deref(),
+            Some(plan.env.bin().as_path())
+        );
         assert!(plan.env.path.starts_with("/repo/target/xtask/envs"));
         let run_dir = Path::new("/repo/target/xtask/runs").join(&Layout::new("/repo").run_id);
         assert!(plan.junit.starts_with("/repo/target/xtask/runs"));
         assert!(plan.junit.ends_with("junit/guardrail.xml"));
         assert!(plan.log.ends_with("logs/guardrail.log"));
         assert!(plan.raw_junit.ends_with("work/guardrail.pytest.xml"));
-        assert_ne!(plan.log.parent().unwrap().parent().unwrap(), run_dir, "every Layout has its own run id");
+        assert_ne!(
+            plan.log.parent().unwrap().parent().unwrap(),
+            run_dir,
+            "every Layout has its own run id"
+        );
     }
 
     #[test]
@@ -324,12 +334,18 @@ mod tests {
             line.starts_with("cd /repo/shared/guardrail && PYTHONPATH=/repo/shared:/repo/version-a MODE=test VIRTUAL_ENV=/repo/target/xtask/envs/"),
             "{line}"
         );
-        assert!(line.contains("/bin:\"$PATH\" /repo/target/xtask/envs/"), "{line}");
+        assert!(
+            line.contains("/bin:\"$PATH\" /repo/target/xtask/envs/"),
+            "{line}"
+        );
         assert!(
             line.contains(" -m 'not integration' tests -k 'it'\\''s'"),
             "{line}"
         );
         let sync = shell_line(&plan.env.build[0]);
-        assert!(sync.starts_with("cd /repo && env -u VIRTUAL_ENV UV_PROJECT_ENVIRONMENT="), "{sync}");
+        assert!(
+            sync.starts_with("cd /repo && env -u VIRTUAL_ENV UV_PROJECT_ENVIRONMENT="),
+            "{sync}"
+        );
     }
 }

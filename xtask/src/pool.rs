@@ -40,8 +40,16 @@ mod tests {
     fn every_item_runs_once_and_every_message_arrives() {
         let items: Vec<u32> = (0..50).collect();
         let mut seen = Vec::new();
-        super::run(&items, 3, |i, item, send| send((i, item * 2)), |m| seen.push(m));
+        super::run(
+            &items,
+            3,
+            |i, item, send| send((i, item * 2)),
+            |m| seen.push(m),
+        );
         seen.sort();
-        assert_eq!(seen, (0..50).map(|i| (i as usize, i * 2)).collect::<Vec<_>>());
+        assert_eq!(
+            seen,
+            (0..50).map(|i| (i as usize, i * 2)).collect::<Vec<_>>()
+        );
     }
 }

@@ -415,7 +415,9 @@ fn send(pid: i32, sig: i32) {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Whether a process with this id exists (for pruning the directories of dead runs).
@@ -483,7 +485,11 @@ mod tests {
             if text.ends_with('\n') {
                 return text.trim().parse().unwrap();
             }
-            assert!(clock.elapsed() < Duration::from_secs(10), "no pid in {}", file.display());
+            assert!(
+                clock.elapsed() < Duration::from_secs(10),
+                "no pid in {}",
+                file.display()
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
     }
@@ -669,7 +675,10 @@ mod tests {
 
         // Our own children stay zombies until their `Child` reaps them.
         assert_eq!(tagged_state.as_deref(), Some("Z"));
-        assert!(member_state.as_deref().is_none_or(|s| s == "Z"), "{member_state:?}");
+        assert!(
+            member_state.as_deref().is_none_or(|s| s == "Z"),
+            "{member_state:?}"
+        );
         assert!(
             stranger_state.as_deref().is_some_and(|s| s != "Z"),
             "{stranger_state:?}"

@@ -160,11 +160,20 @@ fn stable_link(layout: &Layout, name: &str) -> anyhow::Result<()> {
     // Through a temporary link and a rename: two invocations starting at once both succeed.
     let tmp = layout.out_dir().join(format!(".{name}.{}", layout.run_id));
     let _ = std::fs::remove_file(&tmp);
-    std::os::unix::fs::symlink(&target, &tmp)
-        .with_context(|| format!("creating the link {} -> {}", tmp.display(), target.display()))?;
+    std::os::unix::fs::symlink(&target, &tmp).with_context(|| {
+        format!(
+            "creating the link {} -> {}",
+            tmp.display(),
+            target.display()
+        )
+    })?;
     std::fs::rename(&tmp, &path).with_context(|| {
         let _ = std::fs::remove_file(&tmp);
-        format!("creating the link {} -> {}", path.display(), target.display())
+        format!(
+            "creating the link {} -> {}",
+            path.display(),
+            target.display()
+        )
     })
 }
 
@@ -198,7 +207,10 @@ mod tests {
         std::fs::write(layout.run_record(), "{}").unwrap();
         let through_stable = layout.out_dir().join("run.json");
         assert_eq!(std::fs::read_to_string(through_stable).unwrap(), "{}");
-        assert!(is_live(&layout.run_dir()), "the lock is held while the RunDir lives");
+        assert!(
+            is_live(&layout.run_dir()),
+            "the lock is held while the RunDir lives"
+        );
         drop(run);
         assert!(!is_live(&layout.run_dir()));
         std::fs::remove_dir_all(&layout.root).unwrap();
@@ -214,7 +226,10 @@ mod tests {
         std::fs::write(dead.run_dir().join(".lock"), "").unwrap();
         let second = Layout::new(&first.root);
         let _second = RunDir::open(&second).unwrap();
-        assert!(first.work_dir().is_dir(), "the live invocation keeps its work dir");
+        assert!(
+            first.work_dir().is_dir(),
+            "the live invocation keeps its work dir"
+        );
         assert!(!dead.work_dir().exists(), "the dead one's work dir is gone");
         assert!(dead.run_dir().exists(), "its reports are kept");
         drop(live);
@@ -228,7 +243,11 @@ mod tests {
         std::fs::create_dir_all(layout.out_dir().join("junit.xml")).unwrap();
         let run = RunDir::open(&layout).unwrap();
         assert_eq!(run.problems.len(), 2, "{:?}", run.problems);
-        assert!(run.problems[0].contains("junit.xml is a directory"), "{:?}", run.problems);
+        assert!(
+            run.problems[0].contains("junit.xml is a directory"),
+            "{:?}",
+            run.problems
+        );
         assert!(layout.out_dir().join("logs/mine").is_dir());
         std::fs::remove_dir_all(&layout.root).unwrap();
     }

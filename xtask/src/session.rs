@@ -109,7 +109,11 @@ pub fn run_suites(
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
 
     let info = RunInfo::gather(layout, uv.as_ref().ok().map(PathBuf::as_path), started_at);
-    let uv_version = info.uv.as_ref().map(|t| t.version.clone()).unwrap_or_default();
+    let uv_version = info
+        .uv
+        .as_ref()
+        .map(|t| t.version.clone())
+        .unwrap_or_default();
     let mut terminal = TerminalSink::new(
         RedactingWriter::new(std::io::stdout(), redactor.clone()),
         layout,
@@ -155,7 +159,12 @@ fn longest_first(
     previous: &std::collections::HashMap<String, f64>,
 ) -> Vec<usize> {
     let mut order: Vec<usize> = (0..plans.len()).collect();
-    let took = |i: &usize| previous.get(&plans[*i].suite.name).copied().unwrap_or(f64::INFINITY);
+    let took = |i: &usize| {
+        previous
+            .get(&plans[*i].suite.name)
+            .copied()
+            .unwrap_or(f64::INFINITY)
+    };
     order.sort_by(|a, b| took(b).total_cmp(&took(a)));
     order
 }

@@ -3,12 +3,13 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use xshell::{cmd, Shell};
 
 use crate::paths::Layout;
 
 /// The uv installed when none is found. Bump it here only.
 pub const UV_VERSION: &str = "0.13.8";
+/// How long installing uv with pip may take.
+const INSTALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10 * 60);
 /// Points at a uv binary to use instead of looking on PATH.
 pub const UV_ENV: &str = "XTASK_UV";
 
@@ -72,21 +73,35 @@ fn install_uv(install_dir: &Path) -> anyhow::Result<()> {
     // Install beside the final place and rename, so that two invocations installing at
     // the same time cannot leave half an install behind.
     let staging = parent.join(format!(".uv-{UV_VERSION}.{}", std::process::id()));
-    let sh = Shell::new()?;
-    let output = cmd!(
-        sh,
-        "{python} -m pip install --disable-pip-version-check --no-input --quiet --target {staging} uv=={UV_VERSION}"
+    let install = crate::plan::Invocation::new(
+        vec![
+            python.to_string_lossy().into_owned(),
+            "-m".into(),
+            "pip".into(),
+            "install".into(),
+            "--disable-pip-version-check".into(),
+            "--no-input".into(),
+            "--quiet".into(),
+            "--target".into(),
+            staging.to_string_lossy().into_owned(),
+            format!("uv=={UV_VERSION}"),
+        ],
+        parent,
+        vec![],
+    );
+    let deadline = crate::process::deadline_after(std::time::Instant::now(), INSTALL_TIMEOUT);
+    let output = crate::step::capture(
+        &install,
+        deadline,
+        &crate::redact::Redactor::from_env(&[], &[]),
     )
-    .quiet()
-    .ignore_status()
-    .output()
     .with_context(|| format!("running `{} -m pip`", python.display()))?;
-    if !output.status.success() {
+    if !output.success() {
         let _ = std::fs::remove_dir_all(&staging);
         anyhow::bail!(
             "`{} -m pip install uv=={UV_VERSION}` failed:\n{}",
             python.display(),
-            String::from_utf8_lossy(&output.stderr).trim_end()
+            output.stderr.trim_end()
         );
     }
     if std::fs::rename(&staging, install_dir).is_err() {

@@ -76,7 +76,10 @@ fn no_project_suite_runs_with_only_its_requirements() {
     let log = fixture.read("target/xtask/logs/beta.log");
     // Its environment is a fresh venv with exactly the requirements installed.
     assert!(log.contains(" venv --directory libs/beta --clear"), "{log}");
-    assert!(log.contains(" pip install --directory libs/beta --python "), "{log}");
+    assert!(
+        log.contains(" pip install --directory libs/beta --python "),
+        "{log}"
+    );
     assert!(log.contains("/bin/python pytest==9.2.0\n"), "{log}");
 }
 
@@ -145,8 +148,15 @@ fn failing_assertion_fails_the_suite_and_points_at_the_test() {
     let record: serde_json::Value =
         serde_json::from_str(&fixture.read("target/xtask/run.json")).unwrap();
     let log = record["suites"][0]["log"].as_str().unwrap();
-    assert!(log.starts_with("target/xtask/runs/") && log.ends_with("/logs/alpha.log"), "{log}");
-    assert!(run.stdout.contains(&format!("full log: {log}")), "{}", run.stdout);
+    assert!(
+        log.starts_with("target/xtask/runs/") && log.ends_with("/logs/alpha.log"),
+        "{log}"
+    );
+    assert!(
+        run.stdout.contains(&format!("full log: {log}")),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
@@ -306,7 +316,10 @@ fn manifest_errors_name_the_suite_and_key_and_nothing_runs() {
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     entries.sort();
-    assert_eq!(entries, ["junit", "junit.xml", "latest", "logs", "run.json", "runs"]);
+    assert_eq!(
+        entries,
+        ["junit", "junit.xml", "latest", "logs", "run.json", "runs"]
+    );
     let record: serde_json::Value =
         serde_json::from_str(&fixture.read("target/xtask/run.json")).unwrap();
     assert_eq!(record["exit_code_name"], "MANIFEST_ERROR");
@@ -526,8 +539,7 @@ fn two_invocations_at_once_each_keep_their_own_whole_reports() {
     assert_eq!(runs.len(), 2, "one directory per invocation: {runs:?}");
     for dir in &runs {
         let record: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap())
-                .unwrap();
+            serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap();
         assert_eq!(record["outcome"], "passed", "{record:#}");
         let own = format!("target/xtask/runs/{}/", record["run_id"].as_str().unwrap());
         assert!(dir.ends_with(record["run_id"].as_str().unwrap()));
@@ -538,7 +550,11 @@ fn two_invocations_at_once_each_keep_their_own_whole_reports() {
                 assert!(fixture.path(path).is_file(), "{path} is missing");
             }
             let log = fixture.read(suite["log"].as_str().unwrap());
-            assert_eq!(log.matches("xtask: pytest: ").count(), 2, "one run's log:\n{log}");
+            assert_eq!(
+                log.matches("xtask: pytest: ").count(),
+                2,
+                "one run's log:\n{log}"
+            );
             assert!(log.trim_end().ends_with('s'), "a finished log:\n{log}");
         }
         assert_eq!(read_report(&dir.join("junit.xml")).test_suites.len(), 2);

@@ -33,7 +33,9 @@ fn log_of(fixture: &Fixture, record: &Value, name: &str) -> String {
 fn alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         // A zombie is gone as far as anyone can tell; only its parent's wait is missing.
-        Ok(stat) => !stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        Ok(stat) => !stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
         Err(_) => false,
     }
 }
@@ -45,7 +47,10 @@ fn wait_for_pids(path: &Path, child: &mut Child) -> Vec<u32> {
         if let Some(status) = child.try_wait().unwrap() {
             panic!("the xtask ended ({status}) before the test wrote its pids");
         }
-        assert!(started.elapsed() < Duration::from_secs(120), "no pids after 120s");
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no pids after 120s"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     pids(path)
@@ -66,7 +71,9 @@ fn assert_gone(pids: &[u32]) {
     }
     for &pid in pids {
         if alive(pid) {
-            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
             panic!("process {pid} outlived its suite");
         }
     }
@@ -87,7 +94,9 @@ fn finish(child: Child, limit: Duration) -> Run {
     let started = Instant::now();
     while !waiter.is_finished() {
         if started.elapsed() > limit {
-            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
             panic!("the xtask did not end within {limit:?}");
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -98,7 +107,10 @@ fn finish(child: Child, limit: Duration) -> Run {
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     };
-    eprintln!("--- stdout ---\n{}\n--- stderr ---\n{}", run.stdout, run.stderr);
+    eprintln!(
+        "--- stdout ---\n{}\n--- stderr ---\n{}",
+        run.stdout, run.stderr
+    );
     run
 }
 
@@ -152,29 +164,58 @@ fn two_suites_on_one_project_with_other_extras_run_at_once_and_leave_its_venv_al
         suite_record(&record, "extra-a")["environment"]["path"],
         suite_record(&record, "extra-b")["environment"]["path"]
     );
-    assert_eq!(fixture.read("suites/two_extras/.venv/installed-by-hand"), "mine");
+    assert_eq!(
+        fixture.read("suites/two_extras/.venv/installed-by-hand"),
+        "mine"
+    );
 }
 
 #[test]
 fn a_warm_run_runs_no_uv_and_a_changed_input_rebuilds() {
     let fixture = Fixture::new("engine", "warm");
-    assert_eq!(fixture.run(&["test", "quick", "extra-a"]).code, exit_codes::OK);
+    assert_eq!(
+        fixture.run(&["test", "quick", "extra-a"]).code,
+        exit_codes::OK
+    );
     let cold = record(&fixture);
     for name in ["quick", "extra-a"] {
-        let steps = suite_record(&cold, name)["commands"].as_array().unwrap().clone();
-        assert!(steps.iter().any(|s| s["argv"][1] == "pip" || s["argv"][1] == "sync"), "{name} was built: {steps:#?}");
+        let steps = suite_record(&cold, name)["commands"]
+            .as_array()
+            .unwrap()
+            .clone();
+        assert!(
+            steps
+                .iter()
+                .any(|s| s["argv"][1] == "pip" || s["argv"][1] == "sync"),
+            "{name} was built: {steps:#?}"
+        );
     }
 
-    assert_eq!(fixture.run(&["test", "quick", "extra-a"]).code, exit_codes::OK);
+    assert_eq!(
+        fixture.run(&["test", "quick", "extra-a"]).code,
+        exit_codes::OK
+    );
     let warm = record(&fixture);
     for name in ["quick", "extra-a"] {
-        let steps = suite_record(&warm, name)["commands"].as_array().unwrap().clone();
-        let environment: Vec<&Value> = steps.iter().filter(|s| s["step"] == "environment").collect();
+        let steps = suite_record(&warm, name)["commands"]
+            .as_array()
+            .unwrap()
+            .clone();
+        let environment: Vec<&Value> = steps
+            .iter()
+            .filter(|s| s["step"] == "environment")
+            .collect();
         assert_eq!(environment.len(), 1, "{steps:#?}");
-        assert!(environment[0]["skipped"].as_str().unwrap().contains("up to date"));
+        assert!(environment[0]["skipped"]
+            .as_str()
+            .unwrap()
+            .contains("up to date"));
         assert_eq!(environment[0]["exit_code"], Value::Null, "no process ran");
         let log = log_of(&fixture, &warm, name);
-        assert!(log.contains("is up to date (its inputs are unchanged); uv not run"), "{log}");
+        assert!(
+            log.contains("is up to date (its inputs are unchanged); uv not run"),
+            "{log}"
+        );
         assert!(!log.contains("/uv "), "uv ran on a warm run:\n{log}");
     }
 
@@ -191,13 +232,20 @@ fn a_warm_run_runs_no_uv_and_a_changed_input_rebuilds() {
         .status()
         .unwrap();
     assert!(relock.success());
-    assert_eq!(fixture.run(&["test", "quick", "extra-a"]).code, exit_codes::OK);
+    assert_eq!(
+        fixture.run(&["test", "quick", "extra-a"]).code,
+        exit_codes::OK
+    );
     let changed = record(&fixture);
-    assert!(log_of(&fixture, &changed, "extra-a").contains(" sync --directory suites/two_extras --locked"));
+    assert!(log_of(&fixture, &changed, "extra-a")
+        .contains(" sync --directory suites/two_extras --locked"));
     assert!(log_of(&fixture, &changed, "quick").contains("up to date"));
 
     // An environment deleted by hand is built again.
-    let env = suite_record(&changed, "quick")["environment"]["path"].as_str().unwrap().to_string();
+    let env = suite_record(&changed, "quick")["environment"]["path"]
+        .as_str()
+        .unwrap()
+        .to_string();
     std::fs::remove_dir_all(fixture.path(&env)).unwrap();
     assert_eq!(fixture.run(&["test", "quick"]).code, exit_codes::OK);
     assert!(log_of(&fixture, &record(&fixture), "quick").contains(" pip install "));
@@ -219,13 +267,26 @@ fn a_setsid_daemon_is_ended_when_its_suite_passes() {
 fn a_setsid_daemon_is_ended_when_its_suite_times_out() {
     let fixture = Fixture::new("engine", "daemon_timeout");
     let run = fixture.run(&["test", "daemon-hang"]);
-    assert_eq!(run.code, exit_codes::TIMED_OUT, "{}", exit_codes::name(run.code));
+    assert_eq!(
+        run.code,
+        exit_codes::TIMED_OUT,
+        "{}",
+        exit_codes::name(run.code)
+    );
     assert_gone(&pids(&fixture.path("suites/daemon/pids.txt")));
 }
 
 fn signalled(test: &str, signal: &str) {
     let fixture = Fixture::new("engine", test);
-    let mut xtask = spawn(fixture.command(&["test", "daemon-hang", "quick", "-j", "1", "--timeout", "10m"]));
+    let mut xtask = spawn(fixture.command(&[
+        "test",
+        "daemon-hang",
+        "quick",
+        "-j",
+        "1",
+        "--timeout",
+        "10m",
+    ]));
     let pids = wait_for_pids(&fixture.path("suites/daemon/pids.txt"), &mut xtask);
     let sent = Command::new("kill")
         .args([&format!("-{signal}"), &xtask.id().to_string()])
@@ -233,11 +294,19 @@ fn signalled(test: &str, signal: &str) {
         .unwrap();
     assert!(sent.success());
     let run = finish(xtask, Duration::from_secs(60));
-    assert_eq!(run.code, exit_codes::INTERRUPTED, "{}", exit_codes::name(run.code));
+    assert_eq!(
+        run.code,
+        exit_codes::INTERRUPTED,
+        "{}",
+        exit_codes::name(run.code)
+    );
     assert_gone(&pids);
     let record = record(&fixture);
     assert_eq!(record["exit_code"], exit_codes::INTERRUPTED);
-    assert_eq!(suite_record(&record, "daemon-hang")["outcome"], "interrupted");
+    assert_eq!(
+        suite_record(&record, "daemon-hang")["outcome"],
+        "interrupted"
+    );
     assert_eq!(suite_record(&record, "quick")["outcome"], "interrupted");
     read_report(&fixture.path("target/xtask/junit.xml"));
 }
@@ -271,7 +340,9 @@ fn after_a_sigkill_the_next_invocation_ends_what_was_left_behind() {
     assert_eq!(run.code, exit_codes::OK);
     assert_gone(&pids);
     assert!(
-        !fixture.path(&format!("target/xtask/{}/work", killed_run.display())).exists(),
+        !fixture
+            .path(&format!("target/xtask/{}/work", killed_run.display()))
+            .exists(),
         "the dead invocation's working files are removed"
     );
 }
@@ -281,7 +352,12 @@ fn overflowing_timeouts_mean_no_timeout_and_never_a_panic() {
     let fixture = Fixture::new("engine", "overflow");
     for flag in ["18446744073709551615", "5124095576030432h"] {
         let run = fixture.run(&["test", "quick", "--timeout", flag]);
-        assert_eq!(run.code, exit_codes::OK, "--timeout {flag}: {}", exit_codes::name(run.code));
+        assert_eq!(
+            run.code,
+            exit_codes::OK,
+            "--timeout {flag}: {}",
+            exit_codes::name(run.code)
+        );
     }
     fixture.edit(
         "Cargo.toml",
@@ -338,7 +414,12 @@ fn secrets_are_masked_in_every_form_a_reader_sees_and_in_list_and_doctor() {
         .env("PEM_SECRET", PEM)
         .env("ENGINE_LISTED", LISTED);
     let run = run(command);
-    assert_eq!(run.code, exit_codes::TESTS_FAILED, "{}", exit_codes::name(run.code));
+    assert_eq!(
+        run.code,
+        exit_codes::TESTS_FAILED,
+        "{}",
+        exit_codes::name(run.code)
+    );
 
     let escaped_xml = |s: &str| {
         s.replace('&', "&amp;")
@@ -361,7 +442,11 @@ fn secrets_are_masked_in_every_form_a_reader_sees_and_in_list_and_doctor() {
     forbidden.extend(PEM.lines().filter(|l| l.len() >= 6).map(String::from));
 
     let report = read_report(&fixture.path("target/xtask/junit/secrets.xml"));
-    assert_eq!(suite(&report, "secrets").tests, 2, "masking changed no count");
+    assert_eq!(
+        suite(&report, "secrets").tests,
+        2,
+        "masking changed no count"
+    );
     let files = written_files(&fixture);
     assert!(files.len() >= 4, "{files:?}");
     for secret in &forbidden {
@@ -369,17 +454,34 @@ fn secrets_are_masked_in_every_form_a_reader_sees_and_in_list_and_doctor() {
         assert!(!run.stderr.contains(secret.as_str()), "{secret} on stderr");
         for file in &files {
             let text = String::from_utf8_lossy(&std::fs::read(file).unwrap()).into_owned();
-            assert!(!text.contains(secret.as_str()), "{secret:?} in {}", file.display());
+            assert!(
+                !text.contains(secret.as_str()),
+                "{secret:?} in {}",
+                file.display()
+            );
         }
     }
     let log = log_of(&fixture, &record(&fixture), "secrets");
-    assert!(log.contains("AssertionError: the token is *** and \"***\""), "{log}");
-    let passed = case(suite(&report, "secrets"), "test_prints_secrets_in_every_form");
+    assert!(
+        log.contains("AssertionError: the token is *** and \"***\""),
+        "{log}"
+    );
+    let passed = case(
+        suite(&report, "secrets"),
+        "test_prints_secrets_in_every_form",
+    );
     let out = passed.system_out.as_ref().unwrap().as_str();
-    assert!(out.contains("url: postgres://db:5432/x"), "user-info removed:\n{out}");
+    assert!(
+        out.contains("url: postgres://db:5432/x"),
+        "user-info removed:\n{out}"
+    );
 
     // `list --json` and `doctor` show the suite's env through the same boundary.
-    for args in [&["list", "--json"][..], &["list"][..], &["doctor", "--json"][..]] {
+    for args in [
+        &["list", "--json"][..],
+        &["list"][..],
+        &["doctor", "--json"][..],
+    ] {
         let shown = fixture.run(args);
         for secret in ["pw-manifest-4242", "pa(ss)word-77"] {
             assert!(!shown.stdout.contains(secret), "{args:?} shows {secret}");
@@ -387,7 +489,12 @@ fn secrets_are_masked_in_every_form_a_reader_sees_and_in_list_and_doctor() {
         }
         if args[0] == "list" && args.len() == 2 {
             let listed: Value = serde_json::from_str(&shown.stdout).unwrap();
-            let env = &listed.as_array().unwrap().iter().find(|s| s["name"] == "secrets").unwrap()["env"];
+            let env = &listed
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["name"] == "secrets")
+                .unwrap()["env"];
             assert_eq!(env["DB_PASSWORD"], "***");
             assert_eq!(env["SERVICE_URL"], "postgres://db:5432/x");
         }
@@ -404,16 +511,35 @@ fn a_logs_path_that_is_a_file_ends_as_an_internal_error_with_every_report_writte
     std::fs::create_dir_all(fixture.path("target/xtask")).unwrap();
     fixture.write("target/xtask/logs", "somebody's file");
     let run = fixture.run(&["test", "quick"]);
-    assert_eq!(run.code, exit_codes::INTERNAL_ERROR, "{}", exit_codes::name(run.code));
-    assert!(run.stderr.contains("target/xtask/logs is a file"), "{}", run.stderr);
-    assert_eq!(fixture.read("target/xtask/logs"), "somebody's file", "left alone");
+    assert_eq!(
+        run.code,
+        exit_codes::INTERNAL_ERROR,
+        "{}",
+        exit_codes::name(run.code)
+    );
+    assert!(
+        run.stderr.contains("target/xtask/logs is a file"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        fixture.read("target/xtask/logs"),
+        "somebody's file",
+        "left alone"
+    );
     let record = record(&fixture);
-    assert_eq!(record["exit_code"], exit_codes::INTERNAL_ERROR, "{record:#}");
+    assert_eq!(
+        record["exit_code"],
+        exit_codes::INTERNAL_ERROR,
+        "{record:#}"
+    );
     assert_eq!(record["exit_code_name"], "INTERNAL_ERROR");
     // The suite still ran and its own log and report are in the invocation's directory.
     assert_eq!(suite_record(&record, "quick")["outcome"], "passed");
     for key in ["log", "junit"] {
-        assert!(fixture.path(suite_record(&record, "quick")[key].as_str().unwrap()).is_file());
+        assert!(fixture
+            .path(suite_record(&record, "quick")[key].as_str().unwrap())
+            .is_file());
     }
 }
 
@@ -422,10 +548,22 @@ fn a_junit_path_that_is_a_directory_ends_as_an_internal_error_that_run_json_reco
     let fixture = Fixture::new("engine", "junit_dir");
     std::fs::create_dir_all(fixture.path("target/xtask/junit.xml/mine")).unwrap();
     let run = fixture.run(&["test", "quick"]);
-    assert_eq!(run.code, exit_codes::INTERNAL_ERROR, "{}", exit_codes::name(run.code));
+    assert_eq!(
+        run.code,
+        exit_codes::INTERNAL_ERROR,
+        "{}",
+        exit_codes::name(run.code)
+    );
     let record = record(&fixture);
-    assert_eq!(record["exit_code"], exit_codes::INTERNAL_ERROR, "{record:#}");
-    assert!(fixture.path("target/xtask/junit.xml/mine").is_dir(), "left alone");
+    assert_eq!(
+        record["exit_code"],
+        exit_codes::INTERNAL_ERROR,
+        "{record:#}"
+    );
+    assert!(
+        fixture.path("target/xtask/junit.xml/mine").is_dir(),
+        "left alone"
+    );
     assert!(fixture.path(record["junit"].as_str().unwrap()).is_file());
 }
 
@@ -433,26 +571,49 @@ fn a_junit_path_that_is_a_directory_ends_as_an_internal_error_that_run_json_reco
 fn an_invocation_never_deletes_a_live_ones_files() {
     let fixture = Fixture::new("engine", "overlap");
     // Warm the environment so that the slow invocation is slow in its tests only.
-    assert_eq!(fixture.run(&["test", "quick", "daemon"]).code, exit_codes::OK);
+    assert_eq!(
+        fixture.run(&["test", "quick", "daemon"]).code,
+        exit_codes::OK
+    );
     std::fs::remove_file(fixture.path("suites/daemon/pids.txt")).unwrap();
     let mut slow = spawn(fixture.command(&["test", "daemon-hang", "--timeout", "10m"]));
     wait_for_pids(&fixture.path("suites/daemon/pids.txt"), &mut slow);
-    let slow_dir = fixture.path("target/xtask").join(std::fs::read_link(fixture.path("target/xtask/latest")).unwrap());
+    let slow_dir = fixture
+        .path("target/xtask")
+        .join(std::fs::read_link(fixture.path("target/xtask/latest")).unwrap());
     // Others come and go while it runs, more than are kept.
     for _ in 0..=xtask::runs::KEEP_FINISHED {
         assert_eq!(fixture.run(&["test", "quick"]).code, exit_codes::OK);
     }
-    let kept = std::fs::read_dir(fixture.path("target/xtask/runs")).unwrap().count();
-    assert!(kept <= xtask::runs::KEEP_FINISHED + 2, "old invocations are pruned: {kept}");
-    assert!(slow_dir.join("logs/daemon-hang.log").is_file(), "the live invocation's log is still there");
-    assert!(slow_dir.join("work").is_dir(), "and so is its working directory");
-    Command::new("kill").args(["-INT", &slow.id().to_string()]).status().unwrap();
+    let kept = std::fs::read_dir(fixture.path("target/xtask/runs"))
+        .unwrap()
+        .count();
+    assert!(
+        kept <= xtask::runs::KEEP_FINISHED + 2,
+        "old invocations are pruned: {kept}"
+    );
+    assert!(
+        slow_dir.join("logs/daemon-hang.log").is_file(),
+        "the live invocation's log is still there"
+    );
+    assert!(
+        slow_dir.join("work").is_dir(),
+        "and so is its working directory"
+    );
+    Command::new("kill")
+        .args(["-INT", &slow.id().to_string()])
+        .status()
+        .unwrap();
     let run = finish(slow, Duration::from_secs(60));
     assert_eq!(run.code, exit_codes::INTERRUPTED);
-    let own: Value = serde_json::from_str(&std::fs::read_to_string(slow_dir.join("run.json")).unwrap()).unwrap();
+    let own: Value =
+        serde_json::from_str(&std::fs::read_to_string(slow_dir.join("run.json")).unwrap()).unwrap();
     let suite = suite_record(&own, "daemon-hang");
     for key in ["log", "junit"] {
-        assert!(fixture.path(suite[key].as_str().unwrap()).is_file(), "{key} of the slow run");
+        assert!(
+            fixture.path(suite[key].as_str().unwrap()).is_file(),
+            "{key} of the slow run"
+        );
     }
 }
 
@@ -462,10 +623,22 @@ fn a_panic_in_the_xtask_is_an_internal_error_with_every_report_written() {
     let mut command = fixture.command(&["test", "quick", "stdlib-name"]);
     command.env(xtask::runner::executor::INJECT_PANIC_ENV, "quick");
     let run = run(command);
-    assert_eq!(run.code, exit_codes::INTERNAL_ERROR, "never 101: {}", exit_codes::name(run.code));
+    assert_eq!(
+        run.code,
+        exit_codes::INTERNAL_ERROR,
+        "never 101: {}",
+        exit_codes::name(run.code)
+    );
     let record = record(&fixture);
-    assert_eq!(record["exit_code"], exit_codes::INTERNAL_ERROR, "{record:#}");
-    assert!(record["error"].as_str().unwrap().contains("panicked while running suite `quick`"));
+    assert_eq!(
+        record["exit_code"],
+        exit_codes::INTERNAL_ERROR,
+        "{record:#}"
+    );
+    assert!(record["error"]
+        .as_str()
+        .unwrap()
+        .contains("panicked while running suite `quick`"));
     assert_eq!(suite_record(&record, "quick")["outcome"], "crashed");
     assert_eq!(suite_record(&record, "stdlib-name")["outcome"], "passed");
     let report = read_report(&fixture.path("target/xtask/junit.xml"));

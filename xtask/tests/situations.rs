@@ -232,8 +232,16 @@ fn fifty_megabytes_of_output_stay_in_the_log_and_are_cut_in_the_report() {
             .expect("the captured output")
             .as_str();
         assert!(out.len() < LXML_MAX_TEXT / 4, "{} bytes", out.len());
-        assert!(out.contains("bytes cut here to keep this report readable"), "{}", &out[..200]);
-        assert!(out.starts_with("--------------------------------- Captured Out"), "{}", &out[..200]);
+        assert!(
+            out.contains("bytes cut here to keep this report readable"),
+            "{}",
+            &out[..200]
+        );
+        assert!(
+            out.starts_with("--------------------------------- Captured Out"),
+            "{}",
+            &out[..200]
+        );
         assert!(out.contains("big: the end"));
     }
     for file in s.consumers["files"].as_array().unwrap() {
@@ -707,7 +715,11 @@ fn read_run_json(fixture: &Fixture) -> Value {
         assert_eq!(suite["junit"], format!("{dir}/junit/{name}.xml"));
         for key in ["log", "junit"] {
             let path = fixture.path(suite[key].as_str().unwrap());
-            assert!(path.is_file(), "run.json names {} for {name}, which is missing", path.display());
+            assert!(
+                path.is_file(),
+                "run.json names {} for {name}, which is missing",
+                path.display()
+            );
         }
         for command in suite["commands"].as_array().unwrap() {
             for key in ["step", "argv", "exit_code", "signal", "duration_secs"] {
@@ -720,7 +732,10 @@ fn read_run_json(fixture: &Fixture) -> Value {
 
 /// This invocation's own directory, relative to the root.
 fn run_dir(run_json: &Value) -> String {
-    format!("target/xtask/runs/{}", run_json["run_id"].as_str().expect("run.json: run_id"))
+    format!(
+        "target/xtask/runs/{}",
+        run_json["run_id"].as_str().expect("run.json: run_id")
+    )
 }
 
 /// The merged report and every suite's own.

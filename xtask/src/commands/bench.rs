@@ -1052,7 +1052,10 @@ mod tests {
         let failure = run_logged(&fails, &log).unwrap().expect("a failure");
         assert_eq!(
             failure.command,
-            format!("cd {} && env -u VIRTUAL_ENV sh -c 'echo out; exit 3'", dir.display())
+            format!(
+                "cd {} && env -u VIRTUAL_ENV sh -c 'echo out; exit 3'",
+                dir.display()
+            )
         );
         assert_eq!(
             (failure.exit_code, failure.ended.as_str()),

@@ -19,7 +19,7 @@ use crate::paths::Layout;
 use crate::plan::{plan_suite, shell_line, Invocation, SuitePlan};
 use crate::process;
 use crate::redact::Redactor;
-use crate::runner::step::{self, Captured};
+use crate::step::{self, Captured};
 use crate::toolchain::{self, UV_ENV, UV_VERSION};
 
 /// How many suites are checked at once: building environments is mostly waiting on uv.
@@ -33,9 +33,15 @@ const SUITE_CHECKS: [&str; 5] = ["python", "lock", "environment", "pytest", "mar
 pub fn run(layout: &Layout, manifest: &Manifest, args: &DoctorArgs) -> anyhow::Result<u8> {
     let suites: Vec<&Suite> = manifest.suites.iter().collect();
     let redactor = crate::session::redactor(manifest, &suites);
-    process::init(&layout.run_id, std::env::temp_dir().join(format!("xtask-doctor-{}", layout.run_id)))
-        .map_err(|err| anyhow::anyhow!("setting up signal handling: {err}"))?;
-    let cx = Cx { layout, redactor: &redactor };
+    process::init(
+        &layout.run_id,
+        std::env::temp_dir().join(format!("xtask-doctor-{}", layout.run_id)),
+    )
+    .map_err(|err| anyhow::anyhow!("setting up signal handling: {err}"))?;
+    let cx = Cx {
+        layout,
+        redactor: &redactor,
+    };
     let mut out = Output::new(args.json, redactor.clone());
     let (check, uv) = check_uv(&cx);
     out.emit(vec![check]);
@@ -591,7 +597,13 @@ fn check_environment(cx: &Cx<'_>, plan: &SuitePlan) -> Check {
         vec![],
     );
     let Some((build, ran)) = ran_build else {
-        return Check::fail("environment", suite, Class::Environment, "no build command", "report this");
+        return Check::fail(
+            "environment",
+            suite,
+            Class::Environment,
+            "no build command",
+            "report this",
+        );
     };
     match ran {
         ran if ran.success() => {
@@ -602,7 +614,10 @@ fn check_environment(cx: &Cx<'_>, plan: &SuitePlan) -> Check {
             Check::ok(
                 "environment",
                 suite,
-                format!("uv builds it in {} (Python {python})", cx.layout.display(&env.path)),
+                format!(
+                    "uv builds it in {} (Python {python})",
+                    cx.layout.display(&env.path)
+                ),
             )
             .ran(build)
         }
@@ -643,9 +658,7 @@ fn check_pytest(cx: &Cx<'_>, plan: &SuitePlan) -> Check {
     let suite = &plan.suite;
     let probe = &plan.env.probe;
     match cx.execute(probe) {
-        Ok(ran) if ran.success() => {
-            Check::ok("pytest", suite, "`import pytest` works").ran(probe)
-        }
+        Ok(ran) if ran.success() => Check::ok("pytest", suite, "`import pytest` works").ran(probe),
         Ok(ran) => {
             let fix = match &suite.environment {
                 Environment::Project { extras } if extras.is_empty() => format!(

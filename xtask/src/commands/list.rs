@@ -29,7 +29,10 @@ impl ListArgs {
             .max()
             .unwrap_or(0);
         for suite in &manifest.suites {
-            let line = format!("{:<width$}  {:<gwidth$}  {}", suite.name, suite.group, suite.dir);
+            let line = format!(
+                "{:<width$}  {:<gwidth$}  {}",
+                suite.name, suite.group, suite.dir
+            );
             println!("{}", redactor.text(&line));
         }
         Ok(())

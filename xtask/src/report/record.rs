@@ -9,12 +9,11 @@ use serde_json::{json, Value};
 
 use crate::events::{Event, Sink};
 use crate::exit_codes;
-use crate::model::{StepRecord, SuiteResult};
 pub use crate::model::now;
+use crate::model::{StepRecord, SuiteResult};
 use crate::outcome::Outcome;
 use crate::paths::{write_atomically, Layout};
 use crate::redact::Redactor;
-
 
 /// The record of an invocation that ended before any suite ran (a broken manifest, an
 /// unknown suite): no suites, the exit code, and the error that decided it.
@@ -124,17 +123,17 @@ impl RunInfo {
     }
 }
 
-/// The trimmed stdout of a command that succeeded.
+/// How long a query of git or uv may take.
+const QUERY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The trimmed stdout of a command that succeeded, run through the step layer.
 fn output(program: &Path, args: &[&str], cwd: &Path) -> Option<String> {
-    let out = std::process::Command::new(program)
-        .args(args)
-        .current_dir(cwd)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    let mut argv = vec![program.to_string_lossy().into_owned()];
+    argv.extend(args.iter().map(|a| a.to_string()));
+    let invocation = crate::plan::Invocation::new(argv, cwd, vec![]);
+    let deadline = crate::process::deadline_after(std::time::Instant::now(), QUERY_TIMEOUT);
+    let ran = crate::step::capture(&invocation, deadline, &Redactor::default()).ok()?;
+    ran.success().then(|| ran.stdout.trim().to_string())
 }
 
 /// Collects the run for `run.json`; the session writes it last, with the exit code that
@@ -168,7 +167,11 @@ impl RecordSink {
             rest.insert("exit_code_name".into(), json!(exit_codes::name(exit_code)));
             rest.insert(
                 "error".into(),
-                if errors.is_empty() { Value::Null } else { json!(errors.join("; ")) },
+                if errors.is_empty() {
+                    Value::Null
+                } else {
+                    json!(errors.join("; "))
+                },
             );
         }
         write(&self.layout, self.info.started_at, rest, &self.redactor)
@@ -244,7 +247,12 @@ pub fn previous_durations(layout: &Layout) -> std::collections::HashMap<String, 
         .as_array()
         .into_iter()
         .flatten()
-        .filter_map(|s| Some((s["name"].as_str()?.to_string(), s["duration_secs"].as_f64()?)))
+        .filter_map(|s| {
+            Some((
+                s["name"].as_str()?.to_string(),
+                s["duration_secs"].as_f64()?,
+            ))
+        })
         .collect()
 }
 
@@ -257,7 +265,11 @@ pub fn peak_rss_bytes() -> Option<u64> {
     }
     let max = u64::try_from(usage.ru_maxrss).ok()?;
     // Linux reports KiB, macOS bytes.
-    Some(if cfg!(target_os = "macos") { max } else { max * 1024 })
+    Some(if cfg!(target_os = "macos") {
+        max
+    } else {
+        max * 1024
+    })
 }
 
 fn counts(result: &SuiteResult) -> Value {

@@ -3,10 +3,10 @@
 
 use std::io::Write;
 
+use crate::events::{Event, Sink};
 use crate::log;
 use crate::outcome::Outcome;
 use crate::paths::Layout;
-use crate::events::{Event, Sink};
 
 pub struct TerminalSink<W: Write> {
     out: W,

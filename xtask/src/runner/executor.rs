@@ -16,7 +16,7 @@ use crate::plan::SuitePlan;
 use crate::process::{self, Stop};
 use crate::pytest_junit;
 use crate::redact::Redactor;
-use crate::runner::step;
+use crate::step;
 
 /// What every suite of a run shares.
 pub struct RunContext<'a> {
@@ -65,7 +65,8 @@ pub const INJECT_PANIC_ENV: &str = "XTASK_INJECT_PANIC";
 
 /// A suite that never started because the run was interrupted first.
 pub fn not_started(plan: &SuitePlan) -> SuiteResult {
-    let detail = "not started: the run was interrupted (Ctrl-C, SIGTERM or SIGHUP) before this suite began";
+    let detail =
+        "not started: the run was interrupted (Ctrl-C, SIGTERM or SIGHUP) before this suite began";
     let _ = log::create(&plan.log)
         .and_then(|mut log| writeln!(log, "xtask: {detail}").map_err(Into::into));
     finish(
@@ -143,7 +144,10 @@ fn try_run_suite(
 ) -> anyhow::Result<Ended> {
     let mut log = log::create(&plan.log)?;
     if std::env::var_os(INJECT_PANIC_ENV).is_some_and(|v| v == plan.suite.name.as_str()) {
-        panic!("{INJECT_PANIC_ENV} asked for a panic in suite `{}`", plan.suite.name);
+        panic!(
+            "{INJECT_PANIC_ENV} asked for a panic in suite `{}`",
+            plan.suite.name
+        );
     }
     if let Some(blocked) = &plan.blocked {
         writeln!(log, "xtask: {}", cx.redactor.text(&blocked.detail))
@@ -153,7 +157,8 @@ fn try_run_suite(
     if let Some(dir) = plan.raw_junit.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let stopped = |stop: Stop, step: &str| match stop {
+    let stopped = |stop: Stop, step: &str| {
+        match stop {
         Stop::TimedOut => Ended::new(
             Outcome::Timeout,
             format!(
@@ -169,6 +174,7 @@ fn try_run_suite(
                 "stopped during its {step} step: the run was interrupted (Ctrl-C, SIGTERM or SIGHUP)"
             ),
         ),
+    }
     };
 
     // Building the environment and running the tests each get the whole timeout: a slow
@@ -184,7 +190,8 @@ fn try_run_suite(
     }
 
     let deadline = process::deadline_after(Instant::now(), plan.timeout);
-    let (record, stop, heard) = step::run_into_log("pytest", &plan.test, deadline, &mut log, cx.redactor)?;
+    let (record, stop, heard) =
+        step::run_into_log("pytest", &plan.test, deadline, &mut log, cx.redactor)?;
     // A death by signal reads as a shell (and uv) reports it: 128 + n.
     let code = record.exit_code.or(record.signal.map(|s| 128 + s));
     steps.push(record);
@@ -197,7 +204,12 @@ fn try_run_suite(
     }
     let own = OwnModules {
         suite_dir: cx.root.join(&plan.suite.dir),
-        pythonpath: plan.suite.pythonpath.iter().map(|p| cx.root.join(p)).collect(),
+        pythonpath: plan
+            .suite
+            .pythonpath
+            .iter()
+            .map(|p| cx.root.join(p))
+            .collect(),
     };
     let (outcome, detail) = classify(&plan.suite.name, code, cases.as_deref(), &own);
     Ok(Ended {
@@ -226,8 +238,17 @@ fn prepare_environment(
     let env = &plan.env;
     let deadline = process::deadline_after(clock, plan.timeout);
     let Some(_lock) = lock(&env.lock_path(), deadline)? else {
-        let stop = if process::interrupted() { Stop::Interrupted } else { Stop::TimedOut };
-        writeln!(log, "xtask: environment: stopped while waiting for another build of {}", env.path.display()).ok();
+        let stop = if process::interrupted() {
+            Stop::Interrupted
+        } else {
+            Stop::TimedOut
+        };
+        writeln!(
+            log,
+            "xtask: environment: stopped while waiting for another build of {}",
+            env.path.display()
+        )
+        .ok();
         return Ok(Prepared::Stopped(stop));
     };
     let inputs = env.inputs(cx.root, cx.uv_version);
@@ -256,7 +277,10 @@ fn prepare_environment(
             Err(err) => {
                 let detail = format!("could not start uv: {err:#}");
                 writeln!(log, "xtask: {detail}").ok();
-                return Ok(Prepared::Failed(Ended::new(Outcome::ToolchainError, detail)));
+                return Ok(Prepared::Failed(Ended::new(
+                    Outcome::ToolchainError,
+                    detail,
+                )));
             }
         };
         let describe = record.describe();

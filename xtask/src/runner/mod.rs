@@ -1,10 +1,10 @@
 //! Running suite plans: the dispatcher hands suites to at most `jobs` workers (`pool`), each
-//! worker runs one suite (`executor`), whose steps run through the process layer (`step`).
+//! worker runs one suite (`executor`), whose steps run through the step layer (`crate::step`)
+//! on top of the process layer (`crate::process`).
 //! Everything that happens becomes an event (`events`) that every sink turns into one kind
 //! of report; the runner itself never writes a report.
 
 pub mod executor;
-pub mod step;
 
 use std::panic::AssertUnwindSafe;
 use std::time::Instant;
@@ -74,7 +74,10 @@ pub fn run(
         |_, &index, send| {
             let plan = &plans[index];
             if process::interrupted() {
-                send(Message::Finished(index, Box::new(executor::not_started(plan))));
+                send(Message::Finished(
+                    index,
+                    Box::new(executor::not_started(plan)),
+                ));
                 return;
             }
             send(Message::Started(index));
@@ -88,11 +91,15 @@ pub fn run(
                 Err(panic) => {
                     let why = panic_message(&*panic);
                     send(Message::Panicked(index, why.clone()));
-                    send(Message::Finished(index, Box::new(executor::panicked(plan, &why))));
+                    send(Message::Finished(
+                        index,
+                        Box::new(executor::panicked(plan, &why)),
+                    ));
                 }
             }
         },
-        |message| match message {
+        |message| {
+            match message {
             Message::Started(index) => emit(Event::SuiteStarted {
                 index,
                 plan: &plans[index],
@@ -115,6 +122,7 @@ pub fn run(
                 });
                 results[index] = Some(*result);
             }
+        }
         },
     );
 

@@ -1,6 +1,7 @@
-//! One step: an `Invocation` run through the process layer, its output masked on the way
-//! to where it goes (a suite's log, or memory for `doctor`), stopped at its deadline or on
-//! an interrupt.
+//! The step layer: an `Invocation` run through the process layer, its output masked on the
+//! way to where it goes (a suite's log, or memory for a check or a query), stopped at its
+//! deadline or on an interrupt. Every child the xtask starts goes through here, except
+//! `cargo metadata` reading the manifest, before anything else runs.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -34,8 +35,12 @@ pub fn run_into_log(
     log: &mut File,
     redactor: &Redactor,
 ) -> anyhow::Result<(StepRecord, Option<Stop>, Heard)> {
-    writeln!(log, "xtask: {step}: {}", redactor.text(&shell_line(invocation)))
-        .context("writing the suite log")?;
+    writeln!(
+        log,
+        "xtask: {step}: {}",
+        redactor.text(&shell_line(invocation))
+    )
+    .context("writing the suite log")?;
     let (reader, writer) = std::io::pipe().context("creating a pipe for the step's output")?;
     let mut command = invocation.command();
     command
@@ -51,7 +56,10 @@ pub fn run_into_log(
     let mut child = spawned.with_context(|| format!("running `{}`", invocation.argv[0]))?;
 
     let sink = log.try_clone().context("sharing the suite log")?;
-    let copier = copy(reader, SummaryTap::new(RedactingWriter::new(sink, redactor.clone())));
+    let copier = copy(
+        reader,
+        SummaryTap::new(RedactingWriter::new(sink, redactor.clone())),
+    );
     let (status, stop) = process::wait(&mut child, &tag, deadline)
         .with_context(|| format!("waiting for `{}`", invocation.argv[0]))?;
     let heard = match copier.recv_timeout(OUTPUT_DRAIN) {
@@ -135,7 +143,10 @@ pub fn capture(
     let (status, stop) = process::wait(&mut child, &tag, deadline)
         .with_context(|| format!("waiting for `{}`", invocation.argv[0]))?;
     let text = |tail: mpsc::Receiver<Tail>| {
-        let bytes = tail.recv_timeout(OUTPUT_DRAIN).map(|t| t.0).unwrap_or_default();
+        let bytes = tail
+            .recv_timeout(OUTPUT_DRAIN)
+            .map(|t| t.0)
+            .unwrap_or_default();
         redactor.text(&String::from_utf8_lossy(&bytes))
     };
     Ok(Captured {
@@ -308,7 +319,12 @@ mod tests {
     #[test]
     fn the_summary_line_is_heard_whatever_the_writes_look_like() {
         let mut tap = SummaryTap::new(RedactingWriter::new(Vec::new(), Redactor::default()));
-        for piece in ["collected 3 items\n", "==== 2 passed, ", "1 deselected in 0.01s ====\n", "tail"] {
+        for piece in [
+            "collected 3 items\n",
+            "==== 2 passed, ",
+            "1 deselected in 0.01s ====\n",
+            "tail",
+        ] {
             tap.write_all(piece.as_bytes()).unwrap();
         }
         let summary = tap.finish().unwrap();
