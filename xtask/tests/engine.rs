@@ -13,6 +13,16 @@ use common::*;
 use serde_json::Value;
 use xtask::exit_codes;
 
+/// The exit code, by its constant's name.
+fn assert_code(run: &Run, code: u8) {
+    assert_eq!(
+        exit_codes::name(run.code),
+        exit_codes::name(code),
+        "exit code {}",
+        run.code
+    );
+}
+
 fn record(fixture: &Fixture) -> Value {
     serde_json::from_str(&fixture.read("target/xtask/run.json")).expect("run.json is JSON")
 }
@@ -24,6 +34,14 @@ fn suite_record<'a>(record: &'a Value, name: &str) -> &'a Value {
         .iter()
         .find(|s| s["name"] == name)
         .unwrap_or_else(|| panic!("run.json has no suite {name}: {record:#}"))
+}
+
+/// The commands run.json records for suite `name`.
+fn commands(record: &Value, name: &str) -> Vec<Value> {
+    suite_record(record, name)["commands"]
+        .as_array()
+        .unwrap()
+        .clone()
 }
 
 fn log_of(fixture: &Fixture, record: &Value, name: &str) -> String {
@@ -143,7 +161,7 @@ fn written_files(fixture: &Fixture) -> Vec<PathBuf> {
 fn a_module_named_like_a_standard_one_does_not_break_the_environment() {
     let fixture = Fixture::new("engine", "stdlib_name");
     let run = fixture.run(&["test", "stdlib-name"]);
-    assert_eq!(run.code, exit_codes::OK, "{}", exit_codes::name(run.code));
+    assert_code(&run, exit_codes::OK);
     let record = record(&fixture);
     assert_eq!(suite_record(&record, "stdlib-name")["counts"]["passed"], 1);
 }
@@ -155,7 +173,7 @@ fn two_suites_on_one_project_with_other_extras_run_at_once_and_leave_its_venv_al
     std::fs::create_dir_all(fixture.path("suites/two_extras/.venv")).unwrap();
     fixture.write("suites/two_extras/.venv/installed-by-hand", "mine");
     let run = fixture.run(&["test", "extra-a", "extra-b", "-j", "2"]);
-    assert_eq!(run.code, exit_codes::OK, "{}", exit_codes::name(run.code));
+    assert_code(&run, exit_codes::OK);
     let record = record(&fixture);
     for name in ["extra-a", "extra-b"] {
         assert_eq!(suite_record(&record, name)["counts"]["passed"], 1, "{name}");
@@ -173,16 +191,10 @@ fn two_suites_on_one_project_with_other_extras_run_at_once_and_leave_its_venv_al
 #[test]
 fn a_warm_run_runs_no_uv_and_a_changed_input_rebuilds() {
     let fixture = Fixture::new("engine", "warm");
-    assert_eq!(
-        fixture.run(&["test", "quick", "extra-a"]).code,
-        exit_codes::OK
-    );
+    assert_code(&fixture.run(&["test", "quick", "extra-a"]), exit_codes::OK);
     let cold = record(&fixture);
     for name in ["quick", "extra-a"] {
-        let steps = suite_record(&cold, name)["commands"]
-            .as_array()
-            .unwrap()
-            .clone();
+        let steps = commands(&cold, name);
         assert!(
             steps
                 .iter()
@@ -191,16 +203,10 @@ fn a_warm_run_runs_no_uv_and_a_changed_input_rebuilds() {
         );
     }
 
-    assert_eq!(
-        fixture.run(&["test", "quick", "extra-a"]).code,
-        exit_codes::OK
-    );
+    assert_code(&fixture.run(&["test", "quick", "extra-a"]), exit_codes::OK);
     let warm = record(&fixture);
     for name in ["quick", "extra-a"] {
-        let steps = suite_record(&warm, name)["commands"]
-            .as_array()
-            .unwrap()
-            .clone();
+        let steps = commands(&warm, name);
         let environment: Vec<&Value> = steps
             .iter()
             .filter(|s| s["step"] == "environment")
@@ -232,10 +238,7 @@ fn a_warm_run_runs_no_uv_and_a_changed_input_rebuilds() {
         .status()
         .unwrap();
     assert!(relock.success());
-    assert_eq!(
-        fixture.run(&["test", "quick", "extra-a"]).code,
-        exit_codes::OK
-    );
+    assert_code(&fixture.run(&["test", "quick", "extra-a"]), exit_codes::OK);
     let changed = record(&fixture);
     assert!(log_of(&fixture, &changed, "extra-a")
         .contains(" sync --directory suites/two_extras --locked"));
@@ -259,7 +262,7 @@ fn a_warm_run_runs_no_uv_and_a_changed_input_rebuilds() {
 fn a_setsid_daemon_is_ended_when_its_suite_passes() {
     let fixture = Fixture::new("engine", "daemon_pass");
     let run = fixture.run(&["test", "daemon"]);
-    assert_eq!(run.code, exit_codes::OK, "{}", exit_codes::name(run.code));
+    assert_code(&run, exit_codes::OK);
     assert_gone(&pids(&fixture.path("suites/daemon/pids.txt")));
 }
 
@@ -267,12 +270,7 @@ fn a_setsid_daemon_is_ended_when_its_suite_passes() {
 fn a_setsid_daemon_is_ended_when_its_suite_times_out() {
     let fixture = Fixture::new("engine", "daemon_timeout");
     let run = fixture.run(&["test", "daemon-hang"]);
-    assert_eq!(
-        run.code,
-        exit_codes::TIMED_OUT,
-        "{}",
-        exit_codes::name(run.code)
-    );
+    assert_code(&run, exit_codes::TIMED_OUT);
     assert_gone(&pids(&fixture.path("suites/daemon/pids.txt")));
 }
 
@@ -294,12 +292,7 @@ fn signalled(test: &str, signal: &str) {
         .unwrap();
     assert!(sent.success());
     let run = finish(xtask, Duration::from_secs(60));
-    assert_eq!(
-        run.code,
-        exit_codes::INTERRUPTED,
-        "{}",
-        exit_codes::name(run.code)
-    );
+    assert_code(&run, exit_codes::INTERRUPTED);
     assert_gone(&pids);
     let record = record(&fixture);
     assert_eq!(record["exit_code"], exit_codes::INTERRUPTED);
@@ -352,12 +345,7 @@ fn overflowing_timeouts_mean_no_timeout_and_never_a_panic() {
     let fixture = Fixture::new("engine", "overflow");
     for flag in ["18446744073709551615", "5124095576030432h"] {
         let run = fixture.run(&["test", "quick", "--timeout", flag]);
-        assert_eq!(
-            run.code,
-            exit_codes::OK,
-            "--timeout {flag}: {}",
-            exit_codes::name(run.code)
-        );
+        assert_code(&run, exit_codes::OK);
     }
     fixture.edit(
         "Cargo.toml",
@@ -365,7 +353,7 @@ fn overflowing_timeouts_mean_no_timeout_and_never_a_panic() {
         "[workspace.metadata.xtask]\ntimeout = 9223372036854775807\n",
     );
     let run = fixture.run(&["test", "quick"]);
-    assert_eq!(run.code, exit_codes::OK, "{}", exit_codes::name(run.code));
+    assert_code(&run, exit_codes::OK);
     assert_eq!(
         suite_record(&record(&fixture), "quick")["timeout_secs"],
         9223372036854775807u64
@@ -386,7 +374,7 @@ fn ordinary_words_in_secret_looking_variables_leave_every_report_intact() {
         .env("TOKENIZERS_PARALLELISM", "false")
         .env("SOME_TOKEN", "1");
     let run = run(command);
-    assert_eq!(run.code, exit_codes::OK, "{}", exit_codes::name(run.code));
+    assert_code(&run, exit_codes::OK);
     let record = record(&fixture);
     assert_eq!(record["suites"][0]["counts"]["passed"], 2, "{record:#}");
     for file in [
@@ -414,12 +402,7 @@ fn secrets_are_masked_in_every_form_a_reader_sees_and_in_list_and_doctor() {
         .env("PEM_SECRET", PEM)
         .env("ENGINE_LISTED", LISTED);
     let run = run(command);
-    assert_eq!(
-        run.code,
-        exit_codes::TESTS_FAILED,
-        "{}",
-        exit_codes::name(run.code)
-    );
+    assert_code(&run, exit_codes::TESTS_FAILED);
 
     let escaped_xml = |s: &str| {
         s.replace('&', "&amp;")
@@ -511,12 +494,7 @@ fn a_logs_path_that_is_a_file_ends_as_an_internal_error_with_every_report_writte
     std::fs::create_dir_all(fixture.path("target/xtask")).unwrap();
     fixture.write("target/xtask/logs", "somebody's file");
     let run = fixture.run(&["test", "quick"]);
-    assert_eq!(
-        run.code,
-        exit_codes::INTERNAL_ERROR,
-        "{}",
-        exit_codes::name(run.code)
-    );
+    assert_code(&run, exit_codes::INTERNAL_ERROR);
     assert!(
         run.stderr.contains("target/xtask/logs is a file"),
         "{}",
@@ -548,12 +526,7 @@ fn a_junit_path_that_is_a_directory_ends_as_an_internal_error_that_run_json_reco
     let fixture = Fixture::new("engine", "junit_dir");
     std::fs::create_dir_all(fixture.path("target/xtask/junit.xml/mine")).unwrap();
     let run = fixture.run(&["test", "quick"]);
-    assert_eq!(
-        run.code,
-        exit_codes::INTERNAL_ERROR,
-        "{}",
-        exit_codes::name(run.code)
-    );
+    assert_code(&run, exit_codes::INTERNAL_ERROR);
     let record = record(&fixture);
     assert_eq!(
         record["exit_code"],
@@ -623,12 +596,7 @@ fn a_panic_in_the_xtask_is_an_internal_error_with_every_report_written() {
     let mut command = fixture.command(&["test", "quick", "stdlib-name"]);
     command.env(xtask::runner::executor::INJECT_PANIC_ENV, "quick");
     let run = run(command);
-    assert_eq!(
-        run.code,
-        exit_codes::INTERNAL_ERROR,
-        "never 101: {}",
-        exit_codes::name(run.code)
-    );
+    assert_code(&run, exit_codes::INTERNAL_ERROR);
     let record = record(&fixture);
     assert_eq!(
         record["exit_code"],

@@ -270,19 +270,22 @@ fn prepare_environment(
         return Ok(Prepared::Ready { built: false });
     }
     env.discard_record();
-    for build in &env.build {
-        let ran = step::run_into_log("environment", build, deadline, log, cx.redactor);
-        let (record, stop, _) = match ran {
-            Ok(ran) => ran,
-            Err(err) => {
-                let detail = format!("could not start uv: {err:#}");
-                writeln!(log, "xtask: {detail}").ok();
-                return Ok(Prepared::Failed(Ended::new(
-                    Outcome::ToolchainError,
-                    detail,
-                )));
-            }
-        };
+    // The build commands, then the check that pytest imports: each with what its failure means.
+    let probe = [(&env.probe, true)];
+    let builds = env.build.iter().map(|b| (b, false));
+    for (invocation, is_probe) in builds.chain(probe) {
+        let (record, stop, _) =
+            match step::run_into_log("environment", invocation, deadline, log, cx.redactor) {
+                Ok(ran) => ran,
+                Err(err) => {
+                    let detail = format!("could not start `{}`: {err:#}", invocation.argv[0]);
+                    writeln!(log, "xtask: {detail}").ok();
+                    return Ok(Prepared::Failed(Ended::new(
+                        Outcome::ToolchainError,
+                        detail,
+                    )));
+                }
+            };
         let describe = record.describe();
         let failed = record.exit_code != Some(0);
         steps.push(record);
@@ -290,31 +293,21 @@ fn prepare_environment(
             return Ok(Prepared::Stopped(stop));
         }
         if failed {
+            let detail = if is_probe {
+                format!(
+                    "the environment was built, but pytest is not importable in it (`python -I -c \"import pytest\"` {describe}): add pytest to the suite's extra or requirements"
+                )
+            } else {
+                format!(
+                    "the environment could not be built: `uv {}` {describe}; uv's explanation is in the log",
+                    invocation.argv.get(1).map_or("", String::as_str)
+                )
+            };
             return Ok(Prepared::Failed(Ended::new(
                 Outcome::EnvironmentError,
-                format!(
-                    "the environment could not be built: `{} {}` {describe}; uv's explanation is in the log",
-                    "uv",
-                    build.argv.get(1).map_or("", String::as_str)
-                ),
+                detail,
             )));
         }
-    }
-    let (record, stop, _) =
-        step::run_into_log("environment", &env.probe, deadline, log, cx.redactor)?;
-    let describe = record.describe();
-    let failed = record.exit_code != Some(0);
-    steps.push(record);
-    if let Some(stop) = stop {
-        return Ok(Prepared::Stopped(stop));
-    }
-    if failed {
-        return Ok(Prepared::Failed(Ended::new(
-            Outcome::EnvironmentError,
-            format!(
-                "the environment was built, but pytest is not importable in it (`python -I -c \"import pytest\"` {describe}): add pytest to the suite's extra or requirements"
-            ),
-        )));
     }
     env.record(&inputs)
         .with_context(|| format!("recording the inputs of {}", env.path.display()))?;
