@@ -344,12 +344,40 @@ fn read_pytest_report(
     if !plan.raw_junit.exists() {
         return Ok(None);
     }
+    let budget = std::cell::Cell::new(REPORT_TEXT_BUDGET);
     let cases = pytest_junit::parse_file(&plan.raw_junit, &plan.suite.dir, &|text| {
-        redactor.text(text)
+        within_budget(redactor.text(text), &budget)
     })
     .with_context(|| format!("reading pytest's report {}", plan.raw_junit.display()));
     let _ = std::fs::remove_file(&plan.raw_junit);
     cases.map(Some)
+}
+
+/// How much text one suite's report keeps in all: each text is already capped by the
+/// reader, and this bounds their sum, so the xtask's memory stays bounded however many
+/// tests print however much. The log keeps everything.
+pub const REPORT_TEXT_BUDGET: usize = 64 << 20;
+/// What a text keeps of its end once the budget is spent.
+const OVER_BUDGET_TAIL: usize = 2 << 10;
+
+/// `text` as it fits in what is left of `budget`, which it uses up.
+fn within_budget(text: String, budget: &std::cell::Cell<usize>) -> String {
+    let left = budget.get();
+    if text.len() <= left {
+        budget.set(left - text.len());
+        return text;
+    }
+    let mut cut = text.len().saturating_sub(OVER_BUDGET_TAIL.min(left));
+    while !text.is_char_boundary(cut) {
+        cut += 1;
+    }
+    let kept = format!(
+        "[xtask: {cut} bytes cut here: this suite's report holds more than {} MiB of text; the suite's log has everything]\n{}",
+        REPORT_TEXT_BUDGET >> 20,
+        &text[cut..]
+    );
+    budget.set(left.saturating_sub(text.len() - cut));
+    kept
 }
 
 pub fn humanize(duration: Duration) -> String {
@@ -358,5 +386,27 @@ pub fn humanize(duration: Duration) -> String {
         s if s % 3600 == 0 => format!("{}h", s / 3600),
         s if s % 60 == 0 => format!("{}m", s / 60),
         s => format!("{s}s"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn texts_past_the_suites_budget_keep_only_their_end() {
+        let budget = std::cell::Cell::new(10_000);
+        assert_eq!(within_budget("a".repeat(6_000), &budget).len(), 6_000);
+        let cut = within_budget(format!("{}THE END", "é".repeat(5_000)), &budget);
+        assert!(cut.starts_with("[xtask: "), "{}", &cut[..60]);
+        assert!(cut.ends_with("THE END"));
+        assert!(cut.len() < 2_300, "{}", cut.len());
+        // What is left goes to the next text; then every later text keeps only the note.
+        assert!(within_budget("x".repeat(100_000), &budget).len() < 2_300);
+        assert_eq!(budget.get(), 0);
+        for _ in 0..1_000 {
+            assert!(within_budget("x".repeat(100_000), &budget).len() < 200);
+        }
+        assert_eq!(budget.get(), 0);
     }
 }
