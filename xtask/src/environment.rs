@@ -154,13 +154,11 @@ pub fn plan_env(suite: &Suite, layout: &Layout, uv: &Path) -> EnvPlan {
             let files = vec![dir.join("pyproject.toml"), dir.join("uv.lock")];
             ("project", words, files)
         }
-        Environment::Requirements(requirements) => {
+        Environment::Requirements { requirements, file } => {
             let words = requirements.iter().map(|r| format!("with:{r}")).collect();
-            ("requirements", words, vec![])
-        }
-        Environment::RequirementsFile(file) => {
             // Keyed by the file's contents, not its place: equal files share one environment.
-            ("requirements", vec![], vec![dir.join(file)])
+            let files = file.iter().map(PathBuf::from).collect();
+            ("requirements", words, files)
         }
     };
     files.push(python_version);
@@ -212,7 +210,7 @@ pub fn plan_env(suite: &Suite, layout: &Layout, uv: &Path) -> EnvPlan {
                 vec![("UV_PROJECT_ENVIRONMENT".into(), path_text.clone())],
             )]
         }
-        Environment::Requirements(_) | Environment::RequirementsFile(_) => {
+        Environment::Requirements { requirements, file } => {
             let venv = vec![
                 uv.clone(),
                 "venv".into(),
@@ -222,23 +220,18 @@ pub fn plan_env(suite: &Suite, layout: &Layout, uv: &Path) -> EnvPlan {
                 "--quiet".into(),
                 path_text.clone(),
             ];
+            // From the repository root, as `uv pip install -r FILE` run there reads FILE and
+            // the relative paths inside it.
             let mut install = vec![
                 uv.clone(),
                 "pip".into(),
                 "install".into(),
-                "--directory".into(),
-                suite.dir.clone(),
                 "--python".into(),
                 python.clone(),
             ];
-            match &suite.environment {
-                Environment::Requirements(requirements) => {
-                    install.extend(requirements.iter().cloned())
-                }
-                Environment::RequirementsFile(file) => {
-                    install.extend(["--requirements".into(), file.clone()])
-                }
-                Environment::Project { .. } => unreachable!(),
+            install.extend(requirements.iter().cloned());
+            if let Some(file) = file {
+                install.extend(["--requirements".into(), file.clone()]);
             }
             vec![at(venv, vec![]), at(install, vec![])]
         }
@@ -324,14 +317,20 @@ mod tests {
     #[test]
     fn no_project_suites_with_the_same_requirements_share_one_environment() {
         let layout = Layout::new("/repo");
-        let reqs = || Environment::Requirements(vec!["pytest==9.2.0".into()]);
+        let reqs = || Environment::Requirements {
+            requirements: vec!["pytest==9.2.0".into()],
+            file: None,
+        };
         let one = plan_env(&suite("a", "x", reqs()), &layout, Path::new("uv"));
         let two = plan_env(&suite("b", "y", reqs()), &layout, Path::new("uv"));
         let other = plan_env(
             &suite(
                 "c",
                 "x",
-                Environment::Requirements(vec!["pytest==9.1.0".into()]),
+                Environment::Requirements {
+                    requirements: vec!["pytest==9.1.0".into()],
+                    file: None,
+                },
             ),
             &layout,
             Path::new("uv"),

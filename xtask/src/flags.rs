@@ -58,6 +58,9 @@ pub struct RunArgs {
     /// seconds), whatever the manifest says.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
+    /// Leave out this group or suite (repeatable): `--exclude smoke`.
+    #[arg(long, value_name = "GROUP|SUITE")]
+    pub exclude: Vec<String>,
     /// Arguments for pytest, passed unchanged to every selected suite
     /// (`cargo xtask test guardrail -- -k buffer -x`).
     #[arg(last = true, value_name = "PYTEST_ARGS")]

@@ -13,7 +13,7 @@ use xshell::{cmd, Shell};
 use crate::paths::Layout;
 
 pub const TABLE: &str = "[workspace.metadata.xtask]";
-const TOP_KEYS: &[&str] = &["suites", "timeout", "secrets"];
+const TOP_KEYS: &[&str] = &["suites", "timeout", "secrets", "ci-groups"];
 /// How long a suite may run when neither the manifest nor `--timeout` says.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 const SUITE_KEYS: &[&str] = &[
@@ -37,6 +37,8 @@ pub struct Manifest {
     /// Names of environment variables whose values are masked everywhere, on top of the
     /// names that look secret (see `redact`).
     pub secrets: Vec<String>,
+    /// The groups `cargo xtask ci` runs (`ci-groups`); every group when absent.
+    pub ci_groups: Option<Vec<String>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -65,10 +67,12 @@ pub struct Suite {
 pub enum Environment {
     /// The project itself, from its `uv.lock`, with these optional extras.
     Project { extras: Vec<String> },
-    /// No project install: only these requirements.
-    Requirements(Vec<String>),
-    /// No project install: a requirements file, relative to the suite's directory.
-    RequirementsFile(String),
+    /// No project install: only these requirements, and those of a requirements file
+    /// (relative to the repository root, installed as `uv pip install -r FILE` run there).
+    Requirements {
+        requirements: Vec<String>,
+        file: Option<String>,
+    },
 }
 
 /// Everything wrong with a manifest, so that one edit can fix it all.
@@ -159,6 +163,25 @@ impl Manifest {
             }),
         };
 
+        let ci_groups = match table.get("ci-groups") {
+            None => None,
+            Some(value) => match value.as_array().and_then(|items| {
+                items
+                    .iter()
+                    .map(|i| i.as_str().map(str::to_owned))
+                    .collect::<Option<Vec<_>>>()
+            }) {
+                Some(groups) => Some(groups),
+                None => {
+                    problems.push(format!(
+                        "key `ci-groups` in {TABLE}: must be an array of group names, found {}",
+                        kind(value)
+                    ));
+                    None
+                }
+            },
+        };
+
         let mut suites = Vec::new();
         for (index, entry) in entries.iter().enumerate() {
             let mut entry = SuiteEntry::new(index, entry, root, default_timeout, &mut problems);
@@ -181,8 +204,21 @@ impl Manifest {
             ));
         }
 
+        for group in ci_groups.iter().flatten() {
+            if !groups.contains(group.as_str()) {
+                problems.push(format!(
+                    "key `ci-groups` in {TABLE}: there is no group `{group}`; the groups are {}",
+                    groups.iter().copied().collect::<Vec<_>>().join(", ")
+                ));
+            }
+        }
+
         if problems.is_empty() {
-            Ok(Manifest { suites, secrets })
+            Ok(Manifest {
+                suites,
+                secrets,
+                ci_groups,
+            })
         } else {
             Err(problems)
         }
@@ -223,6 +259,7 @@ impl Manifest {
         Manifest {
             suites: suites.iter().map(suite).collect(),
             secrets: vec![],
+            ci_groups: None,
         }
     }
 }
@@ -302,7 +339,7 @@ impl<'a> SuiteEntry<'a> {
         if let Some(dir) = &dir {
             self.existing_dir("dir", dir, &self.root.join(dir));
         }
-        let environment = self.environment(dir.as_deref());
+        let environment = self.environment();
         let pythonpath = self.string_list("pythonpath");
         for entry in &pythonpath {
             self.existing_dir("pythonpath", entry, &self.root.join(entry));
@@ -313,7 +350,12 @@ impl<'a> SuiteEntry<'a> {
         let paths = self.string_list("paths");
         if let Some(dir) = dir.as_ref().filter(|d| self.root.join(d).is_dir()) {
             for path in &paths {
-                if !self.root.join(dir).join(path).exists() {
+                if Path::new(path).is_absolute() {
+                    self.problem(
+                        "paths",
+                        format_args!("`{path}` must be relative to the suite's `dir` ({dir})"),
+                    );
+                } else if !self.root.join(dir).join(path).exists() {
                     self.problem("paths", format_args!("`{path}` does not exist in `{dir}`; paths are relative to the suite's `dir`"));
                 }
             }
@@ -409,63 +451,79 @@ impl<'a> SuiteEntry<'a> {
     }
 
     fn existing_dir(&mut self, key: &str, shown: &str, path: &Path) {
-        if Path::new(shown).is_absolute() {
-            self.problem(
-                key,
-                format_args!("`{shown}` must be relative to the repository root"),
-            );
-        } else if !path.is_dir() {
+        if !self.relative_inside(key, shown) {
+            return;
+        }
+        if !path.is_dir() {
             self.problem(key, format_args!("directory `{shown}` does not exist (paths are relative to the repository root)"));
         }
     }
 
-    fn environment(&mut self, dir: Option<&str>) -> Option<Environment> {
+    fn environment(&mut self) -> Option<Environment> {
         let table = self.table?;
-        let given: Vec<&str> = ["extras", "requirements", "requirements-file"]
-            .into_iter()
-            .filter(|k| table.contains_key(*k))
-            .collect();
-        if given.len() != 1 {
-            let found = if given.is_empty() {
-                "none".to_string()
+        let has = |key: &str| table.contains_key(key);
+        let project = has("extras");
+        let no_project = has("requirements") || has("requirements-file");
+        if project == no_project {
+            let found = if project {
+                "`extras` together with `requirements`/`requirements-file`"
             } else {
-                given.join(" and ")
+                "none of them"
             };
             self.problem(
                 "extras",
-                format_args!("give exactly one of `extras` (install the project), `requirements` or `requirements-file` (no project install); found {found}"),
+                format_args!("give either `extras` (install the project) or `requirements` and/or `requirements-file` (no project install); found {found}"),
             );
             return None;
         }
-        match given[0] {
-            "extras" => {
-                let extras = self.string_list("extras");
-                Some(Environment::Project { extras })
+        if project {
+            let extras = self.string_list("extras");
+            return Some(Environment::Project { extras });
+        }
+        let requirements = self.string_list("requirements");
+        let file = self.optional_string("requirements-file");
+        if let Some(file) = &file {
+            if self.relative_inside("requirements-file", file) && !self.root.join(file).is_file() {
+                self.problem(
+                    "requirements-file",
+                    format_args!("`{file}` does not exist; it is relative to the repository root, as `uv pip install -r {file}` run there reads it"),
+                );
+                return None;
             }
-            "requirements" => {
-                let requirements = self.string_list("requirements");
-                if requirements.is_empty() {
-                    self.problem(
-                        "requirements",
-                        "must list at least one requirement (pytest, at least)",
-                    );
-                    return None;
-                }
-                Some(Environment::Requirements(requirements))
-            }
-            _ => {
-                let file = self.optional_string("requirements-file")?;
-                if let Some(dir) = dir {
-                    if !self.root.join(dir).join(&file).is_file() {
-                        self.problem(
-                            "requirements-file",
-                            format_args!("`{file}` does not exist in `{dir}`"),
-                        );
-                        return None;
-                    }
-                }
-                Some(Environment::RequirementsFile(file))
-            }
+        }
+        if requirements.is_empty() && file.is_none() {
+            self.problem(
+                "requirements",
+                "must list at least one requirement (pytest, at least), or give a `requirements-file`",
+            );
+            return None;
+        }
+        Some(Environment::Requirements { requirements, file })
+    }
+
+    /// Whether `path` is relative and stays inside the repository; a problem otherwise.
+    fn relative_inside(&mut self, key: &str, path: &str) -> bool {
+        let parts = Path::new(path).components();
+        let escapes = parts
+            .clone()
+            .any(|c| matches!(c, std::path::Component::ParentDir));
+        if path.trim().is_empty() {
+            self.problem(key, "must not be empty (use \".\" for the repository root)");
+            false
+        } else if Path::new(path).is_absolute() {
+            self.problem(
+                key,
+                format_args!("`{path}` must be relative to the repository root"),
+            );
+            false
+        } else if escapes {
+            self.problem(
+                key,
+                format_args!("`{path}` leaves the repository (`..`); give a path inside it"),
+            );
+            false
+        } else {
+            true
         }
     }
 
@@ -669,7 +727,10 @@ mod tests {
         assert_eq!(alpha.env.get("MODE").map(String::as_str), Some("x"));
         assert_eq!(
             manifest.suites[1].environment,
-            Environment::Requirements(vec!["pytest==9.2.0".into()])
+            Environment::Requirements {
+                requirements: vec!["pytest==9.2.0".into()],
+                file: None,
+            }
         );
         assert_eq!(manifest.suites[1].markers, None);
     }
@@ -720,14 +781,14 @@ mod tests {
     fn exactly_one_way_to_make_the_environment() {
         let both = problems(json!({ "suites": [suite(json!({ "requirements": ["pytest"] }))] }));
         assert_eq!(both.len(), 1);
-        assert!(both[0].contains("give exactly one of `extras`"), "{both:?}");
+        assert!(both[0].contains("give either `extras`"), "{both:?}");
         assert!(
-            both[0].ends_with("found extras and requirements"),
+            both[0].ends_with("found `extras` together with `requirements`/`requirements-file`"),
             "{both:?}"
         );
 
         let none = problems(json!({ "suites": [{ "name": "a", "group": "g", "dir": ALPHA }] }));
-        assert!(none[0].ends_with("found none"), "{none:?}");
+        assert!(none[0].ends_with("found none of them"), "{none:?}");
 
         let empty = problems(
             json!({ "suites": [{ "name": "a", "group": "g", "dir": ALPHA, "requirements": [] }] }),
@@ -741,9 +802,7 @@ mod tests {
             json!({ "suites": [{ "name": "a", "group": "g", "dir": ALPHA, "requirements-file": "req.txt" }] }),
         );
         assert!(
-            file[0].contains(&format!(
-                "key `requirements-file`: `req.txt` does not exist in `{ALPHA}`"
-            )),
+            file[0].contains("key `requirements-file`: `req.txt` does not exist; it is relative to the repository root"),
             "{file:?}"
         );
     }
@@ -790,12 +849,71 @@ mod tests {
     }
 
     #[test]
-    fn a_requirements_file_in_the_suite_directory_is_accepted() {
-        let table = json!({ "suites": [{ "name": "a", "group": "g", "dir": ALPHA, "requirements-file": "pyproject.toml" }] });
+    fn a_requirements_file_is_relative_to_the_root_and_combines_with_requirements() {
+        let file = format!("{ALPHA}/pyproject.toml");
+        let table = json!({ "suites": [{ "name": "a", "group": "g", "dir": ALPHA, "requirements-file": file, "requirements": ["pytest==9.2.0"] }] });
         let manifest = Manifest::from_json(&table, root()).unwrap();
         assert_eq!(
             manifest.suites[0].environment,
-            Environment::RequirementsFile("pyproject.toml".into())
+            Environment::Requirements {
+                requirements: vec!["pytest==9.2.0".into()],
+                file: Some(file)
+            }
+        );
+        // Relative to the suite's directory is not where it is looked for.
+        let table = json!({ "suites": [{ "name": "a", "group": "g", "dir": ALPHA, "requirements-file": "pyproject.toml" }] });
+        let problems = Manifest::from_json(&table, root()).unwrap_err();
+        assert!(
+            problems[0].contains("it is relative to the repository root"),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn paths_that_leave_the_repository_or_are_absolute_or_empty_are_rejected() {
+        for (key, value, says) in [
+            ("dir", json!(""), "must not be empty"),
+            ("dir", json!("../elsewhere"), "leaves the repository"),
+            (
+                "dir",
+                json!("/abs/dir"),
+                "must be relative to the repository root",
+            ),
+            ("pythonpath", json!(["../up"]), "leaves the repository"),
+            (
+                "requirements-file",
+                json!("/etc/requirements.txt"),
+                "must be relative",
+            ),
+            (
+                "paths",
+                json!(["/abs/tests"]),
+                "must be relative to the suite's `dir`",
+            ),
+        ] {
+            let mut entry =
+                json!({ "name": "a", "group": "g", "dir": ALPHA, "requirements": ["pytest"] });
+            entry[key] = value;
+            let problems = Manifest::from_json(&json!({ "suites": [entry] }), root()).unwrap_err();
+            assert!(
+                problems
+                    .iter()
+                    .any(|p| p.contains(&format!("key `{key}`")) && p.contains(says)),
+                "{key}: {problems:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn ci_groups_name_existing_groups() {
+        let table = json!({ "ci-groups": ["g"], "suites": [{ "name": "a", "group": "g", "dir": ALPHA, "requirements": ["pytest"] }] });
+        let manifest = Manifest::from_json(&table, root()).unwrap();
+        assert_eq!(manifest.ci_groups, Some(vec!["g".to_string()]));
+        let table = json!({ "ci-groups": ["nope"], "suites": [{ "name": "a", "group": "g", "dir": ALPHA, "requirements": ["pytest"] }] });
+        let problems = Manifest::from_json(&table, root()).unwrap_err();
+        assert!(
+            problems[0].contains("key `ci-groups`") && problems[0].contains("no group `nope`"),
+            "{problems:?}"
         );
     }
 

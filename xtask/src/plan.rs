@@ -94,9 +94,10 @@ pub fn plan_suite(suite: &Suite, layout: &Layout, uv: &Path, pytest_args: &[Stri
 
     // The environment's own `pytest` script, as `uv run ... -- pytest` runs it: unlike
     // `python -m pytest` it does not put the suite's directory first on `sys.path`.
+    // No `--rootdir`: pytest finds it as it does for the hand-written command, so test ids
+    // are the repository's own.
     let mut test = vec![
         env.bin().join("pytest").to_string_lossy().into_owned(),
-        "--rootdir=.".into(),
         // xunit1 is the only family in which pytest writes `file` and `line`.
         "-o".into(),
         "junit_family=xunit1".into(),
@@ -107,8 +108,11 @@ pub fn plan_suite(suite: &Suite, layout: &Layout, uv: &Path, pytest_args: &[Stri
     if let Some(markers) = &suite.markers {
         test.extend(["-m".into(), markers.clone()]);
     }
-    test.extend(suite.paths.iter().cloned());
-    test.extend(pytest_args.iter().cloned());
+    let narrowed = narrow(suite, &layout.root, pytest_args);
+    if !narrowed.targeted {
+        test.extend(suite.paths.iter().cloned());
+    }
+    test.extend(narrowed.args);
 
     let mut vars = suite_env(suite, layout);
     // What `uv run` sets: the environment is active for anything the tests start.
@@ -132,6 +136,91 @@ pub fn plan_suite(suite: &Suite, layout: &Layout, uv: &Path, pytest_args: &[Stri
         log: layout.suite_log(&suite.name),
         timeout: suite.timeout,
         blocked: missing_prerequisite(suite, |name| std::env::var_os(name)),
+    }
+}
+
+/// pytest options whose value is the next argument (so it is never taken for a path).
+const VALUE_OPTIONS: &[&str] = &[
+    "-k",
+    "-m",
+    "-p",
+    "-o",
+    "-c",
+    "-W",
+    "-r",
+    "--rootdir",
+    "--deselect",
+    "--ignore",
+    "--ignore-glob",
+    "--basetemp",
+    "--confcutdir",
+    "--durations",
+    "--maxfail",
+    "--tb",
+    "--capture",
+    "--log-level",
+    "--import-mode",
+    "--override-ini",
+    "--config-file",
+    "--log-file",
+    "--cov",
+    "--timeout",
+    "-n",
+];
+
+/// The arguments after `--` for one suite. An argument that names a path or node id
+/// (`tests/test_x.py::test_y`) that exists in the suite's directory, or below the root and
+/// inside the suite's directory (rewritten relative to it), narrows the suite to it: the
+/// manifest's `paths` are then not passed. A path of another suite is not passed.
+pub struct Narrowed {
+    pub args: Vec<String>,
+    /// Some argument names tests of this suite.
+    pub targeted: bool,
+    /// Arguments name tests, and none of them this suite's.
+    pub elsewhere: bool,
+}
+
+pub fn narrow(suite: &Suite, root: &Path, args: &[String]) -> Narrowed {
+    let dir = Path::new(&suite.dir);
+    let mut out = Vec::new();
+    let (mut mine, mut theirs) = (0, 0);
+    let mut value_next = false;
+    for arg in args {
+        if value_next || arg.starts_with('-') {
+            value_next = !arg.contains('=') && VALUE_OPTIONS.contains(&arg.as_str());
+            out.push(arg.clone());
+            continue;
+        }
+        let (path, rest) = match arg.find("::") {
+            Some(at) => arg.split_at(at),
+            None => (arg.as_str(), ""),
+        };
+        if root.join(dir).join(path).exists() {
+            mine += 1;
+            out.push(arg.clone());
+        } else if root.join(path).exists() {
+            match Path::new(path).strip_prefix(dir) {
+                Ok(inside) => {
+                    mine += 1;
+                    let inside = if inside.as_os_str().is_empty() {
+                        Path::new(".")
+                    } else {
+                        inside
+                    };
+                    out.push(format!("{}{rest}", inside.display()));
+                }
+                // Another suite's test: not this suite's to run.
+                Err(_) => theirs += 1,
+            }
+        } else {
+            // Not a path anywhere: pytest says what it makes of it.
+            out.push(arg.clone());
+        }
+    }
+    Narrowed {
+        args: out,
+        targeted: mine > 0,
+        elsewhere: mine == 0 && theirs > 0,
     }
 }
 
@@ -248,7 +337,6 @@ mod tests {
             plan.test.argv,
             [
                 pytest.to_str().unwrap(),
-                "--rootdir=.",
                 "-o",
                 "junit_family=xunit1",
                 "-o",
@@ -292,6 +380,57 @@ mod tests {
             run_dir,
             "every Layout has its own run id"
         );
+    }
+
+    #[test]
+    fn paths_and_node_ids_after_the_double_dash_narrow_the_suite() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/basic");
+        let mut alpha = suite(Environment::Project { extras: vec![] });
+        alpha.dir = "libs/alpha".into();
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        // Relative to the suite's directory, or to the root: the same test.
+        for given in [
+            "tests/test_alpha.py::test_x",
+            "libs/alpha/tests/test_alpha.py::test_x",
+        ] {
+            let n = narrow(&alpha, &root, &args(&["-k", "tests", given, "-x"]));
+            assert_eq!(
+                n.args,
+                ["-k", "tests", "tests/test_alpha.py::test_x", "-x"],
+                "{given}"
+            );
+            assert!(n.targeted && !n.elsewhere);
+        }
+        // Another suite's test: left out, and the suite has nothing to run.
+        let n = narrow(&alpha, &root, &args(&["libs/beta/tests", "-x"]));
+        assert_eq!(n.args, ["-x"]);
+        assert!(n.elsewhere && !n.targeted);
+        // Options and their values are never taken for paths.
+        let n = narrow(
+            &alpha,
+            &root,
+            &args(&["-m", "libs", "--tb=short", "nowhere"]),
+        );
+        assert_eq!(n.args, ["-m", "libs", "--tb=short", "nowhere"]);
+        assert!(!n.targeted && !n.elsewhere);
+        // Narrowed, the manifest's paths are not passed.
+        alpha.paths = vec!["tests".into()];
+        let layout = Layout::new(&root);
+        let plan = plan_suite(
+            &alpha,
+            &layout,
+            Path::new("uv"),
+            &args(&["tests/test_alpha.py"]),
+        );
+        assert_eq!(
+            plan.test
+                .argv
+                .iter()
+                .filter(|a| a.starts_with("tests"))
+                .count(),
+            1
+        );
+        assert_eq!(plan.test.argv.last().unwrap(), "tests/test_alpha.py");
     }
 
     #[test]

@@ -50,6 +50,45 @@ pub fn select<'a>(
         .collect())
 }
 
+/// `suites` without those named (by suite or group) in `excluded`.
+pub fn exclude<'a>(
+    manifest: &Manifest,
+    suites: Vec<&'a Suite>,
+    excluded: &[String],
+) -> Result<Vec<&'a Suite>, UsageError> {
+    if excluded.is_empty() {
+        return Ok(suites);
+    }
+    // Unknown names are errors, as for selectors.
+    select(manifest, excluded)?;
+    Ok(suites
+        .into_iter()
+        .filter(|s| !excluded.iter().any(|e| *e == s.name || *e == s.group))
+        .collect())
+}
+
+/// `suites` without those that the arguments after `--` leave nothing to run: when they
+/// name tests (paths, node ids) only of other suites.
+fn targeted<'a>(
+    layout: &Layout,
+    suites: Vec<&'a Suite>,
+    args: &RunArgs,
+) -> Result<Vec<&'a Suite>, UsageError> {
+    let kept: Vec<&Suite> = suites
+        .iter()
+        .copied()
+        .filter(|s| !crate::plan::narrow(s, &layout.root, &args.pytest_args).elsewhere)
+        .collect();
+    if kept.is_empty() && !suites.is_empty() {
+        return Err(UsageError(format!(
+            "the tests named after `--` ({}) belong to none of the selected suites ({}); name the suite that holds them, or give paths relative to the repository root or to the suite's directory",
+            args.pytest_args.join(" "),
+            suites.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
+        )));
+    }
+    Ok(kept)
+}
+
 /// The masker of everything this invocation shows: the process's environment, the
 /// selected suites' `env`, and the manifest's `secrets`.
 pub fn redactor(manifest: &Manifest, suites: &[&Suite]) -> Redactor {
@@ -69,6 +108,11 @@ pub fn run_suites(
     suites: &[&Suite],
     args: &RunArgs,
 ) -> anyhow::Result<u8> {
+    let suites = &targeted(
+        layout,
+        exclude(manifest, suites.to_vec(), &args.exclude)?,
+        args,
+    )?;
     let started_at = record::now();
     // Read before this invocation becomes the latest one.
     let previous = record::previous_durations(layout);
@@ -216,6 +260,17 @@ mod tests {
         // agent did not run last time: it goes first.
         assert_eq!(longest_first(&plans, &previous), [2, 1, 0]);
         assert_eq!(longest_first(&plans, &Default::default()), [0, 1, 2]);
+    }
+
+    #[test]
+    fn excluded_groups_and_suites_are_left_out_and_unknown_ones_named() {
+        let manifest = manifest();
+        let all = select(&manifest, &[]).unwrap();
+        let left = exclude(&manifest, all.clone(), &["shared".into()]).unwrap();
+        assert_eq!(names(left), ["agent"]);
+        let left = exclude(&manifest, all.clone(), &["guardrail".into()]).unwrap();
+        assert_eq!(names(left), ["specialists", "agent"]);
+        assert!(exclude(&manifest, all, &["nope".into()]).is_err());
     }
 
     #[test]

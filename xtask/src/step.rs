@@ -25,6 +25,9 @@ const OUTPUT_DRAIN: Duration = Duration::from_secs(2);
 pub struct Heard {
     /// pytest's closing line (`=== 3 passed, 1 deselected in 0.1s ===`), if it printed one.
     pub summary: Option<String>,
+    /// The rootdir pytest's header names (`rootdir: /repo/pkg`): the place its report's
+    /// `file` attributes are relative to.
+    pub rootdir: Option<std::path::PathBuf>,
 }
 
 /// Runs `invocation` with stdout and stderr interleaved, as written, into `log`, masked.
@@ -63,7 +66,7 @@ pub fn run_into_log(
     let (status, stop) = process::wait(&mut child, &tag, deadline)
         .with_context(|| format!("waiting for `{}`", invocation.argv[0]))?;
     let heard = match copier.recv_timeout(OUTPUT_DRAIN) {
-        Ok(summary) => Heard { summary },
+        Ok(heard) => heard,
         Err(_) => {
             writeln!(log, "\nxtask: {step}: a process that left the suite's process group still holds its output; the log stops here").ok();
             Heard::default()
@@ -226,6 +229,7 @@ struct SummaryTap<W: Write> {
     /// Whether the current line can no longer be one (it did not start with `=`, or grew long).
     ignoring: bool,
     summary: Option<String>,
+    rootdir: Option<std::path::PathBuf>,
 }
 
 /// pytest's summary lines are short; longer lines are not looked at.
@@ -238,6 +242,7 @@ impl<W: Write> SummaryTap<W> {
             line: Vec::new(),
             ignoring: false,
             summary: None,
+            rootdir: None,
         }
     }
 
@@ -246,6 +251,11 @@ impl<W: Write> SummaryTap<W> {
             let line = String::from_utf8_lossy(&self.line);
             if is_summary(&line) {
                 self.summary = Some(line.trim().to_string());
+            } else if let Some(rest) = line.strip_prefix("rootdir: ") {
+                if self.rootdir.is_none() {
+                    let dir = rest.split(", ").next().unwrap_or(rest).trim();
+                    self.rootdir = Some(dir.into());
+                }
             }
         }
         self.line.clear();
@@ -268,7 +278,7 @@ impl<W: Write> Write for SummaryTap<W> {
                 None => (rest, false),
             };
             if !self.ignoring {
-                if self.line.is_empty() && piece.first().is_some_and(|&b| b != b'=') {
+                if self.line.is_empty() && piece.first().is_some_and(|&b| b != b'=' && b != b'r') {
                     self.ignoring = true;
                 } else if self.line.len() + piece.len() > SUMMARY_MAX {
                     self.ignoring = true;
@@ -293,11 +303,14 @@ impl<W: Write> Write for SummaryTap<W> {
 }
 
 impl<W: Write + Send + 'static> Finish for SummaryTap<W> {
-    type Done = Option<String>;
-    fn finish(mut self) -> Option<String> {
+    type Done = Heard;
+    fn finish(mut self) -> Heard {
         self.end_line();
         let _ = self.inner.finish();
-        self.summary
+        Heard {
+            summary: self.summary,
+            rootdir: self.rootdir,
+        }
     }
 }
 
@@ -320,6 +333,7 @@ mod tests {
     fn the_summary_line_is_heard_whatever_the_writes_look_like() {
         let mut tap = SummaryTap::new(RedactingWriter::new(Vec::new(), Redactor::default()));
         for piece in [
+            "rootdir: /repo/pkg\nconfigfile: pyproject.toml\n",
             "collected 3 items\n",
             "==== 2 passed, ",
             "1 deselected in 0.01s ====\n",
@@ -327,7 +341,12 @@ mod tests {
         ] {
             tap.write_all(piece.as_bytes()).unwrap();
         }
-        let summary = tap.finish().unwrap();
+        let heard = tap.finish();
+        assert_eq!(
+            heard.rootdir.as_deref(),
+            Some(std::path::Path::new("/repo/pkg"))
+        );
+        let summary = heard.summary.unwrap();
         assert_eq!(summary, "==== 2 passed, 1 deselected in 0.01s ====");
         assert_eq!(deselected(&summary), 1);
         assert_eq!(deselected("= 5 passed in 1.00s ="), 0);

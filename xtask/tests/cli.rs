@@ -76,10 +76,7 @@ fn no_project_suite_runs_with_only_its_requirements() {
     let log = fixture.read("target/xtask/logs/beta.log");
     // Its environment is a fresh venv with exactly the requirements installed.
     assert!(log.contains(" venv --directory libs/beta --clear"), "{log}");
-    assert!(
-        log.contains(" pip install --directory libs/beta --python "),
-        "{log}"
-    );
+    assert!(log.contains(" pip install --python "), "{log}");
     assert!(log.contains("/bin/python pytest==9.2.0\n"), "{log}");
 }
 

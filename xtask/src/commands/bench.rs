@@ -46,19 +46,18 @@ pub fn hand_command(suite: &Suite, root: &Path, uv: &str, junit_dir: &Path) -> I
                 argv.extend(["--extra".into(), extra.clone()]);
             }
         }
-        Environment::Requirements(requirements) => {
+        Environment::Requirements { requirements, file } => {
             argv.extend(["--isolated".into(), "--no-project".into()]);
             for requirement in requirements {
                 argv.extend(["--with".into(), requirement.clone()]);
             }
-        }
-        Environment::RequirementsFile(file) => {
-            argv.extend([
-                "--isolated".into(),
-                "--no-project".into(),
-                "--with-requirements".into(),
-                file.clone(),
-            ]);
+            if let Some(file) = file {
+                // Relative to the root, where the manifest says it is, whatever `--directory`.
+                argv.extend([
+                    "--with-requirements".into(),
+                    root.join(file).to_string_lossy().into_owned(),
+                ]);
+            }
         }
     }
     argv.extend(["--".into(), "pytest".into()]);
@@ -990,10 +989,10 @@ mod tests {
 
     #[test]
     fn a_no_project_suite_is_run_isolated_with_its_requirements() {
-        let mut no_project = suite(Environment::Requirements(vec![
-            "pytest==9.2.0".into(),
-            "pydantic==2.14.3".into(),
-        ]));
+        let mut no_project = suite(Environment::Requirements {
+            requirements: vec!["pytest==9.2.0".into(), "pydantic==2.14.3".into()],
+            file: None,
+        });
         no_project.markers = None;
         no_project.env.clear();
         let hand = hand_command(
@@ -1029,7 +1028,10 @@ mod tests {
             )]
         );
 
-        let file = suite(Environment::RequirementsFile("requirements.txt".into()));
+        let file = suite(Environment::Requirements {
+            requirements: vec![],
+            file: Some("requirements.txt".into()),
+        });
         let hand = hand_command(&file, Path::new("/repo"), "uv", Path::new("/tmp/j"));
         assert_eq!(
             hand.argv[4..9],
@@ -1037,7 +1039,7 @@ mod tests {
                 "--isolated",
                 "--no-project",
                 "--with-requirements",
-                "requirements.txt",
+                "/repo/requirements.txt",
                 "--"
             ]
         );

@@ -628,12 +628,11 @@ fn check_environment(cx: &Cx<'_>, plan: &SuitePlan) -> Check {
                      or the suite's `extras` in Cargo.toml, as uv's error above says",
                     dir = suite.dir
                 ),
-                Environment::Requirements(_) => "fix the suite's `requirements` in Cargo.toml so \
+                Environment::Requirements { file: None, .. } => "fix the suite's `requirements` in Cargo.toml so \
                      that uv can resolve and install them, as uv's error above says"
                     .to_string(),
-                Environment::RequirementsFile(file) => format!(
-                    "fix {}/{file} so that uv can resolve and install it, as uv's error above says",
-                    suite.dir
+                Environment::Requirements { file: Some(file), .. } => format!(
+                    "fix {file} (or the suite's `requirements` in Cargo.toml) so that uv can resolve and install it, as uv's error above says"
                 ),
             };
             Check::fail(
@@ -677,11 +676,13 @@ fn check_pytest(cx: &Cx<'_>, plan: &SuitePlan) -> Check {
                         .join(" or "),
                     dir = suite.dir
                 ),
-                Environment::Requirements(_) => {
+                Environment::Requirements { file: None, .. } => {
                     "add pytest to the suite's `requirements` in Cargo.toml".to_string()
                 }
-                Environment::RequirementsFile(file) => {
-                    format!("add pytest to {}/{file}", suite.dir)
+                Environment::Requirements {
+                    file: Some(file), ..
+                } => {
+                    format!("add pytest to {file} or to the suite's `requirements` in Cargo.toml")
                 }
             };
             Check::fail(

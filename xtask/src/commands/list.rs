@@ -42,11 +42,8 @@ impl ListArgs {
 fn suite_json(suite: &Suite) -> serde_json::Value {
     let environment = match &suite.environment {
         Environment::Project { extras } => json!({ "project": true, "extras": extras }),
-        Environment::Requirements(requirements) => {
-            json!({ "project": false, "requirements": requirements })
-        }
-        Environment::RequirementsFile(file) => {
-            json!({ "project": false, "requirements-file": file })
+        Environment::Requirements { requirements, file } => {
+            json!({ "project": false, "requirements": requirements, "requirements-file": file })
         }
     };
     json!({

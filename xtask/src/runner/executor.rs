@@ -196,7 +196,16 @@ fn try_run_suite(
     let code = record.exit_code.or(record.signal.map(|s| 128 + s));
     steps.push(record);
     *deselected = heard.summary.as_deref().map_or(0, step::deselected);
-    let cases = read_pytest_report(plan, cx.redactor)?;
+    // pytest's report names files relative to its rootdir, which pytest chose as it does for
+    // the hand-written command; its header says which (else, with `-q`, the suite's dir).
+    let base = heard
+        .rootdir
+        .as_deref()
+        .and_then(|dir| dir.strip_prefix(cx.root).ok())
+        .map(|rel| rel.to_string_lossy().into_owned())
+        .map(|rel| if rel.is_empty() { ".".to_string() } else { rel })
+        .unwrap_or_else(|| plan.suite.dir.clone());
+    let cases = read_pytest_report(plan, &base, cx.redactor)?;
     if let Some(stop) = stop {
         let mut ended = stopped(stop, "pytest");
         ended.cases = cases.unwrap_or_default();
@@ -339,13 +348,14 @@ fn lock(path: &std::path::Path, deadline: Option<Instant>) -> anyhow::Result<Opt
 /// removed at once.
 fn read_pytest_report(
     plan: &SuitePlan,
+    base: &str,
     redactor: &Redactor,
 ) -> anyhow::Result<Option<Vec<TestCase>>> {
     if !plan.raw_junit.exists() {
         return Ok(None);
     }
     let budget = std::cell::Cell::new(REPORT_TEXT_BUDGET);
-    let cases = pytest_junit::parse_file(&plan.raw_junit, &plan.suite.dir, &|text| {
+    let cases = pytest_junit::parse_file(&plan.raw_junit, base, &|text| {
         within_budget(redactor.text(text), &budget)
     })
     .with_context(|| format!("reading pytest's report {}", plan.raw_junit.display()));
