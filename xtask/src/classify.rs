@@ -74,6 +74,8 @@ fn find_in_tree(dir: &Path, here: &impl Fn(&Path) -> bool, depth: usize) -> bool
 #[derive(Clone, Copy, Debug)]
 pub struct SuiteFacts<'a> {
     pub name: &'a str,
+    /// The repository's root: paths in details are relative to it, as the report's are.
+    pub root: &'a Path,
     pub own: &'a OwnModules,
     /// The manifest's `markers` (`-m`), if any.
     pub markers: Option<&'a str>,
@@ -250,7 +252,7 @@ fn exit_4(suite: &SuiteFacts<'_>, output: &str) -> (Outcome, Option<String>) {
         let rest = &output[at + CONFTEST.len()..];
         let path = rest.split("'.").next().unwrap_or(rest).trim();
         let path = Path::new(path)
-            .strip_prefix(&suite.own.suite_dir)
+            .strip_prefix(suite.root)
             .map_or_else(|_| path.to_string(), |p| p.display().to_string());
         let text = rest.to_string();
         return import_failures(suite, &[(path, Some(text))], "its conftest.py");
@@ -355,6 +357,7 @@ mod tests {
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         let suite = SuiteFacts {
             name: "s",
+            root: &fixture(),
             own: &own,
             markers: Some("not slow"),
             pytest_args: &args,
@@ -593,9 +596,10 @@ mod tests {
             detail.contains("could not import its conftest.py"),
             "{detail}"
         );
-        // The path is shown relative to the suite's directory.
+        // The path is shown relative to the repository's root.
         assert!(
-            detail.contains(": tests/conftest.py (ImportError: cannot import name 'nope'"),
+            detail
+                .contains(": libs/alpha/tests/conftest.py (ImportError: cannot import name 'nope'"),
             "{detail}"
         );
         // A conftest raising anything else is the code's too.

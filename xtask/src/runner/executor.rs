@@ -239,6 +239,7 @@ fn try_run_suite(
     };
     let facts = SuiteFacts {
         name: &plan.suite.name,
+        root: cx.root,
         own: &own,
         markers: plan.suite.markers.as_deref(),
         pytest_args: &plan.pytest_args,
