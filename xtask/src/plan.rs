@@ -71,6 +71,9 @@ pub struct SuitePlan {
     pub env: EnvPlan,
     /// pytest, run from the environment directly (no second `uv run`).
     pub test: Invocation,
+    /// The arguments given after `--`, also part of `test`: the classifier blames them
+    /// (and not the manifest) for what pytest rejects in them.
+    pub pytest_args: Vec<String>,
     /// Where pytest writes its own JUnit XML.
     pub raw_junit: PathBuf,
     pub junit: PathBuf,
@@ -131,6 +134,7 @@ pub fn plan_suite(suite: &Suite, layout: &Layout, uv: &Path, pytest_args: &[Stri
             path_prepend: Some(env.bin()),
         },
         env,
+        pytest_args: pytest_args.to_vec(),
         raw_junit,
         junit: layout.suite_junit(&suite.name),
         log: layout.suite_log(&suite.name),
@@ -222,6 +226,61 @@ pub fn narrow(suite: &Suite, root: &Path, args: &[String]) -> Narrowed {
         targeted: mine > 0,
         elsewhere: mine == 0 && theirs > 0,
     }
+}
+
+/// Rejects arguments after `--` that would take pytest's JUnit report away from the xtask:
+/// `--junitxml`/`--junit-xml` (pytest would write there, not where the xtask reads, and the
+/// suite would end `crashed`), `-p no:junitxml` (no report at all), and `-o`/`--override-ini`
+/// of `junit_family` (another family has no `file` and `line`) or `junit_logging` (the
+/// report would lose the tests' output). Other `junit_*` options are harmless.
+pub fn check_pytest_args(args: &[String], layout: &Layout) -> Result<(), crate::UsageError> {
+    let Some(option) = report_option(args) else {
+        return Ok(());
+    };
+    let out = layout.out_dir();
+    Err(crate::UsageError(format!(
+        "`{option}` after `--` is not allowed: the xtask owns pytest's JUnit report (`--junitxml`, `--junit-xml`, `-p no:junitxml`, `-o junit_family`, `-o junit_logging`) and reads it to classify each suite; the report is {} (every suite) and {}/<suite>.xml (one suite)",
+        layout.display(&out.join("junit.xml")),
+        layout.display(&out.join("junit")),
+    )))
+}
+
+/// The first option in `args` that takes the JUnit report away, as it was written.
+fn report_option(args: &[String]) -> Option<String> {
+    const INI: [&str; 2] = ["junit_family=", "junit_logging="];
+    let ini = |v: &str| INI.iter().any(|k| v.trim_start().starts_with(k));
+    // pytest's own `--` ends its options: what follows are paths.
+    let words: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .take_while(|a| *a != "--")
+        .collect();
+    for (i, word) in words.iter().enumerate() {
+        let next = words.get(i + 1).copied().unwrap_or("");
+        let (flag, inline) = match word.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") => (flag, Some(value)),
+            _ => (*word, None),
+        };
+        let taken = match flag {
+            "--junitxml" | "--junit-xml" => true,
+            "-o" | "--override-ini" => ini(inline.unwrap_or(next)),
+            "-p" => next.trim() == "no:junitxml",
+            _ if word.starts_with("-o") && !word.starts_with("--") => ini(&word[2..]),
+            _ if word.starts_with("-p") && !word.starts_with("--") => {
+                word[2..].trim() == "no:junitxml"
+            }
+            _ => false,
+        };
+        if taken {
+            let joined = inline.is_none() && matches!(flag, "-o" | "--override-ini" | "-p");
+            return Some(if joined {
+                format!("{word} {next}")
+            } else {
+                word.to_string()
+            });
+        }
+    }
+    None
 }
 
 /// The first of the suite's `requires-env` variables that is unset or empty.
@@ -458,6 +517,45 @@ mod tests {
         assert!(plan.test.argv.last().unwrap().starts_with("--junitxml="));
         // An empty PYTHONPATH still replaces whatever the caller's shell had.
         assert_eq!(plan.test.env[0], ("PYTHONPATH".to_string(), String::new()));
+    }
+
+    #[test]
+    fn options_that_take_the_junit_report_away_are_rejected() {
+        let layout = Layout::new("/repo");
+        let check = |args: &[&str]| {
+            let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+            check_pytest_args(&args, &layout).map_err(|e| e.0)
+        };
+        for args in [
+            &["--junitxml=x.xml"][..],
+            &["-x", "--junitxml", "x.xml"],
+            &["--junit-xml=x.xml"],
+            &["-o", "junit_family=xunit2"],
+            &["-ojunit_logging=no"],
+            &["--override-ini=junit_family=legacy"],
+            &["-p", "no:junitxml"],
+        ] {
+            let err = check(args).expect_err(&format!("{args:?}"));
+            assert!(
+                err.contains("the xtask owns pytest's JUnit report"),
+                "{err}"
+            );
+            assert!(err.contains("target/xtask/junit.xml"), "{err}");
+        }
+        let err = check(&["-o", "junit_family=xunit2"]).unwrap_err();
+        assert!(
+            err.starts_with("`-o junit_family=xunit2` after `--`"),
+            "{err}"
+        );
+        for fine in [
+            &["-k", "junitxml"][..],
+            &["-o", "junit_suite_name=x"],
+            &["-p", "no:cacheprovider"],
+            &["-m", "not slow"],
+            &["--", "--junitxml=x"],
+        ] {
+            assert_eq!(check(fine), Ok(()), "{fine:?}");
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crate::flags::RunArgs;
 use crate::manifest::{Manifest, Suite};
 use crate::outcome::Outcome;
 use crate::paths::Layout;
-use crate::plan::{plan_suite, Blocked};
+use crate::plan::{check_pytest_args, plan_suite, Blocked};
 use crate::redact::{RedactingWriter, Redactor};
 use crate::report::record::{self, RecordSink, RunInfo};
 use crate::report::{junit::JunitSink, terminal::TerminalSink};
@@ -108,6 +108,8 @@ pub fn run_suites(
     suites: &[&Suite],
     args: &RunArgs,
 ) -> anyhow::Result<u8> {
+    // Before anything runs: arguments that would take pytest's report away are the caller's error.
+    check_pytest_args(&args.pytest_args, layout)?;
     let suites = &targeted(
         layout,
         exclude(manifest, suites.to_vec(), &args.exclude)?,

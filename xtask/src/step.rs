@@ -28,7 +28,13 @@ pub struct Heard {
     /// The rootdir pytest's header names (`rootdir: /repo/pkg`): the place its report's
     /// `file` attributes are relative to.
     pub rootdir: Option<std::path::PathBuf>,
+    /// The end of what the step printed (at most `OUTPUT_TAIL` bytes), masked: where pytest
+    /// explains an exit without a report (a conftest that failed to import, a bad `-m`).
+    pub output: String,
 }
+
+/// How much of a step's output `Heard` keeps.
+pub const OUTPUT_TAIL: usize = 64 * 1024;
 
 /// Runs `invocation` with stdout and stderr interleaved, as written, into `log`, masked.
 pub fn run_into_log(
@@ -66,7 +72,11 @@ pub fn run_into_log(
     let (status, stop) = process::wait(&mut child, &tag, deadline)
         .with_context(|| format!("waiting for `{}`", invocation.argv[0]))?;
     let heard = match copier.recv_timeout(OUTPUT_DRAIN) {
-        Ok(heard) => heard,
+        Ok((summary, rootdir, tail)) => Heard {
+            summary,
+            rootdir,
+            output: redactor.text(&String::from_utf8_lossy(&tail.0)),
+        },
         Err(_) => {
             writeln!(log, "\nxtask: {step}: a process that left the suite's process group still holds its output; the log stops here").ok();
             Heard::default()
@@ -193,17 +203,30 @@ trait Finish: Write {
     fn finish(self) -> Self::Done;
 }
 
-/// The last `CAPTURE_BYTES` of a stream.
+/// The last `CAPTURE_BYTES` (or another limit) of a stream.
 #[derive(Default)]
 struct Tail(Vec<u8>);
 
-impl Write for Tail {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+impl Tail {
+    /// Adds `buf`, dropping the start when it holds more than twice `limit`.
+    fn keep(&mut self, buf: &[u8], limit: usize) {
         self.0.extend_from_slice(buf);
-        if self.0.len() > 2 * CAPTURE_BYTES {
-            let cut = self.0.len() - CAPTURE_BYTES;
+        if self.0.len() > 2 * limit {
+            let cut = self.0.len() - limit;
             self.0.drain(..cut);
         }
+    }
+
+    /// Keeps only the last `limit` bytes.
+    fn cut(&mut self, limit: usize) {
+        let cut = self.0.len().saturating_sub(limit);
+        self.0.drain(..cut);
+    }
+}
+
+impl Write for Tail {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.keep(buf, CAPTURE_BYTES);
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -214,16 +237,17 @@ impl Write for Tail {
 impl Finish for Tail {
     type Done = Tail;
     fn finish(mut self) -> Tail {
-        let cut = self.0.len().saturating_sub(CAPTURE_BYTES);
-        self.0.drain(..cut);
+        self.cut(CAPTURE_BYTES);
         self
     }
 }
 
 /// Passes output through to the log and keeps pytest's closing summary line, so the run
-/// knows how many tests were deselected without a second look at the log.
+/// knows how many tests were deselected without a second look at the log, and the end of
+/// the output, for the classifier.
 struct SummaryTap<W: Write> {
     inner: RedactingWriter<W>,
+    tail: Tail,
     /// The start of the current line, while it may still be a summary line.
     line: Vec<u8>,
     /// Whether the current line can no longer be one (it did not start with `=`, or grew long).
@@ -239,6 +263,7 @@ impl<W: Write> SummaryTap<W> {
     fn new(inner: RedactingWriter<W>) -> Self {
         SummaryTap {
             inner,
+            tail: Tail::default(),
             line: Vec::new(),
             ignoring: false,
             summary: None,
@@ -271,6 +296,7 @@ fn is_summary(line: &str) -> bool {
 impl<W: Write> Write for SummaryTap<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.inner.write_all(buf)?;
+        self.tail.keep(buf, OUTPUT_TAIL);
         let mut rest = buf;
         while !rest.is_empty() {
             let (piece, ended) = match rest.iter().position(|&b| b == b'\n') {
@@ -303,14 +329,12 @@ impl<W: Write> Write for SummaryTap<W> {
 }
 
 impl<W: Write + Send + 'static> Finish for SummaryTap<W> {
-    type Done = Heard;
-    fn finish(mut self) -> Heard {
+    type Done = (Option<String>, Option<std::path::PathBuf>, Tail);
+    fn finish(mut self) -> Self::Done {
         self.end_line();
         let _ = self.inner.finish();
-        Heard {
-            summary: self.summary,
-            rootdir: self.rootdir,
-        }
+        self.tail.cut(OUTPUT_TAIL);
+        (self.summary, self.rootdir, self.tail)
     }
 }
 
@@ -341,12 +365,13 @@ mod tests {
         ] {
             tap.write_all(piece.as_bytes()).unwrap();
         }
-        let heard = tap.finish();
+        let (summary, rootdir, tail) = tap.finish();
+        assert_eq!(rootdir.as_deref(), Some(std::path::Path::new("/repo/pkg")));
+        let summary = summary.unwrap();
         assert_eq!(
-            heard.rootdir.as_deref(),
-            Some(std::path::Path::new("/repo/pkg"))
+            String::from_utf8_lossy(&tail.0),
+            "rootdir: /repo/pkg\nconfigfile: pyproject.toml\ncollected 3 items\n==== 2 passed, 1 deselected in 0.01s ====\ntail"
         );
-        let summary = heard.summary.unwrap();
         assert_eq!(summary, "==== 2 passed, 1 deselected in 0.01s ====");
         assert_eq!(deselected(&summary), 1);
         assert_eq!(deselected("= 5 passed in 1.00s ="), 0);

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use chrono::{DateTime, FixedOffset};
 
-use crate::classify::{classify, OwnModules};
+use crate::classify::{classify, OwnModules, PytestEnd, Report, SuiteFacts};
 use crate::log;
 use crate::model::{now, Attempt, CaseStatus, StepRecord, SuiteResult, TestCase};
 use crate::outcome::Outcome;
@@ -95,8 +95,10 @@ impl Ended {
     }
 }
 
-/// The result of an ended suite with, when its tests did not all run, a test case that
-/// says why.
+/// The result of an ended suite with, when its tests did not all run and pytest's own
+/// cases do not show why, a test case that says why. A suite whose report holds its
+/// collection errors (an environment error for a missing module) gets none: its counts
+/// stay pytest's.
 fn finish(
     plan: &SuitePlan,
     ended: Ended,
@@ -110,10 +112,11 @@ fn finish(
         detail,
         mut cases,
     } = ended;
-    if !matches!(
+    let explained = matches!(
         outcome,
         Outcome::Passed | Outcome::Failed | Outcome::CollectionError
-    ) {
+    ) || cases.iter().any(TestCase::is_collection_error);
+    if !explained {
         let detail = detail.as_deref().unwrap_or(outcome.name());
         let mut attempt = Attempt::new(CaseStatus::Error);
         attempt.kind = Some(outcome.name().to_string());
@@ -190,8 +193,27 @@ fn try_run_suite(
     }
 
     let deadline = process::deadline_after(Instant::now(), plan.timeout);
-    let (record, stop, heard) =
-        step::run_into_log("pytest", &plan.test, deadline, &mut log, cx.redactor)?;
+    let (record, stop, heard) = match step::run_into_log(
+        "pytest",
+        &plan.test,
+        deadline,
+        &mut log,
+        cx.redactor,
+    ) {
+        Ok(ran) => ran,
+        // The environment step found it current, yet its pytest cannot be started (the
+        // script was deleted, or its interpreter moved): the environment is at fault.
+        Err(err) => {
+            let detail = format!(
+                    "could not start the environment's pytest `{}` ({}): the environment {} is broken; delete it to have it rebuilt",
+                    plan.test.argv[0],
+                    err.root_cause(),
+                    plan.env.path.display()
+                );
+            writeln!(log, "xtask: {}", cx.redactor.text(&detail)).ok();
+            return Ok(Ended::new(Outcome::EnvironmentError, detail));
+        }
+    };
     // A death by signal reads as a shell (and uv) reports it: 128 + n.
     let code = record.exit_code.or(record.signal.map(|s| 128 + s));
     steps.push(record);
@@ -205,10 +227,14 @@ fn try_run_suite(
         .map(|rel| rel.to_string_lossy().into_owned())
         .map(|rel| if rel.is_empty() { ".".to_string() } else { rel })
         .unwrap_or_else(|| plan.suite.dir.clone());
-    let cases = read_pytest_report(plan, &base, cx.redactor)?;
+    let report = read_pytest_report(plan, &base, cx.redactor);
+    let cases = match &report {
+        Ok(Some(cases)) => Some(cases.as_slice()),
+        _ => None,
+    };
     if let Some(stop) = stop {
         let mut ended = stopped(stop, "pytest");
-        ended.cases = cases.unwrap_or_default();
+        ended.cases = cases.map(<[TestCase]>::to_vec).unwrap_or_default();
         return Ok(ended);
     }
     let own = OwnModules {
@@ -220,11 +246,32 @@ fn try_run_suite(
             .map(|p| cx.root.join(p))
             .collect(),
     };
-    let (outcome, detail) = classify(&plan.suite.name, code, cases.as_deref(), &own);
+    let facts = SuiteFacts {
+        name: &plan.suite.name,
+        root: cx.root,
+        own: &own,
+        markers: plan.suite.markers.as_deref(),
+        pytest_args: &plan.pytest_args,
+    };
+    let unreadable;
+    let pytest_report = match &report {
+        Ok(Some(cases)) => Report::Read(cases),
+        Ok(None) => Report::Missing,
+        Err(why) => {
+            unreadable = why.clone();
+            Report::Unreadable(&unreadable)
+        }
+    };
+    let ended = PytestEnd {
+        code,
+        report: pytest_report,
+        output: &heard.output,
+    };
+    let (outcome, detail) = classify(&facts, &ended);
     Ok(Ended {
         outcome,
         detail,
-        cases: cases.unwrap_or_default(),
+        cases: report.ok().flatten().unwrap_or_default(),
     })
 }
 
@@ -344,13 +391,13 @@ fn lock(path: &std::path::Path, deadline: Option<Instant>) -> anyhow::Result<Opt
     }
 }
 
-/// pytest's report, masked as it is read, if pytest wrote one. The raw file (unmasked) is
-/// removed at once.
+/// pytest's report, masked as it is read, if pytest wrote one; `Err` with why when it
+/// cannot be read (cut off, not XML). The raw file (unmasked) is removed at once.
 fn read_pytest_report(
     plan: &SuitePlan,
     base: &str,
     redactor: &Redactor,
-) -> anyhow::Result<Option<Vec<TestCase>>> {
+) -> Result<Option<Vec<TestCase>>, String> {
     if !plan.raw_junit.exists() {
         return Ok(None);
     }
@@ -358,7 +405,7 @@ fn read_pytest_report(
     let cases = pytest_junit::parse_file(&plan.raw_junit, base, &|text| {
         within_budget(redactor.text(text), &budget)
     })
-    .with_context(|| format!("reading pytest's report {}", plan.raw_junit.display()));
+    .map_err(|err| err.root_cause().to_string());
     let _ = std::fs::remove_file(&plan.raw_junit);
     cases.map(Some)
 }
