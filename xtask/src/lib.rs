@@ -7,6 +7,7 @@
 
 pub mod classify;
 pub mod commands;
+pub mod def_line;
 pub mod environment;
 pub mod events;
 pub mod exit_codes;
@@ -19,6 +20,7 @@ pub mod paths;
 pub mod plan;
 pub mod pool;
 pub mod process;
+pub mod progress;
 pub mod pytest_junit;
 pub mod redact;
 pub mod report;

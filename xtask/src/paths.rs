@@ -104,6 +104,17 @@ impl Layout {
         self.work_dir().join(format!("{suite}.pytest.xml"))
     }
 
+    /// The directory of the xtask's pytest plugin (`_xtask_progress.py`), appended to the
+    /// pytest step's PYTHONPATH.
+    pub fn progress_plugin_dir(&self) -> PathBuf {
+        self.work_dir().join("xtask_progress")
+    }
+
+    /// Where the progress plugin records the test that is running in `suite`.
+    pub fn progress_file(&self, suite: &str) -> PathBuf {
+        self.work_dir().join(format!("{suite}.progress"))
+    }
+
     /// Environments the xtask builds and owns, reused across runs while their inputs hold.
     pub fn envs_dir(&self) -> PathBuf {
         self.out_dir().join("envs")

@@ -76,6 +76,11 @@ pub struct SuitePlan {
     pub pytest_args: Vec<String>,
     /// Where pytest writes its own JUnit XML.
     pub raw_junit: PathBuf,
+    /// Where the progress plugin records the test that is running (see
+    /// [`crate::progress`]).
+    pub progress: PathBuf,
+    /// Where the xtask writes the progress plugin, on the pytest step's PYTHONPATH.
+    pub progress_plugin: PathBuf,
     pub junit: PathBuf,
     /// The suite's log, written as it runs.
     pub log: PathBuf,
@@ -107,6 +112,9 @@ pub fn plan_suite(suite: &Suite, layout: &Layout, uv: &Path, pytest_args: &[Stri
         "-o".into(),
         "junit_logging=all".into(),
         format!("--junitxml={}", raw_junit.display()),
+        // Records the running test, so a timeout can name it (crate::progress).
+        "-p".into(),
+        crate::progress::PLUGIN_MODULE.into(),
     ];
     if let Some(markers) = &suite.markers {
         test.extend(["-m".into(), markers.clone()]);
@@ -117,7 +125,18 @@ pub fn plan_suite(suite: &Suite, layout: &Layout, uv: &Path, pytest_args: &[Stri
     }
     test.extend(narrowed.args);
 
+    let progress = layout.progress_file(&suite.name);
     let mut vars = suite_env(suite, layout);
+    // The plugin's directory comes last: it must not shadow any module of the suite.
+    let pythonpath = &mut vars[0].1;
+    if !pythonpath.is_empty() {
+        pythonpath.push(':');
+    }
+    pythonpath.push_str(&layout.progress_plugin_dir().to_string_lossy());
+    vars.push((
+        crate::progress::FILE_ENV.into(),
+        progress.to_string_lossy().into_owned(),
+    ));
     // What `uv run` sets: the environment is active for anything the tests start.
     vars.push((
         "VIRTUAL_ENV".into(),
@@ -136,6 +155,8 @@ pub fn plan_suite(suite: &Suite, layout: &Layout, uv: &Path, pytest_args: &[Stri
         env,
         pytest_args: pytest_args.to_vec(),
         raw_junit,
+        progress,
+        progress_plugin: layout.progress_plugin_dir(),
         junit: layout.suite_junit(&suite.name),
         log: layout.suite_log(&suite.name),
         timeout: suite.timeout,
@@ -385,11 +406,15 @@ mod tests {
 
     #[test]
     fn pytest_runs_from_the_suites_environment_in_its_directory() {
-        let plan = plan(
-            Environment::Project {
+        let layout = Layout::new("/repo");
+        let args: Vec<String> = ["-k", "buffer", "-x"].map(String::from).to_vec();
+        let plan = plan_suite(
+            &suite(Environment::Project {
                 extras: vec!["test".into()],
-            },
-            &["-k", "buffer", "-x"],
+            }),
+            &layout,
+            Path::new("/bin/uv"),
+            &args,
         );
         let pytest = plan.env.bin().join("pytest");
         assert_eq!(
@@ -401,6 +426,8 @@ mod tests {
                 "-o",
                 "junit_logging=all",
                 format!("--junitxml={}", plan.raw_junit.display()).as_str(),
+                "-p",
+                "_xtask_progress",
                 "-m",
                 "not integration",
                 "tests",
@@ -415,9 +442,16 @@ mod tests {
             [
                 (
                     "PYTHONPATH".to_string(),
-                    "/repo/shared:/repo/version-a".to_string()
+                    format!(
+                        "/repo/shared:/repo/version-a:{}",
+                        layout.progress_plugin_dir().display()
+                    )
                 ),
                 ("MODE".to_string(), "test".to_string()),
+                (
+                    "XTASK_PROGRESS_FILE".to_string(),
+                    plan.progress.to_string_lossy().into_owned()
+                ),
                 (
                     "VIRTUAL_ENV".to_string(),
                     plan.env.path.to_string_lossy().into_owned()
@@ -434,6 +468,7 @@ mod tests {
         assert!(plan.junit.ends_with("junit/guardrail.xml"));
         assert!(plan.log.ends_with("logs/guardrail.log"));
         assert!(plan.raw_junit.ends_with("work/guardrail.pytest.xml"));
+        assert!(plan.progress.ends_with("work/guardrail.progress"));
         assert_ne!(
             plan.log.parent().unwrap().parent().unwrap(),
             run_dir,
@@ -512,11 +547,18 @@ mod tests {
         bare.markers = None;
         bare.paths.clear();
         bare.pythonpath.clear();
-        let plan = plan_suite(&bare, &Layout::new("/repo"), Path::new("uv"), &[]);
+        let layout = Layout::new("/repo");
+        let plan = plan_suite(&bare, &layout, Path::new("uv"), &[]);
         assert!(!plan.test.argv.contains(&"-m".to_string()));
-        assert!(plan.test.argv.last().unwrap().starts_with("--junitxml="));
-        // An empty PYTHONPATH still replaces whatever the caller's shell had.
-        assert_eq!(plan.test.env[0], ("PYTHONPATH".to_string(), String::new()));
+        assert_eq!(plan.test.argv.last().unwrap(), "_xtask_progress");
+        // PYTHONPATH with only the plugin still replaces whatever the caller's shell had.
+        assert_eq!(
+            plan.test.env[0],
+            (
+                "PYTHONPATH".to_string(),
+                layout.progress_plugin_dir().to_string_lossy().into_owned()
+            )
+        );
     }
 
     #[test]
@@ -568,7 +610,17 @@ mod tests {
         );
         let line = shell_line(&plan.test);
         assert!(
-            line.starts_with("cd /repo/shared/guardrail && PYTHONPATH=/repo/shared:/repo/version-a MODE=test VIRTUAL_ENV=/repo/target/xtask/envs/"),
+            line.starts_with("cd /repo/shared/guardrail && PYTHONPATH=/repo/shared:/repo/version-a:/repo/target/xtask/runs/"),
+            "{line}"
+        );
+        assert!(
+            line.contains(
+                "/work/xtask_progress MODE=test XTASK_PROGRESS_FILE=/repo/target/xtask/runs/"
+            ),
+            "{line}"
+        );
+        assert!(
+            line.contains(".progress VIRTUAL_ENV=/repo/target/xtask/envs/"),
             "{line}"
         );
         assert!(

@@ -85,6 +85,8 @@ fn read<R: BufRead>(
     // The open elements, to tell a report cut short from a finished one.
     let mut open: Vec<String> = Vec::new();
     let mut seen_root = false;
+    // The last case read, held back until the next one shows it is not the same test.
+    let mut held: Option<CaseBuilder> = None;
 
     loop {
         buf.clear();
@@ -111,11 +113,16 @@ fn read<R: BufRead>(
             }
             // `<testcase .../>`: a passing test with nothing to say.
             Event::Empty(element) if element.name().as_ref() == b"testcase" => {
-                cases.extend(CaseBuilder::new(&element)?.finish(suite_dir, clean));
+                let builder = CaseBuilder::new(&element)?;
+                if let Some(done) = merge_or_hold(&mut held, builder) {
+                    cases.extend(done.finish(suite_dir, clean));
+                }
             }
             Event::End(element) if element.name().as_ref() == b"testcase" => {
                 if let Some(builder) = case.take() {
-                    cases.extend(builder.finish(suite_dir, clean));
+                    if let Some(done) = merge_or_hold(&mut held, builder) {
+                        cases.extend(done.finish(suite_dir, clean));
+                    }
                 }
             }
             Event::Start(element) if case.is_some() => {
@@ -181,6 +188,9 @@ fn read<R: BufRead>(
             _ => {}
         }
     }
+    if let Some(done) = held.take() {
+        cases.extend(done.finish(suite_dir, clean));
+    }
     if let Some(element) = open.last() {
         bail!(
             "pytest's JUnit XML ends inside <{element}>: the report was cut short (was pytest killed while writing it?)"
@@ -190,6 +200,20 @@ fn read<R: BufRead>(
         bail!("pytest's JUnit XML has no <testsuite>: the report is empty or was cut short");
     }
     Ok(cases)
+}
+
+/// Holds `builder` back and returns the case held before it, unless both are the same test:
+/// then they are merged into one. pytest writes a second `<testcase>` with the same
+/// classname and name for a test that failed and then errored in its teardown; every
+/// consumer would count two runs of it, and some keep only one of the two statuses.
+fn merge_or_hold(held: &mut Option<CaseBuilder>, builder: CaseBuilder) -> Option<CaseBuilder> {
+    match held {
+        Some(previous) if previous.same_test(&builder) => {
+            previous.absorb(builder);
+            None
+        }
+        _ => held.replace(builder),
+    }
 }
 
 fn attr(element: &BytesStart<'_>, key: &str) -> anyhow::Result<Option<String>> {
@@ -262,6 +286,31 @@ impl CaseBuilder {
             system_out: String::new(),
             system_err: String::new(),
         })
+    }
+
+    /// Whether `other` is another `<testcase>` of the same test (a nameless one never is).
+    fn same_test(&self, other: &CaseBuilder) -> bool {
+        !self.name.is_empty() && self.name == other.name && self.classname == other.classname
+    }
+
+    /// Takes in another `<testcase>` of the same test: its statuses (the most severe wins
+    /// in [`CaseBuilder::finish`], the others are quoted), its output after this one's, its
+    /// time added to this one's.
+    fn absorb(&mut self, other: CaseBuilder) {
+        self.statuses.extend(other.statuses);
+        for property in other.properties {
+            if !self.properties.contains(&property) {
+                self.properties.push(property);
+            }
+        }
+        self.system_out.push_str(&other.system_out);
+        self.system_err.push_str(&other.system_err);
+        self.time = match (self.time, other.time) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
+        self.file = self.file.take().or(other.file);
+        self.line = self.line.or(other.line);
     }
 
     /// Takes in a child element of `<testcase>` and returns its name.
@@ -366,7 +415,7 @@ fn captured(text: &str) -> Option<String> {
 }
 
 /// `tests/test_x.py` in `shared/guardrail` becomes `shared/guardrail/tests/test_x.py`.
-fn rebase(suite_dir: &str, file: &str) -> String {
+pub fn rebase(suite_dir: &str, file: &str) -> String {
     let file = file.strip_prefix("./").unwrap_or(file);
     let dir = suite_dir.trim_end_matches('/');
     if dir.is_empty() || dir == "." || file.starts_with('/') {
@@ -821,6 +870,82 @@ mod tests {
             .as_deref()
             .unwrap()
             .contains("[pytest also reported <skipped> for this test: skipping]"));
+    }
+
+    /// Real pytest 9.2 output for `tests/data/pytest-9.2-fidelity.py`.
+    const FIDELITY: &str = include_str!("../tests/data/pytest-9.2-fidelity.xml");
+
+    #[test]
+    fn a_failure_then_a_teardown_error_is_one_case_with_both() {
+        assert_eq!(
+            FIDELITY
+                .matches(r#"name="test_fail_then_teardown""#)
+                .count(),
+            2,
+            "pytest writes two <testcase> elements"
+        );
+        let cases = parse_plain(FIDELITY, "pkg").unwrap();
+        let names: Vec<_> = cases.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "test_fail_then_teardown",
+                "test_param[1]",
+                "test_param[2]",
+                "test_skipped",
+                "test_bell"
+            ]
+        );
+        let case = &cases[0];
+        assert_eq!(case.attempts.len(), 1);
+        let result = case.result();
+        assert_eq!(result.status, CaseStatus::Error, "the error outranks");
+        assert!(result
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("teardown broke"));
+        let details = result.details.as_deref().unwrap();
+        assert!(
+            details.contains("[pytest also reported <failure> for this test: AssertionError: first line\n  second line"),
+            "{details}"
+        );
+        assert!(
+            details.contains("tests/test_x.py:10: AssertionError"),
+            "{details}"
+        );
+        assert!(result.stdout.as_deref().unwrap().contains("hello out"));
+        assert_eq!(case.time(), Some(Duration::from_millis(1)));
+        assert_eq!(
+            (case.file.as_deref(), case.line),
+            (Some("pkg/tests/test_x.py"), Some(8))
+        );
+    }
+
+    #[test]
+    fn only_consecutive_cases_of_the_same_test_are_merged() {
+        let xml = r#"<testsuite><testcase classname="a" name="t" time="0.5"/><testcase classname="b" name="t" time="0.5"/><testcase classname="a" name="t" time="0.5"><skipped message="why"/></testcase><testcase classname="a" name="t" time="0.25"><error message="boom">tb</error><system-out>out</system-out></testcase></testsuite>"#;
+        let cases = parse_plain(xml, ".").unwrap();
+        let seen: Vec<_> = cases
+            .iter()
+            .map(|c| (c.classname.as_str(), c.status()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("a", CaseStatus::Passed),
+                ("b", CaseStatus::Passed),
+                ("a", CaseStatus::Error)
+            ]
+        );
+        let last = cases[2].result();
+        assert_eq!(cases[2].time(), Some(Duration::from_millis(750)));
+        assert_eq!(last.stdout.as_deref(), Some("out"));
+        assert!(last
+            .details
+            .as_deref()
+            .unwrap()
+            .contains("[pytest also reported <skipped> for this test: why]"));
     }
 
     #[test]

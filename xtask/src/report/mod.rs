@@ -3,3 +3,4 @@
 pub mod junit;
 pub mod record;
 pub mod terminal;
+pub mod xml_attrs;

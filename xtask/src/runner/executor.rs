@@ -9,11 +9,13 @@ use anyhow::Context;
 use chrono::{DateTime, FixedOffset};
 
 use crate::classify::{classify, OwnModules, PytestEnd, Report, SuiteFacts};
+use crate::def_line;
 use crate::log;
 use crate::model::{now, Attempt, CaseStatus, StepRecord, SuiteResult, TestCase};
 use crate::outcome::Outcome;
 use crate::plan::SuitePlan;
 use crate::process::{self, Stop};
+use crate::progress;
 use crate::pytest_junit;
 use crate::redact::Redactor;
 use crate::step;
@@ -83,6 +85,9 @@ struct Ended {
     outcome: Outcome,
     detail: Option<String>,
     cases: Vec<TestCase>,
+    /// Where the suite was when it was stopped (the running test's file, relative to the
+    /// repository root, and 1-based line), for the case that stands for it.
+    at: Option<(String, Option<u64>)>,
 }
 
 impl Ended {
@@ -91,7 +96,31 @@ impl Ended {
             outcome,
             detail: Some(detail.into()),
             cases: Vec::new(),
+            at: None,
         }
+    }
+}
+
+/// The file that defines the suite's environment, relative to the repository root: what
+/// the case standing for a suite that did not run points at when nothing better is known.
+fn environment_file(suite: &crate::manifest::Suite) -> String {
+    use crate::manifest::Environment;
+    let in_dir = |file: &str| {
+        let dir = suite.dir.trim_end_matches('/');
+        if dir.is_empty() || dir == "." {
+            file.to_string()
+        } else {
+            format!("{dir}/{file}")
+        }
+    };
+    match &suite.environment {
+        Environment::Project { .. } => in_dir("pyproject.toml"),
+        // A requirements file is relative to the root.
+        Environment::Requirements {
+            file: Some(file), ..
+        } => file.clone(),
+        // The requirements are listed in the manifest.
+        Environment::Requirements { file: None, .. } => "Cargo.toml".to_string(),
     }
 }
 
@@ -111,6 +140,7 @@ fn finish(
         outcome,
         detail,
         mut cases,
+        at,
     } = ended;
     let explained = matches!(
         outcome,
@@ -125,6 +155,9 @@ fn finish(
         attempt.time = Some(duration);
         let mut case = TestCase::new(&plan.suite.name, outcome.name(), attempt);
         case.synthetic = true;
+        let (file, line) = at.unwrap_or_else(|| (environment_file(&plan.suite), None));
+        case.file = Some(file);
+        case.line = line;
         cases.push(case);
     }
     SuiteResult {
@@ -160,24 +193,26 @@ fn try_run_suite(
     if let Some(dir) = plan.raw_junit.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let stopped = |stop: Stop, step: &str| {
+    // `running`: the test pytest was running, when the progress plugin said.
+    let stopped = |stop: Stop, step: &str, running: Option<&str>| {
+        let running = running.map_or(String::new(), |r| format!(" while running {r}"));
         match stop {
-        Stop::TimedOut => Ended::new(
-            Outcome::Timeout,
-            format!(
-                "the suite's {step} step ran longer than its timeout of {} and was stopped \
-                 with all its processes; raise `timeout` in Cargo.toml or pass `--timeout` \
-                 if it needs more",
-                humanize(plan.timeout)
+            Stop::TimedOut => Ended::new(
+                Outcome::Timeout,
+                format!(
+                    "the suite's {step} step ran longer than its timeout of {} and was stopped \
+                     with all its processes{running}; raise `timeout` in Cargo.toml or pass \
+                     `--timeout` if it needs more",
+                    humanize(plan.timeout)
+                ),
             ),
-        ),
-        Stop::Interrupted => Ended::new(
-            Outcome::Interrupted,
-            format!(
-                "stopped during its {step} step: the run was interrupted (Ctrl-C, SIGTERM or SIGHUP)"
+            Stop::Interrupted => Ended::new(
+                Outcome::Interrupted,
+                format!(
+                    "stopped during its {step} step{running}: the run was interrupted (Ctrl-C, SIGTERM or SIGHUP)"
+                ),
             ),
-        ),
-    }
+        }
     };
 
     // Building the environment and running the tests each get the whole timeout: a slow
@@ -188,10 +223,12 @@ fn try_run_suite(
             duration: clock.elapsed(),
             built,
         }),
-        Prepared::Stopped(stop) => return Ok(stopped(stop, "environment")),
+        Prepared::Stopped(stop) => return Ok(stopped(stop, "environment", None)),
         Prepared::Failed(ended) => return Ok(ended),
     }
 
+    let _ = std::fs::remove_file(&plan.progress);
+    progress::install(&plan.progress_plugin)?;
     let deadline = process::deadline_after(Instant::now(), plan.timeout);
     let (record, stop, heard) = match step::run_into_log(
         "pytest",
@@ -227,14 +264,18 @@ fn try_run_suite(
         .map(|rel| rel.to_string_lossy().into_owned())
         .map(|rel| if rel.is_empty() { ".".to_string() } else { rel })
         .unwrap_or_else(|| plan.suite.dir.clone());
-    let report = read_pytest_report(plan, &base, cx.redactor);
+    let report = read_pytest_report(plan, &base, cx);
     let cases = match &report {
         Ok(Some(cases)) => Some(cases.as_slice()),
         _ => None,
     };
+    let running = progress::read(&plan.progress);
+    let _ = std::fs::remove_file(&plan.progress);
     if let Some(stop) = stop {
-        let mut ended = stopped(stop, "pytest");
+        let nodeid = running.as_ref().map(|r| cx.redactor.text(&r.nodeid));
+        let mut ended = stopped(stop, "pytest", nodeid.as_deref());
         ended.cases = cases.map(<[TestCase]>::to_vec).unwrap_or_default();
+        ended.at = running.and_then(|r| running_test_at(&r, &base, cx));
         return Ok(ended);
     }
     let own = OwnModules {
@@ -272,6 +313,7 @@ fn try_run_suite(
         outcome,
         detail,
         cases: report.ok().flatten().unwrap_or_default(),
+        at: None,
     })
 }
 
@@ -391,23 +433,43 @@ fn lock(path: &std::path::Path, deadline: Option<Instant>) -> anyhow::Result<Opt
     }
 }
 
-/// pytest's report, masked as it is read, if pytest wrote one; `Err` with why when it
-/// cannot be read (cut off, not XML). The raw file (unmasked) is removed at once.
+/// Where the test the progress plugin names is: its file relative to the repository root
+/// and its 1-based line, moved to the `def` of a decorated test.
+fn running_test_at(
+    running: &progress::Running,
+    base: &str,
+    cx: &RunContext<'_>,
+) -> Option<(String, Option<u64>)> {
+    let file = running.file.as_deref()?;
+    let mut case = TestCase::new("", "", Attempt::new(CaseStatus::Error));
+    case.file = Some(cx.redactor.text(&pytest_junit::rebase(base, file)));
+    // pytest's line is 0-based.
+    case.line = running.line.map(|l| l + 1);
+    def_line::line_of_def(cx.root, std::slice::from_mut(&mut case));
+    Some((case.file?, case.line))
+}
+
+/// pytest's report, masked as it is read, if pytest wrote one, with each decorated test's
+/// `line` moved to its `def`; `Err` with why when it cannot be read (cut off, not XML).
+/// The raw file (unmasked) is removed at once.
 fn read_pytest_report(
     plan: &SuitePlan,
     base: &str,
-    redactor: &Redactor,
+    cx: &RunContext<'_>,
 ) -> Result<Option<Vec<TestCase>>, String> {
     if !plan.raw_junit.exists() {
         return Ok(None);
     }
+    let redactor = cx.redactor;
     let budget = std::cell::Cell::new(REPORT_TEXT_BUDGET);
     let cases = pytest_junit::parse_file(&plan.raw_junit, base, &|text| {
         within_budget(redactor.text(text), &budget)
     })
     .map_err(|err| err.root_cause().to_string());
     let _ = std::fs::remove_file(&plan.raw_junit);
-    cases.map(Some)
+    let mut cases = cases?;
+    def_line::line_of_def(cx.root, &mut cases);
+    Ok(Some(cases))
 }
 
 /// How much text one suite's report keeps in all: each text is already capped by the

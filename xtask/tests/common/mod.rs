@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use quick_junit::{Report, TestSuite};
+use serde_json::Value;
 
 /// One uv for every test: from PATH, or installed once into this repository's target.
 pub fn uv() -> &'static Path {
@@ -192,6 +193,18 @@ pub fn suite<'a>(report: &'a Report, name: &str) -> &'a TestSuite {
         .unwrap_or_else(|| panic!("no testsuite {name}"))
 }
 
+/// The suite's `skipped` attribute (the xtask writes no `disabled`, so quick-junit's own
+/// count of it reads 0).
+pub fn skipped(suite: &TestSuite) -> usize {
+    suite
+        .extra
+        .get("skipped")
+        .unwrap_or_else(|| panic!("{} has no skipped attribute", suite.name.as_str()))
+        .as_str()
+        .parse()
+        .unwrap()
+}
+
 pub fn case<'a>(suite: &'a TestSuite, name: &str) -> &'a quick_junit::TestCase {
     suite
         .test_cases
@@ -250,4 +263,116 @@ pub fn path_without_uv() -> String {
         .filter(|d| !d.join("uv").exists())
         .collect();
     std::env::join_paths(dirs).unwrap().into_string().unwrap()
+}
+
+/// The consumers `tests/junit_consumers.py` runs, pinned.
+pub const JUNITPARSER: &str = "junitparser==5.0.3";
+pub const LXML: &str = "lxml==6.1.3";
+
+/// junitparser on lxml reads `files` (tests/junit_consumers.py); a parse error fails.
+pub fn junit_consumers(files: &[PathBuf]) -> Value {
+    read_with_consumers(files)
+        .unwrap_or_else(|stderr| panic!("junitparser/lxml cannot read the reports:\n{stderr}"))
+}
+
+/// What junitparser on lxml read, or what they said when they could not.
+pub fn read_with_consumers(files: &[PathBuf]) -> Result<Value, String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/junit_consumers.py");
+    let output = Command::new(uv())
+        .args(["run", "--isolated", "--no-project", "--with", JUNITPARSER])
+        .args(["--with", LXML, "--", "python"])
+        .arg(&script)
+        .args(files)
+        .env_remove("VIRTUAL_ENV")
+        .output()
+        .expect("running tests/junit_consumers.py");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    if !output.status.success() {
+        return Err(stderr);
+    }
+    Ok(
+        serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|e| panic!("its JSON: {e}\n{stderr}")),
+    )
+}
+
+/// A strict well-formedness check: UTF-8, one root, matching tags, known entities, no
+/// character XML 1.0 forbids (raw or as a character reference), no DOCTYPE.
+pub fn strict_xml(path: &Path) {
+    use quick_xml::events::Event;
+
+    let shown = path.display();
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("reading {shown}: {e}"));
+    let text = std::str::from_utf8(&bytes).unwrap_or_else(|e| panic!("{shown}: not UTF-8: {e}"));
+    let mut reader = quick_xml::Reader::from_str(text);
+    let config = reader.config_mut();
+    config.check_end_names = true;
+    config.check_comments = true;
+    config.allow_unmatched_ends = false;
+    config.allow_dangling_amp = false;
+
+    let legal = |what: &str, s: &str, at: u64| {
+        if let Some(c) = s.chars().find(|&c| !xml_char(c)) {
+            panic!("{shown}: {what} at byte {at} holds U+{:04X}", c as u32);
+        }
+    };
+    let (mut depth, mut roots) = (0usize, 0usize);
+    loop {
+        let at = reader.buffer_position();
+        let event = reader
+            .read_event()
+            .unwrap_or_else(|e| panic!("{shown}: not well-formed at byte {at}: {e}"));
+        match event {
+            Event::Start(ref e) | Event::Empty(ref e) => {
+                if depth == 0 {
+                    roots += 1;
+                }
+                for attr in e.attributes().with_checks(true) {
+                    let attr = attr.unwrap_or_else(|e| panic!("{shown}: attribute at {at}: {e}"));
+                    let value = attr
+                        .unescape_value()
+                        .unwrap_or_else(|e| panic!("{shown}: attribute at {at}: {e}"));
+                    legal("an attribute", &value, at);
+                }
+                if matches!(event, Event::Start(_)) {
+                    depth += 1;
+                }
+            }
+            Event::End(_) => depth -= 1,
+            Event::Text(t) => {
+                let t = t.decode().unwrap();
+                legal("text", &t, at);
+                assert!(
+                    depth > 0 || t.trim().is_empty(),
+                    "{shown}: text outside the root"
+                );
+            }
+            Event::CData(t) => legal("CDATA", &t.decode().unwrap(), at),
+            Event::GeneralRef(r) => match r.resolve_char_ref() {
+                Ok(Some(c)) => assert!(
+                    xml_char(c),
+                    "{shown}: a reference to U+{:04X} at {at}",
+                    c as u32
+                ),
+                Ok(None) => {
+                    let name = r.decode().unwrap();
+                    assert!(
+                        ["lt", "gt", "amp", "apos", "quot"].contains(&name.as_ref()),
+                        "{shown}: unknown entity &{name}; at {at}"
+                    );
+                }
+                Err(e) => panic!("{shown}: a bad reference at {at}: {e}"),
+            },
+            Event::DocType(_) => panic!("{shown}: a DOCTYPE"),
+            Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
+            Event::Eof => break,
+        }
+    }
+    assert_eq!(depth, 0, "{shown}: unclosed elements");
+    assert_eq!(roots, 1, "{shown}: {roots} root elements");
+}
+
+/// XML 1.0's `Char` production.
+pub fn xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
 }

@@ -1,0 +1,121 @@
+//! Which test was running when a suite was stopped.
+//!
+//! pytest's report names only the tests that ended, so on a timeout the xtask could not
+//! say which test hung. A tiny pytest plugin, written by the xtask into its working
+//! directory and loaded with `-p _xtask_progress` (its directory is appended last to the
+//! pytest step's PYTHONPATH), records at `pytest_runtest_logstart` the test's node id and
+//! location in the file named by `XTASK_PROGRESS_FILE`, atomically (a temporary file and a
+//! rename), and removes it at `pytest_runtest_logfinish`. It never changes a test's
+//! result: it implements no other hook, and ignores any error of its own.
+
+use std::path::Path;
+
+use anyhow::Context;
+
+use crate::paths::write_atomically;
+
+/// The plugin's module name, as given to `-p`.
+pub const PLUGIN_MODULE: &str = "_xtask_progress";
+/// The variable naming the file the plugin writes.
+pub const FILE_ENV: &str = "XTASK_PROGRESS_FILE";
+
+/// The plugin's source. Its file holds three lines: the node id, the file relative to
+/// pytest's rootdir, and pytest's 0-based line (empty when pytest has none).
+pub const PLUGIN_SOURCE: &str = r#""""The xtask's progress plugin: records which test is running, so that a timeout can name it.
+
+Written and loaded by the xtask (`-p _xtask_progress`). It writes the running test's node
+id, file (relative to the rootdir) and 0-based line to $XTASK_PROGRESS_FILE when the test
+starts, atomically, and removes the file when the test ends. It does nothing else, and
+never changes a test's result: any error of its own is ignored.
+"""
+
+import os
+
+_PATH = os.environ.get("XTASK_PROGRESS_FILE")
+
+
+def pytest_runtest_logstart(nodeid, location):
+    if not _PATH:
+        return
+    try:
+        fspath, lineno, _ = location
+        line = "" if lineno is None else str(lineno)
+        tmp = _PATH + ".tmp"
+        with open(tmp, "w", encoding="utf-8", errors="replace") as f:
+            f.write(f"{nodeid}\n{fspath}\n{line}\n")
+        os.replace(tmp, _PATH)
+    except Exception:
+        pass
+
+
+def pytest_runtest_logfinish(nodeid, location):
+    if not _PATH:
+        return
+    try:
+        os.remove(_PATH)
+    except Exception:
+        pass
+"#;
+
+/// Writes the plugin into `dir` (each suite does; the contents are always the same, and
+/// the write is atomic, so a pytest starting meanwhile reads a whole file).
+pub fn install(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join(format!("{PLUGIN_MODULE}.py"));
+    if std::fs::read(&path).is_ok_and(|old| old == PLUGIN_SOURCE.as_bytes()) {
+        return Ok(());
+    }
+    write_atomically(&path, PLUGIN_SOURCE.as_bytes())
+}
+
+/// The test that was running, as the plugin recorded it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Running {
+    pub nodeid: String,
+    /// Relative to pytest's rootdir (the suite's directory).
+    pub file: Option<String>,
+    /// 0-based, as pytest gives it.
+    pub line: Option<u64>,
+}
+
+/// What the plugin recorded in `path`, if a test was running.
+pub fn read(path: &Path) -> Option<Running> {
+    parse(&std::fs::read_to_string(path).ok()?)
+}
+
+fn parse(text: &str) -> Option<Running> {
+    let mut lines = text.lines();
+    let nodeid = lines.next().filter(|n| !n.is_empty())?.to_string();
+    let file = lines.next().filter(|f| !f.is_empty()).map(str::to_string);
+    let line = lines.next().and_then(|l| l.trim().parse().ok());
+    Some(Running { nodeid, file, line })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_the_plugin_writes_is_read() {
+        assert_eq!(
+            parse("tests/test_x.py::test_y[a b]\ntests/test_x.py\n11\n"),
+            Some(Running {
+                nodeid: "tests/test_x.py::test_y[a b]".into(),
+                file: Some("tests/test_x.py".into()),
+                line: Some(11),
+            })
+        );
+        assert_eq!(
+            parse("t.py::x\nt.py\n\n").unwrap().line,
+            None,
+            "pytest gave no line"
+        );
+        assert_eq!(parse(""), None);
+    }
+
+    #[test]
+    fn the_plugin_uses_the_names_the_xtask_passes() {
+        assert!(PLUGIN_SOURCE.contains(&format!("os.environ.get(\"{FILE_ENV}\")")));
+        assert!(PLUGIN_SOURCE.contains(&format!("`-p {PLUGIN_MODULE}`")));
+    }
+}
