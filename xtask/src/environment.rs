@@ -37,7 +37,9 @@ pub struct EnvPlan {
     /// Checks that pytest is importable in it without the suite's directory on `sys.path`.
     pub probe: Invocation,
     /// The files whose contents are inputs, relative to the repository root.
-    input_files: Vec<PathBuf>,
+    /// Each named by its role (`uv.lock`, `requirements-file`), not its place: suites in
+    /// other directories that share an environment have the same inputs.
+    input_files: Vec<(&'static str, PathBuf)>,
     /// Everything else that is an input (the kind, extras, requirements).
     input_words: Vec<String>,
 }
@@ -61,9 +63,9 @@ impl EnvPlan {
         let files: serde_json::Map<String, Value> = self
             .input_files
             .iter()
-            .map(|rel| {
+            .map(|(role, rel)| {
                 let digest = std::fs::read(root.join(rel)).ok().map(|b| digest(&b));
-                (rel.to_string_lossy().into_owned(), json!(digest))
+                (role.to_string(), json!(digest))
             })
             .collect();
         json!({
@@ -151,17 +153,23 @@ pub fn plan_env(suite: &Suite, layout: &Layout, uv: &Path) -> EnvPlan {
         Environment::Project { extras } => {
             let mut words = vec![format!("project:{}", suite.dir)];
             words.extend(extras.iter().map(|e| format!("extra:{e}")));
-            let files = vec![dir.join("pyproject.toml"), dir.join("uv.lock")];
+            let files = vec![
+                ("pyproject.toml", dir.join("pyproject.toml")),
+                ("uv.lock", dir.join("uv.lock")),
+            ];
             ("project", words, files)
         }
         Environment::Requirements { requirements, file } => {
             let words = requirements.iter().map(|r| format!("with:{r}")).collect();
             // Keyed by the file's contents, not its place: equal files share one environment.
-            let files = file.iter().map(PathBuf::from).collect();
+            let files = file
+                .iter()
+                .map(|f| ("requirements-file", PathBuf::from(f)))
+                .collect();
             ("requirements", words, files)
         }
     };
-    files.push(python_version);
+    files.push((".python-version", python_version));
     // Keyed by what determines the contents, so suites that need the same share it.
     let mut key_source = kind.to_string();
     for word in &words {
@@ -169,9 +177,12 @@ pub fn plan_env(suite: &Suite, layout: &Layout, uv: &Path) -> EnvPlan {
         key_source.push_str(word);
     }
     if kind == "requirements" {
-        for file in files.iter().filter(|f| !f.ends_with(".python-version")) {
-            let contents = std::fs::read(layout.root.join(file)).unwrap_or_default();
-            key_source.push_str(&format!("\nfile:{}", digest(&contents)));
+        // The requirements file's contents and the `.python-version` uv reads in the
+        // suite's directory decide what is installed into which interpreter.
+        for (role, file) in &files {
+            let contents = std::fs::read(layout.root.join(file)).ok();
+            let digest = contents.map_or_else(|| "none".into(), |c| digest(&c));
+            key_source.push_str(&format!("\n{role}:{digest}"));
         }
     }
     let slug: String = match &suite.environment {
@@ -336,6 +347,12 @@ mod tests {
             Path::new("uv"),
         );
         assert_eq!(one.key, two.key);
+        let root = Path::new("/repo");
+        assert_eq!(
+            one.inputs(root, "uv 1"),
+            two.inputs(root, "uv 1"),
+            "one environment, one record: suites in other directories agree on it"
+        );
         assert_ne!(one.key, other.key);
         assert_eq!(one.build.len(), 2);
         assert_eq!(one.build[0].argv[1], "venv");
