@@ -38,9 +38,12 @@ pub enum Builtin {
     /// "Benchmark"); writes target/xtask/bench/results.json.
     #[command(after_help = BENCH_AFTER_HELP)]
     Bench(BenchArgs),
-    /// Guess a starter suite manifest from the repository's Python packages and append it
-    /// to the root Cargo.toml (creating a [workspace] if there is none); prints every guess
-    /// and why. Works without a manifest; refuses when there is one (see --force).
+    /// Guess a starter suite manifest from the repository's Python packages.
+    ///
+    /// Appends it to the root Cargo.toml (creating a [workspace] if there is none, keeping
+    /// the rest of the file as it is) and prints every guess and why, one line each. The
+    /// guess is loaded as a run would load it before anything is written. Works without a
+    /// manifest; refuses when there is one (see --force, --print).
     Init(InitArgs),
 }
 
