@@ -38,6 +38,13 @@ pub enum Builtin {
     /// "Benchmark"); writes target/xtask/bench/results.json.
     #[command(after_help = BENCH_AFTER_HELP)]
     Bench(BenchArgs),
+    /// Guess a starter suite manifest from the repository's Python packages.
+    ///
+    /// Appends it to the root Cargo.toml (creating a [workspace] if there is none, keeping
+    /// the rest of the file as it is) and prints every guess and why, one line each. The
+    /// guess is loaded as a run would load it before anything is written. Works without a
+    /// manifest; refuses when there is one (see --force, --print).
+    Init(InitArgs),
 }
 
 #[derive(Args, Debug)]
@@ -89,6 +96,17 @@ pub struct BenchArgs {
     /// Exit 0 even when a target is missed (a command that fails still exits 1).
     #[arg(long)]
     pub no_targets: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    /// Print the manifest instead of writing it (the decisions go to stderr); writes nothing.
+    #[arg(long)]
+    pub print: bool,
+    /// Replace an existing [workspace.metadata.xtask] table and its suites (the rest of
+    /// Cargo.toml is kept as it is).
+    #[arg(long)]
+    pub force: bool,
 }
 
 const BENCH_AFTER_HELP: &str = "Scenarios, each warm (after one untimed warm-up) and cold (environments deleted, uv cache kept):\n\
@@ -227,5 +245,18 @@ mod tests {
             panic!("expected test")
         };
         assert_eq!(args.run.timeout, Some(Duration::from_secs(120)));
+    }
+
+    #[test]
+    fn init_parses_without_a_manifest() {
+        let parsed = parse(
+            None,
+            ["xtask", "init", "--print", "--force"].map(OsString::from),
+        )
+        .unwrap();
+        let Parsed::Builtin(Builtin::Init(args)) = parsed else {
+            panic!("expected init")
+        };
+        assert!(args.print && args.force);
     }
 }

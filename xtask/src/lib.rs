@@ -125,8 +125,13 @@ fn run(
     manifest: Result<Manifest, ManifestError>,
     parsed: Parsed,
 ) -> anyhow::Result<u8> {
+    // `init` writes the manifest, so it runs whether or not there is one.
+    if let Parsed::Builtin(Builtin::Init(args)) = &parsed {
+        return commands::init::run(layout, args);
+    }
     let manifest = manifest?;
     match parsed {
+        Parsed::Builtin(Builtin::Init(_)) => unreachable!("init is run above"),
         Parsed::Builtin(Builtin::Test(args)) => args.run(layout, &manifest),
         Parsed::Builtin(Builtin::List(args)) => args.run(&manifest).map(|()| exit_codes::OK),
         Parsed::Builtin(Builtin::Ci(args)) => commands::ci::run(layout, &manifest, &args),

@@ -3,5 +3,6 @@
 pub mod bench;
 pub mod ci;
 pub mod doctor;
+pub mod init;
 pub mod list;
 pub mod test;

@@ -1,0 +1,1131 @@
+//! `cargo xtask init [--print] [--force]`: guesses a starter suite manifest from the
+//! repository's Python packages and appends it to the root `Cargo.toml`.
+//!
+//! It runs before any manifest exists, so it never uses the loaded one. It looks below the
+//! root (skipping `target`, `.git`, `.venv`, `node_modules`, hidden directories and the
+//! `xtask` crate) for packages: directories with a `pyproject.toml`, or with a
+//! `requirements*.txt` that lists pytest. Per package it decides the environment (the
+//! project's extra that holds pytest when there is a `uv.lock`, else a requirements file,
+//! else only pytest), the test paths, the PYTHONPATH (from what the code imports) and the
+//! markers to deselect, and prints one line per decision. The result is loaded through
+//! `Manifest::from_json`, as a run would read it, before anything is written.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::exit_codes;
+use crate::flags::InitArgs;
+use crate::manifest::{Manifest, TABLE};
+use crate::paths::Layout;
+use crate::UsageError;
+
+/// Directory names never looked into.
+const SKIPPED_DIRS: &[&str] = &[
+    "target",
+    "node_modules",
+    "__pycache__",
+    "venv",
+    "build",
+    "dist",
+];
+/// Registered markers whose tests need the world outside (services, keys, the network):
+/// deselected, as the suites of a CI job should be hermetic.
+const DESELECTED_MARKERS: &[&str] = &[
+    "integration",
+    "e2e",
+    "end_to_end",
+    "live",
+    "network",
+    "external",
+    "smoke",
+];
+/// The first line of the comment `init` writes above the manifest; `--force` removes the
+/// block it starts along with the tables.
+const MARKER: &str = "# The suite manifest, guessed by `cargo xtask init`.";
+
+pub fn run(layout: &Layout, args: &InitArgs) -> anyhow::Result<u8> {
+    let root = &layout.root;
+    let cargo_toml = layout.manifest();
+    let existing = match std::fs::read_to_string(&cargo_toml) {
+        Ok(text) => Some(text),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
+        Err(err) => return Err(err).with_context(|| format!("reading {}", cargo_toml.display())),
+    };
+    let parsed = match &existing {
+        Some(text) => Some(text.parse::<toml::Table>().map_err(|err| {
+            UsageError(format!(
+                "{} is not valid TOML, so init cannot add to it:\n{err}",
+                cargo_toml.display()
+            ))
+        })?),
+        None => None,
+    };
+    let has_manifest = parsed
+        .as_ref()
+        .and_then(|t| t.get("workspace"))
+        .and_then(|w| w.get("metadata"))
+        .and_then(|m| m.get("xtask"))
+        .is_some();
+    if has_manifest && !args.force && !args.print {
+        return Err(UsageError(format!(
+            "{} already has a suite manifest {TABLE}; init writes nothing. Edit it by hand \
+             (README.md, \"Adding a suite\"), see a fresh guess with `cargo xtask init --print`, \
+             or replace it with `cargo xtask init --force`",
+            cargo_toml.display()
+        ))
+        .into());
+    }
+
+    let mut out = Decisions::new(args.print);
+    let guesses = guess(root, &mut out)?;
+    if guesses.is_empty() {
+        out.flush();
+        return Err(UsageError(format!(
+            "found no Python package with tests below {} (a directory with a pyproject.toml \
+             or a requirements*.txt listing pytest, and tests/, test/ or test_*.py); nothing written",
+            root.display()
+        ))
+        .into());
+    }
+
+    let base = match &existing {
+        Some(text) if has_manifest => {
+            out.line(format!(
+                "Cargo.toml: --force: replacing its {TABLE} table and suites"
+            ));
+            strip_manifest(text)
+        }
+        Some(text) => text.clone(),
+        None => String::new(),
+    };
+    let has_workspace = parsed.as_ref().is_some_and(|t| t.contains_key("workspace"));
+    let mut appended = String::new();
+    if !has_workspace {
+        appended.push_str("[workspace]\n");
+        if root.join("xtask/Cargo.toml").is_file() {
+            appended.push_str("members = [\"xtask\"]\n");
+        }
+        if existing.is_none() {
+            appended.push_str("resolver = \"2\"\n");
+        }
+        appended.push('\n');
+        out.line(match &existing {
+            None => "Cargo.toml: none: creating it, with a [workspace] for the manifest".into(),
+            Some(_) => "Cargo.toml: no [workspace]: adding one with the xtask crate as a member, \
+                        because the manifest lives in [workspace.metadata]"
+                .to_string(),
+        });
+    }
+    appended.push_str(&render(&guesses));
+
+    let mut text = base;
+    if !text.is_empty() {
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push('\n');
+    }
+    text.push_str(&appended);
+
+    if let Err(problems) = validate(&text, root) {
+        out.flush();
+        eprintln!(
+            "error: the guessed manifest would not load, so nothing was written to {}:",
+            cargo_toml.display()
+        );
+        for problem in problems {
+            eprintln!("  - {problem}");
+        }
+        return Ok(exit_codes::MANIFEST_ERROR);
+    }
+
+    if args.print {
+        out.flush();
+        if has_manifest && !args.force {
+            eprintln!(
+                "note: {} already has {TABLE}; writing this would need --force",
+                cargo_toml.display()
+            );
+        }
+        print!("{appended}");
+        return Ok(exit_codes::OK);
+    }
+    std::fs::write(&cargo_toml, &text)
+        .with_context(|| format!("writing {}", cargo_toml.display()))?;
+    out.flush();
+    println!(
+        "wrote {} suites to {}; check them, then run `cargo xtask ci`",
+        guesses.len(),
+        cargo_toml.display()
+    );
+    Ok(exit_codes::OK)
+}
+
+/// One line per decision: on stdout, or on stderr with `--print` (stdout is the manifest).
+struct Decisions {
+    lines: Vec<String>,
+    to_stderr: bool,
+}
+
+impl Decisions {
+    fn new(to_stderr: bool) -> Self {
+        Decisions {
+            lines: Vec::new(),
+            to_stderr,
+        }
+    }
+
+    fn line(&mut self, line: String) {
+        self.lines.push(line);
+    }
+
+    fn flush(&mut self) {
+        for line in self.lines.drain(..) {
+            if self.to_stderr {
+                eprintln!("{line}");
+            } else {
+                println!("{line}");
+            }
+        }
+    }
+}
+
+/// How a guessed suite's environment is made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Env {
+    Extras(Vec<String>),
+    Requirements(Vec<String>),
+    RequirementsFile(String),
+}
+
+#[derive(Debug, Clone)]
+struct Guess {
+    name: String,
+    group: String,
+    dir: String,
+    environment: Env,
+    pythonpath: Vec<String>,
+    markers: Option<String>,
+    paths: Vec<String>,
+    env: BTreeMap<String, String>,
+    /// The decisions, also written as comments above the suite.
+    why: Vec<String>,
+}
+
+/// What was found in one package directory.
+#[derive(Debug, Default)]
+struct Package {
+    /// Relative to the root, `/`-separated; `.` for the root itself.
+    dir: String,
+    pyproject: Option<toml::Table>,
+    lock: bool,
+    /// `requirements*.txt` files that list pytest, with that requirement.
+    requirement_files: Vec<(String, String)>,
+    test_dirs: Vec<String>,
+    test_files: bool,
+    markers: Vec<(String, String)>,
+    /// Top-level modules the package's Python files import.
+    imports: BTreeSet<String>,
+    /// Variables its code requires to hold a value (`os.environ["X"] == "v"`), and the file.
+    required_env: BTreeMap<String, (String, String)>,
+}
+
+/// An importable top-level name and the directory that must be on PYTHONPATH for it.
+#[derive(Debug, Clone)]
+struct Provider {
+    package: String,
+    path: String,
+    /// The package directory itself is the import package (flat layout): an installed
+    /// project does not make it importable by its name.
+    flat: bool,
+}
+
+fn guess(root: &Path, out: &mut Decisions) -> anyhow::Result<Vec<Guess>> {
+    let mut dirs = Vec::new();
+    find_packages(root, root, &mut dirs)?;
+    let mut packages = Vec::new();
+    for dir in dirs {
+        if let Some(package) = inspect(root, &dir)? {
+            packages.push(package);
+        }
+    }
+    let providers = providers(root, &packages);
+    let pytest_pin = pytest_pin(&packages);
+
+    let mut guesses: Vec<Guess> = Vec::new();
+    for package in &packages {
+        if package.test_dirs.is_empty() && !package.test_files {
+            out.line(format!(
+                "skipped {}: no tests/ or test/ directory and no test_*.py in it",
+                package.dir
+            ));
+            continue;
+        }
+        guesses.push(guess_suite(package, &providers, &pytest_pin));
+    }
+    name_suites(&mut guesses);
+    for guess in &guesses {
+        for why in &guess.why {
+            out.line(format!("{}: {why}", guess.name));
+        }
+    }
+    Ok(guesses)
+}
+
+fn skipped(name: &str, at_root: bool) -> bool {
+    name.starts_with('.') || SKIPPED_DIRS.contains(&name) || (at_root && name == "xtask")
+}
+
+/// Every directory below `dir` (and `dir` itself) that holds a package, sorted.
+fn find_packages(root: &Path, dir: &Path, found: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(Result::ok)
+        .collect();
+    entries.sort_by_key(|e| e.file_name());
+    let is_package = dir.join("pyproject.toml").is_file() || !requirement_files(dir).is_empty();
+    if is_package {
+        found.push(dir.to_path_buf());
+    }
+    for entry in entries {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
+        if is_dir && !skipped(&name, dir == root) && !is_venv(&entry.path()) {
+            find_packages(root, &entry.path(), found)?;
+        }
+    }
+    Ok(())
+}
+
+fn is_venv(dir: &Path) -> bool {
+    dir.join("pyvenv.cfg").is_file()
+}
+
+/// `requirements*.txt` in `dir` that list pytest: (file name, the pytest requirement).
+fn requirement_files(dir: &Path) -> Vec<(String, String)> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<(String, String)> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if !(name.starts_with("requirements") && name.ends_with(".txt")) {
+                return None;
+            }
+            let text = std::fs::read_to_string(e.path()).ok()?;
+            let pytest = text
+                .lines()
+                .map(|l| l.split('#').next().unwrap_or("").trim())
+                .find(|l| is_pytest(l))?;
+            Some((name, pytest.to_string()))
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// Whether a PEP 508 requirement is pytest itself (not `pytest-cov`).
+fn is_pytest(requirement: &str) -> bool {
+    let name: String = requirement
+        .trim()
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .collect();
+    name.eq_ignore_ascii_case("pytest")
+}
+
+fn relative(root: &Path, dir: &Path) -> String {
+    let rel = dir.strip_prefix(root).unwrap_or(dir);
+    let parts: Vec<String> = rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    if parts.is_empty() {
+        ".".into()
+    } else {
+        parts.join("/")
+    }
+}
+
+fn inspect(root: &Path, dir: &Path) -> anyhow::Result<Option<Package>> {
+    let rel = relative(root, dir);
+    let pyproject = match std::fs::read_to_string(dir.join("pyproject.toml")) {
+        Ok(text) => Some(
+            text.parse::<toml::Table>()
+                .with_context(|| format!("{rel}/pyproject.toml is not valid TOML"))?,
+        ),
+        Err(_) => None,
+    };
+    let mut package = Package {
+        dir: rel,
+        lock: dir.join("uv.lock").is_file(),
+        requirement_files: requirement_files(dir),
+        ..Package::default()
+    };
+    for test_dir in ["tests", "test"] {
+        if dir.join(test_dir).is_dir() {
+            package.test_dirs.push(test_dir.into());
+        }
+    }
+    package.test_files = std::fs::read_dir(dir)?.filter_map(Result::ok).any(|e| {
+        let name = e.file_name().to_string_lossy().into_owned();
+        name.ends_with(".py") && (name.starts_with("test_") || name.ends_with("_test.py"))
+    });
+    if let Some(pyproject) = &pyproject {
+        let pytest = pyproject.get("tool").and_then(|t| t.get("pytest"));
+        // pytest 9's native table, and the ini-style table.
+        for table in [pytest, pytest.and_then(|p| p.get("ini_options"))]
+            .into_iter()
+            .flatten()
+        {
+            match table.get("markers") {
+                Some(toml::Value::Array(items)) => {
+                    for item in items.iter().filter_map(toml::Value::as_str) {
+                        push_marker(&mut package.markers, item, "pyproject.toml");
+                    }
+                }
+                Some(toml::Value::String(text)) => {
+                    for item in text.lines() {
+                        push_marker(&mut package.markers, item, "pyproject.toml");
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    for (file, section) in [
+        ("pytest.ini", "pytest"),
+        ("tox.ini", "pytest"),
+        ("setup.cfg", "tool:pytest"),
+    ] {
+        if let Ok(text) = std::fs::read_to_string(dir.join(file)) {
+            for item in ini_markers(&text, section) {
+                push_marker(&mut package.markers, &item, file);
+            }
+        }
+    }
+    package.pyproject = pyproject;
+    collect_imports(dir, dir, &mut package, 0);
+    Ok(Some(package))
+}
+
+fn push_marker(markers: &mut Vec<(String, String)>, line: &str, file: &str) {
+    let name: String = line
+        .trim()
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    if !name.is_empty() && !markers.iter().any(|(n, _)| *n == name) {
+        markers.push((name, file.into()));
+    }
+}
+
+/// The `markers` of an ini file's `[section]`: the value's first line and its indented
+/// continuation lines.
+fn ini_markers(text: &str, section: &str) -> Vec<String> {
+    let mut in_section = false;
+    let mut in_markers = false;
+    let mut markers = Vec::new();
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with('[') {
+            in_section = trimmed == format!("[{section}]");
+            in_markers = false;
+            continue;
+        }
+        if !in_section || trimmed.starts_with(['#', ';']) {
+            continue;
+        }
+        let continuation = line.starts_with([' ', '\t']);
+        if in_markers && continuation {
+            if !trimmed.is_empty() {
+                markers.push(trimmed.to_string());
+            }
+            continue;
+        }
+        in_markers = false;
+        if let Some((key, value)) = trimmed.split_once(['=', ':']) {
+            if key.trim() == "markers" {
+                in_markers = true;
+                if !value.trim().is_empty() {
+                    markers.push(value.trim().to_string());
+                }
+            }
+        }
+    }
+    markers
+}
+
+/// The top-level names that the Python files below `dir` import (absolute imports only).
+fn collect_imports(base: &Path, dir: &Path, package: &mut Package, depth: usize) {
+    if depth > 8 {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = entry.path();
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if kind.is_dir() {
+            if !skipped(&name, false) && !is_venv(&path) {
+                collect_imports(base, &path, package, depth + 1);
+            }
+        } else if name.ends_with(".py") {
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            let file = relative(base, &path);
+            for line in text.lines() {
+                package.imports.extend(imported(line));
+                if let Some((name, value)) = required_value(line) {
+                    package
+                        .required_env
+                        .entry(name)
+                        .or_insert((value, file.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// `os.environ["NAME"] == "value"` (either quote): a variable the code needs set to a value.
+fn required_value(line: &str) -> Option<(String, String)> {
+    let quoted = |text: &str| -> Option<(String, usize)> {
+        let quote = text.chars().next().filter(|c| matches!(c, '"' | '\''))?;
+        let end = text[1..].find(quote)? + 1;
+        Some((text[1..end].to_string(), end + 1))
+    };
+    let at = line.find("os.environ[")? + "os.environ[".len();
+    let (name, used) = quoted(&line[at..])?;
+    let rest = line[at + used..].strip_prefix(']')?.trim_start();
+    let rest = rest.strip_prefix("==")?.trim_start();
+    let (value, _) = quoted(rest)?;
+    let valid = !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && name != "PYTHONPATH";
+    valid.then_some((name, value))
+}
+
+/// The top-level modules one line imports: `import a.b as c, d` and `from a.b import x`.
+fn imported(line: &str) -> Vec<String> {
+    let line = line.trim();
+    let top = |module: &str| {
+        let name = module.trim().split(['.', ' ']).next().unwrap_or("").trim();
+        (!name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '_'))
+            .then(|| name.to_string())
+    };
+    if let Some(rest) = line.strip_prefix("from ") {
+        let module = rest.split_whitespace().next().unwrap_or("");
+        if module.starts_with('.') {
+            return Vec::new();
+        }
+        return top(module).into_iter().collect();
+    }
+    if let Some(rest) = line.strip_prefix("import ") {
+        return rest
+            .split(',')
+            .filter_map(|part| top(part.split(" as ").next().unwrap_or("")))
+            .collect();
+    }
+    Vec::new()
+}
+
+/// Who provides which top-level import name: a flat-layout package directory (its
+/// parent goes on PYTHONPATH), a package below `src/`, or a package directly inside a
+/// package directory.
+fn providers(root: &Path, packages: &[Package]) -> BTreeMap<String, Vec<Provider>> {
+    let mut providers: BTreeMap<String, Vec<Provider>> = BTreeMap::new();
+    let is_package = |dir: &Path| dir.join("__init__.py").is_file();
+    for package in packages {
+        let dir = root.join(&package.dir);
+        if package.dir != "." && is_package(&dir) {
+            let (parent, name) = match package.dir.rsplit_once('/') {
+                Some((parent, name)) => (parent.to_string(), name.to_string()),
+                None => (".".to_string(), package.dir.clone()),
+            };
+            providers.entry(name).or_default().push(Provider {
+                package: package.dir.clone(),
+                path: parent,
+                flat: true,
+            });
+        }
+        for (base, path) in [
+            (dir.join("src"), join(&package.dir, "src")),
+            (dir.clone(), package.dir.clone()),
+        ] {
+            let Ok(entries) = std::fs::read_dir(&base) else {
+                continue;
+            };
+            for entry in entries.filter_map(Result::ok) {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if ["tests", "test"].contains(&name.as_str()) || !is_package(&entry.path()) {
+                    continue;
+                }
+                providers.entry(name).or_default().push(Provider {
+                    package: package.dir.clone(),
+                    path: path.clone(),
+                    flat: false,
+                });
+            }
+        }
+    }
+    providers
+}
+
+fn join(dir: &str, name: &str) -> String {
+    if dir == "." {
+        name.to_string()
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+/// The pytest requirement most packages use, for packages that name none.
+fn pytest_pin(packages: &[Package]) -> String {
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for package in packages {
+        for (_, requirement) in &package.requirement_files {
+            *counts.entry(requirement.clone()).or_default() += 1;
+        }
+        for (_, requirement) in pytest_extras(package) {
+            *counts.entry(requirement).or_default() += 1;
+        }
+    }
+    counts
+        .into_iter()
+        .max_by_key(|(_, n)| *n)
+        .map_or_else(|| "pytest".to_string(), |(r, _)| r)
+}
+
+/// The project's optional-dependency extras that hold pytest: (extra, the requirement),
+/// the usual test extras first.
+fn pytest_extras(package: &Package) -> Vec<(String, String)> {
+    let Some(extras) = package
+        .pyproject
+        .as_ref()
+        .and_then(|p| p.get("project"))
+        .and_then(|p| p.get("optional-dependencies"))
+        .and_then(toml::Value::as_table)
+    else {
+        return Vec::new();
+    };
+    let mut found: Vec<(String, String)> = extras
+        .iter()
+        .filter_map(|(extra, requirements)| {
+            let requirement = requirements
+                .as_array()?
+                .iter()
+                .filter_map(toml::Value::as_str)
+                .find(|r| is_pytest(r))?;
+            Some((extra.clone(), requirement.to_string()))
+        })
+        .collect();
+    let rank = |extra: &str| {
+        ["test", "tests", "testing", "dev"]
+            .iter()
+            .position(|e| *e == extra)
+            .unwrap_or(usize::MAX)
+    };
+    found.sort_by_key(|(extra, _)| (rank(extra), extra.clone()));
+    found
+}
+
+/// Whether pytest is in a default dependency group (`dev`), which `uv sync` installs.
+fn pytest_in_dev_group(package: &Package) -> bool {
+    package
+        .pyproject
+        .as_ref()
+        .and_then(|p| p.get("dependency-groups"))
+        .and_then(|g| g.get("dev"))
+        .and_then(toml::Value::as_array)
+        .is_some_and(|items| items.iter().filter_map(toml::Value::as_str).any(is_pytest))
+}
+
+fn guess_suite(
+    package: &Package,
+    providers: &BTreeMap<String, Vec<Provider>>,
+    pytest_pin: &str,
+) -> Guess {
+    let mut why = Vec::new();
+    let dir = &package.dir;
+    let extras = pytest_extras(package);
+    let environment = if let (true, Some((extra, requirement))) = (package.lock, extras.first()) {
+        why.push(format!(
+            "extras = [\"{extra}\"]: {dir} has a uv.lock and its extra `{extra}` holds pytest ({requirement}), so the project is installed from its lock"
+        ));
+        Env::Extras(vec![extra.clone()])
+    } else if package.lock && pytest_in_dev_group(package) {
+        why.push(format!(
+            "extras = []: {dir} has a uv.lock and pytest is in its `dev` dependency group, which uv sync installs"
+        ));
+        Env::Extras(Vec::new())
+    } else if let Some((file, requirement)) = package.requirement_files.first() {
+        why.push(format!(
+            "requirements-file = \"{file}\": {dir} has {}, which lists pytest ({requirement}); the project is not installed",
+            if package.lock { "no extra that holds pytest but" } else { "no uv.lock but" }
+        ));
+        Env::RequirementsFile(file.clone())
+    } else {
+        let because = match (package.lock, extras.first()) {
+            (false, Some((extra, _))) => format!(
+                "its extra `{extra}` holds pytest but it has no uv.lock to install the project from"
+            ),
+            (false, None) => "it has no uv.lock and no requirements file that lists pytest".into(),
+            (true, None) => "its uv.lock has no extra or dev group that holds pytest".into(),
+            (true, Some(_)) => unreachable!("handled above"),
+        };
+        let requirement = extras
+            .first()
+            .map_or(pytest_pin.to_string(), |(_, r)| r.clone());
+        why.push(format!(
+            "requirements = [\"{requirement}\"]: {because}; the project is not installed, add what its tests import"
+        ));
+        Env::Requirements(vec![requirement])
+    };
+    let installed = matches!(environment, Env::Extras(_));
+
+    let mut pythonpath = BTreeSet::new();
+    for name in &package.imports {
+        let Some(candidates) = providers.get(name) else {
+            continue;
+        };
+        let own: Vec<&Provider> = candidates.iter().filter(|p| p.package == *dir).collect();
+        let chosen = if own.is_empty() {
+            match candidates.as_slice() {
+                [one] => Some(one),
+                _ => {
+                    why.push(format!(
+                        "pythonpath: `{name}` is imported and provided by {} packages ({}); none chosen",
+                        candidates.len(),
+                        candidates.iter().map(|p| p.package.as_str()).collect::<Vec<_>>().join(", ")
+                    ));
+                    None
+                }
+            }
+        } else {
+            own.into_iter().find(|p| p.flat || !installed)
+        };
+        if let Some(provider) = chosen {
+            if pythonpath.insert(provider.path.clone()) {
+                let what = if provider.flat {
+                    format!("a flat-layout package ({})", provider.package)
+                } else {
+                    format!("a package in {}", provider.path)
+                };
+                why.push(format!(
+                    "pythonpath += \"{}\": its code imports `{name}`, {what}",
+                    provider.path
+                ));
+            }
+        }
+    }
+
+    let markers: Vec<&(String, String)> = package
+        .markers
+        .iter()
+        .filter(|(name, _)| DESELECTED_MARKERS.contains(&name.as_str()))
+        .collect();
+    let markers = if markers.is_empty() {
+        None
+    } else {
+        let expression = markers
+            .iter()
+            .map(|(name, _)| format!("not {name}"))
+            .collect::<Vec<_>>()
+            .join(" and ");
+        let sources: Vec<String> = markers
+            .iter()
+            .map(|(name, file)| format!("`{name}` ({file})"))
+            .collect();
+        why.push(format!(
+            "markers = \"{expression}\": registered marker {} deselected; run them with `-- -m {}`",
+            sources.join(", "),
+            markers[0].0
+        ));
+        Some(expression)
+    };
+
+    let mut env = BTreeMap::new();
+    for (name, (value, file)) in &package.required_env {
+        why.push(format!(
+            "env {name} = {}: {file} requires it (`os.environ[\"{name}\"] == ...`)",
+            string(value)
+        ));
+        env.insert(name.clone(), value.clone());
+    }
+
+    let paths = package.test_dirs.clone();
+    if paths.is_empty() {
+        why.push("paths: none: test_*.py files in the package directory, found by pytest's own discovery".into());
+    } else {
+        why.push(format!(
+            "paths = [{}]: the test directory",
+            paths
+                .iter()
+                .map(|p| format!("\"{p}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    Guess {
+        name: String::new(),
+        group: String::new(),
+        dir: dir.clone(),
+        environment,
+        pythonpath: pythonpath.into_iter().collect(),
+        markers,
+        paths,
+        env,
+        why,
+    }
+}
+
+/// Letters, digits, `-`, `_` and `.`, not starting with `-` or `.` (the manifest's rule).
+fn identifier(text: &str, fallback: &str) -> String {
+    let cleaned: String = text
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let cleaned = cleaned.trim_start_matches(['-', '.']).to_string();
+    if cleaned.is_empty() {
+        fallback.to_string()
+    } else {
+        cleaned
+    }
+}
+
+/// Names from the directory (unique, and never a group's name), groups from the top-level
+/// directory.
+fn name_suites(guesses: &mut [Guess]) {
+    for guess in guesses.iter_mut() {
+        let parts: Vec<&str> = guess.dir.split('/').collect();
+        guess.group = if guess.dir == "." || parts.len() == 1 {
+            "main".into()
+        } else {
+            identifier(parts[0], "main")
+        };
+        guess.name = identifier(parts[parts.len() - 1], "root");
+        if guess.dir == "." {
+            guess.name = "root".into();
+        }
+    }
+    // A name used twice takes on its parent directories until it is unique.
+    let mut depth = 1;
+    loop {
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        for guess in guesses.iter() {
+            *counts.entry(guess.name.as_str()).or_default() += 1;
+        }
+        let doubled: BTreeSet<String> = counts
+            .into_iter()
+            .filter(|(_, n)| *n > 1)
+            .map(|(name, _)| name.to_string())
+            .collect();
+        if doubled.is_empty() || depth > 16 {
+            break;
+        }
+        depth += 1;
+        for guess in guesses.iter_mut().filter(|g| doubled.contains(&g.name)) {
+            let parts: Vec<&str> = guess.dir.split('/').collect();
+            let from = parts.len().saturating_sub(depth);
+            guess.name = identifier(&parts[from..].join("-"), "root");
+        }
+    }
+    let groups: BTreeSet<String> = guesses.iter().map(|g| g.group.clone()).collect();
+    let names: BTreeSet<String> = guesses.iter().map(|g| g.name.clone()).collect();
+    for guess in guesses.iter_mut() {
+        let mut note = String::new();
+        if groups.contains(&guess.name) {
+            let mut renamed = format!("{}-tests", guess.name);
+            while names.contains(&renamed) || groups.contains(&renamed) {
+                renamed.push('_');
+            }
+            note = format!(" (`{}` is also a group)", guess.name);
+            guess.name = renamed;
+        }
+        let group_why = if guess.group == "main" {
+            "group \"main\": the package is not below a top-level directory".to_string()
+        } else {
+            format!("group \"{}\": its top-level directory", guess.group)
+        };
+        guess.why.insert(
+            0,
+            format!(
+                "suite for {}: name \"{}\" from its directory{note}; {group_why}",
+                guess.dir, guess.name
+            ),
+        );
+    }
+}
+
+/// A TOML basic string (JSON's escapes are a subset of TOML's).
+fn string(text: &str) -> String {
+    serde_json::to_string(text).expect("a string serialises")
+}
+
+fn list(items: &[String]) -> String {
+    let items: Vec<String> = items.iter().map(|i| string(i)).collect();
+    format!("[{}]", items.join(", "))
+}
+
+fn render(guesses: &[Guess]) -> String {
+    let mut text = String::new();
+    text.push_str(MARKER);
+    text.push_str(
+        "\n# Every decision is in a comment above its suite: check them, then run `cargo xtask ci`.\n\
+         # The keys are described in README.md, \"Adding a suite\"; editing needs no rebuild.\n",
+    );
+    let _ = writeln!(text, "{TABLE}");
+    for guess in guesses {
+        text.push('\n');
+        for why in &guess.why {
+            let _ = writeln!(text, "# {}", why.replace('\n', " "));
+        }
+        text.push_str("[[workspace.metadata.xtask.suites]]\n");
+        let _ = writeln!(text, "name = {}", string(&guess.name));
+        let _ = writeln!(text, "group = {}", string(&guess.group));
+        let _ = writeln!(text, "dir = {}", string(&guess.dir));
+        match &guess.environment {
+            Env::Extras(extras) => {
+                let _ = writeln!(text, "extras = {}", list(extras));
+            }
+            Env::Requirements(requirements) => {
+                let _ = writeln!(text, "requirements = {}", list(requirements));
+            }
+            Env::RequirementsFile(file) => {
+                let _ = writeln!(text, "requirements-file = {}", string(file));
+            }
+        }
+        if !guess.pythonpath.is_empty() {
+            let _ = writeln!(text, "pythonpath = {}", list(&guess.pythonpath));
+        }
+        if let Some(markers) = &guess.markers {
+            let _ = writeln!(text, "markers = {}", string(markers));
+        }
+        if !guess.paths.is_empty() {
+            let _ = writeln!(text, "paths = {}", list(&guess.paths));
+        }
+        if !guess.env.is_empty() {
+            let vars: Vec<String> = guess
+                .env
+                .iter()
+                .map(|(name, value)| format!("{name} = {}", string(value)))
+                .collect();
+            let _ = writeln!(text, "env = {{ {} }}", vars.join(", "));
+        }
+    }
+    text
+}
+
+/// Loads the manifest of the whole new `Cargo.toml` text as a run would read it.
+fn validate(text: &str, root: &Path) -> Result<Manifest, Vec<String>> {
+    let table: toml::Table = text
+        .parse()
+        .map_err(|err| vec![format!("the new Cargo.toml would not be valid TOML: {err}")])?;
+    let manifest = table
+        .get("workspace")
+        .and_then(|w| w.get("metadata"))
+        .and_then(|m| m.get("xtask"))
+        .ok_or_else(|| vec![format!("the new Cargo.toml would have no {TABLE} table")])?;
+    Manifest::from_json(&to_json(manifest), root)
+}
+
+/// A TOML value as `cargo metadata` shows it.
+fn to_json(value: &toml::Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match value {
+        toml::Value::String(s) => J::String(s.clone()),
+        toml::Value::Integer(i) => J::from(*i),
+        toml::Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
+        toml::Value::Boolean(b) => J::Bool(*b),
+        toml::Value::Datetime(d) => J::String(d.to_string()),
+        toml::Value::Array(items) => J::Array(items.iter().map(to_json).collect()),
+        toml::Value::Table(table) => {
+            J::Object(table.iter().map(|(k, v)| (k.clone(), to_json(v))).collect())
+        }
+    }
+}
+
+/// The table name of a header line (`[a.b]`, `[[a.b]]`), spaces and quotes removed.
+fn header(line: &str) -> Option<String> {
+    let line = line.trim();
+    let inner = line.strip_prefix('[')?;
+    let end = inner.rfind(']')?;
+    let name = inner[..end].trim_start_matches('[').trim_end_matches(']');
+    Some(
+        name.chars()
+            .filter(|c| !matches!(c, ' ' | '\t' | '"' | '\''))
+            .collect(),
+    )
+}
+
+/// `text` without the manifest's tables (for `--force`): every table from
+/// `[workspace.metadata.xtask]` and `[[workspace.metadata.xtask.suites]]` to the next
+/// other table, keeping the comments just above that table, and without the comment
+/// block `init` wrote above the manifest.
+fn strip_manifest(text: &str) -> String {
+    let mut kept: Vec<&str> = Vec::new();
+    let mut skipping: Vec<&str> = Vec::new();
+    let mut in_manifest = false;
+    for line in text.split_inclusive('\n') {
+        if let Some(name) = header(line).filter(|_| !line.trim_start().starts_with('#')) {
+            let ours =
+                name == "workspace.metadata.xtask" || name.starts_with("workspace.metadata.xtask.");
+            if ours {
+                if name == "workspace.metadata.xtask" {
+                    // The comment block init wrote directly above, if it is there.
+                    let start = kept
+                        .iter()
+                        .rposition(|l| !l.trim_start().starts_with('#'))
+                        .map_or(0, |i| i + 1);
+                    if kept.get(start).is_some_and(|l| l.trim_end() == MARKER) {
+                        kept.truncate(start);
+                    }
+                }
+                in_manifest = true;
+                skipping.clear();
+                continue;
+            }
+            if in_manifest {
+                // Comments and blank lines right above the next table belong to it.
+                let tail = skipping
+                    .iter()
+                    .rposition(|l| {
+                        let l = l.trim();
+                        !(l.is_empty() || l.starts_with('#'))
+                    })
+                    .map_or(0, |i| i + 1);
+                kept.extend(skipping.drain(tail..));
+                skipping.clear();
+                in_manifest = false;
+            }
+        }
+        if in_manifest {
+            skipping.push(line);
+        } else {
+            kept.push(line);
+        }
+    }
+    let mut result: String = kept.concat();
+    while result.ends_with("\n\n") {
+        result.pop();
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn imports_name_their_top_level_module() {
+        assert_eq!(imported("import a.b as c, d"), ["a", "d"]);
+        assert_eq!(imported("from guardrail.stream import x"), ["guardrail"]);
+        assert!(imported("from . import x").is_empty());
+        assert!(imported("# import nothing").is_empty());
+    }
+
+    #[test]
+    fn required_values_are_read_from_comparisons() {
+        assert_eq!(
+            required_value(r#"    assert os.environ["ALPHA_MODE"] == "checked""#),
+            Some(("ALPHA_MODE".into(), "checked".into()))
+        );
+        assert_eq!(
+            required_value("x = os.environ['A'] == 'b'"),
+            Some(("A".into(), "b".into()))
+        );
+        assert_eq!(required_value(r#"os.environ.get("A", "b")"#), None);
+        assert_eq!(required_value(r#"os.environ["A"]"#), None);
+    }
+
+    #[test]
+    fn pytest_is_told_from_its_plugins() {
+        assert!(is_pytest("pytest==9.2.0"));
+        assert!(is_pytest("PyTest >= 8"));
+        assert!(is_pytest("pytest[testing]"));
+        assert!(!is_pytest("pytest-cov"));
+        assert!(!is_pytest("pytest_asyncio"));
+    }
+
+    #[test]
+    fn ini_markers_read_continuation_lines() {
+        let text = "[pytest]\naddopts = -q\nmarkers =\n    integration: needs a service\n    slow\n[other]\nmarkers = x\n";
+        assert_eq!(
+            ini_markers(text, "pytest"),
+            ["integration: needs a service", "slow"]
+        );
+        assert_eq!(
+            ini_markers("[tool:pytest]\nmarkers = e2e\n", "tool:pytest"),
+            ["e2e"]
+        );
+    }
+
+    #[test]
+    fn names_are_unique_valid_and_never_a_group() {
+        let guess = |dir: &str| Guess {
+            name: String::new(),
+            group: String::new(),
+            dir: dir.into(),
+            environment: Env::Requirements(vec!["pytest".into()]),
+            pythonpath: vec![],
+            markers: None,
+            paths: vec![],
+            env: BTreeMap::new(),
+            why: vec![],
+        };
+        let mut guesses = vec![
+            guess("a/api"),
+            guess("b/api"),
+            guess("backend"),
+            guess("backend/x y"),
+        ];
+        name_suites(&mut guesses);
+        let names: Vec<(&str, &str)> = guesses
+            .iter()
+            .map(|g| (g.name.as_str(), g.group.as_str()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("a-api", "a"),
+                ("b-api", "b"),
+                ("backend-tests", "main"),
+                ("x-y", "backend")
+            ]
+        );
+    }
+
+    #[test]
+    fn force_removes_only_the_manifest() {
+        let text = "[workspace]\nmembers = []\n\n# The manifest.\n[workspace.metadata.xtask]\ntimeout = \"10m\"\n\n[[workspace.metadata.xtask.suites]]\nname = \"a\"\n\n# Profiles.\n[profile.dev]\nopt-level = 1\n";
+        assert_eq!(
+            strip_manifest(text),
+            "[workspace]\nmembers = []\n\n# The manifest.\n\n# Profiles.\n[profile.dev]\nopt-level = 1\n"
+        );
+        let ours = format!("[workspace]\n\n{MARKER}\n# more\n[workspace.metadata.xtask]\n\n[[workspace.metadata.xtask.suites]]\nname = \"a\"\n");
+        assert_eq!(strip_manifest(&ours), "[workspace]\n");
+    }
+
+    #[test]
+    fn strings_are_escaped_for_toml() {
+        assert_eq!(string("a\"b\\c"), r#""a\"b\\c""#);
+        let parsed: toml::Table = format!("x = {}", string("a\"b\\c\n")).parse().unwrap();
+        assert_eq!(parsed["x"].as_str(), Some("a\"b\\c\n"));
+    }
+}

@@ -1,0 +1,240 @@
+//! `cargo xtask init` and adopting the xtask in another repository, through the real binary
+//! with real uv and pytest: the guessed manifest of this repository runs exactly the tests
+//! the hand-written one runs, a fixture's guess runs, an existing manifest is never
+//! replaced unasked, `--print` writes nothing, and the xtask's own fixtures stay out of a
+//! root-level pytest run of a repository that copies `xtask/`.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use common::*;
+use serde_json::Value;
+use xtask::exit_codes;
+
+/// The exit code, by its constant's name.
+fn assert_code(run: &Run, code: u8) {
+    assert_eq!(
+        exit_codes::name(run.code),
+        exit_codes::name(code),
+        "exit code {}",
+        run.code
+    );
+}
+
+/// Each suite's counts in the newest run.json (tests, passed, ..., deselected).
+fn counts(fixture: &Fixture) -> BTreeMap<String, Value> {
+    let record: Value =
+        serde_json::from_str(&fixture.read("target/xtask/run.json")).expect("run.json is JSON");
+    record["suites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap().to_string(), s["counts"].clone()))
+        .collect()
+}
+
+/// `text` without the `[workspace.metadata.xtask]` table and its suites (up to the next
+/// other table).
+fn without_manifest(text: &str) -> String {
+    let mut kept = String::new();
+    let mut skipping = false;
+    for line in text.split_inclusive('\n') {
+        if line.starts_with('[') {
+            skipping = line.starts_with("[workspace.metadata.xtask]")
+                || line.starts_with("[[workspace.metadata.xtask.suites]]");
+        }
+        if !skipping {
+            kept.push_str(line);
+        }
+    }
+    kept
+}
+
+fn suite_names(fixture: &Fixture) -> Vec<String> {
+    let list = fixture.run(&["list", "--json"]);
+    assert_code(&list, exit_codes::OK);
+    let suites: Value = serde_json::from_str(&list.stdout).unwrap();
+    suites
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn the_guessed_manifest_of_this_repository_runs_the_same_tests() {
+    let fixture = Fixture::this_repository("init_this_repository");
+    let hand = fixture.run(&["ci"]);
+    assert_code(&hand, exit_codes::OK);
+    let by_hand = counts(&fixture);
+    assert_eq!(by_hand.len(), 5, "{by_hand:?}");
+
+    let original = fixture.read("Cargo.toml");
+    let stripped = without_manifest(&original);
+    assert!(!stripped.contains("[workspace.metadata.xtask"));
+    fixture.write("Cargo.toml", &stripped);
+    let init = fixture.run(&["init"]);
+    assert_code(&init, exit_codes::OK);
+    let written = fixture.read("Cargo.toml");
+    assert!(
+        written.starts_with(&stripped),
+        "the existing text must be kept byte for byte:\n{written}"
+    );
+    for decision in [
+        "guardrail: extras = [\"test\"]",
+        "agent: pythonpath += \"version-a\"",
+        "specialists: markers = \"not integration\"",
+        "backend: extras = [\"dev\"]",
+    ] {
+        assert!(init.stdout.contains(decision), "no `{decision}` line");
+    }
+    assert_eq!(
+        suite_names(&fixture),
+        [
+            "guardrail",
+            "observability",
+            "specialists",
+            "agent",
+            "backend"
+        ]
+    );
+
+    let guessed = fixture.run(&["ci"]);
+    assert_code(&guessed, exit_codes::OK);
+    assert_eq!(
+        counts(&fixture),
+        by_hand,
+        "per-suite counts, deselected included"
+    );
+}
+
+#[test]
+fn init_on_the_basic_fixture_writes_a_manifest_that_runs() {
+    let fixture = Fixture::new("basic", "init_basic");
+    // A Cargo.toml with no [workspace] (and no final newline) is kept as it is.
+    let before = "# A comment init must keep, byte for byte";
+    fixture.write("Cargo.toml", before);
+    let init = fixture.run(&["init"]);
+    assert_code(&init, exit_codes::OK);
+    let written = fixture.read("Cargo.toml");
+    assert!(written.starts_with(before), "{written}");
+    assert!(written.contains("\n[workspace]\n"), "{written}");
+    assert!(
+        init.stdout
+            .contains("alpha: env ALPHA_MODE = \"checked\": tests/test_alpha.py requires it"),
+        "{}",
+        init.stdout
+    );
+    assert!(init
+        .stdout
+        .contains("beta: requirements = [\"pytest==9.2.0\"]: it has no uv.lock"));
+    assert_eq!(suite_names(&fixture), ["alpha", "beta"]);
+    let ci = fixture.run(&["ci"]);
+    assert_code(&ci, exit_codes::OK);
+    let counts = counts(&fixture);
+    assert_eq!(counts["alpha"]["passed"], 3);
+    assert_eq!(counts["alpha"]["deselected"], 1);
+    assert_eq!(counts["beta"]["passed"], 2);
+}
+
+#[test]
+fn init_refuses_to_replace_a_manifest_unless_forced() {
+    let fixture = Fixture::new("basic", "init_refuses");
+    let before = fixture.read("Cargo.toml");
+    let refused = fixture.run(&["init"]);
+    assert_code(&refused, exit_codes::USAGE_ERROR);
+    assert!(
+        refused.stderr.contains("already has a suite manifest")
+            && refused.stderr.contains("--force"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(fixture.read("Cargo.toml"), before);
+
+    let forced = fixture.run(&["init", "--force"]);
+    assert_code(&forced, exit_codes::OK);
+    let written = fixture.read("Cargo.toml");
+    assert!(written.starts_with("# A small repository for the xtask's integration tests"));
+    assert_eq!(written.matches("[workspace.metadata.xtask]").count(), 1);
+    assert_eq!(suite_names(&fixture), ["alpha", "beta"]);
+    // A second --force replaces its own manifest, comments included.
+    let again = fixture.run(&["init", "--force"]);
+    assert_code(&again, exit_codes::OK);
+    assert_eq!(fixture.read("Cargo.toml"), written);
+}
+
+#[test]
+fn print_writes_nothing() {
+    let fixture = Fixture::new("basic", "init_print");
+    std::fs::remove_file(fixture.path("Cargo.toml")).unwrap();
+    let printed = fixture.run(&["init", "--print"]);
+    assert_code(&printed, exit_codes::OK);
+    assert!(printed
+        .stdout
+        .contains("[[workspace.metadata.xtask.suites]]\nname = \"alpha\""));
+    assert!(printed.stderr.contains("alpha: paths = [\"tests\"]"));
+    assert!(!fixture.path("Cargo.toml").exists());
+
+    // With a manifest, --print shows a fresh guess and leaves the file alone.
+    let fixture = Fixture::new("basic", "init_print_existing");
+    let before = fixture.read("Cargo.toml");
+    let printed = fixture.run(&["init", "--print"]);
+    assert_code(&printed, exit_codes::OK);
+    assert!(printed.stderr.contains("writing this would need --force"));
+    assert_eq!(fixture.read("Cargo.toml"), before);
+}
+
+#[test]
+fn a_guess_that_would_not_load_is_not_written() {
+    let fixture = Fixture::new("basic", "init_invalid");
+    // An inline workspace table cannot take a [workspace.metadata.xtask] table after it.
+    let before = "workspace = { members = [] }\n";
+    fixture.write("Cargo.toml", before);
+    let init = fixture.run(&["init"]);
+    assert_code(&init, exit_codes::MANIFEST_ERROR);
+    assert!(
+        init.stderr
+            .contains("the guessed manifest would not load, so nothing was written"),
+        "{}",
+        init.stderr
+    );
+    assert_eq!(fixture.read("Cargo.toml"), before);
+}
+
+/// A repository that copies `xtask/` and runs `pytest` at its root collects none of the
+/// xtask's fixtures, only its own tests.
+#[test]
+fn a_root_level_pytest_collects_nothing_from_the_xtask() {
+    let fixture = Fixture::empty("init_adopting_repository");
+    copy_dir(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")),
+        &fixture.path("xtask"),
+    );
+    let pytest = |fixture: &Fixture| {
+        let mut command = Command::new(uv());
+        command
+            .args(["run", "--with", "pytest==9.2.0", "--no-project", "--"])
+            .args(["pytest", "-p", "no:cacheprovider"])
+            .current_dir(&fixture.root)
+            .env_remove("VIRTUAL_ENV")
+            .env_remove("PYTHONPATH");
+        run(command)
+    };
+    let nothing = pytest(&fixture);
+    assert_eq!(nothing.code, 5, "pytest's 'no tests ran'");
+    assert!(
+        nothing.stdout.contains("no tests ran"),
+        "{}",
+        nothing.stdout
+    );
+
+    std::fs::create_dir_all(fixture.path("tests")).unwrap();
+    fixture.write("tests/test_own.py", "def test_own():\n    assert True\n");
+    let own = pytest(&fixture);
+    assert_eq!(own.code, 0);
+    assert!(own.stdout.contains("1 passed"), "{}", own.stdout);
+    assert!(!own.stdout.contains("xtask/tests"), "{}", own.stdout);
+}
