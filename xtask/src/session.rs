@@ -3,7 +3,6 @@
 //! attached, and decide the exit code; `run.json` is written last, with that code.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 
 use crate::exit_codes;
 use crate::flags::RunArgs;
@@ -15,7 +14,7 @@ use crate::redact::{RedactingWriter, Redactor};
 use crate::report::record::{self, RecordSink, RunInfo};
 use crate::report::{junit::JunitSink, terminal, terminal::TerminalSink};
 use crate::runs::{self, RunDir};
-use crate::{process, runner, step, toolchain, UsageError};
+use crate::{process, runner, toolchain, UsageError};
 
 /// The suites named by `selectors` (suite or group names), in manifest order, each once.
 pub fn select<'a>(
@@ -142,7 +141,7 @@ pub fn run_suites(
         redactor: &redactor,
         uv_version: &uv_version,
         root: &layout.root,
-        also: streaming.then(|| Arc::new(Mutex::new(std::io::stdout())) as step::Also),
+        also: streaming.then(|| terminal.stream_writer()),
     };
     let order = longest_first(&plans, &previous);
     let (results, run_errors) = runner::run(

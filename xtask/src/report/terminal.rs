@@ -25,7 +25,9 @@ use crate::plan::SuitePlan;
 const TICK: Duration = Duration::from_millis(200);
 /// How many failed tests a failing suite lists before "N more".
 const MAX_CASES: usize = 10;
-/// How much of a failed test's message is shown (its first line, cut at this many characters).
+/// How much of a failed test's message is shown: its first lines, each cut at this many
+/// characters.
+const MESSAGE_LINES: usize = 3;
 const MESSAGE_CHARS: usize = 200;
 /// How many lines of a failing suite's log are shown.
 const FAILURE_TAIL_LINES: usize = 40;
@@ -101,6 +103,11 @@ struct State<W> {
     running: Vec<(usize, String, Instant)>,
     finished: usize,
     total: usize,
+    /// Whether streamed output goes straight out: between a suite's header and its result
+    /// line. Before the header (the suite's start event is handled on the run's thread,
+    /// perhaps after its first output) it is held in `held`.
+    stream_open: bool,
+    held: Vec<u8>,
 }
 
 impl<W: Write> State<W> {
@@ -186,6 +193,8 @@ impl<W: Write + Send + 'static> TerminalSink<W> {
                     running: Vec::new(),
                     finished: 0,
                     total: 0,
+                    stream_open: false,
+                    held: Vec::new(),
                 }),
                 stopped: Mutex::new(false),
                 wake: Condvar::new(),
@@ -200,6 +209,14 @@ impl<W: Write + Send + 'static> TerminalSink<W> {
 
     fn print(&self, text: &str) -> std::io::Result<()> {
         lock(&self.screen.state).print(text)
+    }
+
+    /// The writer every step's output streams to with `--no-capture` (the bytes are already
+    /// masked): it comes out below the suite's header line, before its result line.
+    pub fn stream_writer(&self) -> crate::step::Also {
+        Arc::new(Mutex::new(StreamWriter {
+            screen: Arc::clone(&self.screen),
+        }))
     }
 
     /// Redraws the status line every `TICK` until stopped.
@@ -273,20 +290,20 @@ impl<W: Write + Send + 'static> TerminalSink<W> {
         )
     }
 
-    /// What a suite shows below its result line, whatever its output options say: why it
-    /// did not pass, and where its log is.
-    fn brief(&self, plan: &SuitePlan, result: &SuiteResult) -> String {
-        let mut text = String::new();
-        if let Some(detail) = &result.detail {
-            text.push_str(&format!("{INDENT}{detail}\n"));
+    /// Why a suite did not pass, below its result line whatever its output options say.
+    fn detail(&self, result: &SuiteResult) -> String {
+        match &result.detail {
+            Some(detail) => format!("{INDENT}{detail}\n"),
+            None => String::new(),
         }
-        if result.outcome != Outcome::Passed {
-            text.push_str(&format!(
-                "{INDENT}full log: {}\n",
-                self.layout.display(&plan.log)
-            ));
+    }
+
+    /// Where the log of a suite that did not pass is: the last thing it shows.
+    fn log_path(&self, plan: &SuitePlan, result: &SuiteResult) -> String {
+        if result.outcome == Outcome::Passed {
+            return String::new();
         }
-        text
+        format!("{INDENT}full log: {}\n", self.layout.display(&plan.log))
     }
 
     /// A suite's output: for one that did not pass, its failed tests and the end of its
@@ -309,7 +326,8 @@ impl<W: Write + Send + 'static> TerminalSink<W> {
                 plan.suite.name,
                 plan.suite.group,
                 log::tail(&plan.log, lines),
-                "─".repeat(40 + 22 + plan.suite.name.len() + plan.suite.group.len()),
+                // As long as the header: two rules, the name, ` [`, the group and `]: the end of its log `.
+                "─".repeat(40 + plan.suite.name.len() + plan.suite.group.len() + 25),
             ));
         }
         text
@@ -340,17 +358,18 @@ impl<W: Write + Send + 'static> TerminalSink<W> {
                 format!("{}::{}", case.classname, case.name)
             };
             text.push_str(&format!("{INDENT}{word} {place}{name}\n"));
-            let attempt = case.result();
-            if let Some(message) = attempt
-                .message
-                .as_deref()
-                .and_then(|m| m.lines().find(|l| !l.trim().is_empty()))
-            {
-                let mut message: String = message.trim().chars().take(MESSAGE_CHARS).collect();
-                if message.len() < attempt.message.as_deref().map_or(0, str::len) {
-                    message.push_str(" ...");
+            let message = case.result().message.as_deref().unwrap_or("");
+            let lines: Vec<&str> = message.lines().filter(|l| !l.trim().is_empty()).collect();
+            for line in lines.iter().take(MESSAGE_LINES) {
+                let line = line.trim_end();
+                let mut shown: String = line.chars().take(MESSAGE_CHARS).collect();
+                if shown.len() < line.len() {
+                    shown.push_str(" ...");
                 }
-                text.push_str(&format!("{INDENT}    {message}\n"));
+                text.push_str(&format!("{INDENT}    {shown}\n"));
+            }
+            if lines.len() > MESSAGE_LINES {
+                text.push_str(&format!("{INDENT}    ...\n"));
             }
         }
         if failed.len() > MAX_CASES {
@@ -368,6 +387,32 @@ impl<W: Write + Send + 'static> TerminalSink<W> {
         } else {
             self.options.failure_output
         }
+    }
+}
+
+struct StreamWriter<W> {
+    screen: Arc<Screen<W>>,
+}
+
+/// Streamed output held before its suite's header is shown: at most this much (more is
+/// written as it comes).
+const HELD_MAX: usize = 1 << 20;
+
+impl<W: Write> Write for StreamWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut state = lock(&self.screen.state);
+        if state.stream_open || state.held.len() + buf.len() > HELD_MAX {
+            let held = std::mem::take(&mut state.held);
+            state.out.write_all(&held)?;
+            state.out.write_all(buf)?;
+            state.out.flush()?;
+        } else {
+            state.held.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -397,14 +442,17 @@ impl<W: Write + Send + 'static> Sink for TerminalSink<W> {
                 self.start_ticker();
             }
             Event::SuiteStarted { index, plan } => {
+                let mut state = lock(&self.screen.state);
                 if self.options.streaming {
                     let rule = "─".repeat(20);
-                    self.print(&format!(
+                    state.print(&format!(
                         "{rule} {} [{}] {rule}\n",
                         plan.suite.name, plan.suite.group
                     ))?;
+                    let held = std::mem::take(&mut state.held);
+                    state.out.write_all(&held)?;
+                    state.stream_open = true;
                 }
-                let mut state = lock(&self.screen.state);
                 state
                     .running
                     .push((*index, plan.suite.name.clone(), Instant::now()));
@@ -429,18 +477,22 @@ impl<W: Write + Send + 'static> Sink for TerminalSink<W> {
                     let mut state = lock(&self.screen.state);
                     state.running.retain(|(i, ..)| i != index);
                     state.finished += 1;
+                    state.stream_open = false;
                 }
                 let mut text = self.result_line(*index, plan, result);
-                text.push_str(&self.brief(plan, result));
+                text.push_str(&self.detail(result));
                 match self.when(result) {
                     OutputWhen::Never => {}
                     OutputWhen::Immediate => text.push_str(&self.output(plan, result)),
                     OutputWhen::Final => {
                         let mut held = self.result_line(*index, plan, result);
+                        held.push_str(&self.detail(result));
                         held.push_str(&self.output(plan, result));
+                        held.push_str(&self.log_path(plan, result));
                         self.deferred.push(held);
                     }
                 }
+                text.push_str(&self.log_path(plan, result));
                 self.print(&text)?;
             }
             Event::RunFinished {
