@@ -20,6 +20,7 @@ use crate::model::{CaseStatus, SuiteResult};
 use crate::outcome::Outcome;
 use crate::paths::Layout;
 use crate::plan::SuitePlan;
+use crate::text::readable;
 
 /// How often the status line is redrawn.
 const TICK: Duration = Duration::from_millis(200);
@@ -178,7 +179,7 @@ fn terminal_width() -> usize {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+fn lock<T: ?Sized>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -293,7 +294,7 @@ impl<W: Write + Send + 'static> TerminalSink<W> {
     /// Why a suite did not pass, below its result line whatever its output options say.
     fn detail(&self, result: &SuiteResult) -> String {
         match &result.detail {
-            Some(detail) => format!("{INDENT}{detail}\n"),
+            Some(detail) => format!("{INDENT}{}\n", readable(detail)),
             None => String::new(),
         }
     }
@@ -325,7 +326,9 @@ impl<W: Write + Send + 'static> TerminalSink<W> {
                 "{rule} {} [{}]: the end of its log {rule}\n{}\n{}\n",
                 plan.suite.name,
                 plan.suite.group,
-                log::tail(&plan.log, lines),
+                // The log keeps the bytes as printed; the terminal shows them without escapes
+                // and control characters, which would garble it (and the status line).
+                readable(&log::tail(&plan.log, lines)),
                 // As long as the header: two rules, the name, ` [`, the group and `]: the end of its log `.
                 "─".repeat(40 + plan.suite.name.len() + plan.suite.group.len() + 25),
             ));
@@ -358,7 +361,7 @@ impl<W: Write + Send + 'static> TerminalSink<W> {
                 format!("{}::{}", case.classname, case.name)
             };
             text.push_str(&format!("{INDENT}{word} {place}{name}\n"));
-            let message = case.result().message.as_deref().unwrap_or("");
+            let message = readable(case.result().message.as_deref().unwrap_or(""));
             let lines: Vec<&str> = message.lines().filter(|l| !l.trim().is_empty()).collect();
             for line in lines.iter().take(MESSAGE_LINES) {
                 let line = line.trim_end();
@@ -564,6 +567,239 @@ impl<W: Write + Send + 'static> TerminalSink<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::manifest::Manifest;
+    use crate::model::{now, Attempt, TestCase};
+    use crate::plan::plan_suite;
+
+    /// A writer the test reads back after the sink wrote to it.
+    #[derive(Clone, Default)]
+    struct Screenful(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Screenful {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            lock(&self.0).extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Screenful {
+        fn text(&self) -> String {
+            String::from_utf8(lock(&self.0).clone()).unwrap()
+        }
+    }
+
+    fn plans() -> (Layout, Vec<SuitePlan>) {
+        let layout = Layout::new("/nonexistent-repo");
+        let manifest = Manifest::for_tests(&[("green", "one"), ("red", "two")]);
+        let plans = manifest
+            .suites
+            .iter()
+            .map(|s| plan_suite(s, &layout, std::path::Path::new("uv"), &[]))
+            .collect();
+        (layout, plans)
+    }
+
+    fn result(outcome: Outcome, failed: usize) -> SuiteResult {
+        let mut cases = vec![TestCase::new(
+            "tests.test_x",
+            "test_ok",
+            Attempt::new(CaseStatus::Passed),
+        )];
+        for i in 0..failed {
+            let mut attempt = Attempt::new(CaseStatus::Failed);
+            attempt.message = Some(format!(
+                "AssertionError: \x1b[31mwrong {i}\x1b[0m\nassert 1 == 2"
+            ));
+            let mut case = TestCase::new("tests.test_x", format!("test_bad_{i}"), attempt);
+            case.file = Some("pkg/tests/test_x.py".into());
+            case.line = Some(10 + i as u64);
+            cases.push(case);
+        }
+        SuiteResult {
+            outcome,
+            detail: None,
+            cases,
+            deselected: 0,
+            steps: Vec::new(),
+            started: now(),
+            duration: Duration::from_millis(1500),
+        }
+    }
+
+    /// Feeds a whole run (green passes, red fails with `failed` failures) to a sink.
+    fn run(options: Options, failed: usize) -> String {
+        let (layout, plans) = plans();
+        let screen = Screenful::default();
+        let mut sink = TerminalSink::new(screen.clone(), &layout, options);
+        let results = [result(Outcome::Passed, 0), result(Outcome::Failed, failed)];
+        sink.handle(&Event::RunStarted {
+            plans: &plans,
+            jobs: 2,
+        })
+        .unwrap();
+        for (index, plan) in plans.iter().enumerate() {
+            sink.handle(&Event::SuiteStarted { index, plan }).unwrap();
+        }
+        for (index, plan) in plans.iter().enumerate() {
+            let result = &results[index];
+            sink.handle(&Event::SuiteFinished {
+                index,
+                plan,
+                result,
+            })
+            .unwrap();
+        }
+        sink.handle(&Event::RunFinished {
+            plans: &plans,
+            results: &results,
+            duration: Duration::from_secs(2),
+        })
+        .unwrap();
+        drop(sink);
+        screen.text()
+    }
+
+    #[test]
+    fn a_passing_suite_is_one_line_and_a_failing_one_lists_its_failures_then_the_rest() {
+        let out = run(Options::plain(), 12);
+        assert!(!out.contains('\x1b'), "{out}");
+        let green: Vec<&str> = out.lines().filter(|l| l.contains("green [one]")).collect();
+        assert_eq!(
+            green,
+            ["      PASSED green [one]: 1 passed, 0 failed, 0 skipped, 0 errors in 1.5s"]
+        );
+        assert!(
+            out.contains("      FAILED red [two]: 1 passed, 12 failed"),
+            "{out}"
+        );
+        assert!(
+            out.contains("failed pkg/tests/test_x.py:10: tests.test_x::test_bad_0\n"),
+            "{out}"
+        );
+        assert!(out.contains("    AssertionError: wrong 0\n"), "{out}");
+        assert!(out.contains("    assert 1 == 2\n"), "{out}");
+        assert!(out.contains("test_bad_9"));
+        assert!(!out.contains("test_bad_10"), "only {MAX_CASES} are listed");
+        assert!(
+            out.contains("... and 2 more failed or errored tests"),
+            "{out}"
+        );
+        assert!(!out.contains("test_ok"));
+        // The log's end, then its path: the last thing the suite shows.
+        let tail = out
+            .find("red [two]: the end of its log")
+            .expect("the log's end");
+        let path = out
+            .find("full log: target/xtask/runs/")
+            .expect("the log's path");
+        assert!(tail < path && path < out.find("\nsuite ").unwrap());
+    }
+
+    #[test]
+    fn final_output_comes_after_every_suite_and_before_the_table() {
+        let options = Options {
+            success_output: OutputWhen::Final,
+            failure_output: OutputWhen::Final,
+            ..Options::plain()
+        };
+        let out = run(options, 1);
+        let results = out.find("FAILED red [two]").unwrap();
+        let green = out
+            .find("green [one]: the end of its log")
+            .expect("green's output");
+        let red = out
+            .find("red [two]: the end of its log")
+            .expect("red's output");
+        assert!(
+            results < green && green < red && red < out.find("\nsuite ").unwrap(),
+            "{out}"
+        );
+        // Each suite's result line comes again above its output.
+        assert_eq!(out.matches("PASSED green [one]").count(), 2);
+        assert_eq!(out.matches("FAILED red [two]").count(), 2);
+    }
+
+    #[test]
+    fn never_shows_no_output_but_still_the_failures_detail_and_log_path() {
+        let options = Options {
+            failure_output: OutputWhen::Never,
+            ..Options::plain()
+        };
+        let out = run(options, 1);
+        assert!(!out.contains("the end of its log"), "{out}");
+        assert!(!out.contains("test_bad_0"), "{out}");
+        assert!(out.contains("full log: "), "{out}");
+    }
+
+    #[test]
+    fn colour_and_the_status_line_only_when_asked_and_the_status_line_is_erased() {
+        let options = Options {
+            live: true,
+            color: true,
+            ..Options::plain()
+        };
+        let out = run(options, 1);
+        assert!(out.contains("\x1b[32m"), "green: {out:?}");
+        assert!(out.contains("\x1b[31m"), "red: {out:?}");
+        assert!(out.contains("running: green"), "{out:?}");
+        // The status line is erased before every other line, and at the end.
+        for line in out
+            .lines()
+            .filter(|l| l.contains("PASSED") || l.contains("FAILED"))
+        {
+            let after = line.rsplit(ERASE_LINE).next().unwrap();
+            assert!(!after.contains("running:"), "{line:?}");
+        }
+        let last = out.rfind("running:").unwrap();
+        assert!(out[last..].contains(ERASE_LINE), "{out:?}");
+        assert!(out.ends_with('\n'));
+    }
+
+    #[test]
+    fn streamed_output_before_its_suites_header_waits_for_it() {
+        let (layout, plans) = plans();
+        let screen = Screenful::default();
+        let options = Options {
+            streaming: true,
+            ..Options::plain()
+        };
+        let mut sink = TerminalSink::new(screen.clone(), &layout, options);
+        let stream = sink.stream_writer();
+        sink.handle(&Event::RunStarted {
+            plans: &plans,
+            jobs: 1,
+        })
+        .unwrap();
+        lock(&stream).write_all(b"early output\n").unwrap();
+        assert!(!screen.text().contains("early"));
+        sink.handle(&Event::SuiteStarted {
+            index: 0,
+            plan: &plans[0],
+        })
+        .unwrap();
+        lock(&stream).write_all(b"later output\n").unwrap();
+        let result = result(Outcome::Passed, 0);
+        sink.handle(&Event::SuiteFinished {
+            index: 0,
+            plan: &plans[0],
+            result: &result,
+        })
+        .unwrap();
+        let out = screen.text();
+        let header = out.find("── green [one] ──").expect("the header");
+        let early = out.find("early output").unwrap();
+        let later = out.find("later output").unwrap();
+        let passed = out.find("PASSED green").unwrap();
+        assert!(header < early && early < later && later < passed, "{out}");
+        assert!(out.contains("(--no-capture: one at a time"));
+        assert!(
+            !out.contains("the end of its log"),
+            "streamed output is not shown twice"
+        );
+    }
 
     #[test]
     fn the_status_line_names_every_running_suite_with_its_time() {
