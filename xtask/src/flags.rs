@@ -51,7 +51,7 @@ pub struct TestArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
-    /// How many suites run at once [default: the number of CPU cores].
+    /// How many suites run at once [default: the number of CPU cores; 1 with --no-capture].
     #[arg(long, short = 'j', value_name = "N")]
     pub jobs: Option<NonZeroUsize>,
     /// Stop a suite that runs longer than this (`90s`, `10m`, `1h`; a bare number is
