@@ -56,9 +56,9 @@ pub struct TestArgs {
     pub run: RunArgs,
 }
 
-#[derive(Args, Debug, Clone, Default)]
+#[derive(Args, Debug, Clone)]
 pub struct RunArgs {
-    /// How many suites run at once [default: the number of CPU cores].
+    /// How many suites run at once [default: the number of CPU cores; 1 with --no-capture].
     #[arg(long, short = 'j', value_name = "N")]
     pub jobs: Option<NonZeroUsize>,
     /// Stop a suite that runs longer than this (`90s`, `10m`, `1h`; a bare number is
@@ -68,10 +68,47 @@ pub struct RunArgs {
     /// Leave out this group or suite (repeatable): `--exclude smoke`.
     #[arg(long, value_name = "GROUP|SUITE")]
     pub exclude: Vec<String>,
+    /// When a passing suite's output is shown: never, when it ends (immediate), or after
+    /// every suite has ended (final).
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = OutputWhen::Never)]
+    pub success_output: OutputWhen,
+    /// When a suite that did not pass shows its failures and the end of its log: never,
+    /// when it ends (immediate), or after every suite has ended (final).
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = OutputWhen::Immediate)]
+    pub failure_output: OutputWhen,
+    /// Stream each suite's output (environment builds and pytest, run with `-s`) to the
+    /// terminal as it is written; suites then run one at a time.
+    #[arg(long)]
+    pub no_capture: bool,
     /// Arguments for pytest, passed unchanged to every selected suite
     /// (`cargo xtask test guardrail -- -k buffer -x`).
     #[arg(last = true, value_name = "PYTEST_ARGS")]
     pub pytest_args: Vec<String>,
+}
+
+impl Default for RunArgs {
+    fn default() -> Self {
+        RunArgs {
+            jobs: None,
+            timeout: None,
+            exclude: Vec::new(),
+            success_output: OutputWhen::Never,
+            failure_output: OutputWhen::Immediate,
+            no_capture: false,
+            pytest_args: Vec::new(),
+        }
+    }
+}
+
+/// When a suite's output is shown on the terminal (as nextest's `--success-output` and
+/// `--failure-output`).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputWhen {
+    Never,
+    /// When the suite ends.
+    Immediate,
+    /// After every suite has ended, before the summary.
+    Final,
 }
 
 #[derive(Args, Debug)]
@@ -219,6 +256,28 @@ mod tests {
         assert_eq!(args.run.pytest_args, ["-k", "buffer"]);
         assert_eq!(args.run.jobs, None);
         assert!(parse_args(&["test", "--jobs", "0"]).is_err());
+        assert_eq!(args.run.success_output, OutputWhen::Never);
+        assert_eq!(args.run.failure_output, OutputWhen::Immediate);
+        assert!(!args.run.no_capture);
+    }
+
+    #[test]
+    fn output_flags_take_never_immediate_and_final() {
+        let Parsed::Builtin(Builtin::Ci(run)) = parse_args(&[
+            "ci",
+            "--success-output",
+            "immediate",
+            "--failure-output",
+            "final",
+            "--no-capture",
+        ])
+        .unwrap() else {
+            panic!("expected ci")
+        };
+        assert_eq!(run.success_output, OutputWhen::Immediate);
+        assert_eq!(run.failure_output, OutputWhen::Final);
+        assert!(run.no_capture);
+        assert!(parse_args(&["ci", "--failure-output", "sometimes"]).is_err());
     }
 
     #[test]

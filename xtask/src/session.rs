@@ -12,7 +12,7 @@ use crate::paths::Layout;
 use crate::plan::{check_pytest_args, plan_suite, Blocked};
 use crate::redact::{RedactingWriter, Redactor};
 use crate::report::record::{self, RecordSink, RunInfo};
-use crate::report::{junit::JunitSink, terminal::TerminalSink};
+use crate::report::{junit::JunitSink, terminal, terminal::TerminalSink};
 use crate::runs::{self, RunDir};
 use crate::{process, runner, toolchain, UsageError};
 
@@ -135,10 +135,23 @@ pub fn run_suites(
     let uv_path = uv
         .as_ref()
         .map_or_else(|_| PathBuf::from("uv"), Clone::clone);
+    // `--no-capture`: pytest leaves the tests' output alone (`-s`), Python writes it at
+    // once, and it streams to the terminal, one suite at a time.
+    let streaming = args.no_capture;
+    let pytest_args: Vec<String> = streaming
+        .then(|| "-s".to_string())
+        .into_iter()
+        .chain(args.pytest_args.iter().cloned())
+        .collect();
     let plans: Vec<_> = suites
         .iter()
         .map(|suite| {
-            let mut plan = plan_suite(suite, layout, &uv_path, &args.pytest_args);
+            let mut plan = plan_suite(suite, layout, &uv_path, &pytest_args);
+            if streaming {
+                plan.test
+                    .env
+                    .push(("PYTHONUNBUFFERED".to_string(), "1".to_string()));
+            }
             if let Some(timeout) = args.timeout {
                 plan.timeout = timeout;
             }
@@ -149,10 +162,13 @@ pub fn run_suites(
             plan
         })
         .collect();
-    let jobs = args
-        .jobs
-        .map(usize::from)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+    let jobs = if streaming {
+        1
+    } else {
+        args.jobs
+            .map(usize::from)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
+    };
 
     let info = RunInfo::gather(layout, uv.as_ref().ok().map(PathBuf::as_path), started_at);
     let uv_version = info
@@ -163,6 +179,7 @@ pub fn run_suites(
     let mut terminal = TerminalSink::new(
         RedactingWriter::new(std::io::stdout(), redactor.clone()),
         layout,
+        terminal::Options::detect(args),
     );
     let mut junit = JunitSink::new(layout, redactor.clone());
     let mut record = RecordSink::new(layout, info, redactor.clone());
@@ -170,6 +187,7 @@ pub fn run_suites(
         redactor: &redactor,
         uv_version: &uv_version,
         root: &layout.root,
+        also: streaming.then(|| terminal.stream_writer()),
     };
     let order = longest_first(&plans, &previous);
     let (results, run_errors) = runner::run(

@@ -7,7 +7,7 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -36,20 +36,52 @@ pub struct Heard {
 /// How much of a step's output `Heard` keeps.
 pub const OUTPUT_TAIL: usize = 64 * 1024;
 
-/// Runs `invocation` with stdout and stderr interleaved, as written, into `log`, masked.
+/// A second place a step's output goes as it is written, besides the log (the terminal, with
+/// `--no-capture`), shared by every step of a run. It gets the log's bytes: already masked.
+pub type Also = Arc<Mutex<dyn Write + Send>>;
+
+/// Writes `bytes` to `also`, flushed; a terminal that went away is not the step's failure.
+fn tell(also: Option<&Also>, bytes: &[u8]) {
+    if let Some(also) = also {
+        let mut out = also.lock().unwrap_or_else(PoisonError::into_inner);
+        let _ = out.write_all(bytes).and_then(|()| out.flush());
+    }
+}
+
+/// The log, and what else sees its bytes as they are written.
+struct Tee {
+    log: File,
+    also: Option<Also>,
+}
+
+impl Write for Tee {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.log.write_all(buf)?;
+        tell(self.also.as_ref(), buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.log.flush()
+    }
+}
+
+/// Runs `invocation` with stdout and stderr interleaved, as written, into `log`, masked,
+/// and into `also` as well when there is one.
 pub fn run_into_log(
     step: &'static str,
     invocation: &Invocation,
     deadline: Option<Instant>,
     log: &mut File,
     redactor: &Redactor,
+    also: Option<&Also>,
 ) -> anyhow::Result<(StepRecord, Option<Stop>, Heard)> {
-    writeln!(
-        log,
-        "xtask: {step}: {}",
+    let line = format!(
+        "xtask: {step}: {}\n",
         redactor.text(&shell_line(invocation))
-    )
-    .context("writing the suite log")?;
+    );
+    log.write_all(line.as_bytes())
+        .context("writing the suite log")?;
+    tell(also, line.as_bytes());
     let (reader, writer) = std::io::pipe().context("creating a pipe for the step's output")?;
     let mut command = invocation.command();
     command
@@ -65,6 +97,10 @@ pub fn run_into_log(
     let mut child = spawned.with_context(|| format!("running `{}`", invocation.argv[0]))?;
 
     let sink = log.try_clone().context("sharing the suite log")?;
+    let sink = Tee {
+        log: sink,
+        also: also.cloned(),
+    };
     let copier = copy(
         reader,
         SummaryTap::new(RedactingWriter::new(sink, redactor.clone())),
@@ -95,13 +131,14 @@ pub fn run_into_log(
         Some(Stop::Interrupted) => " (stopped: interrupted)",
         None => "",
     };
-    writeln!(
-        log,
-        "xtask: {step}: {}{stopped} after {:.2}s",
+    let line = format!(
+        "xtask: {step}: {}{stopped} after {:.2}s\n",
         record.describe(),
         record.duration.as_secs_f64()
-    )
-    .context("writing the suite log")?;
+    );
+    log.write_all(line.as_bytes())
+        .context("writing the suite log")?;
+    tell(also, line.as_bytes());
     Ok((record, stop, heard))
 }
 

@@ -389,16 +389,27 @@ fn jobs_1_runs_suites_one_after_another_without_interleaving() {
     let fixture = Fixture::new("basic", "jobs_1");
     let run = fixture.run(&["test", "--jobs", "1"]);
     assert_eq!(run.code, exit_codes::OK);
-    let events: Vec<&str> = run
+    // One result line per suite, and the second suite started after the first ended.
+    let passed = run
         .stdout
         .lines()
-        .filter_map(|l| {
-            l.split_whitespace()
-                .next()
-                .filter(|w| ["START", "PASSED"].contains(w))
+        .filter(|l| l.trim_start().starts_with("PASSED"));
+    assert_eq!(passed.count(), 2, "{}", run.stdout);
+    let record: serde_json::Value =
+        serde_json::from_str(&fixture.read("target/xtask/run.json")).unwrap();
+    let mut spans: Vec<(f64, f64)> = record["suites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let started =
+                chrono::DateTime::parse_from_rfc3339(s["started_at"].as_str().unwrap()).unwrap();
+            let started = started.timestamp_micros() as f64 / 1e6;
+            (started, started + s["duration_secs"].as_f64().unwrap())
         })
         .collect();
-    assert_eq!(events, ["START", "PASSED", "START", "PASSED"]);
+    spans.sort_by(|a, b| a.0.total_cmp(&b.0));
+    assert!(spans[0].1 <= spans[1].0 + 0.01, "{spans:?}");
 }
 
 #[test]

@@ -1,147 +1,817 @@
-//! The terminal sink: progress lines, each suite's output in one piece when it ends, and a
-//! table at the end. Output of suites running at the same time never interleaves.
+//! The terminal sink: one line per suite as it ends, the failures of a suite that did not
+//! pass, and a table at the end. On a terminal (not in CI) a status line shows the suites
+//! running and for how long, redrawn in place, and outcomes are coloured (unless
+//! `NO_COLOR` is set); piped or in CI the output is plain lines without escape codes.
+//! Everything is written in whole lines, so output of suites that run at once never
+//! interleaves.
 
-use std::io::Write;
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anstyle::{AnsiColor, Style};
 
 use crate::events::{Event, Sink};
+use crate::flags::{OutputWhen, RunArgs};
 use crate::log;
+use crate::model::{CaseStatus, SuiteResult};
 use crate::outcome::Outcome;
 use crate::paths::Layout;
+use crate::plan::SuitePlan;
+use crate::text::readable;
 
-pub struct TerminalSink<W: Write> {
-    out: W,
-    layout: Layout,
+/// How often the status line is redrawn.
+const TICK: Duration = Duration::from_millis(200);
+/// How many failed tests a failing suite lists before "N more".
+const MAX_CASES: usize = 10;
+/// How much of a failed test's message is shown: its first lines, each cut at this many
+/// characters.
+const MESSAGE_LINES: usize = 3;
+const MESSAGE_CHARS: usize = 200;
+/// How many lines of a failing suite's log are shown.
+const FAILURE_TAIL_LINES: usize = 40;
+/// The indentation of everything below a suite's result line.
+const INDENT: &str = "             ";
+/// Erases the line the cursor is on and goes to its start.
+const ERASE_LINE: &str = "\r\x1b[2K";
+
+/// What the terminal shows and how.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    pub success_output: OutputWhen,
+    pub failure_output: OutputWhen,
+    /// Suites' output goes to the terminal as it is written (`--no-capture`): it is not
+    /// shown again when they end.
+    pub streaming: bool,
+    /// A live status line, redrawn in place.
+    pub live: bool,
+    /// ANSI colours.
+    pub color: bool,
 }
 
-impl<W: Write> TerminalSink<W> {
-    pub fn new(out: W, layout: &Layout) -> Self {
-        TerminalSink {
-            out,
-            layout: layout.clone(),
+impl Options {
+    /// The options `args` ask for, on this process's stdout: a live status line only on a
+    /// terminal outside CI (and not while output streams), colour only on a terminal
+    /// outside CI without `NO_COLOR`.
+    pub fn detect(args: &RunArgs) -> Options {
+        let terminal = std::io::stdout().is_terminal() && std::env::var_os("CI").is_none();
+        Options {
+            success_output: args.success_output,
+            failure_output: args.failure_output,
+            streaming: args.no_capture,
+            live: terminal && !args.no_capture,
+            color: terminal && std::env::var_os("NO_COLOR").is_none(),
+        }
+    }
+
+    /// Plain lines, nothing shown but result lines and failures (the defaults, piped).
+    pub fn plain() -> Options {
+        Options {
+            success_output: OutputWhen::Never,
+            failure_output: OutputWhen::Immediate,
+            streaming: false,
+            live: false,
+            color: false,
         }
     }
 }
 
-impl<W: Write> Sink for TerminalSink<W> {
+pub struct TerminalSink<W: Write + Send + 'static> {
+    screen: Arc<Screen<W>>,
+    ticker: Option<JoinHandle<()>>,
+    layout: Layout,
+    options: Options,
+    /// Per suite index: how long its environment took, when this run built it.
+    built: HashMap<usize, Duration>,
+    /// What `final` output holds back until every suite has ended.
+    deferred: Vec<String>,
+}
+
+/// The terminal, shared with the ticker thread that redraws the status line.
+struct Screen<W> {
+    state: Mutex<State<W>>,
+    stopped: Mutex<bool>,
+    wake: Condvar,
+}
+
+struct State<W> {
+    out: W,
+    live: bool,
+    /// Whether the status line is on the screen (and must be erased before anything else).
+    shown: bool,
+    running: Vec<(usize, String, Instant)>,
+    finished: usize,
+    total: usize,
+    /// Whether streamed output goes straight out: between a suite's header and its result
+    /// line. Before the header (the suite's start event is handled on the run's thread,
+    /// perhaps after its first output) it is held in `held`.
+    stream_open: bool,
+    held: Vec<u8>,
+}
+
+impl<W: Write> State<W> {
+    /// Prints `text` (whole lines) above the status line.
+    fn print(&mut self, text: &str) -> std::io::Result<()> {
+        self.erase()?;
+        self.out.write_all(text.as_bytes())?;
+        self.draw()?;
+        self.out.flush()
+    }
+
+    fn erase(&mut self) -> std::io::Result<()> {
+        if self.shown {
+            self.out.write_all(ERASE_LINE.as_bytes())?;
+            self.shown = false;
+        }
+        Ok(())
+    }
+
+    /// Draws the status line (no newline), if there is anything to show.
+    fn draw(&mut self) -> std::io::Result<()> {
+        if !self.live || self.running.is_empty() {
+            return Ok(());
+        }
+        let line = status_line(
+            self.finished,
+            self.total,
+            self.running
+                .iter()
+                .map(|(_, name, since)| (name.as_str(), since.elapsed())),
+        );
+        // One character short of the width, so the line never wraps.
+        let width = terminal_width().saturating_sub(1).max(10);
+        let line: String = line.chars().take(width).collect();
+        self.out.write_all(line.as_bytes())?;
+        self.shown = true;
+        Ok(())
+    }
+
+    fn redraw(&mut self) -> std::io::Result<()> {
+        self.erase()?;
+        self.draw()?;
+        self.out.flush()
+    }
+}
+
+/// `[2/5] running: backend 3.1s, agent 1.2s`.
+fn status_line<'a>(
+    finished: usize,
+    total: usize,
+    running: impl Iterator<Item = (&'a str, Duration)>,
+) -> String {
+    let running: Vec<String> = running
+        .map(|(name, took)| format!("{name} {:.1}s", took.as_secs_f64()))
+        .collect();
+    format!("[{finished}/{total}] running: {}", running.join(", "))
+}
+
+/// The width of the terminal on stdout, or 80 when it cannot be told.
+fn terminal_width() -> usize {
+    // SAFETY: TIOCGWINSZ only writes a `winsize` into the memory it is given.
+    let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+    let ok = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) } == 0;
+    if ok && size.ws_col > 0 {
+        usize::from(size.ws_col)
+    } else {
+        80
+    }
+}
+
+fn lock<T: ?Sized>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl<W: Write + Send + 'static> TerminalSink<W> {
+    pub fn new(out: W, layout: &Layout, options: Options) -> Self {
+        TerminalSink {
+            screen: Arc::new(Screen {
+                state: Mutex::new(State {
+                    out,
+                    live: options.live,
+                    shown: false,
+                    running: Vec::new(),
+                    finished: 0,
+                    total: 0,
+                    stream_open: false,
+                    held: Vec::new(),
+                }),
+                stopped: Mutex::new(false),
+                wake: Condvar::new(),
+            }),
+            ticker: None,
+            layout: layout.clone(),
+            options,
+            built: HashMap::new(),
+            deferred: Vec::new(),
+        }
+    }
+
+    fn print(&self, text: &str) -> std::io::Result<()> {
+        lock(&self.screen.state).print(text)
+    }
+
+    /// The writer every step's output streams to with `--no-capture` (the bytes are already
+    /// masked): it comes out below the suite's header line, before its result line.
+    pub fn stream_writer(&self) -> crate::step::Also {
+        Arc::new(Mutex::new(StreamWriter {
+            screen: Arc::clone(&self.screen),
+        }))
+    }
+
+    /// Redraws the status line every `TICK` until stopped.
+    fn start_ticker(&mut self) {
+        if !self.options.live || self.ticker.is_some() {
+            return;
+        }
+        let screen = Arc::clone(&self.screen);
+        self.ticker = Some(std::thread::spawn(move || loop {
+            let stopped = lock(&screen.stopped);
+            let (stopped, _) = screen
+                .wake
+                .wait_timeout(stopped, TICK)
+                .unwrap_or_else(PoisonError::into_inner);
+            if *stopped {
+                break;
+            }
+            drop(stopped);
+            // A terminal that went away only stops the redrawing.
+            if lock(&screen.state).redraw().is_err() {
+                break;
+            }
+        }));
+    }
+
+    fn stop_ticker(&mut self) {
+        *lock(&self.screen.stopped) = true;
+        self.screen.wake.notify_all();
+        if let Some(ticker) = self.ticker.take() {
+            let _ = ticker.join();
+        }
+        let mut state = lock(&self.screen.state);
+        state.live = false;
+        let _ = state.erase().and_then(|()| state.out.flush());
+    }
+
+    fn paint(&self, style: Style, text: &str) -> String {
+        if self.options.color {
+            format!("{}{text}{}", style.render(), style.render_reset())
+        } else {
+            text.to_string()
+        }
+    }
+
+    fn outcome_style(outcome: Outcome) -> Style {
+        let color = match outcome {
+            Outcome::Passed => AnsiColor::Green,
+            Outcome::PrerequisiteUnavailable | Outcome::Interrupted => AnsiColor::Yellow,
+            _ => AnsiColor::Red,
+        };
+        Style::new().fg_color(Some(color.into())).bold()
+    }
+
+    /// `      PASSED quick [reports]: 1 passed, 0 failed, 0 skipped, 0 errors in 0.4s`.
+    fn result_line(&self, index: usize, plan: &SuitePlan, result: &SuiteResult) -> String {
+        let c = result.counts();
+        let word = format!("{:>12}", result.outcome.name().to_uppercase());
+        let built = self.built.get(&index).map_or(String::new(), |took| {
+            format!(" (environment built in {:.1}s)", took.as_secs_f64())
+        });
+        format!(
+            "{} {} [{}]: {} passed, {} failed, {} skipped, {} errors in {:.1}s{built}\n",
+            self.paint(Self::outcome_style(result.outcome), &word),
+            plan.suite.name,
+            plan.suite.group,
+            c.passed,
+            c.failed,
+            c.skipped,
+            c.errors,
+            result.duration.as_secs_f64()
+        )
+    }
+
+    /// Why a suite did not pass, below its result line whatever its output options say.
+    fn detail(&self, result: &SuiteResult) -> String {
+        match &result.detail {
+            Some(detail) => format!("{INDENT}{}\n", readable(detail)),
+            None => String::new(),
+        }
+    }
+
+    /// Where the log of a suite that did not pass is: the last thing it shows.
+    fn log_path(&self, plan: &SuitePlan, result: &SuiteResult) -> String {
+        if result.outcome == Outcome::Passed {
+            return String::new();
+        }
+        format!("{INDENT}full log: {}\n", self.layout.display(&plan.log))
+    }
+
+    /// A suite's output: for one that did not pass, its failed tests and the end of its
+    /// log; for one that passed, the end of its log (as much as the JUnit report keeps).
+    fn output(&self, plan: &SuitePlan, result: &SuiteResult) -> String {
+        let mut text = String::new();
+        let passed = result.outcome == Outcome::Passed;
+        if !passed {
+            text.push_str(&self.failures(result));
+        }
+        if !self.options.streaming {
+            let lines = if passed {
+                log::TAIL_LINES
+            } else {
+                FAILURE_TAIL_LINES
+            };
+            let rule = "─".repeat(20);
+            text.push_str(&format!(
+                "{rule} {} [{}]: the end of its log {rule}\n{}\n{}\n",
+                plan.suite.name,
+                plan.suite.group,
+                // The log keeps the bytes as printed; the terminal shows them without escapes
+                // and control characters, which would garble it (and the status line).
+                readable(&log::tail(&plan.log, lines)),
+                // As long as the header: two rules, the name, ` [`, the group and `]: the end of its log `.
+                "─".repeat(40 + plan.suite.name.len() + plan.suite.group.len() + 25),
+            ));
+        }
+        text
+    }
+
+    /// The failed and errored tests (not the stand-in for a suite that did not run, whose
+    /// detail says why), at most `MAX_CASES`, then how many more.
+    fn failures(&self, result: &SuiteResult) -> String {
+        let failed: Vec<_> = result
+            .cases
+            .iter()
+            .filter(|c| {
+                !c.synthetic && matches!(c.status(), CaseStatus::Failed | CaseStatus::Error)
+            })
+            .collect();
+        let mut text = String::new();
+        for case in failed.iter().take(MAX_CASES) {
+            let status = case.status().name();
+            let word = self.paint(Self::outcome_style(Outcome::Failed), status);
+            let place = match (&case.file, case.line) {
+                (Some(file), Some(line)) => format!("{file}:{line}: "),
+                (Some(file), None) => format!("{file}: "),
+                _ => String::new(),
+            };
+            let name = if case.classname.is_empty() {
+                case.name.clone()
+            } else {
+                format!("{}::{}", case.classname, case.name)
+            };
+            text.push_str(&format!("{INDENT}{word} {place}{name}\n"));
+            let message = readable(case.result().message.as_deref().unwrap_or(""));
+            let lines: Vec<&str> = message.lines().filter(|l| !l.trim().is_empty()).collect();
+            for line in lines.iter().take(MESSAGE_LINES) {
+                let line = line.trim_end();
+                let mut shown: String = line.chars().take(MESSAGE_CHARS).collect();
+                if shown.len() < line.len() {
+                    shown.push_str(" ...");
+                }
+                text.push_str(&format!("{INDENT}    {shown}\n"));
+            }
+            if lines.len() > MESSAGE_LINES {
+                text.push_str(&format!("{INDENT}    ...\n"));
+            }
+        }
+        if failed.len() > MAX_CASES {
+            text.push_str(&format!(
+                "{INDENT}... and {} more failed or errored tests (every one is in the JUnit report)\n",
+                failed.len() - MAX_CASES
+            ));
+        }
+        text
+    }
+
+    fn when(&self, result: &SuiteResult) -> OutputWhen {
+        if result.outcome == Outcome::Passed {
+            self.options.success_output
+        } else {
+            self.options.failure_output
+        }
+    }
+}
+
+struct StreamWriter<W> {
+    screen: Arc<Screen<W>>,
+}
+
+/// Streamed output held before its suite's header is shown: at most this much (more is
+/// written as it comes).
+const HELD_MAX: usize = 1 << 20;
+
+impl<W: Write> Write for StreamWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut state = lock(&self.screen.state);
+        if state.stream_open || state.held.len() + buf.len() > HELD_MAX {
+            let held = std::mem::take(&mut state.held);
+            state.out.write_all(&held)?;
+            state.out.write_all(buf)?;
+            state.out.flush()?;
+        } else {
+            state.held.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<W: Write + Send + 'static> Drop for TerminalSink<W> {
+    fn drop(&mut self) {
+        self.stop_ticker();
+    }
+}
+
+impl<W: Write + Send + 'static> Sink for TerminalSink<W> {
     fn handle(&mut self, event: &Event<'_>) -> anyhow::Result<()> {
-        let out = &mut self.out;
         match event {
             Event::RunStarted { plans, jobs } => {
                 let names: Vec<&str> = plans.iter().map(|p| p.suite.name.as_str()).collect();
-                writeln!(
-                    out,
-                    "xtask: running {} suite(s), {} at a time: {}",
+                let streaming = if self.options.streaming {
+                    " (--no-capture: one at a time, output shown as it is written)"
+                } else {
+                    ""
+                };
+                self.print(&format!(
+                    "xtask: running {} suite(s), {} at a time{streaming}: {}\n",
                     plans.len(),
                     jobs,
                     names.join(", ")
-                )?;
+                ))?;
+                lock(&self.screen.state).total = plans.len();
+                self.start_ticker();
             }
-            Event::SuiteStarted { plan, .. } => {
-                writeln!(
-                    out,
-                    "{:>12} {} [{}]",
-                    "START", plan.suite.name, plan.suite.group
-                )?;
+            Event::SuiteStarted { index, plan } => {
+                let mut state = lock(&self.screen.state);
+                if self.options.streaming {
+                    let rule = "─".repeat(20);
+                    state.print(&format!(
+                        "{rule} {} [{}] {rule}\n",
+                        plan.suite.name, plan.suite.group
+                    ))?;
+                    let held = std::mem::take(&mut state.held);
+                    state.out.write_all(&held)?;
+                    state.stream_open = true;
+                }
+                state
+                    .running
+                    .push((*index, plan.suite.name.clone(), Instant::now()));
+                state.redraw()?;
             }
             Event::EnvironmentReady {
-                plan,
+                index,
                 duration,
                 built,
                 ..
             } => {
-                let how = if *built { "built" } else { "up to date" };
-                writeln!(
-                    out,
-                    "{:>12} {} ({how}, {:.1}s)",
-                    "ENV READY",
-                    plan.suite.name,
-                    duration.as_secs_f64()
-                )?;
+                if *built {
+                    self.built.insert(*index, *duration);
+                }
             }
-            Event::SuiteFinished { plan, result, .. } => {
-                let rule = "─".repeat(20);
-                writeln!(
-                    out,
-                    "{rule} {} [{}]: output {rule}",
-                    plan.suite.name, plan.suite.group
-                )?;
-                writeln!(out, "{}", log::tail(&plan.log, log::TAIL_LINES))?;
-                let c = result.counts();
-                writeln!(
-                    out,
-                    "{:>12} {} [{}]: {} passed, {} failed, {} skipped, {} errors in {:.1}s",
-                    result.outcome.name().to_uppercase(),
-                    plan.suite.name,
-                    plan.suite.group,
-                    c.passed,
-                    c.failed,
-                    c.skipped,
-                    c.errors,
-                    result.duration.as_secs_f64()
-                )?;
-                if let Some(detail) = &result.detail {
-                    writeln!(out, "{:>12} {detail}", "")?;
+            Event::SuiteFinished {
+                index,
+                plan,
+                result,
+            } => {
+                {
+                    let mut state = lock(&self.screen.state);
+                    state.running.retain(|(i, ..)| i != index);
+                    state.finished += 1;
+                    state.stream_open = false;
                 }
-                if result.outcome != Outcome::Passed {
-                    writeln!(
-                        out,
-                        "{:>12} full log: {}",
-                        "",
-                        self.layout.display(&plan.log)
-                    )?;
+                let mut text = self.result_line(*index, plan, result);
+                text.push_str(&self.detail(result));
+                match self.when(result) {
+                    OutputWhen::Never => {}
+                    OutputWhen::Immediate => text.push_str(&self.output(plan, result)),
+                    OutputWhen::Final => {
+                        let mut held = self.result_line(*index, plan, result);
+                        held.push_str(&self.detail(result));
+                        held.push_str(&self.output(plan, result));
+                        held.push_str(&self.log_path(plan, result));
+                        self.deferred.push(held);
+                    }
                 }
+                text.push_str(&self.log_path(plan, result));
+                self.print(&text)?;
             }
             Event::RunFinished {
                 plans,
                 results,
                 duration,
             } => {
-                let width = plans
-                    .iter()
-                    .map(|p| p.suite.name.len())
-                    .max()
-                    .unwrap_or(5)
-                    .max(5);
-                let gwidth = plans
-                    .iter()
-                    .map(|p| p.suite.group.len())
-                    .max()
-                    .unwrap_or(5)
-                    .max(5);
-                writeln!(out)?;
-                writeln!(
-                    out,
-                    "{:<width$}  {:<gwidth$}  {:>6}  {:>6}  {:>7}  {:>6}  {:>7}  outcome",
-                    "suite", "group", "passed", "failed", "skipped", "errors", "time"
-                )?;
-                for (plan, result) in plans.iter().zip(results.iter()) {
-                    let c = result.counts();
-                    writeln!(
-                        out,
-                        "{:<width$}  {:<gwidth$}  {:>6}  {:>6}  {:>7}  {:>6}  {:>6.1}s  {}",
-                        plan.suite.name,
-                        plan.suite.group,
-                        c.passed,
-                        c.failed,
-                        c.skipped,
-                        c.errors,
-                        result.duration.as_secs_f64(),
-                        result.outcome
-                    )?;
+                self.stop_ticker();
+                let mut text = String::new();
+                if !self.deferred.is_empty() {
+                    text.push('\n');
                 }
+                for held in self.deferred.drain(..) {
+                    text.push_str(&held);
+                }
+                text.push_str(&self.table(plans, results));
                 let overall = Outcome::overall(results.iter().map(|r| r.outcome));
-                writeln!(
-                    out,
-                    "\nxtask: {} in {:.1}s (exit code {}); JUnit: {}; logs: {}",
-                    overall,
+                text.push_str(&format!(
+                    "\nxtask: {} in {:.1}s (exit code {}); JUnit: {}; logs: {}\n",
+                    self.paint(Self::outcome_style(overall), &overall.to_string()),
                     duration.as_secs_f64(),
                     overall.exit_code(),
                     self.layout.display(&self.layout.junit_report()),
                     self.layout.display(&self.layout.logs_dir()),
-                )?;
+                ));
+                self.print(&text)?;
             }
         }
-        out.flush()?;
         Ok(())
+    }
+}
+
+impl<W: Write + Send + 'static> TerminalSink<W> {
+    fn table(&self, plans: &[SuitePlan], results: &[SuiteResult]) -> String {
+        let width = plans
+            .iter()
+            .map(|p| p.suite.name.len())
+            .max()
+            .unwrap_or(5)
+            .max(5);
+        let gwidth = plans
+            .iter()
+            .map(|p| p.suite.group.len())
+            .max()
+            .unwrap_or(5)
+            .max(5);
+        let mut text = format!(
+            "\n{:<width$}  {:<gwidth$}  {:>6}  {:>6}  {:>7}  {:>6}  {:>7}  outcome\n",
+            "suite", "group", "passed", "failed", "skipped", "errors", "time"
+        );
+        for (plan, result) in plans.iter().zip(results.iter()) {
+            let c = result.counts();
+            text.push_str(&format!(
+                "{:<width$}  {:<gwidth$}  {:>6}  {:>6}  {:>7}  {:>6}  {:>6.1}s  {}\n",
+                plan.suite.name,
+                plan.suite.group,
+                c.passed,
+                c.failed,
+                c.skipped,
+                c.errors,
+                result.duration.as_secs_f64(),
+                self.paint(Self::outcome_style(result.outcome), result.outcome.name())
+            ));
+        }
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::Manifest;
+    use crate::model::{now, Attempt, TestCase};
+    use crate::plan::plan_suite;
+
+    /// A writer the test reads back after the sink wrote to it.
+    #[derive(Clone, Default)]
+    struct Screenful(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Screenful {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            lock(&self.0).extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Screenful {
+        fn text(&self) -> String {
+            String::from_utf8(lock(&self.0).clone()).unwrap()
+        }
+    }
+
+    fn plans() -> (Layout, Vec<SuitePlan>) {
+        let layout = Layout::new("/nonexistent-repo");
+        let manifest = Manifest::for_tests(&[("green", "one"), ("red", "two")]);
+        let plans = manifest
+            .suites
+            .iter()
+            .map(|s| plan_suite(s, &layout, std::path::Path::new("uv"), &[]))
+            .collect();
+        (layout, plans)
+    }
+
+    fn result(outcome: Outcome, failed: usize) -> SuiteResult {
+        let mut cases = vec![TestCase::new(
+            "tests.test_x",
+            "test_ok",
+            Attempt::new(CaseStatus::Passed),
+        )];
+        for i in 0..failed {
+            let mut attempt = Attempt::new(CaseStatus::Failed);
+            attempt.message = Some(format!(
+                "AssertionError: \x1b[31mwrong {i}\x1b[0m\nassert 1 == 2"
+            ));
+            let mut case = TestCase::new("tests.test_x", format!("test_bad_{i}"), attempt);
+            case.file = Some("pkg/tests/test_x.py".into());
+            case.line = Some(10 + i as u64);
+            cases.push(case);
+        }
+        SuiteResult {
+            outcome,
+            detail: None,
+            cases,
+            deselected: 0,
+            steps: Vec::new(),
+            started: now(),
+            duration: Duration::from_millis(1500),
+        }
+    }
+
+    /// Feeds a whole run (green passes, red fails with `failed` failures) to a sink.
+    fn run(options: Options, failed: usize) -> String {
+        let (layout, plans) = plans();
+        let screen = Screenful::default();
+        let mut sink = TerminalSink::new(screen.clone(), &layout, options);
+        let results = [result(Outcome::Passed, 0), result(Outcome::Failed, failed)];
+        sink.handle(&Event::RunStarted {
+            plans: &plans,
+            jobs: 2,
+        })
+        .unwrap();
+        for (index, plan) in plans.iter().enumerate() {
+            sink.handle(&Event::SuiteStarted { index, plan }).unwrap();
+        }
+        for (index, plan) in plans.iter().enumerate() {
+            let result = &results[index];
+            sink.handle(&Event::SuiteFinished {
+                index,
+                plan,
+                result,
+            })
+            .unwrap();
+        }
+        sink.handle(&Event::RunFinished {
+            plans: &plans,
+            results: &results,
+            duration: Duration::from_secs(2),
+        })
+        .unwrap();
+        drop(sink);
+        screen.text()
+    }
+
+    #[test]
+    fn a_passing_suite_is_one_line_and_a_failing_one_lists_its_failures_then_the_rest() {
+        let out = run(Options::plain(), 12);
+        assert!(!out.contains('\x1b'), "{out}");
+        let green: Vec<&str> = out.lines().filter(|l| l.contains("green [one]")).collect();
+        assert_eq!(
+            green,
+            ["      PASSED green [one]: 1 passed, 0 failed, 0 skipped, 0 errors in 1.5s"]
+        );
+        assert!(
+            out.contains("      FAILED red [two]: 1 passed, 12 failed"),
+            "{out}"
+        );
+        assert!(
+            out.contains("failed pkg/tests/test_x.py:10: tests.test_x::test_bad_0\n"),
+            "{out}"
+        );
+        assert!(out.contains("    AssertionError: wrong 0\n"), "{out}");
+        assert!(out.contains("    assert 1 == 2\n"), "{out}");
+        assert!(out.contains("test_bad_9"));
+        assert!(!out.contains("test_bad_10"), "only {MAX_CASES} are listed");
+        assert!(
+            out.contains("... and 2 more failed or errored tests"),
+            "{out}"
+        );
+        assert!(!out.contains("test_ok"));
+        // The log's end, then its path: the last thing the suite shows.
+        let tail = out
+            .find("red [two]: the end of its log")
+            .expect("the log's end");
+        let path = out
+            .find("full log: target/xtask/runs/")
+            .expect("the log's path");
+        assert!(tail < path && path < out.find("\nsuite ").unwrap());
+    }
+
+    #[test]
+    fn final_output_comes_after_every_suite_and_before_the_table() {
+        let options = Options {
+            success_output: OutputWhen::Final,
+            failure_output: OutputWhen::Final,
+            ..Options::plain()
+        };
+        let out = run(options, 1);
+        let results = out.find("FAILED red [two]").unwrap();
+        let green = out
+            .find("green [one]: the end of its log")
+            .expect("green's output");
+        let red = out
+            .find("red [two]: the end of its log")
+            .expect("red's output");
+        assert!(
+            results < green && green < red && red < out.find("\nsuite ").unwrap(),
+            "{out}"
+        );
+        // Each suite's result line comes again above its output.
+        assert_eq!(out.matches("PASSED green [one]").count(), 2);
+        assert_eq!(out.matches("FAILED red [two]").count(), 2);
+    }
+
+    #[test]
+    fn never_shows_no_output_but_still_the_failures_detail_and_log_path() {
+        let options = Options {
+            failure_output: OutputWhen::Never,
+            ..Options::plain()
+        };
+        let out = run(options, 1);
+        assert!(!out.contains("the end of its log"), "{out}");
+        assert!(!out.contains("test_bad_0"), "{out}");
+        assert!(out.contains("full log: "), "{out}");
+    }
+
+    #[test]
+    fn colour_and_the_status_line_only_when_asked_and_the_status_line_is_erased() {
+        let options = Options {
+            live: true,
+            color: true,
+            ..Options::plain()
+        };
+        let out = run(options, 1);
+        assert!(out.contains("\x1b[32m"), "green: {out:?}");
+        assert!(out.contains("\x1b[31m"), "red: {out:?}");
+        assert!(out.contains("running: green"), "{out:?}");
+        // The status line is erased before every other line, and at the end.
+        for line in out
+            .lines()
+            .filter(|l| l.contains("PASSED") || l.contains("FAILED"))
+        {
+            let after = line.rsplit(ERASE_LINE).next().unwrap();
+            assert!(!after.contains("running:"), "{line:?}");
+        }
+        let last = out.rfind("running:").unwrap();
+        assert!(out[last..].contains(ERASE_LINE), "{out:?}");
+        assert!(out.ends_with('\n'));
+    }
+
+    #[test]
+    fn streamed_output_before_its_suites_header_waits_for_it() {
+        let (layout, plans) = plans();
+        let screen = Screenful::default();
+        let options = Options {
+            streaming: true,
+            ..Options::plain()
+        };
+        let mut sink = TerminalSink::new(screen.clone(), &layout, options);
+        let stream = sink.stream_writer();
+        sink.handle(&Event::RunStarted {
+            plans: &plans,
+            jobs: 1,
+        })
+        .unwrap();
+        lock(&stream).write_all(b"early output\n").unwrap();
+        assert!(!screen.text().contains("early"));
+        sink.handle(&Event::SuiteStarted {
+            index: 0,
+            plan: &plans[0],
+        })
+        .unwrap();
+        lock(&stream).write_all(b"later output\n").unwrap();
+        let result = result(Outcome::Passed, 0);
+        sink.handle(&Event::SuiteFinished {
+            index: 0,
+            plan: &plans[0],
+            result: &result,
+        })
+        .unwrap();
+        let out = screen.text();
+        let header = out.find("── green [one] ──").expect("the header");
+        let early = out.find("early output").unwrap();
+        let later = out.find("later output").unwrap();
+        let passed = out.find("PASSED green").unwrap();
+        assert!(header < early && early < later && later < passed, "{out}");
+        assert!(out.contains("(--no-capture: one at a time"));
+        assert!(
+            !out.contains("the end of its log"),
+            "streamed output is not shown twice"
+        );
+    }
+
+    #[test]
+    fn the_status_line_names_every_running_suite_with_its_time() {
+        let line = status_line(
+            2,
+            5,
+            [
+                ("backend", Duration::from_millis(3100)),
+                ("agent", Duration::from_millis(1200)),
+            ]
+            .into_iter(),
+        );
+        assert_eq!(line, "[2/5] running: backend 3.1s, agent 1.2s");
     }
 }

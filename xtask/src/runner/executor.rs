@@ -26,6 +26,8 @@ pub struct RunContext<'a> {
     /// uv's `--version` line: an input of every environment.
     pub uv_version: &'a str,
     pub root: &'a std::path::Path,
+    /// Where every step's output also goes as it is written (`--no-capture`), if anywhere.
+    pub also: Option<step::Also>,
 }
 
 /// How the environment step ended, for the event the terminal shows.
@@ -236,6 +238,7 @@ fn try_run_suite(
         deadline,
         &mut log,
         cx.redactor,
+        cx.also.as_ref(),
     ) {
         Ok(ran) => ran,
         // The environment step found it current, yet its pytest cannot be started (the
@@ -372,18 +375,24 @@ fn prepare_environment(
     let probe = [(&env.probe, true)];
     let builds = env.build.iter().map(|b| (b, false));
     for (invocation, is_probe) in builds.chain(probe) {
-        let (record, stop, _) =
-            match step::run_into_log("environment", invocation, deadline, log, cx.redactor) {
-                Ok(ran) => ran,
-                Err(err) => {
-                    let detail = format!("could not start `{}`: {err:#}", invocation.argv[0]);
-                    writeln!(log, "xtask: {detail}").ok();
-                    return Ok(Prepared::Failed(Ended::new(
-                        Outcome::ToolchainError,
-                        detail,
-                    )));
-                }
-            };
+        let (record, stop, _) = match step::run_into_log(
+            "environment",
+            invocation,
+            deadline,
+            log,
+            cx.redactor,
+            cx.also.as_ref(),
+        ) {
+            Ok(ran) => ran,
+            Err(err) => {
+                let detail = format!("could not start `{}`: {err:#}", invocation.argv[0]);
+                writeln!(log, "xtask: {detail}").ok();
+                return Ok(Prepared::Failed(Ended::new(
+                    Outcome::ToolchainError,
+                    detail,
+                )));
+            }
+        };
         let describe = record.describe();
         let failed = record.exit_code != Some(0);
         steps.push(record);
