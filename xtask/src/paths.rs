@@ -171,8 +171,12 @@ pub fn publish(from: &Path, path: &Path) -> anyhow::Result<()> {
 fn temporary_beside(path: &Path) -> anyhow::Result<PathBuf> {
     let dir = path.parent().expect("report paths have a parent");
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    // Unique per call: two threads (two suites) writing the same file at once must not
+    // share, and so remove, each other's temporary file.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = dir.join(format!(
-        ".{}.{}.tmp",
+        ".{}.{}.{n}.tmp",
         path.file_name().unwrap().to_string_lossy(),
         std::process::id()
     ));

@@ -58,7 +58,7 @@ fn check(
         );
     }
     let log = fixture.read(record["log"].as_str().unwrap());
-    let report = fixture.report();
+    let report = read_report(&fixture.path(&format!("target/xtask/junit/{name}.xml")));
     let suite = common::suite(&report, name);
     // The xtask's own stand-in case (named after the outcome) is not pytest's.
     let pytest_cases: Vec<&quick_junit::TestCase> = suite
@@ -108,10 +108,13 @@ fn check(
 
 /// Whether suite `name`'s report holds the xtask's stand-in case.
 fn has_stand_in(fixture: &Fixture, name: &str, outcome: &str) -> bool {
-    common::suite(&fixture.report(), name)
-        .test_cases
-        .iter()
-        .any(|c| c.name.as_str() == outcome && c.classname.as_deref() == Some(name))
+    common::suite(
+        &read_report(&fixture.path(&format!("target/xtask/junit/{name}.xml"))),
+        name,
+    )
+    .test_cases
+    .iter()
+    .any(|c| c.name.as_str() == outcome && c.classname.as_deref() == Some(name))
 }
 
 #[test]
