@@ -607,3 +607,64 @@ fn a_stale_venv_does_not_hide_pytest_missing_from_the_extra() {
         .read("target/xtask/logs/alpha.log")
         .contains("No module named 'pytest'"));
 }
+
+/// A path or node id after `--`, relative to the root or to the suite, narrows the run to
+/// it; a path of no selected suite is a usage error that says so.
+#[test]
+fn node_ids_after_the_double_dash_narrow_the_run() {
+    let fixture = Fixture::new("basic", "narrow");
+    let record = |fixture: &Fixture| -> serde_json::Value {
+        serde_json::from_str(&fixture.read("target/xtask/run.json")).unwrap()
+    };
+    let one = "libs/alpha/tests/test_alpha.py::test_prints_output";
+    let run = fixture.run(&["test", "--", one]);
+    assert_eq!(exit_codes::name(run.code), "OK");
+    let ran = record(&fixture);
+    let suites: Vec<&str> = ran["suites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(suites, ["alpha"], "beta holds no such test and is left out");
+    assert_eq!(ran["suites"][0]["counts"]["tests"], 1);
+    let report = read_report(&fixture.path("target/xtask/junit/alpha.xml"));
+    assert_eq!(report.test_suites[0].test_cases[0].name.as_str(), "test_prints_output");
+
+    // Relative to the suite's directory: the same.
+    let run = fixture.run(&["test", "alpha", "--", "tests/test_alpha.py::test_prints_output"]);
+    assert_eq!(exit_codes::name(run.code), "OK");
+    assert_eq!(record(&fixture)["suites"][0]["counts"]["tests"], 1);
+
+    // A path that is no selected suite's.
+    let run = fixture.run(&["test", "beta", "--", one]);
+    assert_eq!(exit_codes::name(run.code), "USAGE_ERROR");
+    assert!(run.stderr.contains("belong to none of the selected suites"), "{}", run.stderr);
+}
+
+/// `--exclude` leaves a group or suite out of every running subcommand, and `ci-groups`
+/// says which groups `ci` runs.
+#[test]
+fn exclude_and_ci_groups_leave_suites_out() {
+    let fixture = Fixture::new("basic", "exclude");
+    let names = |fixture: &Fixture| -> Vec<String> {
+        let record: serde_json::Value =
+            serde_json::from_str(&fixture.read("target/xtask/run.json")).unwrap();
+        record["suites"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(fixture.run(&["ci", "--exclude", "first"]).code, exit_codes::OK);
+    assert_eq!(names(&fixture), ["beta"]);
+    assert_eq!(fixture.run(&["test", "--exclude", "beta"]).code, exit_codes::OK);
+    assert_eq!(names(&fixture), ["alpha"]);
+    let run = fixture.run(&["test", "--exclude", "nope"]);
+    assert_eq!(exit_codes::name(run.code), "USAGE_ERROR");
+
+    fixture.edit("Cargo.toml", "[workspace]\n", "[workspace]\n\n[workspace.metadata.xtask]\nci-groups = [\"second\"]\n");
+    assert_eq!(fixture.run(&["ci"]).code, exit_codes::OK);
+    assert_eq!(names(&fixture), ["beta"]);
+}
