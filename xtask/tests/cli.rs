@@ -629,17 +629,29 @@ fn node_ids_after_the_double_dash_narrow_the_run() {
     assert_eq!(suites, ["alpha"], "beta holds no such test and is left out");
     assert_eq!(ran["suites"][0]["counts"]["tests"], 1);
     let report = read_report(&fixture.path("target/xtask/junit/alpha.xml"));
-    assert_eq!(report.test_suites[0].test_cases[0].name.as_str(), "test_prints_output");
+    assert_eq!(
+        report.test_suites[0].test_cases[0].name.as_str(),
+        "test_prints_output"
+    );
 
     // Relative to the suite's directory: the same.
-    let run = fixture.run(&["test", "alpha", "--", "tests/test_alpha.py::test_prints_output"]);
+    let run = fixture.run(&[
+        "test",
+        "alpha",
+        "--",
+        "tests/test_alpha.py::test_prints_output",
+    ]);
     assert_eq!(exit_codes::name(run.code), "OK");
     assert_eq!(record(&fixture)["suites"][0]["counts"]["tests"], 1);
 
     // A path that is no selected suite's.
     let run = fixture.run(&["test", "beta", "--", one]);
     assert_eq!(exit_codes::name(run.code), "USAGE_ERROR");
-    assert!(run.stderr.contains("belong to none of the selected suites"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("belong to none of the selected suites"),
+        "{}",
+        run.stderr
+    );
 }
 
 /// `--exclude` leaves a group or suite out of every running subcommand, and `ci-groups`
@@ -657,14 +669,24 @@ fn exclude_and_ci_groups_leave_suites_out() {
             .map(|s| s["name"].as_str().unwrap().to_string())
             .collect()
     };
-    assert_eq!(fixture.run(&["ci", "--exclude", "first"]).code, exit_codes::OK);
+    assert_eq!(
+        fixture.run(&["ci", "--exclude", "first"]).code,
+        exit_codes::OK
+    );
     assert_eq!(names(&fixture), ["beta"]);
-    assert_eq!(fixture.run(&["test", "--exclude", "beta"]).code, exit_codes::OK);
+    assert_eq!(
+        fixture.run(&["test", "--exclude", "beta"]).code,
+        exit_codes::OK
+    );
     assert_eq!(names(&fixture), ["alpha"]);
     let run = fixture.run(&["test", "--exclude", "nope"]);
     assert_eq!(exit_codes::name(run.code), "USAGE_ERROR");
 
-    fixture.edit("Cargo.toml", "[workspace]\n", "[workspace]\n\n[workspace.metadata.xtask]\nci-groups = [\"second\"]\n");
+    fixture.edit(
+        "Cargo.toml",
+        "[workspace]\n",
+        "[workspace]\n\n[workspace.metadata.xtask]\nci-groups = [\"second\"]\n",
+    );
     assert_eq!(fixture.run(&["ci"]).code, exit_codes::OK);
     assert_eq!(names(&fixture), ["beta"]);
 }
