@@ -8,16 +8,6 @@ use common::*;
 use serde_json::Value;
 use xtask::exit_codes;
 
-/// The exit code, by its constant's name.
-fn assert_code(run: &Run, code: u8) {
-    assert_eq!(
-        exit_codes::name(run.code),
-        exit_codes::name(code),
-        "exit code {}",
-        run.code
-    );
-}
-
 fn suite_record(fixture: &Fixture, name: &str) -> Value {
     let record: Value =
         serde_json::from_str(&fixture.read("target/xtask/run.json")).expect("run.json is JSON");

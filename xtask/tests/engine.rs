@@ -13,16 +13,6 @@ use common::*;
 use serde_json::Value;
 use xtask::exit_codes;
 
-/// The exit code, by its constant's name.
-fn assert_code(run: &Run, code: u8) {
-    assert_eq!(
-        exit_codes::name(run.code),
-        exit_codes::name(code),
-        "exit code {}",
-        run.code
-    );
-}
-
 fn record(fixture: &Fixture) -> Value {
     serde_json::from_str(&fixture.read("target/xtask/run.json")).expect("run.json is JSON")
 }

@@ -13,16 +13,6 @@ use common::*;
 use serde_json::Value;
 use xtask::exit_codes;
 
-/// The exit code, by its constant's name.
-fn assert_code(run: &Run, code: u8) {
-    assert_eq!(
-        exit_codes::name(run.code),
-        exit_codes::name(code),
-        "exit code {}",
-        run.code
-    );
-}
-
 /// Each suite's counts in the newest run.json (tests, passed, ..., deselected).
 fn counts(fixture: &Fixture) -> BTreeMap<String, Value> {
     let record: Value =

@@ -17,15 +17,6 @@ fn fixture(test: &str) -> Fixture {
     Fixture::new("terminal", test)
 }
 
-fn assert_code(run: &Run, code: u8) {
-    assert_eq!(
-        exit_codes::name(run.code),
-        exit_codes::name(code),
-        "exit code {}",
-        run.code
-    );
-}
-
 /// Piped output is plain: no escape codes.
 fn assert_plain(text: &str) {
     assert!(

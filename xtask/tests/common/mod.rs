@@ -159,6 +159,16 @@ pub fn run(mut command: Command) -> Run {
     run
 }
 
+/// The exit code, by its constant's name (`TESTS_FAILED`, not `100`).
+pub fn assert_code(run: &Run, code: u8) {
+    assert_eq!(
+        xtask::exit_codes::name(run.code),
+        xtask::exit_codes::name(code),
+        "exit code {}",
+        run.code
+    );
+}
+
 pub fn read_report(path: &Path) -> Report {
     let xml =
         std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
