@@ -65,6 +65,10 @@ pub struct RunArgs {
     /// seconds), whatever the manifest says.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
+    /// Run only the K-th of N slices of each suite's tests, by a hash of the test's node id
+    /// (`hash:2/4`); the N slices together run every test once.
+    #[arg(long, value_name = "hash:K/N", value_parser = crate::plan::Partition::parse)]
+    pub partition: Option<crate::plan::Partition>,
     /// Leave out this group or suite (repeatable): `--exclude smoke`.
     #[arg(long, value_name = "GROUP|SUITE")]
     pub exclude: Vec<String>,
@@ -91,6 +95,7 @@ impl Default for RunArgs {
         RunArgs {
             jobs: None,
             timeout: None,
+            partition: None,
             exclude: Vec::new(),
             success_output: OutputWhen::Never,
             failure_output: OutputWhen::Immediate,

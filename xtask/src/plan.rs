@@ -88,12 +88,60 @@ pub struct SuitePlan {
     pub timeout: Duration,
     /// Why the suite cannot run at all; it then ends with this outcome without a step.
     pub blocked: Option<Blocked>,
+    /// The slice of the suite's tests this run runs (`--partition`).
+    pub partition: Option<Partition>,
+}
+
+impl SuitePlan {
+    /// Runs only the slice `partition` of the suite's tests (the plugin deselects the rest).
+    pub fn set_partition(&mut self, partition: Partition) {
+        self.partition = Some(partition);
+        self.test.env.push((
+            PARTITION_ENV.into(),
+            format!("{}/{}", partition.index, partition.count),
+        ));
+    }
 }
 
 #[derive(Clone, Debug)]
 pub struct Blocked {
     pub outcome: Outcome,
     pub detail: String,
+}
+
+/// `--partition hash:K/N`: the K-th (1-based) of N deterministic slices of each suite's
+/// tests, by a hash of the pytest node id; the N slices together hold every test once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Partition {
+    pub index: u32,
+    pub count: u32,
+}
+
+/// The variable through which the plugin learns the partition (`K/N`).
+pub const PARTITION_ENV: &str = "XTASK_PARTITION";
+
+impl Partition {
+    pub fn parse(text: &str) -> Result<Partition, String> {
+        let bad = || {
+            format!("`{text}` is not a partition: use `hash:K/N` with 1 <= K <= N, e.g. `hash:2/4`")
+        };
+        let spec = text.strip_prefix("hash:").ok_or_else(bad)?;
+        let (k, n) = spec.split_once('/').ok_or_else(bad)?;
+        let (index, count) = (
+            k.parse::<u32>().map_err(|_| bad())?,
+            n.parse::<u32>().map_err(|_| bad())?,
+        );
+        if index == 0 || count == 0 || index > count {
+            return Err(bad());
+        }
+        Ok(Partition { index, count })
+    }
+}
+
+impl std::fmt::Display for Partition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "hash:{}/{}", self.index, self.count)
+    }
 }
 
 pub fn plan_suite(suite: &Suite, layout: &Layout, uv: &Path, pytest_args: &[String]) -> SuitePlan {
@@ -161,6 +209,7 @@ pub fn plan_suite(suite: &Suite, layout: &Layout, uv: &Path, pytest_args: &[Stri
         log: layout.suite_log(&suite.name),
         timeout: suite.timeout,
         blocked: missing_prerequisite(suite, |name| std::env::var_os(name)),
+        partition: None,
     }
 }
 
@@ -525,6 +574,19 @@ mod tests {
             1
         );
         assert_eq!(plan.test.argv.last().unwrap(), "tests/test_alpha.py");
+    }
+
+    #[test]
+    fn partitions_are_read_as_hash_k_of_n() {
+        assert_eq!(
+            Partition::parse("hash:2/4"),
+            Ok(Partition { index: 2, count: 4 })
+        );
+        for bad in [
+            "2/4", "hash:0/4", "hash:5/4", "hash:1/0", "hash:a/b", "hash:1",
+        ] {
+            assert!(Partition::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -6,8 +6,9 @@
 //! pytest step's PYTHONPATH), records at `pytest_runtest_logstart` the test's node id and
 //! location at the start of the file named by `XTASK_PROGRESS_FILE` (one `pwrite`, so
 //! 20,000 tests cost next to nothing), and blanks its first line at
-//! `pytest_runtest_logfinish`. It never changes a test's result: it implements no other
-//! hook, and ignores any error of its own.
+//! `pytest_runtest_logfinish`. It never changes a test's result, and ignores any error of
+//! its own. With `--partition hash:K/N` (`XTASK_PARTITION=K/N`) it also deselects, at
+//! collection, the tests whose node id does not hash (crc32) to slice K.
 
 use std::path::Path;
 
@@ -50,6 +51,24 @@ def pytest_runtest_logstart(nodeid, location):
         os.pwrite(_FD, f"{nodeid}\n{fspath}\n{line}\n".encode("utf-8", "replace"), 0)
     except Exception:
         pass
+
+
+def pytest_collection_modifyitems(config, items):
+    """With $XTASK_PARTITION=K/N, keeps the tests whose node id hashes to slice K of N
+    (crc32: the same on every machine and every run) and deselects the others."""
+    spec = os.environ.get("XTASK_PARTITION")
+    if not spec:
+        return
+    import zlib
+
+    index, count = (int(part) for part in spec.split("/"))
+    keep, drop = [], []
+    for item in items:
+        slot = zlib.crc32(item.nodeid.encode("utf-8")) % count
+        (keep if slot == index - 1 else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 def pytest_runtest_logfinish(nodeid, location):

@@ -155,6 +155,9 @@ pub fn run_suites(
             if let Some(timeout) = args.timeout {
                 plan.timeout = timeout;
             }
+            if let Some(partition) = args.partition {
+                plan.set_partition(partition);
+            }
             // A missing prerequisite says more than a missing uv: the suite could not run anyway.
             if plan.blocked.is_none() {
                 plan.blocked = toolchain_blocked.clone();

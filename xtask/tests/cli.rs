@@ -690,3 +690,41 @@ fn exclude_and_ci_groups_leave_suites_out() {
     assert_eq!(fixture.run(&["ci"]).code, exit_codes::OK);
     assert_eq!(names(&fixture), ["beta"]);
 }
+
+/// Every partition of `--partition hash:K/4` together runs exactly the tests of one
+/// unpartitioned run: none missing, none twice.
+#[test]
+fn the_partitions_of_a_run_together_run_every_test_once() {
+    let fixture = Fixture::new("basic", "partition");
+    let tests = |fixture: &Fixture| -> Vec<(String, String)> {
+        let report = fixture.report();
+        report
+            .test_suites
+            .iter()
+            .flat_map(|s| s.test_cases.iter())
+            .map(|c| {
+                let classname = c.classname.as_ref().map_or("", |c| c.as_str()).to_string();
+                (classname, c.name.to_string())
+            })
+            .collect()
+    };
+    assert_eq!(fixture.run(&["test"]).code, exit_codes::OK);
+    let mut whole = tests(&fixture);
+    whole.sort();
+    assert!(whole.len() >= 5, "{whole:?}");
+    let mut parts = Vec::new();
+    for k in 1..=4 {
+        let run = fixture.run(&["test", "--partition", &format!("hash:{k}/4")]);
+        assert_eq!(
+            exit_codes::name(run.code),
+            "OK",
+            "partition {k}: {}",
+            run.stdout
+        );
+        parts.extend(tests(&fixture));
+    }
+    parts.sort();
+    assert_eq!(parts, whole, "every test in exactly one partition");
+    let run = fixture.run(&["test", "--partition", "hash:5/4"]);
+    assert_eq!(exit_codes::name(run.code), "USAGE_ERROR");
+}
