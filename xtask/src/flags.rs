@@ -45,6 +45,28 @@ pub enum Builtin {
     /// guess is loaded as a run would load it before anything is written. Works without a
     /// manifest; refuses when there is one (see --force, --print).
     Init(InitArgs),
+    /// Work with JUnit reports: `junit merge IN... -o OUT` merges the reports of many runs.
+    #[command(subcommand)]
+    Junit(JunitCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum JunitCommand {
+    /// Merge the `junit.xml` of many runs (CI runners, partitions) into one report: every
+    /// suite, case, property and rerun kept, totals recomputed from the cases, the
+    /// partitions of one suite as one `<testsuite>`. The same case in two reports is an
+    /// error.
+    Merge(JunitMergeArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct JunitMergeArgs {
+    /// The reports to merge.
+    #[arg(required = true, value_name = "IN")]
+    pub inputs: Vec<std::path::PathBuf>,
+    /// Where the merged report goes.
+    #[arg(short, long, value_name = "OUT")]
+    pub output: std::path::PathBuf,
 }
 
 #[derive(Args, Debug)]

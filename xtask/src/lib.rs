@@ -125,13 +125,20 @@ fn run(
     manifest: Result<Manifest, ManifestError>,
     parsed: Parsed,
 ) -> anyhow::Result<u8> {
-    // `init` writes the manifest, so it runs whether or not there is one.
+    // `init` writes the manifest, so it runs whether or not there is one; merging reports
+    // needs none.
     if let Parsed::Builtin(Builtin::Init(args)) = &parsed {
         return commands::init::run(layout, args);
     }
+    if let Parsed::Builtin(Builtin::Junit(flags::JunitCommand::Merge(args))) = &parsed {
+        commands::junit::check_inputs(&args.inputs).map_err(|e| UsageError(format!("{e:#}")))?;
+        return commands::junit::merge(args).map(|()| exit_codes::OK);
+    }
     let manifest = manifest?;
     match parsed {
-        Parsed::Builtin(Builtin::Init(_)) => unreachable!("init is run above"),
+        Parsed::Builtin(Builtin::Init(_) | Builtin::Junit(_)) => {
+            unreachable!("init and junit are run above")
+        }
         Parsed::Builtin(Builtin::Test(args)) => args.run(layout, &manifest),
         Parsed::Builtin(Builtin::List(args)) => args.run(&manifest).map(|()| exit_codes::OK),
         Parsed::Builtin(Builtin::Ci(args)) => commands::ci::run(layout, &manifest, &args),

@@ -712,7 +712,9 @@ fn the_partitions_of_a_run_together_run_every_test_once() {
     let mut whole = tests(&fixture);
     whole.sort();
     assert!(whole.len() >= 5, "{whole:?}");
+    let whole_report = fixture.report();
     let mut parts = Vec::new();
+    let mut inputs = Vec::new();
     for k in 1..=4 {
         let run = fixture.run(&["test", "--partition", &format!("hash:{k}/4")]);
         assert_eq!(
@@ -722,9 +724,42 @@ fn the_partitions_of_a_run_together_run_every_test_once() {
             run.stdout
         );
         parts.extend(tests(&fixture));
+        let kept = format!("part-{k}.xml");
+        std::fs::copy(fixture.path("target/xtask/junit.xml"), fixture.path(&kept)).unwrap();
+        inputs.push(kept);
     }
     parts.sort();
     assert_eq!(parts, whole, "every test in exactly one partition");
+
+    // Merged, the partitions are one report equal to the whole run's, suite by suite.
+    let mut args = vec!["junit", "merge"];
+    args.extend(inputs.iter().map(String::as_str));
+    args.extend(["-o", "merged.xml"]);
+    let run = fixture.run(&args);
+    assert_eq!(exit_codes::name(run.code), "OK", "{}", run.stderr);
+    let merged = read_report(&fixture.path("merged.xml"));
+    assert_eq!(merged.test_suites.len(), whole_report.test_suites.len());
+    for suite in &whole_report.test_suites {
+        let m = common::suite(&merged, suite.name.as_str());
+        assert_eq!(
+            (m.tests, m.failures, m.errors),
+            (suite.tests, suite.failures, suite.errors),
+            "{}",
+            suite.name.as_str()
+        );
+    }
+    // Every report given twice: every case twice, an error and nothing written.
+    let mut twice = args[..args.len() - 2].to_vec();
+    twice.extend(inputs.iter().map(String::as_str));
+    twice.extend(["-o", "twice.xml"]);
+    let run = fixture.run(&twice);
+    assert_eq!(exit_codes::name(run.code), "USAGE_ERROR", "{}", run.stderr);
+    assert!(
+        run.stderr.contains("cannot merge faithfully"),
+        "{}",
+        run.stderr
+    );
+    assert!(!fixture.path("twice.xml").exists());
     let run = fixture.run(&["test", "--partition", "hash:5/4"]);
     assert_eq!(exit_codes::name(run.code), "USAGE_ERROR");
 }

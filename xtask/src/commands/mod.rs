@@ -4,5 +4,6 @@ pub mod bench;
 pub mod ci;
 pub mod doctor;
 pub mod init;
+pub mod junit;
 pub mod list;
 pub mod test;
