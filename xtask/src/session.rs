@@ -194,9 +194,10 @@ pub fn run_suites(
     // In GitHub Actions: groups around what the terminal prints for each suite (opened
     // before it, closed after it), annotations and the step summary.
     let mut github = github::enabled().then(|| {
+        let token = github::stop_token();
         (
-            GroupOpener::new(redactor.clone(), streaming),
-            GithubSink::from_env(redactor.clone()),
+            GroupOpener::new(redactor.clone(), streaming, token.clone()),
+            GithubSink::from_env(redactor.clone(), token),
         )
     });
     let order = longest_first(&plans, &previous);

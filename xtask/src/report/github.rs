@@ -14,7 +14,10 @@
 //! (when it starts with `--no-capture`, whose output streams between the two events), and
 //! the sink prints `::endgroup::` once the terminal has printed the block. Both write to
 //! the same stdout as the terminal, which flushes after every write, so the lines keep
-//! their order. Everything shown is masked before it is escaped.
+//! their order. Inside the group, workflow commands are stopped (`::stop-commands::` with a
+//! random token), so a test that prints `::endgroup::` or `::error::` in its output (shown
+//! in the log's end) can neither close the group nor forge an annotation. Everything shown
+//! is masked before it is escaped.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -56,9 +59,8 @@ pub fn annotation(suite: &str, case: &TestCase, redactor: &Redactor) -> Option<S
         return None;
     }
     let shown = |text: &str| redactor.text(&readable(text));
-    let title = if case.synthetic {
-        format!("{suite}: {}", case.name)
-    } else if case.classname.is_empty() {
+    // A stand-in case is named after the suite's outcome; its classname is the suite.
+    let title = if case.synthetic || case.classname.is_empty() {
         format!("{suite}: {}", case.name)
     } else {
         format!("{suite}: {}::{}", case.classname, case.name)
@@ -125,9 +127,28 @@ pub fn summary(plans: &[SuitePlan], results: &[SuiteResult], redactor: &Redactor
     redactor.text(&text)
 }
 
-fn group_line(plan: &SuitePlan, redactor: &Redactor) -> String {
+/// Opens a suite's group and stops workflow commands until `::<token>::`.
+fn group_lines(plan: &SuitePlan, redactor: &Redactor, token: &str) -> String {
     let name = format!("{} [{}]", plan.suite.name, plan.suite.group);
-    format!("::group::{}\n", escape_data(&redactor.text(&name)))
+    format!(
+        "::group::{}\n::stop-commands::{token}\n",
+        escape_data(&redactor.text(&name))
+    )
+}
+
+/// A token nobody can guess (not the run id: the tests see that in `XTASK_RUN`).
+pub fn stop_token() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let part = || {
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        hasher.finish()
+    };
+    format!("xtask-{:016x}{:016x}", part(), part())
 }
 
 fn print(text: &str) -> std::io::Result<()> {
@@ -139,14 +160,17 @@ fn print(text: &str) -> std::io::Result<()> {
 /// Opens a suite's group; attached before the terminal sink.
 pub struct GroupOpener {
     redactor: Redactor,
+    token: String,
     /// `--no-capture`: the suite's output streams between its start and end.
     streaming: bool,
 }
 
 impl GroupOpener {
-    pub fn new(redactor: Redactor, streaming: bool) -> Self {
+    /// `token`: the one [`GithubSink`] resumes commands with.
+    pub fn new(redactor: Redactor, streaming: bool, token: String) -> Self {
         GroupOpener {
             redactor,
+            token,
             streaming,
         }
     }
@@ -156,10 +180,10 @@ impl Sink for GroupOpener {
     fn handle(&mut self, event: &Event<'_>) -> anyhow::Result<()> {
         match event {
             Event::SuiteStarted { plan, .. } if self.streaming => {
-                print(&group_line(plan, &self.redactor))?
+                print(&group_lines(plan, &self.redactor, &self.token))?
             }
             Event::SuiteFinished { plan, .. } if !self.streaming => {
-                print(&group_line(plan, &self.redactor))?
+                print(&group_lines(plan, &self.redactor, &self.token))?
             }
             _ => {}
         }
@@ -171,21 +195,26 @@ impl Sink for GroupOpener {
 /// after the terminal sink.
 pub struct GithubSink {
     redactor: Redactor,
+    token: String,
     summary: Option<PathBuf>,
 }
 
 impl GithubSink {
     /// `summary`: the file named by `$GITHUB_STEP_SUMMARY`, if any.
-    pub fn new(redactor: Redactor, summary: Option<PathBuf>) -> Self {
-        GithubSink { redactor, summary }
+    pub fn new(redactor: Redactor, summary: Option<PathBuf>, token: String) -> Self {
+        GithubSink {
+            redactor,
+            token,
+            summary,
+        }
     }
 
     /// With the summary file from the environment.
-    pub fn from_env(redactor: Redactor) -> Self {
+    pub fn from_env(redactor: Redactor, token: String) -> Self {
         let summary = std::env::var_os(SUMMARY_ENV)
             .filter(|v| !v.is_empty())
             .map(PathBuf::from);
-        GithubSink::new(redactor, summary)
+        GithubSink::new(redactor, summary, token)
     }
 }
 
@@ -193,7 +222,7 @@ impl Sink for GithubSink {
     fn handle(&mut self, event: &Event<'_>) -> anyhow::Result<()> {
         match event {
             Event::SuiteFinished { plan, result, .. } => {
-                let mut text = String::from("::endgroup::\n");
+                let mut text = format!("::{}::\n::endgroup::\n", self.token);
                 for case in &result.cases {
                     if let Some(line) = annotation(&plan.suite.name, case, &self.redactor) {
                         text.push_str(&line);
