@@ -394,10 +394,30 @@ fn the_gitlab_pipeline_runs_every_suite_with_a_junit_report() {
         job["script"],
         serde_json::json!(["cargo xtask test \"$SUITE\""])
     );
+    // The one report of the job's one invocation (the stable path is a symlink, which
+    // GitLab does not upload), not a glob that matches the per-suite files too.
     assert_eq!(
-        job["artifacts"]["reports"]["junit"], "target/xtask/junit.xml",
-        "the one report of the invocation, not a glob"
+        job["artifacts"]["reports"]["junit"],
+        "target/xtask/runs/*/junit.xml"
     );
+    assert_eq!(
+        job["artifacts"]["paths"],
+        serde_json::json!([
+            "target/xtask/runs/*/junit.xml",
+            "target/xtask/runs/*/run.json"
+        ])
+    );
+    for key in ["CARGO_HOME", "UV_CACHE_DIR"] {
+        let dir = ci["variables"][key].as_str().unwrap();
+        let cached = job["cache"]["paths"].as_array().unwrap();
+        assert!(
+            cached.iter().any(|p| dir.ends_with(p.as_str().unwrap())),
+            "{key} is not cached"
+        );
+        assert!(!cached
+            .iter()
+            .any(|p| p.as_str().unwrap().starts_with("target/xtask")));
+    }
     assert_eq!(job["artifacts"]["when"], "always");
     let self_test = &ci["self-test"];
     assert!(stages.contains(&self_test["stage"].as_str().unwrap()));
