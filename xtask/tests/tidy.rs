@@ -15,7 +15,7 @@ const OTHER_RUNS: &[&str] = &[
     // Hands the matrix to the jobs that run it.
     r#"echo "matrix=$(cargo xtask list --matrix)" >> "$GITHUB_OUTPUT""#,
     // GitLab's Rust image has no Python to install uv with.
-    "apt-get update && apt-get install -y --no-install-recommends python3 python3-pip python3-venv",
+    "apt-get update && apt-get install -y --no-install-recommends python3 python3-pip",
 ];
 
 /// The actions the GitHub workflow may use: checkout, Python, caches, artifacts, publishing.
