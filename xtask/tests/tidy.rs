@@ -12,8 +12,9 @@ const OTHER_RUNS: &[&str] = &[
     "cargo test --workspace",
     // An entry of `cargo xtask list --matrix`: always `cargo xtask test ...` (tests/github.rs).
     "${{ matrix.command }}",
-    // Hands the matrix to the jobs that run it.
-    r#"echo "matrix=$(cargo xtask list --matrix)" >> "$GITHUB_OUTPUT""#,
+    // Hands the matrix to the jobs that run it (failing when the xtask fails: a bare
+    // `echo "...$(...)"` would not).
+    r#"matrix="$(cargo xtask list --matrix)" && echo "matrix=$matrix" >> "$GITHUB_OUTPUT""#,
     // GitLab's Rust image has no Python to install uv with.
     "apt-get update && apt-get install -y --no-install-recommends python3 python3-pip",
 ];
