@@ -1,8 +1,9 @@
 //! The events a run emits, and the sink trait every report implements.
 //!
 //! Data flows one way: the runner emits events about the model's types; each sink
-//! (`report::terminal`, `report::junit`, `report::record`) turns them into one kind of
-//! report. Sinks never talk back to the runner.
+//! (`report::terminal`, `report::junit`, `report::record`, and in GitHub Actions
+//! `report::github`) turns them into one kind of report, in the order the session attaches
+//! them. Sinks never talk back to the runner.
 
 use std::time::Duration;
 

@@ -141,8 +141,15 @@ pub enum OutputWhen {
 #[derive(Args, Debug)]
 pub struct ListArgs {
     /// Print a JSON array with one object per suite.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "matrix")]
     pub json: bool,
+    /// Print a CI matrix on one line: `{"include": [{"name", "suite", "group", "command"}, ...]}`,
+    /// for GitHub Actions' `fromJSON(...)` and GitLab's `parallel:matrix`.
+    #[arg(long)]
+    pub matrix: bool,
+    /// With `--matrix`: N entries per suite, whose commands carry `--partition hash:K/N`.
+    #[arg(long, value_name = "N", requires = "matrix", value_parser = clap::value_parser!(u32).range(1..))]
+    pub partitions: Option<u32>,
 }
 
 #[derive(Args, Debug)]

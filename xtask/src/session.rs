@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use crate::events::Sink;
 use crate::exit_codes;
 use crate::flags::RunArgs;
 use crate::manifest::{Manifest, Suite};
@@ -11,6 +12,7 @@ use crate::outcome::Outcome;
 use crate::paths::Layout;
 use crate::plan::{check_pytest_args, plan_suite, Blocked};
 use crate::redact::{RedactingWriter, Redactor};
+use crate::report::github::{self, GithubSink, GroupOpener};
 use crate::report::record::{self, RecordSink, RunInfo};
 use crate::report::{junit::JunitSink, terminal, terminal::TerminalSink};
 use crate::runs::{self, RunDir};
@@ -192,14 +194,29 @@ pub fn run_suites(
         root: &layout.root,
         also: streaming.then(|| terminal.stream_writer()),
     };
+    // In GitHub Actions: groups around what the terminal prints for each suite (opened
+    // before it, closed after it), annotations and the step summary.
+    let mut github = github::enabled().then(|| {
+        let token = github::stop_token();
+        (
+            GroupOpener::new(redactor.clone(), streaming, token.clone()),
+            GithubSink::from_env(redactor.clone(), token),
+        )
+    });
     let order = longest_first(&plans, &previous);
-    let (results, run_errors) = runner::run(
-        &plans,
-        &order,
-        jobs,
-        &cx,
-        &mut [&mut terminal, &mut junit, &mut record],
-    );
+    let mut sinks: Vec<&mut dyn Sink> = Vec::new();
+    match &mut github {
+        Some((opener, sink)) => sinks.extend([
+            opener as &mut dyn Sink,
+            &mut terminal,
+            sink,
+            &mut junit,
+            &mut record,
+        ]),
+        None => sinks.extend([&mut terminal as &mut dyn Sink, &mut junit, &mut record]),
+    }
+    let (results, run_errors) = runner::run(&plans, &order, jobs, &cx, &mut sinks);
+    drop(sinks);
     let _ = std::fs::remove_dir_all(layout.work_dir());
 
     // A report that could not be written is the xtask's failure, whatever the tests did.

@@ -6,28 +6,130 @@ fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
 }
 
-/// The pipelines stay thin: every `run:` step is a `cargo xtask` call, or the README's
-/// test command.
+/// The steps of the pipelines that are not `cargo xtask` calls, each named here on purpose.
+const OTHER_RUNS: &[&str] = &[
+    // The README's test command.
+    "cargo test --workspace",
+    // An entry of `cargo xtask list --matrix`: always `cargo xtask test ...` (tests/github.rs).
+    "${{ matrix.command }}",
+    // Hands the matrix to the jobs that run it (failing when the xtask fails: a bare
+    // `echo "...$(...)"` would not).
+    r#"matrix="$(cargo xtask list --matrix)" && echo "matrix=$matrix" >> "$GITHUB_OUTPUT""#,
+    // GitLab's Rust image has no Python to install uv with.
+    "apt-get update && apt-get install -y --no-install-recommends python3 python3-pip",
+];
+
+/// The actions the GitHub workflow may use: checkout, Python, caches, artifacts, publishing.
+const ACTIONS: &[&str] = &[
+    "actions/checkout@v4",
+    "actions/setup-python@v5",
+    "actions/cache@v4",
+    "actions/upload-artifact@v4",
+    "actions/download-artifact@v4",
+    "EnricoMi/publish-unit-test-result-action@v2",
+];
+
+/// The files the CI systems read: `.github/workflows/*.yml` and `.gitlab-ci.yml`.
+fn pipelines() -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(repo().join(".github/workflows"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yml" || e == "yaml"))
+        .collect();
+    files.sort();
+    files.push(repo().join(".gitlab-ci.yml"));
+    files
+}
+
+/// The commands of a pipeline: GitHub's `run:` steps and the items of GitLab's `script:`
+/// and `before_script:` lists (one line each: the pipelines use no multi-line commands).
+fn commands(text: &str) -> Vec<String> {
+    let mut commands = Vec::new();
+    let mut script_indent: Option<usize> = None;
+    for line in text.lines() {
+        let indent = line.len() - line.trim_start().len();
+        let item = line.trim();
+        if let Some(at) = script_indent {
+            match item.strip_prefix("- ") {
+                Some(command) if indent >= at => {
+                    commands.push(command.to_string());
+                    continue;
+                }
+                _ if item.is_empty() || item.starts_with('#') => continue,
+                _ => script_indent = None,
+            }
+        }
+        let item = item.trim_start_matches("- ");
+        if let Some(command) = item.strip_prefix("run:") {
+            let command = command.trim();
+            assert!(
+                !command.is_empty() && command != "|" && command != ">",
+                "multi-line `run:` steps are not allowed: {line}"
+            );
+            commands.push(command.to_string());
+        } else if item == "script:" || item == "before_script:" || item == "after_script:" {
+            script_indent = Some(indent);
+        } else if let Some(inline) = ["script:", "before_script:", "after_script:"]
+            .iter()
+            .find_map(|k| item.strip_prefix(k))
+        {
+            panic!("write `{}` as a list, one command an item", inline.trim());
+        }
+    }
+    commands
+}
+
+/// The pipelines stay thin: every command is a `cargo xtask` call or one of `OTHER_RUNS`,
+/// and every action one of `ACTIONS`.
 #[test]
 fn ci_pipelines_only_call_the_xtask() {
     let mut runs = 0;
-    for entry in std::fs::read_dir(repo().join("ci")).unwrap() {
-        let path = entry.unwrap().path();
+    for path in pipelines() {
         let text = std::fs::read_to_string(&path).unwrap();
-        for line in text.lines() {
-            let Some(command) = line.trim().trim_start_matches("- ").strip_prefix("run:") else {
-                continue;
-            };
-            let command = command.trim();
+        let found = commands(&text);
+        assert!(!found.is_empty(), "{}: no commands found", path.display());
+        for command in found {
             assert!(
-                command.starts_with("cargo xtask ") || command == "cargo test --workspace",
-                "{}: `{command}` should be a `cargo xtask` subcommand",
+                command.starts_with("cargo xtask ") || OTHER_RUNS.contains(&command.as_str()),
+                "{}: `{command}` should be a `cargo xtask` subcommand (or be listed in OTHER_RUNS)",
                 path.display()
             );
             runs += 1;
         }
+        for line in text.lines() {
+            let item = line.trim().trim_start_matches("- ");
+            if let Some(action) = item.strip_prefix("uses:") {
+                let action = action.trim();
+                assert!(
+                    ACTIONS.contains(&action),
+                    "{}: action `{action}` is not one of ACTIONS",
+                    path.display()
+                );
+            }
+        }
     }
-    assert!(runs > 0, "no `run:` steps found under ci/");
+    assert!(runs > 0);
+    // What the pipelines need does run somewhere.
+    let all: String = pipelines()
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    for needed in [
+        "cargo test --workspace",
+        "cargo xtask list --matrix",
+        "cargo xtask test",
+    ] {
+        assert!(all.contains(needed), "no pipeline runs `{needed}`");
+    }
+}
+
+#[test]
+fn commands_are_read_from_run_steps_and_script_lists() {
+    let text = "a:\n  script:\n    - cargo xtask test x\n    # note\n    - echo hi\n  artifacts:\n    - not-a-command\nsteps:\n  - run: cargo xtask ci\n  - uses: actions/checkout@v4\n";
+    assert_eq!(
+        commands(text),
+        ["cargo xtask test x", "echo hi", "cargo xtask ci"]
+    );
 }
 
 /// `.ci/run` runs exactly the README's two commands.

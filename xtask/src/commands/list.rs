@@ -1,4 +1,4 @@
-//! `cargo xtask list [--json]`: the suites of the manifest.
+//! `cargo xtask list [--json | --matrix [--partitions N]]`: the suites of the manifest.
 
 use serde_json::json;
 
@@ -9,6 +9,12 @@ impl ListArgs {
     pub fn run(self, manifest: &Manifest) -> anyhow::Result<()> {
         let all: Vec<&Suite> = manifest.suites.iter().collect();
         let redactor = crate::session::redactor(manifest, &all);
+        if self.matrix {
+            // Masked as values, like `--json`; one line, so a CI step can put it in an output.
+            let matrix = redactor.json(matrix(manifest, self.partitions));
+            println!("{}", serde_json::to_string(&matrix)?);
+            return Ok(());
+        }
         if self.json {
             let suites: Vec<_> = manifest.suites.iter().map(suite_json).collect();
             // Masked as values: a suite's `env` may hold a secret or a URL with a password.
@@ -39,6 +45,43 @@ impl ListArgs {
     }
 }
 
+/// The CI matrix: one entry per suite `cargo xtask ci` runs (the groups of `ci-groups`,
+/// every group when absent; per suite and partition with `partitions`), each
+/// with a `name` unique among them, the suite, its group and the command that runs it.
+/// A new object rather than a change of `--json`'s array: GitHub's `matrix.include` and
+/// GitLab's `parallel:matrix` want flat string values under an `include` key, and
+/// `--json`'s readers keep what they read.
+pub fn matrix(manifest: &Manifest, partitions: Option<u32>) -> serde_json::Value {
+    let mut include = Vec::new();
+    let in_ci = |group: &String| {
+        manifest
+            .ci_groups
+            .as_ref()
+            .is_none_or(|groups| groups.contains(group))
+    };
+    for suite in manifest.suites.iter().filter(|s| in_ci(&s.group)) {
+        let command = format!("cargo xtask test {}", suite.name);
+        match partitions {
+            None => include.push(json!({
+                "name": suite.name,
+                "suite": suite.name,
+                "group": suite.group,
+                "command": command,
+            })),
+            Some(n) => include.extend((1..=n).map(|k| {
+                json!({
+                    "name": format!("{}-{k}-of-{n}", suite.name),
+                    "suite": suite.name,
+                    "group": suite.group,
+                    "partition": format!("hash:{k}/{n}"),
+                    "command": format!("{command} --partition hash:{k}/{n}"),
+                })
+            })),
+        }
+    }
+    json!({ "include": include })
+}
+
 fn suite_json(suite: &Suite) -> serde_json::Value {
     let environment = match &suite.environment {
         Environment::Project { extras } => json!({ "project": true, "extras": extras }),
@@ -58,4 +101,46 @@ fn suite_json(suite: &Suite) -> serde_json::Value {
         "timeout_secs": suite.timeout.as_secs(),
         "requires_env": suite.requires_env,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_matrix_has_an_entry_per_suite_or_per_suite_and_partition() {
+        let manifest = Manifest::for_tests(&[("green", "one"), ("red", "two")]);
+        assert_eq!(
+            matrix(&manifest, None),
+            json!({"include": [
+                {"name": "green", "suite": "green", "group": "one", "command": "cargo xtask test green"},
+                {"name": "red", "suite": "red", "group": "two", "command": "cargo xtask test red"},
+            ]})
+        );
+        let split = matrix(&manifest, Some(2));
+        let commands: Vec<&str> = split["include"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["command"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            commands,
+            [
+                "cargo xtask test green --partition hash:1/2",
+                "cargo xtask test green --partition hash:2/2",
+                "cargo xtask test red --partition hash:1/2",
+                "cargo xtask test red --partition hash:2/2",
+            ]
+        );
+        assert_eq!(split["include"][1]["name"], "green-2-of-2");
+        // Only the suites `ci` runs.
+        let mut manifest = manifest;
+        manifest.ci_groups = Some(vec!["two".into()]);
+        assert_eq!(matrix(&manifest, None)["include"][0]["suite"], "red");
+        assert_eq!(
+            matrix(&manifest, None)["include"].as_array().unwrap().len(),
+            1
+        );
+    }
 }

