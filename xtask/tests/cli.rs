@@ -763,3 +763,56 @@ fn the_partitions_of_a_run_together_run_every_test_once() {
     let run = fixture.run(&["test", "--partition", "hash:5/4"]);
     assert_eq!(exit_codes::name(run.code), "USAGE_ERROR");
 }
+
+/// What CI does, run locally: every entry of the matrix as its own invocation, their
+/// reports merged, gives the report of one `cargo xtask ci` run.
+#[test]
+fn the_matrix_run_entry_by_entry_and_merged_equals_one_ci_run() {
+    use std::collections::BTreeSet;
+    let fixture = Fixture::new("basic", "matrix_merge");
+    let cases = |report: &quick_junit::Report| -> BTreeSet<(String, String, String, String)> {
+        report
+            .test_suites
+            .iter()
+            .flat_map(|s| s.test_cases.iter().map(move |c| (s, c)))
+            .map(|(s, c)| {
+                (
+                    s.name.to_string(),
+                    c.classname.as_ref().map_or("", |c| c.as_str()).to_string(),
+                    c.name.to_string(),
+                    format!("{:?}", std::mem::discriminant(&c.status)),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(fixture.run(&["ci"]).code, exit_codes::OK);
+    let single = cases(&fixture.report());
+
+    for partitions in [None, Some("2")] {
+        let mut list = vec!["list", "--matrix"];
+        if let Some(n) = partitions {
+            list.extend(["--partitions", n]);
+        }
+        let matrix: serde_json::Value = serde_json::from_str(&fixture.run(&list).stdout).unwrap();
+        let mut inputs = Vec::new();
+        for (i, entry) in matrix["include"].as_array().unwrap().iter().enumerate() {
+            let command = entry["command"].as_str().unwrap();
+            let args: Vec<&str> = command
+                .strip_prefix("cargo xtask ")
+                .expect("a cargo xtask command")
+                .split(' ')
+                .collect();
+            let run = fixture.run(&args);
+            assert_eq!(exit_codes::name(run.code), "OK", "{command}");
+            let kept = format!("entry-{i}.xml");
+            std::fs::copy(fixture.path("target/xtask/junit.xml"), fixture.path(&kept)).unwrap();
+            inputs.push(kept);
+        }
+        let mut merge = vec!["junit", "merge"];
+        merge.extend(inputs.iter().map(String::as_str));
+        merge.extend(["-o", "merged.xml"]);
+        assert_eq!(fixture.run(&merge).code, exit_codes::OK);
+        let merged = read_report(&fixture.path("merged.xml"));
+        assert_eq!(cases(&merged), single, "partitions: {partitions:?}");
+    }
+}
