@@ -91,6 +91,10 @@ pub struct RunArgs {
     /// (`hash:2/4`); the N slices together run every test once.
     #[arg(long, value_name = "hash:K/N", value_parser = crate::plan::Partition::parse)]
     pub partition: Option<crate::plan::Partition>,
+    /// Run only the suites whose inputs changed since this git ref (their directory, their
+    /// pythonpath entries, their requirements file, their manifest entry).
+    #[arg(long, value_name = "REF")]
+    pub changed_since: Option<String>,
     /// Leave out this group or suite (repeatable): `--exclude smoke`.
     #[arg(long, value_name = "GROUP|SUITE")]
     pub exclude: Vec<String>,
@@ -118,6 +122,7 @@ impl Default for RunArgs {
             jobs: None,
             timeout: None,
             partition: None,
+            changed_since: None,
             exclude: Vec::new(),
             success_output: OutputWhen::Never,
             failure_output: OutputWhen::Immediate,
@@ -147,6 +152,9 @@ pub struct ListArgs {
     /// for GitHub Actions' `fromJSON(...)` and GitLab's `parallel:matrix`.
     #[arg(long)]
     pub matrix: bool,
+    /// Only the suites whose inputs changed since this git ref, each with why.
+    #[arg(long, value_name = "REF", conflicts_with_all = ["json", "matrix"])]
+    pub changed_since: Option<String>,
     /// With `--matrix`: N entries per suite, whose commands carry `--partition hash:K/N`.
     #[arg(long, value_name = "N", requires = "matrix", value_parser = clap::value_parser!(u32).range(1..))]
     pub partitions: Option<u32>,

@@ -5,6 +5,7 @@
 //! the runner (`runner`) executes them and emits events, and sinks (`report`) write the
 //! terminal output and the JUnit files. Exit codes are in `exit_codes`.
 
+pub mod changes;
 pub mod classify;
 pub mod commands;
 pub mod def_line;
@@ -140,7 +141,9 @@ fn run(
             unreachable!("init and junit are run above")
         }
         Parsed::Builtin(Builtin::Test(args)) => args.run(layout, &manifest),
-        Parsed::Builtin(Builtin::List(args)) => args.run(&manifest).map(|()| exit_codes::OK),
+        Parsed::Builtin(Builtin::List(args)) => {
+            args.run(layout, &manifest).map(|()| exit_codes::OK)
+        }
         Parsed::Builtin(Builtin::Ci(args)) => commands::ci::run(layout, &manifest, &args),
         Parsed::Builtin(Builtin::Doctor(args)) => commands::doctor::run(layout, &manifest, &args),
         Parsed::Builtin(Builtin::Bench(args)) => commands::bench::run(layout, &manifest, &args),

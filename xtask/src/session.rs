@@ -91,6 +91,34 @@ fn targeted<'a>(
     Ok(kept)
 }
 
+/// With `--changed-since REF`, only the suites whose inputs changed since REF (each named
+/// on stderr with why), else `suites`.
+fn changed<'a>(
+    layout: &Layout,
+    manifest: &Manifest,
+    suites: Vec<&'a Suite>,
+    args: &RunArgs,
+) -> anyhow::Result<Vec<&'a Suite>> {
+    let Some(reference) = &args.changed_since else {
+        return Ok(suites);
+    };
+    let changes = crate::changes::Changes::since(&layout.root, reference)?;
+    let mut kept = Vec::new();
+    for suite in suites {
+        match changes.why(manifest, suite, &layout.root) {
+            Some(why) => {
+                eprintln!("xtask: {}: selected, {why}", suite.name);
+                kept.push(suite);
+            }
+            None => eprintln!(
+                "xtask: {}: left out, nothing it depends on changed since {reference}",
+                suite.name
+            ),
+        }
+    }
+    Ok(kept)
+}
+
 /// The masker of everything this invocation shows: the process's environment, the
 /// selected suites' `env`, and the manifest's `secrets`.
 pub fn redactor(manifest: &Manifest, suites: &[&Suite]) -> Redactor {
@@ -117,6 +145,7 @@ pub fn run_suites(
         exclude(manifest, suites.to_vec(), &args.exclude)?,
         args,
     )?;
+    let suites = &changed(layout, manifest, suites.clone(), args)?;
     let started_at = record::now();
     // Read before this invocation becomes the latest one.
     let previous = record::previous_durations(layout);

@@ -816,3 +816,94 @@ fn the_matrix_run_entry_by_entry_and_merged_equals_one_ci_run() {
         assert_eq!(cases(&merged), single, "partitions: {partitions:?}");
     }
 }
+
+/// `--changed-since REF` on a scratch git repository: a change in a shared package selects
+/// the suites that have it on their path and nothing else; a suite's own change selects it;
+/// a change to one suite's manifest entry selects that suite.
+#[test]
+fn changed_since_selects_the_suites_whose_inputs_changed() {
+    let fixture = Fixture::empty("changed_since");
+    let write = |rel: &str, text: &str| {
+        let path = fixture.path(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    write("lib/shared_thing/__init__.py", "VALUE = 1\n");
+    write(
+        "app1/tests/test_one.py",
+        "from shared_thing import VALUE\n\ndef test_one():\n    assert VALUE == 1\n",
+    );
+    write(
+        "app2/tests/test_two.py",
+        "def test_two():\n    assert True\n",
+    );
+    let manifest = |markers: &str| {
+        format!(
+            "[workspace]\nmembers = []\n\n[[workspace.metadata.xtask.suites]]\nname = \"app1\"\ngroup = \"apps\"\ndir = \"app1\"\nrequirements = [\"pytest==9.2.0\"]\npythonpath = [\"lib\"]\n\n[[workspace.metadata.xtask.suites]]\nname = \"app2\"\ngroup = \"apps\"\ndir = \"app2\"\nrequirements = [\"pytest==9.2.0\"]\n{markers}\n"
+        )
+    };
+    write("Cargo.toml", &manifest(""));
+    write(".gitignore", "target/\n");
+    let git = |args: &[&str]| {
+        let status = Command::new("git")
+            .args(["-c", "user.email=t@example.com", "-c", "user.name=t"])
+            .args(args)
+            .current_dir(&fixture.root)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "git {args:?}");
+    };
+    git(&["init", "-q"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-q", "-m", "base"]);
+    let selected = |fixture: &Fixture| -> Vec<String> {
+        let run = fixture.run(&["list", "--changed-since", "HEAD"]);
+        assert_eq!(run.code, exit_codes::OK, "{}", run.stderr);
+        run.stdout
+            .lines()
+            .filter(|l| l.contains("  changed: "))
+            .map(|l| l.split_whitespace().next().unwrap().to_string())
+            .collect()
+    };
+    assert!(selected(&fixture).is_empty(), "nothing changed yet");
+
+    write("lib/shared_thing/__init__.py", "VALUE = 1  # edited\n");
+    assert_eq!(
+        selected(&fixture),
+        ["app1"],
+        "the dependant of the shared package only"
+    );
+    let run = fixture.run(&["list", "--changed-since", "HEAD"]);
+    assert!(
+        run.stdout.contains("on its pythonpath: lib"),
+        "{}",
+        run.stdout
+    );
+    // And a run runs only it.
+    let run = fixture.run(&["test", "--changed-since", "HEAD"]);
+    assert_eq!(run.code, exit_codes::OK, "{}", run.stderr);
+    let record: serde_json::Value =
+        serde_json::from_str(&fixture.read("target/xtask/run.json")).unwrap();
+    assert_eq!(record["suites"].as_array().unwrap().len(), 1);
+    assert_eq!(record["suites"][0]["name"], "app1");
+    git(&["checkout", "-q", "--", "lib"]);
+
+    write(
+        "app2/tests/test_new.py",
+        "def test_new():\n    assert True\n",
+    );
+    assert_eq!(selected(&fixture), ["app2"], "an untracked file counts");
+    std::fs::remove_file(fixture.path("app2/tests/test_new.py")).unwrap();
+
+    write("Cargo.toml", &manifest("markers = \"not slow\""));
+    assert_eq!(selected(&fixture), ["app2"], "its manifest entry changed");
+
+    let run = fixture.run(&["list", "--changed-since", "no-such-ref"]);
+    assert_eq!(exit_codes::name(run.code), "USAGE_ERROR", "{}", run.stderr);
+    assert!(
+        run.stderr.contains("no commit `no-such-ref`"),
+        "{}",
+        run.stderr
+    );
+}

@@ -6,9 +6,20 @@ use crate::flags::ListArgs;
 use crate::manifest::{Environment, Manifest, Suite};
 
 impl ListArgs {
-    pub fn run(self, manifest: &Manifest) -> anyhow::Result<()> {
+    pub fn run(self, layout: &crate::paths::Layout, manifest: &Manifest) -> anyhow::Result<()> {
         let all: Vec<&Suite> = manifest.suites.iter().collect();
         let redactor = crate::session::redactor(manifest, &all);
+        if let Some(reference) = &self.changed_since {
+            let changes = crate::changes::Changes::since(&layout.root, reference)?;
+            for suite in &manifest.suites {
+                let line = match changes.why(manifest, suite, &layout.root) {
+                    Some(why) => format!("{}  changed: {why}", suite.name),
+                    None => format!("{}  unchanged since {reference}", suite.name),
+                };
+                println!("{}", redactor.text(&line));
+            }
+            return Ok(());
+        }
         if self.matrix {
             // Masked as values, like `--json`; one line, so a CI step can put it in an output.
             let matrix = redactor.json(matrix(manifest, self.partitions));

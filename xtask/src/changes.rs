@@ -1,0 +1,176 @@
+//! `--changed-since REF`: the suites whose inputs changed since a git ref, and why.
+//!
+//! A suite's inputs are the files under its directory (its code, tests, `pyproject.toml`,
+//! `uv.lock`), under its `pythonpath` entries (a change to `shared/guardrail` selects every
+//! suite with `shared` on its path), its requirements file, and its manifest entry (or the
+//! manifest's settings for all suites). Changes are what `git diff REF` shows in the
+//! working tree (committed since REF, staged or not) plus untracked files git does not
+//! ignore.
+
+use std::path::Path;
+
+use crate::manifest::{Environment, Manifest, Suite, TABLE};
+use crate::plan::Invocation;
+use crate::redact::Redactor;
+use crate::UsageError;
+
+/// What changed since a ref.
+pub struct Changes {
+    pub reference: String,
+    /// Relative to the repository root, with `/`.
+    pub files: Vec<String>,
+    /// The manifest's suite entries at the ref, by name (`None`: it had no such suite), and
+    /// whether the settings shared by all suites differ.
+    old_entries: Option<serde_json::Value>,
+    settings_changed: bool,
+}
+
+fn git(root: &Path, args: &[&str]) -> anyhow::Result<crate::step::Captured> {
+    let mut argv = vec!["git".to_string()];
+    argv.extend(args.iter().map(|a| a.to_string()));
+    let deadline = crate::process::deadline_after(
+        std::time::Instant::now(),
+        std::time::Duration::from_secs(60),
+    );
+    crate::step::capture(
+        &Invocation::new(argv, root, vec![]),
+        deadline,
+        &Redactor::default(),
+    )
+}
+
+impl Changes {
+    pub fn since(root: &Path, reference: &str) -> anyhow::Result<Changes> {
+        let verify = git(
+            root,
+            &[
+                "rev-parse",
+                "--verify",
+                "--quiet",
+                &format!("{reference}^{{commit}}"),
+            ],
+        )?;
+        if !verify.success() {
+            return Err(UsageError(format!(
+                "--changed-since {reference}: git knows no commit `{reference}` in {} ({}); give a branch, tag or commit (fetch it first in a shallow CI clone)",
+                root.display(),
+                verify.stderr.trim()
+            ))
+            .into());
+        }
+        let mut files = Vec::new();
+        for args in [
+            &["diff", "--name-only", "--no-renames", reference][..],
+            &["ls-files", "--others", "--exclude-standard"][..],
+        ] {
+            let listed = git(root, args)?;
+            anyhow::ensure!(
+                listed.success(),
+                "`git {}` failed: {}",
+                args.join(" "),
+                listed.stderr.trim()
+            );
+            files.extend(
+                listed
+                    .stdout
+                    .lines()
+                    .filter(|l| !l.is_empty())
+                    .map(String::from),
+            );
+        }
+        files.sort();
+        files.dedup();
+        let manifest_changed = files.iter().any(|f| f == "Cargo.toml");
+        let (old_entries, settings_changed) = if manifest_changed {
+            let old = git(root, &["show", &format!("{reference}:Cargo.toml")])?;
+            let now = std::fs::read_to_string(root.join("Cargo.toml")).unwrap_or_default();
+            let old_table = old.success().then(|| table(&old.stdout)).flatten();
+            let new_table = table(&now);
+            let settings = |t: &Option<serde_json::Value>| {
+                t.as_ref().map(|t| {
+                    let mut t = t.clone();
+                    if let Some(map) = t.as_object_mut() {
+                        map.remove("suites");
+                    }
+                    t
+                })
+            };
+            let changed = settings(&old_table) != settings(&new_table);
+            (old_table, changed)
+        } else {
+            (None, false)
+        };
+        Ok(Changes {
+            reference: reference.to_string(),
+            files,
+            old_entries,
+            settings_changed: manifest_changed && settings_changed,
+        })
+    }
+
+    /// Why `suite` is selected, or `None` when none of its inputs changed.
+    pub fn why(&self, manifest: &Manifest, suite: &Suite, root: &Path) -> Option<String> {
+        let under = |dir: &str| {
+            let dir = dir.trim_end_matches('/');
+            self.files
+                .iter()
+                .find(|f| dir == "." || dir.is_empty() || f.starts_with(&format!("{dir}/")))
+        };
+        if let Some(file) = under(&suite.dir) {
+            return Some(format!("{file} changed (in its directory {})", suite.dir));
+        }
+        for entry in &suite.pythonpath {
+            if let Some(file) = under(entry) {
+                return Some(format!("{file} changed (on its pythonpath: {entry})"));
+            }
+        }
+        if let Environment::Requirements {
+            file: Some(file), ..
+        } = &suite.environment
+        {
+            if self.files.iter().any(|f| f == file) {
+                return Some(format!("its requirements file {file} changed"));
+            }
+        }
+        if self.settings_changed {
+            return Some(format!("the settings of {TABLE} in Cargo.toml changed"));
+        }
+        if self.files.iter().any(|f| f == "Cargo.toml") {
+            let now = table(&std::fs::read_to_string(root.join("Cargo.toml")).unwrap_or_default());
+            let entry = |t: &Option<serde_json::Value>| {
+                t.as_ref()?
+                    .get("suites")?
+                    .as_array()?
+                    .iter()
+                    .find(|s| s.get("name").and_then(|n| n.as_str()) == Some(&suite.name))
+                    .cloned()
+            };
+            if entry(&self.old_entries) != entry(&now) {
+                let _ = manifest;
+                return Some("its entry in Cargo.toml changed".into());
+            }
+        }
+        None
+    }
+}
+
+/// `[workspace.metadata.xtask]` of a Cargo.toml's text, as JSON.
+fn table(text: &str) -> Option<serde_json::Value> {
+    let value: toml::Value = toml::from_str(text).ok()?;
+    let table = value.get("workspace")?.get("metadata")?.get("xtask")?;
+    serde_json::to_value(table).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_manifest_table_is_read_from_cargo_toml_text() {
+        let text = "[workspace]\n[workspace.metadata.xtask]\ntimeout = \"1m\"\n[[workspace.metadata.xtask.suites]]\nname = \"a\"\n";
+        let t = table(text).unwrap();
+        assert_eq!(t["timeout"], "1m");
+        assert_eq!(t["suites"][0]["name"], "a");
+        assert_eq!(table("[package]\nname = \"x\"\n"), None);
+    }
+}
