@@ -29,6 +29,9 @@ pub enum Outcome {
     Timeout,
     /// A prerequisite the suite declares (`requires-env`) is missing; it did not run.
     PrerequisiteUnavailable,
+    /// A service the suite needs (`services` in Cargo.toml) exited at start, never became
+    /// ready before its deadline, or found its port taken; the suite did not run.
+    ServiceError,
 }
 
 impl Outcome {
@@ -36,9 +39,10 @@ impl Outcome {
     /// exits with the code of the first outcome in this list that any suite had.
     /// "Could not run" outranks "ran and failed": a run that could not complete hides
     /// what it did not run, so the machine is fixed first.
-    pub const PRECEDENCE: [Outcome; 11] = [
+    pub const PRECEDENCE: [Outcome; 12] = [
         Outcome::Interrupted,
         Outcome::ToolchainError,
+        Outcome::ServiceError,
         Outcome::EnvironmentError,
         Outcome::Crashed,
         Outcome::Timeout,
@@ -63,6 +67,7 @@ impl Outcome {
             Outcome::Crashed => "crashed",
             Outcome::Timeout => "timeout",
             Outcome::PrerequisiteUnavailable => "prerequisite-unavailable",
+            Outcome::ServiceError => "service-error",
         }
     }
 
@@ -79,6 +84,7 @@ impl Outcome {
             Outcome::Crashed => exit_codes::CRASHED,
             Outcome::Timeout => exit_codes::TIMED_OUT,
             Outcome::PrerequisiteUnavailable => exit_codes::PREREQUISITE_UNAVAILABLE,
+            Outcome::ServiceError => exit_codes::SERVICE_ERROR,
         }
     }
 
