@@ -88,12 +88,17 @@ pub struct SuitePlan {
     pub timeout: Duration,
     /// Why the suite cannot run at all; it then ends with this outcome without a step.
     pub blocked: Option<Blocked>,
+    /// Properties of its JUnit suite on top of the usual ones (the health of what it needs).
+    pub properties: Vec<(String, String)>,
 }
 
 #[derive(Clone, Debug)]
 pub struct Blocked {
     pub outcome: Outcome,
     pub detail: String,
+    /// Its JUnit case is `skipped` rather than an error: a prerequisite that is unavailable
+    /// without `--require-all`.
+    pub skipped: bool,
 }
 
 pub fn plan_suite(suite: &Suite, layout: &Layout, uv: &Path, pytest_args: &[String]) -> SuitePlan {
@@ -161,6 +166,7 @@ pub fn plan_suite(suite: &Suite, layout: &Layout, uv: &Path, pytest_args: &[Stri
         log: layout.suite_log(&suite.name),
         timeout: suite.timeout,
         blocked: missing_prerequisite(suite, |name| std::env::var_os(name)),
+        properties: Vec::new(),
     }
 }
 
@@ -315,6 +321,7 @@ fn missing_prerequisite(
         .find(|name| lookup(name).is_none_or(|v| v.is_empty()))?;
     Some(Blocked {
         outcome: Outcome::PrerequisiteUnavailable,
+        skipped: false,
         detail: format!(
             "not run: suite `{}` needs the environment variable {missing} (its `requires-env` in Cargo.toml), which is not set; set it to run the suite",
             suite.name
@@ -391,6 +398,8 @@ mod tests {
             env: BTreeMap::from([("MODE".to_string(), "test".to_string())]),
             timeout: crate::manifest::DEFAULT_TIMEOUT,
             requires_env: vec![],
+            services: vec![],
+            prerequisites: vec![],
         }
     }
 

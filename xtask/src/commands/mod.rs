@@ -5,4 +5,5 @@ pub mod ci;
 pub mod doctor;
 pub mod init;
 pub mod list;
+pub mod smoke;
 pub mod test;
