@@ -88,6 +88,16 @@ impl Outcome {
         }
     }
 
+    /// The outcome that decides the exit code: without `require_all` (`--require-all`), a
+    /// suite whose prerequisite is unavailable is reported but does not fail the run.
+    pub fn deciding(outcomes: impl IntoIterator<Item = Outcome>, require_all: bool) -> Outcome {
+        Outcome::overall(
+            outcomes
+                .into_iter()
+                .filter(|o| require_all || *o != Outcome::PrerequisiteUnavailable),
+        )
+    }
+
     /// The outcome that decides the exit code of a run that ended with `outcomes`.
     pub fn overall(outcomes: impl IntoIterator<Item = Outcome>) -> Outcome {
         let outcomes: Vec<Outcome> = outcomes.into_iter().collect();
@@ -114,6 +124,20 @@ mod tests {
         codes.sort();
         codes.dedup();
         assert_eq!(codes.len(), Outcome::PRECEDENCE.len());
+    }
+
+    #[test]
+    fn an_unavailable_prerequisite_decides_only_when_all_are_required() {
+        let outcomes = [Outcome::Passed, Outcome::PrerequisiteUnavailable];
+        assert_eq!(Outcome::deciding(outcomes, false), Outcome::Passed);
+        assert_eq!(
+            Outcome::deciding(outcomes, true),
+            Outcome::PrerequisiteUnavailable
+        );
+        assert_eq!(
+            Outcome::deciding([Outcome::ServiceError, Outcome::Failed], false),
+            Outcome::ServiceError
+        );
     }
 
     #[test]

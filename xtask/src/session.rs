@@ -207,6 +207,7 @@ pub fn run_suites(
     );
     let mut junit = JunitSink::new(layout, redactor.clone());
     let mut record = RecordSink::new(layout, info, redactor.clone());
+    record.require_all = args.require_all;
     let cx = runner::RunContext {
         redactor: &redactor,
         uv_version: &uv_version,
@@ -254,12 +255,8 @@ pub fn run_suites(
     errors.extend(run_errors.iter().map(|err| format!("{err:#}")));
     // Without --require-all, a suite whose prerequisite is unavailable is reported but does
     // not decide the exit code.
-    let counted = results
-        .iter()
-        .map(|r| r.outcome)
-        .filter(|o| args.require_all || *o != Outcome::PrerequisiteUnavailable);
     let code = if errors.is_empty() {
-        Outcome::overall(counted).exit_code()
+        Outcome::deciding(results.iter().map(|r| r.outcome), args.require_all).exit_code()
     } else {
         for error in &errors {
             eprintln!("xtask: error: {}", redactor.text(error));

@@ -145,6 +145,8 @@ pub struct RecordSink {
     finished: Option<(Outcome, Value)>,
     /// More top-level keys of run.json (`health`: the smoke run's health snapshot).
     extra: Vec<(String, Value)>,
+    /// `--require-all`: whether an unavailable prerequisite decides the run's outcome.
+    pub require_all: bool,
 }
 
 impl RecordSink {
@@ -155,6 +157,7 @@ impl RecordSink {
             redactor,
             finished: None,
             extra: Vec::new(),
+            require_all: true,
         }
     }
 
@@ -199,7 +202,7 @@ impl Sink for RecordSink {
         else {
             return Ok(());
         };
-        let overall = Outcome::overall(results.iter().map(|r| r.outcome));
+        let overall = Outcome::deciding(results.iter().map(|r| r.outcome), self.require_all);
         let layout = &self.layout;
         let suites: Vec<Value> = plans
             .iter()
