@@ -1357,7 +1357,11 @@ mod tests {
     fn the_repositorys_own_manifest_is_valid() {
         let layout = Layout::new(root().parent().unwrap());
         let manifest = Manifest::load(&layout).unwrap_or_else(|err| panic!("{err}"));
-        assert_eq!(manifest.groups(), ["shared", "version-a", "version-b"]);
-        assert_eq!(manifest.suites.len(), 5);
+        assert_eq!(
+            manifest.groups(),
+            ["shared", "version-a", "version-b", SMOKE_GROUP]
+        );
+        assert_eq!(manifest.suites.len(), 8);
+        assert_eq!(manifest.services.len(), 1);
     }
 }
