@@ -265,3 +265,60 @@ fn test_leaves_the_smoke_suites_out_and_smoke_runs_only_them() {
     assert_eq!(names, ["unit-tests"]);
     assert!(record.get("health").is_none());
 }
+
+#[test]
+fn services_are_stopped_when_a_suite_times_out() {
+    let fixture = Fixture::new("smoke", "smoke-timeout");
+    let run = smoke(&fixture, &["smoke", "hangs", "--timeout", "3s"]);
+    assert_code(&run, exit_codes::TIMED_OUT);
+    assert_eq!(
+        suite_record(&record(&fixture), "hangs")["outcome"],
+        "timeout"
+    );
+    assert!(assert_no_process_left(&fixture) >= 2);
+}
+
+#[test]
+fn services_are_stopped_on_ctrl_c() {
+    use std::os::unix::process::CommandExt;
+    let fixture = Fixture::new("smoke", "smoke-interrupt");
+    let mut command = fixture.command(&["smoke", "hangs"]);
+    command
+        .env("SMOKE_FIXTURE_SECRET", SECRET)
+        .process_group(0)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = command.spawn().unwrap();
+    let marker = fixture.path("suites/client/started.marker");
+    let clock = std::time::Instant::now();
+    while !marker.exists() {
+        assert!(
+            clock.elapsed() < std::time::Duration::from_secs(120),
+            "the suite never started"
+        );
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the xtask ended ({status}) before the suite started");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if clock.elapsed() > std::time::Duration::from_secs(180) {
+            let _ = child.kill();
+            panic!("the xtask did not stop after Ctrl-C");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(i32::from(exit_codes::INTERRUPTED)));
+    assert_eq!(
+        suite_record(&record(&fixture), "hangs")["outcome"],
+        "interrupted"
+    );
+    assert!(assert_no_process_left(&fixture) >= 2);
+}
