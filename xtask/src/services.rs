@@ -61,14 +61,16 @@ impl Health {
         })
     }
 
-    /// `prerequisite broker (tcp 127.0.0.1:9092)`.
+    /// `prerequisite `broker` (tcp 127.0.0.1:9092)`, `service `api` (http://127.0.0.1:81/)`.
     pub fn label(&self) -> String {
-        let what = if self.kind == "service" {
-            "service"
+        if self.kind == "service" {
+            format!("service `{}` ({})", self.name, self.target)
         } else {
-            "prerequisite"
-        };
-        format!("{what} `{}` ({} {})", self.name, self.kind, self.target)
+            format!(
+                "prerequisite `{}` ({} {})",
+                self.name, self.kind, self.target
+            )
+        }
     }
 
     /// A JUnit property of the suites that need it: (`health:NAME`, a one-line summary).
@@ -97,11 +99,12 @@ fn ms(duration: Duration) -> String {
 }
 
 /// Checks every prerequisite at once, each within its own timeout; in their order.
-pub fn check_all(prerequisites: &[&Prerequisite], redactor: &Redactor) -> Vec<Health> {
+/// Commands run in `root`.
+pub fn check_all(prerequisites: &[&Prerequisite], root: &Path, redactor: &Redactor) -> Vec<Health> {
     std::thread::scope(|scope| {
         let checks: Vec<_> = prerequisites
             .iter()
-            .map(|p| scope.spawn(move || check(p, redactor)))
+            .map(|p| scope.spawn(move || check(p, root, redactor)))
             .collect();
         checks
             .into_iter()
@@ -139,8 +142,8 @@ fn target(check: &Check) -> String {
     }
 }
 
-/// One prerequisite.
-pub fn check(prerequisite: &Prerequisite, redactor: &Redactor) -> Health {
+/// One prerequisite (a command runs in `root`).
+pub fn check(prerequisite: &Prerequisite, root: &Path, redactor: &Redactor) -> Health {
     let checked_at = crate::model::now();
     let clock = Instant::now();
     let timeout = prerequisite.timeout;
@@ -153,7 +156,7 @@ pub fn check(prerequisite: &Prerequisite, redactor: &Redactor) -> Health {
         Check::Tcp(address) => tcp(address, timeout),
         Check::Http(url) => http(url, timeout).map(|_| ()),
         Check::Command(argv) => {
-            let invocation = Invocation::new(argv.clone(), Path::new("."), Vec::new());
+            let invocation = Invocation::new(argv.clone(), root, Vec::new());
             let deadline = process::deadline_after(Instant::now(), timeout);
             match crate::step::capture(&invocation, deadline, redactor) {
                 Ok(captured) if captured.success() => Ok(()),
@@ -718,7 +721,7 @@ mod tests {
             check: Check::Env("PATH".into()),
             timeout: Duration::from_secs(1),
         };
-        let health = check(&prerequisite, &redactor);
+        let health = check(&prerequisite, Path::new("."), &redactor);
         assert!(health.available);
         assert_eq!(health.target, "PATH");
         let text = health.json().to_string();
@@ -727,7 +730,7 @@ mod tests {
             check: Check::Env("XTASK_SURELY_UNSET_VARIABLE".into()),
             ..prerequisite
         };
-        let health = check(&missing, &redactor);
+        let health = check(&missing, Path::new("."), &redactor);
         assert!(!health.available);
         assert_eq!(
             health.error.as_deref(),
@@ -750,7 +753,7 @@ mod tests {
         };
         let (a, b) = (slow("a"), slow("b"));
         let clock = Instant::now();
-        let health = check_all(&[&a, &b, &ok], &redactor);
+        let health = check_all(&[&a, &b, &ok], Path::new("."), &redactor);
         assert!(
             clock.elapsed() < Duration::from_secs(10),
             "{:?}",

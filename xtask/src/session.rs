@@ -322,7 +322,7 @@ fn prepare_smoke(
         .iter()
         .filter(|p| prerequisite_names.contains(&p.name))
         .collect();
-    let mut health = svc::check_all(&prerequisites, cx.redactor);
+    let mut health = svc::check_all(&prerequisites, &layout.root, cx.redactor);
     for line in &health {
         let _ = writeln!(out, "xtask: {}: {}", line.label(), verdict(line));
     }
