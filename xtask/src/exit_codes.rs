@@ -29,6 +29,9 @@ pub const TIMED_OUT: u8 = 106;
 /// A suite's prerequisite (a service, an API key in `requires-env`) is not available, so it
 /// was not run. Only smoke-style suites declare prerequisites.
 pub const PREREQUISITE_UNAVAILABLE: u8 = 107;
+/// A service a suite needs exited at start, never became ready before its deadline, or
+/// found its port taken; the suites that needed it did not run.
+pub const SERVICE_ERROR: u8 = 108;
 /// The run was interrupted (Ctrl-C, SIGTERM, or pytest reported an interruption).
 pub const INTERRUPTED: u8 = 130;
 
@@ -46,6 +49,7 @@ pub const ALL: &[(u8, &str)] = &[
     (CRASHED, "CRASHED"),
     (TIMED_OUT, "TIMED_OUT"),
     (PREREQUISITE_UNAVAILABLE, "PREREQUISITE_UNAVAILABLE"),
+    (SERVICE_ERROR, "SERVICE_ERROR"),
     (INTERRUPTED, "INTERRUPTED"),
 ];
 

@@ -30,8 +30,11 @@ pub enum Builtin {
     Test(TestArgs),
     /// List the suites of the manifest.
     List(ListArgs),
-    /// Run the whole CI job: every test group.
+    /// Run the whole CI job: every test group, then the smoke suites.
     Ci(RunArgs),
+    /// Run the smoke suites (the `smoke` group, or the named ones): check their
+    /// prerequisites, start their services, run them against those, stop the services.
+    Smoke(TestArgs),
     /// Check that uv, Python and every suite's environment are usable, without running tests.
     Doctor(DoctorArgs),
     /// Benchmark the xtask against the commands a person would type by hand (see README.md,
@@ -110,6 +113,11 @@ pub struct RunArgs {
     /// terminal as it is written; suites then run one at a time.
     #[arg(long)]
     pub no_capture: bool,
+    /// Exit PREREQUISITE_UNAVAILABLE (107) when a suite could not run because a prerequisite
+    /// (`prerequisites`, `requires-env`) is unavailable; without it such suites are reported
+    /// (as skipped in the JUnit) and do not fail the run.
+    #[arg(long)]
+    pub require_all: bool,
     /// Arguments for pytest, passed unchanged to every selected suite
     /// (`cargo xtask test guardrail -- -k buffer -x`).
     #[arg(last = true, value_name = "PYTEST_ARGS")]
@@ -127,6 +135,7 @@ impl Default for RunArgs {
             success_output: OutputWhen::Never,
             failure_output: OutputWhen::Immediate,
             no_capture: false,
+            require_all: false,
             pytest_args: Vec::new(),
         }
     }

@@ -27,6 +27,7 @@ pub mod redact;
 pub mod report;
 pub mod runner;
 pub mod runs;
+pub mod services;
 pub mod session;
 pub mod step;
 pub mod text;
@@ -55,7 +56,8 @@ pub fn main() -> ExitCode {
     let started_at = report::record::now();
     let layout = Layout::new(paths::project_root());
     let command = std::env::args().nth(1).unwrap_or_default();
-    let runs_suites = command == "test" || command == "ci" || command.starts_with("test-");
+    let runs_suites =
+        command == "test" || command == "ci" || command == "smoke" || command.starts_with("test-");
     // A panic anywhere is the xtask's own failure: INTERNAL_ERROR with the reports written,
     // never Rust's 101 (which would read as one of the outcome codes).
     let ran = std::panic::catch_unwind(|| parse_and_run(&layout));
@@ -145,6 +147,7 @@ fn run(
             args.run(layout, &manifest).map(|()| exit_codes::OK)
         }
         Parsed::Builtin(Builtin::Ci(args)) => commands::ci::run(layout, &manifest, &args),
+        Parsed::Builtin(Builtin::Smoke(args)) => commands::smoke::run(layout, &manifest, &args),
         Parsed::Builtin(Builtin::Doctor(args)) => commands::doctor::run(layout, &manifest, &args),
         Parsed::Builtin(Builtin::Bench(args)) => commands::bench::run(layout, &manifest, &args),
         Parsed::Group { group, run } => commands::test::run_group(layout, &manifest, &group, &run),

@@ -13,7 +13,33 @@ use xshell::{cmd, Shell};
 use crate::paths::Layout;
 
 pub const TABLE: &str = "[workspace.metadata.xtask]";
-const TOP_KEYS: &[&str] = &["suites", "timeout", "secrets", "ci-groups"];
+const TOP_KEYS: &[&str] = &[
+    "suites",
+    "timeout",
+    "secrets",
+    "ci-groups",
+    "services",
+    "prerequisites",
+];
+/// The group of the smoke suites: left out of `test` unless named, run by `smoke`.
+pub const SMOKE_GROUP: &str = "smoke";
+const SERVICE_KEYS: &[&str] = &[
+    "command",
+    "dir",
+    "environment",
+    "env",
+    "ready",
+    "deadline",
+    "export",
+    "port",
+];
+const PREREQUISITE_KEYS: &[&str] = &["env", "tcp", "http", "command", "timeout"];
+/// How long a service gets to become ready when it sets no `deadline`.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(60);
+/// How long a prerequisite check may take when it sets no `timeout`.
+pub const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
+/// Replaced by the service's port in its `command`, `env`, `ready` and `export`.
+pub const PORT_PLACEHOLDER: &str = "{port}";
 /// How long a suite may run when neither the manifest nor `--timeout` says.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 const SUITE_KEYS: &[&str] = &[
@@ -29,6 +55,8 @@ const SUITE_KEYS: &[&str] = &[
     "env",
     "timeout",
     "requires-env",
+    "services",
+    "prerequisites",
 ];
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,6 +67,59 @@ pub struct Manifest {
     pub secrets: Vec<String>,
     /// The groups `cargo xtask ci` runs (`ci-groups`); every group when absent.
     pub ci_groups: Option<Vec<String>>,
+    /// Long-running programs suites need (`[workspace.metadata.xtask.services.NAME]`).
+    pub services: Vec<Service>,
+    /// What must already be available for a suite to run (`...prerequisites.NAME`).
+    pub prerequisites: Vec<Prerequisite>,
+}
+
+/// A program the xtask starts for the suites that name it, and stops after them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Service {
+    pub name: String,
+    /// argv; `{port}` is replaced by the service's port.
+    pub command: Vec<String>,
+    /// Where it runs, relative to the repository root.
+    pub dir: String,
+    /// The suite whose environment it runs in (its `bin` first on PATH, `VIRTUAL_ENV` set).
+    pub environment: Option<String>,
+    pub env: BTreeMap<String, String>,
+    pub ready: Ready,
+    /// How long it gets to become ready.
+    pub deadline: Duration,
+    /// Variables given to the suites that need it (`BACKEND_URL = "http://127.0.0.1:{port}"`).
+    pub export: BTreeMap<String, String>,
+    /// A fixed port instead of a free one chosen by the xtask.
+    pub port: Option<u16>,
+}
+
+/// When a service is ready.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ready {
+    /// This URL answers with a 2xx status.
+    Http(String),
+    /// Its port accepts a TCP connection.
+    Tcp,
+}
+
+/// Something a suite needs that the xtask checks but does not start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Prerequisite {
+    pub name: String,
+    pub check: Check,
+    pub timeout: Duration,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Check {
+    /// The variable is set and not empty (its value is never shown).
+    Env(String),
+    /// `host:port` accepts a TCP connection.
+    Tcp(String),
+    /// The URL answers with a 2xx status.
+    Http(String),
+    /// The command exits 0.
+    Command(Vec<String>),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,6 +141,10 @@ pub struct Suite {
     /// Environment variables the suite needs (API keys of a smoke test); when one is unset
     /// or empty the suite is not run and ends `prerequisite-unavailable`.
     pub requires_env: Vec<String>,
+    /// The services it needs started (names of `services`).
+    pub services: Vec<String>,
+    /// The prerequisites it needs available (names of `prerequisites`).
+    pub prerequisites: Vec<String>,
 }
 
 /// How a suite's Python environment is made.
@@ -190,6 +275,52 @@ impl Manifest {
             }
         }
 
+        let services = named_tables(table, "services", &mut problems)
+            .into_iter()
+            .filter_map(|(name, value)| {
+                let mut entry = SuiteEntry::labelled(
+                    format!("service `{name}`"),
+                    value,
+                    root,
+                    DEFAULT_DEADLINE,
+                    &mut problems,
+                );
+                entry.service(name)
+            })
+            .collect::<Vec<_>>();
+        let prerequisites = named_tables(table, "prerequisites", &mut problems)
+            .into_iter()
+            .filter_map(|(name, value)| {
+                let mut entry = SuiteEntry::labelled(
+                    format!("prerequisite `{name}`"),
+                    value,
+                    root,
+                    DEFAULT_CHECK_TIMEOUT,
+                    &mut problems,
+                );
+                entry.prerequisite(name)
+            })
+            .collect::<Vec<_>>();
+        for suite in &suites {
+            for name in &suite.services {
+                if !services.iter().any(|s| &s.name == name) {
+                    problems.push(format!("suite `{}`: key `services`: there is no service `{name}`; declare it as [workspace.metadata.xtask.services.{name}]", suite.name));
+                }
+            }
+            for name in &suite.prerequisites {
+                if !prerequisites.iter().any(|p| &p.name == name) {
+                    problems.push(format!("suite `{}`: key `prerequisites`: there is no prerequisite `{name}`; declare it as [workspace.metadata.xtask.prerequisites.{name}]", suite.name));
+                }
+            }
+        }
+        for service in &services {
+            if let Some(env) = &service.environment {
+                if !suites.iter().any(|s| &s.name == env) {
+                    problems.push(format!("service `{}`: key `environment`: there is no suite `{env}` whose environment it could run in", service.name));
+                }
+            }
+        }
+
         let mut names = BTreeSet::new();
         for suite in &suites {
             if !names.insert(suite.name.as_str()) {
@@ -218,6 +349,8 @@ impl Manifest {
                 suites,
                 secrets,
                 ci_groups,
+                services,
+                prerequisites,
             })
         } else {
             Err(problems)
@@ -255,11 +388,15 @@ impl Manifest {
             env: BTreeMap::new(),
             timeout: DEFAULT_TIMEOUT,
             requires_env: vec![],
+            services: vec![],
+            prerequisites: vec![],
         };
         Manifest {
             suites: suites.iter().map(suite).collect(),
             secrets: vec![],
             ci_groups: None,
+            services: vec![],
+            prerequisites: vec![],
         }
     }
 }
@@ -375,6 +512,8 @@ impl<'a> SuiteEntry<'a> {
                 Vec::new()
             }),
         };
+        let services = self.names_list("services");
+        let prerequisites = self.names_list("prerequisites");
         if self.problems.len() > before {
             return None;
         }
@@ -389,6 +528,193 @@ impl<'a> SuiteEntry<'a> {
             env,
             timeout,
             requires_env,
+            services,
+            prerequisites,
+        })
+    }
+
+    fn labelled(
+        label: String,
+        value: &'a Value,
+        root: &'a Path,
+        default_timeout: Duration,
+        problems: &'a mut Vec<String>,
+    ) -> Self {
+        SuiteEntry {
+            label,
+            table: value.as_object(),
+            root,
+            default_timeout,
+            problems,
+        }
+    }
+
+    fn table_or_problem(&mut self, known: &[&str]) -> Option<&'a Map<String, Value>> {
+        let Some(table) = self.table else {
+            self.problems
+                .push(format!("{}: must be a table", self.label));
+            return None;
+        };
+        for key in table.keys().filter(|k| !known.contains(&k.as_str())) {
+            self.problem(
+                key,
+                format_args!("unknown key; the known keys are: {}", known.join(", ")),
+            );
+        }
+        Some(table)
+    }
+
+    fn duration(&mut self, key: &str) -> Duration {
+        match self.table.and_then(|t| t.get(key)) {
+            None => self.default_timeout,
+            Some(value) => timeout(value).unwrap_or_else(|why| {
+                self.problem(key, why);
+                self.default_timeout
+            }),
+        }
+    }
+
+    fn names_list(&mut self, key: &str) -> Vec<String> {
+        self.string_list(key)
+    }
+
+    fn argv(&mut self, key: &str) -> Option<Vec<String>> {
+        let argv = self.string_list(key);
+        if argv.is_empty() || argv[0].is_empty() {
+            self.problem(
+                key,
+                "must be a non-empty array: the program and its arguments",
+            );
+            return None;
+        }
+        Some(argv)
+    }
+
+    fn service(&mut self, name: &str) -> Option<Service> {
+        let table = self.table_or_problem(SERVICE_KEYS)?;
+        let before = self.problems.len();
+        if !table.contains_key("command") {
+            self.problem(
+                "command",
+                "missing; a service needs a `command` (argv, with `{port}` for its port)",
+            );
+        }
+        let command = self.argv("command");
+        let dir = self.optional_string("dir").unwrap_or_else(|| ".".into());
+        self.existing_dir("dir", &dir, &self.root.join(&dir));
+        let environment = self.optional_string("environment");
+        let env = self.env();
+        let export = self.env_table("export");
+        let ready = match table.get("ready") {
+            None => Some(Ready::Tcp),
+            Some(Value::Object(ready)) => match (ready.get("http"), ready.get("tcp")) {
+                (Some(Value::String(url)), None) if url.starts_with("http://") => {
+                    Some(Ready::Http(url.clone()))
+                }
+                (None, Some(Value::Bool(true))) => Some(Ready::Tcp),
+                _ => {
+                    self.problem("ready", "must be { http = \"http://127.0.0.1:{port}/health\" } (a URL that answers 2xx) or { tcp = true } (its port accepts)");
+                    None
+                }
+            },
+            Some(other) => {
+                self.problem(
+                    "ready",
+                    format_args!("must be a table, found {}", kind(other)),
+                );
+                None
+            }
+        };
+        let deadline = self.duration("deadline");
+        let port = match table.get("port") {
+            None => None,
+            Some(value) => match value.as_u64().and_then(|p| u16::try_from(p).ok()) {
+                Some(port) if port > 0 => Some(port),
+                _ => {
+                    self.problem(
+                        "port",
+                        "must be a port number (1 to 65535); leave it out to get a free port",
+                    );
+                    None
+                }
+            },
+        };
+        if self.problems.len() > before {
+            return None;
+        }
+        Some(Service {
+            name: name.to_string(),
+            command: command?,
+            dir,
+            environment,
+            env,
+            ready: ready?,
+            deadline,
+            export,
+            port,
+        })
+    }
+
+    fn prerequisite(&mut self, name: &str) -> Option<Prerequisite> {
+        let table = self.table_or_problem(PREREQUISITE_KEYS)?;
+        let before = self.problems.len();
+        let kinds: Vec<&str> = ["env", "tcp", "http", "command"]
+            .into_iter()
+            .filter(|k| table.contains_key(*k))
+            .collect();
+        let check = match kinds.as_slice() {
+            ["command"] => self.argv("command").map(Check::Command),
+            [one] => match self.optional_string(one) {
+                Some(value) if *one == "env" && !valid_env_name(&value) => {
+                    self.problem(
+                        "env",
+                        format_args!("`{value}` is not a valid environment variable name"),
+                    );
+                    None
+                }
+                Some(value)
+                    if *one == "tcp"
+                        && !value
+                            .rsplit_once(':')
+                            .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok()) =>
+                {
+                    self.problem("tcp", format_args!("`{value}` must be `host:port`"));
+                    None
+                }
+                Some(value) if *one == "http" && !value.starts_with("http://") => {
+                    self.problem("http", format_args!("`{value}` must be an http:// URL"));
+                    None
+                }
+                Some(value) => Some(match *one {
+                    "env" => Check::Env(value),
+                    "tcp" => Check::Tcp(value),
+                    _ => Check::Http(value),
+                }),
+                None => None,
+            },
+            _ => {
+                self.problem(
+                    "env",
+                    format_args!(
+                        "give exactly one of `env`, `tcp`, `http` or `command`; found {}",
+                        if kinds.is_empty() {
+                            "none".to_string()
+                        } else {
+                            kinds.join(", ")
+                        }
+                    ),
+                );
+                None
+            }
+        };
+        let timeout = self.duration("timeout");
+        if self.problems.len() > before {
+            return None;
+        }
+        Some(Prerequisite {
+            name: name.to_string(),
+            check: check?,
+            timeout,
         })
     }
 
@@ -528,12 +854,16 @@ impl<'a> SuiteEntry<'a> {
     }
 
     fn env(&mut self) -> BTreeMap<String, String> {
-        let Some(value) = self.table.and_then(|t| t.get("env")) else {
+        self.env_table("env")
+    }
+
+    fn env_table(&mut self, key: &str) -> BTreeMap<String, String> {
+        let Some(value) = self.table.and_then(|t| t.get(key)) else {
             return BTreeMap::new();
         };
         let Some(vars) = value.as_object() else {
             self.problem(
-                "env",
+                key,
                 format_args!(
                     "must be a table of strings (env = {{ NAME = \"value\" }}), found {}",
                     kind(value)
@@ -546,17 +876,17 @@ impl<'a> SuiteEntry<'a> {
             let valid_name = valid_env_name(name);
             match value.as_str() {
                 _ if !valid_name => self.problem(
-                    "env",
+                    key,
                     format_args!("`{name}` is not a valid environment variable name"),
                 ),
                 _ if name == "PYTHONPATH" => {
-                    self.problem("env", "set PYTHONPATH with the `pythonpath` key, not `env`")
+                    self.problem(key, "set PYTHONPATH with the `pythonpath` key, not `env`")
                 }
                 Some(value) => {
                     env.insert(name.clone(), value.to_owned());
                 }
                 None => self.problem(
-                    "env",
+                    key,
                     format_args!("`{name}` must be a string, found {}", kind(value)),
                 ),
             }
@@ -631,6 +961,38 @@ fn env_names(value: &Value) -> Result<Vec<String>, String> {
             None => Err(format!("must list names as strings, found {}", kind(item))),
         })
         .collect()
+}
+
+/// The entries of a `[workspace.metadata.xtask.KEY.NAME]` table, names checked.
+fn named_tables<'a>(
+    table: &'a Map<String, Value>,
+    key: &str,
+    problems: &mut Vec<String>,
+) -> Vec<(&'a str, &'a Value)> {
+    match table.get(key) {
+        None => Vec::new(),
+        Some(Value::Object(entries)) => entries
+            .iter()
+            .filter(|(name, _)| {
+                let plain = !name.is_empty()
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+                if !plain {
+                    problems.push(format!("key `{key}` in {TABLE}: `{name}` must use only letters, digits, `-` and `_`"));
+                }
+                plain
+            })
+            .map(|(name, value)| (name.as_str(), value))
+            .collect(),
+        Some(other) => {
+            problems.push(format!(
+                "key `{key}` in {TABLE}: must be a table of named tables ([workspace.metadata.xtask.{key}.NAME]), found {}",
+                kind(other)
+            ));
+            Vec::new()
+        }
+    }
 }
 
 fn kind(value: &Value) -> &'static str {
@@ -905,6 +1267,57 @@ mod tests {
     }
 
     #[test]
+    fn services_and_prerequisites_are_read_and_checked() {
+        let table = json!({
+            "services": { "api": {
+                "command": ["uvicorn", "app:app", "--port", "{port}"], "dir": ALPHA,
+                "environment": "alpha", "ready": { "http": "http://127.0.0.1:{port}/health" },
+                "deadline": "2m", "export": { "API_URL": "http://127.0.0.1:{port}" } } },
+            "prerequisites": {
+                "key": { "env": "OPENAI_API_KEY" },
+                "broker": { "tcp": "127.0.0.1:9092", "timeout": 2 },
+                "probe": { "command": ["true"] } },
+            "suites": [suite(json!({ "group": "smoke", "services": ["api"], "prerequisites": ["key", "broker"] }))],
+        });
+        let manifest = Manifest::from_json(&table, root()).unwrap();
+        let api = &manifest.services[0];
+        assert_eq!(
+            api.ready,
+            Ready::Http("http://127.0.0.1:{port}/health".into())
+        );
+        assert_eq!(api.deadline, Duration::from_secs(120));
+        assert_eq!(api.environment.as_deref(), Some("alpha"));
+        assert_eq!(api.export["API_URL"], "http://127.0.0.1:{port}");
+        assert_eq!(manifest.prerequisites.len(), 3);
+        let broker = manifest
+            .prerequisites
+            .iter()
+            .find(|p| p.name == "broker")
+            .unwrap();
+        assert_eq!(broker.check, Check::Tcp("127.0.0.1:9092".into()));
+        assert_eq!(broker.timeout, Duration::from_secs(2));
+        assert_eq!(manifest.suites[0].services, ["api"]);
+
+        let found = problems(json!({
+            "services": { "api": { "command": [], "ready": { "https": "x" }, "environment": "nope", "port": 70000 } },
+            "prerequisites": { "both": { "env": "A", "tcp": "h:1" }, "badtcp": { "tcp": "nohost" } },
+            "suites": [suite(json!({ "services": ["missing"], "prerequisites": ["gone"] }))],
+        }));
+        let text = found.join("\n");
+        for says in [
+            "service `api`: key `command`: must be a non-empty array",
+            "service `api`: key `ready`: must be { http = ",
+            "service `api`: key `port`: must be a port number",
+            "prerequisite `both`: key `env`: give exactly one of `env`, `tcp`, `http` or `command`; found env, tcp",
+            "prerequisite `badtcp`: key `tcp`: `nohost` must be `host:port`",
+            "suite `alpha`: key `services`: there is no service `missing`",
+            "suite `alpha`: key `prerequisites`: there is no prerequisite `gone`",
+        ] {
+            assert!(text.contains(says), "{says} not in:\n{text}");
+        }
+    }
+
+    #[test]
     fn ci_groups_name_existing_groups() {
         let table = json!({ "ci-groups": ["g"], "suites": [{ "name": "a", "group": "g", "dir": ALPHA, "requirements": ["pytest"] }] });
         let manifest = Manifest::from_json(&table, root()).unwrap();
@@ -944,7 +1357,11 @@ mod tests {
     fn the_repositorys_own_manifest_is_valid() {
         let layout = Layout::new(root().parent().unwrap());
         let manifest = Manifest::load(&layout).unwrap_or_else(|err| panic!("{err}"));
-        assert_eq!(manifest.groups(), ["shared", "version-a", "version-b"]);
-        assert_eq!(manifest.suites.len(), 5);
+        assert_eq!(
+            manifest.groups(),
+            ["shared", "version-a", "version-b", SMOKE_GROUP]
+        );
+        assert_eq!(manifest.suites.len(), 8);
+        assert_eq!(manifest.services.len(), 1);
     }
 }

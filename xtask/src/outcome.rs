@@ -29,6 +29,9 @@ pub enum Outcome {
     Timeout,
     /// A prerequisite the suite declares (`requires-env`) is missing; it did not run.
     PrerequisiteUnavailable,
+    /// A service the suite needs (`services` in Cargo.toml) exited at start, never became
+    /// ready before its deadline, or found its port taken; the suite did not run.
+    ServiceError,
 }
 
 impl Outcome {
@@ -36,9 +39,10 @@ impl Outcome {
     /// exits with the code of the first outcome in this list that any suite had.
     /// "Could not run" outranks "ran and failed": a run that could not complete hides
     /// what it did not run, so the machine is fixed first.
-    pub const PRECEDENCE: [Outcome; 11] = [
+    pub const PRECEDENCE: [Outcome; 12] = [
         Outcome::Interrupted,
         Outcome::ToolchainError,
+        Outcome::ServiceError,
         Outcome::EnvironmentError,
         Outcome::Crashed,
         Outcome::Timeout,
@@ -63,6 +67,7 @@ impl Outcome {
             Outcome::Crashed => "crashed",
             Outcome::Timeout => "timeout",
             Outcome::PrerequisiteUnavailable => "prerequisite-unavailable",
+            Outcome::ServiceError => "service-error",
         }
     }
 
@@ -79,7 +84,18 @@ impl Outcome {
             Outcome::Crashed => exit_codes::CRASHED,
             Outcome::Timeout => exit_codes::TIMED_OUT,
             Outcome::PrerequisiteUnavailable => exit_codes::PREREQUISITE_UNAVAILABLE,
+            Outcome::ServiceError => exit_codes::SERVICE_ERROR,
         }
+    }
+
+    /// The outcome that decides the exit code: without `require_all` (`--require-all`), a
+    /// suite whose prerequisite is unavailable is reported but does not fail the run.
+    pub fn deciding(outcomes: impl IntoIterator<Item = Outcome>, require_all: bool) -> Outcome {
+        Outcome::overall(
+            outcomes
+                .into_iter()
+                .filter(|o| require_all || *o != Outcome::PrerequisiteUnavailable),
+        )
     }
 
     /// The outcome that decides the exit code of a run that ended with `outcomes`.
@@ -108,6 +124,20 @@ mod tests {
         codes.sort();
         codes.dedup();
         assert_eq!(codes.len(), Outcome::PRECEDENCE.len());
+    }
+
+    #[test]
+    fn an_unavailable_prerequisite_decides_only_when_all_are_required() {
+        let outcomes = [Outcome::Passed, Outcome::PrerequisiteUnavailable];
+        assert_eq!(Outcome::deciding(outcomes, false), Outcome::Passed);
+        assert_eq!(
+            Outcome::deciding(outcomes, true),
+            Outcome::PrerequisiteUnavailable
+        );
+        assert_eq!(
+            Outcome::deciding([Outcome::ServiceError, Outcome::Failed], false),
+            Outcome::ServiceError
+        );
     }
 
     #[test]

@@ -90,6 +90,8 @@ pub struct SuitePlan {
     pub blocked: Option<Blocked>,
     /// The slice of the suite's tests this run runs (`--partition`).
     pub partition: Option<Partition>,
+    /// Properties of its JUnit suite on top of the usual ones (the health of what it needs).
+    pub properties: Vec<(String, String)>,
 }
 
 impl SuitePlan {
@@ -107,6 +109,9 @@ impl SuitePlan {
 pub struct Blocked {
     pub outcome: Outcome,
     pub detail: String,
+    /// Its JUnit case is `skipped` rather than an error: a prerequisite that is unavailable
+    /// without `--require-all`.
+    pub skipped: bool,
 }
 
 /// `--partition hash:K/N`: the K-th (1-based) of N deterministic slices of each suite's
@@ -210,6 +215,7 @@ pub fn plan_suite(suite: &Suite, layout: &Layout, uv: &Path, pytest_args: &[Stri
         timeout: suite.timeout,
         blocked: missing_prerequisite(suite, |name| std::env::var_os(name)),
         partition: None,
+        properties: Vec::new(),
     }
 }
 
@@ -364,6 +370,7 @@ fn missing_prerequisite(
         .find(|name| lookup(name).is_none_or(|v| v.is_empty()))?;
     Some(Blocked {
         outcome: Outcome::PrerequisiteUnavailable,
+        skipped: false,
         detail: format!(
             "not run: suite `{}` needs the environment variable {missing} (its `requires-env` in Cargo.toml), which is not set; set it to run the suite",
             suite.name
@@ -440,6 +447,8 @@ mod tests {
             env: BTreeMap::from([("MODE".to_string(), "test".to_string())]),
             timeout: crate::manifest::DEFAULT_TIMEOUT,
             requires_env: vec![],
+            services: vec![],
+            prerequisites: vec![],
         }
     }
 

@@ -256,6 +256,33 @@ pub fn wait(
     status.map(|status| (status, stopping.map(|(stop, _)| stop)))
 }
 
+/// Stops a long-running step the xtask ends itself (a service): SIGINT to its program,
+/// then after `grace` (or at once on a second interrupt) SIGKILL to its whole group; then,
+/// as [`wait`] does, ends everything left in its group and carrying its tag. A child that
+/// already exited is only reaped and cleaned up after.
+pub fn stop(child: &mut Child, tag: &StepTag, grace: Duration) -> io::Result<ExitStatus> {
+    let group = child.id() as i32;
+    let since = Instant::now();
+    let mut asked = false;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Ok(status),
+            Ok(None) => {}
+            Err(err) => break Err(err),
+        }
+        if !asked {
+            send(group, libc::SIGINT);
+            asked = true;
+        } else if since.elapsed() >= grace || stop_now() {
+            send(-group, libc::SIGKILL);
+        }
+        std::thread::sleep(POLL);
+    };
+    lock(&CHILDREN).remove(&child.id());
+    end_step(tag, group);
+    status
+}
+
 /// Anything the step started and left behind (a server, a `sleep` in a hung test).
 fn end_step(tag: &StepTag, group: i32) {
     #[cfg(target_os = "linux")]
@@ -684,6 +711,34 @@ mod tests {
             "{stranger_state:?}"
         );
         assert!(killed >= 3, "{killed}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn stop_interrupts_then_kills_a_step_that_ignores_sigint_with_its_group() {
+        let dir = scratch("stop");
+        let pidfile = dir.join("grandchild.pid");
+        let script = format!(
+            "trap '' INT; sleep 600 & echo $! > {}; wait",
+            pidfile.display()
+        );
+        let tag = StepTag::next();
+        let mut child = spawn(Command::new("sh").args(["-c", &script]), &tag).unwrap();
+        let grandchild = read_pid(&pidfile);
+        let clock = Instant::now();
+        let status = stop(&mut child, &tag, Duration::from_millis(300)).unwrap();
+        cleanup(grandchild);
+        assert_eq!(status.signal(), Some(libc::SIGKILL));
+        assert!(clock.elapsed() >= Duration::from_millis(300));
+        assert!(dead(grandchild), "{:?}", state(grandchild));
+
+        // One that obeys SIGINT ends by it, before the grace.
+        let tag = StepTag::next();
+        let mut child = spawn(Command::new("sleep").arg("600"), &tag).unwrap();
+        let clock = Instant::now();
+        let status = stop(&mut child, &tag, Duration::from_secs(30)).unwrap();
+        assert_eq!(status.signal(), Some(libc::SIGINT));
+        assert!(clock.elapsed() < Duration::from_secs(5));
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -48,7 +48,9 @@ fn hand_report(path: &std::path::Path) -> Report {
 #[test]
 fn each_suite_gives_what_its_hand_written_command_gives() {
     let fixture = Fixture::this_repository("hand");
-    let run = fixture.run(&["ci"]);
+    // The smoke suites need a running backend (or keys, a broker): no hand-written command
+    // of one of them runs alone.
+    let run = fixture.run(&["ci", "--exclude", "smoke"]);
     assert_eq!(
         exit_codes::name(run.code),
         "OK",
@@ -61,8 +63,13 @@ fn each_suite_gives_what_its_hand_written_command_gives() {
         .expect("the manifest of this repository");
     let junit_dir = fixture.path("hand-junit");
     std::fs::create_dir_all(&junit_dir).unwrap();
-    assert_eq!(manifest.suites.len(), 5);
-    for suite in &manifest.suites {
+    let suites: Vec<_> = manifest
+        .suites
+        .iter()
+        .filter(|s| s.group != xtask::manifest::SMOKE_GROUP)
+        .collect();
+    assert_eq!(suites.len(), 5);
+    for suite in suites {
         let hand = xtask::commands::bench::hand_command(
             suite,
             &fixture.root,

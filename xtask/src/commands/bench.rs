@@ -942,6 +942,8 @@ mod tests {
             env: BTreeMap::from([("BACKEND_ENV".to_string(), "test".to_string())]),
             timeout: crate::manifest::DEFAULT_TIMEOUT,
             requires_env: vec![],
+            services: vec![],
+            prerequisites: vec![],
         }
     }
 

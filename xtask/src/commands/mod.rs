@@ -6,4 +6,5 @@ pub mod doctor;
 pub mod init;
 pub mod junit;
 pub mod list;
+pub mod smoke;
 pub mod test;

@@ -78,6 +78,9 @@ impl JunitSink {
         suite.add_property(Property::new("dir", self.text(&plan.suite.dir)));
         suite.add_property(("outcome", result.outcome.name()));
         suite.add_property(("deselected", result.deselected.to_string().as_str()));
+        for (name, value) in &plan.properties {
+            suite.add_property(Property::new(self.text(name), self.text(value)));
+        }
         suite
     }
 

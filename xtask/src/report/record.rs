@@ -143,6 +143,10 @@ pub struct RecordSink {
     info: RunInfo,
     redactor: Redactor,
     finished: Option<(Outcome, Value)>,
+    /// More top-level keys of run.json (`health`: the smoke run's health snapshot).
+    extra: Vec<(String, Value)>,
+    /// `--require-all`: whether an unavailable prerequisite decides the run's outcome.
+    pub require_all: bool,
 }
 
 impl RecordSink {
@@ -152,7 +156,14 @@ impl RecordSink {
             info,
             redactor,
             finished: None,
+            extra: Vec::new(),
+            require_all: true,
         }
+    }
+
+    /// Adds a top-level key to run.json.
+    pub fn set(&mut self, key: &str, value: Value) {
+        self.extra.push((key.to_string(), value));
     }
 
     /// Writes run.json with the run's exit code and the errors that changed it.
@@ -163,6 +174,9 @@ impl RecordSink {
             .unwrap_or((Outcome::Interrupted, json!({ "suites": [] })));
         if let Value::Object(rest) = &mut rest {
             rest.insert("outcome".into(), json!(outcome.name()));
+            for (key, value) in &self.extra {
+                rest.insert(key.clone(), value.clone());
+            }
             rest.insert("exit_code".into(), json!(exit_code));
             rest.insert("exit_code_name".into(), json!(exit_codes::name(exit_code)));
             rest.insert(
@@ -188,7 +202,7 @@ impl Sink for RecordSink {
         else {
             return Ok(());
         };
-        let overall = Outcome::overall(results.iter().map(|r| r.outcome));
+        let overall = Outcome::deciding(results.iter().map(|r| r.outcome), self.require_all);
         let layout = &self.layout;
         let suites: Vec<Value> = plans
             .iter()

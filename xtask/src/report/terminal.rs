@@ -49,6 +49,8 @@ pub struct Options {
     pub live: bool,
     /// ANSI colours.
     pub color: bool,
+    /// `--require-all`: an unavailable prerequisite fails the run (else it is only shown).
+    pub require_all: bool,
 }
 
 impl Options {
@@ -63,6 +65,7 @@ impl Options {
             streaming: args.no_capture,
             live: terminal && !args.no_capture,
             color: terminal && std::env::var_os("NO_COLOR").is_none(),
+            require_all: args.require_all,
         }
     }
 
@@ -74,6 +77,7 @@ impl Options {
             streaming: false,
             live: false,
             color: false,
+            require_all: true,
         }
     }
 }
@@ -385,7 +389,10 @@ impl<W: Write + Send + 'static> TerminalSink<W> {
     }
 
     fn when(&self, result: &SuiteResult) -> OutputWhen {
-        if result.outcome == Outcome::Passed {
+        // A suite skipped for an unavailable prerequisite has only that line to show.
+        let skipped =
+            result.outcome == Outcome::PrerequisiteUnavailable && !self.options.require_all;
+        if result.outcome == Outcome::Passed || skipped {
             self.options.success_output
         } else {
             self.options.failure_output
@@ -512,7 +519,8 @@ impl<W: Write + Send + 'static> Sink for TerminalSink<W> {
                     text.push_str(&held);
                 }
                 text.push_str(&self.table(plans, results));
-                let overall = Outcome::overall(results.iter().map(|r| r.outcome));
+                let overall =
+                    Outcome::deciding(results.iter().map(|r| r.outcome), self.options.require_all);
                 text.push_str(&format!(
                     "\nxtask: {} in {:.1}s (exit code {}); JUnit: {}; logs: {}\n",
                     self.paint(Self::outcome_style(overall), &overall.to_string()),

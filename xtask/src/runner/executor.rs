@@ -150,7 +150,13 @@ fn finish(
     ) || cases.iter().any(TestCase::is_collection_error);
     if !explained {
         let detail = detail.as_deref().unwrap_or(outcome.name());
-        let mut attempt = Attempt::new(CaseStatus::Error);
+        let skipped = outcome == Outcome::PrerequisiteUnavailable
+            && plan.blocked.as_ref().is_some_and(|b| b.skipped);
+        let mut attempt = Attempt::new(if skipped {
+            CaseStatus::Skipped
+        } else {
+            CaseStatus::Error
+        });
         attempt.kind = Some(outcome.name().to_string());
         attempt.message = Some(detail.to_string());
         attempt.details = Some(log::tail(&plan.log, log::TAIL_LINES));
@@ -329,6 +335,28 @@ fn try_run_suite(
         cases: report.ok().flatten().unwrap_or_default(),
         at: None,
     })
+}
+
+/// Builds the suite's environment (or finds it up to date) as the runner does before its
+/// tests, for a service that runs in it; the error says why it could not.
+pub fn build_environment(
+    plan: &SuitePlan,
+    cx: &RunContext<'_>,
+    log: &mut File,
+) -> Result<(), String> {
+    let mut steps = Vec::new();
+    match prepare_environment(plan, cx, log, &mut steps, Instant::now()) {
+        Ok(Prepared::Ready { .. }) => Ok(()),
+        Ok(Prepared::Stopped(Stop::TimedOut)) => Err(format!(
+            "building the environment of suite `{}` ran longer than its timeout",
+            plan.suite.name
+        )),
+        Ok(Prepared::Stopped(Stop::Interrupted)) => {
+            Err("the run was interrupted while its environment was built".into())
+        }
+        Ok(Prepared::Failed(ended)) => Err(ended.detail.unwrap_or_default()),
+        Err(err) => Err(format!("{err:#}")),
+    }
 }
 
 enum Prepared {

@@ -1,0 +1,773 @@
+//! What the smoke suites need around them: prerequisites the xtask checks (variables, TCP
+//! endpoints, HTTP health URLs, commands) and services it starts, waits for, and stops.
+//!
+//! A service is a long-running step: spawned through [`crate::process::spawn`] on a thread
+//! of its own that lives until the xtask stops it with [`crate::process::stop`] (SIGINT,
+//! then SIGKILL to its group after the grace, then every process carrying its tag), so it
+//! is stopped with its whole process tree however the run ends: [`Services`] stops every
+//! service it holds when dropped, after success, failure, a panic or an interrupt.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, FixedOffset};
+use serde_json::{json, Value};
+
+use crate::manifest::{Check, Prerequisite, Ready, Service, PORT_PLACEHOLDER};
+use crate::plan::{shell_line, Invocation};
+use crate::process::{self, StepTag};
+use crate::redact::{RedactingWriter, Redactor};
+
+/// How often readiness is probed.
+const PROBE_EVERY: Duration = Duration::from_millis(100);
+/// How long one readiness probe may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long a stopped service gets to exit by its SIGINT before its group is killed.
+pub const STOP_GRACE: Duration = process::GRACE;
+
+/// One line of the health snapshot: what was checked, whether it answered, how fast or
+/// why not, and when.
+#[derive(Clone, Debug)]
+pub struct Health {
+    pub name: String,
+    /// `env`, `tcp`, `http`, `command` or `service`.
+    pub kind: &'static str,
+    /// What was checked: a variable's name (never its value), `host:port`, a URL without
+    /// its user-info, a command line.
+    pub target: String,
+    pub available: bool,
+    pub latency: Option<Duration>,
+    pub error: Option<String>,
+    pub checked_at: DateTime<FixedOffset>,
+}
+
+impl Health {
+    pub fn json(&self) -> Value {
+        json!({
+            "name": self.name,
+            "kind": self.kind,
+            "target": self.target,
+            "available": self.available,
+            "latency_ms": self.latency.map(|l| (l.as_secs_f64() * 1e6).round() / 1e3),
+            "error": self.error,
+            "checked_at": self.checked_at.to_rfc3339(),
+        })
+    }
+
+    /// `prerequisite `broker` (tcp 127.0.0.1:9092)`, `service `api` (http://127.0.0.1:81/)`.
+    pub fn label(&self) -> String {
+        if self.kind == "service" {
+            format!("service `{}` ({})", self.name, self.target)
+        } else {
+            format!(
+                "prerequisite `{}` ({} {})",
+                self.name, self.kind, self.target
+            )
+        }
+    }
+
+    /// A JUnit property of the suites that need it: (`health:NAME`, a one-line summary).
+    pub fn property(&self) -> (String, String) {
+        (format!("health:{}", self.name), self.summary())
+    }
+
+    /// `tcp 127.0.0.1:9092: unavailable: connection refused (checked at ...)`.
+    pub fn summary(&self) -> String {
+        let result = match (&self.error, self.latency) {
+            (None, Some(latency)) => format!("available in {}", ms(latency)),
+            (None, None) => "available".to_string(),
+            (Some(error), _) => format!("unavailable: {error}"),
+        };
+        format!(
+            "{} {}: {result} (checked at {})",
+            self.kind,
+            self.target,
+            self.checked_at.to_rfc3339()
+        )
+    }
+}
+
+fn ms(duration: Duration) -> String {
+    format!("{:.1} ms", duration.as_secs_f64() * 1000.0)
+}
+
+/// Checks every prerequisite at once, each within its own timeout; in their order.
+/// Commands run in `root`.
+pub fn check_all(prerequisites: &[&Prerequisite], root: &Path, redactor: &Redactor) -> Vec<Health> {
+    std::thread::scope(|scope| {
+        let checks: Vec<_> = prerequisites
+            .iter()
+            .map(|p| scope.spawn(move || check(p, root, redactor)))
+            .collect();
+        checks
+            .into_iter()
+            .zip(prerequisites)
+            .map(|(handle, p)| {
+                handle.join().unwrap_or_else(|_| Health {
+                    name: p.name.clone(),
+                    kind: kind(&p.check),
+                    target: target(&p.check),
+                    available: false,
+                    latency: None,
+                    error: Some("the check panicked".into()),
+                    checked_at: crate::model::now(),
+                })
+            })
+            .collect()
+    })
+}
+
+fn kind(check: &Check) -> &'static str {
+    match check {
+        Check::Env(_) => "env",
+        Check::Tcp(_) => "tcp",
+        Check::Http(_) => "http",
+        Check::Command(_) => "command",
+    }
+}
+
+fn target(check: &Check) -> String {
+    match check {
+        Check::Env(name) => name.clone(),
+        Check::Tcp(address) => address.clone(),
+        Check::Http(url) => without_userinfo(url),
+        Check::Command(argv) => argv.join(" "),
+    }
+}
+
+/// One prerequisite (a command runs in `root`).
+pub fn check(prerequisite: &Prerequisite, root: &Path, redactor: &Redactor) -> Health {
+    let checked_at = crate::model::now();
+    let clock = Instant::now();
+    let timeout = prerequisite.timeout;
+    let result = match &prerequisite.check {
+        Check::Env(name) => match std::env::var_os(name) {
+            Some(value) if !value.is_empty() => Ok(()),
+            Some(_) => Err(format!("{name} is set but empty")),
+            None => Err(format!("{name} is not set")),
+        },
+        Check::Tcp(address) => tcp(address, timeout),
+        Check::Http(url) => http(url, timeout).map(|_| ()),
+        Check::Command(argv) => {
+            let invocation = Invocation::new(argv.clone(), root, Vec::new());
+            let deadline = process::deadline_after(Instant::now(), timeout);
+            match crate::step::capture(&invocation, deadline, redactor) {
+                Ok(captured) if captured.success() => Ok(()),
+                Ok(captured) => {
+                    let said = captured
+                        .stderr
+                        .lines()
+                        .chain(captured.stdout.lines())
+                        .rfind(|l| !l.trim().is_empty())
+                        .map(|l| format!(": {}", l.trim()))
+                        .unwrap_or_default();
+                    Err(format!(
+                        "`{}` {}{said}",
+                        shell_line(&invocation),
+                        captured.describe()
+                    ))
+                }
+                Err(err) => Err(format!("{err:#}")),
+            }
+        }
+    };
+    let latency = clock.elapsed();
+    let (available, latency, error) = match result {
+        Ok(()) => (
+            true,
+            (!matches!(prerequisite.check, Check::Env(_))).then_some(latency),
+            None,
+        ),
+        Err(error) => (false, None, Some(redactor.text(&error))),
+    };
+    Health {
+        name: prerequisite.name.clone(),
+        kind: kind(&prerequisite.check),
+        target: target(&prerequisite.check),
+        available,
+        latency,
+        error,
+        checked_at,
+    }
+}
+
+/// Whether `host:port` accepts a connection within `timeout`.
+pub fn tcp(address: &str, timeout: Duration) -> Result<(), String> {
+    connect(address, timeout).map(drop)
+}
+
+fn connect(address: &str, timeout: Duration) -> Result<TcpStream, String> {
+    let addresses: Vec<SocketAddr> = address
+        .to_socket_addrs()
+        .map_err(|err| format!("cannot resolve {address}: {err}"))?
+        .collect();
+    let mut last = format!("{address} resolves to no address");
+    for addr in addresses {
+        match TcpStream::connect_timeout(&addr, timeout) {
+            Ok(stream) => return Ok(stream),
+            Err(err) if err.kind() == std::io::ErrorKind::TimedOut => {
+                last = format!("no answer from {address} within {}", ms(timeout));
+            }
+            Err(err) => last = format!("{address}: {err}"),
+        }
+    }
+    Err(last)
+}
+
+/// `http://user:secret@host/x` → `http://host/x`.
+pub fn without_userinfo(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    format!("{scheme}://{host}{path}")
+}
+
+/// GETs an `http://` URL (HTTP/1.1, no TLS) and returns its status, an error unless 2xx.
+pub fn http(url: &str, timeout: Duration) -> Result<u16, String> {
+    let shown = without_userinfo(url);
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("{shown}: only http:// URLs can be checked"))?;
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    let path = if path.is_empty() || path.starts_with('#') {
+        "/"
+    } else {
+        path.split('#').next().unwrap_or("/")
+    };
+    let address = if host
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+        && !host.ends_with(']')
+    {
+        host.to_string()
+    } else {
+        format!("{host}:80")
+    };
+    let started = Instant::now();
+    let mut stream = connect(&address, timeout).map_err(|err| format!("{shown}: {err}"))?;
+    let left = timeout
+        .saturating_sub(started.elapsed())
+        .max(Duration::from_millis(10));
+    let _ = stream.set_read_timeout(Some(left));
+    let _ = stream.set_write_timeout(Some(left));
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nUser-Agent: cargo-xtask\r\n\r\n"
+    );
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|err| format!("{shown}: sending the request: {err}"))?;
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(2).any(|w| w == b"\r\n") && head.len() < 8192 {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(err) => {
+                let why = if matches!(
+                    err.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) {
+                    format!("no answer within {}", ms(timeout))
+                } else {
+                    err.to_string()
+                };
+                return Err(format!("{shown}: {why}"));
+            }
+        }
+    }
+    let _ = stream.shutdown(Shutdown::Both);
+    let line = String::from_utf8_lossy(&head);
+    let line = line.lines().next().unwrap_or("");
+    let status = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse::<u16>().ok())
+        .filter(|_| line.starts_with("HTTP/"))
+        .ok_or_else(|| format!("{shown}: not an HTTP answer: {:?}", truncate(line, 80)))?;
+    if (200..300).contains(&status) {
+        Ok(status)
+    } else {
+        Err(format!("{shown} answered {status}"))
+    }
+}
+
+fn truncate(text: &str, max: usize) -> &str {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => &text[..at],
+        None => text,
+    }
+}
+
+/// A port on 127.0.0.1 nobody listens on now.
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port())
+}
+
+/// `{port}` replaced.
+pub fn with_port(text: &str, port: u16) -> String {
+    text.replace(PORT_PLACEHOLDER, &port.to_string())
+}
+
+/// How a service is to be run: its command line with the port filled in, where, and with
+/// what environment (a suite's `bin` first on PATH and `VIRTUAL_ENV`, when it names one).
+pub struct Launch {
+    pub invocation: Invocation,
+    pub port: u16,
+    pub log: PathBuf,
+}
+
+impl Launch {
+    /// `env_dir`: the environment it runs in, already built; `pythonpath`: that suite's.
+    pub fn new(
+        service: &Service,
+        root: &Path,
+        port: u16,
+        env_dir: Option<&Path>,
+        extra_env: Vec<(String, String)>,
+        log: PathBuf,
+    ) -> Launch {
+        let mut argv: Vec<String> = service.command.iter().map(|a| with_port(a, port)).collect();
+        let mut env = extra_env;
+        env.extend(
+            service
+                .env
+                .iter()
+                .map(|(k, v)| (k.clone(), with_port(v, port))),
+        );
+        let mut invocation;
+        if let Some(dir) = env_dir {
+            let bin = dir.join("bin");
+            if !argv[0].contains('/') && bin.join(&argv[0]).is_file() {
+                argv[0] = bin.join(&argv[0]).to_string_lossy().into_owned();
+            }
+            env.push((
+                "VIRTUAL_ENV".to_string(),
+                dir.to_string_lossy().into_owned(),
+            ));
+            invocation = Invocation::new(argv, &root.join(&service.dir), env);
+            invocation.env_remove.clear();
+            invocation.path_prepend = Some(bin);
+        } else {
+            invocation = Invocation::new(argv, &root.join(&service.dir), env);
+        }
+        Launch {
+            invocation,
+            port,
+            log,
+        }
+    }
+}
+
+/// A service whose thread owns its process.
+struct Running {
+    name: String,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    pid: u32,
+}
+
+/// The services of a run; every one is stopped, with its process tree, when this is
+/// dropped (or by [`Services::stop_all`]).
+#[derive(Default)]
+pub struct Services {
+    running: Vec<Running>,
+}
+
+/// A service that did not become ready: why, for the suites that needed it.
+#[derive(Clone, Debug)]
+pub struct ServiceFailure {
+    pub detail: String,
+    pub log: PathBuf,
+}
+
+impl Services {
+    /// Starts `service` and waits until it is ready or its deadline passes. The health line
+    /// says which; on failure the service is already stopped and its log kept.
+    pub fn start(
+        &mut self,
+        service: &Service,
+        launch: Launch,
+        redactor: &Redactor,
+    ) -> (Health, Result<(), ServiceFailure>) {
+        let checked_at = crate::model::now();
+        let ready_target = match &service.ready {
+            Ready::Http(url) => without_userinfo(&with_port(url, launch.port)),
+            Ready::Tcp => format!("127.0.0.1:{}", launch.port),
+        };
+        let clock = Instant::now();
+        let failed = |detail: String, log: &Path| {
+            (
+                Health {
+                    name: service.name.clone(),
+                    kind: "service",
+                    target: ready_target.clone(),
+                    available: false,
+                    latency: None,
+                    error: Some(redactor.text(&detail)),
+                    checked_at,
+                },
+                Err(ServiceFailure {
+                    detail: redactor.text(&detail),
+                    log: log.to_path_buf(),
+                }),
+            )
+        };
+        let mut log = match crate::log::create(&launch.log) {
+            Ok(log) => log,
+            Err(err) => return failed(format!("could not create its log: {err:#}"), &launch.log),
+        };
+        let _ = writeln!(
+            log,
+            "xtask: service {}: {}",
+            service.name,
+            redactor.text(&shell_line(&launch.invocation))
+        );
+        if service.port.is_some() && TcpListener::bind(("127.0.0.1", launch.port)).is_err() {
+            let detail = format!(
+                "its port {} on 127.0.0.1 is already taken by another process; stop that process or change the service's `port`",
+                launch.port
+            );
+            let _ = writeln!(log, "xtask: {detail}");
+            return failed(detail, &launch.log);
+        }
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let ended = Arc::new(Mutex::new(None));
+        let thread = {
+            let stop = Arc::clone(&stop);
+            let ended = Arc::clone(&ended);
+            let redactor = redactor.clone();
+            let invocation = launch.invocation.clone();
+            let name = service.name.clone();
+            std::thread::Builder::new()
+                .name(format!("service-{name}"))
+                .spawn(move || run(&invocation, log, &redactor, &stop, &ended, ready_tx))
+        };
+        let thread = match thread {
+            Ok(thread) => thread,
+            Err(err) => return failed(format!("could not start a thread: {err}"), &launch.log),
+        };
+        let pid = match ready_rx.recv() {
+            Ok(Ok(pid)) => pid,
+            Ok(Err(err)) => {
+                let _ = thread.join();
+                return failed(format!("could not be started: {err}"), &launch.log);
+            }
+            Err(_) => {
+                let _ = thread.join();
+                return failed("its thread ended before it started".into(), &launch.log);
+            }
+        };
+        self.running.push(Running {
+            name: service.name.clone(),
+            stop,
+            thread: Some(thread),
+            pid,
+        });
+        let deadline = process::deadline_after(clock, service.deadline);
+        loop {
+            if let Some(how) = ended.lock().unwrap_or_else(PoisonError::into_inner).clone() {
+                let detail = format!("it exited at start ({how}) before it was ready");
+                return failed(detail, &launch.log);
+            }
+            let probed = match &service.ready {
+                Ready::Http(url) => http(&with_port(url, launch.port), PROBE_TIMEOUT).map(drop),
+                Ready::Tcp => tcp(&format!("127.0.0.1:{}", launch.port), PROBE_TIMEOUT),
+            };
+            if probed.is_ok() {
+                return (
+                    Health {
+                        name: service.name.clone(),
+                        kind: "service",
+                        target: ready_target,
+                        available: true,
+                        latency: Some(clock.elapsed()),
+                        error: None,
+                        checked_at,
+                    },
+                    Ok(()),
+                );
+            }
+            if process::interrupted() {
+                self.stop(&service.name);
+                return failed(
+                    "the run was interrupted before it was ready".into(),
+                    &launch.log,
+                );
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                self.stop(&service.name);
+                let last = probed.err().unwrap_or_default();
+                let detail = format!(
+                    "it did not become ready within its deadline of {}s (last check: {last}); it was stopped",
+                    service.deadline.as_secs()
+                );
+                return failed(detail, &launch.log);
+            }
+            std::thread::sleep(PROBE_EVERY);
+        }
+    }
+
+    /// The pids of the services started (their process-group leaders).
+    pub fn pids(&self) -> Vec<u32> {
+        self.running.iter().map(|r| r.pid).collect()
+    }
+
+    fn stop(&mut self, name: &str) {
+        for running in self.running.iter_mut().filter(|r| r.name == name) {
+            stop_one(running);
+        }
+    }
+
+    /// Stops every service and its process tree (SIGINT, then SIGKILL after the grace),
+    /// all at once, and waits until they are gone.
+    pub fn stop_all(&mut self) {
+        for running in &self.running {
+            running.stop.store(true, Ordering::SeqCst);
+        }
+        for running in &mut self.running {
+            stop_one(running);
+        }
+    }
+}
+
+fn stop_one(running: &mut Running) {
+    running.stop.store(true, Ordering::SeqCst);
+    if let Some(thread) = running.thread.take() {
+        let _ = thread.join();
+    }
+}
+
+impl Drop for Services {
+    fn drop(&mut self) {
+        self.stop_all();
+    }
+}
+
+/// The service's thread: spawns it, copies its output into its log (masked), and stops it
+/// when asked; records how it ended if it ends by itself.
+fn run(
+    invocation: &Invocation,
+    mut log: std::fs::File,
+    redactor: &Redactor,
+    stop: &AtomicBool,
+    ended: &Mutex<Option<String>>,
+    started: mpsc::Sender<Result<u32, String>>,
+) {
+    let pipe = std::io::pipe().and_then(|(r, w)| Ok((r, w.try_clone()?, w)));
+    let (reader, out, err) = match pipe {
+        Ok(pipe) => pipe,
+        Err(err) => {
+            let _ = started.send(Err(format!("creating a pipe: {err}")));
+            return;
+        }
+    };
+    let mut command = invocation.command();
+    command.stdin(Stdio::null()).stdout(out).stderr(err);
+    let tag = StepTag::next();
+    let spawned = process::spawn(&mut command, &tag);
+    drop(command);
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(err) => {
+            let message = format!("`{}`: {err}", invocation.argv[0]);
+            let _ = writeln!(log, "xtask: could not start {}", redactor.text(&message));
+            let _ = started.send(Err(message));
+            return;
+        }
+    };
+    let copier = match log.try_clone() {
+        Ok(sink) => Some(copy(reader, RedactingWriter::new(sink, redactor.clone()))),
+        Err(_) => None,
+    };
+    let _ = started.send(Ok(child.id()));
+    let clock = Instant::now();
+    let mut exited_by_itself = false;
+    loop {
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        match child.try_wait() {
+            Ok(Some(_)) | Err(_) => {
+                exited_by_itself = true;
+                break;
+            }
+            Ok(None) => {}
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let status = process::stop(&mut child, &tag, STOP_GRACE);
+    let how = match &status {
+        Ok(status) => {
+            use std::os::unix::process::ExitStatusExt;
+            process::describe(status.code(), status.signal())
+        }
+        Err(err) => format!("could not be waited for: {err}"),
+    };
+    if let Some(copier) = copier {
+        let _ = copier.recv_timeout(Duration::from_secs(2));
+    }
+    let stopped = if exited_by_itself {
+        ""
+    } else {
+        " (stopped by the xtask)"
+    };
+    let _ = writeln!(
+        log,
+        "xtask: service {how}{stopped} after {:.2}s",
+        clock.elapsed().as_secs_f64()
+    );
+    if exited_by_itself {
+        *ended.lock().unwrap_or_else(PoisonError::into_inner) = Some(how);
+    }
+}
+
+/// Copies `reader` into `writer` on a thread; the receiver hears when it reached the end.
+fn copy<W: Write + Send + 'static>(
+    mut reader: std::io::PipeReader,
+    writer: RedactingWriter<W>,
+) -> mpsc::Receiver<()> {
+    let (done, finished) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut writer = writer;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    if writer.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                    let _ = writer.flush();
+                }
+                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+        let _ = writer.finish();
+        let _ = done.send(());
+    });
+    finished
+}
+
+/// The variables a ready service gives the suites that need it.
+pub fn exports(service: &Service, port: u16) -> BTreeMap<String, String> {
+    service
+        .export
+        .iter()
+        .map(|(k, v)| (k.clone(), with_port(v, port)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_lose_their_user_info() {
+        assert_eq!(
+            without_userinfo("http://u:secret@host:81/x?y"),
+            "http://host:81/x?y"
+        );
+        assert_eq!(without_userinfo("http://host/a@b"), "http://host/a@b");
+        assert_eq!(without_userinfo("tcp"), "tcp");
+    }
+
+    #[test]
+    fn http_and_tcp_checks_tell_up_from_down() {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            for answer in ["HTTP/1.1 200 OK", "HTTP/1.0 503 Unavailable"] {
+                let (mut stream, _) = listener.accept().unwrap();
+                let mut buf = [0u8; 1024];
+                let _ = stream.read(&mut buf);
+                let _ = write!(stream, "{answer}\r\nContent-Length: 0\r\n\r\n");
+            }
+        });
+        let url = format!("http://user:pw@127.0.0.1:{port}/health");
+        assert_eq!(http(&url, Duration::from_secs(5)), Ok(200));
+        let err = http(&url, Duration::from_secs(5)).unwrap_err();
+        assert!(err.ends_with("answered 503"), "{err}");
+        assert!(!err.contains("pw"), "{err}");
+        server.join().unwrap();
+        let down = free_port().unwrap();
+        assert!(tcp(&format!("127.0.0.1:{down}"), Duration::from_secs(1)).is_err());
+        assert!(http(&format!("http://127.0.0.1:{down}/"), Duration::from_secs(1)).is_err());
+    }
+
+    #[test]
+    fn env_checks_never_show_the_value() {
+        let redactor = Redactor::from_env(&[], &[]);
+        let prerequisite = Prerequisite {
+            name: "path".into(),
+            check: Check::Env("PATH".into()),
+            timeout: Duration::from_secs(1),
+        };
+        let health = check(&prerequisite, Path::new("."), &redactor);
+        assert!(health.available);
+        assert_eq!(health.target, "PATH");
+        let text = health.json().to_string();
+        assert!(!text.contains(&std::env::var("PATH").unwrap()), "{text}");
+        let missing = Prerequisite {
+            check: Check::Env("XTASK_SURELY_UNSET_VARIABLE".into()),
+            ..prerequisite
+        };
+        let health = check(&missing, Path::new("."), &redactor);
+        assert!(!health.available);
+        assert_eq!(
+            health.error.as_deref(),
+            Some("XTASK_SURELY_UNSET_VARIABLE is not set")
+        );
+    }
+
+    #[test]
+    fn checks_run_at_once_each_within_its_timeout() {
+        let redactor = Redactor::from_env(&[], &[]);
+        let slow = |name: &str| Prerequisite {
+            name: name.into(),
+            check: Check::Command(vec!["sleep".into(), "30".into()]),
+            timeout: Duration::from_secs(1),
+        };
+        let ok = Prerequisite {
+            name: "true".into(),
+            check: Check::Command(vec!["true".into()]),
+            timeout: Duration::from_secs(5),
+        };
+        let (a, b) = (slow("a"), slow("b"));
+        let clock = Instant::now();
+        let health = check_all(&[&a, &b, &ok], Path::new("."), &redactor);
+        assert!(
+            clock.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            clock.elapsed()
+        );
+        assert!(!health[0].available && !health[1].available && health[2].available);
+        assert!(
+            health[0]
+                .error
+                .as_deref()
+                .unwrap()
+                .contains("ran out of time"),
+            "{:?}",
+            health[0].error
+        );
+    }
+}

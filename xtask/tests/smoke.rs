@@ -1,0 +1,324 @@
+//! `cargo xtask smoke` through the real binary on copies of `tests/fixtures/smoke`: services
+//! that become ready, never do, exit at start, find their port taken or ignore SIGINT;
+//! prerequisites that are down or set. After every test no process of the fixture is left.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+use serde_json::Value;
+use xtask::exit_codes;
+
+const SECRET: &str = "s3cr3t-smoke-value-9187";
+
+fn assert_code(run: &Run, code: u8) {
+    assert_eq!(
+        exit_codes::name(run.code),
+        exit_codes::name(code),
+        "exit code {}",
+        run.code
+    );
+}
+
+fn record(fixture: &Fixture) -> Value {
+    serde_json::from_str(&fixture.read("target/xtask/run.json")).expect("run.json is JSON")
+}
+
+fn suite_record<'a>(record: &'a Value, name: &str) -> &'a Value {
+    record["suites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("run.json has no suite {name}: {record:#}"))
+}
+
+fn health<'a>(record: &'a Value, name: &str) -> &'a Value {
+    record["health"]
+        .as_array()
+        .unwrap_or_else(|| panic!("run.json has no health snapshot: {record:#}"))
+        .iter()
+        .find(|h| h["name"] == name)
+        .unwrap_or_else(|| panic!("no health line {name}: {record:#}"))
+}
+
+fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// Every pid the fixture's services recorded; none may still run. Returns how many.
+fn assert_no_process_left(fixture: &Fixture) -> usize {
+    let dir = fixture.path("pids");
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+        let text = std::fs::read_to_string(entry.path()).unwrap();
+        pids.push((
+            entry.file_name().to_string_lossy().into_owned(),
+            text.trim().parse::<u32>().unwrap(),
+        ));
+    }
+    let left: Vec<_> = pids.iter().filter(|(_, pid)| alive(*pid)).collect();
+    for (_, pid) in &left {
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+    }
+    assert!(left.is_empty(), "still running: {left:?}");
+    pids.len()
+}
+
+fn files_containing(dir: &Path, needle: &str, found: &mut Vec<String>) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_symlink() {
+            continue;
+        }
+        if path.is_dir() {
+            files_containing(&path, needle, found);
+        } else if std::fs::read(&path)
+            .is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle.as_bytes()))
+        {
+            found.push(path.display().to_string());
+        }
+    }
+}
+
+fn smoke(fixture: &Fixture, args: &[&str]) -> Run {
+    let mut command = fixture.command(args);
+    command.env("SMOKE_FIXTURE_SECRET", SECRET);
+    run(command)
+}
+
+#[test]
+fn ready_services_are_used_then_stopped_with_their_trees_and_the_secret_is_never_shown() {
+    let fixture = Fixture::new("smoke", "smoke-ready");
+    let run = smoke(&fixture, &["smoke", "uses-ready"]);
+    assert_code(&run, exit_codes::OK);
+    let record = record(&fixture);
+    assert_eq!(suite_record(&record, "uses-ready")["outcome"], "passed");
+    for name in ["ready", "stubborn", "secret", "true"] {
+        let line = health(&record, name);
+        assert_eq!(line["available"], true, "{line:#}");
+        assert!(line["checked_at"].is_string(), "{line:#}");
+    }
+    assert_eq!(health(&record, "secret")["target"], "SMOKE_FIXTURE_SECRET");
+    assert!(health(&record, "ready")["latency_ms"].is_number());
+    // The snapshot is in the JUnit too, as properties of the suite that needs it.
+    let report = fixture.report();
+    let suite = suite(&report, "uses-ready");
+    let property = |name: &str| {
+        suite
+            .properties
+            .iter()
+            .find(|p| p.name.as_str() == name)
+            .map(|p| p.value.as_str().to_string())
+    };
+    let ready = property("health:ready").expect("a health:ready property");
+    assert!(ready.contains("available"), "{ready}");
+    assert!(property("health:secret").is_some());
+    // Each service logged under the run's directory, and was stopped.
+    let log = fixture.read("target/xtask/latest/logs/service-stubborn.log");
+    assert!(log.contains("stubborn: serving"), "{log}");
+    assert!(log.contains("stopped by the xtask"), "{log}");
+    // The stubborn one has a child: both recorded, both gone.
+    assert!(assert_no_process_left(&fixture) >= 3);
+
+    let mut found = Vec::new();
+    files_containing(&fixture.path("target/xtask"), SECRET, &mut found);
+    assert!(found.is_empty(), "the secret is in {found:?}");
+    assert!(!run.stdout.contains(SECRET) && !run.stderr.contains(SECRET));
+}
+
+#[test]
+fn a_service_that_never_becomes_ready_is_a_service_error_at_its_deadline() {
+    let fixture = Fixture::new("smoke", "smoke-never");
+    let run = smoke(&fixture, &["smoke", "uses-never"]);
+    assert_code(&run, exit_codes::SERVICE_ERROR);
+    let record = record(&fixture);
+    let suite = suite_record(&record, "uses-never");
+    assert_eq!(suite["outcome"], "service-error");
+    let detail = suite["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("`never`") && detail.contains("deadline"),
+        "{detail}"
+    );
+    assert_eq!(health(&record, "never")["available"], false);
+    // The end of its log is on the terminal; the whole log is kept.
+    assert!(
+        run.stdout.contains("never: listening nowhere"),
+        "{}",
+        run.stdout
+    );
+    assert!(fixture
+        .read("target/xtask/latest/logs/service-never.log")
+        .contains("never: listening nowhere"));
+    assert_eq!(assert_no_process_left(&fixture), 1);
+}
+
+#[test]
+fn a_service_that_exits_at_start_is_a_service_error_with_its_log_tail() {
+    let fixture = Fixture::new("smoke", "smoke-crash");
+    let run = smoke(&fixture, &["smoke", "uses-crash"]);
+    assert_code(&run, exit_codes::SERVICE_ERROR);
+    let record = record(&fixture);
+    let suite = suite_record(&record, "uses-crash");
+    assert_eq!(suite["outcome"], "service-error");
+    let detail = suite["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("exited at start (exited with 3)"),
+        "{detail}"
+    );
+    assert!(
+        run.stdout.contains("boom: the service cannot start"),
+        "{}",
+        run.stdout
+    );
+    // The suite that needed it did not run: no environment was built, no pytest started.
+    assert_eq!(suite["commands"].as_array().unwrap().len(), 0);
+    assert_no_process_left(&fixture);
+}
+
+#[test]
+fn a_service_whose_port_is_taken_is_a_service_error_and_is_not_started() {
+    let fixture = Fixture::new("smoke", "smoke-taken");
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    fixture.edit("Cargo.toml", "port = 1\n", &format!("port = {port}\n"));
+    let run = smoke(&fixture, &["smoke", "uses-taken"]);
+    drop(listener);
+    assert_code(&run, exit_codes::SERVICE_ERROR);
+    let record = record(&fixture);
+    let detail = suite_record(&record, "uses-taken")["detail"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        detail.contains(&format!("port {port}")) && detail.contains("already taken"),
+        "{detail}"
+    );
+    assert_eq!(assert_no_process_left(&fixture), 0, "it was never started");
+}
+
+#[test]
+fn a_prerequisite_that_is_down_skips_its_suite_without_failing_unless_all_are_required() {
+    let fixture = Fixture::new("smoke", "smoke-down");
+    let run = smoke(&fixture, &["smoke", "needs-down", "needs-key"]);
+    assert_code(&run, exit_codes::OK);
+    let record = record(&fixture);
+    let suite_json = suite_record(&record, "needs-down");
+    assert_eq!(suite_json["outcome"], "prerequisite-unavailable");
+    let detail = suite_json["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("prerequisite `down` (tcp 127.0.0.1:1)"),
+        "{detail}"
+    );
+    let line = health(&record, "down");
+    assert_eq!(line["available"], false);
+    assert!(
+        line["error"].as_str().unwrap().contains("127.0.0.1:1"),
+        "{line:#}"
+    );
+    assert!(
+        run.stdout.contains("prerequisite-unavailable")
+            || run.stdout.contains("PREREQUISITE-UNAVAILABLE"),
+        "{}",
+        run.stdout
+    );
+    // In the JUnit: skipped with the reason, not failed.
+    let report = fixture.report();
+    let junit = suite(&report, "needs-down");
+    assert_eq!(skipped(junit), 1);
+    assert_eq!(junit.failures + junit.errors, 0);
+
+    // `requires-env` follows the same rule.
+    assert_eq!(
+        suite_record(&record, "needs-key")["outcome"],
+        "prerequisite-unavailable"
+    );
+    assert_eq!(skipped(suite(&report, "needs-key")), 1);
+
+    for name in ["needs-down", "needs-key"] {
+        let run = smoke(&fixture, &["smoke", name, "--require-all"]);
+        assert_code(&run, exit_codes::PREREQUISITE_UNAVAILABLE);
+    }
+}
+
+#[test]
+fn test_leaves_the_smoke_suites_out_and_smoke_runs_only_them() {
+    let fixture = Fixture::new("smoke", "smoke-groups");
+    // The smoke group's suites are left out of a plain `test`.
+    let run = smoke(&fixture, &["test"]);
+    assert_code(&run, exit_codes::OK);
+    let record = record(&fixture);
+    let names: Vec<&str> = record["suites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["unit-tests"]);
+    assert!(record.get("health").is_none());
+}
+
+#[test]
+fn services_are_stopped_when_a_suite_times_out() {
+    let fixture = Fixture::new("smoke", "smoke-timeout");
+    let run = smoke(&fixture, &["smoke", "hangs", "--timeout", "3s"]);
+    assert_code(&run, exit_codes::TIMED_OUT);
+    assert_eq!(
+        suite_record(&record(&fixture), "hangs")["outcome"],
+        "timeout"
+    );
+    assert!(assert_no_process_left(&fixture) >= 2);
+}
+
+#[test]
+fn services_are_stopped_on_ctrl_c() {
+    use std::os::unix::process::CommandExt;
+    let fixture = Fixture::new("smoke", "smoke-interrupt");
+    let mut command = fixture.command(&["smoke", "hangs"]);
+    command
+        .env("SMOKE_FIXTURE_SECRET", SECRET)
+        .process_group(0)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = command.spawn().unwrap();
+    let marker = fixture.path("suites/client/started.marker");
+    let clock = std::time::Instant::now();
+    while !marker.exists() {
+        assert!(
+            clock.elapsed() < std::time::Duration::from_secs(120),
+            "the suite never started"
+        );
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the xtask ended ({status}) before the suite started");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if clock.elapsed() > std::time::Duration::from_secs(180) {
+            let _ = child.kill();
+            panic!("the xtask did not stop after Ctrl-C");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(i32::from(exit_codes::INTERRUPTED)));
+    assert_eq!(
+        suite_record(&record(&fixture), "hangs")["outcome"],
+        "interrupted"
+    );
+    assert!(assert_no_process_left(&fixture) >= 2);
+}
