@@ -353,10 +353,13 @@ impl Bench<'_> {
                 &self.xtask(root, &["ci", "--exclude", crate::manifest::SMOKE_GROUP]),
                 &self.log("xtask-ci"),
             )?
-                .into_iter()
-                .collect(),
+            .into_iter()
+            .collect(),
             Scenario::XtaskCiJ1 => run_logged(
-                &self.xtask(root, &["ci", "-j", "1", "--exclude", crate::manifest::SMOKE_GROUP]),
+                &self.xtask(
+                    root,
+                    &["ci", "-j", "1", "--exclude", crate::manifest::SMOKE_GROUP],
+                ),
                 &self.log("xtask-ci-j1"),
             )?
             .into_iter()

@@ -53,11 +53,16 @@ pub fn escape_property(text: &str) -> String {
     escape_data(text).replace(':', "%3A").replace(',', "%2C")
 }
 
-/// The `::error` annotation of one case of `suite`: `None` unless it failed or errored.
+/// The annotation of one case of `suite`: `::error` for a failed or errored case,
+/// `::warning` for the skipped stand-in of a suite that did not run (a prerequisite that is
+/// unavailable does not fail the run, but nobody should miss that the suite did not run),
+/// `None` otherwise.
 pub fn annotation(suite: &str, case: &TestCase, redactor: &Redactor) -> Option<String> {
-    if !matches!(case.status(), CaseStatus::Failed | CaseStatus::Error) {
-        return None;
-    }
+    let level = match case.status() {
+        CaseStatus::Failed | CaseStatus::Error => "error",
+        CaseStatus::Skipped if case.synthetic => "warning",
+        _ => return None,
+    };
     let shown = |text: &str| redactor.text(&readable(text));
     // A stand-in case is named after the suite's outcome; its classname is the suite.
     let title = if case.synthetic || case.classname.is_empty() {
@@ -88,7 +93,7 @@ pub fn annotation(suite: &str, case: &TestCase, redactor: &Redactor) -> Option<S
     }
     properties.push(format!("title={}", escape_property(&shown(&title))));
     Some(format!(
-        "::error {}::{}",
+        "::{level} {}::{}",
         properties.join(","),
         escape_data(&message)
     ))
