@@ -98,6 +98,13 @@ pub struct RunArgs {
     /// pythonpath entries, their requirements file, their manifest entry).
     #[arg(long, value_name = "REF")]
     pub changed_since: Option<String>,
+    /// Run each failed test again up to N times, by node id, in the same environment; a test
+    /// that passes on a retry is flaky (overrides each suite's `retries`).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=crate::manifest::MAX_RETRIES as i64))]
+    pub retries: Option<u32>,
+    /// Fail the run when a test was flaky (passed only on a retry).
+    #[arg(long)]
+    pub flaky_fails: bool,
     /// Leave out this group or suite (repeatable): `--exclude smoke`.
     #[arg(long, value_name = "GROUP|SUITE")]
     pub exclude: Vec<String>,
@@ -131,6 +138,8 @@ impl Default for RunArgs {
             timeout: None,
             partition: None,
             changed_since: None,
+            retries: None,
+            flaky_fails: false,
             exclude: Vec::new(),
             success_output: OutputWhen::Never,
             failure_output: OutputWhen::Immediate,

@@ -40,6 +40,8 @@ pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(60);
 pub const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 /// Replaced by the service's port in its `command`, `env`, `ready` and `export`.
 pub const PORT_PLACEHOLDER: &str = "{port}";
+/// The most retries a suite may ask for: a test that fails more often is not flaky.
+pub const MAX_RETRIES: u32 = 10;
 /// How long a suite may run when neither the manifest nor `--timeout` says.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 const SUITE_KEYS: &[&str] = &[
@@ -54,6 +56,7 @@ const SUITE_KEYS: &[&str] = &[
     "paths",
     "env",
     "timeout",
+    "retries",
     "requires-env",
     "services",
     "prerequisites",
@@ -145,6 +148,8 @@ pub struct Suite {
     pub services: Vec<String>,
     /// The prerequisites it needs available (names of `prerequisites`).
     pub prerequisites: Vec<String>,
+    /// How many times a failed test is run again (`retries`; `--retries` overrides).
+    pub retries: u32,
 }
 
 /// How a suite's Python environment is made.
@@ -390,6 +395,7 @@ impl Manifest {
             requires_env: vec![],
             services: vec![],
             prerequisites: vec![],
+            retries: 0,
         };
         Manifest {
             suites: suites.iter().map(suite).collect(),
@@ -514,6 +520,21 @@ impl<'a> SuiteEntry<'a> {
         };
         let services = self.names_list("services");
         let prerequisites = self.names_list("prerequisites");
+        let retries = match self.table.and_then(|t| t.get("retries")) {
+            None => 0,
+            Some(value) => match value.as_u64().and_then(|n| u32::try_from(n).ok()) {
+                Some(n) if n <= MAX_RETRIES => n,
+                _ => {
+                    self.problem(
+                        "retries",
+                        format_args!(
+                            "must be a whole number from 0 to {MAX_RETRIES}, found {value}"
+                        ),
+                    );
+                    0
+                }
+            },
+        };
         if self.problems.len() > before {
             return None;
         }
@@ -530,6 +551,7 @@ impl<'a> SuiteEntry<'a> {
             requires_env,
             services,
             prerequisites,
+            retries,
         })
     }
 

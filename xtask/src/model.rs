@@ -121,6 +121,11 @@ impl TestCase {
                 .is_some_and(|m| m.contains("collection failure"))
     }
 
+    /// Failed (or errored), then passed on a retry.
+    pub fn is_flaky(&self) -> bool {
+        self.attempts.len() > 1 && self.status() == CaseStatus::Passed
+    }
+
     /// The total time of all attempts.
     pub fn time(&self) -> Option<Duration> {
         self.attempts
@@ -140,6 +145,8 @@ pub struct Counts {
     pub errors: usize,
     pub skipped: usize,
     pub deselected: usize,
+    /// Tests that failed, then passed on a retry.
+    pub flaky: usize,
 }
 
 impl Counts {
@@ -150,6 +157,9 @@ impl Counts {
             ..Counts::default()
         };
         for case in cases {
+            if case.is_flaky() {
+                counts.flaky += 1;
+            }
             match case.status() {
                 CaseStatus::Passed => counts.passed += 1,
                 CaseStatus::Failed => counts.failed += 1,

@@ -90,6 +90,11 @@ pub struct SuitePlan {
     pub blocked: Option<Blocked>,
     /// The slice of the suite's tests this run runs (`--partition`).
     pub partition: Option<Partition>,
+    /// How many times failed tests are run again, and whether a flaky test fails the suite.
+    pub retries: u32,
+    pub flaky_fails: bool,
+    /// Where the plugin notes the failed tests' node ids.
+    pub failed: PathBuf,
     /// Properties of its JUnit suite on top of the usual ones (the health of what it needs).
     pub properties: Vec<(String, String)>,
 }
@@ -190,6 +195,11 @@ pub fn plan_suite(suite: &Suite, layout: &Layout, uv: &Path, pytest_args: &[Stri
         crate::progress::FILE_ENV.into(),
         progress.to_string_lossy().into_owned(),
     ));
+    let failed = layout.work_dir().join(format!("{}.failed", suite.name));
+    vars.push((
+        crate::progress::FAILED_ENV.into(),
+        failed.to_string_lossy().into_owned(),
+    ));
     // What `uv run` sets: the environment is active for anything the tests start.
     vars.push((
         "VIRTUAL_ENV".into(),
@@ -215,6 +225,9 @@ pub fn plan_suite(suite: &Suite, layout: &Layout, uv: &Path, pytest_args: &[Stri
         timeout: suite.timeout,
         blocked: missing_prerequisite(suite, |name| std::env::var_os(name)),
         partition: None,
+        retries: suite.retries,
+        flaky_fails: false,
+        failed: failed.clone(),
         properties: Vec::new(),
     }
 }
@@ -449,6 +462,7 @@ mod tests {
             requires_env: vec![],
             services: vec![],
             prerequisites: vec![],
+            retries: 0,
         }
     }
 
@@ -509,6 +523,10 @@ mod tests {
                 (
                     "XTASK_PROGRESS_FILE".to_string(),
                     plan.progress.to_string_lossy().into_owned()
+                ),
+                (
+                    "XTASK_FAILED_FILE".to_string(),
+                    plan.failed.to_string_lossy().into_owned()
                 ),
                 (
                     "VIRTUAL_ENV".to_string(),
@@ -691,7 +709,7 @@ mod tests {
             "{line}"
         );
         assert!(
-            line.contains(".progress VIRTUAL_ENV=/repo/target/xtask/envs/"),
+            line.contains(".failed VIRTUAL_ENV=/repo/target/xtask/envs/"),
             "{line}"
         );
         assert!(

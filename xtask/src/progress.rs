@@ -7,7 +7,8 @@
 //! location at the start of the file named by `XTASK_PROGRESS_FILE` (one `pwrite`, so
 //! 20,000 tests cost next to nothing), and blanks its first line at
 //! `pytest_runtest_logfinish`. It never changes a test's result, and ignores any error of
-//! its own. With `--partition hash:K/N` (`XTASK_PARTITION=K/N`) it also deselects, at
+//! its own. It notes failed tests' node ids in `XTASK_FAILED_FILE` (for `--retries`). With
+//! `--partition hash:K/N` (`XTASK_PARTITION=K/N`) it also deselects, at
 //! collection, the tests whose node id does not hash (crc32) to slice K.
 
 use std::path::Path;
@@ -20,6 +21,19 @@ use crate::paths::write_atomically;
 pub const PLUGIN_MODULE: &str = "_xtask_progress";
 /// The variable naming the file the plugin writes.
 pub const FILE_ENV: &str = "XTASK_PROGRESS_FILE";
+/// The variable naming the file the plugin appends failed tests' node ids to (`--retries`).
+pub const FAILED_ENV: &str = "XTASK_FAILED_FILE";
+
+/// The node ids the plugin noted as failed in `path`, each once, in order.
+pub fn failed(path: &Path) -> Vec<String> {
+    let mut ids: Vec<String> = Vec::new();
+    for line in std::fs::read_to_string(path).unwrap_or_default().lines() {
+        if !line.is_empty() && !ids.iter().any(|id| id == line) {
+            ids.push(line.to_string());
+        }
+    }
+    ids
+}
 
 /// The plugin's source. Its file holds three lines: the node id, the file relative to
 /// pytest's rootdir, and pytest's 0-based line (empty when pytest has none).
@@ -49,6 +63,24 @@ def pytest_runtest_logstart(nodeid, location):
         fspath, lineno, _ = location
         line = "" if lineno is None else str(lineno)
         os.pwrite(_FD, f"{nodeid}\n{fspath}\n{line}\n".encode("utf-8", "replace"), 0)
+    except Exception:
+        pass
+
+
+_FAILED = None
+try:
+    _FAILED = open(os.environ["XTASK_FAILED_FILE"], "a", encoding="utf-8", errors="replace")
+except Exception:
+    pass
+
+
+def pytest_runtest_logreport(report):
+    """Notes each failed test's node id (in any phase) for `--retries`."""
+    if _FAILED is None or not report.failed:
+        return
+    try:
+        _FAILED.write(report.nodeid + "\n")
+        _FAILED.flush()
     except Exception:
         pass
 

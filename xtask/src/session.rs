@@ -213,6 +213,10 @@ pub fn run_suites(
             if let Some(partition) = args.partition {
                 plan.set_partition(partition);
             }
+            if let Some(retries) = args.retries {
+                plan.retries = retries;
+            }
+            plan.flaky_fails = args.flaky_fails;
             // A missing prerequisite says more than a missing uv: the suite could not run anyway.
             if plan.blocked.is_none() {
                 plan.blocked = toolchain_blocked.clone();

@@ -603,3 +603,68 @@ fn a_panic_in_the_xtask_is_an_internal_error_with_every_report_written() {
     assert_eq!(report.test_suites.len(), 2);
     read_report(&fixture.path("target/xtask/junit/quick.xml"));
 }
+
+// ------------------------------------------------------------------------------------
+// Retries
+// ------------------------------------------------------------------------------------
+
+#[test]
+fn a_test_that_passes_on_a_retry_is_flaky_and_one_that_never_does_keeps_every_attempt() {
+    use quick_junit::TestCaseStatus;
+    let fixture = Fixture::new("engine", "retries");
+    let run = fixture.run(&["test", "flaky", "--retries", "2"]);
+    assert_code(&run, exit_codes::TESTS_FAILED);
+    let record = record(&fixture);
+    let counts = &suite_record(&record, "flaky")["counts"];
+    assert_eq!(
+        (counts["flaky"].as_u64(), counts["failed"].as_u64()),
+        (Some(1), Some(1)),
+        "{counts}"
+    );
+    assert!(run.stdout.contains("1 flaky"), "{}", run.stdout);
+
+    let report = read_report(&fixture.path("target/xtask/junit/flaky.xml"));
+    let suite = suite(&report, "flaky");
+    let TestCaseStatus::Success { flaky_runs } = &case(suite, "test_fails_once_then_passes").status
+    else {
+        panic!("the flaky test passed at last")
+    };
+    assert_eq!(flaky_runs.len(), 1);
+    assert!(flaky_runs[0]
+        .message
+        .as_ref()
+        .unwrap()
+        .contains("the first attempt fails"));
+    let TestCaseStatus::NonSuccess { reruns, .. } = &case(suite, "test_always_fails").status else {
+        panic!("the failing test failed")
+    };
+    assert_eq!(reruns.len(), 2, "both earlier attempts are kept");
+    let retries = commands(&record, "flaky")
+        .iter()
+        .filter(|c| c["step"] == "retry")
+        .count();
+    assert_eq!(retries, 2);
+
+    // Alone, the flaky test makes a passing run, unless flaky tests fail it.
+    std::fs::remove_file(fixture.path("suites/flaky/failed-once.marker")).unwrap();
+    let run = fixture.run(&[
+        "test",
+        "flaky",
+        "--retries",
+        "1",
+        "--",
+        "tests/test_flaky.py",
+    ]);
+    assert_code(&run, exit_codes::OK);
+    std::fs::remove_file(fixture.path("suites/flaky/failed-once.marker")).unwrap();
+    let run = fixture.run(&[
+        "test",
+        "flaky",
+        "--retries",
+        "1",
+        "--flaky-fails",
+        "--",
+        "tests/test_flaky.py",
+    ]);
+    assert_code(&run, exit_codes::TESTS_FAILED);
+}

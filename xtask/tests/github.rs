@@ -291,7 +291,8 @@ fn the_matrix_lists_every_suite_and_its_commands_run() {
             "daemon-hang",
             "ordinary",
             "secrets",
-            "quick"
+            "quick",
+            "flaky"
         ]
     );
     let quick = entries.iter().find(|e| e["suite"] == "quick").unwrap();

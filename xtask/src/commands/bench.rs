@@ -962,6 +962,7 @@ mod tests {
             requires_env: vec![],
             services: vec![],
             prerequisites: vec![],
+            retries: 0,
         }
     }
 

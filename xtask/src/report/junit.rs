@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::Context;
 use quick_junit::{
-    NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite, XmlString,
+    NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestRerun, TestSuite, XmlString,
 };
 
 use crate::events::{Event, Sink};
@@ -100,6 +100,35 @@ impl JunitSink {
         }
         if let Some(details) = &result.details {
             status.set_description(self.text(details));
+        }
+        // Earlier attempts (`--retries`): flakyFailure/flakyError under a test that passed at
+        // last, rerunFailure/rerunError under one that failed every time.
+        for earlier in &case.attempts[..case.attempts.len() - 1] {
+            let kind = match earlier.status {
+                CaseStatus::Failed => NonSuccessKind::Failure,
+                CaseStatus::Error => NonSuccessKind::Error,
+                CaseStatus::Passed | CaseStatus::Skipped => continue,
+            };
+            let mut rerun = TestRerun::new(kind);
+            if let Some(message) = &earlier.message {
+                rerun.set_message(self.text(message));
+            }
+            if let Some(kind) = &earlier.kind {
+                rerun.set_type(self.text(kind));
+            }
+            if let Some(details) = &earlier.details {
+                rerun.set_description(self.text(details));
+            }
+            if let Some(stdout) = &earlier.stdout {
+                rerun.set_system_out(self.text(stdout));
+            }
+            if let Some(stderr) = &earlier.stderr {
+                rerun.set_system_err(self.text(stderr));
+            }
+            if let Some(time) = earlier.time {
+                rerun.set_time(time);
+            }
+            status.add_rerun(rerun);
         }
         let mut out = TestCase::new(self.text(&case.name), status);
         out.set_classname(self.text(&case.classname));

@@ -295,6 +295,7 @@ fn counts(result: &SuiteResult) -> Value {
         "errors": c.errors,
         "skipped": c.skipped,
         "deselected": c.deselected,
+        "flaky": c.flaky,
     })
 }
 

@@ -282,8 +282,13 @@ impl<W: Write + Send + 'static> TerminalSink<W> {
         let built = self.built.get(&index).map_or(String::new(), |took| {
             format!(" (environment built in {:.1}s)", took.as_secs_f64())
         });
+        let flaky = if c.flaky > 0 {
+            format!(", {} flaky", c.flaky)
+        } else {
+            String::new()
+        };
         format!(
-            "{} {} [{}]: {} passed, {} failed, {} skipped, {} errors in {:.1}s{built}\n",
+            "{} {} [{}]: {} passed, {} failed, {} skipped, {} errors{flaky} in {:.1}s{built}\n",
             self.paint(Self::outcome_style(result.outcome), &word),
             plan.suite.name,
             plan.suite.group,

@@ -329,11 +329,128 @@ fn try_run_suite(
             ));
         }
     }
+    let mut cases = report.ok().flatten().unwrap_or_default();
+    if outcome == Outcome::Failed && plan.retries > 0 {
+        let rootdir = heard
+            .rootdir
+            .clone()
+            .unwrap_or_else(|| cx.root.join(&plan.suite.dir));
+        (outcome, detail) = retry(plan, cx, &mut log, steps, &rootdir, &base, &mut cases)?;
+    }
     Ok(Ended {
         outcome,
         detail,
-        cases: report.ok().flatten().unwrap_or_default(),
+        cases,
         at: None,
+    })
+}
+
+/// Runs the failed tests again, by node id, up to `plan.retries` times, adding each run as
+/// an attempt of its case. A test whose last attempt passed is flaky: the suite passes
+/// (unless `--flaky-fails`); one that failed every attempt keeps them all and the suite
+/// fails.
+fn retry(
+    plan: &SuitePlan,
+    cx: &RunContext<'_>,
+    log: &mut File,
+    steps: &mut Vec<StepRecord>,
+    rootdir: &std::path::Path,
+    base: &str,
+    cases: &mut [TestCase],
+) -> anyhow::Result<(Outcome, Option<String>)> {
+    let cwd = cx.root.join(&plan.suite.dir);
+    let mut failed = progress::failed(&plan.failed);
+    // The fixed part of the command (pytest, its report options, the plugin), then node ids.
+    let fixed = plan
+        .test
+        .argv
+        .iter()
+        .position(|a| a == progress::PLUGIN_MODULE)
+        .map_or(plan.test.argv.len(), |at| at + 1);
+    for attempt in 1..=plan.retries {
+        if failed.is_empty() {
+            break;
+        }
+        let report = plan.raw_junit.with_extension(format!("retry{attempt}.xml"));
+        let noted = plan.failed.with_extension(format!("failed{attempt}"));
+        let mut invocation = plan.test.clone();
+        invocation.argv = plan.test.argv[..fixed]
+            .iter()
+            .map(|a| {
+                if a.starts_with("--junitxml=") {
+                    format!("--junitxml={}", report.display())
+                } else {
+                    a.clone()
+                }
+            })
+            .collect();
+        // Node ids are relative to pytest's rootdir; pytest reads them relative to where
+        // it runs, the suite's directory.
+        invocation.argv.extend(failed.iter().map(|id| {
+            let (path, rest) = id.split_at(id.find("::").unwrap_or(id.len()));
+            let abs = rootdir.join(path);
+            let rel = abs
+                .strip_prefix(&cwd)
+                .map_or(abs.clone(), |r| r.to_path_buf());
+            format!("{}{rest}", rel.display())
+        }));
+        for (key, value) in &mut invocation.env {
+            if key == progress::FAILED_ENV {
+                *value = noted.to_string_lossy().into_owned();
+            }
+        }
+        writeln!(
+            log,
+            "xtask: retry {attempt} of {}: {} failed test(s) again",
+            plan.retries,
+            failed.len()
+        )
+        .ok();
+        let deadline = process::deadline_after(Instant::now(), plan.timeout);
+        let (mut record, stop, _) = step::run_into_log(
+            "retry",
+            &invocation,
+            deadline,
+            log,
+            cx.redactor,
+            cx.also.as_ref(),
+        )?;
+        record.step = "retry";
+        steps.push(record);
+        if stop.is_some() {
+            break;
+        }
+        let again =
+            pytest_junit::parse_file(&report, base, &|t| cx.redactor.text(t)).unwrap_or_default();
+        let _ = std::fs::remove_file(&report);
+        for rerun in again {
+            if let Some(case) = cases
+                .iter_mut()
+                .find(|c| c.classname == rerun.classname && c.name == rerun.name)
+            {
+                case.attempts.push(rerun.result().clone());
+            }
+        }
+        failed = progress::failed(&noted);
+    }
+    let still = cases
+        .iter()
+        .filter(|c| matches!(c.status(), CaseStatus::Failed | CaseStatus::Error))
+        .count();
+    let flaky = cases.iter().filter(|c| c.is_flaky()).count();
+    Ok(match (still, flaky) {
+        (0, flaky) if plan.flaky_fails => (
+            Outcome::Failed,
+            Some(format!("{flaky} test(s) passed only on a retry, and --flaky-fails makes flaky tests fail the run")),
+        ),
+        (0, flaky) => (
+            Outcome::Passed,
+            Some(format!("{flaky} flaky test(s): failed, then passed on a retry")),
+        ),
+        (still, _) => (
+            Outcome::Failed,
+            Some(format!("{still} test(s) failed on every one of {} attempts", plan.retries + 1)),
+        ),
     })
 }
 
