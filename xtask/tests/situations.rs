@@ -159,7 +159,7 @@ fn a_failing_assertion_fails_the_suite_at_the_tests_line() {
     assert_eq!(s.step("pytest")["exit_code"], 1);
     assert_eq!(
         s.suite_record()["counts"],
-        serde_json::json!({ "tests": 2, "passed": 1, "failed": 1, "errors": 0, "skipped": 0, "deselected": 0 })
+        serde_json::json!({ "tests": 2, "passed": 1, "failed": 1, "errors": 0, "skipped": 0, "deselected": 0, "flaky": 0 })
     );
 
     let report = s.suite_report();
