@@ -103,7 +103,13 @@ impl RunInfo {
     ) -> RunInfo {
         let git = || -> Option<Git> {
             let commit = output(Path::new("git"), &["rev-parse", "HEAD"], &layout.root)?;
-            let status = output(Path::new("git"), &["status", "--porcelain"], &layout.root)?;
+            // No optional locks: a run must never hold the index lock a developer's own
+            // `git commit` needs at the same moment.
+            let status = output(
+                Path::new("git"),
+                &["--no-optional-locks", "status", "--porcelain"],
+                &layout.root,
+            )?;
             Some(Git {
                 commit,
                 dirty: !status.is_empty(),

@@ -75,6 +75,9 @@ impl Fixture {
             .env(xtask::paths::ROOT_ENV, &self.root)
             .env(xtask::toolchain::UV_ENV, uv())
             .env("CARGO", env!("CARGO"))
+            // A fixture without a .git of its own is not this repository: git must not walk
+            // up into it (its status, its index lock).
+            .env("GIT_CEILING_DIRECTORIES", self.root.parent().unwrap())
             // The tests' own CI must not turn GitHub's reports on in every run they make.
             .env_remove(xtask::report::github::ACTIONS_ENV)
             .env_remove(xtask::report::github::SUMMARY_ENV);
