@@ -13,19 +13,6 @@ use common::*;
 use serde_json::Value;
 use xtask::exit_codes;
 
-fn record(fixture: &Fixture) -> Value {
-    serde_json::from_str(&fixture.read("target/xtask/run.json")).expect("run.json is JSON")
-}
-
-fn suite_record<'a>(record: &'a Value, name: &str) -> &'a Value {
-    record["suites"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == name)
-        .unwrap_or_else(|| panic!("run.json has no suite {name}: {record:#}"))
-}
-
 /// The commands run.json records for suite `name`.
 fn commands(record: &Value, name: &str) -> Vec<Value> {
     suite_record(record, name)["commands"]

@@ -19,19 +19,6 @@ fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
 }
 
-fn assert_code(run: &Run, code: u8) {
-    assert_eq!(
-        exit_codes::name(run.code),
-        exit_codes::name(code),
-        "exit code {}",
-        run.code
-    );
-}
-
-fn record(fixture: &Fixture) -> Value {
-    serde_json::from_str(&fixture.read("target/xtask/run.json")).expect("run.json is JSON")
-}
-
 /// The 1-based line of `def <name>` in `file`.
 fn def_line(fixture: &Fixture, file: &str, name: &str) -> usize {
     fixture

@@ -12,28 +12,6 @@ use xtask::exit_codes;
 
 const SECRET: &str = "s3cr3t-smoke-value-9187";
 
-fn assert_code(run: &Run, code: u8) {
-    assert_eq!(
-        exit_codes::name(run.code),
-        exit_codes::name(code),
-        "exit code {}",
-        run.code
-    );
-}
-
-fn record(fixture: &Fixture) -> Value {
-    serde_json::from_str(&fixture.read("target/xtask/run.json")).expect("run.json is JSON")
-}
-
-fn suite_record<'a>(record: &'a Value, name: &str) -> &'a Value {
-    record["suites"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == name)
-        .unwrap_or_else(|| panic!("run.json has no suite {name}: {record:#}"))
-}
-
 fn health<'a>(record: &'a Value, name: &str) -> &'a Value {
     record["health"]
         .as_array()

@@ -175,6 +175,21 @@ pub fn assert_code(run: &Run, code: u8) {
     );
 }
 
+/// The invocation's run.json (through `target/xtask/run.json`).
+pub fn record(fixture: &Fixture) -> serde_json::Value {
+    serde_json::from_str(&fixture.read("target/xtask/run.json")).expect("run.json is JSON")
+}
+
+/// Suite `name` of a run.json.
+pub fn suite_record<'a>(record: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    record["suites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("run.json has no suite {name}: {record:#}"))
+}
+
 pub fn read_report(path: &Path) -> Report {
     let xml =
         std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
