@@ -9,7 +9,7 @@
 
 use std::path::Path;
 
-use crate::manifest::{Environment, Manifest, Suite, TABLE};
+use crate::manifest::{Environment, Suite, TABLE};
 use crate::plan::Invocation;
 use crate::redact::Redactor;
 use crate::UsageError;
@@ -109,7 +109,7 @@ impl Changes {
     }
 
     /// Why `suite` is selected, or `None` when none of its inputs changed.
-    pub fn why(&self, manifest: &Manifest, suite: &Suite, root: &Path) -> Option<String> {
+    pub fn why(&self, suite: &Suite, root: &Path) -> Option<String> {
         let under = |dir: &str| {
             let dir = dir.trim_end_matches('/');
             self.files
@@ -146,7 +146,6 @@ impl Changes {
                     .cloned()
             };
             if entry(&self.old_entries) != entry(&now) {
-                let _ = manifest;
                 return Some("its entry in Cargo.toml changed".into());
             }
         }

@@ -157,17 +157,6 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
     std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
 }
 
-/// Puts the finished file `from` at `path` in one rename (a hard link when possible, so
-/// even a log of many megabytes costs nothing).
-pub fn publish(from: &Path, path: &Path) -> anyhow::Result<()> {
-    let tmp = temporary_beside(path)?;
-    if std::fs::hard_link(from, &tmp).is_err() {
-        std::fs::copy(from, &tmp)
-            .with_context(|| format!("copying {} to {}", from.display(), tmp.display()))?;
-    }
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
-}
-
 fn temporary_beside(path: &Path) -> anyhow::Result<PathBuf> {
     let dir = path.parent().expect("report paths have a parent");
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;

@@ -594,7 +594,10 @@ fn run(
         }
     };
     let copier = match log.try_clone() {
-        Ok(sink) => Some(copy(reader, RedactingWriter::new(sink, redactor.clone()))),
+        Ok(sink) => Some(crate::step::copy(
+            reader,
+            RedactingWriter::new(sink, redactor.clone()),
+        )),
         Err(_) => None,
     };
     let _ = started.send(Ok(child.id()));
@@ -637,34 +640,6 @@ fn run(
     if exited_by_itself {
         *ended.lock().unwrap_or_else(PoisonError::into_inner) = Some(how);
     }
-}
-
-/// Copies `reader` into `writer` on a thread; the receiver hears when it reached the end.
-fn copy<W: Write + Send + 'static>(
-    mut reader: std::io::PipeReader,
-    writer: RedactingWriter<W>,
-) -> mpsc::Receiver<()> {
-    let (done, finished) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut writer = writer;
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            match reader.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => {
-                    if writer.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
-                    let _ = writer.flush();
-                }
-                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(_) => break,
-            }
-        }
-        let _ = writer.finish();
-        let _ = done.send(());
-    });
-    finished
 }
 
 /// The variables a ready service gives the suites that need it.

@@ -101,7 +101,6 @@ fn targeted<'a>(
 /// on stderr with why), else `suites`.
 fn changed<'a>(
     layout: &Layout,
-    manifest: &Manifest,
     suites: Vec<&'a Suite>,
     args: &RunArgs,
 ) -> anyhow::Result<Vec<&'a Suite>> {
@@ -111,7 +110,7 @@ fn changed<'a>(
     let changes = crate::changes::Changes::since(&layout.root, reference)?;
     let mut kept = Vec::new();
     for suite in suites {
-        match changes.why(manifest, suite, &layout.root) {
+        match changes.why(suite, &layout.root) {
             Some(why) => {
                 eprintln!("xtask: {}: selected, {why}", suite.name);
                 kept.push(suite);
@@ -163,12 +162,10 @@ pub fn run_suites(
 ) -> anyhow::Result<u8> {
     // Before anything runs: arguments that would take pytest's report away are the caller's error.
     check_pytest_args(&args.pytest_args, layout)?;
-    let suites = &targeted(
-        layout,
-        exclude(manifest, suites.to_vec(), &args.exclude)?,
-        args,
-    )?;
-    let suites = &changed(layout, manifest, suites.clone(), args)?;
+    // Narrowed in turn by --exclude, the tests named after --, and --changed-since.
+    let suites = exclude(manifest, suites.to_vec(), &args.exclude)?;
+    let suites = targeted(layout, suites, args)?;
+    let suites = &changed(layout, suites, args)?;
     let started_at = record::now();
     // Read before this invocation becomes the latest one.
     let previous = record::previous_durations(layout);

@@ -210,7 +210,7 @@ pub fn capture(
 
 /// Copies `reader` into `writer` on its own thread; the receiver gets the writer back,
 /// flushed, at end-of-file.
-fn copy<W: Finish + Send + 'static>(
+pub(crate) fn copy<W: Finish + Send + 'static>(
     mut reader: std::io::PipeReader,
     mut writer: W,
 ) -> mpsc::Receiver<W::Done> {
@@ -263,7 +263,7 @@ fn widen(reader: &std::io::PipeReader) {
 }
 
 /// A writer whose end is worth something to the caller.
-trait Finish: Write {
+pub(crate) trait Finish: Write {
     type Done: Send + 'static;
     fn finish(self) -> Self::Done;
 }
@@ -296,6 +296,14 @@ impl Write for Tail {
     }
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+/// A masked log: everything held back is written at the end.
+impl<W: Write + Send + 'static> Finish for RedactingWriter<W> {
+    type Done = ();
+    fn finish(self) {
+        let _ = RedactingWriter::finish(self);
     }
 }
 

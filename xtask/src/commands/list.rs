@@ -12,7 +12,7 @@ impl ListArgs {
         if let Some(reference) = &self.changed_since {
             let changes = crate::changes::Changes::since(&layout.root, reference)?;
             for suite in &manifest.suites {
-                let line = match changes.why(manifest, suite, &layout.root) {
+                let line = match changes.why(suite, &layout.root) {
                     Some(why) => format!("{}  changed: {why}", suite.name),
                     None => format!("{}  unchanged since {reference}", suite.name),
                 };

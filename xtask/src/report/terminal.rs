@@ -556,13 +556,13 @@ impl<W: Write + Send + 'static> TerminalSink<W> {
             .unwrap_or(5)
             .max(5);
         let mut text = format!(
-            "\n{:<width$}  {:<gwidth$}  {:>6}  {:>6}  {:>7}  {:>6}  {:>10}  {:>7}  outcome\n",
-            "suite", "group", "passed", "failed", "skipped", "errors", "deselected", "time"
+            "\n{:<width$}  {:<gwidth$}  {:>6}  {:>6}  {:>7}  {:>6}  {:>10}  {:>5}  {:>7}  outcome\n",
+            "suite", "group", "passed", "failed", "skipped", "errors", "deselected", "flaky", "time"
         );
         for (plan, result) in plans.iter().zip(results.iter()) {
             let c = result.counts();
             text.push_str(&format!(
-                "{:<width$}  {:<gwidth$}  {:>6}  {:>6}  {:>7}  {:>6}  {:>10}  {:>6.1}s  {}\n",
+                "{:<width$}  {:<gwidth$}  {:>6}  {:>6}  {:>7}  {:>6}  {:>10}  {:>5}  {:>6.1}s  {}\n",
                 plan.suite.name,
                 plan.suite.group,
                 c.passed,
@@ -570,6 +570,7 @@ impl<W: Write + Send + 'static> TerminalSink<W> {
                 c.skipped,
                 c.errors,
                 c.deselected,
+                c.flaky,
                 result.duration.as_secs_f64(),
                 self.paint(Self::outcome_style(result.outcome), result.outcome.name())
             ));
