@@ -152,19 +152,8 @@ fn run_timed(fixture: &Fixture, args: &[&str]) -> (u8, Vec<Timed>, Instant) {
         lines
     });
     let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > RUN_DEADLINE {
-            let _ = Command::new("kill")
-                .args(["-KILL", "--", &format!("-{}", child.id())])
-                .status();
-            let _ = child.wait();
-            panic!("the xtask ran longer than {RUN_DEADLINE:?} and was killed");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let status = wait_with_deadline(&mut child)
+        .unwrap_or_else(|| panic!("the xtask ran longer than {RUN_DEADLINE:?} and was killed"));
     let ended = Instant::now();
     let lines = reader.join().unwrap();
     for timed in &lines {

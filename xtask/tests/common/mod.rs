@@ -115,6 +115,25 @@ impl Fixture {
 /// How long any one xtask invocation of the tests may take before the harness ends it.
 pub const RUN_DEADLINE: Duration = Duration::from_secs(300);
 
+/// Waits for `child` (the leader of its own process group) to end, or kills the group at
+/// `RUN_DEADLINE` and returns `None`.
+pub fn wait_with_deadline(child: &mut std::process::Child) -> Option<std::process::ExitStatus> {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        if started.elapsed() > RUN_DEADLINE {
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", child.id())])
+                .status();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Runs the xtask to its end, or kills its whole process group at `RUN_DEADLINE` and fails
 /// the test: a hang shows as a failure that says so, never as a CI run that never ends.
 pub fn run(mut command: Command) -> Run {
@@ -135,23 +154,12 @@ pub fn run(mut command: Command) -> Run {
     };
     let stdout = drain(Box::new(child.stdout.take().unwrap()));
     let stderr = drain(Box::new(child.stderr.take().unwrap()));
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > RUN_DEADLINE {
-            let _ = Command::new("kill")
-                .args(["-KILL", "--", &format!("-{}", child.id())])
-                .status();
-            let _ = child.wait();
-            panic!(
-                "the xtask ran longer than {RUN_DEADLINE:?} and was killed\n--- stdout ---\n{}\n--- stderr ---\n{}",
-                stdout.join().unwrap(),
-                stderr.join().unwrap()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    let Some(status) = wait_with_deadline(&mut child) else {
+        panic!(
+            "the xtask ran longer than {RUN_DEADLINE:?} and was killed\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            stdout.join().unwrap(),
+            stderr.join().unwrap()
+        );
     };
     let run = Run {
         code: status.code().expect("exited normally") as u8,
