@@ -256,11 +256,17 @@ fn services_are_stopped_when_a_suite_times_out() {
     assert!(assert_no_process_left(&fixture) >= 2);
 }
 
-#[test]
-fn services_are_stopped_on_ctrl_c() {
+/// Runs `smoke ARGS` in its own process group, sends it SIGINT once `ready` holds, and
+/// returns its exit status.
+fn interrupt_when(
+    fixture: &Fixture,
+    args: &[&str],
+    what: &str,
+    ready: impl Fn() -> bool,
+) -> std::process::ExitStatus {
     use std::os::unix::process::CommandExt;
-    let fixture = Fixture::new("smoke", "smoke-interrupt");
-    let mut command = fixture.command(&["smoke", "hangs"]);
+    use std::time::{Duration, Instant};
+    let mut command = fixture.command(args);
     command
         .env("SMOKE_FIXTURE_SECRET", SECRET)
         .process_group(0)
@@ -268,35 +274,66 @@ fn services_are_stopped_on_ctrl_c() {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
     let mut child = command.spawn().unwrap();
-    let marker = fixture.path("suites/client/started.marker");
-    let clock = std::time::Instant::now();
-    while !marker.exists() {
-        assert!(
-            clock.elapsed() < std::time::Duration::from_secs(120),
-            "the suite never started"
-        );
+    let clock = Instant::now();
+    while !ready() {
+        assert!(clock.elapsed() < Duration::from_secs(120), "{what} never happened");
         if let Some(status) = child.try_wait().unwrap() {
-            panic!("the xtask ended ({status}) before the suite started");
+            panic!("the xtask ended ({status}) before {what}");
         }
-        std::thread::sleep(std::time::Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(50));
     }
     let _ = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status();
-    let status = loop {
+    let interrupted = Instant::now();
+    loop {
         if let Some(status) = child.try_wait().unwrap() {
             break status;
         }
-        if clock.elapsed() > std::time::Duration::from_secs(180) {
+        if interrupted.elapsed() > Duration::from_secs(60) {
             let _ = child.kill();
-            panic!("the xtask did not stop after Ctrl-C");
+            panic!("the xtask did not stop within 60 s of Ctrl-C");
         }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn services_are_stopped_on_ctrl_c() {
+    let fixture = Fixture::new("smoke", "smoke-interrupt");
+    let marker = fixture.path("suites/client/started.marker");
+    let status = interrupt_when(&fixture, &["smoke", "hangs"], "the suite started", || {
+        marker.exists()
+    });
     assert_eq!(status.code(), Some(i32::from(exit_codes::INTERRUPTED)));
     assert_eq!(
         suite_record(&record(&fixture), "hangs")["outcome"],
         "interrupted"
     );
     assert!(assert_no_process_left(&fixture) >= 2);
+}
+
+#[test]
+fn ctrl_c_while_a_service_is_becoming_ready_stops_it_and_runs_nothing() {
+    let fixture = Fixture::new("smoke", "smoke-interrupt-ready");
+    let pids = fixture.path("pids");
+    // Both the service and its child have recorded themselves: it is up, not yet ready.
+    let status = interrupt_when(&fixture, &["smoke", "uses-slow"], "the service started", || {
+        std::fs::read_dir(&pids).is_ok_and(|dir| dir.count() >= 2)
+    });
+    assert_eq!(status.code(), Some(i32::from(exit_codes::INTERRUPTED)));
+    let record = record(&fixture);
+    let slow = suite_record(&record, "uses-slow");
+    assert_eq!(slow["outcome"], "interrupted", "{slow:#}");
+    // pytest never ran: the suite's one case is the xtask's own, not the fixture's test.
+    let report = fixture.report();
+    let cases = &suite(&report, "uses-slow").test_cases;
+    assert!(
+        cases.iter().all(|c| c.name.as_str() != "test_the_services_answer"),
+        "{cases:?}"
+    );
+    assert!(fixture
+        .read("target/xtask/latest/logs/service-slow.log")
+        .contains("slow: still warming up"));
+    assert_eq!(assert_no_process_left(&fixture), 2);
 }
