@@ -2,18 +2,24 @@
 as arguments so tests can control them; `app` is the default instance."""
 
 import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from guardrail import Category, Moderator
 from specialists import SpecialistHub
 
-from . import __version__
+from . import __version__, speech
 from .config import Settings
 from .schemas import (AskRequest, AskResponse, Escalation, EscalationRequest, JobStatus, SessionOut,
-                      SessionRequest, TTSComplete, TTSJob, TTSRequest)
+                      SessionRequest, TTSJob, TTSRequest)
 from .stores import Clock, Conflict, EscalationStore, NotFound, SessionStore, TTSJobStore
+
+# Runs a task later, off the request: synthesis happens in the background.
+Worker = Callable[[Callable[[], None]], object]
+AUDIO_CHUNK = 4096
 
 REFUSAL = "I can't help with that. Let's get back to your lesson."
 SUPPORT = ("I'm really sorry you're feeling this way. I've told your teacher so a person can talk "
@@ -21,8 +27,10 @@ SUPPORT = ("I'm really sorry you're feeling this way. I've told your teacher so 
 
 
 def create_app(settings: Settings | None = None, clock: Clock = time.time,
-               hub: SpecialistHub | None = None, moderator: Moderator | None = None) -> FastAPI:
+               hub: SpecialistHub | None = None, moderator: Moderator | None = None,
+               worker: Worker | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
+    worker = worker or ThreadPoolExecutor(max_workers=2, thread_name_prefix="tts").submit
     hub = hub or SpecialistHub()
     moderator = moderator or Moderator()
     sessions = SessionStore(settings.session_ttl, clock)
@@ -81,20 +89,31 @@ def create_app(settings: Settings | None = None, clock: Clock = time.time,
 
     @app.post("/tts", status_code=201)
     def create_tts_job(body: TTSRequest) -> TTSJob:
-        """Queue speech synthesis; personal data is redacted from the text first."""
-        return jobs.create(moderator.moderate(body.text).redacted_text, body.voice, body.job_id)
+        """Queue speech synthesis; personal data is redacted from the text first. The job is
+        pending until its audio is ready to stream."""
+        job = jobs.create(moderator.moderate(body.text).redacted_text, body.voice, body.job_id)
+        worker(lambda: jobs.ready(job.id, speech.synthesize(job.text, job.voice)))
+        return job
 
     @app.get("/tts/{job_id}")
     def get_tts_job(job_id: str) -> TTSJob:
         return jobs.get(job_id)
 
-    @app.post("/tts/{job_id}/complete")
-    def complete_tts_job(job_id: str, body: TTSComplete) -> TTSJob:
-        return jobs.finish(job_id, JobStatus.COMPLETED, body.audio_url)
+    @app.get("/tts/{job_id}/audio")
+    def stream_tts_audio(job_id: str) -> StreamingResponse:
+        """The job's WAV audio, streamed in chunks; 409 while it is pending or if cancelled."""
+        audio = jobs.audio(job_id)
+
+        def chunks() -> Iterator[bytes]:
+            for start in range(0, len(audio), AUDIO_CHUNK):
+                yield audio[start:start + AUDIO_CHUNK]
+            jobs.streamed(job_id)
+
+        return StreamingResponse(chunks(), media_type="audio/wav")
 
     @app.post("/tts/{job_id}/cancel")
     def cancel_tts_job(job_id: str) -> TTSJob:
-        return jobs.finish(job_id, JobStatus.CANCELLED)
+        return jobs.cancel(job_id)
 
     @app.post("/escalate", status_code=201)
     def escalate(body: EscalationRequest, student: Student) -> Escalation:

@@ -33,8 +33,11 @@ class AskResponse(BaseModel):
 
 
 class JobStatus(StrEnum):
+    """pending -> ready (audio synthesized) -> streamed (audio fetched at least once), or
+    pending -> cancelled. Any job is gone once it expires."""
     PENDING = "pending"
-    COMPLETED = "completed"
+    READY = "ready"
+    STREAMED = "streamed"
     CANCELLED = "cancelled"
 
 
@@ -44,10 +47,6 @@ class TTSRequest(BaseModel):
     job_id: Identifier | None = None
 
 
-class TTSComplete(BaseModel):
-    audio_url: Annotated[str, StringConstraints(pattern=r"^https?://\S+$")]
-
-
 class TTSJob(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -55,7 +54,8 @@ class TTSJob(BaseModel):
     text: str
     voice: str
     status: JobStatus = JobStatus.PENDING
-    audio_url: str | None = None
+    audio_url: str | None = None  # where the audio streams from, once ready
+    audio_bytes: int | None = None
     created_at: float
     expires_at: float
 

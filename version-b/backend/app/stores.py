@@ -44,17 +44,29 @@ class SessionStore:
 
 
 class TTSJobStore:
-    """Text-to-speech jobs: pending until completed or cancelled, gone after `ttl`."""
+    """Text-to-speech jobs (see `JobStatus`): each is gone after `ttl`, with its audio."""
 
     def __init__(self, ttl: float, clock: Clock):
         self.ttl, self.clock = ttl, clock
         self._jobs: dict[str, TTSJob] = {}
+        self._audio: dict[str, bytes] = {}
         self._lock = threading.Lock()
 
     def _purge(self) -> None:
         now = self.clock()
         for job_id in [j.id for j in self._jobs.values() if now >= j.expires_at]:
             del self._jobs[job_id]
+            self._audio.pop(job_id, None)
+
+    def _live(self, job_id: str) -> TTSJob:
+        self._purge()
+        if job_id not in self._jobs:
+            raise NotFound(f"job {job_id} not found")
+        return self._jobs[job_id]
+
+    def _set(self, job: TTSJob, **update) -> TTSJob:
+        self._jobs[job.id] = job = job.model_copy(update=update)
+        return job
 
     def create(self, text: str, voice: str, job_id: str | None = None) -> TTSJob:
         with self._lock:
@@ -69,21 +81,38 @@ class TTSJobStore:
 
     def get(self, job_id: str) -> TTSJob:
         with self._lock:
-            self._purge()
-            if job_id not in self._jobs:
-                raise NotFound(f"job {job_id} not found")
-            return self._jobs[job_id]
+            return self._live(job_id)
 
-    def finish(self, job_id: str, status: JobStatus, audio_url: str | None = None) -> TTSJob:
+    def ready(self, job_id: str, audio: bytes) -> None:
+        """The synthesizer's result; dropped if the job was cancelled or expired meanwhile."""
         with self._lock:
             self._purge()
             job = self._jobs.get(job_id)
-            if job is None:
-                raise NotFound(f"job {job_id} not found")
+            if job is not None and job.status is JobStatus.PENDING:
+                self._audio[job_id] = audio
+                self._set(job, status=JobStatus.READY, audio_url=f"/tts/{job_id}/audio", audio_bytes=len(audio))
+
+    def cancel(self, job_id: str) -> TTSJob:
+        with self._lock:
+            job = self._live(job_id)
             if job.status is not JobStatus.PENDING:
                 raise Conflict(f"job {job_id} is already {job.status.value}")
-            self._jobs[job_id] = job = job.model_copy(update={"status": status, "audio_url": audio_url})
-            return job
+            return self._set(job, status=JobStatus.CANCELLED)
+
+    def audio(self, job_id: str) -> bytes:
+        with self._lock:
+            job = self._live(job_id)
+            if job_id not in self._audio:
+                raise Conflict(f"job {job_id} is {job.status.value}: it has no audio"
+                               + (" yet; poll it until it is ready" if job.status is JobStatus.PENDING else ""))
+            return self._audio[job_id]
+
+    def streamed(self, job_id: str) -> None:
+        with self._lock:
+            self._purge()
+            job = self._jobs.get(job_id)
+            if job is not None and job.status is JobStatus.READY:
+                self._set(job, status=JobStatus.STREAMED)
 
 
 class EscalationStore:

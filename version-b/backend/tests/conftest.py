@@ -16,16 +16,36 @@ class FakeClock:
         self.now += seconds
 
 
+class ManualWorker:
+    """Holds background tasks until the test runs them, so a job's states can be seen."""
+
+    def __init__(self):
+        self.tasks = []
+
+    def __call__(self, task) -> None:
+        self.tasks.append(task)
+
+    def run(self) -> None:
+        tasks, self.tasks = self.tasks, []
+        for task in tasks:
+            task()
+
+
 @pytest.fixture
 def clock():
     return FakeClock()
 
 
 @pytest.fixture
-def make_client(clock):
+def worker():
+    return ManualWorker()
+
+
+@pytest.fixture
+def make_client(clock, worker):
     def make(**kwargs):
         settings = kwargs.pop("settings", Settings(env="test", session_ttl=60, tts_ttl=30))
-        return TestClient(create_app(settings=settings, clock=clock, **kwargs))
+        return TestClient(create_app(settings=settings, clock=clock, worker=worker, **kwargs))
     return make
 
 

@@ -1,8 +1,10 @@
 """The real backend over a real socket: `cargo xtask smoke` starts it under uvicorn (with a
 short TTS lifetime, BACKEND_TTS_TTL) and gives its address in BACKEND_URL."""
 
+import io
 import os
 import time
+import wave
 
 import httpx
 import pytest
@@ -59,23 +61,33 @@ def test_a_harmful_question_is_refused_by_the_guardrail(api, auth):
 
 def test_a_tts_job_through_its_whole_life(api):
     ttl = float(os.environ.get("BACKEND_TTS_TTL", "3"))
+    # Created: pending, personal data redacted, no audio yet.
     created = api.post("/tts", json={"text": "Call me at 555-123-4567.", "voice": "sage"})
     assert created.status_code == 201
     job = created.json()
-    assert job["status"] == "pending" and job["text"] == "Call me at [PHONE]."
-    assert api.get(f"/tts/{job['id']}").json()["status"] == "pending"
-    audio = "https://cdn.example/smoke.mp3"
-    done = api.post(f"/tts/{job['id']}/complete", json={"audio_url": audio})
-    assert done.status_code == 200 and done.json()["status"] == "completed"
-    assert api.get(f"/tts/{job['id']}").json()["audio_url"] == audio
-    # A second job is cancelled; neither may change again.
-    other = api.post("/tts", json={"text": "Another."}).json()
-    assert api.post(f"/tts/{other['id']}/cancel").json()["status"] == "cancelled"
+    assert job["status"] == "pending" and job["text"] == "Call me at [PHONE]." and job["audio_url"] is None
+    # Ready: the server's synthesizer finishes in the background; poll until it has.
+    deadline = time.monotonic() + ttl
+    while (ready := api.get(f"/tts/{job['id']}").json())["status"] == "pending":
+        assert time.monotonic() < deadline, f"the job was still pending after {ttl}s"
+        time.sleep(0.02)
+    assert ready["status"] == "ready" and ready["audio_bytes"] > 4096
+    # Streamed: chunked over the socket, a WAV of the whole text.
+    with api.stream("GET", ready["audio_url"]) as r:
+        assert r.status_code == 200 and r.headers["content-type"] == "audio/wav"
+        assert r.headers.get("transfer-encoding") == "chunked"
+        chunks = list(r.iter_raw())
+    audio = b"".join(chunks)
+    assert len(audio) == ready["audio_bytes"] and audio[:4] == b"RIFF" and audio[8:12] == b"WAVE"
+    with wave.open(io.BytesIO(audio)) as wav:
+        assert wav.getnframes() > 0 and wav.getframerate() > 0
+    assert api.get(f"/tts/{job['id']}").json()["status"] == "streamed"
     assert api.post(f"/tts/{job['id']}/cancel").status_code == 409
-    # Past its lifetime the job is gone.
+    # Expired: past its lifetime the job and its audio are gone.
     time.sleep(max(0.0, job["expires_at"] - time.time()) + 0.2)
     assert time.time() >= job["created_at"] + ttl
     assert api.get(f"/tts/{job['id']}").status_code == 404
+    assert api.get(ready["audio_url"]).status_code == 404
 
 
 def test_self_harm_is_escalated_and_an_escalation_can_be_filed(api, auth):
