@@ -337,3 +337,106 @@ fn ctrl_c_while_a_service_is_becoming_ready_stops_it_and_runs_nothing() {
         .contains("slow: still warming up"));
     assert_eq!(assert_no_process_left(&fixture), 2);
 }
+
+/// Processes whose command line names a path inside the fixture (the backend's uvicorn runs
+/// from the fixture's own environment).
+fn processes_of(fixture: &Fixture) -> Vec<String> {
+    let root = fixture.root.to_string_lossy().into_owned();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(&root) && alive(pid) {
+            found.push(format!("{pid}: {cmdline}"));
+        }
+    }
+    found
+}
+
+#[test]
+fn this_repositorys_smoke_run_tests_the_live_backend_and_reports_what_is_missing() {
+    let fixture = Fixture::this_repository("smoke-this-repository");
+    let mut command = fixture.command(&["smoke"]);
+    command.env_remove("OPENAI_API_KEY");
+    let run = run(command);
+    assert_code(&run, exit_codes::OK);
+    let record = record(&fixture);
+    let backend = suite_record(&record, "backend-smoke");
+    assert_eq!(backend["outcome"], "passed", "{backend:#}");
+    // Every test of the live-backend module ran against the server, over its socket.
+    let report = fixture.report();
+    let cases = &suite(&report, "backend-smoke").test_cases;
+    for name in [
+        "test_health",
+        "test_a_tts_job_through_its_whole_life",
+        "test_self_harm_is_escalated_and_an_escalation_can_be_filed",
+    ] {
+        assert!(
+            cases.iter().any(|c| c.name.as_str() == name
+                && matches!(c.status, quick_junit::TestCaseStatus::Success { .. })),
+            "{name}: {cases:?}"
+        );
+    }
+    let log = fixture.read("target/xtask/latest/logs/service-backend.log");
+    assert!(log.contains("GET /tts/"), "uvicorn's access log: {log}");
+    assert_eq!(health(&record, "backend")["available"], true);
+
+    for (suite_name, prerequisite) in [
+        ("specialists-integration", "openai-key"),
+        ("backend-broker", "broker"),
+    ] {
+        let line = suite_record(&record, suite_name);
+        assert_eq!(line["outcome"], "prerequisite-unavailable", "{line:#}");
+        assert!(
+            line["detail"].as_str().unwrap().contains(prerequisite),
+            "{line:#}"
+        );
+        assert_eq!(health(&record, prerequisite)["available"], false);
+        let junit = suite(&report, suite_name);
+        assert_eq!(skipped(junit), 1, "{suite_name}");
+        assert!(
+            junit
+                .properties
+                .iter()
+                .any(|p| p.name.as_str() == format!("health:{prerequisite}")),
+            "{suite_name}: {:?}",
+            junit.properties
+        );
+    }
+    assert_eq!(health(&record, "broker")["target"], "127.0.0.1:9092");
+    assert_eq!(processes_of(&fixture), Vec::<String>::new());
+}
+
+#[test]
+fn this_repositorys_backend_failing_at_start_is_a_service_error_with_its_log_tail() {
+    let fixture = Fixture::this_repository("smoke-this-repository-broken");
+    // The backend refuses an unknown environment name when the app is imported.
+    fixture.edit(
+        "Cargo.toml",
+        r#"env = { BACKEND_ENV = "test", BACKEND_TTS_TTL = "3" }"#,
+        r#"env = { BACKEND_ENV = "staging", BACKEND_TTS_TTL = "3" }"#,
+    );
+    let run = fixture.run(&["smoke", "backend-smoke"]);
+    assert_code(&run, exit_codes::SERVICE_ERROR);
+    let record = record(&fixture);
+    let backend = suite_record(&record, "backend-smoke");
+    assert_eq!(backend["outcome"], "service-error", "{backend:#}");
+    assert!(
+        backend["detail"].as_str().unwrap().contains("`backend`"),
+        "{backend:#}"
+    );
+    assert!(
+        run.stdout.contains("BACKEND_ENV must be one of"),
+        "the log's tail on the terminal:\n{}",
+        run.stdout
+    );
+    assert!(fixture
+        .read("target/xtask/latest/logs/service-backend.log")
+        .contains("Traceback"));
+    assert_eq!(processes_of(&fixture), Vec::<String>::new());
+}
