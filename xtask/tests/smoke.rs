@@ -245,6 +245,45 @@ fn test_leaves_the_smoke_suites_out_and_smoke_runs_only_them() {
 }
 
 #[test]
+fn list_says_what_each_suite_needs() {
+    let fixture = Fixture::new("smoke", "smoke-list");
+    let run = fixture.run(&["list"]);
+    assert_code(&run, exit_codes::OK);
+    let line = |name: &str| {
+        run.stdout
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("no line for {name}:\n{}", run.stdout))
+            .to_string()
+    };
+    assert!(
+        line("uses-ready").ends_with(
+            "needs service ready, service stubborn, prerequisite secret, prerequisite true"
+        ),
+        "{}",
+        line("uses-ready")
+    );
+    assert!(line("needs-key").ends_with("needs env SMOKE_FIXTURE_UNSET_KEY"));
+    assert!(!line("unit-tests").contains("needs"));
+    let run = fixture.run(&["list", "--json"]);
+    let suites: Value = serde_json::from_str(&run.stdout).unwrap();
+    let uses_ready = suites
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "uses-ready")
+        .unwrap();
+    assert_eq!(
+        uses_ready["services"],
+        serde_json::json!(["ready", "stubborn"])
+    );
+    assert_eq!(
+        uses_ready["prerequisites"],
+        serde_json::json!(["secret", "true"])
+    );
+}
+
+#[test]
 fn services_are_stopped_when_a_suite_times_out() {
     let fixture = Fixture::new("smoke", "smoke-timeout");
     let run = smoke(&fixture, &["smoke", "hangs", "--timeout", "3s"]);
@@ -276,7 +315,10 @@ fn interrupt_when(
     let mut child = command.spawn().unwrap();
     let clock = Instant::now();
     while !ready() {
-        assert!(clock.elapsed() < Duration::from_secs(120), "{what} never happened");
+        assert!(
+            clock.elapsed() < Duration::from_secs(120),
+            "{what} never happened"
+        );
         if let Some(status) = child.try_wait().unwrap() {
             panic!("the xtask ended ({status}) before {what}");
         }
@@ -318,9 +360,12 @@ fn ctrl_c_while_a_service_is_becoming_ready_stops_it_and_runs_nothing() {
     let fixture = Fixture::new("smoke", "smoke-interrupt-ready");
     let pids = fixture.path("pids");
     // Both the service and its child have recorded themselves: it is up, not yet ready.
-    let status = interrupt_when(&fixture, &["smoke", "uses-slow"], "the service started", || {
-        std::fs::read_dir(&pids).is_ok_and(|dir| dir.count() >= 2)
-    });
+    let status = interrupt_when(
+        &fixture,
+        &["smoke", "uses-slow"],
+        "the service started",
+        || std::fs::read_dir(&pids).is_ok_and(|dir| dir.count() >= 2),
+    );
     assert_eq!(status.code(), Some(i32::from(exit_codes::INTERRUPTED)));
     let record = record(&fixture);
     let slow = suite_record(&record, "uses-slow");
@@ -329,7 +374,9 @@ fn ctrl_c_while_a_service_is_becoming_ready_stops_it_and_runs_nothing() {
     let report = fixture.report();
     let cases = &suite(&report, "uses-slow").test_cases;
     assert!(
-        cases.iter().all(|c| c.name.as_str() != "test_the_services_answer"),
+        cases
+            .iter()
+            .all(|c| c.name.as_str() != "test_the_services_answer"),
         "{cases:?}"
     );
     assert!(fixture

@@ -45,11 +45,25 @@ impl ListArgs {
             .map(|s| s.group.len())
             .max()
             .unwrap_or(0);
+        let dwidth = manifest
+            .suites
+            .iter()
+            .map(|s| s.dir.len())
+            .max()
+            .unwrap_or(0);
         for suite in &manifest.suites {
-            let line = format!(
-                "{:<width$}  {:<gwidth$}  {}",
-                suite.name, suite.group, suite.dir
-            );
+            let needs = needs(suite);
+            let line = if needs.is_empty() {
+                format!(
+                    "{:<width$}  {:<gwidth$}  {}",
+                    suite.name, suite.group, suite.dir
+                )
+            } else {
+                format!(
+                    "{:<width$}  {:<gwidth$}  {:<dwidth$}  needs {needs}",
+                    suite.name, suite.group, suite.dir
+                )
+            };
             println!("{}", redactor.text(&line));
         }
         Ok(())
@@ -93,6 +107,21 @@ pub fn matrix(manifest: &Manifest, partitions: Option<u32>) -> serde_json::Value
     json!({ "include": include })
 }
 
+/// What a suite needs from outside its environment: `service backend, env OPENAI_API_KEY`.
+fn needs(suite: &Suite) -> String {
+    let services = suite.services.iter().map(|s| format!("service {s}"));
+    let prerequisites = suite
+        .prerequisites
+        .iter()
+        .map(|p| format!("prerequisite {p}"));
+    let vars = suite.requires_env.iter().map(|v| format!("env {v}"));
+    services
+        .chain(prerequisites)
+        .chain(vars)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn suite_json(suite: &Suite) -> serde_json::Value {
     let environment = match &suite.environment {
         Environment::Project { extras } => json!({ "project": true, "extras": extras }),
@@ -111,6 +140,8 @@ fn suite_json(suite: &Suite) -> serde_json::Value {
         "env": suite.env,
         "timeout_secs": suite.timeout.as_secs(),
         "requires_env": suite.requires_env,
+        "services": suite.services,
+        "prerequisites": suite.prerequisites,
     })
 }
 
