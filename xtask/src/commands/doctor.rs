@@ -5,7 +5,9 @@
 //! satisfies its `requires-python`, its `uv.lock` in sync with its `pyproject.toml`, its
 //! environment builds, pytest is importable in it, and the markers it selects on are
 //! registered. A check whose precondition failed is reported as skipped, so that one
-//! problem is reported once. Every command is one `cargo xtask test` runs, or a read-only
+//! problem is reported once. A suite that names prerequisites or `requires-env` also gets
+//! `prerequisites`, checked as `smoke` checks them: one that is unavailable is a warning,
+//! not a failure, as it is for a run without `--require-all`. Every command is one `cargo xtask test` runs, or a read-only
 //! uv query: doctor writes nothing that a test run would not (the environments, a pinned uv).
 
 use std::path::{Path, PathBuf};
@@ -14,11 +16,12 @@ use serde_json::json;
 
 use crate::exit_codes;
 use crate::flags::DoctorArgs;
-use crate::manifest::{Environment, Manifest, Suite};
+use crate::manifest::{Environment, Manifest, Prerequisite, Suite};
 use crate::paths::Layout;
 use crate::plan::{plan_suite, shell_line, Invocation, SuitePlan};
 use crate::process;
 use crate::redact::Redactor;
+use crate::services::{self, Health};
 use crate::step::{self, Captured};
 use crate::toolchain::{self, UV_ENV, UV_VERSION};
 
@@ -40,6 +43,7 @@ pub fn run(layout: &Layout, manifest: &Manifest, args: &DoctorArgs) -> anyhow::R
     .map_err(|err| anyhow::anyhow!("setting up signal handling: {err}"))?;
     let cx = Cx {
         layout,
+        manifest,
         redactor: &redactor,
     };
     let mut out = Output::new(args.json, redactor.clone());
@@ -49,11 +53,13 @@ pub fn run(layout: &Layout, manifest: &Manifest, args: &DoctorArgs) -> anyhow::R
         Some(uv) => check_suites(&cx, &uv, &manifest.suites, &mut out),
         None => {
             for suite in &manifest.suites {
-                let skipped = SUITE_CHECKS
+                let mut checks: Vec<_> = SUITE_CHECKS
                     .iter()
                     .map(|name| Check::skip(name, suite, "not run: uv is missing"))
                     .collect();
-                out.emit(skipped);
+                // Prerequisites need no uv.
+                checks.extend(check_prerequisites(&cx, suite));
+                out.emit(checks);
             }
         }
     }
@@ -61,9 +67,11 @@ pub fn run(layout: &Layout, manifest: &Manifest, args: &DoctorArgs) -> anyhow::R
     Ok(code)
 }
 
-/// What every check needs: where the repository is, and the masker of all it prints.
+/// What every check needs: where the repository is, its manifest, and the masker of all
+/// it prints.
 struct Cx<'a> {
     layout: &'a Layout,
+    manifest: &'a Manifest,
     redactor: &'a Redactor,
 }
 
@@ -95,6 +103,9 @@ enum Status {
     Skip,
     /// Does not apply to this suite (a `requirements` suite has no lock to check).
     NotApplicable,
+    /// Something the suite needs from outside is unavailable: the suite would be
+    /// `prerequisite-unavailable`, which fails a run only with `--require-all`.
+    Warn,
 }
 
 #[derive(Clone, Debug)]
@@ -168,6 +179,7 @@ impl Check {
             Status::Fail(_) => "FAIL",
             Status::Skip => "skip",
             Status::NotApplicable => "n/a",
+            Status::Warn => "warn",
         }
     }
 
@@ -177,6 +189,7 @@ impl Check {
             Status::Fail(_) => ("fail", json!(false)),
             Status::Skip => ("skipped", json!(null)),
             Status::NotApplicable => ("not-applicable", json!(null)),
+            Status::Warn => ("unavailable", json!(false)),
         };
         json!({
             "check": self.name,
@@ -196,7 +209,7 @@ impl Check {
             None => self.name.to_string(),
         };
         let mut lines = vec![format!("  {:<5} {subject}: {}", self.label(), self.detail)];
-        if self.failed() {
+        if self.failed() || self.status == Status::Warn {
             for line in self.output.iter().flat_map(|o| o.lines()) {
                 lines.push(format!("        | {line}"));
             }
@@ -274,9 +287,13 @@ fn summary(checks: &[Check], code: u8) -> String {
     let failed = count(|s| matches!(s, Status::Fail(_)));
     let skipped = count(|s| *s == Status::Skip);
     let not_applicable = count(|s| *s == Status::NotApplicable);
+    let unavailable = count(|s| *s == Status::Warn);
     let mut parts = vec![format!("{ok} ok")];
     if failed > 0 {
         parts.push(format!("{failed} failed"));
+    }
+    if unavailable > 0 {
+        parts.push(format!("{unavailable} unavailable"));
     }
     if skipped > 0 {
         parts.push(format!("{skipped} skipped"));
@@ -284,8 +301,10 @@ fn summary(checks: &[Check], code: u8) -> String {
     if not_applicable > 0 {
         parts.push(format!("{not_applicable} not applicable"));
     }
-    let verdict = if failed == 0 {
+    let verdict = if failed == 0 && unavailable == 0 {
         "every check passed".to_string()
+    } else if failed == 0 {
+        "nothing failed; the suites marked `warn` would be prerequisite-unavailable".to_string()
     } else {
         format!(
             "exit code {code} ({}); fix the problems above and run `cargo xtask doctor` again",
@@ -434,7 +453,54 @@ fn check_suite(cx: &Cx<'_>, uv: &Path, suite: &Suite) -> Vec<Check> {
         }
         checks.push(check);
     }
+    checks.extend(check_prerequisites(cx, suite));
     checks
+}
+
+/// The suite's prerequisites and `requires-env` variables, checked at once as `smoke`
+/// checks them (values never shown); `None` when it names none.
+fn check_prerequisites(cx: &Cx<'_>, suite: &Suite) -> Option<Check> {
+    let variables: Vec<Prerequisite> = suite
+        .requires_env
+        .iter()
+        .map(|name| Prerequisite {
+            name: name.clone(),
+            check: crate::manifest::Check::Env(name.clone()),
+            timeout: std::time::Duration::ZERO,
+        })
+        .collect();
+    let needed: Vec<&Prerequisite> = cx
+        .manifest
+        .prerequisites
+        .iter()
+        .filter(|p| suite.prerequisites.contains(&p.name))
+        .chain(&variables)
+        .collect();
+    if needed.is_empty() {
+        return None;
+    }
+    let health = services::check_all(&needed, &cx.layout.root, cx.redactor);
+    let down: Vec<&Health> = health.iter().filter(|h| !h.available).collect();
+    let check = if down.is_empty() {
+        let names: Vec<String> = health.iter().map(Health::label).collect();
+        Check::ok(
+            "prerequisites",
+            suite,
+            format!("{} available", names.join(", ")),
+        )
+    } else {
+        let detail = down
+            .iter()
+            .map(|h| format!("{}: {}", h.label(), h.error.as_deref().unwrap_or("")))
+            .collect::<Vec<_>>()
+            .join("; ");
+        Check::new("prerequisites", Some(suite), Status::Warn, format!("unavailable: {detail}"))
+            .with_fix(format!(
+                "start or set what is unavailable; until then a run reports suite `{}` prerequisite-unavailable, which fails the run only with --require-all",
+                suite.name
+            ))
+    };
+    Some(check)
 }
 
 /// A uv command for the suite, run at the repository root on the suite's directory.
