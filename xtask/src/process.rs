@@ -26,7 +26,9 @@
 //!   invocation can [`sweep`] what a SIGKILLed one left behind.
 //!
 //! Children started elsewhere (`Command::output`, xshell) can run alongside: only processes
-//! found by a step's tag or in a step's group are reaped here, never another child.
+//! found by a step's tag or in a step's group are reaped here, and zombies reparented to
+//! the xtask from another session (a `setsid` daemon that died by itself), never another
+//! child.
 //!
 //! Unix only, like the rest of the xtask.
 
@@ -337,6 +339,7 @@ struct Stat {
     pid: i32,
     ppid: i32,
     pgrp: i32,
+    session: i32,
     /// A zombie (or dead): its environment can no longer be read.
     gone: bool,
 }
@@ -350,10 +353,12 @@ fn stat(pid: i32) -> Option<Stat> {
     let state = fields.next()?;
     let ppid = fields.next()?.parse().ok()?;
     let pgrp = fields.next()?.parse().ok()?;
+    let session = fields.next()?.parse().ok()?;
     Some(Stat {
         pid,
         ppid,
         pgrp,
+        session,
         gone: matches!(state, "Z" | "X" | "x"),
     })
 }
@@ -408,7 +413,23 @@ fn end(groups: &[i32], matches: impl Fn(i32) -> bool) -> usize {
         }
         std::thread::sleep(END_POLL);
     }
+    reap_orphans(me);
     found.len()
+}
+
+/// Reaps the zombies reparented to the xtask that left its session (`setsid` daemons of
+/// earlier steps that died by themselves): dead, their tag can no longer be read, and
+/// nobody else will reap them. A child spawned here never leaves the xtask's session
+/// itself, so its exit status is never taken from its `Child`.
+#[cfg(target_os = "linux")]
+fn reap_orphans(me: i32) {
+    // SAFETY: getsid(0) only reads this process's session id.
+    let session = unsafe { libc::getsid(0) };
+    let orphans: BTreeSet<i32> = scan()
+        .filter(|p| p.gone && p.ppid == me && p.session != session)
+        .map(|p| p.pid)
+        .collect();
+    reap(&orphans, me);
 }
 
 /// Reaps those of `pids` that are zombies whose parent is the xtask, except its registered
@@ -630,6 +651,19 @@ mod tests {
             Some(Instant::now() + Duration::from_millis(300)),
         );
         assert_eq!(stop, Some(Stop::TimedOut));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_setsid_daemon_that_dies_by_itself_before_its_step_ends_is_reaped() {
+        // Orphaned at once (its subshell exits), it dies while the step still runs: a
+        // zombie of the xtask whose tag can no longer be read.
+        let stop = run_with_daemon(
+            "daemon-dies",
+            "(setsid sh -c 'echo $$ > \"$1\"; sleep 0.3' sh \"$1\" &); sleep 1.5",
+            None,
+        );
+        assert_eq!(stop, None);
     }
 
     #[cfg(target_os = "linux")]
