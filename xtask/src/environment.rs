@@ -11,17 +11,35 @@
 //! Each environment holds a record of its inputs (`xtask-inputs.json`). When it matches
 //! what the inputs are now, no uv process runs at all; any change (lock, pyproject,
 //! requirements, `.python-version`, `UV_PYTHON`, the interpreter, uv's version, the
-//! environment deleted by hand) builds it again. Builds of one environment are serialised
-//! by a lock file, so suites and invocations that share it build it once.
+//! environment deleted by hand) builds it again. Each environment has a lock file: held
+//! shared while a pytest or a service runs in it, exclusive while it is built. So suites
+//! and invocations that share it build it once, and an invocation whose inputs differ
+//! (another checkout of the files) waits for the others' suites to end before rebuilding
+//! it under them.
 
 use std::hash::Hasher;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
 
 use serde_json::{json, Value};
 
 use crate::manifest::{Environment, Suite};
 use crate::paths::Layout;
 use crate::plan::Invocation;
+use crate::process;
+
+/// How an environment's lock is held: see [`EnvPlan::lock`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Use {
+    Shared,
+    Exclusive,
+}
+
+/// An environment's lock, held until dropped.
+#[derive(Debug)]
+pub struct Lease(#[allow(dead_code)] std::fs::File);
 
 /// The record of an environment's inputs, inside the environment.
 pub const INPUTS_FILE: &str = "xtask-inputs.json";
@@ -53,9 +71,43 @@ impl EnvPlan {
         self.path.join("bin")
     }
 
-    /// The lock that serialises building this environment.
+    /// The lock file of this environment: shared by everything using it, exclusive to
+    /// build it.
     pub fn lock_path(&self) -> PathBuf {
         self.path.with_extension("lock")
+    }
+
+    /// Waits for the environment's lock, shared (to use it: a pytest or a service running
+    /// in it) or exclusive (to build it, which waits for every user, in this invocation or
+    /// another, to let go). `None` when `deadline` passed or the run was interrupted first.
+    pub fn lock(&self, use_: Use, deadline: Option<Instant>) -> anyhow::Result<Option<Lease>> {
+        let path = self.lock_path();
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        loop {
+            let tried = match use_ {
+                Use::Shared => file.try_lock_shared(),
+                Use::Exclusive => file.try_lock(),
+            };
+            match tried {
+                Ok(()) => return Ok(Some(Lease(file))),
+                Err(std::fs::TryLockError::WouldBlock) => {}
+                Err(std::fs::TryLockError::Error(err)) => {
+                    return Err(err).with_context(|| format!("locking {}", path.display()))
+                }
+            }
+            if process::interrupted() || deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(None);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// What the inputs are now. `uv_version` is uv's own `--version` line.

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, FixedOffset};
 use serde_json::{json, Value};
 
+use crate::environment::Lease;
 use crate::manifest::{Check, Prerequisite, Ready, Service, PORT_PLACEHOLDER};
 use crate::plan::{shell_line, Invocation};
 use crate::process::{self, StepTag};
@@ -331,18 +332,23 @@ pub struct Launch {
     pub invocation: Invocation,
     pub port: u16,
     pub log: PathBuf,
+    /// The lease of the environment it runs in, held as long as it runs.
+    pub lease: Option<Lease>,
 }
 
 impl Launch {
-    /// `env_dir`: the environment it runs in, already built; `pythonpath`: that suite's.
+    /// `environment`: the one it runs in, already built, and its lease; `extra_env`: that
+    /// suite's PYTHONPATH.
     pub fn new(
         service: &Service,
         root: &Path,
         port: u16,
-        env_dir: Option<&Path>,
+        environment: Option<(PathBuf, Lease)>,
         extra_env: Vec<(String, String)>,
         log: PathBuf,
     ) -> Launch {
+        let (env_dir, lease) = environment.unzip();
+        let env_dir = env_dir.as_deref();
         let mut argv: Vec<String> = service.command.iter().map(|a| with_port(a, port)).collect();
         let mut env = extra_env;
         env.extend(
@@ -371,6 +377,7 @@ impl Launch {
             invocation,
             port,
             log,
+            lease,
         }
     }
 }
@@ -381,6 +388,8 @@ struct Running {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
     pid: u32,
+    /// Dropped after the service was stopped (see [`stop_one`]): released with it.
+    _lease: Option<Lease>,
 }
 
 /// The services of a run; every one is stopped, with its process tree, when this is
@@ -480,6 +489,7 @@ impl Services {
             stop,
             thread: Some(thread),
             pid,
+            _lease: launch.lease,
         });
         let deadline = process::deadline_after(clock, service.deadline);
         loop {

@@ -499,7 +499,7 @@ fn start_service(
     services: &mut Services,
     log: PathBuf,
 ) -> Result<(Health, Result<u16, svc::ServiceFailure>), String> {
-    let mut env_dir = None;
+    let mut environment = None;
     let mut extra_env = Vec::new();
     if let Some(name) = &service.environment {
         let suite = manifest
@@ -512,12 +512,13 @@ fn start_service(
             .logs_dir()
             .join(format!("service-{}-environment.log", service.name));
         let mut file = crate::log::create(&build_log).map_err(|e| format!("{e:#}"))?;
-        crate::runner::executor::build_environment(&plan, cx, &mut file).map_err(|why| {
-            format!(
-                "its environment (suite `{name}`'s) could not be built: {why}; see {}",
-                layout.display(&build_log)
-            )
-        })?;
+        let lease =
+            crate::runner::executor::build_environment(&plan, cx, &mut file).map_err(|why| {
+                format!(
+                    "its environment (suite `{name}`'s) could not be built: {why}; see {}",
+                    layout.display(&build_log)
+                )
+            })?;
         if !suite.pythonpath.is_empty() {
             let entries: Vec<String> = suite
                 .pythonpath
@@ -526,20 +527,13 @@ fn start_service(
                 .collect();
             extra_env.push(("PYTHONPATH".to_string(), entries.join(":")));
         }
-        env_dir = Some(plan.env.path.clone());
+        environment = Some((plan.env.path.clone(), lease));
     }
     let port = match service.port {
         Some(port) => port,
         None => svc::free_port().map_err(|e| format!("no free port on 127.0.0.1: {e}"))?,
     };
-    let launch = Launch::new(
-        service,
-        &layout.root,
-        port,
-        env_dir.as_deref(),
-        extra_env,
-        log,
-    );
+    let launch = Launch::new(service, &layout.root, port, environment, extra_env, log);
     let (line, result) = services.start(service, launch, cx.redactor);
     Ok((line, result.map(|()| port)))
 }

@@ -231,6 +231,62 @@ fn a_warm_run_runs_no_uv_and_a_changed_input_rebuilds() {
     assert!(log_of(&fixture, &record(&fixture), "quick").contains(" pip install "));
 }
 
+#[test]
+fn an_environment_in_use_is_not_rebuilt_under_its_tests_by_another_invocation() {
+    let fixture = Fixture::new("engine", "held");
+    assert_code(&fixture.run(&["test", "extra-a"]), exit_codes::OK);
+    let holding = fixture.path("suites/two_extras/holding.marker");
+    let mut first = spawn(fixture.command(&["test", "extra-a-holds"]));
+    let started = Instant::now();
+    while !holding.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "it never held"
+        );
+        assert!(first.try_wait().unwrap().is_none(), "it ended first");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Another checkout of the inputs: the second invocation must rebuild the environment,
+    // but not while the first one's tests run in it.
+    fixture.edit(
+        "suites/two_extras/pyproject.toml",
+        "dependencies = []",
+        "dependencies = []  # edited",
+    );
+    let mut second = spawn(fixture.command(&["test", "extra-a"]));
+    let waiting = || {
+        std::fs::read_dir(fixture.path("target/xtask/runs"))
+            .unwrap()
+            .flatten()
+            .any(|run| {
+                std::fs::read_to_string(run.path().join("logs/extra-a.log"))
+                    .is_ok_and(|log| log.contains("waiting to build it"))
+            })
+    };
+    while !waiting() {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "it never waited"
+        );
+        assert!(
+            second.try_wait().unwrap().is_none(),
+            "the second invocation ended while the first one's tests used the environment"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(second.try_wait().unwrap().is_none(), "it stopped waiting");
+    std::fs::write(fixture.path("suites/two_extras/release.marker"), "").unwrap();
+    assert_code(&finish(first, Duration::from_secs(120)), exit_codes::OK);
+    assert_code(&finish(second, Duration::from_secs(120)), exit_codes::OK);
+    // Then it did rebuild.
+    let log = log_of(&fixture, &record(&fixture), "extra-a");
+    assert!(
+        log.contains(" sync --directory suites/two_extras --locked"),
+        "{log}"
+    );
+}
+
 // ------------------------------------------------------------------------------------
 // Processes
 // ------------------------------------------------------------------------------------

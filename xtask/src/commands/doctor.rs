@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
+use crate::environment::Use;
 use crate::exit_codes;
 use crate::flags::DoctorArgs;
 use crate::manifest::{Environment, Manifest, Prerequisite, Suite};
@@ -640,7 +641,26 @@ fn check_lock(cx: &Cx<'_>, uv: &Path, plan: &SuitePlan) -> Check {
 fn check_environment(cx: &Cx<'_>, plan: &SuitePlan) -> Check {
     let suite = &plan.suite;
     let env = &plan.env;
-    // The same build a run does, under the same lock: doctor leaves a built environment.
+    // The same build a run does, under the same lock: doctor leaves a built environment,
+    // and never rebuilds one under a suite of a run using it.
+    let deadline = process::deadline_after(std::time::Instant::now(), CHECK_TIMEOUT);
+    let _lock = match env.lock(Use::Exclusive, deadline) {
+        Ok(Some(lock)) => lock,
+        Ok(None) => {
+            return Check::fail(
+                "environment",
+                suite,
+                Class::Environment,
+                format!(
+                    "interrupted (or past {} min) while waiting for the runs using {} to end",
+                    CHECK_TIMEOUT.as_secs() / 60,
+                    cx.layout.display(&env.path)
+                ),
+                "let the other `cargo xtask` runs finish, then run `cargo xtask doctor` again",
+            )
+        }
+        Err(err) => return could_not_start("environment", suite, err),
+    };
     let mut ran_build = None;
     for build in &env.build {
         match cx.execute(build) {

@@ -10,6 +10,7 @@ use chrono::{DateTime, FixedOffset};
 
 use crate::classify::{classify, OwnModules, PytestEnd, Report, SuiteFacts};
 use crate::def_line;
+use crate::environment::{Lease, Use};
 use crate::log;
 use crate::model::{now, Attempt, CaseStatus, StepRecord, SuiteResult, TestCase};
 use crate::outcome::Outcome;
@@ -226,14 +227,18 @@ fn try_run_suite(
     // Building the environment and running the tests each get the whole timeout: a slow
     // first build must not eat the time of the tests.
     let clock = Instant::now();
-    match prepare_environment(plan, cx, &mut log, steps, clock)? {
-        Prepared::Ready { built } => environment_ready(EnvReady {
-            duration: clock.elapsed(),
-            built,
-        }),
+    // Held until the suite's tests are done: nothing rebuilds the environment under them.
+    let _lease = match prepare_environment(plan, cx, &mut log, steps, clock)? {
+        Prepared::Ready { built, lease } => {
+            environment_ready(EnvReady {
+                duration: clock.elapsed(),
+                built,
+            });
+            lease
+        }
         Prepared::Stopped(stop) => return Ok(stopped(stop, "environment", None)),
         Prepared::Failed(ended) => return Ok(ended),
-    }
+    };
 
     let _ = std::fs::remove_file(&plan.progress);
     progress::install(&plan.progress_plugin)?;
@@ -455,15 +460,16 @@ fn retry(
 }
 
 /// Builds the suite's environment (or finds it up to date) as the runner does before its
-/// tests, for a service that runs in it; the error says why it could not.
+/// tests, for a service that runs in it, and leases it for as long as the service runs;
+/// the error says why it could not.
 pub fn build_environment(
     plan: &SuitePlan,
     cx: &RunContext<'_>,
     log: &mut File,
-) -> Result<(), String> {
+) -> Result<Lease, String> {
     let mut steps = Vec::new();
     match prepare_environment(plan, cx, log, &mut steps, Instant::now()) {
-        Ok(Prepared::Ready { .. }) => Ok(()),
+        Ok(Prepared::Ready { lease, .. }) => Ok(lease),
         Ok(Prepared::Stopped(Stop::TimedOut)) => Err(format!(
             "building the environment of suite `{}` ran longer than its timeout",
             plan.suite.name
@@ -477,14 +483,20 @@ pub fn build_environment(
 }
 
 enum Prepared {
-    Ready { built: bool },
+    /// Ready to use; `lease` holds it shared until dropped, so nothing rebuilds it meanwhile.
+    Ready {
+        built: bool,
+        lease: Lease,
+    },
     Stopped(Stop),
     Failed(Ended),
 }
 
 /// The environment step: skipped when the environment's inputs are unchanged, else its
-/// build commands and the pytest check, under a lock that makes every other suite or
-/// invocation needing the same environment wait for this build instead of racing it.
+/// build commands and the pytest check. Built under the environment's exclusive lock, so
+/// every other suite or invocation needing it waits for this build instead of racing it,
+/// and a build with other inputs waits until no suite uses it; used under its shared lock,
+/// which the returned lease holds.
 fn prepare_environment(
     plan: &SuitePlan,
     cx: &RunContext<'_>,
@@ -494,38 +506,82 @@ fn prepare_environment(
 ) -> anyhow::Result<Prepared> {
     let env = &plan.env;
     let deadline = process::deadline_after(clock, plan.timeout);
-    let Some(_lock) = lock(&env.lock_path(), deadline)? else {
-        let stop = if process::interrupted() {
-            Stop::Interrupted
-        } else {
-            Stop::TimedOut
-        };
+    let stopped_waiting = |log: &mut File, what: &str| {
         writeln!(
             log,
-            "xtask: environment: stopped while waiting for another build of {}",
+            "xtask: environment: stopped while waiting for {what} {}",
             env.path.display()
         )
         .ok();
-        return Ok(Prepared::Stopped(stop));
+        Ok(Prepared::Stopped(if process::interrupted() {
+            Stop::Interrupted
+        } else {
+            Stop::TimedOut
+        }))
     };
     let inputs = env.inputs(cx.root, cx.uv_version);
-    if env.is_current(&inputs) {
-        writeln!(
-            log,
-            "xtask: environment: {} is up to date (its inputs are unchanged); uv not run",
-            env.path.display()
-        )
-        .context("writing the suite log")?;
-        steps.push(StepRecord {
-            step: "environment",
-            argv: env.build.last().map(|b| b.argv.clone()).unwrap_or_default(),
-            exit_code: None,
-            signal: None,
-            duration: clock.elapsed(),
-            skipped: Some("up to date: its inputs are unchanged".into()),
-        });
-        return Ok(Prepared::Ready { built: false });
+    let mut built = false;
+    loop {
+        let Some(lease) = env.lock(Use::Shared, deadline)? else {
+            return stopped_waiting(log, "another build of");
+        };
+        if env.is_current(&inputs) {
+            if !built {
+                writeln!(
+                    log,
+                    "xtask: environment: {} is up to date (its inputs are unchanged); uv not run",
+                    env.path.display()
+                )
+                .context("writing the suite log")?;
+                steps.push(StepRecord {
+                    step: "environment",
+                    argv: env.build.last().map(|b| b.argv.clone()).unwrap_or_default(),
+                    exit_code: None,
+                    signal: None,
+                    duration: clock.elapsed(),
+                    skipped: Some("up to date: its inputs are unchanged".into()),
+                });
+            }
+            return Ok(Prepared::Ready { built, lease });
+        }
+        drop(lease);
+        let exclusive = match env.lock(Use::Exclusive, Some(Instant::now()))? {
+            Some(exclusive) => exclusive,
+            None => {
+                writeln!(
+                    log,
+                    "xtask: environment: {} is in use or being built elsewhere; waiting to build it",
+                    env.path.display()
+                )
+                .ok();
+                match env.lock(Use::Exclusive, deadline)? {
+                    Some(exclusive) => exclusive,
+                    None => return stopped_waiting(log, "the other users of"),
+                }
+            }
+        };
+        if !env.is_current(&inputs) {
+            if let Some(failed) = build(plan, cx, log, steps, deadline)? {
+                return Ok(failed);
+            }
+            env.record(&inputs)
+                .with_context(|| format!("recording the inputs of {}", env.path.display()))?;
+            built = true;
+        }
+        drop(exclusive);
     }
+}
+
+/// The build commands, then the check that pytest imports: each with what its failure
+/// means. `Some` when one failed or was stopped.
+fn build(
+    plan: &SuitePlan,
+    cx: &RunContext<'_>,
+    log: &mut File,
+    steps: &mut Vec<StepRecord>,
+    deadline: Option<Instant>,
+) -> anyhow::Result<Option<Prepared>> {
+    let env = &plan.env;
     env.discard_record();
     // The build commands, then the check that pytest imports: each with what its failure means.
     let probe = [(&env.probe, true)];
@@ -543,17 +599,17 @@ fn prepare_environment(
             Err(err) => {
                 let detail = format!("could not start `{}`: {err:#}", invocation.argv[0]);
                 writeln!(log, "xtask: {detail}").ok();
-                return Ok(Prepared::Failed(Ended::new(
+                return Ok(Some(Prepared::Failed(Ended::new(
                     Outcome::ToolchainError,
                     detail,
-                )));
+                ))));
             }
         };
         let describe = record.describe();
         let failed = record.exit_code != Some(0);
         steps.push(record);
         if let Some(stop) = stop {
-            return Ok(Prepared::Stopped(stop));
+            return Ok(Some(Prepared::Stopped(stop)));
         }
         if failed {
             let detail = if is_probe {
@@ -566,36 +622,13 @@ fn prepare_environment(
                     invocation.argv.get(1).map_or("", String::as_str)
                 )
             };
-            return Ok(Prepared::Failed(Ended::new(
+            return Ok(Some(Prepared::Failed(Ended::new(
                 Outcome::EnvironmentError,
                 detail,
-            )));
+            ))));
         }
     }
-    env.record(&inputs)
-        .with_context(|| format!("recording the inputs of {}", env.path.display()))?;
-    Ok(Prepared::Ready { built: true })
-}
-
-/// Holds `path` locked; `None` when the deadline passed or the run was interrupted first.
-fn lock(path: &std::path::Path, deadline: Option<Instant>) -> anyhow::Result<Option<File>> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
-    loop {
-        match file.try_lock() {
-            Ok(()) => return Ok(Some(file)),
-            Err(std::fs::TryLockError::WouldBlock) => {}
-            Err(std::fs::TryLockError::Error(err)) => {
-                return Err(err).with_context(|| format!("locking {}", path.display()))
-            }
-        }
-        if process::interrupted() || deadline.is_some_and(|d| Instant::now() >= d) {
-            return Ok(None);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    Ok(None)
 }
 
 /// Where the test the progress plugin names is: its file relative to the repository root
