@@ -95,6 +95,8 @@ pub struct SuitePlan {
     pub flaky_fails: bool,
     /// Where the plugin notes the failed tests' node ids.
     pub failed: PathBuf,
+    /// Where the plugin writes pytest's rootdir and deselected count.
+    pub session: PathBuf,
     /// Properties of its JUnit suite on top of the usual ones (the health of what it needs).
     pub properties: Vec<(String, String)>,
 }
@@ -200,6 +202,11 @@ pub fn plan_suite(suite: &Suite, layout: &Layout, uv: &Path, pytest_args: &[Stri
         crate::progress::FAILED_ENV.into(),
         failed.to_string_lossy().into_owned(),
     ));
+    let session = layout.work_dir().join(format!("{}.session", suite.name));
+    vars.push((
+        crate::progress::SESSION_ENV.into(),
+        session.to_string_lossy().into_owned(),
+    ));
     // What `uv run` sets: the environment is active for anything the tests start.
     vars.push((
         "VIRTUAL_ENV".into(),
@@ -228,6 +235,7 @@ pub fn plan_suite(suite: &Suite, layout: &Layout, uv: &Path, pytest_args: &[Stri
         retries: suite.retries,
         flaky_fails: false,
         failed: failed.clone(),
+        session,
         properties: Vec::new(),
     }
 }

@@ -7,7 +7,10 @@
 //! location at the start of the file named by `XTASK_PROGRESS_FILE` (one `pwrite`, so
 //! 20,000 tests cost next to nothing), and blanks its first line at
 //! `pytest_runtest_logfinish`. It never changes a test's result, and ignores any error of
-//! its own. It notes failed tests' node ids in `XTASK_FAILED_FILE` (for `--retries`). With
+//! its own. It notes failed tests' node ids in `XTASK_FAILED_FILE` (for `--retries`), and
+//! in `XTASK_SESSION_FILE` pytest's rootdir (what its report's files are relative to) and
+//! how many tests were deselected: pytest's own values, whatever `-q` or `-p no:terminal`
+//! leave of its header and summary line. With
 //! `--partition hash:K/N` (`XTASK_PARTITION=K/N`) it also deselects, at
 //! collection, the tests whose node id does not hash (crc32) to slice K.
 
@@ -23,6 +26,27 @@ pub const PLUGIN_MODULE: &str = "_xtask_progress";
 pub const FILE_ENV: &str = "XTASK_PROGRESS_FILE";
 /// The variable naming the file the plugin appends failed tests' node ids to (`--retries`).
 pub const FAILED_ENV: &str = "XTASK_FAILED_FILE";
+/// The variable naming the file the plugin writes the rootdir and the deselected count to.
+pub const SESSION_ENV: &str = "XTASK_SESSION_FILE";
+
+/// What the plugin learned of the pytest session.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Session {
+    /// pytest's rootdir: its report's `file` attributes and node ids are relative to it.
+    pub rootdir: Option<std::path::PathBuf>,
+    /// How many tests were deselected (`-m`, `-k`, `--deselect`, a partition).
+    pub deselected: usize,
+}
+
+/// What the plugin wrote to `path` (nothing, when pytest never configured it).
+pub fn session(path: &Path) -> Session {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let mut lines = text.lines();
+    Session {
+        rootdir: lines.next().filter(|l| !l.is_empty()).map(Into::into),
+        deselected: lines.next().and_then(|l| l.parse().ok()).unwrap_or(0),
+    }
+}
 
 /// The node ids the plugin noted as failed in `path`, each once, in order.
 pub fn failed(path: &Path) -> Vec<String> {
@@ -83,6 +107,37 @@ def pytest_runtest_logreport(report):
         _FAILED.flush()
     except Exception:
         pass
+
+
+_ROOTDIR = ""
+_DESELECTED = 0
+
+
+def _write_session():
+    """$XTASK_SESSION_FILE: the rootdir, then how many tests were deselected."""
+    try:
+        with open(os.environ["XTASK_SESSION_FILE"], "w", encoding="utf-8", errors="replace") as f:
+            f.write(f"{_ROOTDIR}\n{_DESELECTED}\n")
+    except Exception:
+        pass
+
+
+def pytest_configure(config):
+    global _ROOTDIR
+    try:
+        _ROOTDIR = str(config.rootpath)
+    except Exception:
+        return
+    _write_session()
+
+
+def pytest_deselected(items):
+    global _DESELECTED
+    try:
+        _DESELECTED += len(items)
+    except Exception:
+        return
+    _write_session()
 
 
 def pytest_collection_modifyitems(config, items):
@@ -181,8 +236,27 @@ mod tests {
     }
 
     #[test]
+    fn the_session_file_is_read() {
+        let dir = std::env::temp_dir().join(format!("xtask-session-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("s");
+        assert_eq!(session(&path), Session::default());
+        std::fs::write(&path, "/repo/pkg dir\n7\n").unwrap();
+        assert_eq!(
+            session(&path),
+            Session {
+                rootdir: Some("/repo/pkg dir".into()),
+                deselected: 7
+            }
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
     fn the_plugin_uses_the_names_the_xtask_passes() {
         assert!(PLUGIN_SOURCE.contains(&format!("os.environ[\"{FILE_ENV}\"]")));
+        assert!(PLUGIN_SOURCE.contains(&format!("os.environ[\"{SESSION_ENV}\"]")));
+        assert!(PLUGIN_SOURCE.contains(&format!("os.environ[\"{FAILED_ENV}\"]")));
         assert!(PLUGIN_SOURCE.contains(&format!("`-p {PLUGIN_MODULE}`")));
     }
 }

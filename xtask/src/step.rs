@@ -23,11 +23,6 @@ const OUTPUT_DRAIN: Duration = Duration::from_secs(2);
 /// What a step run into a log learned besides its status.
 #[derive(Debug, Default)]
 pub struct Heard {
-    /// pytest's closing line (`=== 3 passed, 1 deselected in 0.1s ===`), if it printed one.
-    pub summary: Option<String>,
-    /// The rootdir pytest's header names (`rootdir: /repo/pkg`): the place its report's
-    /// `file` attributes are relative to.
-    pub rootdir: Option<std::path::PathBuf>,
     /// The end of what the step printed (at most `OUTPUT_TAIL` bytes), masked: where pytest
     /// explains an exit without a report (a conftest that failed to import, a bad `-m`).
     pub output: String,
@@ -103,14 +98,15 @@ pub fn run_into_log(
     };
     let copier = copy(
         reader,
-        SummaryTap::new(RedactingWriter::new(sink, redactor.clone())),
+        TailTap {
+            inner: RedactingWriter::new(sink, redactor.clone()),
+            tail: Tail::default(),
+        },
     );
     let (status, stop) = process::wait(&mut child, &tag, deadline)
         .with_context(|| format!("waiting for `{}`", invocation.argv[0]))?;
     let heard = match copier.recv_timeout(OUTPUT_DRAIN) {
-        Ok((summary, rootdir, tail)) => Heard {
-            summary,
-            rootdir,
+        Ok(tail) => Heard {
             output: redactor.text(&String::from_utf8_lossy(&tail.0)),
         },
         Err(_) => {
@@ -315,84 +311,16 @@ impl Finish for Tail {
     }
 }
 
-/// Passes output through to the log and keeps pytest's closing summary line, so the run
-/// knows how many tests were deselected without a second look at the log, and the end of
-/// the output, for the classifier.
-struct SummaryTap<W: Write> {
+/// Passes output through to the log and keeps its end, for the classifier.
+struct TailTap<W: Write> {
     inner: RedactingWriter<W>,
     tail: Tail,
-    /// The start of the current line, while it may still be a summary line.
-    line: Vec<u8>,
-    /// Whether the current line can no longer be one (it did not start with `=`, or grew long).
-    ignoring: bool,
-    summary: Option<String>,
-    rootdir: Option<std::path::PathBuf>,
 }
 
-/// pytest's summary lines are short; longer lines are not looked at.
-const SUMMARY_MAX: usize = 1024;
-
-impl<W: Write> SummaryTap<W> {
-    fn new(inner: RedactingWriter<W>) -> Self {
-        SummaryTap {
-            inner,
-            tail: Tail::default(),
-            line: Vec::new(),
-            ignoring: false,
-            summary: None,
-            rootdir: None,
-        }
-    }
-
-    fn end_line(&mut self) {
-        if !self.ignoring {
-            let line = String::from_utf8_lossy(&self.line);
-            if is_summary(&line) {
-                self.summary = Some(line.trim().to_string());
-            } else if let Some(rest) = line.strip_prefix("rootdir: ") {
-                if self.rootdir.is_none() {
-                    let dir = rest.split(", ").next().unwrap_or(rest).trim();
-                    self.rootdir = Some(dir.into());
-                }
-            }
-        }
-        self.line.clear();
-        self.ignoring = false;
-    }
-}
-
-fn is_summary(line: &str) -> bool {
-    let line = line.trim();
-    line.starts_with('=') && line.ends_with('=') && line.contains(" in ")
-}
-
-impl<W: Write> Write for SummaryTap<W> {
+impl<W: Write> Write for TailTap<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.inner.write_all(buf)?;
         self.tail.keep(buf, OUTPUT_TAIL);
-        let mut rest = buf;
-        while !rest.is_empty() {
-            let (piece, ended) = match rest.iter().position(|&b| b == b'\n') {
-                Some(at) => (&rest[..at], true),
-                None => (rest, false),
-            };
-            if !self.ignoring {
-                if self.line.is_empty() && piece.first().is_some_and(|&b| b != b'=' && b != b'r') {
-                    self.ignoring = true;
-                } else if self.line.len() + piece.len() > SUMMARY_MAX {
-                    self.ignoring = true;
-                    self.line.clear();
-                } else {
-                    self.line.extend_from_slice(piece);
-                }
-            }
-            if ended {
-                self.end_line();
-                rest = &rest[piece.len() + 1..];
-            } else {
-                rest = &[];
-            }
-        }
         Ok(buf.len())
     }
 
@@ -401,25 +329,13 @@ impl<W: Write> Write for SummaryTap<W> {
     }
 }
 
-impl<W: Write + Send + 'static> Finish for SummaryTap<W> {
-    type Done = (Option<String>, Option<std::path::PathBuf>, Tail);
-    fn finish(mut self) -> Self::Done {
-        self.end_line();
+impl<W: Write + Send + 'static> Finish for TailTap<W> {
+    type Done = Tail;
+    fn finish(mut self) -> Tail {
         let _ = self.inner.finish();
         self.tail.cut(OUTPUT_TAIL);
-        (self.summary, self.rootdir, self.tail)
+        self.tail
     }
-}
-
-/// How many tests pytest's summary line says it deselected.
-pub fn deselected(summary: &str) -> usize {
-    summary
-        .trim_matches(|c| c == '=' || c == ' ')
-        .split(", ")
-        .filter_map(|part| part.trim().split_once(' '))
-        .find(|(_, what)| what.starts_with("deselected"))
-        .and_then(|(n, _)| n.parse().ok())
-        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -427,26 +343,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_summary_line_is_heard_whatever_the_writes_look_like() {
-        let mut tap = SummaryTap::new(RedactingWriter::new(Vec::new(), Redactor::default()));
-        for piece in [
-            "rootdir: /repo/pkg\nconfigfile: pyproject.toml\n",
-            "collected 3 items\n",
-            "==== 2 passed, ",
-            "1 deselected in 0.01s ====\n",
-            "tail",
-        ] {
-            tap.write_all(piece.as_bytes()).unwrap();
+    fn the_tail_keeps_the_end_of_what_passed_through() {
+        let mut tap = TailTap {
+            inner: RedactingWriter::new(Vec::new(), Redactor::default()),
+            tail: Tail::default(),
+        };
+        let line = "x".repeat(1000) + "\n";
+        for _ in 0..(2 * OUTPUT_TAIL / line.len() + 10) {
+            tap.write_all(line.as_bytes()).unwrap();
         }
-        let (summary, rootdir, tail) = tap.finish();
-        assert_eq!(rootdir.as_deref(), Some(std::path::Path::new("/repo/pkg")));
-        let summary = summary.unwrap();
-        assert_eq!(
-            String::from_utf8_lossy(&tail.0),
-            "rootdir: /repo/pkg\nconfigfile: pyproject.toml\ncollected 3 items\n==== 2 passed, 1 deselected in 0.01s ====\ntail"
-        );
-        assert_eq!(summary, "==== 2 passed, 1 deselected in 0.01s ====");
-        assert_eq!(deselected(&summary), 1);
-        assert_eq!(deselected("= 5 passed in 1.00s ="), 0);
+        tap.write_all(b"the end").unwrap();
+        let tail = tap.finish();
+        assert_eq!(tail.0.len(), OUTPUT_TAIL);
+        assert!(tail.0.ends_with(b"x\nthe end"));
     }
 }

@@ -907,3 +907,46 @@ fn changed_since_selects_the_suites_whose_inputs_changed() {
         run.stderr
     );
 }
+
+/// pytest's rootdir and deselected count come from pytest itself (the xtask's plugin), not
+/// from its terminal output: `-q` (no header, no `=` summary) changes nothing in the reports.
+#[test]
+fn quiet_pytest_output_changes_nothing_in_the_reports() {
+    let fixture = Fixture::empty("quiet");
+    std::fs::create_dir_all(fixture.path("pkg/sub/tests")).unwrap();
+    fixture.write(
+        "Cargo.toml",
+        r#"[workspace]
+
+[[workspace.metadata.xtask.suites]]
+name = "nested"
+group = "g"
+dir = "pkg/sub"
+requirements = ["pytest==9.2.0"]
+markers = "not slow"
+paths = ["tests"]
+"#,
+    );
+    // The ini file is above the suite's directory: that is pytest's rootdir.
+    fixture.write("pkg/pytest.ini", "[pytest]\nmarkers =\n    slow: slow\n");
+    fixture.write(
+        "pkg/sub/tests/test_x.py",
+        "import pytest\n\n\ndef test_fails():\n    assert 1 == 2\n\n\n@pytest.mark.slow\ndef test_slow():\n    pass\n",
+    );
+    for args in [
+        &["test", "nested"][..],
+        &["test", "nested", "--", "-q"],
+        &["test", "nested", "--", "-qq"],
+    ] {
+        let run = fixture.run(args);
+        assert_code(&run, exit_codes::TESTS_FAILED);
+        let record = record(&fixture);
+        let nested = suite_record(&record, "nested");
+        assert_eq!(nested["counts"]["deselected"], 1, "{args:?}: {nested:#}");
+        assert_eq!(nested["counts"]["failed"], 1, "{args:?}");
+        let report = fixture.report();
+        let case = case(suite(&report, "nested"), "test_fails");
+        assert_eq!(attr(case, "file"), "pkg/sub/tests/test_x.py", "{args:?}");
+        assert_eq!(line_at(&fixture, case), "def test_fails():", "{args:?}");
+    }
+}

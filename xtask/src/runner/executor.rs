@@ -241,6 +241,7 @@ fn try_run_suite(
     };
 
     let _ = std::fs::remove_file(&plan.progress);
+    let _ = std::fs::remove_file(&plan.session);
     progress::install(&plan.progress_plugin)?;
     let deadline = process::deadline_after(Instant::now(), plan.timeout);
     let (record, stop, heard) = match step::run_into_log(
@@ -268,13 +269,17 @@ fn try_run_suite(
     // A death by signal reads as a shell (and uv) reports it: 128 + n.
     let code = record.exit_code.or(record.signal.map(|s| 128 + s));
     steps.push(record);
-    *deselected = heard.summary.as_deref().map_or(0, step::deselected);
     // pytest's report names files relative to its rootdir, which pytest chose as it does for
-    // the hand-written command; its header says which (else, with `-q`, the suite's dir).
-    let base = heard
+    // the hand-written command; the plugin says which (pytest never configured it: the
+    // suite's directory, where it runs).
+    let session = progress::session(&plan.session);
+    *deselected = session.deselected;
+    let rootdir = session
         .rootdir
-        .as_deref()
-        .and_then(|dir| dir.strip_prefix(cx.root).ok())
+        .unwrap_or_else(|| cx.root.join(&plan.suite.dir));
+    let base = rootdir
+        .strip_prefix(cx.root)
+        .ok()
         .map(|rel| rel.to_string_lossy().into_owned())
         .map(|rel| if rel.is_empty() { ".".to_string() } else { rel })
         .unwrap_or_else(|| plan.suite.dir.clone());
@@ -336,10 +341,6 @@ fn try_run_suite(
     }
     let mut cases = report.ok().flatten().unwrap_or_default();
     if outcome == Outcome::Failed && plan.retries > 0 {
-        let rootdir = heard
-            .rootdir
-            .clone()
-            .unwrap_or_else(|| cx.root.join(&plan.suite.dir));
         (outcome, detail) = retry(plan, cx, &mut log, steps, &rootdir, &base, &mut cases)?;
     }
     Ok(Ended {
