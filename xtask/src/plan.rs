@@ -537,6 +537,10 @@ mod tests {
                     plan.failed.to_string_lossy().into_owned()
                 ),
                 (
+                    "XTASK_SESSION_FILE".to_string(),
+                    plan.session.to_string_lossy().into_owned()
+                ),
+                (
                     "VIRTUAL_ENV".to_string(),
                     plan.env.path.to_string_lossy().into_owned()
                 ),
@@ -717,7 +721,7 @@ mod tests {
             "{line}"
         );
         assert!(
-            line.contains(".failed VIRTUAL_ENV=/repo/target/xtask/envs/"),
+            line.contains(".session VIRTUAL_ENV=/repo/target/xtask/envs/"),
             "{line}"
         );
         assert!(

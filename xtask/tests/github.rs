@@ -274,6 +274,7 @@ fn the_matrix_lists_every_suite_and_its_commands_run() {
             "stdlib-name",
             "extra-a",
             "extra-b",
+            "extra-a-holds",
             "daemon",
             "daemon-hang",
             "ordinary",
