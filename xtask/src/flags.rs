@@ -26,7 +26,7 @@ the run record: target/xtask/run.json. Exit codes: see README.md.";
 
 #[derive(Subcommand, Debug)]
 pub enum Builtin {
-    /// Run the named suites or groups (all suites when none is named).
+    /// Run the named suites or groups (every suite but the smoke suites when none is named).
     Test(TestArgs),
     /// List the suites of the manifest.
     List(ListArgs),
@@ -74,7 +74,8 @@ pub struct JunitMergeArgs {
 
 #[derive(Args, Debug)]
 pub struct TestArgs {
-    /// Suite or group names; every suite when none is given.
+    /// Suite or group names; none: every suite (`test`, the smoke suites left out) or every
+    /// smoke suite (`smoke`).
     #[arg(value_name = "SUITE|GROUP")]
     pub selectors: Vec<String>,
     #[command(flatten)]
