@@ -127,10 +127,15 @@ impl Layout {
 
     /// `path` relative to the root when it is below it, for messages and reports.
     pub fn display<'a>(&self, path: &'a Path) -> std::borrow::Cow<'a, str> {
-        match path.strip_prefix(&self.root) {
-            Ok(rel) => rel.to_string_lossy().into_owned().into(),
-            Err(_) => path.to_string_lossy(),
-        }
+        display(&self.root, path)
+    }
+}
+
+/// `path` relative to `root` when it is below it, for messages and reports.
+pub fn display<'a>(root: &Path, path: &'a Path) -> std::borrow::Cow<'a, str> {
+    match path.strip_prefix(root) {
+        Ok(rel) => rel.to_string_lossy().into_owned().into(),
+        Err(_) => path.to_string_lossy(),
     }
 }
 

@@ -397,6 +397,49 @@ struct Running {
 #[derive(Default)]
 pub struct Services {
     running: Vec<Running>,
+    watch: Watch,
+}
+
+/// Whether the services a run started are still up: the runner asks before and after each
+/// suite that needs one, so that a suite whose service died is told apart from a suite
+/// whose code broke. Cheap to clone; shared with the worker threads.
+#[derive(Clone, Debug, Default)]
+pub struct Watch(Arc<Mutex<BTreeMap<String, Watched>>>);
+
+#[derive(Clone, Debug)]
+struct Watched {
+    /// Set by the service's thread when it exits by itself: how (`exited with code 1`).
+    ended: Arc<Mutex<Option<String>>>,
+    log: PathBuf,
+}
+
+/// A service that ended by itself while the run still needed it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Died {
+    pub name: String,
+    /// How it ended: `exited with code 1`, `was killed by signal 9 (SIGKILL)`.
+    pub how: String,
+    pub log: PathBuf,
+}
+
+impl Watch {
+    /// The first of `names` that was started and has since ended by itself.
+    pub fn died(&self, names: &[String]) -> Option<Died> {
+        let watched = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        names.iter().find_map(|name| {
+            let service = watched.get(name)?;
+            let how = service
+                .ended
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone()?;
+            Some(Died {
+                name: name.clone(),
+                how,
+                log: service.log.clone(),
+            })
+        })
+    }
 }
 
 /// A service that did not become ready: why, for the suites that needed it.
@@ -407,6 +450,11 @@ pub struct ServiceFailure {
 }
 
 impl Services {
+    /// Tells how the services started here are doing, for as long as the run lasts.
+    pub fn watch(&self) -> Watch {
+        self.watch.clone()
+    }
+
     /// Starts `service` and waits until it is ready or its deadline passes. The health line
     /// says which; on failure the service is already stopped and its log kept.
     pub fn start(
@@ -492,6 +540,10 @@ impl Services {
             _lease: launch.lease,
         });
         let deadline = process::deadline_after(clock, service.deadline);
+        let watched = Watched {
+            ended: Arc::clone(&ended),
+            log: launch.log.clone(),
+        };
         loop {
             if let Some(how) = ended.lock().unwrap_or_else(PoisonError::into_inner).clone() {
                 let detail = format!("it exited at start ({how}) before it was ready");
@@ -502,6 +554,11 @@ impl Services {
                 Ready::Tcp => tcp(&format!("127.0.0.1:{}", launch.port), PROBE_TIMEOUT),
             };
             if probed.is_ok() {
+                self.watch
+                    .0
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(service.name.clone(), watched);
                 return (
                     Health {
                         name: service.name.clone(),
@@ -634,6 +691,11 @@ fn run(
         }
         Err(err) => format!("could not be waited for: {err}"),
     };
+    // Said at once, before its last output is drained: a suite whose tests just failed
+    // against it asks right away.
+    if exited_by_itself {
+        *ended.lock().unwrap_or_else(PoisonError::into_inner) = Some(how.clone());
+    }
     if let Some(copier) = copier {
         let _ = copier.recv_timeout(Duration::from_secs(2));
     }
@@ -647,9 +709,6 @@ fn run(
         "xtask: service {how}{stopped} after {:.2}s",
         clock.elapsed().as_secs_f64()
     );
-    if exited_by_itself {
-        *ended.lock().unwrap_or_else(PoisonError::into_inner) = Some(how);
-    }
 }
 
 /// The variables a ready service gives the suites that need it.

@@ -243,13 +243,14 @@ pub fn run_suites(
     let mut junit = JunitSink::new(layout, redactor.clone());
     let mut record = RecordSink::new(layout, info, redactor.clone());
     record.require_all = args.require_all;
+    let mut services = Services::default();
     let cx = runner::RunContext {
         redactor: &redactor,
         uv_version: &uv_version,
         root: &layout.root,
         also: streaming.then(|| terminal.stream_writer()),
+        services: services.watch(),
     };
-    let mut services = Services::default();
     let health = if toolchain_blocked.is_none() {
         let mut out = RedactingWriter::new(std::io::stdout(), redactor.clone());
         let health = prepare_smoke(

@@ -184,6 +184,52 @@ fn a_service_whose_port_is_taken_is_a_service_error_and_is_not_started() {
 }
 
 #[test]
+fn a_service_that_dies_during_the_run_makes_its_suites_service_errors_not_test_failures() {
+    let fixture = Fixture::new("smoke", "smoke-dies");
+    let run = smoke(
+        &fixture,
+        &["smoke", "uses-dying", "uses-dying-too", "-j", "1"],
+    );
+    assert_code(&run, exit_codes::SERVICE_ERROR);
+    let record = record(&fixture);
+    // The first suite ran and failed against the dead service: the cause is named, and its
+    // failed test is still in the report.
+    let first = suite_record(&record, "uses-dying");
+    assert_eq!(first["outcome"], "service-error", "{first:#}");
+    let detail = first["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("service `dies` exited with 4 during the run")
+            && detail.contains("the suite ended `failed`")
+            && detail.contains("logs/service-dies.log"),
+        "{detail}"
+    );
+    assert_eq!(first["counts"]["failed"], 1, "{first:#}");
+    let report = fixture.report();
+    assert!(matches!(
+        case(
+            suite(&report, "uses-dying"),
+            "test_the_service_answers_after_a_while"
+        )
+        .status,
+        quick_junit::TestCaseStatus::NonSuccess { .. }
+    ));
+    // The second found it gone and did not run.
+    let second = suite_record(&record, "uses-dying-too");
+    assert_eq!(second["outcome"], "service-error", "{second:#}");
+    assert!(
+        second["detail"]
+            .as_str()
+            .unwrap()
+            .contains("before the suite started"),
+        "{second:#}"
+    );
+    assert!(fixture
+        .read("target/xtask/latest/logs/service-dies.log")
+        .contains("dies: going down"));
+    assert_eq!(assert_no_process_left(&fixture), 1);
+}
+
+#[test]
 fn a_prerequisite_that_is_down_skips_its_suite_without_failing_unless_all_are_required() {
     let fixture = Fixture::new("smoke", "smoke-down");
     let run = smoke(&fixture, &["smoke", "needs-down", "needs-key"]);

@@ -29,6 +29,8 @@ pub struct RunContext<'a> {
     pub root: &'a std::path::Path,
     /// Where every step's output also goes as it is written (`--no-capture`), if anywhere.
     pub also: Option<step::Also>,
+    /// Whether the services the suites need are still up.
+    pub services: crate::services::Watch,
 }
 
 /// How the environment step ended, for the event the terminal shows.
@@ -199,6 +201,17 @@ fn try_run_suite(
             .context("writing the suite log")?;
         return Ok(Ended::new(blocked.outcome, blocked.detail.clone()));
     }
+    // A service it needs died after it became ready, before this suite's turn.
+    if let Some(died) = cx.services.died(&plan.suite.services) {
+        let detail = format!(
+            "not run: its service `{}` {} before the suite started; see {}",
+            died.name,
+            died.how,
+            crate::paths::display(cx.root, &died.log)
+        );
+        writeln!(log, "xtask: {}", cx.redactor.text(&detail)).context("writing the suite log")?;
+        return Ok(Ended::new(Outcome::ServiceError, detail));
+    }
     if let Some(dir) = plan.raw_junit.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
@@ -295,6 +308,7 @@ fn try_run_suite(
         let mut ended = stopped(stop, "pytest", nodeid.as_deref());
         ended.cases = cases.map(<[TestCase]>::to_vec).unwrap_or_default();
         ended.at = running.and_then(|r| running_test_at(&r, &base, cx));
+        blame_a_dead_service(plan, cx, &mut log, &mut ended);
         return Ok(ended);
     }
     let own = OwnModules {
@@ -343,12 +357,41 @@ fn try_run_suite(
     if outcome == Outcome::Failed && plan.retries > 0 {
         (outcome, detail) = retry(plan, cx, &mut log, steps, &rootdir, &base, &mut cases)?;
     }
-    Ok(Ended {
+    let mut ended = Ended {
         outcome,
         detail,
         cases,
         at: None,
-    })
+    };
+    blame_a_dead_service(plan, cx, &mut log, &mut ended);
+    Ok(ended)
+}
+
+/// A suite that did not pass while a service it needs died: the stack was down, which the
+/// tests' failures (or a hang until the timeout) do not say. It becomes `service-error`,
+/// saying what it would have been; its cases are kept as they are. An interrupted run
+/// stopped the services itself.
+fn blame_a_dead_service(plan: &SuitePlan, cx: &RunContext<'_>, log: &mut File, ended: &mut Ended) {
+    if matches!(ended.outcome, Outcome::Passed | Outcome::Interrupted) {
+        return;
+    }
+    let Some(died) = cx.services.died(&plan.suite.services) else {
+        return;
+    };
+    let what = ended
+        .detail
+        .as_ref()
+        .map_or(String::new(), |d| format!(" ({d})"));
+    let detail = format!(
+        "its service `{}` {} during the run: the suite ended `{}`{what}, which may be the service's failure rather than the code's; see {}",
+        died.name,
+        died.how,
+        ended.outcome.name(),
+        crate::paths::display(cx.root, &died.log)
+    );
+    writeln!(log, "xtask: {}", cx.redactor.text(&detail)).ok();
+    ended.outcome = Outcome::ServiceError;
+    ended.detail = Some(detail);
 }
 
 /// Runs the failed tests again, by node id, up to `plan.retries` times, adding each run as
