@@ -386,10 +386,18 @@ fn environ_has(pid: i32, matches: impl Fn(&[u8]) -> bool) -> bool {
 
 /// Kills, until none is left, the members of `groups` and every process `matches` (by pid),
 /// then reaps those of them that were reparented to the xtask. Returns how many it killed.
+///
+/// It also reaps the zombies reparented to the xtask that left its session (`setsid`
+/// daemons of earlier steps that died by themselves): dead, their tag can no longer be read,
+/// and nobody else would reap them. A child spawned here never leaves the xtask's session
+/// itself, so its exit status is never taken from its `Child`.
 #[cfg(target_os = "linux")]
 fn end(groups: &[i32], matches: impl Fn(i32) -> bool) -> usize {
     let me = std::process::id() as i32;
+    // SAFETY: getsid(0) only reads this process's session id.
+    let session = unsafe { libc::getsid(0) };
     let mut found = BTreeSet::new();
+    let mut orphans = BTreeSet::new();
     for _ in 0..END_ROUNDS {
         for group in groups {
             send(-group, libc::SIGKILL);
@@ -400,6 +408,8 @@ fn end(groups: &[i32], matches: impl Fn(i32) -> bool) -> usize {
             if p.gone {
                 if member {
                     found.insert(p.pid);
+                } else if p.ppid == me && p.session != session {
+                    orphans.insert(p.pid);
                 }
             } else if member || matches(p.pid) {
                 send(p.pid, libc::SIGKILL);
@@ -413,23 +423,8 @@ fn end(groups: &[i32], matches: impl Fn(i32) -> bool) -> usize {
         }
         std::thread::sleep(END_POLL);
     }
-    reap_orphans(me);
-    found.len()
-}
-
-/// Reaps the zombies reparented to the xtask that left its session (`setsid` daemons of
-/// earlier steps that died by themselves): dead, their tag can no longer be read, and
-/// nobody else will reap them. A child spawned here never leaves the xtask's session
-/// itself, so its exit status is never taken from its `Child`.
-#[cfg(target_os = "linux")]
-fn reap_orphans(me: i32) {
-    // SAFETY: getsid(0) only reads this process's session id.
-    let session = unsafe { libc::getsid(0) };
-    let orphans: BTreeSet<i32> = scan()
-        .filter(|p| p.gone && p.ppid == me && p.session != session)
-        .map(|p| p.pid)
-        .collect();
     reap(&orphans, me);
+    found.len()
 }
 
 /// Reaps those of `pids` that are zombies whose parent is the xtask, except its registered
