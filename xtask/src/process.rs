@@ -566,19 +566,26 @@ mod tests {
         send(pid, libc::SIGKILL);
     }
 
-    #[test]
-    fn a_step_past_its_deadline_is_stopped_with_its_whole_group() {
-        // The shell leaves a grandchild that ignores SIGINT; both must be gone.
-        let dir = scratch("deadline");
+    /// A step whose shell ignores SIGINT and leaves a grandchild: its scratch directory,
+    /// tag, child and the grandchild's pid.
+    fn stubborn_step(name: &str) -> (PathBuf, StepTag, Child, i32) {
+        let dir = scratch(name);
         let pidfile = dir.join("grandchild.pid");
         let script = format!(
             "trap '' INT; sleep 600 & echo $! > {}; wait",
             pidfile.display()
         );
         let tag = StepTag::next();
-        let mut child = spawn(Command::new("sh").args(["-c", &script]), &tag).unwrap();
-        let clock = Instant::now();
+        let child = spawn(Command::new("sh").args(["-c", &script]), &tag).unwrap();
         let grandchild = read_pid(&pidfile);
+        (dir, tag, child, grandchild)
+    }
+
+    #[test]
+    fn a_step_past_its_deadline_is_stopped_with_its_whole_group() {
+        // The shell leaves a grandchild that ignores SIGINT; both must be gone.
+        let (dir, tag, mut child, grandchild) = stubborn_step("deadline");
+        let clock = Instant::now();
         assert!(!dead(grandchild));
         let (status, stop) = wait(&mut child, &tag, Some(Instant::now())).unwrap();
         cleanup(grandchild);
@@ -745,15 +752,7 @@ mod tests {
 
     #[test]
     fn stop_interrupts_then_kills_a_step_that_ignores_sigint_with_its_group() {
-        let dir = scratch("stop");
-        let pidfile = dir.join("grandchild.pid");
-        let script = format!(
-            "trap '' INT; sleep 600 & echo $! > {}; wait",
-            pidfile.display()
-        );
-        let tag = StepTag::next();
-        let mut child = spawn(Command::new("sh").args(["-c", &script]), &tag).unwrap();
-        let grandchild = read_pid(&pidfile);
+        let (dir, tag, mut child, grandchild) = stubborn_step("stop");
         let clock = Instant::now();
         let status = stop(&mut child, &tag, Duration::from_millis(300)).unwrap();
         cleanup(grandchild);

@@ -8,16 +8,9 @@ use common::*;
 use serde_json::Value;
 use xtask::exit_codes;
 
-fn suite_record(fixture: &Fixture, name: &str) -> Value {
-    let record: Value =
-        serde_json::from_str(&fixture.read("target/xtask/run.json")).expect("run.json is JSON");
-    record["suites"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == name)
-        .unwrap_or_else(|| panic!("run.json has no suite {name}: {record:#}"))
-        .clone()
+/// Suite `name` of the newest run.json.
+fn suite_of(fixture: &Fixture, name: &str) -> Value {
+    suite_record(&record(fixture), name).clone()
 }
 
 /// Runs suite `name` alone (with `args` after `--`) and checks how it ended: its outcome in
@@ -38,7 +31,7 @@ fn check(
     }
     let run = fixture.run(&argv);
     assert_code(&run, code);
-    let record = suite_record(fixture, name);
+    let record = suite_of(fixture, name);
     assert_eq!(record["outcome"], outcome, "{record:#}");
     let detail = record["detail"].as_str().unwrap_or_default().to_string();
     for word in words {
@@ -160,7 +153,7 @@ fn a_failure_in_the_report_is_a_failure_whatever_pytest_exits_with() {
         &["exited 0", "1 failed"],
     );
     // pytest printed no summary there: the report is the only count, and it is pytest's.
-    let suite = suite_record(&fixture, "exit0-hook");
+    let suite = suite_of(&fixture, "exit0-hook");
     assert_eq!(suite["counts"]["failed"], 1, "{suite:#}");
     assert_eq!(suite["counts"]["passed"], 1, "{suite:#}");
 }
@@ -267,7 +260,7 @@ fn an_option_that_takes_the_report_away_is_refused_before_anything_runs() {
 fn a_pytest_that_cannot_be_started_is_an_environment_error() {
     let fixture = Fixture::new("classify", "no_pytest");
     assert_code(&fixture.run(&["test", "plain"]), exit_codes::OK);
-    let env = suite_record(&fixture, "plain")["environment"]["path"]
+    let env = suite_of(&fixture, "plain")["environment"]["path"]
         .as_str()
         .unwrap()
         .to_string();

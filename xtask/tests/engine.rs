@@ -25,16 +25,6 @@ fn log_of(fixture: &Fixture, record: &Value, name: &str) -> String {
     fixture.read(suite_record(record, name)["log"].as_str().unwrap())
 }
 
-fn alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // A zombie is gone as far as anyone can tell; only its parent's wait is missing.
-        Ok(stat) => !stat
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
-        Err(_) => false,
-    }
-}
-
 /// The pids a daemon test wrote (pytest's, then the daemon's), once it has written them.
 fn wait_for_pids(path: &Path, child: &mut Child) -> Vec<u32> {
     let started = Instant::now();
@@ -57,21 +47,6 @@ fn pids(path: &Path) -> Vec<u32> {
         .lines()
         .map(|l| l.trim().parse().unwrap())
         .collect()
-}
-
-fn assert_gone(pids: &[u32]) {
-    let started = Instant::now();
-    while pids.iter().any(|&p| alive(p)) && started.elapsed() < Duration::from_secs(5) {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    for &pid in pids {
-        if alive(pid) {
-            let _ = Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .status();
-            panic!("process {pid} outlived its suite");
-        }
-    }
 }
 
 /// The xtask started in the background, its output collected.

@@ -15,9 +15,7 @@ use xtask::exit_codes;
 
 /// Each suite's counts in the newest run.json (tests, passed, ..., deselected).
 fn counts(fixture: &Fixture) -> BTreeMap<String, Value> {
-    let record: Value =
-        serde_json::from_str(&fixture.read("target/xtask/run.json")).expect("run.json is JSON");
-    record["suites"]
+    record(fixture)["suites"]
         .as_array()
         .unwrap()
         .iter()

@@ -954,46 +954,6 @@ fn read_pids(path: &Path) -> Vec<u32> {
         .collect()
 }
 
-/// Running, as opposed to gone or a zombie waiting for its parent (or init) to reap it.
-fn alive(pid: u32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    let state = stat
-        .rsplit_once(')')
-        .and_then(|(_, rest)| rest.trim_start().chars().next());
-    !matches!(state, Some('Z' | 'X') | None)
-}
-
-/// Every pid is gone within a short grace; those left are killed (they are this test's)
-/// and named.
-fn assert_gone(pids: &[u32]) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while pids.iter().any(|&p| alive(p)) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let left: Vec<String> = pids
-        .iter()
-        .filter(|&&p| alive(p))
-        .map(|&p| {
-            let cmdline = std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
-            let shown = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            kill_pid(p);
-            format!("{p} ({})", shown.trim())
-        })
-        .collect();
-    assert!(
-        left.is_empty(),
-        "still running after the xtask ended: {left:?}"
-    );
-}
-
-fn kill_pid(pid: u32) {
-    let _ = Command::new("kill")
-        .args(["-KILL", &pid.to_string()])
-        .status();
-}
-
 /// Kills, when dropped (a test ending or failing), whatever is still running of the pids
 /// a hanging test recorded: they are this test's, and must not outlive it.
 struct Reaper {

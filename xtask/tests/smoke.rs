@@ -21,33 +21,15 @@ fn health<'a>(record: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no health line {name}: {record:#}"))
 }
 
-fn alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
-        Err(_) => false,
-    }
-}
-
 /// Every pid the fixture's services recorded; none may still run. Returns how many.
 fn assert_no_process_left(fixture: &Fixture) -> usize {
     let dir = fixture.path("pids");
     let mut pids = Vec::new();
     for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
         let text = std::fs::read_to_string(entry.path()).unwrap();
-        pids.push((
-            entry.file_name().to_string_lossy().into_owned(),
-            text.trim().parse::<u32>().unwrap(),
-        ));
+        pids.push(text.trim().parse::<u32>().unwrap());
     }
-    let left: Vec<_> = pids.iter().filter(|(_, pid)| alive(*pid)).collect();
-    for (_, pid) in &left {
-        let _ = std::process::Command::new("kill")
-            .args(["-KILL", &pid.to_string()])
-            .status();
-    }
-    assert!(left.is_empty(), "still running: {left:?}");
+    assert_gone(&pids);
     pids.len()
 }
 

@@ -415,3 +415,43 @@ pub fn strict_xml(path: &Path) {
 pub fn xml_char(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
 }
+
+/// Running, as opposed to gone or a zombie waiting for its parent (or init) to reap it.
+pub fn alive(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.trim_start().chars().next());
+    !matches!(state, Some('Z' | 'X') | None)
+}
+
+/// Every pid is gone within a short grace; those left are killed (they are this test's)
+/// and named.
+pub fn assert_gone(pids: &[u32]) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while pids.iter().any(|&p| alive(p)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let left: Vec<String> = pids
+        .iter()
+        .filter(|&&p| alive(p))
+        .map(|&p| {
+            let cmdline = std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
+            let shown = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            kill_pid(p);
+            format!("{p} ({})", shown.trim())
+        })
+        .collect();
+    assert!(
+        left.is_empty(),
+        "still running after the xtask ended: {left:?}"
+    );
+}
+
+pub fn kill_pid(pid: u32) {
+    let _ = Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status();
+}
