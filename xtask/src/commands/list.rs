@@ -33,24 +33,19 @@ impl ListArgs {
             println!("{}", serde_json::to_string_pretty(&suites)?);
             return Ok(());
         }
-        let width = manifest
-            .suites
-            .iter()
-            .map(|s| s.name.len())
-            .max()
-            .unwrap_or(0);
-        let gwidth = manifest
-            .suites
-            .iter()
-            .map(|s| s.group.len())
-            .max()
-            .unwrap_or(0);
-        let dwidth = manifest
-            .suites
-            .iter()
-            .map(|s| s.dir.len())
-            .max()
-            .unwrap_or(0);
+        let widest = |field: fn(&Suite) -> &str| {
+            manifest
+                .suites
+                .iter()
+                .map(|s| field(s).len())
+                .max()
+                .unwrap_or(0)
+        };
+        let (width, gwidth, dwidth) = (
+            widest(|s| &s.name),
+            widest(|s| &s.group),
+            widest(|s| &s.dir),
+        );
         for suite in &manifest.suites {
             let needs = needs(suite);
             let line = if needs.is_empty() {
