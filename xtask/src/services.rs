@@ -388,8 +388,8 @@ struct Running {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
     pid: u32,
-    /// Dropped after the service was stopped (see [`stop_one`]): released with it.
-    _lease: Option<Lease>,
+    /// Its environment's lease: released once it is stopped (see [`stop_one`]).
+    lease: Option<Lease>,
 }
 
 /// The services of a run; every one is stopped, with its process tree, when this is
@@ -408,7 +408,7 @@ pub struct Watch(Arc<Mutex<BTreeMap<String, Watched>>>);
 
 #[derive(Clone, Debug)]
 struct Watched {
-    /// Set by the service's thread when it exits by itself: how (`exited with code 1`).
+    /// Set by the service's thread when it exits by itself: how (`exited with 1`).
     ended: Arc<Mutex<Option<String>>>,
     log: PathBuf,
 }
@@ -417,7 +417,7 @@ struct Watched {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Died {
     pub name: String,
-    /// How it ended: `exited with code 1`, `was killed by signal 9 (SIGKILL)`.
+    /// How it ended: `exited with 1`, `was killed by signal 9 (SIGKILL)`.
     pub how: String,
     pub log: PathBuf,
 }
@@ -537,7 +537,7 @@ impl Services {
             stop,
             thread: Some(thread),
             pid,
-            _lease: launch.lease,
+            lease: launch.lease,
         });
         let deadline = process::deadline_after(clock, service.deadline);
         let watched = Watched {
@@ -620,6 +620,7 @@ fn stop_one(running: &mut Running) {
     if let Some(thread) = running.thread.take() {
         let _ = thread.join();
     }
+    running.lease = None;
 }
 
 impl Drop for Services {

@@ -7,8 +7,9 @@
 //! registered. A check whose precondition failed is reported as skipped, so that one
 //! problem is reported once. A suite that names prerequisites or `requires-env` also gets
 //! `prerequisites`, checked as `smoke` checks them: one that is unavailable is a warning,
-//! not a failure, as it is for a run without `--require-all`. Every command is one `cargo xtask test` runs, or a read-only
-//! uv query: doctor writes nothing that a test run would not (the environments, a pinned uv).
+//! not a failure, as it is for a run without `--require-all`. Every command is one
+//! `cargo xtask test` runs, or a read-only uv query: doctor writes nothing that a test run
+//! would not (the environments, a pinned uv).
 
 use std::path::{Path, PathBuf};
 
