@@ -4,8 +4,15 @@
 //! `uv.lock`), under its `pythonpath` entries (a change to `shared/guardrail` selects every
 //! suite with `shared` on its path), its requirements file, and its manifest entry (or the
 //! manifest's settings for all suites). Changes are what `git diff REF` shows in the
-//! working tree (committed since REF, staged or not) plus untracked files git does not
-//! ignore.
+//! working tree (committed since REF, staged or not; a rename counts as its old and its new
+//! path, a deletion as the deleted path) plus untracked files git does not ignore.
+//!
+//! Paths are read as git writes them for programs (`-z`: NUL-separated, never quoted, so a
+//! non-ASCII or odd name is read as it is) and relative to the repository root even when
+//! the git work tree starts above it (`--relative`, `REF:./Cargo.toml`). A change is never
+//! missed silently: when git's answer cannot be read (no git, not a work tree, a failing or
+//! overlong listing), every suite is selected, with a warning that says why. Only a ref git
+//! does not know is the caller's error.
 
 use std::path::Path;
 
@@ -23,24 +30,74 @@ pub struct Changes {
     /// whether the settings shared by all suites differ.
     old_entries: Option<serde_json::Value>,
     settings_changed: bool,
+    /// Why nothing could be told apart: every suite is selected.
+    unreadable: Option<String>,
 }
 
-fn git(root: &Path, args: &[&str]) -> anyhow::Result<crate::step::Captured> {
-    let mut argv = vec!["git".to_string()];
+/// How long git may take to answer.
+const GIT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
+/// The longest file list read from git (a larger answer selects every suite).
+const GIT_ANSWER_MAX: usize = 256 << 20;
+
+fn git(root: &Path, args: &[&str]) -> anyhow::Result<crate::step::Answer> {
+    let mut argv = vec!["git".to_string(), "--no-optional-locks".to_string()];
     argv.extend(args.iter().map(|a| a.to_string()));
-    let deadline = crate::process::deadline_after(
-        std::time::Instant::now(),
-        std::time::Duration::from_secs(60),
-    );
-    crate::step::capture(
+    let deadline = crate::process::deadline_after(std::time::Instant::now(), GIT_DEADLINE);
+    crate::step::answer(
         &Invocation::new(argv, root, vec![]),
         deadline,
+        GIT_ANSWER_MAX,
         &Redactor::default(),
     )
 }
 
+/// The NUL-separated paths of `-z` output.
+fn paths(stdout: &[u8]) -> impl Iterator<Item = String> + '_ {
+    stdout
+        .split(|&b| b == 0)
+        .filter(|p| !p.is_empty())
+        .map(|p| String::from_utf8_lossy(p).into_owned())
+}
+
+/// `path` as it can be shown on one line: control characters (a newline in a file name)
+/// escaped.
+pub fn shown(path: &str) -> String {
+    if !path.chars().any(char::is_control) {
+        return path.to_string();
+    }
+    path.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 impl Changes {
     pub fn since(root: &Path, reference: &str) -> anyhow::Result<Changes> {
+        let everything = |why: String| Changes {
+            reference: reference.to_string(),
+            files: Vec::new(),
+            old_entries: None,
+            settings_changed: false,
+            unreadable: Some(why),
+        };
+        let top = match git(root, &["rev-parse", "--show-toplevel"]) {
+            Ok(top) if top.success() => top,
+            Ok(top) => {
+                return Ok(everything(format!(
+                    "{} is not in a git work tree (`git rev-parse` {}: {})",
+                    root.display(),
+                    top.describe(),
+                    top.stderr.trim()
+                )))
+            }
+            Err(err) => return Ok(everything(format!("git could not be run: {err:#}"))),
+        };
+        drop(top);
         let verify = git(
             root,
             &[
@@ -60,31 +117,44 @@ impl Changes {
         }
         let mut files = Vec::new();
         for args in [
-            &["diff", "--name-only", "--no-renames", reference][..],
-            &["ls-files", "--others", "--exclude-standard"][..],
+            &[
+                "diff",
+                "--name-only",
+                "-z",
+                "--no-renames",
+                "--no-ext-diff",
+                "--no-color",
+                "--relative",
+                reference,
+                "--",
+            ][..],
+            &["ls-files", "-z", "--others", "--exclude-standard"][..],
         ] {
-            let listed = git(root, args)?;
-            anyhow::ensure!(
-                listed.success(),
-                "`git {}` failed: {}",
-                args.join(" "),
-                listed.stderr.trim()
-            );
-            files.extend(
-                listed
-                    .stdout
-                    .lines()
-                    .filter(|l| !l.is_empty())
-                    .map(String::from),
-            );
+            let listed = match git(root, args) {
+                Ok(listed) if listed.success() => listed,
+                Ok(listed) => {
+                    return Ok(everything(format!(
+                        "`git {}` {}: {}",
+                        args.join(" "),
+                        listed.describe(),
+                        listed.stderr.trim()
+                    )))
+                }
+                Err(err) => return Ok(everything(format!("`git {}`: {err:#}", args.join(" ")))),
+            };
+            files.extend(paths(&listed.stdout));
         }
         files.sort();
         files.dedup();
         let manifest_changed = files.iter().any(|f| f == "Cargo.toml");
         let (old_entries, settings_changed) = if manifest_changed {
-            let old = git(root, &["show", &format!("{reference}:Cargo.toml")])?;
+            // `./`: relative to the root, wherever the work tree starts.
+            let old = git(root, &["show", &format!("{reference}:./Cargo.toml")])?;
             let now = std::fs::read_to_string(root.join("Cargo.toml")).unwrap_or_default();
-            let old_table = old.success().then(|| table(&old.stdout)).flatten();
+            let old_table = old
+                .success()
+                .then(|| table(&String::from_utf8_lossy(&old.stdout)))
+                .flatten();
             let new_table = table(&now);
             let settings = |t: &Option<serde_json::Value>| {
                 t.as_ref().map(|t| {
@@ -105,11 +175,23 @@ impl Changes {
             files,
             old_entries,
             settings_changed: manifest_changed && settings_changed,
+            unreadable: None,
         })
+    }
+
+    /// Why git's answer could not be read, when it could not: every suite is selected.
+    pub fn unreadable(&self) -> Option<&str> {
+        self.unreadable.as_deref()
     }
 
     /// Why `suite` is selected, or `None` when none of its inputs changed.
     pub fn why(&self, suite: &Suite, root: &Path) -> Option<String> {
+        if let Some(why) = &self.unreadable {
+            return Some(format!(
+                "what changed since {} could not be read ({why})",
+                self.reference
+            ));
+        }
         let under = |dir: &str| {
             let dir = dir.trim_end_matches('/');
             self.files
@@ -117,11 +199,18 @@ impl Changes {
                 .find(|f| dir == "." || dir.is_empty() || f.starts_with(&format!("{dir}/")))
         };
         if let Some(file) = under(&suite.dir) {
-            return Some(format!("{file} changed (in its directory {})", suite.dir));
+            return Some(format!(
+                "{} changed (in its directory {})",
+                shown(file),
+                suite.dir
+            ));
         }
         for entry in &suite.pythonpath {
             if let Some(file) = under(entry) {
-                return Some(format!("{file} changed (on its pythonpath: {entry})"));
+                return Some(format!(
+                    "{} changed (on its pythonpath: {entry})",
+                    shown(file)
+                ));
             }
         }
         if let Environment::Requirements {

@@ -204,6 +204,115 @@ pub fn capture(
     })
 }
 
+/// A finished command's whole stdout, as bytes and unmasked, and its status: for tools
+/// whose answer is data (git's file lists), where a tail or a mask would change it.
+#[derive(Debug)]
+pub struct Answer {
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+    pub stop: Option<Stop>,
+    pub stdout: Vec<u8>,
+    /// The end of stderr, masked.
+    pub stderr: String,
+}
+
+impl Answer {
+    pub fn success(&self) -> bool {
+        self.code == Some(0) && self.stop.is_none()
+    }
+
+    pub fn describe(&self) -> String {
+        Captured {
+            code: self.code,
+            signal: self.signal,
+            stdout: String::new(),
+            stderr: String::new(),
+            stop: self.stop,
+        }
+        .describe()
+    }
+}
+
+/// Runs `invocation` and keeps its whole stdout, up to `max` bytes: more is an error
+/// rather than a silently shortened answer.
+pub fn answer(
+    invocation: &Invocation,
+    deadline: Option<Instant>,
+    max: usize,
+    redactor: &Redactor,
+) -> anyhow::Result<Answer> {
+    let (out_reader, out_writer) = std::io::pipe().context("creating a pipe")?;
+    let (err_reader, err_writer) = std::io::pipe().context("creating a pipe")?;
+    let mut command = invocation.command();
+    command
+        .stdin(Stdio::null())
+        .stdout(out_writer)
+        .stderr(err_writer);
+    let tag = StepTag::next();
+    let spawned = process::spawn(&mut command, &tag);
+    drop(command);
+    let mut child =
+        spawned.with_context(|| format!("could not start `{}`", shell_line(invocation)))?;
+    let stdout = copy(
+        out_reader,
+        Whole {
+            bytes: Vec::new(),
+            max,
+            over: false,
+        },
+    );
+    let stderr = copy(err_reader, Tail::default());
+    let (status, stop) = process::wait(&mut child, &tag, deadline)
+        .with_context(|| format!("waiting for `{}`", invocation.argv[0]))?;
+    let whole = stdout
+        .recv_timeout(OUTPUT_DRAIN)
+        .context("its output did not end with it")?;
+    anyhow::ensure!(
+        !whole.over,
+        "`{}` printed more than {max} bytes",
+        shell_line(invocation)
+    );
+    let stderr = stderr
+        .recv_timeout(OUTPUT_DRAIN)
+        .map(|t| t.0)
+        .unwrap_or_default();
+    Ok(Answer {
+        code: status.code(),
+        signal: status.signal(),
+        stop,
+        stdout: whole.bytes,
+        stderr: redactor.text(&String::from_utf8_lossy(&stderr)),
+    })
+}
+
+/// All of a stream, up to `max` bytes (past that it only notes that there was more).
+struct Whole {
+    bytes: Vec<u8>,
+    max: usize,
+    over: bool,
+}
+
+impl Write for Whole {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.bytes.len() + buf.len() > self.max {
+            self.over = true;
+        } else {
+            self.bytes.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Finish for Whole {
+    type Done = Whole;
+    fn finish(self) -> Whole {
+        self
+    }
+}
+
 /// Copies `reader` into `writer` on its own thread; the receiver gets the writer back,
 /// flushed, at end-of-file.
 pub(crate) fn copy<W: Finish + Send + 'static>(
