@@ -53,6 +53,20 @@ impl std::fmt::Display for UsageError {
 impl std::error::Error for UsageError {}
 
 pub fn main() -> ExitCode {
+    // In GitHub Actions, before anything is printed: nothing but the xtask's own commands
+    // may act as a workflow command.
+    let guard = report::actions_guard::install().unwrap_or_else(|err| {
+        eprintln!("xtask: warning: the output is not guarded against forged GitHub workflow commands: {err}");
+        None
+    });
+    let code = guarded_main();
+    if let Some(guard) = guard {
+        guard.finish();
+    }
+    code
+}
+
+fn guarded_main() -> ExitCode {
     let started_at = report::record::now();
     let layout = Layout::new(paths::project_root());
     let command = std::env::args().nth(1).unwrap_or_default();

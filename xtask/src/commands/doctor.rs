@@ -262,7 +262,9 @@ impl Output {
             let report = self.redactor.json(report);
             println!(
                 "{}",
-                serde_json::to_string_pretty(&report).expect("JSON values serialize")
+                crate::report::actions_guard::json(
+                    &serde_json::to_string_pretty(&report).expect("JSON values serialize")
+                )
             );
         } else {
             println!("{}", summary(&self.checks, code));
@@ -420,6 +422,11 @@ fn check_suite(cx: &Cx<'_>, uv: &Path, suite: &Suite) -> Vec<Check> {
     let layout = cx.layout;
     let plan = plan_suite(suite, layout, uv, &[]);
     let project = matches!(suite.environment, Environment::Project { .. });
+    // The environment is built, and then checked, under its exclusive lock, held until the
+    // last check that uses it: suites that share an environment (and a run using it) take
+    // turns, so one suite's build never replaces the packages under another's check.
+    let deadline = process::deadline_after(std::time::Instant::now(), CHECK_TIMEOUT);
+    let lock = plan.env.lock(Use::Exclusive, deadline);
     // Each check, and why the later ones are not run when it fails.
     let steps: [(&dyn Fn() -> Check, Option<&str>); 5] = [
         (
@@ -434,7 +441,7 @@ fn check_suite(cx: &Cx<'_>, uv: &Path, suite: &Suite) -> Vec<Check> {
             ),
         ),
         (
-            &|| check_environment(cx, &plan),
+            &|| check_environment(cx, &plan, &lock),
             Some("not run: the environment could not be built"),
         ),
         (
@@ -637,16 +644,19 @@ fn check_lock(cx: &Cx<'_>, uv: &Path, plan: &SuitePlan) -> Check {
     }
 }
 
-/// The plan's `uv run` with a command that needs nothing but Python, so that "uv could not
-/// build the environment" is told apart from "pytest is not importable in it".
-fn check_environment(cx: &Cx<'_>, plan: &SuitePlan) -> Check {
+/// The suite's build commands, then a command that needs nothing but Python, so that "uv
+/// could not build the environment" is told apart from "pytest is not importable in it".
+/// The same build a run does, under the same lock (`lock`, taken by the caller): doctor
+/// leaves a built environment, and never rebuilds one under a suite of a run using it.
+fn check_environment(
+    cx: &Cx<'_>,
+    plan: &SuitePlan,
+    lock: &anyhow::Result<Option<crate::environment::Lease>>,
+) -> Check {
     let suite = &plan.suite;
     let env = &plan.env;
-    // The same build a run does, under the same lock: doctor leaves a built environment,
-    // and never rebuilds one under a suite of a run using it.
-    let deadline = process::deadline_after(std::time::Instant::now(), CHECK_TIMEOUT);
-    let _lock = match env.lock(Use::Exclusive, deadline) {
-        Ok(Some(lock)) => lock,
+    match lock {
+        Ok(Some(_)) => {}
         Ok(None) => {
             return Check::fail(
                 "environment",
@@ -660,8 +670,8 @@ fn check_environment(cx: &Cx<'_>, plan: &SuitePlan) -> Check {
                 "let the other `cargo xtask` runs finish, then run `cargo xtask doctor` again",
             )
         }
-        Err(err) => return could_not_start("environment", suite, err),
-    };
+        Err(err) => return could_not_start("environment", suite, anyhow::anyhow!("{err:#}")),
+    }
     let mut ran_build = None;
     for build in &env.build {
         match cx.execute(build) {

@@ -4,6 +4,7 @@ use serde_json::json;
 
 use crate::flags::ListArgs;
 use crate::manifest::{Environment, Manifest, Suite};
+use crate::report::actions_guard;
 
 impl ListArgs {
     pub fn run(self, layout: &crate::paths::Layout, manifest: &Manifest) -> anyhow::Result<()> {
@@ -11,6 +12,11 @@ impl ListArgs {
         let redactor = crate::session::redactor(manifest, &all);
         if let Some(reference) = &self.changed_since {
             let changes = crate::changes::Changes::since(&layout.root, reference)?;
+            if let Some(why) = changes.unreadable() {
+                eprintln!(
+                    "xtask: warning: --changed-since {reference}: {why}; every suite is selected"
+                );
+            }
             for suite in &manifest.suites {
                 let line = match changes.why(suite, &layout.root) {
                     Some(why) => format!("{}  changed: {why}", suite.name),
@@ -23,14 +29,17 @@ impl ListArgs {
         if self.matrix {
             // Masked as values, like `--json`; one line, so a CI step can put it in an output.
             let matrix = redactor.json(matrix(manifest, self.partitions));
-            println!("{}", serde_json::to_string(&matrix)?);
+            println!("{}", actions_guard::json(&serde_json::to_string(&matrix)?));
             return Ok(());
         }
         if self.json {
             let suites: Vec<_> = manifest.suites.iter().map(suite_json).collect();
             // Masked as values: a suite's `env` may hold a secret or a URL with a password.
             let suites = redactor.json(serde_json::Value::Array(suites));
-            println!("{}", serde_json::to_string_pretty(&suites)?);
+            println!(
+                "{}",
+                actions_guard::json(&serde_json::to_string_pretty(&suites)?)
+            );
             return Ok(());
         }
         let widest = |field: fn(&Suite) -> &str| {

@@ -14,14 +14,15 @@
 //! (when it starts with `--no-capture`, whose output streams between the two events), and
 //! the sink prints `::endgroup::` once the terminal has printed the block. Both write to
 //! the same stdout as the terminal, which flushes after every write, so the lines keep
-//! their order. Inside the group, workflow commands are stopped (`::stop-commands::` with a
-//! random token), so a test that prints `::endgroup::` or `::error::` in its output (shown
-//! in the log's end) can neither close the group nor forge an annotation. Everything shown
-//! is masked before it is escaped.
+//! their order. They print through [`actions_guard::command`]: every other line the xtask
+//! prints in GitHub Actions goes through the guard, so a test that prints `::endgroup::` or
+//! `::error::` (shown in its log's end, or streamed) can neither close the group nor forge
+//! an annotation. Everything shown is masked before it is escaped.
 
 use std::io::Write;
 use std::path::PathBuf;
 
+use super::actions_guard;
 use crate::events::{Event, Sink};
 use crate::model::{CaseStatus, SuiteResult, TestCase};
 use crate::outcome::Outcome;
@@ -132,13 +133,10 @@ pub fn summary(plans: &[SuitePlan], results: &[SuiteResult], redactor: &Redactor
     redactor.text(&text)
 }
 
-/// Opens a suite's group and stops workflow commands until `::<token>::`.
-fn group_lines(plan: &SuitePlan, redactor: &Redactor, token: &str) -> String {
+/// Opens a suite's group.
+fn group_line(plan: &SuitePlan, redactor: &Redactor) -> String {
     let name = format!("{} [{}]", plan.suite.name, plan.suite.group);
-    format!(
-        "::group::{}\n::stop-commands::{token}\n",
-        escape_data(&redactor.text(&name))
-    )
+    format!("::group::{}", escape_data(&redactor.text(&name)))
 }
 
 /// A token nobody can guess (not the run id: the tests see that in `XTASK_RUN`).
@@ -156,26 +154,17 @@ pub fn stop_token() -> String {
     format!("xtask-{:016x}{:016x}", part(), part())
 }
 
-fn print(text: &str) -> std::io::Result<()> {
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())?;
-    out.flush()
-}
-
 /// Opens a suite's group; attached before the terminal sink.
 pub struct GroupOpener {
     redactor: Redactor,
-    token: String,
     /// `--no-capture`: the suite's output streams between its start and end.
     streaming: bool,
 }
 
 impl GroupOpener {
-    /// `token`: the one [`GithubSink`] resumes commands with.
-    pub fn new(redactor: Redactor, streaming: bool, token: String) -> Self {
+    pub fn new(redactor: Redactor, streaming: bool) -> Self {
         GroupOpener {
             redactor,
-            token,
             streaming,
         }
     }
@@ -185,10 +174,10 @@ impl Sink for GroupOpener {
     fn handle(&mut self, event: &Event<'_>) -> anyhow::Result<()> {
         match event {
             Event::SuiteStarted { plan, .. } if self.streaming => {
-                print(&group_lines(plan, &self.redactor, &self.token))?
+                actions_guard::command(&group_line(plan, &self.redactor))?
             }
             Event::SuiteFinished { plan, .. } if !self.streaming => {
-                print(&group_lines(plan, &self.redactor, &self.token))?
+                actions_guard::command(&group_line(plan, &self.redactor))?
             }
             _ => {}
         }
@@ -200,26 +189,21 @@ impl Sink for GroupOpener {
 /// after the terminal sink.
 pub struct GithubSink {
     redactor: Redactor,
-    token: String,
     summary: Option<PathBuf>,
 }
 
 impl GithubSink {
     /// `summary`: the file named by `$GITHUB_STEP_SUMMARY`, if any.
-    pub fn new(redactor: Redactor, summary: Option<PathBuf>, token: String) -> Self {
-        GithubSink {
-            redactor,
-            token,
-            summary,
-        }
+    pub fn new(redactor: Redactor, summary: Option<PathBuf>) -> Self {
+        GithubSink { redactor, summary }
     }
 
     /// With the summary file from the environment.
-    pub fn from_env(redactor: Redactor, token: String) -> Self {
+    pub fn from_env(redactor: Redactor) -> Self {
         let summary = std::env::var_os(SUMMARY_ENV)
             .filter(|v| !v.is_empty())
             .map(PathBuf::from);
-        GithubSink::new(redactor, summary, token)
+        GithubSink::new(redactor, summary)
     }
 }
 
@@ -227,14 +211,12 @@ impl Sink for GithubSink {
     fn handle(&mut self, event: &Event<'_>) -> anyhow::Result<()> {
         match event {
             Event::SuiteFinished { plan, result, .. } => {
-                let mut text = format!("::{}::\n::endgroup::\n", self.token);
+                actions_guard::command("::endgroup::")?;
                 for case in &result.cases {
                     if let Some(line) = annotation(&plan.suite.name, case, &self.redactor) {
-                        text.push_str(&line);
-                        text.push('\n');
+                        actions_guard::command(&line)?;
                     }
                 }
-                print(&text)?;
             }
             Event::RunFinished { plans, results, .. } => {
                 if let Some(path) = &self.summary {

@@ -1,5 +1,6 @@
 //! The sinks that turn the runner's events into what people and CI read.
 
+pub mod actions_guard;
 pub mod github;
 pub mod junit;
 pub mod record;
