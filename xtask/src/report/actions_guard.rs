@@ -40,9 +40,11 @@ pub fn command(line: &str) -> io::Result<()> {
     if let Some(marker) = MARKER.get() {
         text.extend_from_slice(marker);
     }
-    let mut neutral = Neutraliser::default();
     // Only `##[` is at stake in an intended command: its leading `::` is the point.
-    neutral.blank = false;
+    let mut neutral = Neutraliser {
+        blank: false,
+        ..Neutraliser::default()
+    };
     neutral.feed(line.as_bytes(), &mut text);
     text.push(b'\n');
     let mut out = io::stdout().lock();
