@@ -93,8 +93,10 @@ pub struct SuitePlan {
     /// How many times failed tests are run again, and whether a flaky test fails the suite.
     pub retries: u32,
     pub flaky_fails: bool,
-    /// Where the plugin notes the failed tests' node ids.
-    pub failed: PathBuf,
+    /// Where the plugin notes which tests failed and which ran.
+    pub results: PathBuf,
+    /// Where the plugin notes the tests pytest was to run.
+    pub collected: PathBuf,
     /// Where the plugin writes pytest's rootdir and deselected count.
     pub session: PathBuf,
     /// Properties of its JUnit suite on top of the usual ones (the health of what it needs).
@@ -197,10 +199,15 @@ pub fn plan_suite(suite: &Suite, layout: &Layout, uv: &Path, pytest_args: &[Stri
         crate::progress::FILE_ENV.into(),
         progress.to_string_lossy().into_owned(),
     ));
-    let failed = layout.work_dir().join(format!("{}.failed", suite.name));
+    let results = layout.work_dir().join(format!("{}.results", suite.name));
     vars.push((
-        crate::progress::FAILED_ENV.into(),
-        failed.to_string_lossy().into_owned(),
+        crate::progress::RESULTS_ENV.into(),
+        results.to_string_lossy().into_owned(),
+    ));
+    let collected = layout.work_dir().join(format!("{}.collected", suite.name));
+    vars.push((
+        crate::progress::COLLECTED_ENV.into(),
+        collected.to_string_lossy().into_owned(),
     ));
     let session = layout.work_dir().join(format!("{}.session", suite.name));
     vars.push((
@@ -234,7 +241,8 @@ pub fn plan_suite(suite: &Suite, layout: &Layout, uv: &Path, pytest_args: &[Stri
         partition: None,
         retries: suite.retries,
         flaky_fails: false,
-        failed: failed.clone(),
+        results,
+        collected,
         session,
         properties: Vec::new(),
     }
@@ -533,8 +541,12 @@ mod tests {
                     plan.progress.to_string_lossy().into_owned()
                 ),
                 (
-                    "XTASK_FAILED_FILE".to_string(),
-                    plan.failed.to_string_lossy().into_owned()
+                    "XTASK_RESULTS_FILE".to_string(),
+                    plan.results.to_string_lossy().into_owned()
+                ),
+                (
+                    "XTASK_COLLECTED_FILE".to_string(),
+                    plan.collected.to_string_lossy().into_owned()
                 ),
                 (
                     "XTASK_SESSION_FILE".to_string(),

@@ -1,18 +1,12 @@
-//! Which test was running when a suite was stopped.
-//!
-//! pytest's report names only the tests that ended, so on a timeout the xtask could not
-//! say which test hung. A tiny pytest plugin, written by the xtask into its working
-//! directory and loaded with `-p _xtask_progress` (its directory is appended last to the
-//! pytest step's PYTHONPATH), records at `pytest_runtest_logstart` the test's node id and
-//! location at the start of the file named by `XTASK_PROGRESS_FILE` (one `pwrite`, so
-//! 20,000 tests cost next to nothing), and blanks its first line at
-//! `pytest_runtest_logfinish`. It never changes a test's result, and ignores any error of
-//! its own. It notes failed tests' node ids in `XTASK_FAILED_FILE` (for `--retries`), and
-//! in `XTASK_SESSION_FILE` pytest's rootdir (what its report's files are relative to) and
-//! how many tests were deselected: pytest's own values, whatever `-q` or `-p no:terminal`
-//! leave of its header and summary line. With
-//! `--partition hash:K/N` (`XTASK_PARTITION=K/N`) it also deselects, at
-//! collection, the tests whose node id does not hash (crc32) to slice K.
+//! What pytest itself knows of a run, for the xtask's reports: which test was running
+//! when a suite was stopped (pytest's report names only the tests that ended), which tests
+//! failed and which ran (for `--retries`, and so that a test that never ran cannot pass),
+//! which tests pytest was to run, pytest's rootdir and deselected count (pytest's own
+//! values, whatever `-q` or `-p no:terminal` leave of its output), and with `--partition`
+//! the selection of a slice. A tiny pytest plugin does it (`pytest_plugin.py`, written by
+//! the xtask into its working directory and loaded with `-p _xtask_progress`, its
+//! directory appended last to the pytest step's PYTHONPATH). It never changes a test's
+//! result, and ignores any error of its own.
 
 use std::path::Path;
 
@@ -24,8 +18,11 @@ use crate::paths::write_atomically;
 pub const PLUGIN_MODULE: &str = "_xtask_progress";
 /// The variable naming the file the plugin writes.
 pub const FILE_ENV: &str = "XTASK_PROGRESS_FILE";
-/// The variable naming the file the plugin appends failed tests' node ids to (`--retries`).
-pub const FAILED_ENV: &str = "XTASK_FAILED_FILE";
+/// The variable naming the file the plugin appends `F <node id>` (failed, in any phase)
+/// and `R <node id>` (ran to its end) to.
+pub const RESULTS_ENV: &str = "XTASK_RESULTS_FILE";
+/// The variable naming the file the plugin writes the node ids pytest is to run to.
+pub const COLLECTED_ENV: &str = "XTASK_COLLECTED_FILE";
 /// The variable naming the file the plugin writes the rootdir and the deselected count to.
 pub const SESSION_ENV: &str = "XTASK_SESSION_FILE";
 
@@ -36,6 +33,8 @@ pub struct Session {
     pub rootdir: Option<std::path::PathBuf>,
     /// How many tests were deselected (`-m`, `-k`, `--deselect`, a partition).
     pub deselected: usize,
+    /// With a partition: how many tests were selected before it took its slice.
+    pub before_partition: Option<usize>,
 }
 
 /// What the plugin wrote to `path` (nothing, when pytest never configured it).
@@ -45,127 +44,48 @@ pub fn session(path: &Path) -> Session {
     Session {
         rootdir: lines.next().filter(|l| !l.is_empty()).map(Into::into),
         deselected: lines.next().and_then(|l| l.parse().ok()).unwrap_or(0),
+        before_partition: lines.next().and_then(|l| l.parse().ok()),
     }
 }
 
-/// The node ids the plugin noted as failed in `path`, each once, in order.
-pub fn failed(path: &Path) -> Vec<String> {
-    let mut ids: Vec<String> = Vec::new();
+/// What the plugin noted of the tests of one pytest run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Results {
+    /// The tests that failed in any phase, each once, in order.
+    pub failed: Vec<String>,
+    /// The tests that ran to their end.
+    pub ran: std::collections::HashSet<String>,
+}
+
+/// What the plugin noted in `path` (nothing, when pytest never ran a test).
+pub fn results(path: &Path) -> Results {
+    let mut results = Results::default();
     for line in std::fs::read_to_string(path).unwrap_or_default().lines() {
-        if !line.is_empty() && !ids.iter().any(|id| id == line) {
-            ids.push(line.to_string());
+        match line.split_once(' ') {
+            Some(("F", id)) if !results.failed.iter().any(|f| f == id) => {
+                results.failed.push(id.to_string())
+            }
+            Some(("R", id)) => {
+                results.ran.insert(id.to_string());
+            }
+            _ => {}
         }
     }
-    ids
+    results
 }
 
-/// The plugin's source. Its file holds three lines: the node id, the file relative to
-/// pytest's rootdir, and pytest's 0-based line (empty when pytest has none).
-pub const PLUGIN_SOURCE: &str = r#""""The xtask's progress plugin: records which test is running, so that a timeout can name it.
+/// The node ids pytest was to run, in order, as the plugin noted them in `path`; `None`
+/// when it did not (collection never finished, `--collect-only`, a plugin that collects
+/// elsewhere such as xdist's controller).
+pub fn collected(path: &Path) -> Option<Vec<String>> {
+    let text = std::fs::read_to_string(path).ok()?;
+    Some(text.lines().map(str::to_string).collect())
+}
 
-Written and loaded by the xtask (`-p _xtask_progress`). When a test starts it writes the
-test's node id, file (relative to the rootdir) and 0-based line at the start of
-$XTASK_PROGRESS_FILE, and when it ends an empty first line: one pwrite each, so that
-20,000 tests cost next to nothing (the reader takes the first three lines only, and reads
-after pytest has stopped). It does nothing else, and never changes a test's result: any
-error of its own is ignored.
-"""
-
-import os
-
-_FD = None
-try:
-    _FD = os.open(os.environ["XTASK_PROGRESS_FILE"], os.O_WRONLY | os.O_CREAT, 0o600)
-except Exception:
-    pass
-
-
-def pytest_runtest_logstart(nodeid, location):
-    if _FD is None:
-        return
-    try:
-        fspath, lineno, _ = location
-        line = "" if lineno is None else str(lineno)
-        os.pwrite(_FD, f"{nodeid}\n{fspath}\n{line}\n".encode("utf-8", "replace"), 0)
-    except Exception:
-        pass
-
-
-_FAILED = None
-try:
-    _FAILED = open(os.environ["XTASK_FAILED_FILE"], "a", encoding="utf-8", errors="replace")
-except Exception:
-    pass
-
-
-def pytest_runtest_logreport(report):
-    """Notes each failed test's node id (in any phase) for `--retries`."""
-    if _FAILED is None or not report.failed:
-        return
-    try:
-        _FAILED.write(report.nodeid + "\n")
-        _FAILED.flush()
-    except Exception:
-        pass
-
-
-_ROOTDIR = ""
-_DESELECTED = 0
-
-
-def _write_session():
-    """$XTASK_SESSION_FILE: the rootdir, then how many tests were deselected."""
-    try:
-        with open(os.environ["XTASK_SESSION_FILE"], "w", encoding="utf-8", errors="replace") as f:
-            f.write(f"{_ROOTDIR}\n{_DESELECTED}\n")
-    except Exception:
-        pass
-
-
-def pytest_configure(config):
-    global _ROOTDIR
-    try:
-        _ROOTDIR = str(config.rootpath)
-    except Exception:
-        return
-    _write_session()
-
-
-def pytest_deselected(items):
-    global _DESELECTED
-    try:
-        _DESELECTED += len(items)
-    except Exception:
-        return
-    _write_session()
-
-
-def pytest_collection_modifyitems(config, items):
-    """With $XTASK_PARTITION=K/N, keeps the tests whose node id hashes to slice K of N
-    (crc32: the same on every machine and every run) and deselects the others."""
-    spec = os.environ.get("XTASK_PARTITION")
-    if not spec:
-        return
-    import zlib
-
-    index, count = (int(part) for part in spec.split("/"))
-    keep, drop = [], []
-    for item in items:
-        slot = zlib.crc32(item.nodeid.encode("utf-8")) % count
-        (keep if slot == index - 1 else drop).append(item)
-    if drop:
-        config.hook.pytest_deselected(items=drop)
-        items[:] = keep
-
-
-def pytest_runtest_logfinish(nodeid, location):
-    if _FD is None:
-        return
-    try:
-        os.pwrite(_FD, b"\n", 0)
-    except Exception:
-        pass
-"#;
+/// The plugin's source (`pytest_plugin.py`, a Python file of its own so that Python's
+/// tools can read it). Its progress file holds three lines: the node id, the file relative
+/// to pytest's rootdir, and pytest's 0-based line (empty when pytest has none).
+pub const PLUGIN_SOURCE: &str = include_str!("pytest_plugin.py");
 
 /// Writes the plugin into `dir` (each suite does; the contents are always the same, and
 /// the write is atomic, so a pytest starting meanwhile reads a whole file).
@@ -236,19 +156,43 @@ mod tests {
     }
 
     #[test]
+    fn results_say_what_failed_and_what_ran() {
+        let dir = std::env::temp_dir().join(format!("xtask-results-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("r");
+        assert_eq!(results(&path), Results::default());
+        std::fs::write(
+            &path,
+            "F t.py::a\nR t.py::a\nF t.py::a\nR t.py::b c\nF t.py::d\n",
+        )
+        .unwrap();
+        let read = results(&path);
+        assert_eq!(read.failed, ["t.py::a", "t.py::d"]);
+        assert!(read.ran.contains("t.py::a") && read.ran.contains("t.py::b c"));
+        assert!(!read.ran.contains("t.py::d"));
+        assert_eq!(collected(&dir.join("none")), None);
+        std::fs::write(dir.join("c"), "t.py::a\nt.py::b c\n").unwrap();
+        assert_eq!(collected(&dir.join("c")).unwrap(), ["t.py::a", "t.py::b c"]);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
     fn the_session_file_is_read() {
         let dir = std::env::temp_dir().join(format!("xtask-session-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("s");
         assert_eq!(session(&path), Session::default());
-        std::fs::write(&path, "/repo/pkg dir\n7\n").unwrap();
+        std::fs::write(&path, "/repo/pkg dir\n7\n\n").unwrap();
         assert_eq!(
             session(&path),
             Session {
                 rootdir: Some("/repo/pkg dir".into()),
-                deselected: 7
+                deselected: 7,
+                before_partition: None,
             }
         );
+        std::fs::write(&path, "/repo\n7\n12\n").unwrap();
+        assert_eq!(session(&path).before_partition, Some(12));
         std::fs::remove_dir_all(dir).unwrap();
     }
 
@@ -256,7 +200,8 @@ mod tests {
     fn the_plugin_uses_the_names_the_xtask_passes() {
         assert!(PLUGIN_SOURCE.contains(&format!("os.environ[\"{FILE_ENV}\"]")));
         assert!(PLUGIN_SOURCE.contains(&format!("os.environ[\"{SESSION_ENV}\"]")));
-        assert!(PLUGIN_SOURCE.contains(&format!("os.environ[\"{FAILED_ENV}\"]")));
+        assert!(PLUGIN_SOURCE.contains(&format!("os.environ[\"{RESULTS_ENV}\"]")));
+        assert!(PLUGIN_SOURCE.contains(&format!("os.environ.get(\"{COLLECTED_ENV}\")")));
         assert!(PLUGIN_SOURCE.contains(&format!("`-p {PLUGIN_MODULE}`")));
     }
 }

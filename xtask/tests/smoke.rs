@@ -325,54 +325,22 @@ fn services_are_stopped_when_a_suite_times_out() {
 
 /// Runs `smoke ARGS` in its own process group, sends it SIGINT once `ready` holds, and
 /// returns its exit status.
-fn interrupt_when(
+fn interrupt_smoke_when(
     fixture: &Fixture,
     args: &[&str],
     what: &str,
     ready: impl Fn() -> bool,
 ) -> std::process::ExitStatus {
-    use std::os::unix::process::CommandExt;
-    use std::time::{Duration, Instant};
     let mut command = fixture.command(args);
-    command
-        .env("SMOKE_FIXTURE_SECRET", SECRET)
-        .process_group(0)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    let mut child = command.spawn().unwrap();
-    let clock = Instant::now();
-    while !ready() {
-        assert!(
-            clock.elapsed() < Duration::from_secs(120),
-            "{what} never happened"
-        );
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("the xtask ended ({status}) before {what}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status();
-    let interrupted = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if interrupted.elapsed() > Duration::from_secs(60) {
-            let _ = child.kill();
-            panic!("the xtask did not stop within 60 s of Ctrl-C");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    command.env("SMOKE_FIXTURE_SECRET", SECRET);
+    interrupt_when(command, what, ready).0
 }
 
 #[test]
 fn services_are_stopped_on_ctrl_c() {
     let fixture = Fixture::new("smoke", "smoke-interrupt");
     let marker = fixture.path("suites/client/started.marker");
-    let status = interrupt_when(&fixture, &["smoke", "hangs"], "the suite started", || {
+    let status = interrupt_smoke_when(&fixture, &["smoke", "hangs"], "the suite started", || {
         marker.exists()
     });
     assert_eq!(status.code(), Some(i32::from(exit_codes::INTERRUPTED)));
@@ -388,7 +356,7 @@ fn ctrl_c_while_a_service_is_becoming_ready_stops_it_and_runs_nothing() {
     let fixture = Fixture::new("smoke", "smoke-interrupt-ready");
     let pids = fixture.path("pids");
     // Both the service and its child have recorded themselves: it is up, not yet ready.
-    let status = interrupt_when(
+    let status = interrupt_smoke_when(
         &fixture,
         &["smoke", "uses-slow"],
         "the service started",

@@ -215,28 +215,6 @@ fn try_run_suite(
     if let Some(dir) = plan.raw_junit.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    // `running`: the test pytest was running, when the progress plugin said.
-    let stopped = |stop: Stop, step: &str, running: Option<&str>| {
-        let running = running.map_or(String::new(), |r| format!(" while running {r}"));
-        match stop {
-            Stop::TimedOut => Ended::new(
-                Outcome::Timeout,
-                format!(
-                    "the suite's {step} step ran longer than its timeout of {} and was stopped \
-                     with all its processes{running}; raise `timeout` in Cargo.toml or pass \
-                     `--timeout` if it needs more",
-                    humanize(plan.timeout)
-                ),
-            ),
-            Stop::Interrupted => Ended::new(
-                Outcome::Interrupted,
-                format!(
-                    "stopped during its {step} step{running}: the run was interrupted (Ctrl-C, SIGTERM or SIGHUP)"
-                ),
-            ),
-        }
-    };
-
     // Building the environment and running the tests each get the whole timeout: a slow
     // first build must not eat the time of the tests.
     let clock = Instant::now();
@@ -249,12 +227,14 @@ fn try_run_suite(
             });
             lease
         }
-        Prepared::Stopped(stop) => return Ok(stopped(stop, "environment", None)),
+        Prepared::Stopped(stop) => return Ok(stopped(plan, stop, "environment", None)),
         Prepared::Failed(ended) => return Ok(ended),
     };
 
     let _ = std::fs::remove_file(&plan.progress);
-    let _ = std::fs::remove_file(&plan.session);
+    for file in [&plan.session, &plan.results, &plan.collected] {
+        let _ = std::fs::remove_file(file);
+    }
     progress::install(&plan.progress_plugin)?;
     let deadline = process::deadline_after(Instant::now(), plan.timeout);
     let (record, stop, heard) = match step::run_into_log(
@@ -305,7 +285,7 @@ fn try_run_suite(
     let _ = std::fs::remove_file(&plan.progress);
     if let Some(stop) = stop {
         let nodeid = running.as_ref().map(|r| cx.redactor.text(&r.nodeid));
-        let mut ended = stopped(stop, "pytest", nodeid.as_deref());
+        let mut ended = stopped(plan, stop, "pytest", nodeid.as_deref());
         ended.cases = cases.map(<[TestCase]>::to_vec).unwrap_or_default();
         ended.at = running.and_then(|r| running_test_at(&r, &base, cx));
         blame_a_dead_service(plan, cx, &mut log, &mut ended);
@@ -342,29 +322,97 @@ fn try_run_suite(
         output: &heard.output,
     };
     let (mut outcome, mut detail) = classify(&facts, &ended);
-    // A slice that holds none of a suite's tests is not the suite's failure: the other
-    // slices run them.
+    // A slice that holds none of a suite's tests is not the suite's failure when other
+    // slices hold them; a suite that selects no test at all is `no-tests` in every slice.
     if let Some(partition) = plan.partition {
-        if outcome == Outcome::NoTests && *deselected > 0 {
-            outcome = Outcome::Passed;
-            detail = Some(format!(
-                "none of the suite's tests falls in partition {partition} ({} deselected)",
-                *deselected
-            ));
+        if outcome == Outcome::NoTests {
+            match session.before_partition {
+                Some(selected) if selected > 0 => {
+                    outcome = Outcome::Passed;
+                    detail = Some(format!(
+                        "none of the suite's {selected} selected tests falls in partition {partition} ({} deselected)",
+                        *deselected
+                    ));
+                }
+                _ => {
+                    detail = Some(format!(
+                        "{} (in any partition: the suite selects no test at all)",
+                        detail.as_deref().unwrap_or("no tests")
+                    ))
+                }
+            }
         }
     }
-    let mut cases = report.ok().flatten().unwrap_or_default();
-    if outcome == Outcome::Failed && plan.retries > 0 {
-        (outcome, detail) = retry(plan, cx, &mut log, steps, &rootdir, &base, &mut cases)?;
-    }
-    let mut ended = Ended {
-        outcome,
-        detail,
-        cases,
-        at: None,
+    let cases = report.ok().flatten().unwrap_or_default();
+    // The tests of this run that did not pass: failed in any phase, or never ran because
+    // pytest stopped early (`-x`, `--maxfail`, a test that ended the session).
+    let results = progress::results(&plan.results);
+    let never_ran = not_run(progress::collected(&plan.collected), &results);
+    let mut ended = if outcome == Outcome::Failed && plan.retries > 0 {
+        let mut todo = results.failed.clone();
+        todo.extend(never_ran);
+        let first = Attempted {
+            cases,
+            todo,
+            ran: results.ran,
+            rootdir: &rootdir,
+            base: &base,
+            deadline,
+        };
+        retry(plan, cx, &mut log, steps, &facts, first)?
+    } else if outcome == Outcome::Passed && !never_ran.is_empty() {
+        Ended {
+            outcome: Outcome::Crashed,
+            detail: Some(format!(
+                "pytest ended before {} of its tests ran to their end (the first: {}), yet said it passed; a suite whose tests did not all run cannot pass",
+                never_ran.len(),
+                cx.redactor.text(&never_ran[0])
+            )),
+            cases,
+            at: None,
+        }
+    } else {
+        Ended {
+            outcome,
+            detail,
+            cases,
+            at: None,
+        }
     };
     blame_a_dead_service(plan, cx, &mut log, &mut ended);
     Ok(ended)
+}
+
+/// The tests pytest was to run (when the plugin noted them) that did not run to their end.
+fn not_run(collected: Option<Vec<String>>, results: &progress::Results) -> Vec<String> {
+    collected
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|id| !results.ran.contains(id))
+        .collect()
+}
+
+/// A suite stopped in `step` by its timeout or an interrupt; `running`: the test pytest was
+/// running, when the progress plugin said.
+fn stopped(plan: &SuitePlan, stop: Stop, step: &str, running: Option<&str>) -> Ended {
+    let running = running.map_or(String::new(), |r| format!(" while running {r}"));
+    match stop {
+        Stop::TimedOut => Ended::new(
+            Outcome::Timeout,
+            format!(
+                "the suite's {step} step ran longer than its timeout of {} and was stopped \
+                 with all its processes{running}; raise `timeout` in Cargo.toml or pass \
+                 `--timeout` if it needs more",
+                humanize(plan.timeout)
+            ),
+        ),
+        Stop::Interrupted => Ended::new(
+            Outcome::Interrupted,
+            format!(
+                "stopped during its {step} step{running}: the run was interrupted (Ctrl-C, SIGTERM or SIGHUP)"
+            ),
+        ),
+    }
 }
 
 /// A suite that did not pass while a service it needs died: the stack was down, which the
@@ -394,21 +442,46 @@ fn blame_a_dead_service(plan: &SuitePlan, cx: &RunContext<'_>, log: &mut File, e
     ended.detail = Some(detail);
 }
 
-/// Runs the failed tests again, by node id, up to `plan.retries` times, adding each run as
-/// an attempt of its case. A test whose last attempt passed is flaky: the suite passes
-/// (unless `--flaky-fails`); one that failed every attempt keeps them all and the suite
-/// fails.
+/// The first pytest run of a suite that failed, as its retries start from it.
+struct Attempted<'a> {
+    cases: Vec<TestCase>,
+    /// Node ids to run again: the tests that failed and those that never ran.
+    todo: Vec<String>,
+    /// The tests that ran to their end.
+    ran: std::collections::HashSet<String>,
+    rootdir: &'a std::path::Path,
+    base: &'a str,
+    /// The test step's deadline: its retries share it.
+    deadline: Option<Instant>,
+}
+
+/// Runs again, by node id, up to `plan.retries` times, every test of the previous run that
+/// did not pass: those that failed, and those that never ran because pytest stopped early
+/// (`-x`, `--maxfail`). Each run is an attempt of its case (a test that never ran before
+/// gets its case from the retry). A test whose last attempt passed after a failed one is
+/// flaky: the suite passes (unless `--flaky-fails`); one that failed every attempt keeps
+/// them all and the suite fails, and so does one that never ran at all.
+///
+/// A retry is the test step again: it shares its deadline, stops on Ctrl-C, and ends the
+/// way the first run would (a timeout is `timeout`, an interrupt `interrupted`, a crash
+/// `crashed`), with every attempt so far kept.
 fn retry(
     plan: &SuitePlan,
     cx: &RunContext<'_>,
     log: &mut File,
     steps: &mut Vec<StepRecord>,
-    rootdir: &std::path::Path,
-    base: &str,
-    cases: &mut [TestCase],
-) -> anyhow::Result<(Outcome, Option<String>)> {
+    facts: &SuiteFacts<'_>,
+    first: Attempted<'_>,
+) -> anyhow::Result<Ended> {
+    let Attempted {
+        mut cases,
+        mut todo,
+        mut ran,
+        rootdir,
+        base,
+        deadline,
+    } = first;
     let cwd = cx.root.join(&plan.suite.dir);
-    let mut failed = progress::failed(&plan.failed);
     // The fixed part of the command (pytest, its report options, the plugin), then node ids.
     let fixed = plan
         .test
@@ -417,11 +490,20 @@ fn retry(
         .position(|a| a == progress::PLUGIN_MODULE)
         .map_or(plan.test.argv.len(), |at| at + 1);
     for attempt in 1..=plan.retries {
-        if failed.is_empty() {
+        if todo.is_empty() {
             break;
         }
         let report = plan.raw_junit.with_extension(format!("retry{attempt}.xml"));
-        let noted = plan.failed.with_extension(format!("failed{attempt}"));
+        let per_attempt = |path: &std::path::Path| {
+            let mut name = path.as_os_str().to_owned();
+            name.push(format!(".retry{attempt}"));
+            std::path::PathBuf::from(name)
+        };
+        let (results, collected, session) = (
+            per_attempt(&plan.results),
+            per_attempt(&plan.collected),
+            per_attempt(&plan.session),
+        );
         let mut invocation = plan.test.clone();
         invocation.argv = plan.test.argv[..fixed]
             .iter()
@@ -435,7 +517,7 @@ fn retry(
             .collect();
         // Node ids are relative to pytest's rootdir; pytest reads them relative to where
         // it runs, the suite's directory.
-        invocation.argv.extend(failed.iter().map(|id| {
+        invocation.argv.extend(todo.iter().map(|id| {
             let (path, rest) = id.split_at(id.find("::").unwrap_or(id.len()));
             let abs = rootdir.join(path);
             let rel = abs
@@ -444,19 +526,25 @@ fn retry(
             format!("{}{rest}", rel.display())
         }));
         for (key, value) in &mut invocation.env {
-            if key == progress::FAILED_ENV {
-                *value = noted.to_string_lossy().into_owned();
-            }
+            let file = match key.as_str() {
+                progress::RESULTS_ENV => &results,
+                progress::COLLECTED_ENV => &collected,
+                progress::SESSION_ENV => &session,
+                _ => continue,
+            };
+            *value = file.to_string_lossy().into_owned();
         }
+        let never = todo.iter().filter(|id| !ran.contains(*id)).count();
         writeln!(
             log,
-            "xtask: retry {attempt} of {}: {} failed test(s) again",
+            "xtask: retry {attempt} of {}: {} test(s) again ({} that never ran)",
             plan.retries,
-            failed.len()
+            todo.len(),
+            never
         )
         .ok();
-        let deadline = process::deadline_after(Instant::now(), plan.timeout);
-        let (mut record, stop, _) = step::run_into_log(
+        let _ = std::fs::remove_file(&plan.progress);
+        let (mut record, stop, heard) = step::run_into_log(
             "retry",
             &invocation,
             deadline,
@@ -465,41 +553,108 @@ fn retry(
             cx.also.as_ref(),
         )?;
         record.step = "retry";
+        let code = record.exit_code.or(record.signal.map(|s| 128 + s));
         steps.push(record);
-        if stop.is_some() {
-            break;
-        }
-        let again =
-            pytest_junit::parse_file(&report, base, &|t| cx.redactor.text(t)).unwrap_or_default();
+        let again = report.exists().then(|| {
+            pytest_junit::parse_file(&report, base, &|t| cx.redactor.text(t))
+                .map(|mut again| {
+                    def_line::line_of_def(cx.root, &mut again);
+                    again
+                })
+                .map_err(|err| err.root_cause().to_string())
+        });
         let _ = std::fs::remove_file(&report);
-        for rerun in again {
-            if let Some(case) = cases
-                .iter_mut()
-                .find(|c| c.classname == rerun.classname && c.name == rerun.name)
-            {
-                case.attempts.push(rerun.result().clone());
+        if let Some(Ok(again)) = &again {
+            for rerun in again {
+                match cases
+                    .iter_mut()
+                    .find(|c| c.classname == rerun.classname && c.name == rerun.name)
+                {
+                    Some(case) => case.attempts.push(rerun.result().clone()),
+                    // A test that never ran before: this is its first attempt.
+                    None => cases.push(rerun.clone()),
+                }
             }
         }
-        failed = progress::failed(&noted);
+        let running = progress::read(&plan.progress);
+        if let Some(stop) = stop {
+            let nodeid = running.as_ref().map(|r| cx.redactor.text(&r.nodeid));
+            let mut ended = stopped(
+                plan,
+                stop,
+                &format!("pytest (retry {attempt})"),
+                nodeid.as_deref(),
+            );
+            ended.cases = cases;
+            ended.at = running.and_then(|r| running_test_at(&r, base, cx));
+            return Ok(ended);
+        }
+        // The retry ends as the first run would: anything but passed or failed ends the
+        // suite so.
+        let report = match &again {
+            Some(Ok(again)) => Report::Read(again),
+            Some(Err(why)) => Report::Unreadable(why),
+            None => Report::Missing,
+        };
+        let (outcome, detail) = classify(
+            facts,
+            &PytestEnd {
+                code,
+                report,
+                output: &heard.output,
+            },
+        );
+        if !matches!(outcome, Outcome::Passed | Outcome::Failed) {
+            return Ok(Ended {
+                outcome,
+                detail: Some(format!(
+                    "on retry {attempt} of {}: {}",
+                    plan.retries,
+                    detail.as_deref().unwrap_or(outcome.name())
+                )),
+                cases,
+                at: None,
+            });
+        }
+        let this = progress::results(&results);
+        let mut next = this.failed.clone();
+        next.extend(not_run(progress::collected(&collected), &this));
+        ran.extend(this.ran);
+        todo = next;
     }
     let still = cases
         .iter()
         .filter(|c| matches!(c.status(), CaseStatus::Failed | CaseStatus::Error))
         .count();
+    let never: Vec<&String> = todo.iter().filter(|id| !ran.contains(*id)).collect();
     let flaky = cases.iter().filter(|c| c.is_flaky()).count();
-    Ok(match (still, flaky) {
-        (0, flaky) if plan.flaky_fails => (
+    let attempts = plan.retries + 1;
+    let (outcome, detail) = match (still, never.len(), flaky) {
+        (0, 0, flaky) if plan.flaky_fails => (
             Outcome::Failed,
-            Some(format!("{flaky} test(s) passed only on a retry, and --flaky-fails makes flaky tests fail the run")),
+            format!("{flaky} test(s) passed only on a retry, and --flaky-fails makes flaky tests fail the run"),
         ),
-        (0, flaky) => (
+        (0, 0, flaky) => (
             Outcome::Passed,
-            Some(format!("{flaky} flaky test(s): failed, then passed on a retry")),
+            format!("{flaky} flaky test(s): failed, then passed on a retry"),
         ),
-        (still, _) => (
+        (still, 0, _) => (
             Outcome::Failed,
-            Some(format!("{still} test(s) failed on every one of {} attempts", plan.retries + 1)),
+            format!("{still} test(s) failed on every one of {attempts} attempts"),
         ),
+        (still, never_ran, _) => (
+            Outcome::Failed,
+            format!(
+                "{still} test(s) failed on every one of {attempts} attempts, and {never_ran} never ran in any (the first: {}): pytest stopped before it",
+                cx.redactor.text(never[0])
+            ),
+        ),
+    };
+    Ok(Ended {
+        outcome,
+        detail: Some(detail),
+        cases,
+        at: None,
     })
 }
 

@@ -455,3 +455,47 @@ pub fn kill_pid(pid: u32) {
         .args(["-KILL", &pid.to_string()])
         .status();
 }
+
+/// Runs `command` in a process group of its own, sends the xtask SIGINT (Ctrl-C) once
+/// `ready` holds, and returns its exit status and how long it took to end after the
+/// signal. Fails the test if `ready` never holds within `RUN_DEADLINE`, if the xtask ends
+/// before, or if it does not end within `RUN_DEADLINE` of the signal.
+pub fn interrupt_when(
+    mut command: Command,
+    what: &str,
+    ready: impl Fn() -> bool,
+) -> (std::process::ExitStatus, Duration) {
+    use std::os::unix::process::CommandExt;
+    command
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = command.spawn().unwrap();
+    let clock = Instant::now();
+    while !ready() {
+        if clock.elapsed() > RUN_DEADLINE {
+            let _ = child.kill();
+            panic!("{what} never happened");
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the xtask ended ({status}) before {what}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    kill_pid_with(child.id(), "-INT");
+    let interrupted = Instant::now();
+    match wait_with_deadline(&mut child) {
+        Some(status) => (status, interrupted.elapsed()),
+        None => panic!("the xtask did not stop within {RUN_DEADLINE:?} of Ctrl-C"),
+    }
+}
+
+/// Sends `signal` (`-INT`, `-KILL`) to `pid`.
+pub fn kill_pid_with(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill {signal} {pid}");
+}

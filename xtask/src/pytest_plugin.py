@@ -1,0 +1,158 @@
+"""The xtask's pytest plugin: what pytest itself knows, for the xtask's reports.
+
+Written and loaded by the xtask (`-p _xtask_progress`, its directory last on PYTHONPATH).
+It never changes a test's result, and ignores any error of its own. Every file it writes
+is named by a variable the xtask sets:
+
+- $XTASK_PROGRESS_FILE: when a test starts, its node id, file (relative to the rootdir)
+  and 0-based line, at the start of the file; when it ends, an empty first line. One pwrite
+  each, so 20,000 tests cost next to nothing; a timeout names the test that was running.
+- $XTASK_RESULTS_FILE: `F <node id>` for a test that failed in any phase (`--retries`
+  runs it again), `R <node id>` for every test that ran to its end.
+- $XTASK_COLLECTED_FILE: the node ids pytest was to run, once collection and selection
+  are done, so that a test that never ran (`-x`, `--maxfail`, a run cut short) is known.
+- $XTASK_SESSION_FILE: pytest's rootdir (what its report's files are relative to), how
+  many tests were deselected, and how many were selected before a partition took its
+  slice: pytest's own values, whatever `-q` or `-p no:terminal` leave of its output.
+- With $XTASK_PARTITION=K/N it deselects, at collection, the tests whose node id does
+  not hash (crc32) to slice K.
+"""
+
+import os
+
+import pytest
+
+_FD = None
+try:
+    _FD = os.open(os.environ["XTASK_PROGRESS_FILE"], os.O_WRONLY | os.O_CREAT, 0o600)
+except Exception:
+    pass
+
+_RESULTS = None
+try:
+    _RESULTS = open(os.environ["XTASK_RESULTS_FILE"], "a", encoding="utf-8", errors="replace")
+except Exception:
+    pass
+
+
+def pytest_runtest_logstart(nodeid, location):
+    if _FD is None:
+        return
+    try:
+        fspath, lineno, _ = location
+        line = "" if lineno is None else str(lineno)
+        os.pwrite(_FD, f"{nodeid}\n{fspath}\n{line}\n".encode("utf-8", "replace"), 0)
+    except Exception:
+        pass
+
+
+def pytest_runtest_logreport(report):
+    """Notes each failed test's node id (in any phase) for `--retries`."""
+    if _RESULTS is None or not report.failed:
+        return
+    try:
+        _RESULTS.write("F " + report.nodeid + "\n")
+    except Exception:
+        pass
+
+
+def pytest_runtest_logfinish(nodeid, location):
+    if _RESULTS is not None:
+        try:
+            _RESULTS.write("R " + nodeid + "\n")
+        except Exception:
+            pass
+    if _FD is None:
+        return
+    try:
+        os.pwrite(_FD, b"\n", 0)
+    except Exception:
+        pass
+
+
+_ROOTDIR = ""
+_DESELECTED = 0
+_SELECTED = ""
+
+
+def _write_session():
+    """$XTASK_SESSION_FILE: the rootdir, the deselected count, the count before a partition."""
+    try:
+        with open(os.environ["XTASK_SESSION_FILE"], "w", encoding="utf-8", errors="replace") as f:
+            f.write(f"{_ROOTDIR}\n{_DESELECTED}\n{_SELECTED}\n")
+    except Exception:
+        pass
+
+
+def pytest_configure(config):
+    global _ROOTDIR
+    try:
+        _ROOTDIR = str(config.rootpath)
+    except Exception:
+        return
+    _write_session()
+
+
+def pytest_deselected(items):
+    global _DESELECTED
+    try:
+        _DESELECTED += len(items)
+    except Exception:
+        return
+    _write_session()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """After every other selection (`-m`, `-k`): notes how many tests are selected, then,
+    with $XTASK_PARTITION=K/N, keeps the tests whose node id hashes to slice K of N (crc32:
+    the same on every machine and every run) and deselects the others."""
+    global _SELECTED
+    spec = os.environ.get("XTASK_PARTITION")
+    if not spec:
+        return
+    import zlib
+
+    try:
+        _SELECTED = str(len(items))
+        _write_session()
+    except Exception:
+        pass
+    index, count = (int(part) for part in spec.split("/"))
+    keep, drop = [], []
+    for item in items:
+        slot = zlib.crc32(item.nodeid.encode("utf-8")) % count
+        (keep if slot == index - 1 else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+def pytest_collection_finish(session):
+    path = os.environ.get("XTASK_COLLECTED_FILE")
+    if not path:
+        return
+    try:
+        if session.config.option.collectonly:
+            return
+        with open(path, "w", encoding="utf-8", errors="replace") as f:
+            f.writelines(item.nodeid + "\n" for item in session.items)
+    except Exception:
+        pass
+
+
+def _flush():
+    if _RESULTS is None:
+        return
+    try:
+        _RESULTS.flush()
+    except Exception:
+        pass
+
+
+def pytest_sessionfinish(session, exitstatus):
+    _flush()
+
+
+def pytest_unconfigure(config):
+    _flush()
