@@ -16,6 +16,7 @@ pub mod flags;
 pub mod log;
 pub mod manifest;
 pub mod model;
+pub mod net;
 pub mod outcome;
 pub mod paths;
 pub mod plan;

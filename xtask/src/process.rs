@@ -473,6 +473,25 @@ pub fn alive(pid: u32) -> bool {
     result == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
+/// Whether `child` (a direct child of this process, still unreaped) has ended, without
+/// reaping it: the thread that owns its `Child` still gets its status. An error (it was
+/// reaped already, or is no child of ours) counts as ended.
+pub fn has_exited(child: u32) -> bool {
+    // SAFETY: waitid with WNOWAIT only reads the child's state into `info`; the child
+    // stays a zombie for its owner to reap.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    let waited = unsafe {
+        libc::waitid(
+            libc::P_PID,
+            child as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        )
+    };
+    // SAFETY: si_pid is set by waitid when a child changed state, and zero otherwise.
+    waited != 0 || unsafe { info.si_pid() } != 0
+}
+
 /// How a process ended, for people: "exited with 1", "was killed by signal 9 (SIGKILL)".
 pub fn describe(code: Option<i32>, signal: Option<i32>) -> String {
     match (code, signal) {

@@ -8,8 +8,8 @@
 //! service it holds when dropped, after success, failure, a panic or an interrupt.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::io::Write;
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,6 +22,7 @@ use serde_json::{json, Value};
 
 use crate::environment::Lease;
 use crate::manifest::{Check, Prerequisite, Ready, Service, PORT_PLACEHOLDER};
+use crate::net::{self, ms, without_userinfo};
 use crate::plan::{shell_line, Invocation};
 use crate::process::{self, StepTag};
 use crate::redact::{RedactingWriter, Redactor};
@@ -95,10 +96,6 @@ impl Health {
     }
 }
 
-fn ms(duration: Duration) -> String {
-    format!("{:.1} ms", duration.as_secs_f64() * 1000.0)
-}
-
 /// Checks every prerequisite at once, each within its own timeout; in their order.
 /// Commands run in `root`.
 pub fn check_all(prerequisites: &[&Prerequisite], root: &Path, redactor: &Redactor) -> Vec<Health> {
@@ -154,8 +151,8 @@ pub fn check(prerequisite: &Prerequisite, root: &Path, redactor: &Redactor) -> H
             Some(_) => Err(format!("{name} is set but empty")),
             None => Err(format!("{name} is not set")),
         },
-        Check::Tcp(address) => tcp(address, timeout),
-        Check::Http(url) => http(url, timeout).map(|_| ()),
+        Check::Tcp(address) => net::tcp(address, timeout).map(drop),
+        Check::Http(url) => net::http(url, timeout).map(drop),
         Check::Command(argv) => {
             let invocation = Invocation::new(argv.clone(), root, Vec::new());
             let deadline = process::deadline_after(Instant::now(), timeout);
@@ -196,123 +193,6 @@ pub fn check(prerequisite: &Prerequisite, root: &Path, redactor: &Redactor) -> H
         latency,
         error,
         checked_at,
-    }
-}
-
-/// Whether `host:port` accepts a connection within `timeout`.
-pub fn tcp(address: &str, timeout: Duration) -> Result<(), String> {
-    connect(address, timeout).map(drop)
-}
-
-fn connect(address: &str, timeout: Duration) -> Result<TcpStream, String> {
-    let addresses: Vec<SocketAddr> = address
-        .to_socket_addrs()
-        .map_err(|err| format!("cannot resolve {address}: {err}"))?
-        .collect();
-    let mut last = format!("{address} resolves to no address");
-    for addr in addresses {
-        match TcpStream::connect_timeout(&addr, timeout) {
-            Ok(stream) => return Ok(stream),
-            Err(err) if err.kind() == std::io::ErrorKind::TimedOut => {
-                last = format!("no answer from {address} within {}", ms(timeout));
-            }
-            Err(err) => last = format!("{address}: {err}"),
-        }
-    }
-    Err(last)
-}
-
-/// `http://user:secret@host/x` → `http://host/x`.
-pub fn without_userinfo(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    let host = authority
-        .rsplit_once('@')
-        .map_or(authority, |(_, host)| host);
-    format!("{scheme}://{host}{path}")
-}
-
-/// GETs an `http://` URL (HTTP/1.1, no TLS) and returns its status, an error unless 2xx.
-pub fn http(url: &str, timeout: Duration) -> Result<u16, String> {
-    let shown = without_userinfo(url);
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| format!("{shown}: only http:// URLs can be checked"))?;
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    let host = authority
-        .rsplit_once('@')
-        .map_or(authority, |(_, host)| host);
-    let path = if path.is_empty() || path.starts_with('#') {
-        "/"
-    } else {
-        path.split('#').next().unwrap_or("/")
-    };
-    let address = if host
-        .rsplit_once(':')
-        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
-        && !host.ends_with(']')
-    {
-        host.to_string()
-    } else {
-        format!("{host}:80")
-    };
-    let started = Instant::now();
-    let mut stream = connect(&address, timeout).map_err(|err| format!("{shown}: {err}"))?;
-    let left = timeout
-        .saturating_sub(started.elapsed())
-        .max(Duration::from_millis(10));
-    let _ = stream.set_read_timeout(Some(left));
-    let _ = stream.set_write_timeout(Some(left));
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nUser-Agent: cargo-xtask\r\n\r\n"
-    );
-    stream
-        .write_all(request.as_bytes())
-        .map_err(|err| format!("{shown}: sending the request: {err}"))?;
-    let mut head = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !head.windows(2).any(|w| w == b"\r\n") && head.len() < 8192 {
-        match stream.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => head.extend_from_slice(&buf[..n]),
-            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(err) => {
-                let why = if matches!(
-                    err.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) {
-                    format!("no answer within {}", ms(timeout))
-                } else {
-                    err.to_string()
-                };
-                return Err(format!("{shown}: {why}"));
-            }
-        }
-    }
-    let _ = stream.shutdown(Shutdown::Both);
-    let line = String::from_utf8_lossy(&head);
-    let line = line.lines().next().unwrap_or("");
-    let status = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse::<u16>().ok())
-        .filter(|_| line.starts_with("HTTP/"))
-        .ok_or_else(|| format!("{shown}: not an HTTP answer: {:?}", truncate(line, 80)))?;
-    if (200..300).contains(&status) {
-        Ok(status)
-    } else {
-        Err(format!("{shown} answered {status}"))
-    }
-}
-
-fn truncate(text: &str, max: usize) -> &str {
-    match text.char_indices().nth(max) {
-        Some((at, _)) => &text[..at],
-        None => text,
     }
 }
 
@@ -496,9 +376,20 @@ impl Services {
             service.name,
             redactor.text(&shell_line(&launch.invocation))
         );
-        if service.port.is_some() && TcpListener::bind(("127.0.0.1", launch.port)).is_err() {
+        if process::interrupted() {
+            return failed(
+                "the run was interrupted before it was started".into(),
+                &launch.log,
+            );
+        }
+        // What listened before it started: whatever answers through one of these is not
+        // the service, however alive the service is.
+        let before = net::listeners();
+        let taken = before.iter().any(|(addr, _)| addr.port() == launch.port)
+            || TcpListener::bind(("127.0.0.1", launch.port)).is_err();
+        if service.port.is_some() && taken {
             let detail = format!(
-                "its port {} on 127.0.0.1 is already taken by another process; stop that process or change the service's `port`",
+                "its port {} is already taken by another process; stop that process or change the service's `port`",
                 launch.port
             );
             let _ = writeln!(log, "xtask: {detail}");
@@ -549,10 +440,46 @@ impl Services {
                 let detail = format!("it exited at start ({how}) before it was ready");
                 return failed(detail, &launch.log);
             }
+            // One probe never outlasts the deadline.
+            let timeout = deadline.map_or(PROBE_TIMEOUT, |d| {
+                d.saturating_duration_since(Instant::now())
+                    .clamp(Duration::from_millis(1), PROBE_TIMEOUT)
+            });
             let probed = match &service.ready {
-                Ready::Http(url) => http(&with_port(url, launch.port), PROBE_TIMEOUT).map(drop),
-                Ready::Tcp => tcp(&format!("127.0.0.1:{}", launch.port), PROBE_TIMEOUT),
+                Ready::Http(url) => {
+                    net::http(&with_port(url, launch.port), timeout).map(|(_, peer)| peer)
+                }
+                Ready::Tcp => net::tcp(&format!("127.0.0.1:{}", launch.port), timeout),
             };
+            // An answer counts only while the service itself runs, and only from a socket
+            // that was not already listening before it started.
+            if let Ok(peer) = &probed {
+                if process::has_exited(pid) {
+                    let how = ended
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .clone()
+                        .map(|how| format!(" ({how})"))
+                        .unwrap_or_default();
+                    self.stop(&service.name);
+                    let detail = format!(
+                        "it exited{how} before it was ready; {peer} answered its readiness check, but that is not the service"
+                    );
+                    return failed(detail, &launch.log);
+                }
+                let now = net::listeners();
+                let answering: Vec<_> = now
+                    .iter()
+                    .filter(|(addr, _)| net::accepts(addr, peer))
+                    .collect();
+                if !answering.is_empty() && answering.iter().all(|l| before.contains(l)) {
+                    self.stop(&service.name);
+                    let detail = format!(
+                        "another process was already listening on {peer} before it started, and answered its readiness check: that is not the service; stop that process or change the service's `port`"
+                    );
+                    return failed(detail, &launch.log);
+                }
+            }
             if probed.is_ok() {
                 self.watch
                     .0
@@ -724,39 +651,6 @@ pub fn exports(service: &Service, port: u16) -> BTreeMap<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn urls_lose_their_user_info() {
-        assert_eq!(
-            without_userinfo("http://u:secret@host:81/x?y"),
-            "http://host:81/x?y"
-        );
-        assert_eq!(without_userinfo("http://host/a@b"), "http://host/a@b");
-        assert_eq!(without_userinfo("tcp"), "tcp");
-    }
-
-    #[test]
-    fn http_and_tcp_checks_tell_up_from_down() {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let server = std::thread::spawn(move || {
-            for answer in ["HTTP/1.1 200 OK", "HTTP/1.0 503 Unavailable"] {
-                let (mut stream, _) = listener.accept().unwrap();
-                let mut buf = [0u8; 1024];
-                let _ = stream.read(&mut buf);
-                let _ = write!(stream, "{answer}\r\nContent-Length: 0\r\n\r\n");
-            }
-        });
-        let url = format!("http://user:pw@127.0.0.1:{port}/health");
-        assert_eq!(http(&url, Duration::from_secs(5)), Ok(200));
-        let err = http(&url, Duration::from_secs(5)).unwrap_err();
-        assert!(err.ends_with("answered 503"), "{err}");
-        assert!(!err.contains("pw"), "{err}");
-        server.join().unwrap();
-        let down = free_port().unwrap();
-        assert!(tcp(&format!("127.0.0.1:{down}"), Duration::from_secs(1)).is_err());
-        assert!(http(&format!("http://127.0.0.1:{down}/"), Duration::from_secs(1)).is_err());
-    }
 
     #[test]
     fn env_checks_never_show_the_value() {

@@ -483,3 +483,222 @@ fn this_repositorys_backend_failing_at_start_is_a_service_error_with_its_log_tai
         .contains("Traceback"));
     assert_eq!(processes_of(&fixture), Vec::<String>::new());
 }
+
+/// A peer on 127.0.0.1 that accepts every connection and answers it through `answer` on a
+/// thread of its own; counts the connections it took.
+struct Peer {
+    port: u16,
+    accepted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Peer {
+    fn new(answer: fn(std::net::TcpStream)) -> Peer {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = std::sync::Arc::clone(&accepted);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                counter.fetch_add(1, Ordering::SeqCst);
+                std::thread::spawn(move || answer(stream));
+            }
+        });
+        Peer { port, accepted }
+    }
+
+    /// Accepts, then sends a status line and a header one byte every 0.3 s, forever.
+    fn dripping() -> Peer {
+        Peer::new(|mut stream| {
+            use std::io::Write;
+            let bytes = b"HTTP/1.1 200 OK\r\nX-Slow: "
+                .iter()
+                .chain(std::iter::repeat(&b'a'));
+            for b in bytes {
+                if stream.write_all(&[*b]).is_err() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(300));
+            }
+        })
+    }
+
+    /// Answers every request at once: 200 and a short body.
+    fn answering() -> Peer {
+        Peer::new(|mut stream| {
+            use std::io::{Read, Write};
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nnot ours");
+        })
+    }
+
+    fn accepted(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// An HTTP prerequisite whose peer accepts and then drips one byte every 0.3 s is
+/// unavailable at its timeout (2 s), in `smoke` and in `doctor`: the deadline covers the
+/// whole exchange, not each read.
+#[test]
+fn a_dripping_http_prerequisite_is_unavailable_at_its_timeout() {
+    let fixture = Fixture::new("smoke", "smoke-drip");
+    let peer = Peer::dripping();
+    fixture.edit(
+        "Cargo.toml",
+        "http = \"http://127.0.0.1:1/drip\"\ntimeout = 2",
+        &format!(
+            "http = \"http://127.0.0.1:{}/drip\"\ntimeout = 2",
+            peer.port
+        ),
+    );
+    let clock = std::time::Instant::now();
+    let run = smoke(&fixture, &["smoke", "needs-drip", "--require-all"]);
+    let took = clock.elapsed();
+    assert_code(&run, exit_codes::PREREQUISITE_UNAVAILABLE);
+    assert!(peer.accepted() >= 1, "the peer was never asked");
+    let record = record(&fixture);
+    let line = health(&record, "drip");
+    assert_eq!(line["available"], false, "{line:#}");
+    let error = line["error"].as_str().unwrap();
+    assert!(
+        error.contains("no complete answer within 2000.0 ms"),
+        "{error}"
+    );
+    // The peer never ends: without a deadline over the whole answer the run would not.
+    assert!(took < std::time::Duration::from_secs(60), "{took:?}");
+
+    let before = peer.accepted();
+    let run = fixture.run(&["doctor", "--json"]);
+    assert!(peer.accepted() > before, "doctor never asked the peer");
+    let doctor: Value = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|err| panic!("{err}: {}\n{}", run.stdout, run.stderr));
+    let text = doctor.to_string();
+    assert!(
+        text.contains("no complete answer within 2000.0 ms"),
+        "{doctor:#}"
+    );
+}
+
+/// A service's readiness URL answered by a dripping peer: the service is stopped at its
+/// deadline (2 s) and its suite is a service error.
+#[test]
+fn a_dripping_readiness_url_does_not_stretch_the_services_deadline() {
+    let fixture = Fixture::new("smoke", "smoke-drip-ready");
+    let peer = Peer::dripping();
+    fixture.edit(
+        "Cargo.toml",
+        "http://127.0.0.1:1/drip\" }",
+        &format!("http://127.0.0.1:{}/drip\" }}", peer.port),
+    );
+    let run = smoke(&fixture, &["smoke", "uses-drip-ready"]);
+    assert_code(&run, exit_codes::SERVICE_ERROR);
+    assert!(peer.accepted() >= 1, "the peer was never asked");
+    let detail = suite_record(&record(&fixture), "uses-drip-ready")["detail"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        detail.contains("did not become ready within its deadline of 2s")
+            && detail.contains("no complete answer"),
+        "{detail}"
+    );
+    assert_no_process_left(&fixture);
+}
+
+/// Ctrl-C while an HTTP prerequisite with a 600 s timeout waits on a dripping peer ends the
+/// run within the grace, as interrupted.
+#[test]
+fn ctrl_c_ends_a_prerequisites_wait_at_once() {
+    let fixture = Fixture::new("smoke", "smoke-drip-interrupt");
+    let peer = Peer::dripping();
+    fixture.edit(
+        "Cargo.toml",
+        "http://127.0.0.1:1/drip-long",
+        &format!("http://127.0.0.1:{}/drip-long", peer.port),
+    );
+    let mut command = fixture.command(&["smoke", "needs-drip-long"]);
+    command.env("SMOKE_FIXTURE_SECRET", SECRET);
+    let (status, took) = interrupt_when(command, "the prerequisite's check began", || {
+        peer.accepted() >= 1
+    });
+    assert_eq!(status.code(), Some(i32::from(exit_codes::INTERRUPTED)));
+    assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+}
+
+/// A service that never listens, whose readiness URL another server (there before it
+/// started) answers: that answer is not the service's, and its suite is a service error,
+/// never a pass against the wrong server.
+#[test]
+fn a_readiness_check_answered_by_another_process_is_a_service_error() {
+    let fixture = Fixture::new("smoke", "smoke-imposter");
+    let peer = Peer::answering();
+    fixture.edit(
+        "Cargo.toml",
+        "http://127.0.0.1:1/imposter",
+        &format!("http://127.0.0.1:{}/imposter", peer.port),
+    );
+    let run = smoke(&fixture, &["smoke", "uses-imposter"]);
+    assert_code(&run, exit_codes::SERVICE_ERROR);
+    assert!(peer.accepted() >= 1, "the peer was never asked");
+    let detail = suite_record(&record(&fixture), "uses-imposter")["detail"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        detail.contains("another process was already listening")
+            && detail.contains("not the service"),
+        "{detail}"
+    );
+    assert_no_process_left(&fixture);
+}
+
+/// A service that exits at start while another server answers its readiness URL: a
+/// service error, whoever answers.
+#[test]
+fn a_service_that_exited_is_never_ready_whoever_answers() {
+    let fixture = Fixture::new("smoke", "smoke-imposter-crash");
+    let peer = Peer::answering();
+    fixture.edit(
+        "Cargo.toml",
+        "http://127.0.0.1:1/imposter",
+        &format!("http://127.0.0.1:{}/imposter", peer.port),
+    );
+    fixture.edit(
+        "Cargo.toml",
+        "\"services/svc.py\", \"never\", \"{port}\"]\nready = { http = \"http://127.0.0.1",
+        "\"services/svc.py\", \"crash\", \"{port}\"]\nready = { http = \"http://127.0.0.1",
+    );
+    let run = smoke(&fixture, &["smoke", "uses-imposter"]);
+    assert_code(&run, exit_codes::SERVICE_ERROR);
+    let detail = suite_record(&record(&fixture), "uses-imposter")["detail"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        detail.contains("exited") || detail.contains("not the service"),
+        "{detail}"
+    );
+    assert_no_process_left(&fixture);
+}
+
+/// A service that forks a server onto its port and exits: what answers is not the process
+/// the xtask started and watches, so it is not ready, and the child is stopped with it.
+#[test]
+fn a_service_is_ready_only_while_its_own_process_runs() {
+    let fixture = Fixture::new("smoke", "smoke-daemonizes");
+    fixture.edit(
+        "Cargo.toml",
+        "[\"python3\", \"services/svc.py\", \"never\", \"{port}\"]\nready = { http = \"http://127.0.0.1:1/imposter\" }",
+        "[\"sh\", \"-c\", \"python3 services/svc.py serve {port} & exit 0\"]\nready = { http = \"http://127.0.0.1:{port}/\" }",
+    );
+    let run = smoke(&fixture, &["smoke", "uses-imposter"]);
+    assert_code(&run, exit_codes::SERVICE_ERROR);
+    let detail = suite_record(&record(&fixture), "uses-imposter")["detail"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(detail.contains("exited"), "{detail}");
+    assert_no_process_left(&fixture);
+}
