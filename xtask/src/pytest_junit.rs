@@ -650,9 +650,11 @@ impl Run {
             let start = tail_start(&self.held, TAIL_BYTES);
             let cut = self.len - self.written - (self.held.len() - start) as u64;
             // Plain text: no `<`, `&` or quote, so it is right in text and in attributes.
+            // The `...` on both sides are cut markers for the masking that follows: what
+            // is left of a secret cut here is masked too.
             write!(
                 out,
-                "\n[xtask: {cut} bytes cut here to keep this report readable; the suite log has everything]\n"
+                "...\n[xtask: {cut} bytes cut here to keep this report readable; the suite log has everything]\n..."
             )
             .expect("writing to a Vec");
             out.extend_from_slice(&self.held[start..]);
@@ -708,9 +710,9 @@ mod tests {
     /// Real pytest 9.2 output for `tests/data/pytest-9.2-outcomes.py`.
     const OUTCOMES: &str = include_str!("../tests/data/pytest-9.2-outcomes.xml");
     const COLLECTION_ERROR: &str = include_str!("../tests/data/pytest-9.2-collection-error.xml");
-    const MARKER_START: &str = "\n[xtask: ";
+    const MARKER_START: &str = "...\n[xtask: ";
     const MARKER_END: &str =
-        " bytes cut here to keep this report readable; the suite log has everything]\n";
+        " bytes cut here to keep this report readable; the suite log has everything]\n...";
 
     fn same(text: &str) -> String {
         text.to_string()

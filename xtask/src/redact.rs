@@ -21,6 +21,15 @@
 //! key) that has 6 characters or more after trimming is a secret of its own, so a secret
 //! printed line by line is masked too.
 //!
+//! **Cut secrets.** Where text was shortened, a secret may be cut too: pytest's summary
+//! ends a long message with `...`, its reprs keep a head and a tail around `...`, and the
+//! xtask's own cuts of long texts end the head and start the tail with `...`. So next to a
+//! cut marker (`...` or `…`) the part of a secret that is left is masked as well: the
+//! longest run before the marker that is the start of a secret (in any of its forms) and
+//! the longest run after it that is the end of one, from [`MIN_CUT_LEN`] characters on
+//! (shorter ones would mask ordinary words next to every ellipsis, and say next to
+//! nothing about the secret).
+//!
 //! **URLs.** `scheme://user:pass@host` becomes `scheme://host`, whatever the user-info holds
 //! and however long it is: the authority after `://` ends at whitespace, a control
 //! character, `/ ? # " < > \` or a backtick, and the user-info is everything up to its last
@@ -57,6 +66,10 @@ pub const SECRET_NAME_PARTS: &[&str] = &[
 /// Values of secret-looking variables that are shorter (in characters, after trimming) are
 /// not masked; nor are shorter lines of a multi-line secret.
 pub const MIN_SECRET_LEN: usize = 6;
+/// The part of a secret left next to a cut marker is masked from this many characters.
+pub const MIN_CUT_LEN: usize = 3;
+/// What tools put where they shortened a text.
+const CUT_MARKERS: [&str; 2] = ["...", "\u{2026}"];
 /// Values of variables the manifest lists are masked from this length (after trimming).
 pub const MIN_LISTED_LEN: usize = 2;
 /// Values (compared case-insensitively, after trimming) that are configuration, not secrets,
@@ -219,7 +232,18 @@ impl Redactor {
     /// Both secrets and user-info are found in `input` as it is (not in each other's
     /// result), as the streaming writer finds them.
     fn redact<'a>(&self, input: &'a [u8]) -> Cow<'a, [u8]> {
-        let secrets = self.secret_ranges(input);
+        self.redact_after(input, false)
+    }
+
+    /// [`Redactor::redact`]; `after_cut`: `input` follows a cut marker (a stream's earlier
+    /// write ended with one).
+    fn redact_after<'a>(&self, input: &'a [u8], after_cut: bool) -> Cow<'a, [u8]> {
+        let mut secrets = self.secret_ranges(input);
+        let cut = self.cut_ranges(input, after_cut);
+        if !cut.is_empty() {
+            secrets.extend(cut.into_iter().map(|(masked, _)| masked));
+            secrets = merged(secrets);
+        }
         let user_info = user_info_ranges(input);
         if secrets.is_empty() && user_info.is_empty() {
             return Cow::Borrowed(input);
@@ -264,18 +288,92 @@ impl Redactor {
             let len = needle.needle().len();
             found.extend(needle.find_iter(haystack).map(|at| at..at + len));
         }
-        if found.len() < 2 {
-            return found;
-        }
-        found.sort_unstable_by_key(|r| r.start);
-        let mut merged: Vec<Range<usize>> = Vec::with_capacity(found.len());
-        for range in found {
-            match merged.last_mut() {
-                Some(last) if range.start < last.end => last.end = last.end.max(range.end),
-                _ => merged.push(range),
+        merged(found)
+    }
+
+    /// The parts of secrets left next to the cut markers of `haystack` (see the module
+    /// documentation), each with the span a stream must not split: the part and its marker.
+    /// `after_cut`: `haystack` follows a marker.
+    fn cut_ranges(&self, haystack: &[u8], after_cut: bool) -> Vec<(Range<usize>, Range<usize>)> {
+        let mut found = Vec::new();
+        if after_cut {
+            let tail = self.secret_end_len(haystack);
+            if tail > 0 {
+                found.push((0..tail, 0..tail));
             }
         }
-        merged
+        for marker in cut_markers(haystack) {
+            let head = self.secret_start_len(&haystack[..marker.start]);
+            if head > 0 {
+                found.push((
+                    marker.start - head..marker.start,
+                    marker.start - head..marker.end,
+                ));
+            }
+            let tail = self.secret_end_len(&haystack[marker.end..]);
+            if tail > 0 {
+                found.push((
+                    marker.end..marker.end + tail,
+                    marker.start..marker.end + tail,
+                ));
+            }
+        }
+        found
+    }
+
+    /// How long the longest end of `before` is that is a proper start of a secret's form,
+    /// of [`MIN_CUT_LEN`] characters or more; 0 if none.
+    fn secret_start_len(&self, before: &[u8]) -> usize {
+        let Some(&last) = before.last() else {
+            return 0;
+        };
+        let mut best = 0;
+        for needle in &self.needles {
+            let needle = needle.needle();
+            let proper = &needle[..needle.len() - 1];
+            for len in memchr::memchr_iter(last, proper).map(|i| i + 1) {
+                if len > best
+                    && before.ends_with(&needle[..len])
+                    && chars(&needle[..len]) >= MIN_CUT_LEN
+                {
+                    best = len;
+                }
+            }
+        }
+        best
+    }
+
+    /// How long the longest start of `after` is that is a proper end of a secret's form, of
+    /// [`MIN_CUT_LEN`] characters or more; 0 if none.
+    fn secret_end_len(&self, after: &[u8]) -> usize {
+        let Some(&first) = after.first() else {
+            return 0;
+        };
+        let mut best = 0;
+        for needle in &self.needles {
+            let needle = needle.needle();
+            for from in memchr::memchr_iter(first, &needle[1..]).map(|i| i + 1) {
+                let end = &needle[from..];
+                if end.len() > best && after.starts_with(end) && chars(end) >= MIN_CUT_LEN {
+                    best = end.len();
+                }
+            }
+        }
+        best
+    }
+
+    /// Whether `after` (text after a cut marker, up to the end of what has come) could still
+    /// grow into the end of a secret: it is a shorter start of one.
+    fn could_end_a_secret(&self, after: &[u8]) -> bool {
+        let Some(&first) = after.first() else {
+            return false;
+        };
+        self.needles.iter().any(|needle| {
+            let needle = needle.needle();
+            memchr::memchr_iter(first, &needle[1..])
+                .map(|i| &needle[i + 1..])
+                .any(|end| end.len() > after.len() && end.starts_with(after))
+        })
     }
 
     /// Where the longest tail of `haystack` that is the start of a secret (and not a whole
@@ -297,6 +395,58 @@ impl Redactor {
         }
         start
     }
+}
+
+/// `ranges` sorted, overlapping ones merged (adjacent ones are not, as they could not be
+/// across two writes of a stream).
+fn merged(mut ranges: Vec<Range<usize>>) -> Vec<Range<usize>> {
+    if ranges.len() < 2 {
+        return ranges;
+    }
+    ranges.sort_unstable_by_key(|r| r.start);
+    let mut merged: Vec<Range<usize>> = Vec::with_capacity(ranges.len());
+    for range in ranges {
+        match merged.last_mut() {
+            Some(last) if range.start < last.end => last.end = last.end.max(range.end),
+            _ => merged.push(range),
+        }
+    }
+    merged
+}
+
+/// The cut markers of `haystack`, in order and not overlapping.
+fn cut_markers(haystack: &[u8]) -> Vec<Range<usize>> {
+    let mut found: Vec<Range<usize>> = Vec::new();
+    for marker in CUT_MARKERS {
+        let marker = marker.as_bytes();
+        found.extend(memmem::find_iter(haystack, marker).map(|at| at..at + marker.len()));
+    }
+    found.sort_unstable_by_key(|r| r.start);
+    found.dedup_by(|later, earlier| later.start < earlier.end);
+    found
+}
+
+/// Where the start of a cut marker that `pending` ends with begins (`.`, `..`, or the
+/// first bytes of `…`), if it ends with one.
+fn partial_marker(pending: &[u8]) -> Option<usize> {
+    let ellipsis = CUT_MARKERS[1].as_bytes();
+    let dots = pending
+        .iter()
+        .rev()
+        .take(2)
+        .take_while(|&&b| b == b'.')
+        .count();
+    if dots > 0 {
+        return Some(pending.len() - dots);
+    }
+    (1..ellipsis.len())
+        .find(|&n| pending.ends_with(&ellipsis[..n]))
+        .map(|n| pending.len() - n)
+}
+
+/// Characters in UTF-8 `bytes` (bytes that do not continue one).
+fn chars(bytes: &[u8]) -> usize {
+    bytes.iter().filter(|&&b| b & 0xC0 != 0x80).count()
 }
 
 /// Adds the forms `secret` (already trimmed) is looked for in.
@@ -454,6 +604,8 @@ pub struct RedactingWriter<W: Write> {
     /// Inside an over-long URL authority, already written as `***`: input is dropped until
     /// the authority ends.
     skipping: bool,
+    /// What was written last ends with a cut marker: the end of a secret may follow.
+    after_cut: bool,
 }
 
 impl<W: Write> RedactingWriter<W> {
@@ -463,7 +615,16 @@ impl<W: Write> RedactingWriter<W> {
             redactor,
             pending: Vec::new(),
             skipping: false,
+            after_cut: false,
         }
+    }
+
+    /// Writes what is held back and returns the inner writer, whether or not that write
+    /// succeeded.
+    pub fn into_inner(mut self) -> W {
+        let _ = self.write_all_pending();
+        let _ = self.inner.flush();
+        self.inner
     }
 
     /// Writes what is held back and returns the inner writer.
@@ -486,8 +647,10 @@ impl<W: Write> RedactingWriter<W> {
         self.pending.extend_from_slice(chunk);
         let (cut, overflow) = self.safe_cut();
         if cut > 0 {
-            let masked = self.redactor.redact(&self.pending[..cut]);
+            let written = &self.pending[..cut];
+            let masked = self.redactor.redact_after(written, self.after_cut);
             self.inner.write_all(&masked)?;
+            self.after_cut = ends_with_marker(written);
         }
         match overflow {
             Some(sep) => {
@@ -504,8 +667,11 @@ impl<W: Write> RedactingWriter<W> {
     }
 
     fn write_all_pending(&mut self) -> io::Result<()> {
-        let masked = self.redactor.redact(&self.pending);
+        let masked = self.redactor.redact_after(&self.pending, self.after_cut);
         self.inner.write_all(&masked)?;
+        if !self.pending.is_empty() {
+            self.after_cut = ends_with_marker(&self.pending);
+        }
         self.pending.clear();
         Ok(())
     }
@@ -536,6 +702,30 @@ impl<W: Write> RedactingWriter<W> {
         }
         cut = cut.min(self.redactor.partial_start(pending));
         unsplittable.extend(self.redactor.secret_ranges(pending));
+        // Around cut markers: a secret's start held until it is known whether a marker
+        // follows, and text after a marker until it is known whether it ends a secret.
+        let markers = cut_markers(pending);
+        if let Some(at) = partial_marker(pending) {
+            let head = self.redactor.secret_start_len(&pending[..at]);
+            if head > 0 {
+                cut = cut.min(at - head);
+            }
+        }
+        let after = match markers.last() {
+            Some(last) => Some(last.end),
+            None => self.after_cut.then_some(0),
+        };
+        if let Some(after) = after {
+            if self.redactor.could_end_a_secret(&pending[after..]) {
+                cut = cut.min(after);
+            }
+        }
+        unsplittable.extend(
+            self.redactor
+                .cut_ranges(pending, self.after_cut)
+                .into_iter()
+                .map(|(_, span)| span),
+        );
         loop {
             let inside = unsplittable.iter().find(|r| r.start < cut && cut < r.end);
             match inside {
@@ -546,6 +736,10 @@ impl<W: Write> RedactingWriter<W> {
         let overflow = open.filter(|&sep| pending.len() - sep > AUTHORITY_HOLD_MAX);
         (cut, overflow)
     }
+}
+
+fn ends_with_marker(text: &[u8]) -> bool {
+    CUT_MARKERS.iter().any(|m| text.ends_with(m.as_bytes()))
 }
 
 impl<W: Write> Write for RedactingWriter<W> {
@@ -791,6 +985,55 @@ mod tests {
             b"line",
         ]);
         assert_eq!(out, b"no newline here *** and more\nnext line");
+    }
+
+    #[test]
+    fn what_is_left_of_a_cut_secret_is_masked_on_both_sides_of_the_marker() {
+        let r = one("API_TOKEN", "q7<z&w\"Xy9-secret-tail");
+        // pytest's short summary: a head, then `...`.
+        assert_eq!(
+            r.text("FAILED t.py::x - AssertionError: q7<z&w\"..."),
+            "FAILED t.py::x - AssertionError: ***..."
+        );
+        // A saferepr keeps a head and a tail; the escaped forms too.
+        assert_eq!(r.text("'q7<z...et-tail'"), "'***...***'");
+        assert_eq!(r.text("q7&lt;z&amp;w&quot;X…"), "***…");
+        assert_eq!(r.text("'q7<z&w\\\"X...'"), "'***...'");
+        // Fewer than MIN_CUT_LEN characters, or text that is no part of it: left alone.
+        assert_eq!(r.text("q7..."), "q7...");
+        assert_eq!(r.text("waiting... done"), "waiting... done");
+        assert_eq!(r.text("abc...xyz"), "abc...xyz");
+        // A whole secret next to a marker is masked as ever.
+        assert_eq!(r.text("q7<z&w\"Xy9-secret-tail..."), "***...");
+    }
+
+    #[test]
+    fn a_cut_secret_split_across_writes_is_still_masked() {
+        let r = one("API_TOKEN", "q7zwXy9-secret-tail");
+        let stream = |pieces: &[&str]| {
+            let mut w = RedactingWriter::new(Vec::new(), r.clone());
+            for piece in pieces {
+                w.write_all(piece.as_bytes()).unwrap();
+            }
+            String::from_utf8(w.finish().unwrap()).unwrap()
+        };
+        let whole = "E   AssertionError: q7zwXy...et-tail\ndone";
+        let expected = "E   AssertionError: ***...***\ndone";
+        for a in 1..whole.len() {
+            for b in a..whole.len() {
+                let pieces = [&whole[..a], &whole[a..b], &whole[b..]];
+                assert_eq!(stream(&pieces), expected, "{pieces:?}");
+            }
+        }
+        let ellipsis = "head q7zw\u{2026}ail";
+        for a in 1..ellipsis.len() {
+            if ellipsis.is_char_boundary(a) {
+                assert_eq!(
+                    stream(&[&ellipsis[..a], &ellipsis[a..]]),
+                    "head ***\u{2026}***"
+                );
+            }
+        }
     }
 
     #[test]

@@ -96,12 +96,17 @@ pub fn run_into_log(
         log: sink,
         also: also.cloned(),
     };
+    // The tail is kept of the masked output: a cut of raw output could leave the end of a
+    // secret that masking would no longer recognise.
     let copier = copy(
         reader,
-        TailTap {
-            inner: RedactingWriter::new(sink, redactor.clone()),
-            tail: Tail::default(),
-        },
+        RedactingWriter::new(
+            TailTap {
+                inner: sink,
+                tail: Tail::default(),
+            },
+            redactor.clone(),
+        ),
     );
     let (status, stop) = process::wait(&mut child, &tag, deadline)
         .with_context(|| format!("waiting for `{}`", invocation.argv[0]))?;
@@ -184,8 +189,15 @@ pub fn capture(
     drop(command);
     let mut child =
         spawned.with_context(|| format!("could not start `{}`", shell_line(invocation)))?;
-    let stdout = copy(out_reader, Tail::default());
-    let stderr = copy(err_reader, Tail::default());
+    // Masked before the tail is cut (see `run_into_log`).
+    let stdout = copy(
+        out_reader,
+        RedactingWriter::new(Tail::default(), redactor.clone()),
+    );
+    let stderr = copy(
+        err_reader,
+        RedactingWriter::new(Tail::default(), redactor.clone()),
+    );
     let (status, stop) = process::wait(&mut child, &tag, deadline)
         .with_context(|| format!("waiting for `{}`", invocation.argv[0]))?;
     let text = |tail: mpsc::Receiver<Tail>| {
@@ -261,7 +273,10 @@ pub fn answer(
             over: false,
         },
     );
-    let stderr = copy(err_reader, Tail::default());
+    let stderr = copy(
+        err_reader,
+        RedactingWriter::new(Tail::default(), redactor.clone()),
+    );
     let (status, stop) = process::wait(&mut child, &tag, deadline)
         .with_context(|| format!("waiting for `{}`", invocation.argv[0]))?;
     let whole = stdout
@@ -404,12 +419,22 @@ impl Write for Tail {
     }
 }
 
-/// A masked log: everything held back is written at the end.
-impl<W: Write + Send + 'static> Finish for RedactingWriter<W> {
-    type Done = ();
-    fn finish(self) {
-        let _ = RedactingWriter::finish(self);
+/// A masked stream: everything held back is written at the end.
+impl<W: Finish> Finish for RedactingWriter<W> {
+    type Done = W::Done;
+    fn finish(self) -> W::Done {
+        self.into_inner().finish()
     }
+}
+
+impl Finish for File {
+    type Done = ();
+    fn finish(self) {}
+}
+
+impl Finish for Tee {
+    type Done = ();
+    fn finish(self) {}
 }
 
 impl Finish for Tail {
@@ -422,7 +447,7 @@ impl Finish for Tail {
 
 /// Passes output through to the log and keeps its end, for the classifier.
 struct TailTap<W: Write> {
-    inner: RedactingWriter<W>,
+    inner: W,
     tail: Tail,
 }
 
@@ -441,7 +466,6 @@ impl<W: Write> Write for TailTap<W> {
 impl<W: Write + Send + 'static> Finish for TailTap<W> {
     type Done = Tail;
     fn finish(mut self) -> Tail {
-        let _ = self.inner.finish();
         self.tail.cut(OUTPUT_TAIL);
         self.tail
     }
@@ -451,10 +475,35 @@ impl<W: Write + Send + 'static> Finish for TailTap<W> {
 mod tests {
     use super::*;
 
+    /// The kept end of a command's output starts inside a secret: masked before the cut,
+    /// no part of it is left.
+    #[test]
+    fn a_tail_cut_inside_a_secret_keeps_no_part_of_it() {
+        let secret = "SECRET-VALUE-123";
+        let redactor = Redactor::new([("API_TOKEN", secret)], &[]);
+        // Raw, the last CAPTURE_BYTES would start 5 bytes into the secret.
+        let after = CAPTURE_BYTES - secret.len() + 5;
+        let script =
+            format!("import sys; sys.stdout.write('x' * 1000 + '{secret}' + 'y' * {after})");
+        let invocation = Invocation::new(
+            vec!["python3".into(), "-c".into(), script],
+            std::path::Path::new("."),
+            Vec::new(),
+        );
+        let captured = capture(&invocation, None, &redactor).unwrap();
+        assert!(captured.success(), "{}", captured.stderr);
+        assert!(
+            !captured.stdout.contains("VALUE-123"),
+            "{}",
+            &captured.stdout[..40]
+        );
+        assert!(captured.stdout.contains("***y"));
+    }
+
     #[test]
     fn the_tail_keeps_the_end_of_what_passed_through() {
         let mut tap = TailTap {
-            inner: RedactingWriter::new(Vec::new(), Redactor::default()),
+            inner: Vec::new(),
             tail: Tail::default(),
         };
         let line = "x".repeat(1000) + "\n";

@@ -492,6 +492,71 @@ fn secrets_are_masked_in_every_form_a_reader_sees_and_in_list_and_doctor() {
     }
 }
 
+/// pytest cuts long texts with `...` (the short summary's message, an assertion's repr),
+/// and the xtask cuts long texts too: what is left of a secret on either side of a cut is
+/// masked wherever it is written.
+#[test]
+fn what_is_left_of_a_cut_secret_is_masked_everywhere() {
+    let head = "q7<z&w\"K";
+    let tail = "END-9x!z";
+    let token = format!("{head}{}{tail}", "pR4m".repeat(100));
+    let fixture = Fixture::new("engine", "secrets-cut");
+    for entry in std::fs::read_dir(fixture.path("suites/secrets/tests")).unwrap() {
+        std::fs::remove_file(entry.unwrap().path()).unwrap();
+    }
+    fixture.write(
+        "suites/secrets/tests/test_cut.py",
+        "import os\n\n\
+         def test_a():\n    assert False, os.environ['CUT_TOKEN']\n\n\
+         def test_b():\n    assert 'a' * 30 + os.environ['CUT_TOKEN'] + 'b' * 30 == 'other'\n\n\
+         def test_c():\n    print(os.environ['CUT_TOKEN'] * 3000)\n    assert False\n",
+    );
+    let mut command = fixture.command(&["test", "secrets"]);
+    command.env("CUT_TOKEN", &token);
+    let run = run(command);
+    assert_code(&run, exit_codes::TESTS_FAILED);
+    let log = log_of(&fixture, &record(&fixture), "secrets");
+    // pytest did cut: its summary line ends in `...` after what is left of the token.
+    assert!(
+        log.lines()
+            .any(|l| l.starts_with("FAILED tests/test_cut.py::test_a - AssertionError: ***...")),
+        "{log}"
+    );
+    let forbidden: Vec<String> = [head, tail]
+        .iter()
+        .flat_map(|part| {
+            let xml = part
+                .replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('"', "&quot;");
+            let json = serde_json::to_string(part).unwrap();
+            [part.to_string(), xml, json.trim_matches('"').to_string()]
+        })
+        .collect();
+    let report = read_report(&fixture.path("target/xtask/junit/secrets.xml"));
+    let decoded: String = suite(&report, "secrets")
+        .test_cases
+        .iter()
+        .map(|c| format!("{c:?}"))
+        .collect();
+    for secret in &forbidden {
+        assert!(!run.stdout.contains(secret.as_str()), "{secret} on stdout");
+        assert!(!run.stderr.contains(secret.as_str()), "{secret} on stderr");
+        assert!(
+            !decoded.contains(secret.as_str()),
+            "{secret} in the JUnit's text"
+        );
+        for file in written_files(&fixture) {
+            let text = String::from_utf8_lossy(&std::fs::read(&file).unwrap()).into_owned();
+            assert!(
+                !text.contains(secret.as_str()),
+                "{secret:?} in {}",
+                file.display()
+            );
+        }
+    }
+}
+
 // ------------------------------------------------------------------------------------
 // Reports
 // ------------------------------------------------------------------------------------

@@ -883,7 +883,9 @@ fn within_budget(text: String, budget: &std::cell::Cell<usize>) -> String {
         budget.set(left - text.len());
         return text;
     }
-    let mut cut = text.len().saturating_sub(OVER_BUDGET_TAIL.min(left));
+    // Past the budget each text still keeps its last OVER_BUDGET_TAIL bytes (where a
+    // traceback ends): memory stays bounded by that times the number of texts.
+    let mut cut = text.len().saturating_sub(OVER_BUDGET_TAIL);
     while !text.is_char_boundary(cut) {
         cut += 1;
     }
@@ -920,8 +922,16 @@ mod tests {
         // What is left goes to the next text; then every later text keeps only the note.
         assert!(within_budget("x".repeat(100_000), &budget).len() < 2_300);
         assert_eq!(budget.get(), 0);
-        for _ in 0..1_000 {
-            assert!(within_budget("x".repeat(100_000), &budget).len() < 200);
+        // Once it is spent, each text keeps its last 2 KiB after the note.
+        for i in 0..1_000 {
+            let end = format!("the end of text {i}");
+            let kept = within_budget(format!("{}{end}", "x".repeat(100_000)), &budget);
+            assert!(
+                kept.starts_with("[xtask: ") && kept.ends_with(&end),
+                "{kept}"
+            );
+            let note = kept.find("]\n").unwrap() + 2;
+            assert_eq!(kept.len() - note, OVER_BUDGET_TAIL);
         }
         assert_eq!(budget.get(), 0);
     }
