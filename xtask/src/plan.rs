@@ -173,6 +173,11 @@ pub fn plan_suite(suite: &Suite, layout: &Layout, uv: &Path, pytest_args: &[Stri
         "junit_family=xunit1".into(),
         "-o".into(),
         "junit_logging=all".into(),
+        // A passing test's output stays in the log only: kept for the XML, pytest would
+        // hold all of it in memory until the session ends (twice the hand command's peak
+        // for a test that prints a lot).
+        "-o".into(),
+        "junit_log_passing_tests=false".into(),
         format!("--junitxml={}", raw_junit.display()),
         // Records the running test, so a timeout can name it (crate::progress).
         "-p".into(),
@@ -513,6 +518,8 @@ mod tests {
                 "junit_family=xunit1",
                 "-o",
                 "junit_logging=all",
+                "-o",
+                "junit_log_passing_tests=false",
                 format!("--junitxml={}", plan.raw_junit.display()).as_str(),
                 "-p",
                 "_xtask_progress",

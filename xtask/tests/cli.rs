@@ -46,11 +46,16 @@ fn project_suite_reports_each_test_with_file_line_and_output() {
     );
     assert!(import.time.is_some());
 
+    // A passing test's captured output is not in the JUnit (pytest would hold all of it
+    // in memory for the report); as with the hand command, `-rP` prints it into the log.
     let printing = case(alpha, "test_prints_output");
-    assert!(printing
-        .system_out
-        .as_ref()
-        .unwrap()
+    assert!(printing.system_out.is_none(), "{:?}", printing.system_out);
+    let log = fixture.read("target/xtask/logs/alpha.log");
+    assert!(!log.contains("hello from alpha"), "{log}");
+    let shown = fixture.run(&["test", "alpha", "--", "-rP"]);
+    assert_eq!(shown.code, exit_codes::OK);
+    assert!(fixture
+        .read("target/xtask/logs/alpha.log")
         .contains("hello from alpha"));
     assert!(run.stdout.contains("alpha [first]"));
 }
