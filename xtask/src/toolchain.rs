@@ -128,3 +128,49 @@ pub fn find_on_path(name: &str) -> Option<PathBuf> {
                 .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
         })
 }
+
+/// `uv --version` as `query` answers it, remembered under `target/xtask/tools` and keyed by
+/// the binary itself (its resolved path, size and modification time), so that a warm run
+/// starts no uv process at all. A cache that cannot be read or written is asked again.
+pub fn uv_version(
+    layout: &Layout,
+    uv: &Path,
+    query: impl FnOnce() -> Option<String>,
+) -> Option<String> {
+    let key = uv_key(uv);
+    let cache = layout.tools_dir().join("uv-version.json");
+    if let Some(key) = &key {
+        let cached = std::fs::read(&cache)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok());
+        if let Some(cached) = cached.filter(|c| c["key"] == *key) {
+            if let Some(version) = cached["version"].as_str() {
+                return Some(version.to_string());
+            }
+        }
+    }
+    let version = query()?;
+    if let Some(key) = key {
+        let record = serde_json::json!({ "key": key, "version": version });
+        // Best effort: a cache that is not written is only asked again next time.
+        let _ = crate::paths::write_atomically(&cache, record.to_string().as_bytes());
+    }
+    Some(version)
+}
+
+/// What identifies a uv binary: where its symlinks lead, its size and its mtime.
+fn uv_key(uv: &Path) -> Option<serde_json::Value> {
+    let resolved = std::fs::canonicalize(uv).ok()?;
+    let meta = std::fs::metadata(&resolved).ok()?;
+    let modified = meta
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
+    Some(serde_json::json!([
+        resolved.to_string_lossy(),
+        meta.len(),
+        modified.as_secs(),
+        modified.subsec_nanos()
+    ]))
+}

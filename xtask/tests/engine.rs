@@ -206,6 +206,54 @@ fn a_warm_run_runs_no_uv_and_a_changed_input_rebuilds() {
     assert!(log_of(&fixture, &record(&fixture), "quick").contains(" pip install "));
 }
 
+/// Not even `uv --version` runs on a warm run: the version in run.json is remembered per
+/// uv binary, and asked again when the binary changes.
+#[test]
+fn a_warm_run_starts_no_uv_process_at_all() {
+    use std::os::unix::fs::PermissionsExt;
+    let fixture = Fixture::new("engine", "warm-no-uv");
+    let calls = fixture.path("uv calls.txt");
+    let wrapper = fixture.path("uv wrapper");
+    let write_wrapper = |comment: &str| {
+        std::fs::write(
+            &wrapper,
+            format!(
+                "#!/bin/sh\n# {comment}\necho \"$*\" >> '{}'\nexec '{}' \"$@\"\n",
+                calls.display(),
+                uv().display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    write_wrapper("first");
+    let run_with_wrapper = || {
+        let mut command = fixture.command(&["test", "quick"]);
+        command.env(xtask::toolchain::UV_ENV, &wrapper);
+        run(command)
+    };
+    let calls_so_far = || std::fs::read_to_string(&calls).unwrap_or_default();
+    assert_code(&run_with_wrapper(), exit_codes::OK);
+    let cold = calls_so_far();
+    assert!(cold.lines().any(|l| l == "--version"), "{cold}");
+    let version = record(&fixture)["uv"]["version"].clone();
+    assert!(version.as_str().unwrap().starts_with("uv "), "{version}");
+
+    assert_code(&run_with_wrapper(), exit_codes::OK);
+    assert_eq!(calls_so_far(), cold, "uv ran on a warm run");
+    assert_eq!(record(&fixture)["uv"]["version"], version);
+
+    // Another binary at the same path (its size changes): asked again.
+    write_wrapper("second, a longer comment");
+    assert_code(&run_with_wrapper(), exit_codes::OK);
+    let after = calls_so_far();
+    assert_eq!(
+        after[cold.len()..].lines().collect::<Vec<_>>(),
+        ["--version"],
+        "{after}"
+    );
+}
+
 #[test]
 fn an_environment_in_use_is_not_rebuilt_under_its_tests_by_another_invocation() {
     let fixture = Fixture::new("engine", "held");

@@ -25,6 +25,10 @@ pub fn write_without_suites(
 ) -> anyhow::Result<()> {
     // This invocation's own directory, and `latest` pointing at it, as for any run.
     let _run_dir = crate::runs::RunDir::open(layout)?;
+    let redactor = Redactor::from_env(&[], &[]);
+    let code_name = exit_codes::name(exit_code);
+    let message = error.unwrap_or(code_name);
+    crate::report::junit::write_without_suites(layout, code_name, message, &redactor)?;
     let rest = json!({
         "outcome": null,
         "exit_code": exit_code,
@@ -32,7 +36,7 @@ pub fn write_without_suites(
         "error": error,
         "suites": [],
     });
-    write(layout, started_at, rest, &Redactor::from_env(&[], &[]))
+    write(layout, started_at, rest, &redactor)
 }
 
 /// The record of an invocation that is still running: if it is killed outright, this is
@@ -118,7 +122,9 @@ impl RunInfo {
         let uv_tool = uv.and_then(|uv| {
             Some(Tool {
                 path: uv.to_path_buf(),
-                version: output(uv, &["--version"], &layout.root)?,
+                version: crate::toolchain::uv_version(layout, uv, || {
+                    output(uv, &["--version"], &layout.root)
+                })?,
             })
         });
         RunInfo {
