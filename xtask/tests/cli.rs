@@ -341,6 +341,30 @@ fn manifest_errors_name_the_suite_and_key_and_nothing_runs() {
         record["error"].as_str().unwrap().contains("libs/gamma"),
         "{record}"
     );
+    // Every stable path leads somewhere: a CI reporter shows the error, not "not found".
+    for name in ["junit.xml", "junit/xtask.xml"] {
+        let report = read_report(&fixture.path(&format!("target/xtask/{name}")));
+        let suite = &report.test_suites[0];
+        assert_eq!(suite.name.as_str(), "xtask");
+        let case = &suite.test_cases[0];
+        assert_eq!(case.name.as_str(), "MANIFEST_ERROR");
+        let quick_junit::TestCaseStatus::NonSuccess {
+            kind, description, ..
+        } = &case.status
+        else {
+            panic!("{case:?}")
+        };
+        assert_eq!(*kind, quick_junit::NonSuccessKind::Error);
+        assert!(
+            description
+                .as_ref()
+                .unwrap()
+                .as_str()
+                .contains("libs/gamma"),
+            "{case:?}"
+        );
+    }
+    assert!(fixture.path("target/xtask/logs").is_dir());
 }
 
 #[test]

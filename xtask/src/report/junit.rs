@@ -191,6 +191,34 @@ pub fn serialize(report: &Report) -> anyhow::Result<Vec<u8>> {
     Ok(fixer.into_inner()?)
 }
 
+/// The reports of an invocation that ended before any suite ran (a broken manifest, an
+/// unknown suite): `junit.xml` and `junit/xtask.xml` hold one `error` case named after the
+/// exit code, whose message is the error, and `logs/` exists; a CI reporter pointed at the
+/// stable paths shows the error, never "file not found".
+pub fn write_without_suites(
+    layout: &Layout,
+    code_name: &str,
+    error: &str,
+    redactor: &Redactor,
+) -> anyhow::Result<()> {
+    let error = redactor.text(error);
+    let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+    status.set_message(xml_text(error.lines().next().unwrap_or_default()));
+    status.set_type(code_name);
+    status.set_description(xml_text(&error));
+    let mut case = TestCase::new(code_name, status);
+    case.set_classname("xtask");
+    let mut suite = TestSuite::new("xtask");
+    suite.add_test_case(case);
+    let mut report = Report::new("xtask");
+    report.add_test_suite(suite);
+    let xml = serialize(&report).context("serializing the error's report")?;
+    write_atomically(&layout.junit_report(), &xml)?;
+    write_atomically(&layout.suite_junit("xtask"), &xml)?;
+    std::fs::create_dir_all(layout.logs_dir())
+        .with_context(|| format!("creating {}", layout.logs_dir().display()))
+}
+
 /// The suite as the merged `junit.xml` holds it: every classname prefixed with the suite's
 /// name, so two suites with the same test module (`tests.test_api`) never share a
 /// classname and name there (publishers merge such cases into one). Each suite's own file
