@@ -482,7 +482,7 @@ impl<'a> SuiteEntry<'a> {
         if let Some(dir) = &dir {
             self.existing_dir("dir", dir, &self.root.join(dir));
         }
-        let environment = self.environment();
+        let environment = self.environment(dir.as_deref());
         let pythonpath = self.string_list("pythonpath");
         for entry in &pythonpath {
             self.existing_dir("pythonpath", entry, &self.root.join(entry));
@@ -807,7 +807,7 @@ impl<'a> SuiteEntry<'a> {
         }
     }
 
-    fn environment(&mut self) -> Option<Environment> {
+    fn environment(&mut self, dir: Option<&str>) -> Option<Environment> {
         let table = self.table?;
         let has = |key: &str| table.contains_key(key);
         let project = has("extras");
@@ -829,6 +829,24 @@ impl<'a> SuiteEntry<'a> {
             return Some(Environment::Project { extras });
         }
         let requirements = self.string_list("requirements");
+        for local in requirements.iter().filter(|r| is_local_path(r)) {
+            if !self.root.join(local).exists() {
+                let hint = dir
+                    .map(|dir| Path::new(dir).join(local.trim().trim_start_matches("./")))
+                    .filter(|in_dir| self.root.join(in_dir).exists())
+                    .map(|in_dir| {
+                        format!(
+                            " (it is in the suite's `dir`: write `{}`)",
+                            in_dir.display()
+                        )
+                    })
+                    .unwrap_or_default();
+                self.problem(
+                    "requirements",
+                    format_args!("`{local}` does not exist; a local path is relative to the repository root, as `uv pip install {local}` run there reads it{hint}"),
+                );
+            }
+        }
         let file = self.optional_string("requirements-file");
         if let Some(file) = &file {
             if self.relative_inside("requirements-file", file) && !self.root.join(file).is_file() {
@@ -1028,6 +1046,12 @@ fn kind(value: &Value) -> &'static str {
     }
 }
 
+/// A requirement that names a local path (`./pkg`, `../lib`), not a package.
+fn is_local_path(requirement: &str) -> bool {
+    let requirement = requirement.trim();
+    requirement.starts_with("./") || requirement.starts_with("../") || requirement == "."
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1189,6 +1213,21 @@ mod tests {
             file[0].contains("key `requirements-file`: `req.txt` does not exist; it is relative to the repository root"),
             "{file:?}"
         );
+
+        // A local path in `requirements` is read from the root; one written from the
+        // suite's directory is named, with the path that would work.
+        let local = problems(
+            json!({ "suites": [{ "name": "a", "group": "g", "dir": ALPHA, "requirements": ["pytest", "./pyproject.toml"] }] }),
+        );
+        assert_eq!(local.len(), 1, "{local:?}");
+        assert!(
+            local[0].contains("key `requirements`: `./pyproject.toml` does not exist; a local path is relative to the repository root")
+                && local[0].contains(&format!("write `{ALPHA}/pyproject.toml`")),
+            "{local:?}"
+        );
+        let from_root = format!("./{ALPHA}");
+        let table = json!({ "suites": [{ "name": "a", "group": "g", "dir": ALPHA, "requirements": ["pytest", from_root] }] });
+        assert!(Manifest::from_json(&table, root()).is_ok());
     }
 
     #[test]
