@@ -519,7 +519,37 @@ fn loud_files() -> Vec<(String, String)> {
          import sys\n\n\ndef test_prints_500_mb():\n    line = \"x\" * 999 + \"\\n\"\n\
          \x20   for _ in range({LOUD_LINES}):\n        sys.stdout.write(line)\n"
     );
-    vec![("test_loud.py".into(), text)]
+    // pytest's own peak, from inside it, after its JUnit file is written (sessionfinish):
+    // the same for the hand command and the xtask, whatever process tree runs pytest.
+    let conftest = format!(
+        "# Written by `cargo xtask bench`: records pytest's peak resident memory.\n\
+         import os\nimport resource\n\n\ndef pytest_unconfigure(config):\n\
+         \x20   path = os.path.join(os.path.dirname(__file__), os.pardir, {PYTEST_PEAK_FILE:?})\n\
+         \x20   with open(path, \"w\") as f:\n\
+         \x20       f.write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024))\n"
+    );
+    vec![
+        ("test_loud.py".into(), text),
+        ("conftest.py".into(), conftest),
+    ]
+}
+
+/// Where the loud repository's conftest writes pytest's peak, in bytes.
+const PYTEST_PEAK_FILE: &str = "pytest-peak-bytes.txt";
+
+/// Runs `invocation` in `root` once and reads the peak pytest recorded there.
+fn run_reading_pytest_peak(
+    invocation: &Invocation,
+    root: &Path,
+    log: &Path,
+) -> anyhow::Result<(Option<Failure>, Option<u64>)> {
+    let file = root.join(PYTEST_PEAK_FILE);
+    let _ = std::fs::remove_file(&file);
+    let failure = run_logged(invocation, log)?;
+    let peak = std::fs::read_to_string(&file)
+        .ok()
+        .and_then(|text| text.trim().parse().ok());
+    Ok((failure, peak))
 }
 
 /// One target: `value <= limit` (or `<` for memory), false when a run it depends on failed.
@@ -767,6 +797,59 @@ pub fn run(layout: &Layout, manifest: &Manifest, args: &BenchArgs) -> anyhow::Re
     };
     notes.push(format!("peak memory: {peak_source}"));
 
+    // 7: the same loud passing test, the xtask against its hand command, side by side:
+    // pytest's own peak (its conftest reads getrusage after the JUnit file is written) and
+    // the wall time of each whole command.
+    let loud_manifest = Manifest::load(&Layout::new(loud_root.clone()))
+        .context("loading the generated loud repository's manifest")?;
+    let loud_hand = hand_command(
+        &loud_manifest.suites[0],
+        &loud_root,
+        &uv,
+        &bench.tmp.join("loud-hand"),
+    );
+    println!("  a loud passing test, hand: {}", shell_line(&loud_hand));
+    let loud_cases = [
+        (
+            &loud,
+            "loud-side-xtask",
+            "xtask test, a passing test printing 500 MB",
+        ),
+        (
+            &loud_hand,
+            "loud-side-hand",
+            "hand command, a passing test printing 500 MB",
+        ),
+    ];
+    let mut loud_side: Vec<Series> = loud_cases
+        .iter()
+        .map(|(_, key, label)| Series::new(key, label))
+        .collect();
+    let mut pytest_peaks: Vec<Vec<f64>> = vec![Vec::new(), Vec::new()];
+    for i in 0..runs {
+        for (((invocation, key, label), series), peaks) in
+            loud_cases.iter().zip(&mut loud_side).zip(&mut pytest_peaks)
+        {
+            let ((failure, peak), wall, cpu) =
+                timed(|| run_reading_pytest_peak(invocation, &loud_root, &bench.log(key)))?;
+            println!(
+                "  {}/{runs} {label}: {wall:.2} s wall, pytest peak {}",
+                i + 1,
+                peak.map_or("unknown".into(), |b| format!("{:.0} MB", b as f64 / 1e6))
+            );
+            let failures: Vec<Failure> = failure.into_iter().collect();
+            report_failures("a loud passing test", &failures);
+            series.walls.push(wall);
+            series.cpus.push(cpu);
+            series.failures.extend(failures);
+            peaks.extend(peak.map(|b| b as f64));
+        }
+    }
+    let pytest_peak = |i: usize| median(&pytest_peaks[i]);
+    notes.push(
+        "a loud passing test: pytest's peak is what its conftest reads from getrusage(RUSAGE_SELF) at pytest_unconfigure, after the JUnit file is written".to_string(),
+    );
+
     // The table and the targets.
     let find = |all: &[Series], key: &str| -> usize {
         all.iter()
@@ -814,6 +897,22 @@ pub fn run(layout: &Layout, manifest: &Manifest, args: &BenchArgs) -> anyhow::Re
             failed_runs: failed(&[&many[0], &many[1]]),
         },
         Target {
+            name: "loud passing test: pytest peak, xtask / hand",
+            value: ratio(pytest_peak(0), pytest_peak(1)),
+            limit: 1.1,
+            unit: "x",
+            strict: false,
+            failed_runs: failed(&[&loud_side[0], &loud_side[1]]),
+        },
+        Target {
+            name: "loud passing test: `xtask test` wall / hand wall",
+            value: ratio(loud_side[0].wall(), loud_side[1].wall()),
+            limit: 1.1,
+            unit: "x",
+            strict: false,
+            failed_runs: failed(&[&loud_side[0], &loud_side[1]]),
+        },
+        Target {
             name: "peak memory of the xtask, a test printing 500 MB",
             value: peak.map(|b| b as f64),
             limit: MEMORY_LIMIT_BYTES as f64,
@@ -843,6 +942,7 @@ pub fn run(layout: &Layout, manifest: &Manifest, args: &BenchArgs) -> anyhow::Re
         .flat_map(|(w, c)| [w, c])
         .chain(&many)
         .chain([&loud_series])
+        .chain(&loud_side)
         .collect();
     println!();
     println!(
@@ -908,6 +1008,7 @@ pub fn run(layout: &Layout, manifest: &Manifest, args: &BenchArgs) -> anyhow::Re
         "scenarios": all_series.iter().map(|s| s.json()).collect::<Vec<_>>(),
         "peak_rss_bytes": peak,
         "peak_rss_source": peak_source,
+        "pytest_peak_bytes": { "xtask": pytest_peak(0), "hand": pytest_peak(1) },
         "targets": targets.iter().map(|t| json!({
             "name": t.name, "value": t.value, "limit": t.limit, "unit": t.unit,
             "met": t.met(), "failed_runs": t.failed_runs,
