@@ -384,6 +384,14 @@ fn after_a_sigkill_the_next_invocation_ends_what_was_left_behind() {
     )
     .unwrap();
     assert_eq!(left["status"], "running", "{left:#}");
+    // pytest died with the xtask (PR_SET_PDEATHSIG); the setsid daemon outlived both: it
+    // is the next invocation that ends it.
+    let daemon = pids[1];
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        alive(daemon),
+        "the daemon was gone before the next invocation"
+    );
 
     let run = fixture.run(&["test", "quick"]);
     assert_eq!(run.code, exit_codes::OK);
@@ -461,17 +469,20 @@ fn secrets_are_masked_in_every_form_a_reader_sees_and_in_list_and_doctor() {
     let run = run(command);
     assert_code(&run, exit_codes::TESTS_FAILED);
 
-    let escaped_xml = |s: &str| {
+    // Every way an XML writer may escape an apostrophe (quick-xml writes `&apos;`).
+    let escaped_xml = |s: &str, apostrophe: &str| {
         s.replace('&', "&amp;")
             .replace('<', "&lt;")
             .replace('>', "&gt;")
             .replace('"', "&quot;")
-            .replace('\'', "&#x27;")
+            .replace('\'', apostrophe)
     };
     let escaped_json = |s: &str| serde_json::to_string(s).unwrap();
     let mut forbidden: Vec<String> = vec![
         WEIRD.into(),
-        escaped_xml(WEIRD),
+        escaped_xml(WEIRD, "&#x27;"),
+        escaped_xml(WEIRD, "&apos;"),
+        escaped_xml(WEIRD, "'"),
         escaped_json(WEIRD).trim_matches('"').into(),
         LISTED.trim().into(),
         // As pytest's assertion rewriting shows it: Python's repr.
@@ -489,9 +500,16 @@ fn secrets_are_masked_in_every_form_a_reader_sees_and_in_list_and_doctor() {
     );
     let files = written_files(&fixture);
     assert!(files.len() >= 4, "{files:?}");
+    // The JUnit's text as a consumer reads it, entities decoded.
+    let decoded = decoded_texts(suite(&report, "secrets"));
+    assert!(decoded.contains("***"), "{decoded}");
     for secret in &forbidden {
         assert!(!run.stdout.contains(secret.as_str()), "{secret} on stdout");
         assert!(!run.stderr.contains(secret.as_str()), "{secret} on stderr");
+        assert!(
+            !decoded.contains(secret.as_str()),
+            "{secret} in the JUnit's text"
+        );
         for file in &files {
             let text = String::from_utf8_lossy(&std::fs::read(file).unwrap()).into_owned();
             assert!(
@@ -583,11 +601,7 @@ fn what_is_left_of_a_cut_secret_is_masked_everywhere() {
         })
         .collect();
     let report = read_report(&fixture.path("target/xtask/junit/secrets.xml"));
-    let decoded: String = suite(&report, "secrets")
-        .test_cases
-        .iter()
-        .map(|c| format!("{c:?}"))
-        .collect();
+    let decoded = decoded_texts(suite(&report, "secrets"));
     for secret in &forbidden {
         assert!(!run.stdout.contains(secret.as_str()), "{secret} on stdout");
         assert!(!run.stderr.contains(secret.as_str()), "{secret} on stderr");

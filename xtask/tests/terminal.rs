@@ -238,7 +238,7 @@ fn no_capture_with_several_jobs_runs_one_suite_at_a_time_and_says_so() {
 
 /// `cmd` run under a pseudo-terminal by util-linux `script`; `None` when there is no
 /// `script` to run it with.
-fn under_terminal(fixture: &Fixture, args: &[&str], no_color: bool) -> Option<(i32, String)> {
+fn under_terminal(fixture: &Fixture, args: &[&str], no_color: bool) -> (i32, String) {
     let usable = Command::new("script")
         .args(["-qfec", "true", "/dev/null"])
         .stdin(Stdio::null())
@@ -246,9 +246,10 @@ fn under_terminal(fixture: &Fixture, args: &[&str], no_color: bool) -> Option<(i
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
-    if !usable {
-        return None;
-    }
+    assert!(
+        usable,
+        "util-linux `script` is needed to give the xtask a terminal: install it (`apt-get install -y bsdutils`)"
+    );
     let inner = fixture.command(args);
     let line = std::iter::once(inner.get_program())
         .chain(inner.get_args())
@@ -269,17 +270,13 @@ fn under_terminal(fixture: &Fixture, args: &[&str], no_color: bool) -> Option<(i
         command.env("NO_COLOR", "1");
     }
     let run = run(command);
-    Some((i32::from(run.code), run.stdout))
+    (i32::from(run.code), run.stdout)
 }
 
 #[test]
 fn on_a_terminal_a_status_line_shows_the_running_suites_and_no_color_removes_colour() {
     let fixture = fixture("terminal-tty");
-    let Some((code, out)) = under_terminal(&fixture, &["test", "printing", "passing"], false)
-    else {
-        eprintln!("skipped: util-linux `script` is not available to make a terminal");
-        return;
-    };
+    let (code, out) = under_terminal(&fixture, &["test", "printing", "passing"], false);
     assert_eq!(code, i32::from(exit_codes::OK), "{out}");
     // Redrawn in place: erased with `\r` + clear-line before the next line.
     assert!(out.contains("running: printing"), "{out:?}");
@@ -294,7 +291,7 @@ fn on_a_terminal_a_status_line_shows_the_running_suites_and_no_color_removes_col
         );
     }
 
-    let (code, out) = under_terminal(&fixture, &["test", "passing"], true).unwrap();
+    let (code, out) = under_terminal(&fixture, &["test", "passing"], true);
     assert_eq!(code, i32::from(exit_codes::OK), "{out}");
     assert!(out.contains("running: passing"), "{out:?}");
     assert!(out.contains("PASSED passing"));

@@ -499,3 +499,58 @@ pub fn kill_pid_with(pid: u32, signal: &str) {
         .unwrap();
     assert!(status.success(), "kill {signal} {pid}");
 }
+
+/// Every text of a suite's cases as a JUnit consumer reads it (entities decoded, nothing
+/// escaped again): names, messages, types, descriptions, output, and the same of reruns.
+pub fn decoded_texts(suite: &quick_junit::TestSuite) -> String {
+    use quick_junit::{TestCaseStatus, TestRerun};
+    let mut texts: Vec<&str> = Vec::new();
+    fn push<'a>(texts: &mut Vec<&'a str>, text: &'a Option<quick_junit::XmlString>) {
+        texts.extend(text.as_ref().map(|t| t.as_str()));
+    }
+    fn push_rerun<'a>(texts: &mut Vec<&'a str>, rerun: &'a TestRerun) {
+        for text in [
+            &rerun.message,
+            &rerun.ty,
+            &rerun.description,
+            &rerun.stack_trace,
+            &rerun.system_out,
+            &rerun.system_err,
+        ] {
+            push(texts, text);
+        }
+    }
+    for case in &suite.test_cases {
+        texts.push(case.name.as_str());
+        push(&mut texts, &case.classname);
+        push(&mut texts, &case.system_out);
+        push(&mut texts, &case.system_err);
+        match &case.status {
+            TestCaseStatus::Success { flaky_runs } => {
+                flaky_runs.iter().for_each(|r| push_rerun(&mut texts, r))
+            }
+            TestCaseStatus::NonSuccess {
+                message,
+                ty,
+                description,
+                reruns,
+                ..
+            } => {
+                for text in [message, ty, description] {
+                    push(&mut texts, text);
+                }
+                reruns.iter().for_each(|r| push_rerun(&mut texts, r));
+            }
+            TestCaseStatus::Skipped {
+                message,
+                ty,
+                description,
+            } => {
+                for text in [message, ty, description] {
+                    push(&mut texts, text);
+                }
+            }
+        }
+    }
+    texts.join("\n")
+}
