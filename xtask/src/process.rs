@@ -480,6 +480,7 @@ pub fn has_exited(child: u32) -> bool {
     // SAFETY: waitid with WNOWAIT only reads the child's state into `info`; the child
     // stays a zombie for its owner to reap.
     let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; `info` is a valid, writable siginfo_t.
     let waited = unsafe {
         libc::waitid(
             libc::P_PID,

@@ -286,6 +286,7 @@ pub fn previous_durations(layout: &Layout) -> std::collections::HashMap<String, 
 pub fn peak_rss_bytes() -> Option<u64> {
     // SAFETY: getrusage fills the struct it is given and reads nothing else.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; `usage` is a valid, writable rusage.
     if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
         return None;
     }

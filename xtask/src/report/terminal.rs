@@ -175,6 +175,7 @@ fn status_line<'a>(
 fn terminal_width() -> usize {
     // SAFETY: TIOCGWINSZ only writes a `winsize` into the memory it is given.
     let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; `size` is a valid, writable winsize.
     let ok = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) } == 0;
     if ok && size.ws_col > 0 {
         usize::from(size.ws_col)
