@@ -32,6 +32,9 @@ pub const PREREQUISITE_UNAVAILABLE: u8 = 107;
 /// A service a suite needs exited at start, never became ready before its deadline, or
 /// found its port taken; the suites that needed it did not run.
 pub const SERVICE_ERROR: u8 = 108;
+/// `bench` only: a target was missed (unless `--no-targets`) or a benchmarked command
+/// failed; never the xtask's own failure, which stays `INTERNAL_ERROR`.
+pub const BENCH_FAILED: u8 = 109;
 /// The run was interrupted (Ctrl-C, SIGTERM, or pytest reported an interruption).
 pub const INTERRUPTED: u8 = 130;
 
@@ -50,6 +53,7 @@ pub const ALL: &[(u8, &str)] = &[
     (TIMED_OUT, "TIMED_OUT"),
     (PREREQUISITE_UNAVAILABLE, "PREREQUISITE_UNAVAILABLE"),
     (SERVICE_ERROR, "SERVICE_ERROR"),
+    (BENCH_FAILED, "BENCH_FAILED"),
     (INTERRUPTED, "INTERRUPTED"),
 ];
 

@@ -215,7 +215,7 @@ while a test prints 500 MB, and that passing test under the xtask and under its 
 side. Targets: warm `ci` wall <= 0.85x the backgrounded script and CPU <= the hand commands one after\n\
 another; `ci -j 1` wall <= 1.0x one after another; 20,000 tests wall <= 1.1x plain pytest; the loud\n\
 passing test's pytest peak and wall <= 1.1x the hand command's; peak memory < 200 MB.\n\
-Exit codes: 0 every target met and no command failed; 1 a target missed (unless --no-targets) or a\n\
+Exit codes: 0 every target met and no command failed; 109 a target missed (unless --no-targets) or a\n\
 command failed (each is printed with its command line and exit code).";
 
 /// What the command line asks for.

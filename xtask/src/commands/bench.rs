@@ -18,8 +18,6 @@ use crate::paths::{self, Layout};
 use crate::plan::{shell_line, Invocation, REMOVED_ENV};
 use crate::toolchain;
 
-/// A target was missed or a command failed. Not in `exit_codes`: only `bench` uses it.
-const BENCH_FAILED: u8 = 1;
 /// The pytest of the generated repositories.
 const PYTEST: &str = "pytest==9.2.0";
 const MANY_TESTS: usize = 20_000;
@@ -1025,7 +1023,7 @@ pub fn run(layout: &Layout, manifest: &Manifest, args: &BenchArgs) -> anyhow::Re
     println!("results: {}", layout.display(&results_path));
 
     Ok(if !failures.is_empty() || (!all_met && !args.no_targets) {
-        BENCH_FAILED
+        exit_codes::BENCH_FAILED
     } else {
         exit_codes::OK
     })
