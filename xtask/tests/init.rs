@@ -228,3 +228,132 @@ fn a_root_level_pytest_collects_nothing_from_the_xtask() {
     assert!(own.stdout.contains("1 passed"), "{}", own.stdout);
     assert!(!own.stdout.contains("xtask/tests"), "{}", own.stdout);
 }
+
+fn write(fixture: &Fixture, rel: &str, text: &str) {
+    let path = fixture.path(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+/// A package with tests and a requirements file that lists pytest, in `dir`.
+fn requirements_package(fixture: &Fixture, dir: &str, file: &str) {
+    write(fixture, &format!("{dir}/{file}"), "pytest==9.2.0\n");
+    write(
+        fixture,
+        &format!("{dir}/tests/test_it.py"),
+        "def test_it():\n    assert 1 + 1 == 2\n",
+    );
+}
+
+/// The manifest reads `requirements-file` from the repository root, so init writes the
+/// path from there, not the file's name in its package.
+#[test]
+fn a_requirements_file_is_written_relative_to_the_root_and_runs() {
+    let fixture = Fixture::empty("init_requirements_file");
+    requirements_package(&fixture, "services/api", "requirements-dev.txt");
+    let init = fixture.run(&["init"]);
+    assert_code(&init, exit_codes::OK);
+    let written = fixture.read("Cargo.toml");
+    assert!(
+        written.contains("requirements-file = \"services/api/requirements-dev.txt\""),
+        "{written}"
+    );
+    assert_eq!(suite_names(&fixture), ["api"]);
+    let test = fixture.run(&["test"]);
+    assert_code(&test, exit_codes::OK);
+    assert_eq!(counts(&fixture)["api"]["passed"], 1);
+}
+
+fn git(dir: &std::path::Path, args: &[&str]) {
+    let status = Command::new("git")
+        .args(["-c", "user.email=t@example.com", "-c", "user.name=t"])
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CEILING_DIRECTORIES", dir.parent().unwrap())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "git {args:?}");
+}
+
+/// Members of a uv workspace have no uv.lock of their own: the workspace root's locks them.
+/// init installs them from it, the suites run, doctor checks that lock, and a change to it
+/// selects every member.
+#[test]
+fn uv_workspace_members_are_projects_locked_by_the_workspace_root() {
+    let fixture = Fixture::new("uv_workspace", "init_uv_workspace");
+    let init = fixture.run(&["init"]);
+    assert_code(&init, exit_codes::OK);
+    for decision in [
+        "alpha: extras = [\"test\"]: packages/alpha is a member of a uv workspace locked by uv.lock",
+        "beta: extras = []: packages/beta is a member of a uv workspace locked by uv.lock",
+    ] {
+        assert!(init.stdout.contains(decision), "no `{decision}`:\n{}", init.stdout);
+    }
+    assert_eq!(suite_names(&fixture), ["alpha", "beta"]);
+
+    let test = fixture.run(&["test"]);
+    assert_code(&test, exit_codes::OK);
+    let counts = counts(&fixture);
+    assert_eq!(counts["alpha"]["passed"], 2);
+    assert_eq!(counts["beta"]["passed"], 1);
+    let log = fixture.read("target/xtask/logs/beta.log");
+    assert!(
+        log.contains("sync --directory packages/beta --locked"),
+        "{log}"
+    );
+
+    let doctor = fixture.run(&["doctor", "--json"]);
+    let report: Value = serde_json::from_str(&doctor.stdout).unwrap();
+    assert_eq!(exit_codes::name(doctor.code), "OK", "{report:#}");
+    for suite in ["alpha", "beta"] {
+        let lock = report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["suite"] == suite && c["check"] == "lock")
+            .unwrap();
+        assert_eq!(lock["status"], "ok", "{lock:#}");
+        assert!(
+            lock["detail"]
+                .as_str()
+                .unwrap()
+                .starts_with("uv.lock is in sync"),
+            "{lock:#}"
+        );
+    }
+
+    // A stale workspace lock is the members' lock failing.
+    let pyproject = fixture.read("packages/alpha/pyproject.toml");
+    fixture.edit(
+        "packages/alpha/pyproject.toml",
+        "dependencies = []",
+        "dependencies = [\"iniconfig\"]",
+    );
+    let stale = fixture.run(&["doctor", "--json"]);
+    let report: Value = serde_json::from_str(&stale.stdout).unwrap();
+    assert_eq!(
+        exit_codes::name(stale.code),
+        "ENVIRONMENT_ERROR",
+        "{report:#}"
+    );
+    fixture.write("packages/alpha/pyproject.toml", &pyproject);
+
+    // The root's lock is every member's input.
+    fixture.write(".gitignore", "target/\n");
+    git(&fixture.root, &["init", "-q"]);
+    git(&fixture.root, &["add", "-A"]);
+    git(&fixture.root, &["commit", "-q", "-m", "base"]);
+    let lock = fixture.read("uv.lock");
+    fixture.write("uv.lock", &format!("{lock}\n"));
+    let changed = fixture.run(&["list", "--changed-since", "HEAD"]);
+    assert_code(&changed, exit_codes::OK);
+    for suite in ["alpha", "beta"] {
+        assert!(
+            changed.stdout.lines().any(|l| l.starts_with(suite)
+                && l.contains("changed: uv.lock changed (its uv workspace's")),
+            "{suite} not selected by the root lock:\n{}",
+            changed.stdout
+        );
+    }
+}

@@ -20,6 +20,7 @@ use crate::exit_codes;
 use crate::flags::InitArgs;
 use crate::manifest::{Manifest, TABLE};
 use crate::paths::Layout;
+use crate::uv_workspace::ProjectLock;
 use crate::UsageError;
 
 /// Directory names never looked into.
@@ -221,7 +222,8 @@ struct Package {
     /// Relative to the root, `/`-separated; `.` for the root itself.
     dir: String,
     pyproject: Option<toml::Table>,
-    lock: bool,
+    /// Its own `uv.lock`, or its uv workspace root's when it is a member.
+    lock: Option<ProjectLock>,
     /// `requirements*.txt` files that list pytest, with that requirement.
     requirement_files: Vec<(String, String)>,
     test_dirs: Vec<String>,
@@ -361,8 +363,8 @@ fn inspect(root: &Path, dir: &Path) -> anyhow::Result<Option<Package>> {
         Err(_) => None,
     };
     let mut package = Package {
+        lock: crate::uv_workspace::lock_of(root, &rel),
         dir: rel,
-        lock: dir.join("uv.lock").is_file(),
         requirement_files: requirement_files(dir),
         ..Package::default()
     };
@@ -658,24 +660,36 @@ fn guess_suite(
     let mut why = Vec::new();
     let dir = &package.dir;
     let extras = pytest_extras(package);
-    let environment = if let (true, Some((extra, requirement))) = (package.lock, extras.first()) {
+    let locked = package.lock.is_some();
+    // "has a uv.lock", or the workspace's lock that covers a member.
+    let has_lock = match &package.lock {
+        Some(ProjectLock {
+            lock,
+            workspace_root: Some(_),
+        }) => format!("is a member of a uv workspace locked by {lock}"),
+        _ => "has a uv.lock".into(),
+    };
+    let environment = if let (true, Some((extra, requirement))) = (locked, extras.first()) {
         why.push(format!(
-            "extras = [\"{extra}\"]: {dir} has a uv.lock and its extra `{extra}` holds pytest ({requirement}), so the project is installed from its lock"
+            "extras = [\"{extra}\"]: {dir} {has_lock} and its extra `{extra}` holds pytest ({requirement}), so the project is installed from its lock"
         ));
         Env::Extras(vec![extra.clone()])
-    } else if package.lock && pytest_in_dev_group(package) {
+    } else if locked && pytest_in_dev_group(package) {
         why.push(format!(
-            "extras = []: {dir} has a uv.lock and pytest is in its `dev` dependency group, which uv sync installs"
+            "extras = []: {dir} {has_lock} and pytest is in its `dev` dependency group, which uv sync installs"
         ));
         Env::Extras(Vec::new())
     } else if let Some((file, requirement)) = package.requirement_files.first() {
+        // The manifest reads `requirements-file` from the repository root.
+        let path = join(dir, file);
         why.push(format!(
-            "requirements-file = \"{file}\": {dir} has {}, which lists pytest ({requirement}); the project is not installed",
-            if package.lock { "no extra that holds pytest but" } else { "no uv.lock but" }
+            "requirements-file = {}: {dir} has {} {file}, which lists pytest ({requirement}); the project is not installed",
+            string(&path),
+            if locked { "no extra that holds pytest but" } else { "no uv.lock but" }
         ));
-        Env::RequirementsFile(file.clone())
+        Env::RequirementsFile(path)
     } else {
-        let because = match (package.lock, extras.first()) {
+        let because = match (locked, extras.first()) {
             (false, Some((extra, _))) => format!(
                 "its extra `{extra}` holds pytest but it has no uv.lock to install the project from"
             ),
