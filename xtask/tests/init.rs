@@ -264,6 +264,65 @@ fn a_requirements_file_is_written_relative_to_the_root_and_runs() {
     assert_eq!(counts(&fixture)["api"]["passed"], 1);
 }
 
+/// One unreadable pyproject.toml is a warning naming it and what is wrong, and its package
+/// is left out; the others are guessed and the manifest runs.
+#[test]
+fn an_invalid_pyproject_is_skipped_with_a_warning() {
+    let fixture = Fixture::new("basic", "init_invalid_pyproject");
+    std::fs::remove_file(fixture.path("Cargo.toml")).unwrap();
+    write(
+        &fixture,
+        "libs/broken/pyproject.toml",
+        "[project]\nname = \"broken\"\nversion = 0.1.0\n",
+    );
+    write(
+        &fixture,
+        "libs/broken/tests/test_broken.py",
+        "def test_x():\n    pass\n",
+    );
+    let init = fixture.run(&["init"]);
+    assert_code(&init, exit_codes::OK);
+    assert!(
+        init.stderr
+            .contains("warning: skipped libs/broken: libs/broken/pyproject.toml is not valid TOML")
+            && init.stderr.contains("line 3"),
+        "{}",
+        init.stderr
+    );
+    assert!(!init.stderr.contains("panicked"), "{}", init.stderr);
+    assert_eq!(suite_names(&fixture), ["alpha", "beta"]);
+    assert!(!fixture.read("Cargo.toml").contains("libs/broken"));
+}
+
+/// When every package is skipped for an unreadable pyproject.toml, nothing is written and
+/// the exit code is the manifest's: the repository's configuration is at fault.
+#[test]
+fn only_invalid_pyprojects_write_nothing_and_say_so() {
+    let fixture = Fixture::empty("init_only_invalid");
+    write(&fixture, "pkg/pyproject.toml", "[project\n");
+    write(&fixture, "pkg/tests/test_x.py", "def test_x():\n    pass\n");
+    let init = fixture.run(&["init"]);
+    assert_eq!(
+        exit_codes::name(init.code),
+        "MANIFEST_ERROR",
+        "{}",
+        init.stderr
+    );
+    assert!(
+        init.stderr
+            .contains("warning: skipped pkg: pkg/pyproject.toml is not valid TOML"),
+        "{}",
+        init.stderr
+    );
+    assert!(
+        init.stderr.contains("no suite could be guessed")
+            && init.stderr.contains("fix pkg/pyproject.toml"),
+        "{}",
+        init.stderr
+    );
+    assert!(!fixture.path("Cargo.toml").exists());
+}
+
 fn git(dir: &std::path::Path, args: &[&str]) {
     let status = Command::new("git")
         .args(["-c", "user.email=t@example.com", "-c", "user.name=t"])

@@ -81,7 +81,20 @@ pub fn run(layout: &Layout, args: &InitArgs) -> anyhow::Result<u8> {
     }
 
     let mut out = Decisions::new(args.print);
-    let guesses = guess(root, &mut out)?;
+    let (guesses, invalid) = guess(root, &mut out)?;
+    if guesses.is_empty() && !invalid.is_empty() {
+        // The packages are there, but what they say could not be read: the repository's
+        // configuration is at fault, as with a manifest that would not load.
+        out.flush();
+        eprintln!(
+            "error: no suite could be guessed: {} could not be read (see the warnings \
+             above) and no other package has tests; fix {}, then run `cargo xtask init` \
+             again; nothing written",
+            plural(invalid.len(), "pyproject.toml"),
+            invalid.join(", ")
+        );
+        return Ok(exit_codes::MANIFEST_ERROR);
+    }
     if guesses.is_empty() {
         out.flush();
         return Err(UsageError(format!(
@@ -166,8 +179,10 @@ pub fn run(layout: &Layout, args: &InitArgs) -> anyhow::Result<u8> {
 }
 
 /// One line per decision: on stdout, or on stderr with `--print` (stdout is the manifest).
+/// Warnings (what was skipped because it could not be read) always go to stderr, first.
 struct Decisions {
     lines: Vec<String>,
+    warnings: Vec<String>,
     to_stderr: bool,
 }
 
@@ -175,6 +190,7 @@ impl Decisions {
     fn new(to_stderr: bool) -> Self {
         Decisions {
             lines: Vec::new(),
+            warnings: Vec::new(),
             to_stderr,
         }
     }
@@ -183,7 +199,14 @@ impl Decisions {
         self.lines.push(line);
     }
 
+    fn warn(&mut self, warning: String) {
+        self.warnings.push(warning);
+    }
+
     fn flush(&mut self) {
+        for warning in self.warnings.drain(..) {
+            eprintln!("warning: {warning}");
+        }
         for line in self.lines.drain(..) {
             if self.to_stderr {
                 eprintln!("{line}");
@@ -245,13 +268,24 @@ struct Provider {
     flat: bool,
 }
 
-fn guess(root: &Path, out: &mut Decisions) -> anyhow::Result<Vec<Guess>> {
+/// The guessed suites, and the `pyproject.toml` files skipped because they could not be
+/// read.
+fn guess(root: &Path, out: &mut Decisions) -> anyhow::Result<(Vec<Guess>, Vec<String>)> {
     let mut dirs = Vec::new();
     find_packages(root, root, &mut dirs)?;
     let mut packages = Vec::new();
+    let mut invalid = Vec::new();
     for dir in dirs {
-        if let Some(package) = inspect(root, &dir)? {
-            packages.push(package);
+        match inspect(root, &dir)? {
+            Ok(package) => packages.push(package),
+            Err(unreadable) => {
+                out.warn(format!(
+                    "skipped {}: {}",
+                    shown(&relative(root, &dir)),
+                    unreadable.why
+                ));
+                invalid.push(unreadable.file);
+            }
         }
     }
     let providers = providers(root, &packages);
@@ -274,7 +308,26 @@ fn guess(root: &Path, out: &mut Decisions) -> anyhow::Result<Vec<Guess>> {
             out.line(format!("{}: {why}", guess.name));
         }
     }
-    Ok(guesses)
+    Ok((guesses, invalid))
+}
+
+/// A package whose `pyproject.toml` could not be read: which file, and what is wrong.
+struct Unreadable {
+    file: String,
+    why: String,
+}
+
+fn plural(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what} files")
+    }
+}
+
+/// `text` on one line: control characters (a newline in a directory name) escaped.
+fn shown(text: &str) -> String {
+    crate::changes::shown(text)
 }
 
 fn skipped(name: &str, at_root: bool) -> bool {
@@ -353,14 +406,24 @@ fn relative(root: &Path, dir: &Path) -> String {
     }
 }
 
-fn inspect(root: &Path, dir: &Path) -> anyhow::Result<Option<Package>> {
+/// What one package directory holds, or why its `pyproject.toml` cannot be read.
+fn inspect(root: &Path, dir: &Path) -> anyhow::Result<Result<Package, Unreadable>> {
     let rel = relative(root, dir);
+    let file = join(&rel, "pyproject.toml");
+    let unreadable = |why: String| Unreadable {
+        why: format!("{} {why}", shown(&file)),
+        file: shown(&file),
+    };
     let pyproject = match std::fs::read_to_string(dir.join("pyproject.toml")) {
-        Ok(text) => Some(
-            text.parse::<toml::Table>()
-                .with_context(|| format!("{rel}/pyproject.toml is not valid TOML"))?,
-        ),
-        Err(_) => None,
+        Ok(text) => match text.parse::<toml::Table>() {
+            Ok(table) => Some(table),
+            Err(err) => {
+                let why = err.to_string().trim_end().replace('\n', "\n    ");
+                return Ok(Err(unreadable(format!("is not valid TOML: {why}"))));
+            }
+        },
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
+        Err(err) => return Ok(Err(unreadable(format!("cannot be read: {err}")))),
     };
     let mut package = Package {
         lock: crate::uv_workspace::lock_of(root, &rel),
@@ -412,7 +475,7 @@ fn inspect(root: &Path, dir: &Path) -> anyhow::Result<Option<Package>> {
     }
     package.pyproject = pyproject;
     collect_imports(dir, dir, &mut package, 0);
-    Ok(Some(package))
+    Ok(Ok(package))
 }
 
 fn push_marker(markers: &mut Vec<(String, String)>, line: &str, file: &str) {
