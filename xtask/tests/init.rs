@@ -323,6 +323,66 @@ fn only_invalid_pyprojects_write_nothing_and_say_so() {
     assert!(!fixture.path("Cargo.toml").exists());
 }
 
+/// Directory names that suite names cannot hold (spaces, dots, quotes, non-ASCII, names
+/// that collide once cleaned) still give a manifest that loads and runs; a directory whose
+/// name is not UTF-8 is skipped with a warning.
+#[test]
+fn odd_directory_names_give_a_manifest_that_loads_and_runs() {
+    use std::os::unix::ffi::OsStrExt;
+    let fixture = Fixture::empty("init_odd_names");
+    let dirs = [
+        "pkgs/my pkg",
+        "pkgs/my.pkg",
+        "pkgs/café",
+        "pkgs/cafè",
+        "pkgs/quo\"te\\",
+        "pkgs/日本",
+        "other/my pkg",
+    ];
+    for dir in dirs {
+        requirements_package(&fixture, dir, "requirements.txt");
+    }
+    let bad = fixture
+        .path("pkgs")
+        .join(std::ffi::OsStr::from_bytes(b"latin\xe9"));
+    std::fs::create_dir_all(bad.join("tests")).unwrap();
+    std::fs::write(bad.join("requirements.txt"), "pytest==9.2.0\n").unwrap();
+    std::fs::write(bad.join("tests/test_it.py"), "def test_it():\n    pass\n").unwrap();
+
+    let init = fixture.run(&["init"]);
+    assert_code(&init, exit_codes::OK);
+    assert!(
+        init.stderr.contains("warning: skipped pkgs/latin") && init.stderr.contains("not UTF-8"),
+        "{}",
+        init.stderr
+    );
+    let names = suite_names(&fixture);
+    assert_eq!(names.len(), dirs.len(), "{names:?}");
+    let unique: std::collections::BTreeSet<&String> = names.iter().collect();
+    assert_eq!(unique.len(), names.len(), "{names:?}");
+    let list = fixture.run(&["list", "--json"]);
+    let suites: Value = serde_json::from_str(&list.stdout).unwrap();
+    let listed: Vec<&str> = suites
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["dir"].as_str().unwrap())
+        .collect();
+    let mut expected = dirs.to_vec();
+    expected.sort();
+    let mut listed_sorted = listed.clone();
+    listed_sorted.sort();
+    assert_eq!(listed_sorted, expected, "every dir as it is");
+
+    let test = fixture.run(&["test"]);
+    assert_code(&test, exit_codes::OK);
+    let counts = counts(&fixture);
+    assert_eq!(counts.len(), dirs.len());
+    for (name, counts) in &counts {
+        assert_eq!(counts["passed"], 1, "{name}");
+    }
+}
+
 fn git(dir: &std::path::Path, args: &[&str]) {
     let status = Command::new("git")
         .args(["-c", "user.email=t@example.com", "-c", "user.name=t"])

@@ -272,7 +272,7 @@ struct Provider {
 /// read.
 fn guess(root: &Path, out: &mut Decisions) -> anyhow::Result<(Vec<Guess>, Vec<String>)> {
     let mut dirs = Vec::new();
-    find_packages(root, root, &mut dirs)?;
+    find_packages(root, root, &mut dirs, out);
     let mut packages = Vec::new();
     let mut invalid = Vec::new();
     for dir in dirs {
@@ -334,25 +334,41 @@ fn skipped(name: &str, at_root: bool) -> bool {
     name.starts_with('.') || SKIPPED_DIRS.contains(&name) || (at_root && name == "xtask")
 }
 
-/// Every directory below `dir` (and `dir` itself) that holds a package, sorted.
-fn find_packages(root: &Path, dir: &Path, found: &mut Vec<PathBuf>) -> anyhow::Result<()> {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .with_context(|| format!("reading {}", dir.display()))?
-        .filter_map(Result::ok)
-        .collect();
+/// Every directory below `dir` (and `dir` itself) that holds a package, sorted. A directory
+/// that cannot be read, or whose name is not UTF-8 (the manifest's `dir` is a TOML string,
+/// which cannot hold it), is skipped with a warning.
+fn find_packages(root: &Path, dir: &Path, found: &mut Vec<PathBuf>, out: &mut Decisions) {
+    let mut entries: Vec<_> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries.filter_map(Result::ok).collect(),
+        Err(err) => {
+            out.warn(format!(
+                "skipped {}: it cannot be read ({err})",
+                shown(&relative(root, dir))
+            ));
+            return;
+        }
+    };
     entries.sort_by_key(|e| e.file_name());
     let is_package = dir.join("pyproject.toml").is_file() || !requirement_files(dir).is_empty();
     if is_package {
         found.push(dir.to_path_buf());
     }
     for entry in entries {
-        let name = entry.file_name().to_string_lossy().into_owned();
         let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
-        if is_dir && !skipped(&name, dir == root) && !is_venv(&entry.path()) {
-            find_packages(root, &entry.path(), found)?;
+        if !is_dir {
+            continue;
+        }
+        let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+            out.warn(format!(
+                "skipped {}: its name is not UTF-8, which the manifest (TOML) cannot hold; rename it to include it",
+                shown(&relative(root, &entry.path()))
+            ));
+            continue;
+        };
+        if !skipped(&name, dir == root) && !is_venv(&entry.path()) {
+            find_packages(root, &entry.path(), found, out);
         }
     }
-    Ok(())
 }
 
 fn is_venv(dir: &Path) -> bool {
@@ -367,7 +383,7 @@ fn requirement_files(dir: &Path) -> Vec<(String, String)> {
     let mut files: Vec<(String, String)> = entries
         .filter_map(Result::ok)
         .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
+            let name = e.file_name().to_str()?.to_owned();
             if !(name.starts_with("requirements") && name.ends_with(".txt")) {
                 return None;
             }
@@ -866,23 +882,29 @@ fn guess_suite(
     }
 }
 
-/// Letters, digits, `-`, `_` and `.`, not starting with `-` or `.` (the manifest's rule).
+/// The longest name init gives: names become file names (`<suite>.pytest.xml`, logs), which
+/// must stay well under the file system's 255 bytes.
+const MAX_NAME: usize = 64;
+
+/// Letters, digits, `-`, `_` and `.`, not starting with `-` or `.` (the manifest's rule):
+/// every other character (a space, non-ASCII) becomes `-`, one per run, and a name with
+/// nothing left is `fallback`.
 fn identifier(text: &str, fallback: &str) -> String {
-    let cleaned: String = text
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    let cleaned = cleaned.trim_start_matches(['-', '.']).to_string();
+    let mut cleaned = String::new();
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+            cleaned.push(c);
+        } else if !cleaned.ends_with('-') {
+            cleaned.push('-');
+        }
+    }
+    let mut cleaned = cleaned.trim_start_matches(['-', '.']).to_string();
+    cleaned.truncate(MAX_NAME);
+    let cleaned = cleaned.trim_end_matches('-');
     if cleaned.is_empty() {
         fallback.to_string()
     } else {
-        cleaned
+        cleaned.to_string()
     }
 }
 
@@ -896,7 +918,7 @@ fn name_suites(guesses: &mut [Guess]) {
         } else {
             identifier(parts[0], "main")
         };
-        guess.name = identifier(parts[parts.len() - 1], "root");
+        guess.name = identifier(parts[parts.len() - 1], "suite");
         if guess.dir == "." {
             guess.name = "root".into();
         }
@@ -920,21 +942,34 @@ fn name_suites(guesses: &mut [Guess]) {
         for guess in guesses.iter_mut().filter(|g| doubled.contains(&g.name)) {
             let parts: Vec<&str> = guess.dir.split('/').collect();
             let from = parts.len().saturating_sub(depth);
-            guess.name = identifier(&parts[from..].join("-"), "root");
+            guess.name = identifier(&parts[from..].join("-"), "suite");
         }
     }
+    // Names still shared (directories that differ only in characters a name cannot hold,
+    // `café` and `cafe!`) or equal to a group are numbered, so that every name is unique.
     let groups: BTreeSet<String> = guesses.iter().map(|g| g.group.clone()).collect();
-    let names: BTreeSet<String> = guesses.iter().map(|g| g.name.clone()).collect();
+    let mut taken: BTreeSet<String> = BTreeSet::new();
     for guess in guesses.iter_mut() {
         let mut note = String::new();
-        if groups.contains(&guess.name) {
-            let mut renamed = format!("{}-tests", guess.name);
-            while names.contains(&renamed) || groups.contains(&renamed) {
-                renamed.push('_');
+        let wanted = guess.name.clone();
+        let free = |name: &str| !taken.contains(name) && !groups.contains(name);
+        if !free(&wanted) {
+            let base = if groups.contains(&wanted) {
+                note = format!(" (`{wanted}` is also a group)");
+                format!("{wanted}-tests")
+            } else {
+                note = format!(" (`{wanted}` is taken)");
+                wanted.clone()
+            };
+            let mut renamed = base.clone();
+            let mut n = 2;
+            while !free(&renamed) {
+                renamed = format!("{base}-{n}");
+                n += 1;
             }
-            note = format!(" (`{}` is also a group)", guess.name);
             guess.name = renamed;
         }
+        taken.insert(guess.name.clone());
         let group_why = if guess.group == "main" {
             "group \"main\": the package is not below a top-level directory".to_string()
         } else {
@@ -950,9 +985,52 @@ fn name_suites(guesses: &mut [Guess]) {
     }
 }
 
-/// A TOML basic string (JSON's escapes are a subset of TOML's).
+/// A TOML basic string: `"` and `\` escaped, and every control character TOML forbids
+/// in one (all but tab, DEL included).
 fn string(text: &str) -> String {
-    serde_json::to_string(text).expect("a string serialises")
+    let mut quoted = String::with_capacity(text.len() + 2);
+    quoted.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => quoted.push_str("\\\""),
+            '\\' => quoted.push_str("\\\\"),
+            '\n' => quoted.push_str("\\n"),
+            '\r' => quoted.push_str("\\r"),
+            '\t' => quoted.push('\t'),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                let _ = write!(quoted, "\\u{:04X}", c as u32);
+            }
+            c => quoted.push(c),
+        }
+    }
+    quoted.push('"');
+    quoted
+}
+
+/// A TOML key: bare when it can be, else quoted.
+fn key(text: &str) -> String {
+    let bare = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'));
+    if bare {
+        text.to_string()
+    } else {
+        string(text)
+    }
+}
+
+/// A decision as a TOML comment line, which may hold no control character but tab.
+fn comment(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() && c != '\t' {
+                c.escape_default().collect()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 fn list(items: &[String]) -> String {
@@ -971,7 +1049,7 @@ fn render(guesses: &[Guess]) -> String {
     for guess in guesses {
         text.push('\n');
         for why in &guess.why {
-            let _ = writeln!(text, "# {}", why.replace('\n', " "));
+            let _ = writeln!(text, "# {}", comment(why));
         }
         text.push_str("[[workspace.metadata.xtask.suites]]\n");
         let _ = writeln!(text, "name = {}", string(&guess.name));
@@ -1001,7 +1079,7 @@ fn render(guesses: &[Guess]) -> String {
             let vars: Vec<String> = guess
                 .env
                 .iter()
-                .map(|(name, value)| format!("{name} = {}", string(value)))
+                .map(|(name, value)| format!("{} = {}", key(name), string(value)))
                 .collect();
             let _ = writeln!(text, "env = {{ {} }}", vars.join(", "));
         }
@@ -1189,6 +1267,53 @@ mod tests {
     }
 
     #[test]
+    fn odd_directory_names_give_distinct_names_the_manifest_accepts() {
+        let guess = |dir: &str| Guess {
+            name: String::new(),
+            group: String::new(),
+            dir: dir.into(),
+            environment: Env::Requirements(vec!["pytest".into()]),
+            pythonpath: vec![],
+            markers: None,
+            paths: vec![],
+            env: BTreeMap::new(),
+            why: vec![],
+        };
+        let dirs = [
+            "pkgs/my pkg",
+            "pkgs/my.pkg",
+            "pkgs/café",
+            "pkgs/cafè",
+            "pkgs/日本",
+            "pkgs/.hidden-ish",
+            "pkgs/-dash",
+            "pkgs/a\nb",
+            "other/my pkg",
+            "pkgs",
+        ];
+        let mut guesses: Vec<Guess> = dirs.iter().map(|d| guess(d)).collect();
+        let long = "x".repeat(300);
+        guesses.push(guess(&format!("pkgs/{long}")));
+        name_suites(&mut guesses);
+        let names: Vec<&str> = guesses.iter().map(|g| g.name.as_str()).collect();
+        let unique: BTreeSet<&str> = names.iter().copied().collect();
+        assert_eq!(unique.len(), names.len(), "{names:?}");
+        let table = serde_json::json!({
+            "suites": guesses.iter().map(|g| serde_json::json!({
+                "name": g.name, "group": g.group, "dir": ".", "requirements": ["pytest"],
+            })).collect::<Vec<_>>(),
+        });
+        let root = std::env::temp_dir();
+        if let Err(problems) = Manifest::from_json(&table, &root) {
+            panic!("{names:?}: {problems:?}");
+        }
+        assert!(names.iter().all(|n| n.len() <= MAX_NAME), "{names:?}");
+        assert_eq!(names[0], "pkgs-my-pkg", "made unique by its parent");
+        assert_eq!(names[1], "my.pkg");
+        assert_eq!(names[4], "suite", "nothing left of the name");
+    }
+
+    #[test]
     fn force_removes_only_the_manifest() {
         let text = "[workspace]\nmembers = []\n\n# The manifest.\n[workspace.metadata.xtask]\ntimeout = \"10m\"\n\n[[workspace.metadata.xtask.suites]]\nname = \"a\"\n\n# Profiles.\n[profile.dev]\nopt-level = 1\n";
         assert_eq!(
@@ -1204,5 +1329,10 @@ mod tests {
         assert_eq!(string("a\"b\\c"), r#""a\"b\\c""#);
         let parsed: toml::Table = format!("x = {}", string("a\"b\\c\n")).parse().unwrap();
         assert_eq!(parsed["x"].as_str(), Some("a\"b\\c\n"));
+        let odd = "tab\there\u{7f}del\u{1}bell\r\u{85}é 日本";
+        let text = format!("# {}\n{} = {}\n", comment(odd), key(odd), string(odd));
+        let parsed: toml::Table = text.parse().unwrap_or_else(|e| panic!("{text}: {e}"));
+        assert_eq!(parsed[odd].as_str(), Some(odd));
+        assert_eq!(key("PLAIN_NAME"), "PLAIN_NAME");
     }
 }
