@@ -2,7 +2,9 @@
 //! with real uv and pytest: the guessed manifest of this repository runs exactly the tests
 //! the hand-written one runs, a fixture's guess runs, an existing manifest is never
 //! replaced unasked, `--print` writes nothing, and the xtask's own fixtures stay out of a
-//! root-level pytest run of a repository that copies `xtask/`.
+//! root-level pytest run of a repository that copies `xtask/`. Repositories init must not
+//! trip on: requirements files in packages, uv workspace members, an invalid
+//! `pyproject.toml`, and directory names a suite name cannot hold.
 
 mod common;
 

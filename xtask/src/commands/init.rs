@@ -5,9 +5,12 @@
 //! root (skipping `target`, `.git`, `.venv`, `node_modules`, hidden directories and the
 //! `xtask` crate) for packages: directories with a `pyproject.toml`, or with a
 //! `requirements*.txt` that lists pytest. Per package it decides the environment (the
-//! project's extra that holds pytest when there is a `uv.lock`, else a requirements file,
-//! else only pytest), the test paths, the PYTHONPATH (from what the code imports) and the
-//! markers to deselect, and prints one line per decision. The result is loaded through
+//! project's extra that holds pytest when there is a `uv.lock`, its own or its uv
+//! workspace root's, else a requirements file, else only pytest), the test paths, the
+//! PYTHONPATH (from what the code imports) and the markers to deselect, and prints one line
+//! per decision. What it cannot read (an invalid `pyproject.toml`, a directory name that is
+//! not UTF-8) is skipped with a warning, and every name it writes is one the manifest
+//! accepts. The result is loaded through
 //! `Manifest::from_json`, as a run would read it, before anything is written.
 
 use std::collections::{BTreeMap, BTreeSet};
