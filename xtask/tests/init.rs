@@ -465,8 +465,20 @@ fn uv_workspace_members_are_projects_locked_by_the_workspace_root() {
     git(&fixture.root, &["init", "-q"]);
     git(&fixture.root, &["add", "-A"]);
     git(&fixture.root, &["commit", "-q", "-m", "base"]);
+    let warm = fixture.run(&["test", "alpha"]);
+    assert_code(&warm, exit_codes::OK);
+    let log = fixture.read("target/xtask/logs/alpha.log");
+    assert!(log.contains("is up to date"), "{log}");
     let lock = fixture.read("uv.lock");
     fixture.write("uv.lock", &format!("{lock}\n"));
+    // The root's lock is an input of the member's environment: it is built again.
+    let rebuilt = fixture.run(&["test", "alpha"]);
+    assert_code(&rebuilt, exit_codes::OK);
+    let log = fixture.read("target/xtask/logs/alpha.log");
+    assert!(
+        !log.contains("is up to date") && log.contains("sync --directory packages/alpha"),
+        "{log}"
+    );
     let changed = fixture.run(&["list", "--changed-since", "HEAD"]);
     assert_code(&changed, exit_codes::OK);
     for suite in ["alpha", "beta"] {
