@@ -299,7 +299,7 @@ fn guess(root: &Path, out: &mut Decisions) -> anyhow::Result<(Vec<Guess>, Vec<St
         if package.test_dirs.is_empty() && !package.test_files {
             out.line(format!(
                 "skipped {}: no tests/ or test/ directory and no test_*.py in it",
-                package.dir
+                shown(&package.dir)
             ));
             continue;
         }
@@ -308,7 +308,7 @@ fn guess(root: &Path, out: &mut Decisions) -> anyhow::Result<(Vec<Guess>, Vec<St
     name_suites(&mut guesses);
     for guess in &guesses {
         for why in &guess.why {
-            out.line(format!("{}: {why}", guess.name));
+            out.line(format!("{}: {}", guess.name, shown(why)));
         }
     }
     Ok((guesses, invalid))
@@ -949,7 +949,7 @@ fn name_suites(guesses: &mut [Guess]) {
         }
     }
     // Names still shared (directories that differ only in characters a name cannot hold,
-    // `café` and `cafe!`) or equal to a group are numbered, so that every name is unique.
+    // `café` and `cafè`) or equal to a group are numbered, so that every name is unique.
     let groups: BTreeSet<String> = guesses.iter().map(|g| g.group.clone()).collect();
     let mut taken: BTreeSet<String> = BTreeSet::new();
     for guess in guesses.iter_mut() {
