@@ -1,7 +1,8 @@
 //! `--changed-since REF`: the suites whose inputs changed since a git ref, and why.
 //!
 //! A suite's inputs are the files under its directory (its code, tests, `pyproject.toml`,
-//! `uv.lock`), under its `pythonpath` entries (a change to `shared/guardrail` selects every
+//! `uv.lock`; for a uv workspace member, the workspace root's `uv.lock` and
+//! `pyproject.toml`), under its `pythonpath` entries (a change to `shared/guardrail` selects every
 //! suite with `shared` on its path), its requirements file, and its manifest entry (or the
 //! manifest's settings for all suites). Changes are what `git diff REF` shows in the
 //! working tree (committed since REF, staged or not; a rename counts as its old and its new
@@ -211,6 +212,23 @@ impl Changes {
                     "{} changed (on its pythonpath: {entry})",
                     shown(file)
                 ));
+            }
+        }
+        // A uv workspace member's lock (and the members and sources that shape it) is the
+        // workspace root's, outside its directory.
+        if let Environment::Project { .. } = &suite.environment {
+            if let Some(lock) = crate::uv_workspace::lock_of(root, &suite.dir) {
+                for file in [Some(lock.lock.clone()), lock.workspace_pyproject()]
+                    .into_iter()
+                    .flatten()
+                {
+                    if self.files.contains(&file) {
+                        return Some(format!(
+                            "{} changed (its uv workspace's, which locks it)",
+                            shown(&file)
+                        ));
+                    }
+                }
             }
         }
         if let Environment::Requirements {

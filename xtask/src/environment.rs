@@ -2,7 +2,8 @@
 //! `target/xtask/envs/`, built once, and reused across runs while their inputs hold.
 //!
 //! - A project suite gets an environment of its own per directory and extras, synced from
-//!   its lock with `uv sync --locked` (exact: nothing else stays installed) into
+//!   its lock (a uv workspace member's is the workspace root's) with `uv sync --locked`
+//!   (exact: nothing else stays installed) into
 //!   `UV_PROJECT_ENVIRONMENT`, so two suites on one project never uninstall each other's
 //!   packages and the developer's own `.venv` is left alone.
 //! - No-project suites with the same requirements (the list, or the file's contents) share
@@ -205,10 +206,18 @@ pub fn plan_env(suite: &Suite, layout: &Layout, uv: &Path) -> EnvPlan {
         Environment::Project { extras } => {
             let mut words = vec![format!("project:{}", suite.dir)];
             words.extend(extras.iter().map(|e| format!("extra:{e}")));
-            let files = vec![
-                ("pyproject.toml", dir.join("pyproject.toml")),
-                ("uv.lock", dir.join("uv.lock")),
-            ];
+            let mut files = vec![("pyproject.toml", dir.join("pyproject.toml"))];
+            // A uv workspace member is built from the workspace root's lock, and the root's
+            // pyproject.toml (its members, its sources) shapes what that lock resolves.
+            match crate::uv_workspace::lock_of(&layout.root, &suite.dir) {
+                Some(lock) => {
+                    if let Some(pyproject) = lock.workspace_pyproject() {
+                        files.push(("workspace pyproject.toml", pyproject.into()));
+                    }
+                    files.push(("uv.lock", lock.lock.into()));
+                }
+                None => files.push(("uv.lock", dir.join("uv.lock"))),
+            }
             ("project", words, files)
         }
         Environment::Requirements { requirements, file } => {

@@ -92,7 +92,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
     /// Run only the K-th of N slices of each suite's tests, by a hash of the test's node id
-    /// (`hash:2/4`); the N slices together run every test once.
+    /// (`hash:2/4`, N at most 256); the N slices together run every test once.
     #[arg(long, value_name = "hash:K/N", value_parser = crate::plan::Partition::parse)]
     pub partition: Option<crate::plan::Partition>,
     /// Run only the suites whose inputs changed since this git ref (their directory, their
@@ -174,8 +174,9 @@ pub struct ListArgs {
     /// Only the suites whose inputs changed since this git ref, each with why.
     #[arg(long, value_name = "REF", conflicts_with_all = ["json", "matrix"])]
     pub changed_since: Option<String>,
-    /// With `--matrix`: N entries per suite, whose commands carry `--partition hash:K/N`.
-    #[arg(long, value_name = "N", requires = "matrix", value_parser = clap::value_parser!(u32).range(1..))]
+    /// With `--matrix`: N entries per suite (at most 256), whose commands carry
+    /// `--partition hash:K/N`.
+    #[arg(long, value_name = "N", requires = "matrix", value_parser = clap::value_parser!(u32).range(1..=crate::plan::MAX_PARTITIONS as i64))]
     pub partitions: Option<u32>,
 }
 

@@ -33,6 +33,7 @@ pub mod session;
 pub mod step;
 pub mod text;
 pub mod toolchain;
+pub mod uv_workspace;
 
 use std::process::ExitCode;
 

@@ -131,6 +131,11 @@ pub struct Partition {
     pub count: u32,
 }
 
+/// The most slices a suite may be cut into (`--partition hash:K/N`, `list --partitions N`):
+/// far more than any CI fleet runs at once, and small enough that a matrix of every suite
+/// times every slice stays a few hundred kilobytes instead of exhausting memory.
+pub const MAX_PARTITIONS: u32 = 256;
+
 /// The variable through which the plugin learns the partition (`K/N`).
 pub const PARTITION_ENV: &str = "XTASK_PARTITION";
 
@@ -147,6 +152,11 @@ impl Partition {
         );
         if index == 0 || count == 0 || index > count {
             return Err(bad());
+        }
+        if count > MAX_PARTITIONS {
+            return Err(format!(
+                "`{text}` has {count} partitions; at most {MAX_PARTITIONS} are allowed"
+            ));
         }
         Ok(Partition { index, count })
     }
@@ -645,6 +655,10 @@ mod tests {
         ] {
             assert!(Partition::parse(bad).is_err(), "{bad}");
         }
+        let most = format!("hash:{MAX_PARTITIONS}/{MAX_PARTITIONS}");
+        assert!(Partition::parse(&most).is_ok());
+        let too_many = Partition::parse("hash:1/4294967295").unwrap_err();
+        assert!(too_many.contains("at most 256"), "{too_many}");
     }
 
     #[test]

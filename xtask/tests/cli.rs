@@ -801,6 +801,58 @@ fn the_partitions_of_a_run_together_run_every_test_once() {
     assert_eq!(exit_codes::name(run.code), "USAGE_ERROR");
 }
 
+/// A partition count past the limit is the caller's mistake, named with its flag and the
+/// limit, on every subcommand that takes one: never a huge allocation, a panic or a run.
+#[test]
+fn too_many_partitions_are_a_usage_error_naming_the_flag() {
+    let fixture = Fixture::new("basic", "too_many_partitions");
+    let limit = xtask::plan::MAX_PARTITIONS;
+    let huge = "4294967295".to_string();
+    let over = (limit + 1).to_string();
+    let mut calls: Vec<(Vec<String>, &str)> = Vec::new();
+    for n in [&huge, &over] {
+        calls.push((
+            ["list", "--matrix", "--partitions", n]
+                .map(String::from)
+                .to_vec(),
+            "--partitions",
+        ));
+        for command in ["test", "ci", "smoke", "test-first"] {
+            calls.push((
+                vec![command.into(), "--partition".into(), format!("hash:1/{n}")],
+                "--partition",
+            ));
+        }
+    }
+    for (args, flag) in calls {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let run = fixture.run(&args);
+        assert_eq!(
+            exit_codes::name(run.code),
+            "USAGE_ERROR",
+            "{args:?}: {}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains(flag) && run.stderr.contains(&limit.to_string()),
+            "{args:?} must name {flag} and the limit {limit}: {}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("panicked"), "{args:?}: {}", run.stderr);
+        assert!(run.stdout.is_empty(), "{args:?}: {}", run.stdout);
+    }
+    // The limit itself is allowed.
+    let most = fixture.run(&["list", "--matrix", "--partitions", &limit.to_string()]);
+    assert_code(&most, exit_codes::OK);
+    let matrix: serde_json::Value = serde_json::from_str(&most.stdout).unwrap();
+    let entries = matrix["include"].as_array().unwrap();
+    assert_eq!(entries.len() % limit as usize, 0);
+    assert!(entries.last().unwrap()["command"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("--partition hash:{limit}/{limit}")));
+}
+
 /// What CI does, run locally: every entry of the matrix as its own invocation, their
 /// reports merged, gives the report of one `cargo xtask ci` run.
 #[test]

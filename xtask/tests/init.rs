@@ -2,7 +2,9 @@
 //! with real uv and pytest: the guessed manifest of this repository runs exactly the tests
 //! the hand-written one runs, a fixture's guess runs, an existing manifest is never
 //! replaced unasked, `--print` writes nothing, and the xtask's own fixtures stay out of a
-//! root-level pytest run of a repository that copies `xtask/`.
+//! root-level pytest run of a repository that copies `xtask/`. Repositories init must not
+//! trip on: requirements files in packages, uv workspace members, an invalid
+//! `pyproject.toml`, and directory names a suite name cannot hold.
 
 mod common;
 
@@ -227,4 +229,264 @@ fn a_root_level_pytest_collects_nothing_from_the_xtask() {
     assert_eq!(own.code, 0);
     assert!(own.stdout.contains("1 passed"), "{}", own.stdout);
     assert!(!own.stdout.contains("xtask/tests"), "{}", own.stdout);
+}
+
+fn write(fixture: &Fixture, rel: &str, text: &str) {
+    let path = fixture.path(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+/// A package with tests and a requirements file that lists pytest, in `dir`.
+fn requirements_package(fixture: &Fixture, dir: &str, file: &str) {
+    write(fixture, &format!("{dir}/{file}"), "pytest==9.2.0\n");
+    write(
+        fixture,
+        &format!("{dir}/tests/test_it.py"),
+        "def test_it():\n    assert 1 + 1 == 2\n",
+    );
+}
+
+/// The manifest reads `requirements-file` from the repository root, so init writes the
+/// path from there, not the file's name in its package.
+#[test]
+fn a_requirements_file_is_written_relative_to_the_root_and_runs() {
+    let fixture = Fixture::empty("init_requirements_file");
+    requirements_package(&fixture, "services/api", "requirements-dev.txt");
+    let init = fixture.run(&["init"]);
+    assert_code(&init, exit_codes::OK);
+    let written = fixture.read("Cargo.toml");
+    assert!(
+        written.contains("requirements-file = \"services/api/requirements-dev.txt\""),
+        "{written}"
+    );
+    assert_eq!(suite_names(&fixture), ["api"]);
+    let test = fixture.run(&["test"]);
+    assert_code(&test, exit_codes::OK);
+    assert_eq!(counts(&fixture)["api"]["passed"], 1);
+}
+
+/// One unreadable pyproject.toml is a warning naming it and what is wrong, and its package
+/// is left out; the others are guessed and the manifest runs.
+#[test]
+fn an_invalid_pyproject_is_skipped_with_a_warning() {
+    let fixture = Fixture::new("basic", "init_invalid_pyproject");
+    std::fs::remove_file(fixture.path("Cargo.toml")).unwrap();
+    write(
+        &fixture,
+        "libs/broken/pyproject.toml",
+        "[project]\nname = \"broken\"\nversion = 0.1.0\n",
+    );
+    write(
+        &fixture,
+        "libs/broken/tests/test_broken.py",
+        "def test_x():\n    pass\n",
+    );
+    let init = fixture.run(&["init"]);
+    assert_code(&init, exit_codes::OK);
+    assert!(
+        init.stderr
+            .contains("warning: skipped libs/broken: libs/broken/pyproject.toml is not valid TOML")
+            && init.stderr.contains("line 3"),
+        "{}",
+        init.stderr
+    );
+    assert!(!init.stderr.contains("panicked"), "{}", init.stderr);
+    assert_eq!(suite_names(&fixture), ["alpha", "beta"]);
+    assert!(!fixture.read("Cargo.toml").contains("libs/broken"));
+}
+
+/// When every package is skipped for an unreadable pyproject.toml, nothing is written and
+/// the exit code is the manifest's: the repository's configuration is at fault.
+#[test]
+fn only_invalid_pyprojects_write_nothing_and_say_so() {
+    let fixture = Fixture::empty("init_only_invalid");
+    write(&fixture, "pkg/pyproject.toml", "[project\n");
+    write(&fixture, "pkg/tests/test_x.py", "def test_x():\n    pass\n");
+    let init = fixture.run(&["init"]);
+    assert_eq!(
+        exit_codes::name(init.code),
+        "MANIFEST_ERROR",
+        "{}",
+        init.stderr
+    );
+    assert!(
+        init.stderr
+            .contains("warning: skipped pkg: pkg/pyproject.toml is not valid TOML"),
+        "{}",
+        init.stderr
+    );
+    assert!(
+        init.stderr.contains("no suite could be guessed")
+            && init.stderr.contains("fix pkg/pyproject.toml"),
+        "{}",
+        init.stderr
+    );
+    assert!(!fixture.path("Cargo.toml").exists());
+}
+
+/// Directory names that suite names cannot hold (spaces, dots, quotes, non-ASCII, names
+/// that collide once cleaned) still give a manifest that loads and runs; a directory whose
+/// name is not UTF-8 is skipped with a warning.
+#[test]
+fn odd_directory_names_give_a_manifest_that_loads_and_runs() {
+    use std::os::unix::ffi::OsStrExt;
+    let fixture = Fixture::empty("init_odd_names");
+    let dirs = [
+        "pkgs/my pkg",
+        "pkgs/my.pkg",
+        "pkgs/café",
+        "pkgs/cafè",
+        "pkgs/quo\"te\\",
+        "pkgs/日本",
+        "other/my pkg",
+    ];
+    for dir in dirs {
+        requirements_package(&fixture, dir, "requirements.txt");
+    }
+    let bad = fixture
+        .path("pkgs")
+        .join(std::ffi::OsStr::from_bytes(b"latin\xe9"));
+    std::fs::create_dir_all(bad.join("tests")).unwrap();
+    std::fs::write(bad.join("requirements.txt"), "pytest==9.2.0\n").unwrap();
+    std::fs::write(bad.join("tests/test_it.py"), "def test_it():\n    pass\n").unwrap();
+
+    let init = fixture.run(&["init"]);
+    assert_code(&init, exit_codes::OK);
+    assert!(
+        init.stderr.contains("warning: skipped pkgs/latin") && init.stderr.contains("not UTF-8"),
+        "{}",
+        init.stderr
+    );
+    let names = suite_names(&fixture);
+    assert_eq!(names.len(), dirs.len(), "{names:?}");
+    let unique: std::collections::BTreeSet<&String> = names.iter().collect();
+    assert_eq!(unique.len(), names.len(), "{names:?}");
+    let list = fixture.run(&["list", "--json"]);
+    let suites: Value = serde_json::from_str(&list.stdout).unwrap();
+    let listed: Vec<&str> = suites
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["dir"].as_str().unwrap())
+        .collect();
+    let mut expected = dirs.to_vec();
+    expected.sort();
+    let mut listed_sorted = listed.clone();
+    listed_sorted.sort();
+    assert_eq!(listed_sorted, expected, "every dir as it is");
+
+    let test = fixture.run(&["test"]);
+    assert_code(&test, exit_codes::OK);
+    let counts = counts(&fixture);
+    assert_eq!(counts.len(), dirs.len());
+    for (name, counts) in &counts {
+        assert_eq!(counts["passed"], 1, "{name}");
+    }
+}
+
+fn git(dir: &std::path::Path, args: &[&str]) {
+    let status = Command::new("git")
+        .args(["-c", "user.email=t@example.com", "-c", "user.name=t"])
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CEILING_DIRECTORIES", dir.parent().unwrap())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "git {args:?}");
+}
+
+/// Members of a uv workspace have no uv.lock of their own: the workspace root's locks them.
+/// init installs them from it, the suites run, doctor checks that lock, and a change to it
+/// selects every member.
+#[test]
+fn uv_workspace_members_are_projects_locked_by_the_workspace_root() {
+    let fixture = Fixture::new("uv_workspace", "init_uv_workspace");
+    let init = fixture.run(&["init"]);
+    assert_code(&init, exit_codes::OK);
+    for decision in [
+        "alpha: extras = [\"test\"]: packages/alpha is a member of a uv workspace locked by uv.lock",
+        "beta: extras = []: packages/beta is a member of a uv workspace locked by uv.lock",
+    ] {
+        assert!(init.stdout.contains(decision), "no `{decision}`:\n{}", init.stdout);
+    }
+    assert_eq!(suite_names(&fixture), ["alpha", "beta"]);
+
+    let test = fixture.run(&["test"]);
+    assert_code(&test, exit_codes::OK);
+    let counts = counts(&fixture);
+    assert_eq!(counts["alpha"]["passed"], 2);
+    assert_eq!(counts["beta"]["passed"], 1);
+    let log = fixture.read("target/xtask/logs/beta.log");
+    assert!(
+        log.contains("sync --directory packages/beta --locked"),
+        "{log}"
+    );
+
+    let doctor = fixture.run(&["doctor", "--json"]);
+    let report: Value = serde_json::from_str(&doctor.stdout).unwrap();
+    assert_eq!(exit_codes::name(doctor.code), "OK", "{report:#}");
+    for suite in ["alpha", "beta"] {
+        let lock = report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["suite"] == suite && c["check"] == "lock")
+            .unwrap();
+        assert_eq!(lock["status"], "ok", "{lock:#}");
+        assert!(
+            lock["detail"]
+                .as_str()
+                .unwrap()
+                .starts_with("uv.lock is in sync"),
+            "{lock:#}"
+        );
+    }
+
+    // A stale workspace lock is the members' lock failing.
+    let pyproject = fixture.read("packages/alpha/pyproject.toml");
+    fixture.edit(
+        "packages/alpha/pyproject.toml",
+        "dependencies = []",
+        "dependencies = [\"iniconfig\"]",
+    );
+    let stale = fixture.run(&["doctor", "--json"]);
+    let report: Value = serde_json::from_str(&stale.stdout).unwrap();
+    assert_eq!(
+        exit_codes::name(stale.code),
+        "ENVIRONMENT_ERROR",
+        "{report:#}"
+    );
+    fixture.write("packages/alpha/pyproject.toml", &pyproject);
+
+    // The root's lock is every member's input.
+    fixture.write(".gitignore", "target/\n");
+    git(&fixture.root, &["init", "-q"]);
+    git(&fixture.root, &["add", "-A"]);
+    git(&fixture.root, &["commit", "-q", "-m", "base"]);
+    let warm = fixture.run(&["test", "alpha"]);
+    assert_code(&warm, exit_codes::OK);
+    let log = fixture.read("target/xtask/logs/alpha.log");
+    assert!(log.contains("is up to date"), "{log}");
+    let lock = fixture.read("uv.lock");
+    fixture.write("uv.lock", &format!("{lock}\n"));
+    // The root's lock is an input of the member's environment: it is built again.
+    let rebuilt = fixture.run(&["test", "alpha"]);
+    assert_code(&rebuilt, exit_codes::OK);
+    let log = fixture.read("target/xtask/logs/alpha.log");
+    assert!(
+        !log.contains("is up to date") && log.contains("sync --directory packages/alpha"),
+        "{log}"
+    );
+    let changed = fixture.run(&["list", "--changed-since", "HEAD"]);
+    assert_code(&changed, exit_codes::OK);
+    for suite in ["alpha", "beta"] {
+        assert!(
+            changed.stdout.lines().any(|l| l.starts_with(suite)
+                && l.contains("changed: uv.lock changed (its uv workspace's")),
+            "{suite} not selected by the root lock:\n{}",
+            changed.stdout
+        );
+    }
 }

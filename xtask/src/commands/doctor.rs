@@ -581,7 +581,15 @@ fn check_lock(cx: &Cx<'_>, uv: &Path, plan: &SuitePlan) -> Check {
     let suite = &plan.suite;
     let dir = layout.root.join(&suite.dir);
     let project = matches!(suite.environment, Environment::Project { .. });
-    let relock = format!("run `uv lock` in {} and commit uv.lock", suite.dir);
+    // A uv workspace member is locked by its workspace root's uv.lock.
+    let lock = crate::uv_workspace::lock_of(&layout.root, &suite.dir);
+    let lock_name = lock
+        .as_ref()
+        .map_or_else(|| format!("{}/uv.lock", suite.dir), |l| l.lock.clone());
+    let relock = format!(
+        "run `uv lock` in {} and commit uv.lock",
+        lock.as_ref().map_or(suite.dir.as_str(), |l| l.lock_dir())
+    );
     // A missing file fails a project suite (it is built --locked) and does not apply to a
     // no-project suite.
     let missing = |file: &str, why: &str, fix: String| {
@@ -612,7 +620,7 @@ fn check_lock(cx: &Cx<'_>, uv: &Path, plan: &SuitePlan) -> Check {
             format!("add a pyproject.toml to {}, or give the suite `requirements` instead of `extras` in Cargo.toml", suite.dir),
         );
     }
-    if !dir.join("uv.lock").is_file() {
+    if lock.is_none() {
         return missing(
             "uv.lock",
             "and the suite's environment is built --locked",
@@ -624,7 +632,7 @@ fn check_lock(cx: &Cx<'_>, uv: &Path, plan: &SuitePlan) -> Check {
         Ok(ran) if ran.success() => Check::ok(
             "lock",
             suite,
-            format!("{}/uv.lock is in sync with pyproject.toml", suite.dir),
+            format!("{lock_name} is in sync with pyproject.toml"),
         )
         .ran(&check),
         Ok(ran) => Check::fail(
@@ -632,8 +640,7 @@ fn check_lock(cx: &Cx<'_>, uv: &Path, plan: &SuitePlan) -> Check {
             suite,
             Class::Environment,
             format!(
-                "{}/uv.lock is not in sync with pyproject.toml (`uv lock --check` {})",
-                suite.dir,
+                "{lock_name} is not in sync with pyproject.toml (`uv lock --check` {})",
                 ran.describe()
             ),
             relock,

@@ -5,9 +5,12 @@
 //! root (skipping `target`, `.git`, `.venv`, `node_modules`, hidden directories and the
 //! `xtask` crate) for packages: directories with a `pyproject.toml`, or with a
 //! `requirements*.txt` that lists pytest. Per package it decides the environment (the
-//! project's extra that holds pytest when there is a `uv.lock`, else a requirements file,
-//! else only pytest), the test paths, the PYTHONPATH (from what the code imports) and the
-//! markers to deselect, and prints one line per decision. The result is loaded through
+//! project's extra that holds pytest when there is a `uv.lock`, its own or its uv
+//! workspace root's, else a requirements file, else only pytest), the test paths, the
+//! PYTHONPATH (from what the code imports) and the markers to deselect, and prints one line
+//! per decision. What it cannot read (an invalid `pyproject.toml`, a directory name that is
+//! not UTF-8) is skipped with a warning, and every name it writes is one the manifest
+//! accepts. The result is loaded through
 //! `Manifest::from_json`, as a run would read it, before anything is written.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -20,6 +23,7 @@ use crate::exit_codes;
 use crate::flags::InitArgs;
 use crate::manifest::{Manifest, TABLE};
 use crate::paths::Layout;
+use crate::uv_workspace::ProjectLock;
 use crate::UsageError;
 
 /// Directory names never looked into.
@@ -80,7 +84,20 @@ pub fn run(layout: &Layout, args: &InitArgs) -> anyhow::Result<u8> {
     }
 
     let mut out = Decisions::new(args.print);
-    let guesses = guess(root, &mut out)?;
+    let (guesses, invalid) = guess(root, &mut out)?;
+    if guesses.is_empty() && !invalid.is_empty() {
+        // The packages are there, but what they say could not be read: the repository's
+        // configuration is at fault, as with a manifest that would not load.
+        out.flush();
+        eprintln!(
+            "error: no suite could be guessed: {} could not be read (see the warnings \
+             above) and no other package has tests; fix {}, then run `cargo xtask init` \
+             again; nothing written",
+            plural(invalid.len(), "pyproject.toml"),
+            invalid.join(", ")
+        );
+        return Ok(exit_codes::MANIFEST_ERROR);
+    }
     if guesses.is_empty() {
         out.flush();
         return Err(UsageError(format!(
@@ -165,8 +182,10 @@ pub fn run(layout: &Layout, args: &InitArgs) -> anyhow::Result<u8> {
 }
 
 /// One line per decision: on stdout, or on stderr with `--print` (stdout is the manifest).
+/// Warnings (what was skipped because it could not be read) always go to stderr, first.
 struct Decisions {
     lines: Vec<String>,
+    warnings: Vec<String>,
     to_stderr: bool,
 }
 
@@ -174,6 +193,7 @@ impl Decisions {
     fn new(to_stderr: bool) -> Self {
         Decisions {
             lines: Vec::new(),
+            warnings: Vec::new(),
             to_stderr,
         }
     }
@@ -182,7 +202,14 @@ impl Decisions {
         self.lines.push(line);
     }
 
+    fn warn(&mut self, warning: String) {
+        self.warnings.push(warning);
+    }
+
     fn flush(&mut self) {
+        for warning in self.warnings.drain(..) {
+            eprintln!("warning: {warning}");
+        }
         for line in self.lines.drain(..) {
             if self.to_stderr {
                 eprintln!("{line}");
@@ -221,7 +248,8 @@ struct Package {
     /// Relative to the root, `/`-separated; `.` for the root itself.
     dir: String,
     pyproject: Option<toml::Table>,
-    lock: bool,
+    /// Its own `uv.lock`, or its uv workspace root's when it is a member.
+    lock: Option<ProjectLock>,
     /// `requirements*.txt` files that list pytest, with that requirement.
     requirement_files: Vec<(String, String)>,
     test_dirs: Vec<String>,
@@ -243,13 +271,24 @@ struct Provider {
     flat: bool,
 }
 
-fn guess(root: &Path, out: &mut Decisions) -> anyhow::Result<Vec<Guess>> {
+/// The guessed suites, and the `pyproject.toml` files skipped because they could not be
+/// read.
+fn guess(root: &Path, out: &mut Decisions) -> anyhow::Result<(Vec<Guess>, Vec<String>)> {
     let mut dirs = Vec::new();
-    find_packages(root, root, &mut dirs)?;
+    find_packages(root, root, &mut dirs, out);
     let mut packages = Vec::new();
+    let mut invalid = Vec::new();
     for dir in dirs {
-        if let Some(package) = inspect(root, &dir)? {
-            packages.push(package);
+        match inspect(root, &dir)? {
+            Ok(package) => packages.push(package),
+            Err(unreadable) => {
+                out.warn(format!(
+                    "skipped {}: {}",
+                    shown(&relative(root, &dir)),
+                    unreadable.why
+                ));
+                invalid.push(unreadable.file);
+            }
         }
     }
     let providers = providers(root, &packages);
@@ -260,7 +299,7 @@ fn guess(root: &Path, out: &mut Decisions) -> anyhow::Result<Vec<Guess>> {
         if package.test_dirs.is_empty() && !package.test_files {
             out.line(format!(
                 "skipped {}: no tests/ or test/ directory and no test_*.py in it",
-                package.dir
+                shown(&package.dir)
             ));
             continue;
         }
@@ -269,35 +308,70 @@ fn guess(root: &Path, out: &mut Decisions) -> anyhow::Result<Vec<Guess>> {
     name_suites(&mut guesses);
     for guess in &guesses {
         for why in &guess.why {
-            out.line(format!("{}: {why}", guess.name));
+            out.line(format!("{}: {}", guess.name, shown(why)));
         }
     }
-    Ok(guesses)
+    Ok((guesses, invalid))
+}
+
+/// A package whose `pyproject.toml` could not be read: which file, and what is wrong.
+struct Unreadable {
+    file: String,
+    why: String,
+}
+
+fn plural(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what} files")
+    }
+}
+
+/// `text` on one line: control characters (a newline in a directory name) escaped.
+fn shown(text: &str) -> String {
+    crate::changes::shown(text)
 }
 
 fn skipped(name: &str, at_root: bool) -> bool {
     name.starts_with('.') || SKIPPED_DIRS.contains(&name) || (at_root && name == "xtask")
 }
 
-/// Every directory below `dir` (and `dir` itself) that holds a package, sorted.
-fn find_packages(root: &Path, dir: &Path, found: &mut Vec<PathBuf>) -> anyhow::Result<()> {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .with_context(|| format!("reading {}", dir.display()))?
-        .filter_map(Result::ok)
-        .collect();
+/// Every directory below `dir` (and `dir` itself) that holds a package, sorted. A directory
+/// that cannot be read, or whose name is not UTF-8 (the manifest's `dir` is a TOML string,
+/// which cannot hold it), is skipped with a warning.
+fn find_packages(root: &Path, dir: &Path, found: &mut Vec<PathBuf>, out: &mut Decisions) {
+    let mut entries: Vec<_> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries.filter_map(Result::ok).collect(),
+        Err(err) => {
+            out.warn(format!(
+                "skipped {}: it cannot be read ({err})",
+                shown(&relative(root, dir))
+            ));
+            return;
+        }
+    };
     entries.sort_by_key(|e| e.file_name());
     let is_package = dir.join("pyproject.toml").is_file() || !requirement_files(dir).is_empty();
     if is_package {
         found.push(dir.to_path_buf());
     }
     for entry in entries {
-        let name = entry.file_name().to_string_lossy().into_owned();
         let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
-        if is_dir && !skipped(&name, dir == root) && !is_venv(&entry.path()) {
-            find_packages(root, &entry.path(), found)?;
+        if !is_dir {
+            continue;
+        }
+        let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+            out.warn(format!(
+                "skipped {}: its name is not UTF-8, which the manifest (TOML) cannot hold; rename it to include it",
+                shown(&relative(root, &entry.path()))
+            ));
+            continue;
+        };
+        if !skipped(&name, dir == root) && !is_venv(&entry.path()) {
+            find_packages(root, &entry.path(), found, out);
         }
     }
-    Ok(())
 }
 
 fn is_venv(dir: &Path) -> bool {
@@ -312,7 +386,7 @@ fn requirement_files(dir: &Path) -> Vec<(String, String)> {
     let mut files: Vec<(String, String)> = entries
         .filter_map(Result::ok)
         .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
+            let name = e.file_name().to_str()?.to_owned();
             if !(name.starts_with("requirements") && name.ends_with(".txt")) {
                 return None;
             }
@@ -351,18 +425,28 @@ fn relative(root: &Path, dir: &Path) -> String {
     }
 }
 
-fn inspect(root: &Path, dir: &Path) -> anyhow::Result<Option<Package>> {
+/// What one package directory holds, or why its `pyproject.toml` cannot be read.
+fn inspect(root: &Path, dir: &Path) -> anyhow::Result<Result<Package, Unreadable>> {
     let rel = relative(root, dir);
+    let file = join(&rel, "pyproject.toml");
+    let unreadable = |why: String| Unreadable {
+        why: format!("{} {why}", shown(&file)),
+        file: shown(&file),
+    };
     let pyproject = match std::fs::read_to_string(dir.join("pyproject.toml")) {
-        Ok(text) => Some(
-            text.parse::<toml::Table>()
-                .with_context(|| format!("{rel}/pyproject.toml is not valid TOML"))?,
-        ),
-        Err(_) => None,
+        Ok(text) => match text.parse::<toml::Table>() {
+            Ok(table) => Some(table),
+            Err(err) => {
+                let why = err.to_string().trim_end().replace('\n', "\n    ");
+                return Ok(Err(unreadable(format!("is not valid TOML: {why}"))));
+            }
+        },
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
+        Err(err) => return Ok(Err(unreadable(format!("cannot be read: {err}")))),
     };
     let mut package = Package {
+        lock: crate::uv_workspace::lock_of(root, &rel),
         dir: rel,
-        lock: dir.join("uv.lock").is_file(),
         requirement_files: requirement_files(dir),
         ..Package::default()
     };
@@ -410,7 +494,7 @@ fn inspect(root: &Path, dir: &Path) -> anyhow::Result<Option<Package>> {
     }
     package.pyproject = pyproject;
     collect_imports(dir, dir, &mut package, 0);
-    Ok(Some(package))
+    Ok(Ok(package))
 }
 
 fn push_marker(markers: &mut Vec<(String, String)>, line: &str, file: &str) {
@@ -658,24 +742,36 @@ fn guess_suite(
     let mut why = Vec::new();
     let dir = &package.dir;
     let extras = pytest_extras(package);
-    let environment = if let (true, Some((extra, requirement))) = (package.lock, extras.first()) {
+    let locked = package.lock.is_some();
+    // "has a uv.lock", or the workspace's lock that covers a member.
+    let has_lock = match &package.lock {
+        Some(ProjectLock {
+            lock,
+            workspace_root: Some(_),
+        }) => format!("is a member of a uv workspace locked by {lock}"),
+        _ => "has a uv.lock".into(),
+    };
+    let environment = if let (true, Some((extra, requirement))) = (locked, extras.first()) {
         why.push(format!(
-            "extras = [\"{extra}\"]: {dir} has a uv.lock and its extra `{extra}` holds pytest ({requirement}), so the project is installed from its lock"
+            "extras = [\"{extra}\"]: {dir} {has_lock} and its extra `{extra}` holds pytest ({requirement}), so the project is installed from its lock"
         ));
         Env::Extras(vec![extra.clone()])
-    } else if package.lock && pytest_in_dev_group(package) {
+    } else if locked && pytest_in_dev_group(package) {
         why.push(format!(
-            "extras = []: {dir} has a uv.lock and pytest is in its `dev` dependency group, which uv sync installs"
+            "extras = []: {dir} {has_lock} and pytest is in its `dev` dependency group, which uv sync installs"
         ));
         Env::Extras(Vec::new())
     } else if let Some((file, requirement)) = package.requirement_files.first() {
+        // The manifest reads `requirements-file` from the repository root.
+        let path = join(dir, file);
         why.push(format!(
-            "requirements-file = \"{file}\": {dir} has {}, which lists pytest ({requirement}); the project is not installed",
-            if package.lock { "no extra that holds pytest but" } else { "no uv.lock but" }
+            "requirements-file = {}: {dir} has {} {file}, which lists pytest ({requirement}); the project is not installed",
+            string(&path),
+            if locked { "no extra that holds pytest but" } else { "no uv.lock but" }
         ));
-        Env::RequirementsFile(file.clone())
+        Env::RequirementsFile(path)
     } else {
-        let because = match (package.lock, extras.first()) {
+        let because = match (locked, extras.first()) {
             (false, Some((extra, _))) => format!(
                 "its extra `{extra}` holds pytest but it has no uv.lock to install the project from"
             ),
@@ -789,23 +885,29 @@ fn guess_suite(
     }
 }
 
-/// Letters, digits, `-`, `_` and `.`, not starting with `-` or `.` (the manifest's rule).
+/// The longest name init gives: names become file names (`<suite>.pytest.xml`, logs), which
+/// must stay well under the file system's 255 bytes.
+const MAX_NAME: usize = 64;
+
+/// Letters, digits, `-`, `_` and `.`, not starting with `-` or `.` (the manifest's rule):
+/// every other character (a space, non-ASCII) becomes `-`, one per run, and a name with
+/// nothing left is `fallback`.
 fn identifier(text: &str, fallback: &str) -> String {
-    let cleaned: String = text
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    let cleaned = cleaned.trim_start_matches(['-', '.']).to_string();
+    let mut cleaned = String::new();
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+            cleaned.push(c);
+        } else if !cleaned.ends_with('-') {
+            cleaned.push('-');
+        }
+    }
+    let mut cleaned = cleaned.trim_start_matches(['-', '.']).to_string();
+    cleaned.truncate(MAX_NAME);
+    let cleaned = cleaned.trim_end_matches('-');
     if cleaned.is_empty() {
         fallback.to_string()
     } else {
-        cleaned
+        cleaned.to_string()
     }
 }
 
@@ -819,7 +921,7 @@ fn name_suites(guesses: &mut [Guess]) {
         } else {
             identifier(parts[0], "main")
         };
-        guess.name = identifier(parts[parts.len() - 1], "root");
+        guess.name = identifier(parts[parts.len() - 1], "suite");
         if guess.dir == "." {
             guess.name = "root".into();
         }
@@ -843,21 +945,34 @@ fn name_suites(guesses: &mut [Guess]) {
         for guess in guesses.iter_mut().filter(|g| doubled.contains(&g.name)) {
             let parts: Vec<&str> = guess.dir.split('/').collect();
             let from = parts.len().saturating_sub(depth);
-            guess.name = identifier(&parts[from..].join("-"), "root");
+            guess.name = identifier(&parts[from..].join("-"), "suite");
         }
     }
+    // Names still shared (directories that differ only in characters a name cannot hold,
+    // `café` and `cafè`) or equal to a group are numbered, so that every name is unique.
     let groups: BTreeSet<String> = guesses.iter().map(|g| g.group.clone()).collect();
-    let names: BTreeSet<String> = guesses.iter().map(|g| g.name.clone()).collect();
+    let mut taken: BTreeSet<String> = BTreeSet::new();
     for guess in guesses.iter_mut() {
         let mut note = String::new();
-        if groups.contains(&guess.name) {
-            let mut renamed = format!("{}-tests", guess.name);
-            while names.contains(&renamed) || groups.contains(&renamed) {
-                renamed.push('_');
+        let wanted = guess.name.clone();
+        let free = |name: &str| !taken.contains(name) && !groups.contains(name);
+        if !free(&wanted) {
+            let base = if groups.contains(&wanted) {
+                note = format!(" (`{wanted}` is also a group)");
+                format!("{wanted}-tests")
+            } else {
+                note = format!(" (`{wanted}` is taken)");
+                wanted.clone()
+            };
+            let mut renamed = base.clone();
+            let mut n = 2;
+            while !free(&renamed) {
+                renamed = format!("{base}-{n}");
+                n += 1;
             }
-            note = format!(" (`{}` is also a group)", guess.name);
             guess.name = renamed;
         }
+        taken.insert(guess.name.clone());
         let group_why = if guess.group == "main" {
             "group \"main\": the package is not below a top-level directory".to_string()
         } else {
@@ -873,9 +988,52 @@ fn name_suites(guesses: &mut [Guess]) {
     }
 }
 
-/// A TOML basic string (JSON's escapes are a subset of TOML's).
+/// A TOML basic string: `"` and `\` escaped, and every control character TOML forbids
+/// in one (all but tab, DEL included).
 fn string(text: &str) -> String {
-    serde_json::to_string(text).expect("a string serialises")
+    let mut quoted = String::with_capacity(text.len() + 2);
+    quoted.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => quoted.push_str("\\\""),
+            '\\' => quoted.push_str("\\\\"),
+            '\n' => quoted.push_str("\\n"),
+            '\r' => quoted.push_str("\\r"),
+            '\t' => quoted.push('\t'),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                let _ = write!(quoted, "\\u{:04X}", c as u32);
+            }
+            c => quoted.push(c),
+        }
+    }
+    quoted.push('"');
+    quoted
+}
+
+/// A TOML key: bare when it can be, else quoted.
+fn key(text: &str) -> String {
+    let bare = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'));
+    if bare {
+        text.to_string()
+    } else {
+        string(text)
+    }
+}
+
+/// A decision as a TOML comment line, which may hold no control character but tab.
+fn comment(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() && c != '\t' {
+                c.escape_default().collect()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 fn list(items: &[String]) -> String {
@@ -894,7 +1052,7 @@ fn render(guesses: &[Guess]) -> String {
     for guess in guesses {
         text.push('\n');
         for why in &guess.why {
-            let _ = writeln!(text, "# {}", why.replace('\n', " "));
+            let _ = writeln!(text, "# {}", comment(why));
         }
         text.push_str("[[workspace.metadata.xtask.suites]]\n");
         let _ = writeln!(text, "name = {}", string(&guess.name));
@@ -924,7 +1082,7 @@ fn render(guesses: &[Guess]) -> String {
             let vars: Vec<String> = guess
                 .env
                 .iter()
-                .map(|(name, value)| format!("{name} = {}", string(value)))
+                .map(|(name, value)| format!("{} = {}", key(name), string(value)))
                 .collect();
             let _ = writeln!(text, "env = {{ {} }}", vars.join(", "));
         }
@@ -1112,6 +1270,53 @@ mod tests {
     }
 
     #[test]
+    fn odd_directory_names_give_distinct_names_the_manifest_accepts() {
+        let guess = |dir: &str| Guess {
+            name: String::new(),
+            group: String::new(),
+            dir: dir.into(),
+            environment: Env::Requirements(vec!["pytest".into()]),
+            pythonpath: vec![],
+            markers: None,
+            paths: vec![],
+            env: BTreeMap::new(),
+            why: vec![],
+        };
+        let dirs = [
+            "pkgs/my pkg",
+            "pkgs/my.pkg",
+            "pkgs/café",
+            "pkgs/cafè",
+            "pkgs/日本",
+            "pkgs/.hidden-ish",
+            "pkgs/-dash",
+            "pkgs/a\nb",
+            "other/my pkg",
+            "pkgs",
+        ];
+        let mut guesses: Vec<Guess> = dirs.iter().map(|d| guess(d)).collect();
+        let long = "x".repeat(300);
+        guesses.push(guess(&format!("pkgs/{long}")));
+        name_suites(&mut guesses);
+        let names: Vec<&str> = guesses.iter().map(|g| g.name.as_str()).collect();
+        let unique: BTreeSet<&str> = names.iter().copied().collect();
+        assert_eq!(unique.len(), names.len(), "{names:?}");
+        let table = serde_json::json!({
+            "suites": guesses.iter().map(|g| serde_json::json!({
+                "name": g.name, "group": g.group, "dir": ".", "requirements": ["pytest"],
+            })).collect::<Vec<_>>(),
+        });
+        let root = std::env::temp_dir();
+        if let Err(problems) = Manifest::from_json(&table, &root) {
+            panic!("{names:?}: {problems:?}");
+        }
+        assert!(names.iter().all(|n| n.len() <= MAX_NAME), "{names:?}");
+        assert_eq!(names[0], "pkgs-my-pkg", "made unique by its parent");
+        assert_eq!(names[1], "my.pkg");
+        assert_eq!(names[4], "suite", "nothing left of the name");
+    }
+
+    #[test]
     fn force_removes_only_the_manifest() {
         let text = "[workspace]\nmembers = []\n\n# The manifest.\n[workspace.metadata.xtask]\ntimeout = \"10m\"\n\n[[workspace.metadata.xtask.suites]]\nname = \"a\"\n\n# Profiles.\n[profile.dev]\nopt-level = 1\n";
         assert_eq!(
@@ -1127,5 +1332,10 @@ mod tests {
         assert_eq!(string("a\"b\\c"), r#""a\"b\\c""#);
         let parsed: toml::Table = format!("x = {}", string("a\"b\\c\n")).parse().unwrap();
         assert_eq!(parsed["x"].as_str(), Some("a\"b\\c\n"));
+        let odd = "tab\there\u{7f}del\u{1}bell\r\u{85}é 日本";
+        let text = format!("# {}\n{} = {}\n", comment(odd), key(odd), string(odd));
+        let parsed: toml::Table = text.parse().unwrap_or_else(|e| panic!("{text}: {e}"));
+        assert_eq!(parsed[odd].as_str(), Some(odd));
+        assert_eq!(key("PLAIN_NAME"), "PLAIN_NAME");
     }
 }
