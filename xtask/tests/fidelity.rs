@@ -323,12 +323,12 @@ fn suites_with_the_same_test_module_do_not_collide_in_the_merged_report() {
 }
 
 #[test]
-fn control_characters_leave_no_trace_in_any_report() {
+fn control_characters_are_never_raw_and_pytests_escapes_stay_text() {
     let fixture = &ran().fixture;
     for file in junit_files(fixture) {
         let bytes = std::fs::read(&file).unwrap();
         let text = String::from_utf8_lossy(&bytes);
-        for needle in ["#x07", "#x00", "\x07", "\x00", "&#7;", "&#0;"] {
+        for needle in ["\x07", "\x00", "&#7;", "&#0;"] {
             assert!(
                 !text.contains(needle),
                 "{}: {needle:?} is in it",
@@ -336,9 +336,14 @@ fn control_characters_leave_no_trace_in_any_report() {
             );
         }
     }
+    // pytest wrote BEL and NUL as `#x07` and `#x00`, and the test's own `#x07` as itself:
+    // its XML cannot tell them apart, so nothing is deleted.
     for (file, report) in both_reports("cases") {
         let case = case(suite(&report, "cases"), "test_control_characters");
         let out = case.system_out.as_ref().unwrap().as_str();
-        assert!(out.contains("bell: nul: end"), "{file}: {out:?}");
+        assert!(
+            out.contains("bell:#x07 nul:#x00 end literal:#x07"),
+            "{file}: {out:?}"
+        );
     }
 }

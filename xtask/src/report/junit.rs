@@ -241,15 +241,18 @@ mod tests {
     }
 
     #[test]
-    fn noncharacters_and_escapes_are_removed() {
-        let text = xml_text("a\u{FFFE}b\u{FFFF}c \x1b[31mred\x1b[0m \x07bell");
-        assert_eq!(text.as_str(), "abc red bell");
+    fn escapes_are_removed_and_control_characters_shown() {
+        let text = xml_text("a\u{FFFE}b\u{FFFF}c \x1b[31mred\x1b[0m \x07bell \x00nul \x08bs");
+        assert_eq!(
+            text.as_str(),
+            "a\u{FFFD}b\u{FFFD}c red \u{2407}bell \u{2400}nul \u{2408}bs"
+        );
     }
 
     #[test]
-    fn colour_codes_pytest_escaped_as_text_are_removed() {
-        let text = xml_text("#x1B[1m#x1B[31mred#x1B[0m plain #x1B[ not one, #x07 dropped");
-        assert_eq!(text.as_str(), "red plain [ not one,  dropped");
+    fn colour_codes_pytest_escaped_as_text_are_removed_and_other_text_kept() {
+        let text = xml_text("#x1B[1m#x1B[31mred#x1B[0m plain #x1B[ not one, #x07 kept");
+        assert_eq!(text.as_str(), "red plain #x1B[ not one, #x07 kept");
     }
 
     #[test]
