@@ -49,6 +49,7 @@ const SUITES: &[&str] = &[
     "broken-file",
     "same-a",
     "same-b",
+    "collect",
 ];
 
 fn junit_files(fixture: &Fixture) -> Vec<PathBuf> {
@@ -345,5 +346,29 @@ fn control_characters_are_never_raw_and_pytests_escapes_stay_text() {
             out.contains("bell:#x07 nul:#x00 end literal:#x07"),
             "{file}: {out:?}"
         );
+    }
+}
+
+#[test]
+fn a_collection_error_points_at_the_line_its_traceback_names() {
+    let fixture = &ran().fixture;
+    for (file, report) in both_reports("collect") {
+        for (name, source, line) in [
+            (
+                "tests.test_raises",
+                "raise RuntimeError(\"broken at import\")",
+                "4",
+            ),
+            ("tests.test_syntax", "def broken(:", "5"),
+        ] {
+            let case = case(suite(&report, "collect"), name);
+            let (message, _) = status_message(case);
+            assert_eq!(message, "collection failure", "{file}: {name}");
+            let module = format!("suites/collect/{}.py", name.replace('.', "/"));
+            assert_eq!(attr(case, "file"), module, "{file}: {name}");
+            assert_eq!(line_at(fixture, case), source, "{file}: {name}");
+            let theirs = consumers_cases(&file, "collect", name);
+            assert_eq!(theirs[0]["line"], line, "{file}: {name}");
+        }
     }
 }
