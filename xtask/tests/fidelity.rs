@@ -175,6 +175,14 @@ fn no_report_has_a_disabled_attribute_and_each_says_skipped() {
             file.display()
         );
     }
+    // The root says it too: the sum of its suites'.
+    for file in ran().consumers["files"].as_array().unwrap() {
+        assert_eq!(
+            file["declared"]["skipped"], file["skipped"],
+            "{}",
+            file["path"]
+        );
+    }
     let report = fixture.report();
     assert_eq!(skipped(suite(&report, "cases")), 1);
     assert_eq!(consumers_suite("junit.xml", "cases")["skipped"], 1);

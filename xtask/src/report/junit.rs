@@ -184,9 +184,10 @@ impl Sink for JunitSink {
 }
 
 /// The report as written: quick-junit's XML with the fixes of [`crate::report::xml_attrs`] (line breaks
-/// in attribute values kept, no `disabled`).
+/// in attribute values kept, no `disabled`, `skipped` on the root too).
 pub fn serialize(report: &Report) -> anyhow::Result<Vec<u8>> {
-    let mut fixer = AttrFixer::new(Vec::new());
+    let skipped = report.test_suites.iter().map(|suite| suite.disabled).sum();
+    let mut fixer = AttrFixer::new(Vec::new()).with_root_skipped(skipped);
     report.serialize(&mut fixer)?;
     Ok(fixer.into_inner()?)
 }
@@ -236,6 +237,12 @@ mod tests {
         let mut report = Report::new("xtask");
         report.add_test_suite(suite);
         let xml = String::from_utf8(serialize(&report).unwrap()).unwrap();
+        assert!(
+            xml.contains(
+                "<testsuites name=\"xtask\" tests=\"1\" failures=\"0\" errors=\"0\" skipped=\"1\">"
+            ),
+            "{xml}"
+        );
         assert!(!xml.contains("disabled"), "{xml}");
         assert!(xml.contains("message=\"why&#10;and why\""), "{xml}");
     }
