@@ -102,7 +102,10 @@ impl JunitSink {
             status.set_description(self.text(details));
         }
         // Earlier attempts (`--retries`): flakyFailure/flakyError under a test that passed at
-        // last, rerunFailure/rerunError under one that failed every time.
+        // last, rerunFailure/rerunError under one that failed every time, as Maven
+        // surefire's schema defines them (the one that defines these elements): a `type`
+        // (required), the traceback in `stackTrace` (required, no text of their own), and
+        // no `time` (not allowed; the case's time counts every attempt).
         for earlier in &case.attempts[..case.attempts.len() - 1] {
             let kind = match earlier.status {
                 CaseStatus::Failed => NonSuccessKind::Failure,
@@ -113,20 +116,15 @@ impl JunitSink {
             if let Some(message) = &earlier.message {
                 rerun.set_message(self.text(message));
             }
-            if let Some(kind) = &earlier.kind {
-                rerun.set_type(self.text(kind));
-            }
-            if let Some(details) = &earlier.details {
-                rerun.set_description(self.text(details));
-            }
+            // pytest gives a failure or an error no type: then how the attempt ended.
+            let ty = earlier.kind.as_deref().unwrap_or(earlier.status.name());
+            rerun.set_type(self.text(ty));
+            rerun.set_stack_trace(self.text(earlier.details.as_deref().unwrap_or("")));
             if let Some(stdout) = &earlier.stdout {
                 rerun.set_system_out(self.text(stdout));
             }
             if let Some(stderr) = &earlier.stderr {
                 rerun.set_system_err(self.text(stderr));
-            }
-            if let Some(time) = earlier.time {
-                rerun.set_time(time);
             }
             status.add_rerun(rerun);
         }
@@ -237,14 +235,14 @@ mod tests {
         let mut report = Report::new("xtask");
         report.add_test_suite(suite);
         let xml = String::from_utf8(serialize(&report).unwrap()).unwrap();
+        assert!(!xml.contains("disabled"), "{xml}");
+        assert!(xml.contains("message=\"why&#10;and why\""), "{xml}");
         assert!(
             xml.contains(
                 "<testsuites name=\"xtask\" tests=\"1\" failures=\"0\" errors=\"0\" skipped=\"1\">"
             ),
             "{xml}"
         );
-        assert!(!xml.contains("disabled"), "{xml}");
-        assert!(xml.contains("message=\"why&#10;and why\""), "{xml}");
     }
 
     #[test]
