@@ -190,20 +190,37 @@ pub fn serialize(report: &Report) -> anyhow::Result<Vec<u8>> {
     Ok(fixer.into_inner()?)
 }
 
+/// The property that says a suite's classnames start with its name and a dot (the merged
+/// `junit.xml` and `junit merge`'s output; a `junit/<suite>.xml` has pytest's own), so a
+/// merge compares every input's cases alike.
+pub const CLASSNAME_PREFIX: &str = "classname-prefix";
+
 /// The suite as the merged `junit.xml` holds it: every classname prefixed with the suite's
 /// name, so two suites with the same test module (`tests.test_api`) never share a
 /// classname and name there (publishers merge such cases into one). Each suite's own file
 /// keeps pytest's classnames, the ids pytest itself prints.
 fn for_merged_report(mut suite: TestSuite) -> TestSuite {
-    let prefix = suite.name.clone();
+    let prefix = suite.name.to_string();
     for case in &mut suite.test_cases {
-        let classname = match &case.classname {
-            Some(classname) => format!("{}.{}", prefix.as_str(), classname.as_str()),
-            None => prefix.as_str().to_string(),
-        };
-        case.set_classname(classname);
+        prefix_classname(case, &prefix);
     }
+    mark_prefixed(&mut suite);
     suite
+}
+
+/// `case`'s classname as the merged report has it, in suite `suite`.
+pub fn prefix_classname(case: &mut TestCase, suite: &str) {
+    let classname = match &case.classname {
+        Some(classname) => format!("{suite}.{}", classname.as_str()),
+        None => suite.to_string(),
+    };
+    case.set_classname(classname);
+}
+
+/// Says, in `suite`'s properties, that its classnames are prefixed with its name.
+pub fn mark_prefixed(suite: &mut TestSuite) {
+    let prefix = format!("{}.", suite.name.as_str());
+    suite.add_property(Property::new(CLASSNAME_PREFIX, prefix.as_str()));
 }
 
 #[cfg(test)]
