@@ -26,6 +26,10 @@ pub fn line_of_def(root: &Path, cases: &mut [TestCase]) {
         let (Some(file), Some(line)) = (&case.file, case.line) else {
             continue;
         };
+        if case.is_collection_error() {
+            // Its line is where the import failed, maybe in a decorator's arguments.
+            continue;
+        }
         let lines = files
             .entry(file.clone())
             .or_insert_with(|| read_lines(&root.join(file)));

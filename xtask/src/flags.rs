@@ -58,7 +58,7 @@ pub enum JunitCommand {
     /// Merge the `junit.xml` of many runs (CI runners, partitions) into one report: every
     /// suite, case, property and rerun kept, totals recomputed from the cases, the
     /// partitions of one suite as one `<testsuite>`. The same case in two reports is an
-    /// error.
+    /// error, but for the case standing for a suite that did not run, folded into one.
     Merge(JunitMergeArgs),
 }
 

@@ -376,8 +376,14 @@ impl CaseBuilder {
             None => plain(&self.name),
         };
         let mut case = TestCase::new(classname, plain(&self.name), attempt);
-        case.file = self.file.map(|file| plain(&rebase(suite_dir, &file)));
         case.line = self.line;
+        if case.line.is_none() && case.is_collection_error() {
+            // pytest gives a module it could not import no line; its traceback has one.
+            case.line = self.file.as_deref().and_then(|file| {
+                line_in_traceback(case.result().details.as_deref().unwrap_or(""), file)
+            });
+        }
+        case.file = self.file.map(|file| plain(&rebase(suite_dir, &file)));
         case.properties = self
             .properties
             .iter()
@@ -385,6 +391,49 @@ impl CaseBuilder {
             .collect();
         Some(case)
     }
+}
+
+/// The 1-based line of `file` (as pytest names it, relative to its rootdir) that a
+/// traceback reaches last: pytest's frames (`tests/test_x.py:4: in <module>`) or Python's
+/// (`File "/abs/tests/test_x.py", line 5`, as a `SyntaxError` is shown).
+fn line_in_traceback(traceback: &str, file: &str) -> Option<u64> {
+    let file = file.strip_prefix("./").unwrap_or(file);
+    let is_file = |path: &str| {
+        let path = path.strip_prefix("./").unwrap_or(path);
+        path == file
+            || path
+                .strip_suffix(file)
+                .is_some_and(|dir| dir.ends_with('/'))
+    };
+    let number = |digits: &str| {
+        let end = digits
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(digits.len());
+        digits[..end].parse::<u64>().ok().filter(|n| *n > 0)
+    };
+    let mut found = None;
+    for line in traceback.lines() {
+        // pytest's frame: `path:N: in name` or `path:N: Error`.
+        if let Some(at) = line.find(": ") {
+            if let Some((path, digits)) = line[..at].rsplit_once(':') {
+                if is_file(path) && !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+                {
+                    found = number(digits).or(found);
+                    continue;
+                }
+            }
+        }
+        // Python's frame: `File "path", line N`.
+        if let Some(start) = line.find("File \"") {
+            let rest = &line[start + 6..];
+            if let Some((path, after)) = rest.split_once("\", line ") {
+                if is_file(path) {
+                    found = number(after).or(found);
+                }
+            }
+        }
+    }
+    found
 }
 
 /// pytest's captured output without the sections that captured nothing: with
@@ -951,12 +1000,13 @@ mod tests {
     }
 
     #[test]
-    fn collection_errors_are_kept_without_a_line() {
+    fn collection_errors_are_kept_with_the_line_their_traceback_names() {
         let cases = parse_plain(COLLECTION_ERROR, "pkg").unwrap();
         assert_eq!(cases.len(), 1);
         assert_eq!(cases[0].name, "tests.test_collect");
         assert_eq!(cases[0].file.as_deref(), Some("pkg/tests/test_collect.py"));
-        assert_eq!(cases[0].line, None);
+        // `tests/test_collect.py:1: in <module>`, below frames of importlib.
+        assert_eq!(cases[0].line, Some(1));
         let result = cases[0].result();
         assert_eq!(result.status, CaseStatus::Error);
         assert_eq!(result.message.as_deref(), Some("collection failure"));
@@ -966,6 +1016,28 @@ mod tests {
             .unwrap()
             .contains("No module named 'not_a_module_anywhere'"));
         assert!(cases[0].is_collection_error());
+    }
+
+    #[test]
+    fn a_collection_errors_line_is_the_last_frame_in_its_own_file() {
+        // Trimmed from pytest 9.2's report of a module with a syntax error on line 5.
+        let syntax = "/venv/lib/python3.11/site-packages/_pytest/python.py:528: in importtestmodule\n    mod = import_path(\n/usr/lib/python3.11/ast.py:50: in parse\n    return compile(source, filename, mode, flags,\nE     File \"/tmp/pc/tests/test_syntax.py\", line 5\nE       def broken(:\nE                  ^\nE   SyntaxError: invalid syntax";
+        assert_eq!(line_in_traceback(syntax, "tests/test_syntax.py"), Some(5));
+        let raised = "tests/test_raises.py:4: in <module>\n    import helper\nhelper.py:2: in <module>\n    raise RuntimeError(\"x\")\nE   RuntimeError: x";
+        assert_eq!(line_in_traceback(raised, "tests/test_raises.py"), Some(4));
+        assert_eq!(line_in_traceback(raised, "./tests/test_raises.py"), Some(4));
+        // Another file that merely ends the same is not this one.
+        assert_eq!(
+            line_in_traceback(
+                "other_tests/test_raises.py:9: in <module>",
+                "tests/test_raises.py"
+            ),
+            None
+        );
+        assert_eq!(
+            line_in_traceback("no frames at all: 12", "tests/test_raises.py"),
+            None
+        );
     }
 
     #[test]

@@ -1,10 +1,16 @@
 //! Plain text as every consumer of a report can read it. Pure: shared by the reader of
 //! pytest's reports and by the sinks, which must not depend on each other.
 
-/// `text` without what consumers cannot read: ANSI escape sequences, control characters
-/// other than `\n` and `\t`, the noncharacters U+FFFE and U+FFFF (XML parsers reject them),
-/// and the same things as pytest writes them for characters XML forbids: `#x1B[31m` for a
-/// colour code, `#x07` for BEL, `#xFFFE`, `#xDC80` for a lone surrogate.
+/// `text` as consumers can read it, with nothing a reader would need silently lost:
+///
+/// - ANSI escape sequences (colour codes, window titles) are dropped, raw or as pytest
+///   writes them in its XML (`#x1B[31m`): a whole sequence after `#x1B` is surely one.
+/// - Other control characters are shown, never dropped: a C0 control or DEL becomes its
+///   Unicode control picture (NUL `␀`, BEL `␇`, backspace `␈`, a lone ESC `␛`, DEL `␡`);
+///   a C1 control and the noncharacters U+FFFE and U+FFFF (XML forbids those) become
+///   U+FFFD `�`. A carriage return becomes a line break, as an XML parser would read it.
+/// - pytest's escapes of other characters (`#x07` for BEL) are kept as written: pytest
+///   writes a test's own text `#x07` the same way, so its XML cannot tell them apart.
 pub fn readable(text: &str) -> String {
     if !may_need_cleaning(text) {
         return text.to_string();
@@ -12,22 +18,35 @@ pub fn readable(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(c) = rest.chars().next() {
-        match unreadable_at(rest) {
-            Some(Unreadable::Escape(len)) => {
-                rest = &rest[len..];
-                rest = &rest[escape_sequence_len(rest)..];
+        let (len, shown) = match c {
+            '\x1b' => match escape_sequence_len(&rest[1..]) {
+                0 => (1, Some('\u{241B}')),
+                sequence => (1 + sequence, None),
+            },
+            // Only a CSI or OSC sequence: `#x1B(B` may be anyone's text.
+            '#' if rest.starts_with("#x1B[") || rest.starts_with("#x1B]") => {
+                match escape_sequence_len(&rest[4..]) {
+                    0 => (1, Some('#')),
+                    sequence => (4 + sequence, None),
+                }
             }
-            Some(Unreadable::Other(len)) => rest = &rest[len..],
-            None => {
-                out.push(c);
-                rest = &rest[c.len_utf8()..];
+            '\r' if rest.starts_with("\r\n") => (2, Some('\n')),
+            '\r' => (1, Some('\n')),
+            '\t' | '\n' => (1, Some(c)),
+            '\0'..='\x1f' => (1, char::from_u32(0x2400 + c as u32)),
+            '\x7f' => (1, Some('\u{2421}')),
+            '\u{80}'..='\u{9f}' | '\u{FFFE}' | '\u{FFFF}' => {
+                (c.len_utf8(), Some(char::REPLACEMENT_CHARACTER))
             }
-        }
+            _ => (c.len_utf8(), Some(c)),
+        };
+        out.extend(shown);
+        rest = &rest[len..];
     }
     out
 }
 
-/// False when `text` surely has nothing [`readable`] removes: the common case, checked fast.
+/// False when `text` surely has nothing [`readable`] changes: the common case, checked fast.
 fn may_need_cleaning(text: &str) -> bool {
     text.bytes().any(|b| {
         (b < 0x20 && b != b'\n' && b != b'\t')
@@ -37,47 +56,6 @@ fn may_need_cleaning(text: &str) -> bool {
             || b == 0xEF
             || b == b'#'
     })
-}
-
-enum Unreadable {
-    /// ESC, raw or escaped by pytest: this many bytes, then maybe the rest of a sequence.
-    Escape(usize),
-    /// Any other character to drop, raw or escaped: this many bytes.
-    Other(usize),
-}
-
-/// What `text` starts with, if it is to be dropped.
-fn unreadable_at(text: &str) -> Option<Unreadable> {
-    let c = text.chars().next()?;
-    if c == '\x1b' {
-        return Some(Unreadable::Escape(1));
-    }
-    if (c.is_control() && c != '\n' && c != '\t') || matches!(c, '\u{FFFE}' | '\u{FFFF}') {
-        return Some(Unreadable::Other(c.len_utf8()));
-    }
-    if c != '#' {
-        return None;
-    }
-    // pytest's `bin_xml_escape`: `#x%02X` for a forbidden character up to U+00FF (only C0
-    // controls and DEL are forbidden there), `#x%04X` above (surrogates, U+FFFE, U+FFFF).
-    let hex = text.strip_prefix("#x")?;
-    let digits = |n: usize| {
-        let d = hex.get(..n)?;
-        d.bytes()
-            .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b))
-            .then(|| u32::from_str_radix(d, 16).ok())
-            .flatten()
-    };
-    if let Some(code) = digits(4) {
-        if (0xD800..=0xDFFF).contains(&code) || code == 0xFFFE || code == 0xFFFF {
-            return Some(Unreadable::Other(6));
-        }
-    }
-    match digits(2)? {
-        0x1B => Some(Unreadable::Escape(4)),
-        0x00..=0x08 | 0x0B | 0x0C | 0x0E..=0x1F | 0x7F => Some(Unreadable::Other(4)),
-        _ => None,
-    }
 }
 
 /// How much of `rest`, just after an ESC, belongs to its escape sequence.
@@ -131,24 +109,28 @@ mod tests {
     }
 
     #[test]
-    fn raw_escapes_controls_and_noncharacters_are_dropped() {
+    fn raw_escapes_are_dropped_and_controls_shown() {
         assert_eq!(
-            readable("a\u{FFFE}b\u{FFFF}c \x1b[1;31mred\x1b[0m \x07bell\r\n\x00\u{85}\x7f"),
-            "abc red bell\n"
+            readable("a\u{FFFE}b\u{FFFF}c \x1b[1;31mred\x1b[0m \x07bell\r\n\x00\u{85}\x7f\x08|"),
+            "a�b�c red ␇bell\n␀�␡␈|"
         );
-        assert_eq!(readable("\x1b]0;title\x07x \x1b(By \x1b7z \x1b"), "x y z ");
-        // Not a sequence: only the ESC goes.
-        assert_eq!(readable("\x1b[ not one"), "[ not one");
+        assert_eq!(readable("\x1b]0;title\x07x \x1b(By \x1b7z \x1b"), "x y z ␛");
+        // Not a sequence: the ESC is shown.
+        assert_eq!(readable("\x1b[ not one"), "␛[ not one");
+        assert_eq!(readable("10%\r20%\r"), "10%\n20%\n");
     }
 
     #[test]
-    fn escapes_as_pytest_writes_them_are_dropped() {
-        assert_eq!(
-            readable("#x1B[1m#x1B[31mred#x1B[0m plain #x1B[ not one, #x07bell #x00nul #x7F"),
-            "red plain [ not one, bell nul "
-        );
-        assert_eq!(readable("a#xFFFEb#xDC80c#x1B]8;;http://x#x1B\\d"), "abcd");
-        // Characters XML allows are never escaped by pytest: this is someone's text.
+    fn colour_codes_as_pytest_writes_them_are_dropped() {
+        assert_eq!(readable("#x1B[1m#x1B[31mred#x1B[0m plain"), "red plain");
+        assert_eq!(readable("a#x1B]8;;http://x#x1B\\d"), "ad");
+    }
+
+    #[test]
+    fn what_may_be_a_tests_own_text_is_kept_as_written() {
+        // pytest writes BEL as `#x07`, and a test's own `#x07` the same way: kept.
+        let text = "#x1B[ not one, #x1B alone, #x07bell #x00nul #x7F #xFFFE #xDC80";
+        assert_eq!(readable(text), text);
         assert_eq!(readable("#x0A #x09 #x20 #x41"), "#x0A #x09 #x20 #x41");
     }
 }

@@ -785,6 +785,30 @@ fn a_test_that_passes_on_a_retry_is_flaky_and_one_that_never_does_keeps_every_at
         panic!("the failing test failed")
     };
     assert_eq!(reruns.len(), 2, "both earlier attempts are kept");
+    for earlier in flaky_runs.iter().chain(reruns) {
+        assert!(earlier.ty.is_some(), "{earlier:?}");
+        assert_eq!(earlier.time, None, "{earlier:?}");
+        assert!(earlier.stack_trace.is_some(), "{earlier:?}");
+    }
+    // Maven surefire's schema, the one that defines these elements, accepts each of them.
+    let files = [
+        fixture.path("target/xtask/junit/flaky.xml"),
+        fixture.path("target/xtask/junit.xml"),
+    ];
+    let consumers = junit_consumers(&files);
+    for file in consumers["files"].as_array().unwrap() {
+        let reruns = file["reruns"].as_array().unwrap();
+        let mut tags: Vec<_> = reruns.iter().map(|r| r["tag"].as_str().unwrap()).collect();
+        tags.sort();
+        assert_eq!(
+            tags,
+            ["flakyFailure", "rerunFailure", "rerunFailure"],
+            "{file:#}"
+        );
+        for rerun in reruns {
+            assert_eq!(rerun["schema_errors"], serde_json::json!([]), "{file:#}");
+        }
+    }
     let retries = commands(&record, "flaky")
         .iter()
         .filter(|c| c["step"] == "retry")

@@ -49,6 +49,7 @@ const SUITES: &[&str] = &[
     "broken-file",
     "same-a",
     "same-b",
+    "collect",
 ];
 
 fn junit_files(fixture: &Fixture) -> Vec<PathBuf> {
@@ -172,6 +173,14 @@ fn no_report_has_a_disabled_attribute_and_each_says_skipped() {
             !String::from_utf8_lossy(&bytes).contains("disabled"),
             "{}",
             file.display()
+        );
+    }
+    // The root says it too: the sum of its suites'.
+    for file in ran().consumers["files"].as_array().unwrap() {
+        assert_eq!(
+            file["declared"]["skipped"], file["skipped"],
+            "{}",
+            file["path"]
         );
     }
     let report = fixture.report();
@@ -323,12 +332,12 @@ fn suites_with_the_same_test_module_do_not_collide_in_the_merged_report() {
 }
 
 #[test]
-fn control_characters_leave_no_trace_in_any_report() {
+fn control_characters_are_never_raw_and_pytests_escapes_stay_text() {
     let fixture = &ran().fixture;
     for file in junit_files(fixture) {
         let bytes = std::fs::read(&file).unwrap();
         let text = String::from_utf8_lossy(&bytes);
-        for needle in ["#x07", "#x00", "\x07", "\x00", "&#7;", "&#0;"] {
+        for needle in ["\x07", "\x00", "&#7;", "&#0;"] {
             assert!(
                 !text.contains(needle),
                 "{}: {needle:?} is in it",
@@ -336,9 +345,38 @@ fn control_characters_leave_no_trace_in_any_report() {
             );
         }
     }
+    // pytest wrote BEL and NUL as `#x07` and `#x00`, and the test's own `#x07` as itself:
+    // its XML cannot tell them apart, so nothing is deleted.
     for (file, report) in both_reports("cases") {
         let case = case(suite(&report, "cases"), "test_control_characters");
         let out = case.system_out.as_ref().unwrap().as_str();
-        assert!(out.contains("bell: nul: end"), "{file}: {out:?}");
+        assert!(
+            out.contains("bell:#x07 nul:#x00 end literal:#x07"),
+            "{file}: {out:?}"
+        );
+    }
+}
+
+#[test]
+fn a_collection_error_points_at_the_line_its_traceback_names() {
+    let fixture = &ran().fixture;
+    for (file, report) in both_reports("collect") {
+        for (name, source, line) in [
+            (
+                "tests.test_raises",
+                "raise RuntimeError(\"broken at import\")",
+                "4",
+            ),
+            ("tests.test_syntax", "def broken(:", "5"),
+        ] {
+            let case = case(suite(&report, "collect"), name);
+            let (message, _) = status_message(case);
+            assert_eq!(message, "collection failure", "{file}: {name}");
+            let module = format!("suites/collect/{}.py", name.replace('.', "/"));
+            assert_eq!(attr(case, "file"), module, "{file}: {name}");
+            assert_eq!(line_at(fixture, case), source, "{file}: {name}");
+            let theirs = consumers_cases(&file, "collect", name);
+            assert_eq!(theirs[0]["line"], line, "{file}: {name}");
+        }
     }
 }

@@ -9,12 +9,16 @@ Each file is parsed twice: by lxml with a strict parser (no recovery, no huge-tr
 allowance: a text node over 10,000,000 bytes is an error, as in every lxml-based reader),
 and by junitparser, which uses lxml when it is installed (the stack of a widely used
 GitHub Actions publisher). Totals are counted from the test cases as junitparser counts
-them (`update_statistics`), next to what the attributes declare. Any parse error exits 1
-with the file and lxml's message on stderr.
+them (`update_statistics`), next to what the attributes declare. Each earlier attempt of a
+retried test (flakyFailure, flakyError, rerunFailure, rerunError) is validated alone, by
+lxml's XML Schema (libxml2's, as xmllint's), against tests/data/junit-reruns.xsd: Maven
+surefire's definition of those elements. Any parse error exits 1 with the file and lxml's
+message on stderr.
 """
 
 import json
 import sys
+from pathlib import Path
 
 import junitparser
 import junitparser.junitparser as junitparser_module
@@ -22,6 +26,8 @@ from junitparser import Error, Failure, JUnitXml, Skipped
 from lxml import etree
 
 KINDS = ((Failure, "failure"), (Error, "error"), (Skipped, "skipped"))
+RERUN_TAGS = ("flakyFailure", "flakyError", "rerunFailure", "rerunError")
+RERUN_SCHEMA = Path(__file__).parent / "data" / "junit-reruns.xsd"
 
 
 def strict_parse(path):
@@ -46,6 +52,23 @@ def longest_text(tree):
             if text:
                 longest = max(longest, len(text.encode("utf-8")))
     return longest
+
+
+def reruns(tree):
+    """Every earlier attempt of a retried test, with what the schema says of it."""
+    schema = etree.XMLSchema(etree.parse(str(RERUN_SCHEMA)))
+    out = []
+    for element in tree.iter(*RERUN_TAGS):
+        alone = etree.fromstring(etree.tostring(element, with_tail=False))
+        valid = schema.validate(alone)
+        out.append(
+            {
+                "tag": element.tag,
+                "type": element.get("type"),
+                "schema_errors": [] if valid else [str(e) for e in schema.error_log],
+            }
+        )
+    return out
 
 
 def read_case(case):
@@ -108,6 +131,7 @@ def read_file(path):
         "declared": root_declared,
         "suites": suites,
         "longest_text_bytes": longest_text(tree),
+        "reruns": reruns(tree),
     }
 
 

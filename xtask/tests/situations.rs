@@ -373,6 +373,13 @@ fn an_aborting_interpreter_is_a_crash() {
     assert!(text.contains("about to abort"), "{text}");
     assert!(text.contains("Fatal Python error: Aborted"), "{text}");
     assert!(!text.contains("[31m"), "an ANSI escape survived: {text}");
+    // Each control character is shown by a marker, none silently deleted.
+    assert!(
+        text.contains(
+            "about to abort \u{2407}\u{2408}\u{240B}\u{240C}\u{241B}\u{2421}\u{FFFD}\u{FFFD}|"
+        ),
+        "{text}"
+    );
 }
 
 #[test]

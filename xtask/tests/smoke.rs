@@ -255,6 +255,109 @@ fn a_prerequisite_that_is_down_skips_its_suite_without_failing_unless_all_are_re
     }
 }
 
+/// CI runs each suite in partitions (`list --matrix --partitions 2`). A suite whose
+/// prerequisite is unavailable runs in none: each partition writes the case that stands
+/// for it, and `junit merge` folds them into one suite with one case and its outcome. The
+/// same real test in two inputs stays a usage error, in whichever form each input holds it.
+#[test]
+fn partitions_of_a_suite_that_did_not_run_merge_into_one_suite() {
+    let fixture = Fixture::new("smoke", "smoke-partitions-merge");
+    let listed = smoke(&fixture, &["list", "--matrix", "--partitions", "2"]);
+    assert_code(&listed, exit_codes::OK);
+    let matrix: Value = serde_json::from_str(&listed.stdout).unwrap();
+    let commands: Vec<&str> = matrix["include"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|entry| entry["suite"] == "needs-key")
+        .map(|entry| entry["command"].as_str().unwrap())
+        .collect();
+    assert_eq!(commands.len(), 2, "{}", listed.stdout);
+    for (k, command) in commands.iter().enumerate() {
+        assert!(
+            command.contains(&format!("--partition hash:{}/2", k + 1)),
+            "{command}"
+        );
+        let args: Vec<&str> = command
+            .strip_prefix("cargo xtask ")
+            .expect("a cargo xtask command")
+            .split(' ')
+            .collect();
+        let run = smoke(&fixture, &args);
+        assert_code(&run, exit_codes::OK);
+        assert_eq!(
+            suite_record(&record(&fixture), "needs-key")["outcome"],
+            "prerequisite-unavailable"
+        );
+        for (from, to) in [
+            ("target/xtask/junit.xml", format!("part-{k}.xml")),
+            ("target/xtask/junit/needs-key.xml", format!("own-{k}.xml")),
+        ] {
+            std::fs::copy(fixture.path(from), fixture.path(&to)).unwrap();
+        }
+    }
+
+    // Both partitions' junit.xml, as CI merges them, and one partition's own file with the
+    // other's junit.xml: one suite, one case, its outcome.
+    for inputs in [["part-0.xml", "part-1.xml"], ["own-0.xml", "part-1.xml"]] {
+        let run = fixture.run(&["junit", "merge", inputs[0], inputs[1], "-o", "merged.xml"]);
+        assert_code(&run, exit_codes::OK);
+        let merged = read_report(&fixture.path("merged.xml"));
+        assert_eq!(merged.test_suites.len(), 1, "{inputs:?}");
+        let junit = suite(&merged, "needs-key");
+        assert_eq!((junit.tests, skipped(junit)), (1, 1), "{inputs:?}");
+        assert_eq!(junit.failures + junit.errors, 0, "{inputs:?}");
+        let case = case(junit, "prerequisite-unavailable");
+        assert_eq!(
+            case.classname.as_ref().unwrap().as_str(),
+            "needs-key.needs-key"
+        );
+        let outcome: Vec<&str> = junit
+            .properties
+            .iter()
+            .filter(|p| p.name.as_str() == "outcome")
+            .map(|p| p.value.as_str())
+            .collect();
+        assert_eq!(outcome, ["prerequisite-unavailable"], "{inputs:?}");
+        let consumers = junit_consumers(&[fixture.path("merged.xml")]);
+        let theirs = &consumers["files"][0];
+        assert_eq!(
+            (
+                &theirs["tests"],
+                &theirs["skipped"],
+                &theirs["declared"]["skipped"]
+            ),
+            (&1.into(), &1.into(), &1.into()),
+            "{theirs:#}"
+        );
+    }
+
+    // A suite whose tests ran: the same test in a run's junit.xml and its own file, or in a
+    // merge's output and one of its inputs, is a usage error and nothing is written.
+    let run = smoke(&fixture, &["test", "unit-tests"]);
+    assert_code(&run, exit_codes::OK);
+    let own = "target/xtask/junit/unit-tests.xml";
+    let run = fixture.run(&["junit", "merge", "target/xtask/junit.xml", "-o", "unit.xml"]);
+    assert_code(&run, exit_codes::OK);
+    for (first, second, out) in [
+        ("target/xtask/junit.xml", own, "both.xml"),
+        ("unit.xml", own, "again.xml"),
+        (own, "unit.xml", "again2.xml"),
+    ] {
+        let run = fixture.run(&["junit", "merge", first, second, "-o", out]);
+        assert_code(&run, exit_codes::USAGE_ERROR);
+        assert!(
+            run.stderr.contains("cannot merge faithfully")
+                && run
+                    .stderr
+                    .contains("`unit-tests.tests.test_unit::test_unit`"),
+            "{}",
+            run.stderr
+        );
+        assert!(!fixture.path(out).exists(), "{out}");
+    }
+}
+
 #[test]
 fn test_leaves_the_smoke_suites_out_and_smoke_runs_only_them() {
     let fixture = Fixture::new("smoke", "smoke-groups");

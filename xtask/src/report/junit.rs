@@ -102,7 +102,10 @@ impl JunitSink {
             status.set_description(self.text(details));
         }
         // Earlier attempts (`--retries`): flakyFailure/flakyError under a test that passed at
-        // last, rerunFailure/rerunError under one that failed every time.
+        // last, rerunFailure/rerunError under one that failed every time, as Maven
+        // surefire's schema defines them (the one that defines these elements): a `type`
+        // (required), the traceback in `stackTrace` (required, no text of their own), and
+        // no `time` (not allowed; the case's time counts every attempt).
         for earlier in &case.attempts[..case.attempts.len() - 1] {
             let kind = match earlier.status {
                 CaseStatus::Failed => NonSuccessKind::Failure,
@@ -113,20 +116,15 @@ impl JunitSink {
             if let Some(message) = &earlier.message {
                 rerun.set_message(self.text(message));
             }
-            if let Some(kind) = &earlier.kind {
-                rerun.set_type(self.text(kind));
-            }
-            if let Some(details) = &earlier.details {
-                rerun.set_description(self.text(details));
-            }
+            // pytest gives a failure or an error no type: then how the attempt ended.
+            let ty = earlier.kind.as_deref().unwrap_or(earlier.status.name());
+            rerun.set_type(self.text(ty));
+            rerun.set_stack_trace(self.text(earlier.details.as_deref().unwrap_or("")));
             if let Some(stdout) = &earlier.stdout {
                 rerun.set_system_out(self.text(stdout));
             }
             if let Some(stderr) = &earlier.stderr {
                 rerun.set_system_err(self.text(stderr));
-            }
-            if let Some(time) = earlier.time {
-                rerun.set_time(time);
             }
             status.add_rerun(rerun);
         }
@@ -184,9 +182,10 @@ impl Sink for JunitSink {
 }
 
 /// The report as written: quick-junit's XML with the fixes of [`crate::report::xml_attrs`] (line breaks
-/// in attribute values kept, no `disabled`).
+/// in attribute values kept, no `disabled`, `skipped` on the root too).
 pub fn serialize(report: &Report) -> anyhow::Result<Vec<u8>> {
-    let mut fixer = AttrFixer::new(Vec::new());
+    let skipped = report.test_suites.iter().map(|suite| suite.disabled).sum();
+    let mut fixer = AttrFixer::new(Vec::new()).with_root_skipped(skipped);
     report.serialize(&mut fixer)?;
     Ok(fixer.into_inner()?)
 }
@@ -219,20 +218,37 @@ pub fn write_without_suites(
         .with_context(|| format!("creating {}", layout.logs_dir().display()))
 }
 
+/// The property that says a suite's classnames start with its name and a dot (the merged
+/// `junit.xml` and `junit merge`'s output; a `junit/<suite>.xml` has pytest's own), so a
+/// merge compares every input's cases alike.
+pub const CLASSNAME_PREFIX: &str = "classname-prefix";
+
 /// The suite as the merged `junit.xml` holds it: every classname prefixed with the suite's
 /// name, so two suites with the same test module (`tests.test_api`) never share a
 /// classname and name there (publishers merge such cases into one). Each suite's own file
 /// keeps pytest's classnames, the ids pytest itself prints.
 fn for_merged_report(mut suite: TestSuite) -> TestSuite {
-    let prefix = suite.name.clone();
+    let prefix = suite.name.to_string();
     for case in &mut suite.test_cases {
-        let classname = match &case.classname {
-            Some(classname) => format!("{}.{}", prefix.as_str(), classname.as_str()),
-            None => prefix.as_str().to_string(),
-        };
-        case.set_classname(classname);
+        prefix_classname(case, &prefix);
     }
+    mark_prefixed(&mut suite);
     suite
+}
+
+/// `case`'s classname as the merged report has it, in suite `suite`.
+pub fn prefix_classname(case: &mut TestCase, suite: &str) {
+    let classname = match &case.classname {
+        Some(classname) => format!("{suite}.{}", classname.as_str()),
+        None => suite.to_string(),
+    };
+    case.set_classname(classname);
+}
+
+/// Says, in `suite`'s properties, that its classnames are prefixed with its name.
+pub fn mark_prefixed(suite: &mut TestSuite) {
+    let prefix = format!("{}.", suite.name.as_str());
+    suite.add_property(Property::new(CLASSNAME_PREFIX, prefix.as_str()));
 }
 
 #[cfg(test)]
@@ -266,18 +282,27 @@ mod tests {
         let xml = String::from_utf8(serialize(&report).unwrap()).unwrap();
         assert!(!xml.contains("disabled"), "{xml}");
         assert!(xml.contains("message=\"why&#10;and why\""), "{xml}");
+        assert!(
+            xml.contains(
+                "<testsuites name=\"xtask\" tests=\"1\" failures=\"0\" errors=\"0\" skipped=\"1\">"
+            ),
+            "{xml}"
+        );
     }
 
     #[test]
-    fn noncharacters_and_escapes_are_removed() {
-        let text = xml_text("a\u{FFFE}b\u{FFFF}c \x1b[31mred\x1b[0m \x07bell");
-        assert_eq!(text.as_str(), "abc red bell");
+    fn escapes_are_removed_and_control_characters_shown() {
+        let text = xml_text("a\u{FFFE}b\u{FFFF}c \x1b[31mred\x1b[0m \x07bell \x00nul \x08bs");
+        assert_eq!(
+            text.as_str(),
+            "a\u{FFFD}b\u{FFFD}c red \u{2407}bell \u{2400}nul \u{2408}bs"
+        );
     }
 
     #[test]
-    fn colour_codes_pytest_escaped_as_text_are_removed() {
-        let text = xml_text("#x1B[1m#x1B[31mred#x1B[0m plain #x1B[ not one, #x07 dropped");
-        assert_eq!(text.as_str(), "red plain [ not one,  dropped");
+    fn colour_codes_pytest_escaped_as_text_are_removed_and_other_text_kept() {
+        let text = xml_text("#x1B[1m#x1B[31mred#x1B[0m plain #x1B[ not one, #x07 kept");
+        assert_eq!(text.as_str(), "red plain #x1B[ not one, #x07 kept");
     }
 
     #[test]

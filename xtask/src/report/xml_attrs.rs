@@ -9,6 +9,8 @@
 //!   always writes it (counting skipped tests); the sink writes `skipped` instead, a widely
 //!   used publisher adds the two (reporting every skip twice) and the Jenkins schema
 //!   rejects it.
+//! - `<testsuites>` gets a `skipped` attribute, the sum of its suites' (quick-junit's
+//!   report has no field for it), so a reader of the root sees every count.
 //!
 //! The input is quick-junit's own output, which is well-formed: every `<` starts a tag
 //! (text escapes it), attribute values are quoted, and there are no comments or CDATA. Only
@@ -44,6 +46,10 @@ pub struct AttrFixer<W: Write> {
     name: Vec<u8>,
     /// Whether the attribute being read is dropped.
     dropping: bool,
+    /// The `skipped` attribute given to `<testsuites>`.
+    root_skipped: Option<usize>,
+    /// Whether the tag being read has had its added attributes.
+    added: bool,
 }
 
 impl<W: Write> AttrFixer<W> {
@@ -55,6 +61,27 @@ impl<W: Write> AttrFixer<W> {
             space: Vec::new(),
             name: Vec::new(),
             dropping: false,
+            root_skipped: None,
+            added: false,
+        }
+    }
+
+    /// Also writes `skipped="N"` on `<testsuites>`.
+    pub fn with_root_skipped(mut self, skipped: usize) -> AttrFixer<W> {
+        self.root_skipped = Some(skipped);
+        self
+    }
+
+    /// Before the `>` or `/>` that closes a start tag: the attributes the fixer adds.
+    fn add_attributes(&mut self) -> io::Result<()> {
+        if std::mem::replace(&mut self.added, true) {
+            return Ok(());
+        }
+        match self.root_skipped {
+            Some(skipped) if self.tag == b"testsuites" => {
+                write!(self.out, " skipped=\"{skipped}\"")
+            }
+            _ => Ok(()),
         }
     }
 
@@ -78,6 +105,7 @@ impl<W: Write> AttrFixer<W> {
                 if b == b'<' {
                     self.state = State::TagName;
                     self.tag.clear();
+                    self.added = false;
                 }
                 self.out.write_all(&[b])
             }
@@ -88,7 +116,10 @@ impl<W: Write> AttrFixer<W> {
                     return Ok(());
                 }
                 if b == b'>' {
+                    self.add_attributes()?;
                     self.state = State::Text;
+                } else if b == b'/' && !self.tag.is_empty() {
+                    self.add_attributes()?;
                 } else {
                     self.tag.push(b);
                 }
@@ -101,6 +132,9 @@ impl<W: Write> AttrFixer<W> {
                 }
                 if b == b'>' || b == b'/' || b == b'?' {
                     self.flush_held()?;
+                    if b == b'/' || b == b'>' {
+                        self.add_attributes()?;
+                    }
                     if b == b'>' {
                         self.state = State::Text;
                     }
@@ -211,6 +245,21 @@ mod tests {
             fixed(xml),
             "<testsuites name=\"x\" tests=\"1\" errors=\"0\">\n    <testsuite name=\"disabled\" tests=\"3\" errors=\"0\" skipped=\"1\"><testcase name=\"a\" disabled=\"1\"/></testsuite></testsuites>"
         );
+    }
+
+    #[test]
+    fn the_root_gets_skipped_once_and_nothing_else_does() {
+        let xml = "<?xml version=\"1.0\"?>\n<testsuites name=\"x\" tests=\"3\">\n<testsuite name=\"testsuites\" tests=\"3\"/></testsuites>\n";
+        let mut fixer = AttrFixer::new(Vec::new()).with_root_skipped(2);
+        for b in xml.bytes() {
+            fixer.write_all(&[b]).unwrap();
+        }
+        let out = String::from_utf8(fixer.into_inner().unwrap()).unwrap();
+        assert_eq!(out, "<?xml version=\"1.0\"?>\n<testsuites name=\"x\" tests=\"3\" skipped=\"2\">\n<testsuite name=\"testsuites\" tests=\"3\"/></testsuites>\n");
+        let empty = AttrFixer::new(Vec::new()).with_root_skipped(0);
+        let mut empty = empty;
+        empty.write_all(b"<testsuites/>").unwrap();
+        assert_eq!(empty.into_inner().unwrap(), b"<testsuites skipped=\"0\"/>");
     }
 
     #[test]
