@@ -98,9 +98,50 @@ fn escape_sequence_len(rest: &str) -> usize {
     }
 }
 
+/// Tabs as the spaces a terminal shows for them (stops every 8 columns). quick-junit's
+/// `XmlString` deletes every tab, which would glue the words on either side together.
+pub fn expand_tabs(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains('\t') {
+        return text.into();
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut column = 0;
+    for c in text.chars() {
+        match c {
+            '\t' => {
+                let width = 8 - column % 8;
+                out.extend(std::iter::repeat_n(' ', width));
+                column += width;
+            }
+            '\n' => {
+                out.push(c);
+                column = 0;
+            }
+            _ => {
+                out.push(c);
+                column += 1;
+            }
+        }
+    }
+    out.into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tabs_become_the_spaces_a_terminal_shows() {
+        assert_eq!(
+            expand_tabs("a\tb\n\tc\tdd"),
+            "a       b\n        c       dd"
+        );
+        assert_eq!(expand_tabs("12345678\tx"), "12345678        x");
+        assert!(matches!(
+            expand_tabs("no tab"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
 
     #[test]
     fn plain_text_is_kept_as_is() {

@@ -19,9 +19,9 @@ use crate::report::xml_attrs::AttrFixer;
 /// the suite's log.
 pub const MAX_TEXT_BYTES: usize = 1 << 20;
 
-/// Text as consumers can read it (`crate::text::readable`), capped in size.
+/// Text as consumers can read it (`crate::text::readable`, tabs expanded), capped in size.
 pub fn xml_text(text: &str) -> XmlString {
-    let mut text = crate::text::readable(text);
+    let mut text = crate::text::expand_tabs(&crate::text::readable(text)).into_owned();
     if text.len() > MAX_TEXT_BYTES {
         let mut cut = text.len() - MAX_TEXT_BYTES;
         while !text.is_char_boundary(cut) {

@@ -2,7 +2,7 @@
 //! it is written (an `io::Write` adapter, so the report is never held twice):
 //!
 //! - Line breaks and tabs inside attribute values are written as `&#10;`, `&#13;` and
-//!   `&#9;`. quick-xml writes them raw, and every XML parser normalises a raw one to a
+//!   `&#9;` (the JUnit sink expands tabs before quick-junit, which deletes them, sees them). quick-xml writes them raw, and every XML parser normalises a raw one to a
 //!   space (XML 1.0, 3.3.3), so a multi-line `message="..."` would reach consumers as one
 //!   line. pytest writes `&#10;` too.
 //! - The `disabled` attribute of `<testsuite>` and `<testsuites>` is dropped. quick-junit
