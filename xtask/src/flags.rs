@@ -37,7 +37,7 @@ pub enum Builtin {
     Smoke(TestArgs),
     /// Check that uv, Python and every suite's environment are usable, without running tests.
     Doctor(DoctorArgs),
-    /// Benchmark the xtask against the commands a person would type by hand (see README.md,
+    /// Benchmark the xtask against the commands a person would type by hand (see docs/design.md,
     /// "Benchmark"); writes target/xtask/bench/results.json.
     #[command(after_help = BENCH_AFTER_HELP)]
     Bench(BenchArgs),

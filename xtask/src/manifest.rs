@@ -13,7 +13,7 @@ use xshell::{cmd, Shell};
 use crate::paths::Layout;
 
 pub const TABLE: &str = "[workspace.metadata.xtask]";
-const TOP_KEYS: &[&str] = &[
+pub const TOP_KEYS: &[&str] = &[
     "suites",
     "timeout",
     "secrets",
@@ -23,7 +23,7 @@ const TOP_KEYS: &[&str] = &[
 ];
 /// The group of the smoke suites: left out of `test` unless named, run by `smoke`.
 pub const SMOKE_GROUP: &str = "smoke";
-const SERVICE_KEYS: &[&str] = &[
+pub const SERVICE_KEYS: &[&str] = &[
     "command",
     "dir",
     "environment",
@@ -33,7 +33,7 @@ const SERVICE_KEYS: &[&str] = &[
     "export",
     "port",
 ];
-const PREREQUISITE_KEYS: &[&str] = &["env", "tcp", "http", "command", "timeout"];
+pub const PREREQUISITE_KEYS: &[&str] = &["env", "tcp", "http", "command", "timeout"];
 /// How long a service gets to become ready when it sets no `deadline`.
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(60);
 /// How long a prerequisite check may take when it sets no `timeout`.
@@ -44,7 +44,7 @@ pub const PORT_PLACEHOLDER: &str = "{port}";
 pub const MAX_RETRIES: u32 = 10;
 /// How long a suite may run when neither the manifest nor `--timeout` says.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
-const SUITE_KEYS: &[&str] = &[
+pub const SUITE_KEYS: &[&str] = &[
     "name",
     "group",
     "dir",
@@ -182,7 +182,7 @@ impl fmt::Display for ManifestError {
         for problem in &self.problems {
             writeln!(f, "  - {problem}")?;
         }
-        write!(f, "Fix the entries above (README.md, \"Adding a suite\" describes every key); nothing was run.")
+        write!(f, "Fix the entries above (docs/manifest.md, \"Adding a suite\", describes every key); nothing was run.")
     }
 }
 

@@ -172,11 +172,127 @@ fn readme_lists_every_exit_code_and_outcome() {
             "README.md does not list {name} = {value}"
         );
     }
+    let reports = read("docs/reports.md");
     for (rank, outcome) in xtask::outcome::Outcome::PRECEDENCE.iter().enumerate() {
         assert!(
-            readme.contains(&format!("| {} | `{}` |", rank + 1, outcome.name())),
-            "README.md's precedence table does not list {outcome} at {}",
+            reports.contains(&format!("| {} | `{}` |", rank + 1, outcome.name())),
+            "docs/reports.md's precedence table does not list {outcome} at {}",
             rank + 1
         );
     }
+}
+
+fn read(rel: &str) -> String {
+    std::fs::read_to_string(repo().join(rel)).unwrap_or_else(|e| panic!("reading {rel}: {e}"))
+}
+
+/// The README stays a page a newcomer can hold; the reference is under docs/.
+#[test]
+fn the_readme_is_short() {
+    let lines = read("README.md").lines().count();
+    assert!(
+        lines <= 250,
+        "README.md has {lines} lines; move reference material to docs/"
+    );
+}
+
+/// docs/usage.md names every subcommand and every long option clap knows.
+#[test]
+fn the_usage_reference_names_every_subcommand_and_option() {
+    let usage = read("docs/usage.md");
+    fn walk(command: &clap::Command, path: &str, usage: &str, missing: &mut Vec<String>) {
+        for sub in command.get_subcommands() {
+            let name = format!("{path} {}", sub.get_name()).trim().to_string();
+            if !usage.contains(&format!("cargo xtask {name}")) {
+                missing.push(format!("`cargo xtask {name}`"));
+            }
+            for arg in sub.get_arguments() {
+                if let Some(long) = arg.get_long() {
+                    if long != "help" && !usage.contains(&format!("--{long}")) {
+                        missing.push(format!("`--{long}` of `{name}`"));
+                    }
+                }
+            }
+            walk(sub, &name, usage, missing);
+        }
+    }
+    let mut missing = Vec::new();
+    walk(&xtask::flags::command(None), "", &usage, &mut missing);
+    assert!(
+        missing.is_empty(),
+        "docs/usage.md does not name: {}",
+        missing.join(", ")
+    );
+}
+
+/// docs/manifest.md names every key the manifest accepts (services and prerequisites are in
+/// docs/usage.md, with the smoke suites that use them).
+#[test]
+fn the_manifest_reference_names_every_key() {
+    let manifest = read("docs/manifest.md") + &read("docs/usage.md");
+    let keys = xtask::manifest::TOP_KEYS
+        .iter()
+        .chain(xtask::manifest::SUITE_KEYS)
+        .chain(xtask::manifest::SERVICE_KEYS)
+        .chain(xtask::manifest::PREREQUISITE_KEYS);
+    let missing: Vec<&&str> = keys
+        .filter(|key| {
+            !manifest.contains(&format!("{key} =")) && !manifest.contains(&format!("`{key}`"))
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "neither docs/manifest.md nor docs/usage.md names {missing:?}"
+    );
+}
+
+/// Every relative link in the README and docs/ leads to a file that exists, and every
+/// `#anchor` to a heading of that file.
+#[test]
+fn every_link_in_the_docs_resolves() {
+    let mut files = vec![repo().join("README.md"), repo().join("ci/README.md")];
+    for entry in std::fs::read_dir(repo().join("docs")).unwrap() {
+        files.push(entry.unwrap().path());
+    }
+    let anchors = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| l.starts_with('#'))
+            .map(|l| {
+                l.trim_start_matches('#')
+                    .trim()
+                    .to_lowercase()
+                    .chars()
+                    .filter(|c| c.is_alphanumeric() || *c == ' ' || *c == '-' || *c == '_')
+                    .collect::<String>()
+                    .replace(' ', "-")
+            })
+            .collect()
+    };
+    let mut broken = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        let targets = text
+            .split("](")
+            .skip(1)
+            .filter_map(|rest| rest.split(')').next());
+        for target in targets {
+            if target.starts_with("http") {
+                continue;
+            }
+            let (path, anchor) = target.split_once('#').unwrap_or((target, ""));
+            let linked = if path.is_empty() {
+                file.clone()
+            } else {
+                file.parent().unwrap().join(path)
+            };
+            let Ok(linked_text) = std::fs::read_to_string(&linked) else {
+                broken.push(format!("{}: {target} (no such file)", file.display()));
+                continue;
+            };
+            if !anchor.is_empty() && !anchors(&linked_text).iter().any(|a| a == anchor) {
+                broken.push(format!("{}: {target} (no such heading)", file.display()));
+            }
+        }
+    }
+    assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
 }

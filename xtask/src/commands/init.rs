@@ -76,7 +76,7 @@ pub fn run(layout: &Layout, args: &InitArgs) -> anyhow::Result<u8> {
     if has_manifest && !args.force && !args.print {
         return Err(UsageError(format!(
             "{} already has a suite manifest {TABLE}; init writes nothing. Edit it by hand \
-             (README.md, \"Adding a suite\"), see a fresh guess with `cargo xtask init --print`, \
+             (docs/manifest.md, \"Adding a suite\"), see a fresh guess with `cargo xtask init --print`, \
              or replace it with `cargo xtask init --force`",
             cargo_toml.display()
         ))
@@ -1046,7 +1046,7 @@ fn render(guesses: &[Guess]) -> String {
     text.push_str(MARKER);
     text.push_str(
         "\n# Every decision is in a comment above its suite: check them, then run `cargo xtask ci`.\n\
-         # The keys are described in README.md, \"Adding a suite\"; editing needs no rebuild.\n",
+         # The keys are described in docs/manifest.md, \"Adding a suite\"; editing needs no rebuild.\n",
     );
     let _ = writeln!(text, "{TABLE}");
     for guess in guesses {

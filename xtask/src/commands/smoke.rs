@@ -14,7 +14,7 @@ pub fn suites<'a>(manifest: &'a Manifest, selectors: &[String]) -> anyhow::Resul
     let suites: Vec<&Suite> = manifest.suites_in_group(SMOKE_GROUP).collect();
     if suites.is_empty() {
         return Err(UsageError(format!(
-            "there are no smoke suites: give suites `group = \"{SMOKE_GROUP}\"` in Cargo.toml (README.md, \"Smoke suites\")"
+            "there are no smoke suites: give suites `group = \"{SMOKE_GROUP}\"` in Cargo.toml (docs/usage.md, \"Smoke suites\")"
         ))
         .into());
     }
