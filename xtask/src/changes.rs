@@ -17,8 +17,8 @@
 
 use std::path::Path;
 
+use crate::invocation::Invocation;
 use crate::manifest::{Environment, Suite, TABLE};
-use crate::plan::Invocation;
 use crate::redact::Redactor;
 use crate::UsageError;
 

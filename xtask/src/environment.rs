@@ -26,9 +26,9 @@ use anyhow::Context;
 
 use serde_json::{json, Value};
 
+use crate::invocation::Invocation;
 use crate::manifest::{Environment, Suite};
 use crate::paths::Layout;
-use crate::plan::Invocation;
 use crate::process;
 
 /// How an environment's lock is held: see [`EnvPlan::lock`].

@@ -13,6 +13,7 @@ pub mod environment;
 pub mod events;
 pub mod exit_codes;
 pub mod flags;
+pub mod invocation;
 pub mod log;
 pub mod manifest;
 pub mod model;

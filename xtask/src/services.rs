@@ -21,9 +21,9 @@ use chrono::{DateTime, FixedOffset};
 use serde_json::{json, Value};
 
 use crate::environment::Lease;
+use crate::invocation::{shell_line, Invocation};
 use crate::manifest::{Check, Prerequisite, Ready, Service, PORT_PLACEHOLDER};
 use crate::net::{self, ms, without_userinfo};
-use crate::plan::{shell_line, Invocation};
 use crate::process::{self, StepTag};
 use crate::redact::{RedactingWriter, Redactor};
 

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
+use crate::invocation::{shell_line, Invocation};
 use crate::model::StepRecord;
-use crate::plan::{shell_line, Invocation};
 use crate::process::{self, StepTag, Stop};
 use crate::redact::{RedactingWriter, Redactor};
 

@@ -73,7 +73,7 @@ fn install_uv(install_dir: &Path) -> anyhow::Result<()> {
     // Install beside the final place and rename, so that two invocations installing at
     // the same time cannot leave half an install behind.
     let staging = parent.join(format!(".uv-{UV_VERSION}.{}", std::process::id()));
-    let install = crate::plan::Invocation::new(
+    let install = crate::invocation::Invocation::new(
         vec![
             python.to_string_lossy().into_owned(),
             "-m".into(),

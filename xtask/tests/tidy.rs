@@ -296,3 +296,65 @@ fn every_link_in_the_docs_resolves() {
     }
     assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
 }
+
+/// No two top-level modules of the crate import each other: data flows one way (the
+/// plan from facts, the runner from the plan, the sinks from events). Tests are left out.
+#[test]
+fn no_two_modules_import_each_other() {
+    use std::collections::{BTreeMap, BTreeSet};
+    let src = repo().join("xtask/src");
+    let mut imports: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut stack = vec![src.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            let rel = path.strip_prefix(&src).unwrap();
+            let module = rel
+                .components()
+                .next()
+                .unwrap()
+                .as_os_str()
+                .to_string_lossy()
+                .trim_end_matches(".rs")
+                .to_string();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let code = text.split("#[cfg(test)]\nmod tests").next().unwrap();
+            let used = imports.entry(module.clone()).or_default();
+            for rest in code.split("crate::").skip(1) {
+                let names: Vec<&str> = match rest.strip_prefix('{') {
+                    Some(group) => group.split('}').next().unwrap().split(',').collect(),
+                    None => vec![rest],
+                };
+                for name in names {
+                    let name: String = name
+                        .trim()
+                        .chars()
+                        .take_while(|c| c.is_alphanumeric() || *c == '_')
+                        .collect();
+                    if !name.is_empty() && name != module {
+                        used.insert(name);
+                    }
+                }
+            }
+        }
+    }
+    let mut cycles = Vec::new();
+    for (module, used) in &imports {
+        for other in used {
+            if module < other && imports.get(other).is_some_and(|u| u.contains(module)) {
+                cycles.push(format!("{module} <-> {other}"));
+            }
+        }
+    }
+    assert!(
+        cycles.is_empty(),
+        "modules that import each other: {cycles:?}"
+    );
+}

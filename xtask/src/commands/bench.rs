@@ -13,9 +13,9 @@ use serde_json::{json, Value};
 
 use crate::exit_codes;
 use crate::flags::BenchArgs;
+use crate::invocation::{shell_line, shell_quote as quote, Invocation, REMOVED_ENV};
 use crate::manifest::{Environment, Manifest, Suite};
 use crate::paths::{self, Layout};
-use crate::plan::{shell_line, Invocation, REMOVED_ENV};
 use crate::toolchain;
 
 /// The pytest of the generated repositories.
@@ -455,11 +455,6 @@ impl Bench<'_> {
         }
         Ok(())
     }
-}
-
-/// A word for bash, always single-quoted.
-fn quote(word: &str) -> String {
-    format!("'{}'", word.replace('\'', r"'\''"))
 }
 
 fn report_failures(what: &str, failures: &[Failure]) {

@@ -142,7 +142,7 @@ const QUERY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 fn output(program: &Path, args: &[&str], cwd: &Path) -> Option<String> {
     let mut argv = vec![program.to_string_lossy().into_owned()];
     argv.extend(args.iter().map(|a| a.to_string()));
-    let invocation = crate::plan::Invocation::new(argv, cwd, vec![]);
+    let invocation = crate::invocation::Invocation::new(argv, cwd, vec![]);
     let deadline = crate::process::deadline_after(std::time::Instant::now(), QUERY_TIMEOUT);
     let ran = crate::step::capture(&invocation, deadline, &Redactor::default()).ok()?;
     ran.success().then(|| ran.stdout.trim().to_string())
