@@ -17,10 +17,10 @@
 
 use std::path::Path;
 
+use crate::error::Error;
 use crate::invocation::Invocation;
 use crate::manifest::{Environment, Suite, TABLE};
 use crate::redact::Redactor;
-use crate::UsageError;
 
 /// What changed since a ref.
 pub struct Changes {
@@ -109,7 +109,7 @@ impl Changes {
             ],
         )?;
         if !verify.success() {
-            return Err(UsageError(format!(
+            return Err(Error::Usage(format!(
                 "--changed-since {reference}: git knows no commit `{reference}` in {} ({}); give a branch, tag or commit (fetch it first in a shallow CI clone)",
                 root.display(),
                 verify.stderr.trim()

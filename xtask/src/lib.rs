@@ -10,6 +10,7 @@ pub mod classify;
 pub mod commands;
 pub mod def_line;
 pub mod environment;
+pub mod error;
 pub mod events;
 pub mod exit_codes;
 pub mod flags;
@@ -38,22 +39,10 @@ pub mod uv_workspace;
 
 use std::process::ExitCode;
 
+use error::Error;
 use flags::{Builtin, Parsed};
 use manifest::{Manifest, ManifestError};
 use paths::Layout;
-use toolchain::ToolchainError;
-
-/// The command line asked for something that does not exist.
-#[derive(Debug)]
-pub struct UsageError(pub String);
-
-impl std::fmt::Display for UsageError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for UsageError {}
 
 pub fn main() -> ExitCode {
     // In GitHub Actions, before anything is printed: nothing but the xtask's own commands
@@ -135,7 +124,7 @@ fn parse_and_run(layout: &Layout) -> (u8, Option<String>, bool) {
         Err(err) => {
             let message = redact::Redactor::from_env(&[], &[]).text(&format!("{err:#}"));
             eprintln!("error: {message}");
-            (error_code(&err), Some(message), false)
+            (error::exit_code(&err), Some(message), false)
         }
     }
 }
@@ -151,10 +140,10 @@ fn run(
         return commands::init::run(layout, args);
     }
     if let Parsed::Builtin(Builtin::Junit(flags::JunitCommand::Merge(args))) = &parsed {
-        commands::junit::check_inputs(&args.inputs).map_err(|e| UsageError(format!("{e:#}")))?;
+        commands::junit::check_inputs(&args.inputs).map_err(|e| Error::Usage(format!("{e:#}")))?;
         return commands::junit::merge(args).map(|()| exit_codes::OK);
     }
-    let manifest = manifest?;
+    let manifest = manifest.map_err(Error::Manifest)?;
     match parsed {
         Parsed::Builtin(Builtin::Init(_) | Builtin::Junit(_)) => {
             unreachable!("init and junit are run above")
@@ -168,38 +157,5 @@ fn run(
         Parsed::Builtin(Builtin::Doctor(args)) => commands::doctor::run(layout, &manifest, &args),
         Parsed::Builtin(Builtin::Bench(args)) => commands::bench::run(layout, &manifest, &args),
         Parsed::Group { group, run } => commands::test::run_group(layout, &manifest, &group, &run),
-    }
-}
-
-/// Every way an invocation can fail other than by its suites' outcomes.
-enum Failure {
-    Manifest,
-    Toolchain,
-    Usage,
-    /// Anything else: an I/O error writing a report, a bug.
-    Internal,
-}
-
-impl Failure {
-    fn of(err: &anyhow::Error) -> Failure {
-        if err.downcast_ref::<ManifestError>().is_some() {
-            Failure::Manifest
-        } else if err.downcast_ref::<ToolchainError>().is_some() {
-            Failure::Toolchain
-        } else if err.downcast_ref::<UsageError>().is_some() {
-            Failure::Usage
-        } else {
-            Failure::Internal
-        }
-    }
-}
-
-/// The one place where errors become exit codes.
-fn error_code(err: &anyhow::Error) -> u8 {
-    match Failure::of(err) {
-        Failure::Manifest => exit_codes::MANIFEST_ERROR,
-        Failure::Toolchain => exit_codes::TOOLCHAIN_ERROR,
-        Failure::Usage => exit_codes::USAGE_ERROR,
-        Failure::Internal => exit_codes::INTERNAL_ERROR,
     }
 }

@@ -301,12 +301,12 @@ pub fn narrow(suite: &Suite, root: &Path, args: &[String]) -> Narrowed {
 /// suite would end `crashed`), `-p no:junitxml` (no report at all), and `-o`/`--override-ini`
 /// of `junit_family` (another family has no `file` and `line`) or `junit_logging` (the
 /// report would lose the tests' output). Other `junit_*` options are harmless.
-pub fn check_pytest_args(args: &[String], layout: &Layout) -> Result<(), crate::UsageError> {
+pub fn check_pytest_args(args: &[String], layout: &Layout) -> Result<(), crate::error::Error> {
     let Some(option) = report_option(args) else {
         return Ok(());
     };
     let out = layout.out_dir();
-    Err(crate::UsageError(format!(
+    Err(crate::error::Error::Usage(format!(
         "`{option}` after `--` is not allowed: the xtask owns pytest's JUnit report (`--junitxml`, `--junit-xml`, `-p no:junitxml`, `-o junit_family`, `-o junit_logging`) and reads it to classify each suite; the report is {} (every suite) and {}/<suite>.xml (one suite)",
         layout.display(&out.join("junit.xml")),
         layout.display(&out.join("junit")),
@@ -610,7 +610,7 @@ mod tests {
         let layout = Layout::new("/repo");
         let check = |args: &[&str]| {
             let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-            check_pytest_args(&args, &layout).map_err(|e| e.0)
+            check_pytest_args(&args, &layout).map_err(|e| e.to_string())
         };
         for args in [
             &["--junitxml=x.xml"][..],

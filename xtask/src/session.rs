@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use crate::error::Error;
 use crate::events::Sink;
 use crate::exit_codes;
 use crate::flags::RunArgs;
@@ -17,13 +18,10 @@ use crate::report::record::{self, RecordSink, RunInfo};
 use crate::report::{junit::JunitSink, terminal, terminal::TerminalSink};
 use crate::runs::{self, RunDir};
 use crate::services::{self as svc, Health, Launch, Services};
-use crate::{process, runner, toolchain, UsageError};
+use crate::{process, runner, toolchain};
 
 /// The suites named by `selectors` (suite or group names), in manifest order, each once.
-pub fn select<'a>(
-    manifest: &'a Manifest,
-    selectors: &[String],
-) -> Result<Vec<&'a Suite>, UsageError> {
+pub fn select<'a>(manifest: &'a Manifest, selectors: &[String]) -> Result<Vec<&'a Suite>, Error> {
     if selectors.is_empty() {
         // The smoke suites need services and run by `cargo xtask smoke`, or when named.
         return Ok(manifest
@@ -40,7 +38,7 @@ pub fn select<'a>(
         .collect();
     if !unknown.is_empty() {
         let names: Vec<&str> = manifest.suites.iter().map(|s| s.name.as_str()).collect();
-        return Err(UsageError(format!(
+        return Err(Error::Usage(format!(
             "no suite or group named {}; the suites are {} and the groups are {} (see `cargo xtask list`)",
             unknown.iter().map(|u| format!("`{u}`")).collect::<Vec<_>>().join(", "),
             names.join(", "),
@@ -63,7 +61,7 @@ pub fn exclude<'a>(
     manifest: &Manifest,
     suites: Vec<&'a Suite>,
     excluded: &[String],
-) -> Result<Vec<&'a Suite>, UsageError> {
+) -> Result<Vec<&'a Suite>, Error> {
     if excluded.is_empty() {
         return Ok(suites);
     }
@@ -81,14 +79,14 @@ fn targeted<'a>(
     layout: &Layout,
     suites: Vec<&'a Suite>,
     args: &RunArgs,
-) -> Result<Vec<&'a Suite>, UsageError> {
+) -> Result<Vec<&'a Suite>, Error> {
     let kept: Vec<&Suite> = suites
         .iter()
         .copied()
         .filter(|s| !crate::plan::narrow(s, &layout.root, &args.pytest_args).elsewhere)
         .collect();
     if kept.is_empty() && !suites.is_empty() {
-        return Err(UsageError(format!(
+        return Err(Error::Usage(format!(
             "the tests named after `--` ({}) belong to none of the selected suites ({}); name the suite that holds them, or give paths relative to the repository root or to the suite's directory",
             args.pytest_args.join(" "),
             suites.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")

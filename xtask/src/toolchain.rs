@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
+use crate::error::Error;
 use crate::paths::Layout;
 
 /// The uv installed when none is found. Bump it here only.
@@ -13,27 +14,15 @@ const INSTALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10 *
 /// Points at a uv binary to use instead of looking on PATH.
 pub const UV_ENV: &str = "XTASK_UV";
 
-/// uv, or a Python to install it with, is missing or unusable.
-#[derive(Debug)]
-pub struct ToolchainError(pub String);
-
-impl std::fmt::Display for ToolchainError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for ToolchainError {}
-
 /// `$XTASK_UV`, else `uv` on PATH, else the pinned uv under `target/xtask/tools`,
 /// installing it there first if needed.
-pub fn find_or_install_uv(layout: &Layout) -> Result<PathBuf, ToolchainError> {
+pub fn find_or_install_uv(layout: &Layout) -> Result<PathBuf, Error> {
     if let Some(uv) = std::env::var_os(UV_ENV).filter(|v| !v.is_empty()) {
         let uv = PathBuf::from(uv);
         return if uv.is_file() {
             Ok(uv)
         } else {
-            Err(ToolchainError(format!(
+            Err(Error::Toolchain(format!(
                 "{UV_ENV} is set to `{}`, which is not a file; point it at a uv binary or unset it",
                 uv.display()
             )))
@@ -48,7 +37,7 @@ pub fn find_or_install_uv(layout: &Layout) -> Result<PathBuf, ToolchainError> {
         return Ok(uv);
     }
     install_uv(&install_dir).map_err(|err| {
-        ToolchainError(format!(
+        Error::Toolchain(format!(
             "uv is required but is not on PATH, and installing uv {UV_VERSION} with the host Python's pip failed: {err:#}\n\
              Install it yourself (`python3 -m pip install uv=={UV_VERSION}`, or see \
              https://docs.astral.sh/uv/getting-started/installation/), make sure `uv` is on PATH \

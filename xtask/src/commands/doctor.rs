@@ -337,7 +337,8 @@ fn check_uv(cx: &Cx<'_>) -> (Check, Option<PathBuf>) {
     let uv = match toolchain::find_or_install_uv(layout) {
         Ok(uv) => uv,
         Err(err) => {
-            let mut lines = err.0.lines();
+            let message = err.to_string();
+            let mut lines = message.lines();
             let detail = lines.next().unwrap_or_default().to_string();
             let fix = if uv_env_is_set() {
                 format!("set {UV_ENV} to the path of a working uv binary, or unset it to use the uv on PATH")

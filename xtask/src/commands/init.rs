@@ -19,12 +19,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
+use crate::error::Error;
 use crate::exit_codes;
 use crate::flags::InitArgs;
 use crate::manifest::{Manifest, TABLE};
 use crate::paths::Layout;
 use crate::uv_workspace::ProjectLock;
-use crate::UsageError;
 
 /// Directory names never looked into.
 const SKIPPED_DIRS: &[&str] = &[
@@ -60,7 +60,7 @@ pub fn run(layout: &Layout, args: &InitArgs) -> anyhow::Result<u8> {
     };
     let parsed = match &existing {
         Some(text) => Some(text.parse::<toml::Table>().map_err(|err| {
-            UsageError(format!(
+            Error::Usage(format!(
                 "{} is not valid TOML, so init cannot add to it:\n{err}",
                 cargo_toml.display()
             ))
@@ -74,7 +74,7 @@ pub fn run(layout: &Layout, args: &InitArgs) -> anyhow::Result<u8> {
         .and_then(|m| m.get("xtask"))
         .is_some();
     if has_manifest && !args.force && !args.print {
-        return Err(UsageError(format!(
+        return Err(Error::Usage(format!(
             "{} already has a suite manifest {TABLE}; init writes nothing. Edit it by hand \
              (docs/manifest.md, \"Adding a suite\"), see a fresh guess with `cargo xtask init --print`, \
              or replace it with `cargo xtask init --force`",
@@ -89,18 +89,18 @@ pub fn run(layout: &Layout, args: &InitArgs) -> anyhow::Result<u8> {
         // The packages are there, but what they say could not be read: the repository's
         // configuration is at fault, as with a manifest that would not load.
         out.flush();
-        eprintln!(
-            "error: no suite could be guessed: {} could not be read (see the warnings \
+        return Err(Error::Configuration(format!(
+            "no suite could be guessed: {} could not be read (see the warnings \
              above) and no other package has tests; fix {}, then run `cargo xtask init` \
              again; nothing written",
             plural(invalid.len(), "pyproject.toml"),
             invalid.join(", ")
-        );
-        return Ok(exit_codes::MANIFEST_ERROR);
+        ))
+        .into());
     }
     if guesses.is_empty() {
         out.flush();
-        return Err(UsageError(format!(
+        return Err(Error::Usage(format!(
             "found no Python package with tests below {} (a directory with a pyproject.toml \
              or a requirements*.txt listing pytest, and tests/, test/ or test_*.py); nothing written",
             root.display()
@@ -149,14 +149,13 @@ pub fn run(layout: &Layout, args: &InitArgs) -> anyhow::Result<u8> {
 
     if let Err(problems) = validate(&text, root) {
         out.flush();
-        eprintln!(
-            "error: the guessed manifest would not load, so nothing was written to {}:",
-            cargo_toml.display()
-        );
-        for problem in problems {
-            eprintln!("  - {problem}");
-        }
-        return Ok(exit_codes::MANIFEST_ERROR);
+        let listed: Vec<String> = problems.iter().map(|p| format!("  - {p}")).collect();
+        return Err(Error::Configuration(format!(
+            "the guessed manifest would not load, so nothing was written to {}:\n{}",
+            cargo_toml.display(),
+            listed.join("\n")
+        ))
+        .into());
     }
 
     if args.print {

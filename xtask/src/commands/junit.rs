@@ -16,9 +16,9 @@ use anyhow::{bail, Context};
 use quick_junit::{Property, Report, TestCase, TestCaseStatus, TestSuite};
 use std::collections::HashMap;
 
+use crate::error::Error;
 use crate::flags::JunitMergeArgs;
 use crate::outcome::Outcome;
-use crate::UsageError;
 
 pub fn merge(args: &JunitMergeArgs) -> anyhow::Result<()> {
     let mut reports = Vec::new();
@@ -26,7 +26,7 @@ pub fn merge(args: &JunitMergeArgs) -> anyhow::Result<()> {
         let xml = std::fs::read_to_string(path)
             .with_context(|| format!("reading the JUnit report {}", path.display()))?;
         let report = Report::deserialize_from_str(&xml).map_err(|err| {
-            UsageError(format!(
+            Error::Usage(format!(
                 "{} is not a JUnit report the xtask can read ({err}); give the junit.xml files `cargo xtask` wrote",
                 path.display()
             ))
@@ -101,7 +101,7 @@ pub fn merge_reports(reports: &[(PathBuf, Report)]) -> anyhow::Result<Report> {
                         fold_stand_in(earlier, &case, path);
                         continue;
                     }
-                    return Err(UsageError(format!(
+                    return Err(Error::Usage(format!(
                         "cannot merge faithfully: test case `{}::{}` of suite `{name}` is in both {} and {}; each test may be in one report only (were two runs of the same tests, or overlapping partitions, or a run's junit.xml and its junit/<suite>.xml, given?)",
                         key.0,
                         key.1,

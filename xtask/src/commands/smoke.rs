@@ -1,10 +1,11 @@
 //! `cargo xtask smoke [SUITE ...]`: the smoke suites, with their services and prerequisites
 //! (the session starts and checks those for any suite that names them).
 
+use crate::error::Error;
 use crate::flags::TestArgs;
 use crate::manifest::{Manifest, Suite, SMOKE_GROUP};
 use crate::paths::Layout;
-use crate::{session, UsageError};
+use crate::session;
 
 /// The named suites, or every suite of the `smoke` group.
 pub fn suites<'a>(manifest: &'a Manifest, selectors: &[String]) -> anyhow::Result<Vec<&'a Suite>> {
@@ -13,7 +14,7 @@ pub fn suites<'a>(manifest: &'a Manifest, selectors: &[String]) -> anyhow::Resul
     }
     let suites: Vec<&Suite> = manifest.suites_in_group(SMOKE_GROUP).collect();
     if suites.is_empty() {
-        return Err(UsageError(format!(
+        return Err(Error::Usage(format!(
             "there are no smoke suites: give suites `group = \"{SMOKE_GROUP}\"` in Cargo.toml (docs/usage.md, \"Smoke suites\")"
         ))
         .into());
