@@ -928,28 +928,13 @@ fn tail(ran: &Captured) -> String {
     lines[lines.len().saturating_sub(OUTPUT_LINES)..].join("\n")
 }
 
-/// `requires-python` of the `[project]` table, by a line scan: only shown in messages (uv
-/// itself decides which Python satisfies it), so the common one-line form is enough.
+/// `requires-python` of the `[project]` table, read with the `toml` crate: only shown in
+/// messages (uv itself decides which Python satisfies it); `None` when the file is not
+/// TOML or has none.
 fn requires_python(pyproject: &str) -> Option<String> {
-    let mut in_project = false;
-    for line in pyproject.lines() {
-        let line = line.trim();
-        if line.starts_with('[') {
-            in_project = line.split('#').next().unwrap_or_default().trim() == "[project]";
-            continue;
-        }
-        let Some(rest) = line.strip_prefix("requires-python").filter(|_| in_project) else {
-            continue;
-        };
-        let Some(value) = rest.trim_start().strip_prefix('=') else {
-            continue;
-        };
-        let value = value.trim_start();
-        let quote = value.chars().next().filter(|q| *q == '"' || *q == '\'')?;
-        let inner = &value[1..];
-        return inner.find(quote).map(|end| inner[..end].trim().to_string());
-    }
-    None
+    let table: toml::Table = toml::from_str(pyproject).ok()?;
+    let value = table.get("project")?.get("requires-python")?.as_str()?;
+    Some(value.trim().to_string())
 }
 
 /// The marker names a pytest `-m` expression selects on: its identifiers without `and`,
@@ -1044,6 +1029,21 @@ mod tests {
         );
         assert_eq!(requires_python("[project]\nname = \"a\"\n"), None);
         assert_eq!(requires_python("requires-python = \">=3.11\"\n"), None);
+        // What a line scanner misread: an inline table, a dotted key, a literal string.
+        assert_eq!(
+            requires_python("project = { name = \"a\", requires-python = \">=3.10\" }\n")
+                .as_deref(),
+            Some(">=3.10")
+        );
+        assert_eq!(
+            requires_python("project.requires-python = '''>=3.12'''\n").as_deref(),
+            Some(">=3.12")
+        );
+        // Not TOML at all: no requirement to name (uv will say what is wrong).
+        assert_eq!(
+            requires_python("[project\nrequires-python = \">=3\"\n"),
+            None
+        );
     }
 
     #[test]
