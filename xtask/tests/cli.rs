@@ -157,6 +157,7 @@ fn failing_assertion_fails_the_suite_and_points_at_the_test() {
     );
     // The other suite still ran and passed.
     assert_eq!(suite(&report, "beta").failures, 0);
+    assert_valid_run_record(&fixture.path("target/xtask/run.json"));
     let record: serde_json::Value =
         serde_json::from_str(&fixture.read("target/xtask/run.json")).unwrap();
     let log = record["suites"][0]["log"].as_str().unwrap();
@@ -342,6 +343,7 @@ fn manifest_errors_name_the_suite_and_key_and_nothing_runs() {
     );
     let record: serde_json::Value =
         serde_json::from_str(&fixture.read("target/xtask/run.json")).unwrap();
+    assert_valid_run_record(&fixture.path("target/xtask/run.json"));
     assert_eq!(record["exit_code_name"], "MANIFEST_ERROR");
     assert_eq!(record["exit_code"], exit_codes::MANIFEST_ERROR);
     assert_eq!(record["suites"], serde_json::json!([]));

@@ -387,6 +387,9 @@ fn after_a_sigkill_the_next_invocation_ends_what_was_left_behind() {
     )
     .unwrap();
     assert_eq!(left["status"], "running", "{left:#}");
+    assert_valid_run_record(
+        &fixture.path(&format!("target/xtask/{}/run.json", killed_run.display())),
+    );
     // pytest died with the xtask (PR_SET_PDEATHSIG); the setsid daemon outlived both: it
     // is the next invocation that ends it.
     let daemon = pids[1];

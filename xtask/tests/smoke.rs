@@ -69,6 +69,7 @@ fn ready_services_are_used_then_stopped_with_their_trees_and_the_secret_is_never
     }
     assert_eq!(health(&record, "secret")["target"], "SMOKE_FIXTURE_SECRET");
     assert!(health(&record, "ready")["latency_ms"].is_number());
+    assert_valid_run_record(&fixture.path("target/xtask/run.json"));
     // The snapshot is in the JUnit too, as properties of the suite that needs it.
     let report = fixture.report();
     let suite = suite(&report, "uses-ready");

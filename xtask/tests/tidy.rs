@@ -358,3 +358,128 @@ fn no_two_modules_import_each_other() {
         "modules that import each other: {cycles:?}"
     );
 }
+
+/// docs/run.schema.json describes exactly the keys the record's types write, at every level.
+#[test]
+fn the_run_record_schema_has_exactly_the_types_keys() {
+    use xtask::report::run_record::*;
+    let command = CommandRecord {
+        step: "pytest".into(),
+        argv: vec!["pytest".into()],
+        exit_code: Some(0),
+        skipped: None,
+        signal: None,
+        duration_secs: 1.0,
+    };
+    let suite = SuiteRecord {
+        name: "a".into(),
+        group: "g".into(),
+        dir: "a".into(),
+        outcome: "passed".into(),
+        detail: None,
+        counts: Counts {
+            tests: 1,
+            passed: 1,
+            failed: 0,
+            errors: 0,
+            skipped: 0,
+            deselected: 0,
+            flaky: 0,
+        },
+        started_at: "2026-12-06T00:00:00+00:00".into(),
+        duration_secs: 1.0,
+        timeout_secs: 60,
+        environment: EnvironmentRecord {
+            path: "envs/x".into(),
+            key: "x".into(),
+        },
+        cwd: "/repo/a".into(),
+        env: serde_json::Map::new(),
+        env_removed: vec!["VIRTUAL_ENV".into()],
+        commands: vec![command],
+        log: "logs/a.log".into(),
+        junit: "junit/a.xml".into(),
+    };
+    let record = RunRecord {
+        schema_version: SCHEMA_VERSION,
+        xtask_version: "0.1.0".into(),
+        invocation: vec!["ci".into()],
+        run_id: "r".into(),
+        started_at: "2026-12-06T00:00:00+00:00".into(),
+        root: "/repo".into(),
+        status: Status::Finished,
+        pid: 1,
+        outcome: Some("passed".into()),
+        duration_secs: Some(1.0),
+        git: Some(Git {
+            commit: "abc".into(),
+            dirty: false,
+        }),
+        uv: Some(Tool {
+            path: "/bin/uv".into(),
+            version: "uv 0.13.8".into(),
+        }),
+        junit: Some("junit.xml".into()),
+        suites: vec![suite],
+        health: Some(vec![]),
+        exit_code: Some(0),
+        exit_code_name: Some("OK".into()),
+        error: None,
+        peak_rss_bytes: Some(1),
+    };
+    let written = serde_json::to_value(&record).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(&read("docs/run.schema.json")).unwrap();
+    assert_eq!(
+        schema["properties"]["schema_version"]["const"],
+        SCHEMA_VERSION
+    );
+
+    fn compare(
+        value: &serde_json::Value,
+        schema: &serde_json::Value,
+        at: &str,
+        out: &mut Vec<String>,
+    ) {
+        match value {
+            serde_json::Value::Object(map) if schema.get("properties").is_some() => {
+                let mut written: Vec<&String> = map.keys().collect();
+                let mut described: Vec<&String> =
+                    schema["properties"].as_object().unwrap().keys().collect();
+                let mut required: Vec<&str> = schema["required"]
+                    .as_array()
+                    .map(|r| r.iter().map(|k| k.as_str().unwrap()).collect())
+                    .unwrap_or_default();
+                written.sort();
+                described.sort();
+                required.sort();
+                if written != described {
+                    out.push(format!(
+                        "{at}: written {written:?}, described {described:?}"
+                    ));
+                }
+                if required != written.iter().map(|k| k.as_str()).collect::<Vec<_>>() {
+                    out.push(format!(
+                        "{at}: every key is written, so every key is required"
+                    ));
+                }
+                for (key, inner) in map {
+                    compare(
+                        inner,
+                        &schema["properties"][key],
+                        &format!("{at}.{key}"),
+                        out,
+                    );
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for item in items {
+                    compare(item, &schema["items"], &format!("{at}[]"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut problems = Vec::new();
+    compare(&written, &schema, "run.json", &mut problems);
+    assert!(problems.is_empty(), "{problems:#?}");
+}

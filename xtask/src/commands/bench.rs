@@ -781,8 +781,8 @@ pub fn run(layout: &Layout, manifest: &Manifest, args: &BenchArgs) -> anyhow::Re
     loud_series.failures.extend(failures);
     let recorded = std::fs::read_to_string(&record)
         .ok()
-        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
-        .and_then(|v| v.get("peak_rss_bytes").and_then(Value::as_u64));
+        .and_then(|text| serde_json::from_str::<crate::report::run_record::RunRecord>(&text).ok())
+        .and_then(|record| record.peak_rss_bytes);
     let (peak, peak_source) = match (recorded, polled) {
         (Some(bytes), _) => (Some(bytes), "run.json peak_rss_bytes (getrusage RUSAGE_SELF ru_maxrss of the xtask)"),
         (None, Some(bytes)) => (Some(bytes), "polled /proc/<pid>/status VmHWM of the xtask every 20 ms (run.json has no peak_rss_bytes)"),

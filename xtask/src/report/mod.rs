@@ -4,5 +4,6 @@ pub mod actions_guard;
 pub mod github;
 pub mod junit;
 pub mod record;
+pub mod run_record;
 pub mod terminal;
 pub mod xml_attrs;

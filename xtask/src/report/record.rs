@@ -1,11 +1,11 @@
 //! The run record: `target/xtask/run.json`, the evidence of exactly how a result was
 //! obtained (what ran, where, with which tools and variables), written when the run ends.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context;
 use chrono::{DateTime, FixedOffset};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::events::{Event, Sink};
 use crate::exit_codes;
@@ -14,6 +14,10 @@ use crate::model::{StepRecord, SuiteResult};
 use crate::outcome::Outcome;
 use crate::paths::{write_atomically, Layout};
 use crate::redact::Redactor;
+use crate::report::run_record::{
+    CommandRecord, Counts, EnvironmentRecord, RunRecord, Status, SuiteRecord, SCHEMA_VERSION,
+};
+pub use crate::report::run_record::{Git, Tool};
 
 /// The record of an invocation that ended before any suite ran (a broken manifest, an
 /// unknown suite): no suites, the exit code, and the error that decided it.
@@ -29,52 +33,55 @@ pub fn write_without_suites(
     let code_name = exit_codes::name(exit_code);
     let message = error.unwrap_or(code_name);
     crate::report::junit::write_without_suites(layout, code_name, message, &redactor)?;
-    let rest = json!({
-        "outcome": null,
-        "exit_code": exit_code,
-        "exit_code_name": exit_codes::name(exit_code),
-        "error": error,
-        "suites": [],
-    });
-    write(layout, started_at, rest, &redactor)
+    let record = RunRecord {
+        status: Status::Finished,
+        exit_code: Some(exit_code),
+        exit_code_name: Some(code_name.to_string()),
+        error: error.map(str::to_string),
+        ..base(layout, started_at)
+    };
+    write(layout, record, &redactor)
 }
 
 /// The record of an invocation that is still running: if it is killed outright, this is
 /// what `run.json` says, never an older invocation's result.
 pub fn write_running(layout: &Layout, started_at: DateTime<FixedOffset>) -> anyhow::Result<()> {
-    let rest = json!({
-        "outcome": null,
-        "exit_code": null,
-        "status": "running",
-        "pid": std::process::id(),
-        "suites": [],
-    });
-    write(layout, started_at, rest, &Redactor::from_env(&[], &[]))
+    let record = base(layout, started_at);
+    write(layout, record, &Redactor::from_env(&[], &[]))
 }
 
-/// Writes the fields every record starts with, then `rest`.
-fn write(
-    layout: &Layout,
-    started_at: DateTime<FixedOffset>,
-    rest: Value,
-    redactor: &Redactor,
-) -> anyhow::Result<()> {
-    let mut record = json!({
-        "xtask_version": env!("CARGO_PKG_VERSION"),
-        "invocation": std::env::args().skip(1).collect::<Vec<_>>(),
-        "run_id": layout.run_id,
-        "started_at": started_at.to_rfc3339(),
-        "root": layout.root,
-    });
-    if let (Value::Object(record), Value::Object(rest)) = (&mut record, rest) {
-        record.extend(rest);
+/// What every record holds: who, when, where; running, with nothing known yet.
+fn base(layout: &Layout, started_at: DateTime<FixedOffset>) -> RunRecord {
+    RunRecord {
+        schema_version: SCHEMA_VERSION,
+        xtask_version: env!("CARGO_PKG_VERSION").to_string(),
+        invocation: std::env::args().skip(1).collect(),
+        run_id: layout.run_id.clone(),
+        started_at: started_at.to_rfc3339(),
+        root: layout.root.clone(),
+        status: Status::Running,
+        pid: std::process::id(),
+        outcome: None,
+        duration_secs: None,
+        git: None,
+        uv: None,
+        junit: None,
+        suites: Vec::new(),
+        health: None,
+        exit_code: None,
+        exit_code_name: None,
+        error: None,
+        peak_rss_bytes: None,
     }
-    if let Value::Object(record) = &mut record {
-        record.insert("peak_rss_bytes".into(), json!(peak_rss_bytes()));
-    }
-    // Masked as values, before serializing: masking can never make the JSON invalid.
-    let record = redactor.json(record);
-    let text = serde_json::to_string_pretty(&record).context("serializing run.json")?;
+}
+
+/// Writes `record` with the peak memory so far, masked as values before it is serialized:
+/// masking can never make the JSON invalid.
+fn write(layout: &Layout, mut record: RunRecord, redactor: &Redactor) -> anyhow::Result<()> {
+    record.peak_rss_bytes = peak_rss_bytes();
+    let value = serde_json::to_value(&record).context("serializing run.json")?;
+    let text =
+        serde_json::to_string_pretty(&redactor.json(value)).context("serializing run.json")?;
     write_atomically(&layout.run_record(), (text + "\n").as_bytes())
 }
 
@@ -84,18 +91,6 @@ pub struct RunInfo {
     pub started_at: DateTime<FixedOffset>,
     pub git: Option<Git>,
     pub uv: Option<Tool>,
-}
-
-#[derive(Clone, Debug)]
-pub struct Git {
-    pub commit: String,
-    pub dirty: bool,
-}
-
-#[derive(Clone, Debug)]
-pub struct Tool {
-    pub path: PathBuf,
-    pub version: String,
 }
 
 impl RunInfo {
@@ -154,9 +149,10 @@ pub struct RecordSink {
     layout: Layout,
     info: RunInfo,
     redactor: Redactor,
-    finished: Option<(Outcome, Value)>,
-    /// More top-level keys of run.json (`health`: the smoke run's health snapshot).
-    extra: Vec<(String, Value)>,
+    /// The run's outcome, duration and suites, once it has finished.
+    finished: Option<(Outcome, f64, Vec<SuiteRecord>)>,
+    /// The smoke run's health snapshot.
+    health: Option<Vec<Value>>,
     /// `--require-all`: whether an unavailable prerequisite decides the run's outcome.
     pub require_all: bool,
 }
@@ -168,39 +164,38 @@ impl RecordSink {
             info,
             redactor,
             finished: None,
-            extra: Vec::new(),
+            health: None,
             require_all: true,
         }
     }
 
-    /// Adds a top-level key to run.json.
-    pub fn set(&mut self, key: &str, value: Value) {
-        self.extra.push((key.to_string(), value));
+    /// The smoke run's health snapshot of its services and prerequisites.
+    pub fn set_health(&mut self, health: Vec<Value>) {
+        self.health = Some(health);
     }
 
     /// Writes run.json with the run's exit code and the errors that changed it.
     pub fn write(&self, exit_code: u8, errors: &[String]) -> anyhow::Result<()> {
-        let (outcome, mut rest) = self
-            .finished
-            .clone()
-            .unwrap_or((Outcome::Interrupted, json!({ "suites": [] })));
-        if let Value::Object(rest) = &mut rest {
-            rest.insert("outcome".into(), json!(outcome.name()));
-            for (key, value) in &self.extra {
-                rest.insert(key.clone(), value.clone());
-            }
-            rest.insert("exit_code".into(), json!(exit_code));
-            rest.insert("exit_code_name".into(), json!(exit_codes::name(exit_code)));
-            rest.insert(
-                "error".into(),
-                if errors.is_empty() {
-                    Value::Null
-                } else {
-                    json!(errors.join("; "))
-                },
-            );
-        }
-        write(&self.layout, self.info.started_at, rest, &self.redactor)
+        let (outcome, duration, suites) =
+            self.finished
+                .clone()
+                .unwrap_or((Outcome::Interrupted, 0.0, Vec::new()));
+        let layout = &self.layout;
+        let record = RunRecord {
+            status: Status::Finished,
+            outcome: Some(outcome.name().to_string()),
+            duration_secs: Some(duration),
+            git: self.info.git.clone(),
+            uv: self.info.uv.clone(),
+            junit: Some(layout.display(&layout.junit_report()).into_owned()),
+            suites,
+            health: self.health.clone(),
+            exit_code: Some(exit_code),
+            exit_code_name: Some(exit_codes::name(exit_code).to_string()),
+            error: (!errors.is_empty()).then(|| errors.join("; ")),
+            ..base(layout, self.info.started_at)
+        };
+        write(layout, record, &self.redactor)
     }
 }
 
@@ -216,70 +211,66 @@ impl Sink for RecordSink {
         };
         let overall = Outcome::deciding(results.iter().map(|r| r.outcome), self.require_all);
         let layout = &self.layout;
-        let suites: Vec<Value> = plans
+        let suites = plans
             .iter()
             .zip(results.iter())
-            .map(|(plan, result)| {
-                json!({
-                    "name": plan.suite.name,
-                    "group": plan.suite.group,
-                    "dir": plan.suite.dir,
-                    "outcome": result.outcome.name(),
-                    "detail": result.detail,
-                    "counts": counts(result),
-                    "started_at": result.started.to_rfc3339(),
-                    "duration_secs": result.duration.as_secs_f64(),
-                    "timeout_secs": plan.timeout.as_secs(),
-                    "environment": {
-                        "path": layout.display(&plan.env.path),
-                        "key": plan.env.key,
-                    },
-                    "cwd": plan.test.cwd,
-                    "env": plan.test.env.iter().map(|(k, v)| (k.clone(), Value::from(v.as_str()))).collect::<serde_json::Map<String, Value>>(),
-                    "env_removed": plan.test.env_remove,
-                    "commands": result.steps.iter().map(step).collect::<Vec<_>>(),
-                    "log": layout.display(&plan.log),
-                    "junit": layout.display(&plan.junit),
-                })
+            .map(|(plan, result)| SuiteRecord {
+                name: plan.suite.name.clone(),
+                group: plan.suite.group.clone(),
+                dir: plan.suite.dir.clone(),
+                outcome: result.outcome.name().to_string(),
+                detail: result.detail.clone(),
+                counts: counts(result),
+                started_at: result.started.to_rfc3339(),
+                duration_secs: result.duration.as_secs_f64(),
+                timeout_secs: plan.timeout.as_secs(),
+                environment: EnvironmentRecord {
+                    path: layout.display(&plan.env.path).into_owned(),
+                    key: plan.env.key.clone(),
+                },
+                cwd: plan.test.cwd.clone(),
+                env: plan
+                    .test
+                    .env
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
+                    .collect(),
+                env_removed: plan.test.env_remove.clone(),
+                commands: result.steps.iter().map(step).collect(),
+                log: layout.display(&plan.log).into_owned(),
+                junit: layout.display(&plan.junit).into_owned(),
             })
             .collect();
-        let tool = |tool: &Option<Tool>| {
-            tool.as_ref()
-                .map(|t| json!({ "path": t.path, "version": t.version }))
-        };
-        let rest = json!({
-            "duration_secs": duration.as_secs_f64(),
-            "git": self.info.git.as_ref().map(|g| json!({ "commit": g.commit, "dirty": g.dirty })),
-            "uv": tool(&self.info.uv),
-            "junit": layout.display(&layout.junit_report()),
-            "suites": suites,
-        });
-        self.finished = Some((overall, rest));
+        self.finished = Some((overall, duration.as_secs_f64(), suites));
         Ok(())
     }
 }
 
 /// How long each suite took in the latest invocation, from its run.json (empty when there
-/// is none or it cannot be read): the session starts long suites first.
+/// is none or it cannot be read): the session starts long suites first. Read through a
+/// subset of the record's types, so a record of another version still gives its durations.
 pub fn previous_durations(layout: &Layout) -> std::collections::HashMap<String, f64> {
+    #[derive(serde::Deserialize)]
+    struct Durations {
+        suites: Vec<SuiteDuration>,
+    }
+    #[derive(serde::Deserialize)]
+    struct SuiteDuration {
+        name: String,
+        duration_secs: f64,
+    }
     let path = layout.latest().join("run.json");
-    let Some(record) = std::fs::read_to_string(path)
+    std::fs::read_to_string(path)
         .ok()
-        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
-    else {
-        return Default::default();
-    };
-    record["suites"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|s| {
-            Some((
-                s["name"].as_str()?.to_string(),
-                s["duration_secs"].as_f64()?,
-            ))
+        .and_then(|text| serde_json::from_str::<Durations>(&text).ok())
+        .map(|record| {
+            record
+                .suites
+                .into_iter()
+                .map(|s| (s.name, s.duration_secs))
+                .collect()
         })
-        .collect()
+        .unwrap_or_default()
 }
 
 /// The xtask's own peak resident memory (not its children's), for the benchmark.
@@ -299,26 +290,26 @@ pub fn peak_rss_bytes() -> Option<u64> {
     })
 }
 
-fn counts(result: &SuiteResult) -> Value {
+fn counts(result: &SuiteResult) -> Counts {
     let c = result.counts();
-    json!({
-        "tests": c.tests,
-        "passed": c.passed,
-        "failed": c.failed,
-        "errors": c.errors,
-        "skipped": c.skipped,
-        "deselected": c.deselected,
-        "flaky": c.flaky,
-    })
+    Counts {
+        tests: c.tests,
+        passed: c.passed,
+        failed: c.failed,
+        errors: c.errors,
+        skipped: c.skipped,
+        deselected: c.deselected,
+        flaky: c.flaky,
+    }
 }
 
-fn step(step: &StepRecord) -> Value {
-    json!({
-        "step": step.step,
-        "argv": step.argv,
-        "exit_code": step.exit_code,
-        "skipped": step.skipped,
-        "signal": step.signal,
-        "duration_secs": step.duration.as_secs_f64(),
-    })
+fn step(step: &StepRecord) -> CommandRecord {
+    CommandRecord {
+        step: step.step.to_string(),
+        argv: step.argv.clone(),
+        exit_code: step.exit_code,
+        skipped: step.skipped.clone(),
+        signal: step.signal,
+        duration_secs: step.duration.as_secs_f64(),
+    }
 }

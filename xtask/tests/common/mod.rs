@@ -556,3 +556,39 @@ pub fn decoded_texts(suite: &quick_junit::TestSuite) -> String {
     }
     texts.join("\n")
 }
+
+/// The JSON Schema validator that checks run.json against docs/run.schema.json, pinned.
+pub const JSONSCHEMA: &str = "jsonschema==4.23.0";
+
+/// `record` (a run.json) is valid against docs/run.schema.json, by a real validator
+/// (python-jsonschema, draft 2020-12, formats checked).
+pub fn assert_valid_run_record(record: &Path) {
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/run.schema.json");
+    let check = "import json, sys, jsonschema\n\
+                 schema = json.load(open(sys.argv[1]))\n\
+                 record = json.load(open(sys.argv[2]))\n\
+                 jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker()).validate(record)\n";
+    let output = Command::new(uv())
+        .args(["run", "--isolated", "--no-project", "--with", JSONSCHEMA])
+        .args(["--with", "rfc3339-validator==0.1.4"])
+        .args(["--", "python", "-c", check])
+        .arg(&schema)
+        .arg(record)
+        .env_remove("VIRTUAL_ENV")
+        .output()
+        .expect("running python-jsonschema");
+    assert!(
+        output.status.success(),
+        "{} is not valid against docs/run.schema.json:\n{}",
+        record.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // And the record's own types read it back.
+    let text = std::fs::read_to_string(record).unwrap();
+    if let Err(err) = serde_json::from_str::<xtask::report::run_record::RunRecord>(&text) {
+        panic!(
+            "{}: the record's types cannot read it: {err}",
+            record.display()
+        );
+    }
+}
