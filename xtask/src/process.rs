@@ -170,9 +170,15 @@ pub fn spawn(command: &mut Command, tag: &StepTag) -> io::Result<Child> {
         // SAFETY: getpid has no preconditions.
         let parent = unsafe { libc::getpid() };
         // SAFETY: the closure runs between fork and exec and only makes async-signal-safe
-        // calls (prctl, getppid) without allocating.
+        // calls (signal, prctl, getppid) without allocating.
         unsafe {
             command.pre_exec(move || {
+                // A step obeys SIGINT, the xtask's orderly stop, even when the xtask was
+                // started with SIGINT ignored (a background job of a script, whose
+                // ignored signals every exec inherits). Its own process group keeps the
+                // terminal's Ctrl-C from reaching it directly either way.
+                libc::signal(libc::SIGINT, libc::SIG_DFL);
+                libc::signal(libc::SIGQUIT, libc::SIG_DFL);
                 if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) == -1 {
                     return Err(io::Error::last_os_error());
                 }
@@ -819,7 +825,19 @@ mod tests {
             // The shell's numbering agrees: a process that kills itself by name.
             let tag = StepTag::next();
             let script = format!("kill -{} $$", &name[3..]);
-            let mut child = spawn(Command::new("sh").args(["-c", &script]), &tag).unwrap();
+            let mut command = Command::new("sh");
+            command.args(["-c", &script]);
+            // A signal ignored when the tests started (`nohup` ignores SIGHUP) stays
+            // ignored in every child, and a shell cannot `trap -` it back: reset it here.
+            // SAFETY: signal is async-signal-safe; SIGKILL's disposition cannot change and
+            // the call then fails harmlessly.
+            unsafe {
+                command.pre_exec(move || {
+                    libc::signal(sig, libc::SIG_DFL);
+                    Ok(())
+                });
+            }
+            let mut child = spawn(&mut command, &tag).unwrap();
             let (status, _) = wait(&mut child, &tag, None).unwrap();
             assert_eq!(
                 describe(status.code(), status.signal()),

@@ -18,7 +18,6 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, FixedOffset};
-use serde_json::{json, Value};
 
 use crate::environment::Lease;
 use crate::invocation::{shell_line, Invocation};
@@ -51,16 +50,17 @@ pub struct Health {
 }
 
 impl Health {
-    pub fn json(&self) -> Value {
-        json!({
-            "name": self.name,
-            "kind": self.kind,
-            "target": self.target,
-            "available": self.available,
-            "latency_ms": self.latency.map(|l| (l.as_secs_f64() * 1e6).round() / 1e3),
-            "error": self.error,
-            "checked_at": self.checked_at.to_rfc3339(),
-        })
+    /// As `run.json` holds it.
+    pub fn record(&self) -> crate::report::run_record::HealthRecord {
+        crate::report::run_record::HealthRecord {
+            name: self.name.clone(),
+            kind: self.kind.to_string(),
+            target: self.target.clone(),
+            available: self.available,
+            latency_ms: self.latency.map(|l| (l.as_secs_f64() * 1e6).round() / 1e3),
+            error: self.error.clone(),
+            checked_at: self.checked_at.to_rfc3339(),
+        }
     }
 
     /// `prerequisite `broker` (tcp 127.0.0.1:9092)`, `service `api` (http://127.0.0.1:81/)`.
@@ -663,7 +663,7 @@ mod tests {
         let health = check(&prerequisite, Path::new("."), &redactor);
         assert!(health.available);
         assert_eq!(health.target, "PATH");
-        let text = health.json().to_string();
+        let text = serde_json::to_string(&health.record()).unwrap();
         assert!(!text.contains(&std::env::var("PATH").unwrap()), "{text}");
         let missing = Prerequisite {
             check: Check::Env("XTASK_SURELY_UNSET_VARIABLE".into()),

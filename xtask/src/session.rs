@@ -270,7 +270,7 @@ pub fn run_suites(
         Vec::new()
     };
     if !health.is_empty() {
-        record.set_health(health.iter().map(Health::json).collect());
+        record.set_health(health.iter().map(Health::record).collect());
     }
     // In GitHub Actions: groups around what the terminal prints for each suite (opened
     // before it, closed after it), annotations and the step summary.

@@ -15,7 +15,8 @@ use crate::outcome::Outcome;
 use crate::paths::{write_atomically, Layout};
 use crate::redact::Redactor;
 use crate::report::run_record::{
-    CommandRecord, Counts, EnvironmentRecord, RunRecord, Status, SuiteRecord, SCHEMA_VERSION,
+    CommandRecord, Counts, EnvironmentRecord, HealthRecord, RunRecord, Status, SuiteRecord,
+    SCHEMA_VERSION,
 };
 pub use crate::report::run_record::{Git, Tool};
 
@@ -152,7 +153,7 @@ pub struct RecordSink {
     /// The run's outcome, duration and suites, once it has finished.
     finished: Option<(Outcome, f64, Vec<SuiteRecord>)>,
     /// The smoke run's health snapshot.
-    health: Option<Vec<Value>>,
+    health: Option<Vec<HealthRecord>>,
     /// `--require-all`: whether an unavailable prerequisite decides the run's outcome.
     pub require_all: bool,
 }
@@ -170,7 +171,7 @@ impl RecordSink {
     }
 
     /// The smoke run's health snapshot of its services and prerequisites.
-    pub fn set_health(&mut self, health: Vec<Value>) {
+    pub fn set_health(&mut self, health: Vec<HealthRecord>) {
         self.health = Some(health);
     }
 

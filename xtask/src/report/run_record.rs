@@ -36,7 +36,7 @@ pub struct RunRecord {
     pub junit: Option<String>,
     pub suites: Vec<SuiteRecord>,
     /// The smoke run's health snapshot of its services and prerequisites.
-    pub health: Option<Vec<Value>>,
+    pub health: Option<Vec<HealthRecord>>,
     pub exit_code: Option<u8>,
     pub exit_code_name: Option<String>,
     /// The errors that decided the exit code other than the suites' outcomes.
@@ -117,4 +117,19 @@ pub struct CommandRecord {
     pub skipped: Option<String>,
     pub signal: Option<i32>,
     pub duration_secs: f64,
+}
+
+/// One service or prerequisite as the smoke run found it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct HealthRecord {
+    pub name: String,
+    /// `env`, `tcp`, `http`, `command` or `service`.
+    pub kind: String,
+    /// What was checked: a variable's name (never its value), `host:port`, a URL without
+    /// its user-info, a command line.
+    pub target: String,
+    pub available: bool,
+    pub latency_ms: Option<f64>,
+    pub error: Option<String>,
+    pub checked_at: String,
 }
