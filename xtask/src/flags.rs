@@ -22,7 +22,7 @@ pub struct Cli {
 
 const AFTER_HELP: &str = "The suites and groups are defined in [workspace.metadata.xtask] in the root Cargo.toml.\n\
 Reports: target/xtask/junit.xml, target/xtask/junit/<suite>.xml; logs: target/xtask/logs/<suite>.log;\n\
-the run record: target/xtask/run.json. Exit codes: see README.md.";
+the run record: target/xtask/run.json. Exit codes: see README.md; every option: docs/cli.md.";
 
 #[derive(Subcommand, Debug)]
 pub enum Builtin {
@@ -231,6 +231,33 @@ pub enum Parsed {
 }
 
 const GROUP_PREFIX: &str = "test-";
+
+/// `docs/cli.md`: every subcommand's `--help`, generated from the same definitions as the
+/// parser (the `test-<group>` subcommands, which come from a manifest, take `ci`'s options).
+/// A test checks the committed file against it; `XTASK_BLESS=1` rewrites it.
+pub fn cli_reference() -> String {
+    let mut root = Cli::command();
+    root.build();
+    let mut out = String::from(
+        "# Command-line reference\n\n\
+         Generated from the xtask's own flag definitions (`xtask/src/flags.rs`); a test keeps\n\
+         it current (`XTASK_BLESS=1 cargo test --test tidy` rewrites it). The guide is\n\
+         [usage.md](usage.md).\n",
+    );
+    fn section(out: &mut String, name: &str, command: &clap::Command) {
+        let help = command.clone().render_long_help().to_string();
+        let help: Vec<&str> = help.lines().map(str::trim_end).collect();
+        out.push_str(&format!(
+            "\n## `{name}`\n\n```text\n{}\n```\n",
+            help.join("\n").trim_end()
+        ));
+        for sub in command.get_subcommands().filter(|s| s.get_name() != "help") {
+            section(out, &format!("{name} {}", sub.get_name()), sub);
+        }
+    }
+    section(&mut out, "cargo xtask", &root);
+    out
+}
 
 /// The full command: the derived one plus a `test-<group>` subcommand per manifest group.
 pub fn command(manifest: Option<&Manifest>) -> clap::Command {

@@ -491,3 +491,19 @@ fn the_run_record_schema_has_exactly_the_types_keys() {
     compare(&written, &schema, "run.json", &mut problems);
     assert!(problems.is_empty(), "{problems:#?}");
 }
+
+/// docs/cli.md is what the flag definitions generate; `XTASK_BLESS=1` rewrites it.
+#[test]
+fn the_cli_reference_is_generated_from_the_flags() {
+    let generated = xtask::flags::cli_reference();
+    let path = repo().join("docs/cli.md");
+    if std::env::var_os("XTASK_BLESS").is_some() {
+        std::fs::write(&path, &generated).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "docs/cli.md is not what xtask/src/flags.rs generates; run \
+         `XTASK_BLESS=1 cargo test -p xtask --test tidy` and commit it"
+    );
+}
