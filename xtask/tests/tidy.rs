@@ -507,3 +507,32 @@ fn the_cli_reference_is_generated_from_the_flags() {
          `XTASK_BLESS=1 cargo test -p xtask --test tidy` and commit it"
     );
 }
+
+/// The comment above the root Cargo.toml's manifest names every key a suite and the whole
+/// manifest accept (the services and prerequisites tables are named by their own key).
+#[test]
+fn the_manifest_comment_names_every_key() {
+    let cargo_toml = read("Cargo.toml");
+    let comment: Vec<&str> = cargo_toml
+        .lines()
+        .skip_while(|l| !l.starts_with("# The suite manifest"))
+        .take_while(|l| l.starts_with('#'))
+        .collect();
+    assert!(!comment.is_empty(), "Cargo.toml has no manifest comment");
+    let named = |key: &str| {
+        comment.iter().any(|l| {
+            l.trim_start_matches('#')
+                .split(|c: char| c.is_whitespace() || c == ';')
+                .any(|word| word == key)
+        })
+    };
+    let missing: Vec<&&str> = xtask::manifest::SUITE_KEYS
+        .iter()
+        .chain(xtask::manifest::TOP_KEYS)
+        .filter(|key| **key != "suites" && !named(key))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "the manifest comment in Cargo.toml does not name {missing:?}"
+    );
+}
