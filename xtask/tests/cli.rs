@@ -140,6 +140,7 @@ fn failing_assertion_fails_the_suite_and_points_at_the_test() {
     let TestCaseStatus::NonSuccess {
         message,
         description,
+        ty,
         ..
     } = &failed.status
     else {
@@ -149,6 +150,8 @@ fn failing_assertion_fails_the_suite_and_points_at_the_test() {
         message.as_ref().unwrap().contains("assert 12 == 13"),
         "{message:?}"
     );
+    // pytest gives it no type; surefire's schema requires one.
+    assert_eq!(ty.as_ref().map(|t| t.as_str()), Some("failed"));
     assert!(description.as_ref().unwrap().contains("test_alpha.py"));
     assert_eq!(attr(failed, "file"), "libs/alpha/tests/test_alpha.py");
     assert_eq!(

@@ -95,8 +95,12 @@ impl JunitSink {
         if let Some(message) = &result.message {
             status.set_message(self.text(message));
         }
-        if let Some(kind) = &result.kind {
-            status.set_type(self.text(kind));
+        // pytest gives a failure or an error no type, and surefire's schema requires one
+        // (Jenkins validates against it): then how the test ended.
+        let ended = matches!(result.status, CaseStatus::Failed | CaseStatus::Error)
+            .then(|| result.status.name());
+        if let Some(ty) = result.kind.as_deref().or(ended) {
+            status.set_type(self.text(ty));
         }
         if let Some(details) = &result.details {
             status.set_description(self.text(details));
