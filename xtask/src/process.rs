@@ -82,6 +82,12 @@ pub fn init(run_id: &str, record: PathBuf) -> io::Result<()> {
     HANDLERS.call_once(|| {
         installed = (|| {
             for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+                // SIGINT or SIGHUP ignored when the xtask started (a script's background
+                // job, `nohup`) stays ignored, as the shell and nohup meant; SIGTERM is
+                // always an orderly stop.
+                if sig != libc::SIGTERM && ignored_at_start(sig) {
+                    continue;
+                }
                 // Checked before the flag below is set: only a signal after the second one
                 // finds it set.
                 signal_hook::flag::register_conditional_default(sig, Arc::clone(&STOP_NOW))?;
@@ -91,6 +97,15 @@ pub fn init(run_id: &str, record: PathBuf) -> io::Result<()> {
         })();
     });
     installed
+}
+
+/// Whether `sig` is ignored (`SIG_IGN`) in this process, as inherited from its parent.
+fn ignored_at_start(sig: libc::c_int) -> bool {
+    // SAFETY: sigaction with a null new action only reads the current one into `old`.
+    let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; `old` is a valid, writable sigaction.
+    let read = unsafe { libc::sigaction(sig, std::ptr::null(), &mut old) } == 0;
+    read && old.sa_sigaction == libc::SIG_IGN
 }
 
 #[cfg(target_os = "linux")]

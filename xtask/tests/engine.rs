@@ -373,6 +373,41 @@ fn sighup_is_handled_like_ctrl_c() {
     signalled("daemon_hup", "HUP");
 }
 
+/// Started with SIGHUP ignored (`nohup`), the xtask keeps ignoring it: a hang-up does not
+/// end the run. SIGTERM still stops it in order.
+#[test]
+fn a_sighup_ignored_at_start_stays_ignored() {
+    use std::os::unix::process::CommandExt;
+    let fixture = Fixture::new("engine", "daemon_nohup");
+    let mut command = fixture.command(&["test", "daemon-hang", "--timeout", "10m"]);
+    // SAFETY: signal is async-signal-safe and allocates nothing.
+    unsafe {
+        command.pre_exec(|| {
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let mut xtask = spawn(command);
+    let pids = wait_for_pids(&fixture.path("suites/daemon/pids.txt"), &mut xtask);
+    let id = xtask.id().to_string();
+    let send = |signal: &str| {
+        let sent = Command::new("kill").args([signal, &id]).status().unwrap();
+        assert!(sent.success());
+    };
+    send("-HUP");
+    std::thread::sleep(Duration::from_secs(1));
+    send("-HUP");
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        xtask.try_wait().unwrap().is_none(),
+        "a hang-up ended the run"
+    );
+    send("-TERM");
+    let run = finish(xtask, Duration::from_secs(60));
+    assert_code(&run, exit_codes::INTERRUPTED);
+    assert_gone(&pids);
+}
+
 #[test]
 fn after_a_sigkill_the_next_invocation_ends_what_was_left_behind() {
     let fixture = Fixture::new("engine", "daemon_kill");

@@ -81,6 +81,7 @@ impl Fixture {
             // The tests' own CI must not turn GitHub's reports on in every run they make.
             .env_remove(xtask::report::github::ACTIONS_ENV)
             .env_remove(xtask::report::github::SUMMARY_ENV);
+        default_signals(&mut command);
         command
     }
 
@@ -590,5 +591,20 @@ pub fn assert_valid_run_record(record: &Path) {
             "{}: the record's types cannot read it: {err}",
             record.display()
         );
+    }
+}
+
+/// The xtask starts with SIGINT and SIGHUP at their defaults, as from a terminal, even when
+/// the tests themselves were started with them ignored (`nohup`, a script's background
+/// job): it keeps ignoring a signal that was ignored when it started.
+pub fn default_signals(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: signal is async-signal-safe and allocates nothing.
+    unsafe {
+        command.pre_exec(|| {
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            libc::signal(libc::SIGHUP, libc::SIG_DFL);
+            Ok(())
+        });
     }
 }
