@@ -137,7 +137,7 @@ impl TestCase {
 
 /// How many tests ended how. `deselected` comes from pytest's own summary: those tests
 /// have no case.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Counts {
     pub tests: usize,
     pub passed: usize,

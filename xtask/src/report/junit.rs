@@ -21,7 +21,7 @@ pub const MAX_TEXT_BYTES: usize = 1 << 20;
 
 /// Text as consumers can read it (`crate::text::readable`, tabs expanded), capped in size.
 pub fn xml_text(text: &str) -> XmlString {
-    let mut text = crate::text::expand_tabs(&crate::text::readable(text)).into_owned();
+    let mut text = crate::text::expand_tabs(crate::text::readable(text));
     if text.len() > MAX_TEXT_BYTES {
         let mut cut = text.len() - MAX_TEXT_BYTES;
         while !text.is_char_boundary(cut) {

@@ -10,13 +10,12 @@ use serde_json::Value;
 use crate::events::{Event, Sink};
 use crate::exit_codes;
 pub use crate::model::now;
-use crate::model::{StepRecord, SuiteResult};
+use crate::model::StepRecord;
 use crate::outcome::Outcome;
 use crate::paths::{write_atomically, Layout};
 use crate::redact::Redactor;
 use crate::report::run_record::{
-    CommandRecord, Counts, EnvironmentRecord, HealthRecord, RunRecord, Status, SuiteRecord,
-    SCHEMA_VERSION,
+    CommandRecord, EnvironmentRecord, HealthRecord, RunRecord, Status, SuiteRecord, SCHEMA_VERSION,
 };
 pub use crate::report::run_record::{Git, Tool};
 
@@ -221,7 +220,7 @@ impl Sink for RecordSink {
                 dir: plan.suite.dir.clone(),
                 outcome: result.outcome.name().to_string(),
                 detail: result.detail.clone(),
-                counts: counts(result),
+                counts: result.counts(),
                 started_at: result.started.to_rfc3339(),
                 duration_secs: result.duration.as_secs_f64(),
                 timeout_secs: plan.timeout.as_secs(),
@@ -289,19 +288,6 @@ pub fn peak_rss_bytes() -> Option<u64> {
     } else {
         max * 1024
     })
-}
-
-fn counts(result: &SuiteResult) -> Counts {
-    let c = result.counts();
-    Counts {
-        tests: c.tests,
-        passed: c.passed,
-        failed: c.failed,
-        errors: c.errors,
-        skipped: c.skipped,
-        deselected: c.deselected,
-        flaky: c.flaky,
-    }
 }
 
 fn step(step: &StepRecord) -> CommandRecord {

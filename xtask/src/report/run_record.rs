@@ -8,6 +8,8 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use crate::model::Counts;
+
 /// Raised when a key changes meaning or goes away; new keys keep it.
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -86,17 +88,6 @@ pub struct SuiteRecord {
     pub commands: Vec<CommandRecord>,
     pub log: String,
     pub junit: String,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Counts {
-    pub tests: usize,
-    pub passed: usize,
-    pub failed: usize,
-    pub errors: usize,
-    pub skipped: usize,
-    pub deselected: usize,
-    pub flaky: usize,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
