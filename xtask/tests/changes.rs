@@ -18,18 +18,6 @@ fn write(root: &Path, rel: &str, text: &str) {
     std::fs::write(path, text).unwrap();
 }
 
-fn git(dir: &Path, args: &[&str]) {
-    let status = Command::new("git")
-        .args(["-c", "user.email=t@example.com", "-c", "user.name=t"])
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CEILING_DIRECTORIES", dir.parent().unwrap())
-        .stdout(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success(), "git {args:?}");
-}
-
 /// Two suites, `alpha` (in `alpha/`) and `beta` (in `beta/`), in `root`.
 fn two_suites(root: &Path) {
     write(

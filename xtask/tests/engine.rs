@@ -252,6 +252,22 @@ fn a_warm_run_starts_no_uv_process_at_all() {
         ["--version"],
         "{after}"
     );
+
+    // A cache that is not what the xtask wrote (cut short, not JSON): asked again, and the
+    // record still names the real version.
+    std::fs::write(
+        fixture.path("target/xtask/tools/uv-version.json"),
+        "{\"key\": [",
+    )
+    .unwrap();
+    assert_code(&run_with_wrapper(), exit_codes::OK);
+    let last = calls_so_far();
+    assert_eq!(
+        last[after.len()..].lines().collect::<Vec<_>>(),
+        ["--version"],
+        "{last}"
+    );
+    assert_eq!(record(&fixture)["uv"]["version"], version);
 }
 
 #[test]
@@ -463,6 +479,8 @@ fn overflowing_timeouts_mean_no_timeout_and_never_a_panic() {
         suite_record(&record(&fixture), "quick")["timeout_secs"],
         9223372036854775807u64
     );
+    // A number at the limit of its type is still a record its schema and types accept.
+    assert_valid_run_record(&fixture.path("target/xtask/run.json"));
 }
 
 // ------------------------------------------------------------------------------------

@@ -385,18 +385,6 @@ fn odd_directory_names_give_a_manifest_that_loads_and_runs() {
     }
 }
 
-fn git(dir: &std::path::Path, args: &[&str]) {
-    let status = Command::new("git")
-        .args(["-c", "user.email=t@example.com", "-c", "user.name=t"])
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CEILING_DIRECTORIES", dir.parent().unwrap())
-        .stdout(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success(), "git {args:?}");
-}
-
 /// Members of a uv workspace have no uv.lock of their own: the workspace root's locks them.
 /// init installs them from it, the suites run, doctor checks that lock, and a change to it
 /// selects every member.

@@ -1233,9 +1233,9 @@ mod tests {
         );
     }
 
-    #[test]
-    fn names_are_unique_valid_and_never_a_group() {
-        let guess = |dir: &str| Guess {
+    /// A requirements-only guess for `dir`, not named yet.
+    fn guess(dir: &str) -> Guess {
+        Guess {
             name: String::new(),
             group: String::new(),
             dir: dir.into(),
@@ -1245,7 +1245,11 @@ mod tests {
             paths: vec![],
             env: BTreeMap::new(),
             why: vec![],
-        };
+        }
+    }
+
+    #[test]
+    fn names_are_unique_valid_and_never_a_group() {
         let mut guesses = vec![
             guess("a/api"),
             guess("b/api"),
@@ -1270,17 +1274,6 @@ mod tests {
 
     #[test]
     fn odd_directory_names_give_distinct_names_the_manifest_accepts() {
-        let guess = |dir: &str| Guess {
-            name: String::new(),
-            group: String::new(),
-            dir: dir.into(),
-            environment: Env::Requirements(vec!["pytest".into()]),
-            pythonpath: vec![],
-            markers: None,
-            paths: vec![],
-            env: BTreeMap::new(),
-            why: vec![],
-        };
         let dirs = [
             "pkgs/my pkg",
             "pkgs/my.pkg",

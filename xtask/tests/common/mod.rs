@@ -430,6 +430,19 @@ pub fn alive(pid: u32) -> bool {
     !matches!(state, Some('X') | None)
 }
 
+/// Runs git in `dir` (a test repository: a fixed author, and no walking up out of it).
+pub fn git(dir: &Path, args: &[&str]) {
+    let status = Command::new("git")
+        .args(["-c", "user.email=t@example.com", "-c", "user.name=t"])
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CEILING_DIRECTORIES", dir.parent().unwrap())
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "git {args:?}");
+}
+
 /// Every pid is gone within a short grace; those left are killed (they are this test's)
 /// and named.
 pub fn assert_gone(pids: &[u32]) {
