@@ -47,7 +47,16 @@ fn an_extra_without_pytest_is_an_environment_error() {
 
 #[test]
 fn an_unresolvable_requirement_is_an_environment_error() {
-    let s = Situation::run("unresolvable", "unresolvable");
+    // uv resolves against an empty local directory instead of the package index, offline:
+    // the answer "no such package" needs no network, and cannot be a network error instead.
+    let fixture = Fixture::new("situations", "unresolvable");
+    let no_packages = fixture.path("suites/unresolvable/tests");
+    let mut command = fixture.command(&["test", "unresolvable"]);
+    command
+        .env("UV_OFFLINE", "1")
+        .env("UV_NO_INDEX", "1")
+        .env("UV_FIND_LINKS", &no_packages);
+    let s = Situation::from_command(fixture, "unresolvable", command);
     s.assert_outcome("environment-error", exit_codes::ENVIRONMENT_ERROR);
     s.assert_steps(&["environment"]);
 
