@@ -138,6 +138,7 @@ impl TestCase {
 /// How many tests ended how. `deselected` comes from pytest's own summary: those tests
 /// have no case.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 pub struct Counts {
     pub tests: usize,
     pub passed: usize,

@@ -1,7 +1,9 @@
 //! `run.json` as types: the one definition of what the record holds, written by the record
 //! sink and read back (the previous run's durations) through the same structs.
-//! `docs/run.schema.json` describes the same keys for other readers; a test holds the two
-//! together and validates real records against the schema.
+//! `docs/run.schema.json`, for other readers, is generated from these types (their doc
+//! comments are its descriptions) by a unit test below, which fails when the committed file
+//! differs (`XTASK_BLESS=1 cargo test -p xtask --lib run_record` rewrites it); integration
+//! tests validate real records against it.
 
 use std::path::PathBuf;
 
@@ -16,12 +18,15 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// One invocation's record. Every key is always written (`null` when unknown), in this
 /// order.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 pub struct RunRecord {
+    #[cfg_attr(test, schemars(extend("const" = SCHEMA_VERSION)))]
     pub schema_version: u32,
     pub xtask_version: String,
     /// The arguments after `cargo xtask`.
     pub invocation: Vec<String>,
     pub run_id: String,
+    #[cfg_attr(test, schemars(extend("format" = "date-time")))]
     pub started_at: String,
     pub root: PathBuf,
     /// `running` while the invocation runs (a record left so by a killed invocation stays
@@ -31,6 +36,7 @@ pub struct RunRecord {
     pub pid: u32,
     /// The run's outcome: the most serious of its suites' (`null` when no suite ran).
     pub outcome: Option<String>,
+    #[cfg_attr(test, schemars(range(min = 0.0)))]
     pub duration_secs: Option<f64>,
     pub git: Option<Git>,
     pub uv: Option<Tool>,
@@ -48,6 +54,7 @@ pub struct RunRecord {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Running,
@@ -55,6 +62,7 @@ pub enum Status {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 pub struct Git {
     pub commit: String,
     /// Uncommitted changes or untracked files.
@@ -62,12 +70,14 @@ pub struct Git {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 pub struct Tool {
     pub path: PathBuf,
     pub version: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 pub struct SuiteRecord {
     pub name: String,
     pub group: String,
@@ -75,13 +85,16 @@ pub struct SuiteRecord {
     pub outcome: String,
     pub detail: Option<String>,
     pub counts: Counts,
+    #[cfg_attr(test, schemars(extend("format" = "date-time")))]
     pub started_at: String,
+    #[cfg_attr(test, schemars(range(min = 0.0)))]
     pub duration_secs: f64,
     pub timeout_secs: u64,
     pub environment: EnvironmentRecord,
     /// Where pytest ran.
     pub cwd: PathBuf,
     /// What the xtask set for pytest (masked).
+    #[cfg_attr(test, schemars(with = "std::collections::BTreeMap<String, String>"))]
     pub env: serde_json::Map<String, Value>,
     pub env_removed: Vec<String>,
     /// Each step, in order.
@@ -91,6 +104,7 @@ pub struct SuiteRecord {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 pub struct EnvironmentRecord {
     /// Relative to the root when below it.
     pub path: String,
@@ -98,6 +112,7 @@ pub struct EnvironmentRecord {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 pub struct CommandRecord {
     /// `environment`, `pytest`, `retry`, ...
     pub step: String,
@@ -107,20 +122,73 @@ pub struct CommandRecord {
     /// Why no process ran (an environment found up to date).
     pub skipped: Option<String>,
     pub signal: Option<i32>,
+    #[cfg_attr(test, schemars(range(min = 0.0)))]
     pub duration_secs: f64,
 }
 
 /// One service or prerequisite as the smoke run found it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 pub struct HealthRecord {
     pub name: String,
     /// `env`, `tcp`, `http`, `command` or `service`.
+    #[cfg_attr(
+        test,
+        schemars(extend("enum" = ["env", "tcp", "http", "command", "service"]))
+    )]
     pub kind: String,
     /// What was checked: a variable's name (never its value), `host:port`, a URL without
     /// its user-info, a command line.
     pub target: String,
     pub available: bool,
+    #[cfg_attr(test, schemars(range(min = 0.0)))]
     pub latency_ms: Option<f64>,
     pub error: Option<String>,
+    #[cfg_attr(test, schemars(extend("format" = "date-time")))]
     pub checked_at: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The JSON Schema of run.json, as the types serialize it.
+    fn generated_schema() -> String {
+        let mut settings = schemars::generate::SchemaSettings::draft2020_12().for_serialize();
+        // One self-contained document a reader can follow without `$ref`s.
+        settings.inline_subschemas = true;
+        let mut schema = settings
+            .into_generator()
+            .into_root_schema_for::<RunRecord>();
+        schema.insert(
+            "$id".into(),
+            "https://example.invalid/xtask/run.schema.json".into(),
+        );
+        schema.insert(
+            "title".into(),
+            "cargo xtask run record (target/xtask/run.json)".into(),
+        );
+        schema.insert(
+            "description".into(),
+            "Generated from xtask/src/report/run_record.rs by its unit test; do not edit by hand."
+                .into(),
+        );
+        serde_json::to_string_pretty(&schema).expect("a schema serializes") + "\n"
+    }
+
+    #[test]
+    fn the_committed_schema_is_the_one_the_types_generate() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/run.schema.json");
+        let generated = generated_schema();
+        if std::env::var_os("XTASK_BLESS").is_some() {
+            std::fs::write(&path, &generated).expect("writing docs/run.schema.json");
+            return;
+        }
+        let committed = std::fs::read_to_string(&path).expect("reading docs/run.schema.json");
+        assert!(
+            committed == generated,
+            "docs/run.schema.json is not what run_record.rs's types generate; rerun with \
+             XTASK_BLESS=1 cargo test -p xtask --lib run_record to rewrite it"
+        );
+    }
 }
