@@ -15,6 +15,7 @@ pub mod events;
 pub mod exit_codes;
 pub mod flags;
 pub mod invocation;
+pub mod junit_xml;
 pub mod log;
 pub mod manifest;
 pub mod model;

@@ -1,8 +1,8 @@
 //! The xtask's own model of a run: test cases, their attempts, counts and suite results.
 //!
 //! Everything the runner learns is put into these types; every sink (terminal, JUnit,
-//! run.json) reads them. No report format leaks in here: quick-junit is the JUnit sink's
-//! business, not the model's.
+//! run.json) reads them. No report format leaks in here: JUnit (quick-junit's types, the
+//! XML of `junit_xml`) is the JUnit sink's business, not the model's.
 
 use std::time::Duration;
 

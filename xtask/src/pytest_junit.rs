@@ -1,40 +1,21 @@
 //! Reading pytest's own `--junitxml` output into the model.
 //!
 //! quick-junit's deserializer rejects real pytest output (several status elements in one
-//! test case, a bare `<testsuite>` root, timestamps without an offset), so this small
-//! reader takes what consumers need and fixes what pytest gets wrong for them: `line` is
-//! 0-based in pytest and 1-based for every consumer, and `file` is relative to the suite's
-//! directory where consumers want it relative to the repository root.
-//!
-//! It streams, in bounded memory: with `-o junit_logging=all` a test that printed 500 MB
-//! is a 500 MB text node in pytest's report, and quick-xml holds a whole text node per
-//! event. So [`Capped`] shortens every text run and attribute value longer than
-//! [`MAX_TEXT_BYTES`] to its head and its tail before quick-xml sees it.
+//! test case, a bare `<testsuite>` root, timestamps without an offset), so the crate's one
+//! JUnit reader ([`crate::junit_xml::read`], streaming, in bounded memory: a test that
+//! printed 500 MB is cut to its head and tail as it is read) hands each `<testcase>` over,
+//! and this module takes what consumers need and fixes what pytest gets wrong for them:
+//! `line` is 0-based in pytest and 1-based for every consumer, and `file` is relative to
+//! the suite's directory where consumers want it relative to the repository root.
 
-use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
-use quick_xml::events::{BytesStart, Event};
-use quick_xml::Reader;
+use anyhow::Context;
 
+use crate::junit_xml::read::{self, Element, Item};
 use crate::model::{Attempt, CaseStatus, TestCase};
 use crate::text::readable;
-
-/// The longest text run or attribute value kept whole. lxml refuses text nodes over
-/// 10,000,000 bytes; stay well below, and keep the whole in the suite's log.
-pub const MAX_TEXT_BYTES: usize = 1 << 20;
-/// What a cut keeps: the head says what the test was doing, the tail how it ended.
-const HEAD_BYTES: usize = 64 << 10;
-const TAIL_BYTES: usize = 900 << 10;
-/// Bytes kept on the far side of a cut to see whether it falls inside an entity.
-const SLACK: usize = 16;
-/// `&#x10FFFF;` is 10 bytes.
-const MAX_ENTITY_LEN: usize = 12;
-/// The size of the reads from the report.
-const READ_BUFFER: usize = 1 << 20;
 
 /// The test cases of the pytest report at `path`, with `file` rebased onto `suite_dir`
 /// (relative to the repository root) and `clean` applied to every text value once it is
@@ -44,14 +25,10 @@ pub fn parse_file(
     suite_dir: &str,
     clean: &dyn Fn(&str) -> String,
 ) -> anyhow::Result<Vec<TestCase>> {
-    let context = || format!("reading pytest's report {}", path.display());
-    let file = File::open(path).with_context(context)?;
-    read(
-        Capped::new(BufReader::with_capacity(READ_BUFFER, file)),
-        suite_dir,
-        clean,
-    )
-    .with_context(context)
+    let mut cases = Cases::new(suite_dir, clean);
+    read::read_file(path, &read::PYTEST, &mut |item| cases.take(item))
+        .with_context(|| format!("reading pytest's report {}", path.display()))?;
+    Ok(cases.finish())
 }
 
 /// [`parse_file`] for a report in memory.
@@ -60,146 +37,48 @@ pub fn parse(
     suite_dir: &str,
     clean: &dyn Fn(&str) -> String,
 ) -> anyhow::Result<Vec<TestCase>> {
-    read(Capped::new(xml.as_bytes()), suite_dir, clean)
+    let mut cases = Cases::new(suite_dir, clean);
+    read::read(xml.as_bytes(), &read::PYTEST, &mut |item| cases.take(item))?;
+    Ok(cases.finish())
 }
 
-/// Which part of a case the text being collected belongs to.
-#[derive(Clone, Copy, PartialEq)]
-enum TextOf {
-    Status,
-    Out,
-    Err,
+/// The cases read so far.
+struct Cases<'a> {
+    suite_dir: &'a str,
+    clean: &'a dyn Fn(&str) -> String,
+    cases: Vec<TestCase>,
+    /// The last case read, held back until the next one shows it is not the same test.
+    held: Option<CaseBuilder>,
 }
 
-fn read<R: BufRead>(
-    input: R,
-    suite_dir: &str,
-    clean: &dyn Fn(&str) -> String,
-) -> anyhow::Result<Vec<TestCase>> {
-    let mut reader = Reader::from_reader(input);
-    let mut buf = Vec::new();
-    let mut cases = Vec::new();
-    let mut case: Option<CaseBuilder> = None;
-    // The element whose text is being collected, and the text so far.
-    let mut text: Option<(TextOf, String)> = None;
-    // The open elements, to tell a report cut short from a finished one.
-    let mut open: Vec<String> = Vec::new();
-    let mut seen_root = false;
-    // The last case read, held back until the next one shows it is not the same test.
-    let mut held: Option<CaseBuilder> = None;
+impl<'a> Cases<'a> {
+    fn new(suite_dir: &'a str, clean: &'a dyn Fn(&str) -> String) -> Cases<'a> {
+        Cases {
+            suite_dir,
+            clean,
+            cases: Vec::new(),
+            held: None,
+        }
+    }
 
-    loop {
-        buf.clear();
-        let event = reader.read_event_into(&mut buf).with_context(|| {
-            format!(
-                "pytest's JUnit XML is malformed near byte {} (of the report with long texts cut)",
-                reader.buffer_position()
-            )
-        })?;
-        match &event {
-            Event::Start(element) => {
-                seen_root = true;
-                open.push(String::from_utf8_lossy(element.name().as_ref()).into_owned());
+    fn take(&mut self, item: Item) -> anyhow::Result<()> {
+        if let Item::Child(element) = item {
+            if element.name == "testcase" {
+                let builder = CaseBuilder::new(element);
+                if let Some(done) = merge_or_hold(&mut self.held, builder) {
+                    self.cases.extend(done.finish(self.suite_dir, self.clean));
+                }
             }
-            Event::Empty(_) => seen_root = true,
-            Event::End(_) => {
-                open.pop();
-            }
-            _ => {}
         }
-        match event {
-            Event::Start(element) if element.name().as_ref() == b"testcase" => {
-                case = Some(CaseBuilder::new(&element)?);
-            }
-            // `<testcase .../>`: a passing test with nothing to say.
-            Event::Empty(element) if element.name().as_ref() == b"testcase" => {
-                let builder = CaseBuilder::new(&element)?;
-                if let Some(done) = merge_or_hold(&mut held, builder) {
-                    cases.extend(done.finish(suite_dir, clean));
-                }
-            }
-            Event::End(element) if element.name().as_ref() == b"testcase" => {
-                if let Some(builder) = case.take() {
-                    if let Some(done) = merge_or_hold(&mut held, builder) {
-                        cases.extend(done.finish(suite_dir, clean));
-                    }
-                }
-            }
-            Event::Start(element) if case.is_some() => {
-                let of = match case.as_mut().unwrap().child(&element)? {
-                    b"failure" | b"error" | b"skipped" => Some(TextOf::Status),
-                    b"system-out" => Some(TextOf::Out),
-                    b"system-err" => Some(TextOf::Err),
-                    _ => None,
-                };
-                if let Some(of) = of {
-                    text = Some((of, String::new()));
-                }
-            }
-            Event::Empty(element) if case.is_some() => {
-                case.as_mut().unwrap().child(&element)?;
-            }
-            Event::Text(t) => {
-                if let Some((_, buf)) = text.as_mut() {
-                    buf.push_str(&t.xml10_content().context("decoding pytest's JUnit XML")?);
-                }
-            }
-            Event::CData(t) => {
-                if let Some((_, buf)) = text.as_mut() {
-                    buf.push_str(&t.decode().context("decoding pytest's JUnit XML")?);
-                }
-            }
-            Event::GeneralRef(r) => {
-                if let Some((_, buf)) = text.as_mut() {
-                    if let Some(c) = r
-                        .resolve_char_ref()
-                        .context("decoding pytest's JUnit XML")?
-                    {
-                        buf.push(c);
-                    } else {
-                        let name = r.decode().context("decoding pytest's JUnit XML")?;
-                        match quick_xml::escape::resolve_xml_entity(&name) {
-                            Some(resolved) => buf.push_str(resolved),
-                            None => bail!("pytest's JUnit XML uses an unknown entity &{name};"),
-                        }
-                    }
-                }
-            }
-            Event::End(element) => {
-                let of = match element.name().as_ref() {
-                    b"failure" | b"error" | b"skipped" => Some(TextOf::Status),
-                    b"system-out" => Some(TextOf::Out),
-                    b"system-err" => Some(TextOf::Err),
-                    _ => None,
-                };
-                let closes_text = of.is_some() && text.as_ref().map(|(open, _)| *open) == of;
-                if let (true, Some(builder)) = (closes_text, case.as_mut()) {
-                    let (of, collected) = text.take().unwrap();
-                    match of {
-                        TextOf::Out => builder.system_out.push_str(&collected),
-                        TextOf::Err => builder.system_err.push_str(&collected),
-                        TextOf::Status => {
-                            builder.statuses.last_mut().expect("status opened").text = collected
-                        }
-                    }
-                }
-            }
-            Event::Eof => break,
-            _ => {}
+        Ok(())
+    }
+
+    fn finish(mut self) -> Vec<TestCase> {
+        if let Some(done) = self.held.take() {
+            self.cases.extend(done.finish(self.suite_dir, self.clean));
         }
+        self.cases
     }
-    if let Some(done) = held.take() {
-        cases.extend(done.finish(suite_dir, clean));
-    }
-    if let Some(element) = open.last() {
-        bail!(
-            "pytest's JUnit XML ends inside <{element}>: the report was cut short (was pytest killed while writing it?)"
-        );
-    }
-    if !seen_root {
-        bail!("pytest's JUnit XML has no <testsuite>: the report is empty or was cut short");
-    }
-    Ok(cases)
 }
 
 /// Holds `builder` back and returns the case held before it, unless both are the same test:
@@ -213,21 +92,6 @@ fn merge_or_hold(held: &mut Option<CaseBuilder>, builder: CaseBuilder) -> Option
             None
         }
         _ => held.replace(builder),
-    }
-}
-
-fn attr(element: &BytesStart<'_>, key: &str) -> anyhow::Result<Option<String>> {
-    match element
-        .try_get_attribute(key)
-        .context("reading an attribute of pytest's JUnit XML")?
-    {
-        Some(value) => Ok(Some(
-            value
-                .unescape_value()
-                .context("reading an attribute of pytest's JUnit XML")?
-                .into_owned(),
-        )),
-        None => Ok(None),
     }
 }
 
@@ -266,26 +130,27 @@ struct CaseBuilder {
 }
 
 impl CaseBuilder {
-    fn new(element: &BytesStart<'_>) -> anyhow::Result<CaseBuilder> {
-        let time = attr(element, "time")?
-            .and_then(|t| t.parse::<f64>().ok())
-            .filter(|t| t.is_finite() && *t >= 0.0)
-            .map(Duration::from_secs_f64);
+    fn new(element: Element) -> CaseBuilder {
         // pytest's line is 0-based; consumers read 1-based lines.
-        let line = attr(element, "line")?
+        let line = element
+            .attr("line")
             .and_then(|l| l.parse::<u64>().ok())
             .map(|l| l + 1);
-        Ok(CaseBuilder {
-            name: attr(element, "name")?.unwrap_or_default(),
-            classname: attr(element, "classname")?,
-            time,
-            file: attr(element, "file")?,
+        let mut case = CaseBuilder {
+            name: element.attr("name").unwrap_or_default().to_string(),
+            classname: element.attr("classname").map(str::to_string),
+            time: element.attr("time").and_then(read::seconds),
+            file: element.attr("file").map(str::to_string),
             line,
             statuses: Vec::new(),
             properties: Vec::new(),
             system_out: String::new(),
             system_err: String::new(),
-        })
+        };
+        for child in element.children {
+            case.child(child);
+        }
+        case
     }
 
     /// Whether `other` is another `<testcase>` of the same test (a nameless one never is).
@@ -313,29 +178,31 @@ impl CaseBuilder {
         self.line = self.line.or(other.line);
     }
 
-    /// Takes in a child element of `<testcase>` and returns its name.
-    fn child<'e>(&mut self, element: &'e BytesStart<'_>) -> anyhow::Result<&'e [u8]> {
-        let name = element.name().into_inner();
-        let status = match name {
-            b"failure" => Some((CaseStatus::Failed, "failure")),
-            b"error" => Some((CaseStatus::Error, "error")),
-            b"skipped" => Some((CaseStatus::Skipped, "skipped")),
-            _ => None,
+    /// Takes in a child element of `<testcase>`.
+    fn child(&mut self, mut element: Element) {
+        let status = match element.name.as_str() {
+            "failure" => (CaseStatus::Failed, "failure"),
+            "error" => (CaseStatus::Error, "error"),
+            "skipped" => (CaseStatus::Skipped, "skipped"),
+            "system-out" => return self.system_out.push_str(element.text()),
+            "system-err" => return self.system_err.push_str(element.text()),
+            "properties" => {
+                for property in element.children_named("property") {
+                    let key = property.attr("name").unwrap_or_default();
+                    let value = property.attr("value").unwrap_or_default();
+                    self.properties.push((key.to_string(), value.to_string()));
+                }
+                return;
+            }
+            _ => return,
         };
-        if let Some((status, element_name)) = status {
-            self.statuses.push(Status {
-                status,
-                element: element_name,
-                message: attr(element, "message")?,
-                ty: attr(element, "type")?,
-                text: String::new(),
-            });
-        } else if name == b"property" {
-            let key = attr(element, "name")?.unwrap_or_default();
-            let value = attr(element, "value")?.unwrap_or_default();
-            self.properties.push((key, value));
-        }
-        Ok(name)
+        self.statuses.push(Status {
+            status: status.0,
+            element: status.1,
+            message: element.attr("message").map(str::to_string),
+            ty: element.attr("type").map(str::to_string),
+            text: element.text.take().unwrap_or_default(),
+        });
     }
 
     /// The test case; `None` for the nameless `<testcase time="0.000"/>` pytest writes for
@@ -474,294 +341,16 @@ pub fn rebase(suite_dir: &str, file: &str) -> String {
     }
 }
 
-/// pytest's XML with every text run (between `>` and `<`) and every attribute value longer
-/// than [`MAX_TEXT_BYTES`] cut to its head, a marker and its tail, read in chunks: quick-xml
-/// above it never holds more than about that much per event, whatever the size of the report.
-/// A cut never splits a UTF-8 character or an entity, so the result is XML as well formed
-/// as the input.
-struct Capped<R> {
-    inner: R,
-    scanner: Scanner,
-    /// The processed bytes not yet read.
-    out: Vec<u8>,
-    pos: usize,
-    done: bool,
-}
-
-impl<R: BufRead> Capped<R> {
-    fn new(inner: R) -> Capped<R> {
-        Capped {
-            inner,
-            scanner: Scanner {
-                mode: Mode::Text,
-                tag_start: [0; 8],
-                tag_len: 0,
-                last_two: [0; 2],
-                run: Run::default(),
-            },
-            out: Vec::with_capacity(READ_BUFFER),
-            pos: 0,
-            done: false,
-        }
-    }
-}
-
-impl<R: BufRead> Read for Capped<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let available = self.fill_buf()?;
-        let n = available.len().min(buf.len());
-        buf[..n].copy_from_slice(&available[..n]);
-        self.consume(n);
-        Ok(n)
-    }
-}
-
-impl<R: BufRead> BufRead for Capped<R> {
-    fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        while self.pos == self.out.len() && !self.done {
-            self.out.clear();
-            self.pos = 0;
-            let input = self.inner.fill_buf()?;
-            if input.is_empty() {
-                self.scanner.finish(&mut self.out);
-                self.done = true;
-            } else {
-                let n = input.len().min(READ_BUFFER);
-                self.scanner.feed(&input[..n], &mut self.out);
-                self.inner.consume(n);
-            }
-        }
-        Ok(&self.out[self.pos..])
-    }
-
-    fn consume(&mut self, amt: usize) {
-        self.pos = (self.pos + amt).min(self.out.len());
-    }
-}
-
-/// Where in the XML the scanner is.
-#[derive(Clone, Copy, PartialEq, Debug)]
-enum Mode {
-    /// Between `>` and `<`: a text run.
-    Text,
-    /// Inside `<...>`, outside quotes.
-    Tag,
-    /// Inside an attribute value quoted with this byte.
-    Quoted(u8),
-    /// Inside `<!-- ... -->`: quotes and `<` mean nothing there.
-    Comment,
-    /// Inside `<![CDATA[ ... ]]>`.
-    CData,
-}
-
-struct Scanner {
-    mode: Mode,
-    /// The first bytes of the tag being read, to tell a comment or a CDATA section.
-    tag_start: [u8; 8],
-    /// How many of them were read; `tag_start.len()` once the tag is known to be neither.
-    tag_len: usize,
-    /// The last two bytes of a comment or CDATA section, to find its end.
-    last_two: [u8; 2],
-    /// The text run or attribute value being read.
-    run: Run,
-}
-
-impl Scanner {
-    fn feed(&mut self, mut input: &[u8], out: &mut Vec<u8>) {
-        while !input.is_empty() {
-            match self.mode {
-                Mode::Text | Mode::Quoted(_) => {
-                    let end = match self.mode {
-                        Mode::Quoted(quote) => quote,
-                        _ => b'<',
-                    };
-                    let Some(at) = memchr::memchr(end, input) else {
-                        self.run.push(input, out);
-                        return;
-                    };
-                    self.run.push(&input[..at], out);
-                    self.run.finish(out);
-                    out.push(end);
-                    input = &input[at + 1..];
-                    self.tag_len = if end == b'<' { 0 } else { self.tag_start.len() };
-                    self.mode = Mode::Tag;
-                }
-                Mode::Tag if self.tag_len < self.tag_start.len() => {
-                    let byte = input[0];
-                    input = &input[1..];
-                    out.push(byte);
-                    self.tag_start[self.tag_len] = byte;
-                    self.tag_len += 1;
-                    let mode = match &self.tag_start[..self.tag_len] {
-                        b"!--" => Mode::Comment,
-                        b"![CDATA[" => Mode::CData,
-                        _ => self.after_tag_byte(byte),
-                    };
-                    if matches!(mode, Mode::Comment | Mode::CData) {
-                        self.last_two = [0; 2];
-                    }
-                    self.mode = mode;
-                }
-                Mode::Tag => {
-                    let Some(at) = memchr::memchr3(b'"', b'\'', b'>', input) else {
-                        out.extend_from_slice(input);
-                        return;
-                    };
-                    out.extend_from_slice(&input[..=at]);
-                    self.mode = self.after_tag_byte(input[at]);
-                    input = &input[at + 1..];
-                }
-                Mode::Comment | Mode::CData => {
-                    let closing = if self.mode == Mode::Comment {
-                        *b"--"
-                    } else {
-                        *b"]]"
-                    };
-                    let byte = input[0];
-                    input = &input[1..];
-                    out.push(byte);
-                    if byte == b'>' && self.last_two == closing {
-                        self.mode = Mode::Text;
-                    }
-                    self.last_two = [self.last_two[1], byte];
-                }
-            }
-        }
-    }
-
-    fn after_tag_byte(&self, byte: u8) -> Mode {
-        match byte {
-            b'"' | b'\'' => Mode::Quoted(byte),
-            b'>' => Mode::Text,
-            _ => Mode::Tag,
-        }
-    }
-
-    /// The end of the input: what a run still holds is written.
-    fn finish(&mut self, out: &mut Vec<u8>) {
-        if matches!(self.mode, Mode::Text | Mode::Quoted(_)) {
-            self.run.finish(out);
-        }
-    }
-}
-
-/// One text run or attribute value: written through up to near the head's end, then held
-/// until it is known to fit, or, once it is known not to, only its last bytes are held.
-#[derive(Default)]
-struct Run {
-    /// Bytes of the run so far.
-    len: u64,
-    /// Bytes of it written out.
-    written: u64,
-    /// The bytes after the written ones: all of them while the run may fit, then the last
-    /// `TAIL_BYTES + SLACK` or more.
-    held: Vec<u8>,
-    cutting: bool,
-}
-
-impl Run {
-    fn push(&mut self, mut bytes: &[u8], out: &mut Vec<u8>) {
-        // Up to here a cut of the head needs no look-back into what was written.
-        const DIRECT: u64 = (HEAD_BYTES - SLACK) as u64;
-        const WINDOW: usize = TAIL_BYTES + SLACK;
-        if self.len < DIRECT {
-            let n = bytes.len().min((DIRECT - self.len) as usize);
-            out.extend_from_slice(&bytes[..n]);
-            self.len += n as u64;
-            self.written += n as u64;
-            bytes = &bytes[n..];
-        }
-        if bytes.is_empty() {
-            return;
-        }
-        self.len += bytes.len() as u64;
-        if self.cutting && bytes.len() >= WINDOW {
-            self.held.clear();
-            self.held.extend_from_slice(&bytes[bytes.len() - WINDOW..]);
-            return;
-        }
-        self.held.extend_from_slice(bytes);
-        if !self.cutting && self.len > MAX_TEXT_BYTES as u64 {
-            self.cutting = true;
-            let end = head_end(&self.held, SLACK);
-            out.extend_from_slice(&self.held[..end]);
-            self.written += end as u64;
-            self.held.drain(..end);
-        }
-        if self.cutting && self.held.len() > 2 * WINDOW {
-            self.held.drain(..self.held.len() - WINDOW);
-        }
-    }
-
-    /// The run has ended: writes what is held, after a marker if the run was cut.
-    fn finish(&mut self, out: &mut Vec<u8>) {
-        if self.cutting {
-            let start = tail_start(&self.held, TAIL_BYTES);
-            let cut = self.len - self.written - (self.held.len() - start) as u64;
-            // Plain text: no `<`, `&` or quote, so it is right in text and in attributes.
-            // The `...` on both sides are cut markers for the masking that follows: what
-            // is left of a secret cut here is masked too.
-            write!(
-                out,
-                "...\n[xtask: {cut} bytes cut here to keep this report readable; the suite log has everything]\n..."
-            )
-            .expect("writing to a Vec");
-            out.extend_from_slice(&self.held[start..]);
-        } else {
-            out.extend_from_slice(&self.held);
-        }
-        self.len = 0;
-        self.written = 0;
-        self.cutting = false;
-        self.held.clear();
-    }
-}
-
-fn is_continuation(byte: u8) -> bool {
-    byte & 0xC0 == 0x80
-}
-
-/// The `&` of the entity a cut before `buf[at]` would split, if any.
-fn open_entity(buf: &[u8], at: usize) -> Option<usize> {
-    let from = at.saturating_sub(MAX_ENTITY_LEN);
-    let amp = from + memchr::memrchr(b'&', &buf[from..at])?;
-    (!buf[amp..at].contains(&b';')).then_some(amp)
-}
-
-/// Where a head meant to end before `buf[at]` ends: at or before it, never inside a
-/// character or an entity. `buf` starts at such a boundary and `at` >= `SLACK`.
-fn head_end(buf: &[u8], at: usize) -> usize {
-    let mut at = at.min(buf.len());
-    while at > 0 && at < buf.len() && is_continuation(buf[at]) {
-        at -= 1;
-    }
-    open_entity(buf, at).unwrap_or(at)
-}
-
-/// Where the last `tail` bytes of `buf` start, moved on to the start of a character and
-/// past an entity they would split. `buf[0]` is such a boundary, or `SLACK` bytes precede
-/// the start.
-fn tail_start(buf: &[u8], tail: usize) -> usize {
-    let mut at = buf.len().saturating_sub(tail);
-    while at < buf.len() && is_continuation(buf[at]) {
-        at += 1;
-    }
-    if open_entity(buf, at).is_some() {
-        at = memchr::memchr(b';', &buf[at..]).map_or(buf.len(), |i| at + i + 1);
-    }
-    at
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::junit_xml::read::{split_at_marker, PYTEST, SLACK};
+    use std::fs::File;
+    use std::io::{self, Write};
 
     /// Real pytest 9.2 output for `tests/data/pytest-9.2-outcomes.py`.
     const OUTCOMES: &str = include_str!("../tests/data/pytest-9.2-outcomes.xml");
     const COLLECTION_ERROR: &str = include_str!("../tests/data/pytest-9.2-collection-error.xml");
-    const MARKER_START: &str = "...\n[xtask: ";
-    const MARKER_END: &str =
-        " bytes cut here to keep this report readable; the suite log has everything]\n...";
 
     fn same(text: &str) -> String {
         text.to_string()
@@ -795,25 +384,6 @@ mod tests {
         fn drop(&mut self) {
             let _ = std::fs::remove_file(&self.0);
         }
-    }
-
-    /// Everything `Capped` makes of `xml`, read through a small buffer so that runs span
-    /// many chunks.
-    fn capped(xml: &[u8], chunk: usize) -> Vec<u8> {
-        let mut out = Vec::new();
-        Capped::new(BufReader::with_capacity(chunk, xml))
-            .read_to_end(&mut out)
-            .unwrap();
-        out
-    }
-
-    /// A cut text: its head, the number of bytes the marker says were cut, its tail.
-    fn split_at_marker(text: &str) -> (&str, u64, &str) {
-        let start = text.find(MARKER_START).expect("a marker");
-        let after = &text[start + MARKER_START.len()..];
-        let digits = after.find(MARKER_END).expect("the marker's end");
-        let cut = after[..digits].parse().unwrap();
-        (&text[..start], cut, &after[digits + MARKER_END.len()..])
     }
 
     #[test]
@@ -1167,10 +737,10 @@ mod tests {
             (result.stdout.as_deref().unwrap(), out.as_str()),
             (result.message.as_deref().unwrap(), message.as_str()),
         ] {
-            assert!(text.len() < MAX_TEXT_BYTES, "{}", text.len());
+            assert!(text.len() < PYTEST.max_text, "{}", text.len());
             let (head, cut, tail) = split_at_marker(text);
-            assert!(head.len() <= HEAD_BYTES && head.len() > HEAD_BYTES - SLACK);
-            assert!(tail.len() <= TAIL_BYTES && tail.len() > TAIL_BYTES - SLACK);
+            assert!(head.len() <= PYTEST.head && head.len() > PYTEST.head - SLACK);
+            assert!(tail.len() <= PYTEST.tail && tail.len() > PYTEST.tail - SLACK);
             assert!(original.starts_with(head));
             assert!(original.ends_with(tail));
             assert_eq!(
@@ -1180,7 +750,7 @@ mod tests {
         }
         assert_eq!(result.details.as_deref(), Some("short"));
         // A text just at the cap is kept whole.
-        let whole = numbered(MAX_TEXT_BYTES);
+        let whole = numbered(PYTEST.max_text);
         let xml = format!(
             r#"<testsuite><testcase classname="t" name="x"><system-out>{whole}</system-out></testcase></testsuite>"#
         );
@@ -1189,59 +759,7 @@ mod tests {
     }
 
     #[test]
-    fn a_cut_never_splits_a_character_or_an_entity() {
-        // 15 bytes: every offset of it against the head's and the tail's cut is tried.
-        const UNIT: &str = "é&amp;&#x1B;ü";
-        let units = MAX_TEXT_BYTES / UNIT.len() + 100;
-        let mut tried = 0;
-        for (before, after) in (0..UNIT.len())
-            .map(|b| (b, 0))
-            .chain((1..UNIT.len()).map(|a| (0, a)))
-        {
-            let run = format!(
-                "{}{}{}",
-                "a".repeat(before),
-                UNIT.repeat(units),
-                "z".repeat(after)
-            );
-            let plain_run = quick_xml::escape::unescape(&run).unwrap().into_owned();
-            for (xml, open, close) in [
-                (format!("<a>{run}</a>"), "<a>", "</a>"),
-                (format!("<a v='{run}'/>"), "<a v='", "'/>"),
-            ] {
-                let out =
-                    String::from_utf8(capped(xml.as_bytes(), 7919)).expect("no character is split");
-                let cut = out
-                    .strip_prefix(open)
-                    .and_then(|rest| rest.strip_suffix(close))
-                    .unwrap();
-                let (head, count, tail) = split_at_marker(cut);
-                assert!(run.starts_with(head) && run.ends_with(tail));
-                assert_eq!(
-                    head.len() as u64 + count + tail.len() as u64,
-                    run.len() as u64
-                );
-                // Split entities do not unescape, or unescape to text that is not the run's.
-                let plain = |part| quick_xml::escape::unescape(part).expect("no entity is split");
-                assert!(plain_run.starts_with(&*plain(head)));
-                assert!(plain_run.ends_with(&*plain(tail)), "{}", &tail[..20]);
-                tried += 1;
-            }
-        }
-        assert_eq!(tried, 2 * (2 * UNIT.len() - 1));
-    }
-
-    #[test]
-    fn quotes_comments_and_short_texts_pass_the_adapter_unchanged() {
-        let xml = "<?xml version=\"1.0\"?><!-- it's \"<odd>\" --><a b='x>\"y' c=\"'>\">t &amp; &#233;<![CDATA[ <'\" ]]></a>";
-        assert_eq!(capped(xml.as_bytes(), 3), xml.as_bytes());
-        assert_eq!(capped(xml.as_bytes(), 1 << 16), xml.as_bytes());
-        let big = format!("<!-- {} --><a b='{}'>x</a>", "'\"<".repeat(1 << 20), "y");
-        assert_eq!(
-            capped(big.as_bytes(), 4096),
-            big.as_bytes(),
-            "comments are not cut"
-        );
+    fn markup_characters_in_attributes_are_read_as_text() {
         let xml = r#"<testsuite><testcase classname="c" name="a&gt;b>'c'"/></testsuite>"#;
         assert_eq!(parse_plain(xml, ".").unwrap()[0].name, "a>b>'c'");
     }
@@ -1286,12 +804,7 @@ mod tests {
         let started = std::time::Instant::now();
         assert_eq!(parse_plain(&xml, "pkg").unwrap().len(), 20_000);
         let parsed = started.elapsed();
-        let started = std::time::Instant::now();
-        let through = capped(xml.as_bytes(), READ_BUFFER).len();
-        eprintln!(
-            "20,000 cases ({through} bytes): {parsed:?}, of which the adapter {:?}",
-            started.elapsed()
-        );
+        eprintln!("20,000 cases ({} bytes): {parsed:?}", xml.len());
     }
 
     #[test]
@@ -1318,7 +831,7 @@ mod tests {
         eprintln!("one {size}-byte report: {:?}", started.elapsed());
         assert_eq!(cases.len(), 2);
         let out = cases[0].result().stdout.as_deref().unwrap();
-        assert!(out.len() < MAX_TEXT_BYTES);
+        assert!(out.len() < PYTEST.max_text);
         let (head, cut, tail) = split_at_marker(out);
         eprintln!(
             "kept {} + {} bytes of text, cut {cut} bytes of XML",

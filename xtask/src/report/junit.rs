@@ -9,11 +9,11 @@ use quick_junit::{
 };
 
 use crate::events::{Event, Sink};
+use crate::junit_xml::write::to_bytes;
 use crate::model::{self, CaseStatus, SuiteResult};
 use crate::paths::{write_atomically, Layout};
 use crate::plan::SuitePlan;
 use crate::redact::Redactor;
-use crate::report::xml_attrs::AttrFixer;
 
 /// lxml refuses text nodes over 10,000,000 bytes; stay well below, and keep the whole in
 /// the suite's log.
@@ -53,7 +53,7 @@ impl JunitSink {
     fn write(&self, path: &Path, report: &Report) -> anyhow::Result<()> {
         write_atomically(
             path,
-            &serialize(report).with_context(|| format!("serializing {}", path.display()))?,
+            &to_bytes(report).with_context(|| format!("serializing {}", path.display()))?,
         )
     }
 
@@ -69,11 +69,6 @@ impl JunitSink {
         suite.add_test_cases(result.cases.iter().map(|case| self.test_case(case)));
         suite.set_time(result.duration);
         suite.set_timestamp(result.started);
-        // quick-junit writes skipped tests as `disabled` (dropped by `serialize`); consumers
-        // read `skipped`.
-        suite
-            .extra
-            .insert("skipped".into(), suite.disabled.to_string().into());
         suite.add_property(Property::new("group", self.text(&plan.suite.group)));
         suite.add_property(Property::new("dir", self.text(&plan.suite.dir)));
         suite.add_property(("outcome", result.outcome.name()));
@@ -185,15 +180,6 @@ impl Sink for JunitSink {
     }
 }
 
-/// The report as written: quick-junit's XML with the fixes of [`crate::report::xml_attrs`] (line breaks
-/// in attribute values kept, no `disabled`, `skipped` on the root too).
-pub fn serialize(report: &Report) -> anyhow::Result<Vec<u8>> {
-    let skipped = report.test_suites.iter().map(|suite| suite.disabled).sum();
-    let mut fixer = AttrFixer::new(Vec::new()).with_root_skipped(skipped);
-    report.serialize(&mut fixer)?;
-    Ok(fixer.into_inner()?)
-}
-
 /// The reports of an invocation that ended before any suite ran (a broken manifest, an
 /// unknown suite): `junit.xml` and `junit/xtask.xml` hold one `error` case named after the
 /// exit code, whose message is the error, and `logs/` exists; a CI reporter pointed at the
@@ -215,7 +201,7 @@ pub fn write_without_suites(
     suite.add_test_case(case);
     let mut report = Report::new("xtask");
     report.add_test_suite(suite);
-    let xml = serialize(&report).context("serializing the error's report")?;
+    let xml = to_bytes(&report).context("serializing the error's report")?;
     write_atomically(&layout.junit_report(), &xml)?;
     write_atomically(&layout.suite_junit("xtask"), &xml)?;
     std::fs::create_dir_all(layout.logs_dir())
@@ -283,7 +269,7 @@ mod tests {
         suite.add_test_case(TestCase::new("t", status));
         let mut report = Report::new("xtask");
         report.add_test_suite(suite);
-        let xml = String::from_utf8(serialize(&report).unwrap()).unwrap();
+        let xml = String::from_utf8(to_bytes(&report).unwrap()).unwrap();
         assert!(!xml.contains("disabled"), "{xml}");
         assert!(xml.contains("message=\"why&#10;and why\""), "{xml}");
         assert!(

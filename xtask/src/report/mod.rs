@@ -6,4 +6,3 @@ pub mod junit;
 pub mod record;
 pub mod run_record;
 pub mod terminal;
-pub mod xml_attrs;
