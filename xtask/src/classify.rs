@@ -1,74 +1,14 @@
 //! What pytest's report, its exit status and its output say about a suite, trusted in that
-//! order: pure, so every rule is tested.
+//! order: pure, so every rule is tested. The one fact it needs from disk, which modules
+//! that failed to import are the repository's own, is found first by the caller for the
+//! names [`modules_to_find`] gives ([`crate::facts::OwnModules`]).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use crate::facts::OwnModules;
 use crate::model::{CaseStatus, TestCase};
 use crate::outcome::Outcome;
 use crate::process::signal_name;
-
-/// Where the repository's own modules are found for one suite: its directory (searched
-/// through, as pytest puts test directories on `sys.path`) and its `pythonpath` entries.
-#[derive(Clone, Debug, Default)]
-pub struct OwnModules {
-    pub suite_dir: PathBuf,
-    pub pythonpath: Vec<PathBuf>,
-}
-
-impl OwnModules {
-    /// Whether the top-level module `name` is the repository's own code: something Python
-    /// could import under that name (a `name.py`, a package with `__init__.py`, or a
-    /// directory holding Python files, a namespace package), not a directory of data files
-    /// that happens to share the name (`tests/fixtures/yaml/`).
-    pub fn contains(&self, name: &str) -> bool {
-        let here = |dir: &Path| importable(dir, name);
-        self.pythonpath.iter().any(|dir| here(dir)) || find_in_tree(&self.suite_dir, &here, 6)
-    }
-}
-
-/// Whether `dir` holds a module `name` that Python could import.
-fn importable(dir: &Path, name: &str) -> bool {
-    if dir.join(format!("{name}.py")).is_file() {
-        return true;
-    }
-    let package = dir.join(name);
-    package.is_dir() && (package.join("__init__.py").is_file() || holds_python(&package, 3))
-}
-
-/// Whether `dir`, or a directory below it (to `depth` levels), holds a `.py` file.
-fn holds_python(dir: &Path, depth: usize) -> bool {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return false;
-    };
-    entries.flatten().any(|entry| {
-        let path = entry.path();
-        match entry.file_type() {
-            Ok(t) if t.is_file() => path.extension().is_some_and(|e| e == "py"),
-            Ok(t) if t.is_dir() => depth > 0 && holds_python(&path, depth - 1),
-            _ => false,
-        }
-    })
-}
-
-fn find_in_tree(dir: &Path, here: &impl Fn(&Path) -> bool, depth: usize) -> bool {
-    if here(dir) {
-        return true;
-    }
-    if depth == 0 {
-        return false;
-    }
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return false;
-    };
-    entries.flatten().any(|entry| {
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        let skip = name.starts_with('.') || name == "__pycache__" || name == "node_modules";
-        !skip
-            && entry.file_type().is_ok_and(|t| t.is_dir())
-            && find_in_tree(&entry.path(), here, depth - 1)
-    })
-}
 
 /// What the classifier knows about the suite besides how pytest ended.
 #[derive(Clone, Copy, Debug)]
@@ -76,6 +16,7 @@ pub struct SuiteFacts<'a> {
     pub name: &'a str,
     /// The repository's root: paths in details are relative to it, as the report's are.
     pub root: &'a Path,
+    /// Which of the names [`modules_to_find`] gave are the repository's own code.
     pub own: &'a OwnModules,
     /// The manifest's `markers` (`-m`), if any.
     pub markers: Option<&'a str>,
@@ -155,16 +96,8 @@ fn from_report(
     cases: &[TestCase],
 ) -> Option<(Outcome, Option<String>)> {
     let real = || cases.iter().filter(|case| !case.synthetic);
-    let collection_errors: Vec<&TestCase> =
-        real().filter(|case| case.is_collection_error()).collect();
-    if !collection_errors.is_empty() {
-        let texts: Vec<(String, Option<String>)> = collection_errors
-            .iter()
-            .map(|case| {
-                let test_module = case.file.clone().unwrap_or_else(|| case.classname.clone());
-                (test_module, case.result().details.clone())
-            })
-            .collect();
+    let texts = collection_failures(cases);
+    if !texts.is_empty() {
         return Some(import_failures(suite, &texts, "a test module"));
     }
     let failed = real().filter(|c| c.status() == CaseStatus::Failed).count();
@@ -185,6 +118,55 @@ fn from_report(
     Some((Outcome::Failed, detail))
 }
 
+/// The top-level modules pytest could not import, by the report's collection errors and a
+/// conftest's import error in its output: the names whose owner ([`OwnModules`]) the caller
+/// finds before [`classify`] decides whose fault a failure is.
+pub fn modules_to_find(ended: &PytestEnd<'_>) -> Vec<String> {
+    let mut texts = match ended.report {
+        Report::Read(cases) => collection_failures(cases),
+        _ => Vec::new(),
+    };
+    texts.extend(conftest_failure(ended.output, Path::new("")));
+    let mut names: Vec<String> = texts
+        .iter()
+        .filter_map(|(_, text)| text.as_deref().and_then(missing_module))
+        .map(|module| top_level(&module).to_string())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// The first component of a dotted module name.
+fn top_level(module: &str) -> &str {
+    module.split('.').next().unwrap_or(module)
+}
+
+/// The report's collection errors, each `(its test module, pytest's text)`.
+fn collection_failures(cases: &[TestCase]) -> Vec<(String, Option<String>)> {
+    cases
+        .iter()
+        .filter(|case| !case.synthetic && case.is_collection_error())
+        .map(|case| {
+            let test_module = case.file.clone().unwrap_or_else(|| case.classname.clone());
+            (test_module, case.result().details.clone())
+        })
+        .collect()
+}
+
+/// A conftest that failed to import, as pytest's output says: `(its path, relative to
+/// `root` when below it, pytest's text)`.
+fn conftest_failure(output: &str, root: &Path) -> Option<(String, Option<String>)> {
+    const CONFTEST: &str = "ImportError while loading conftest '";
+    let at = output.rfind(CONFTEST)?;
+    let rest = &output[at + CONFTEST.len()..];
+    let path = rest.split("'.").next().unwrap_or(rest).trim();
+    let path = Path::new(path)
+        .strip_prefix(root)
+        .map_or_else(|_| path.to_string(), |p| p.display().to_string());
+    Some((path, Some(rest.to_string())))
+}
+
 /// The outcome of modules that failed to import, each `(its file, pytest's text)`:
 /// a collection error when any failure is in the repository's own code (a regression is
 /// never hidden behind a missing package), else an environment error naming the
@@ -198,11 +180,7 @@ fn import_failures(
     let mut own_code = Vec::new();
     for (file, text) in failures {
         match text.as_deref().and_then(missing_module) {
-            Some(module)
-                if !suite
-                    .own
-                    .contains(module.split('.').next().unwrap_or(&module)) =>
-            {
+            Some(module) if !suite.own.contains(top_level(&module)) => {
                 third_party.push(format!("`{module}` ({file} imports it)"))
             }
             _ => {
@@ -247,15 +225,8 @@ fn import_failures(
 /// pytest's exit 4: a conftest that failed to import (pytest then writes no report), or a
 /// command line it rejected, blamed on where the bad part came from.
 fn exit_4(suite: &SuiteFacts<'_>, output: &str) -> (Outcome, Option<String>) {
-    const CONFTEST: &str = "ImportError while loading conftest '";
-    if let Some(at) = output.rfind(CONFTEST) {
-        let rest = &output[at + CONFTEST.len()..];
-        let path = rest.split("'.").next().unwrap_or(rest).trim();
-        let path = Path::new(path)
-            .strip_prefix(suite.root)
-            .map_or_else(|_| path.to_string(), |p| p.display().to_string());
-        let text = rest.to_string();
-        return import_failures(suite, &[(path, Some(text))], "its conftest.py");
+    if let Some(failure) = conftest_failure(output, suite.root) {
+        return import_failures(suite, &[failure], "its conftest.py");
     }
     let error = output
         .lines()
@@ -330,17 +301,12 @@ mod tests {
         case
     }
 
-    fn fixture() -> PathBuf {
-        // This crate's tests/fixtures/basic has the packages `alpha` and `beta` below `libs`.
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/basic")
-    }
+    /// The repository's root in these tests: nothing is read from it.
+    const ROOT: &str = "/src/repo";
 
-    fn own() -> OwnModules {
-        OwnModules {
-            suite_dir: fixture().join("libs/alpha"),
-            pythonpath: vec![fixture().join("libs")],
-        }
-    }
+    /// The repository's own top-level modules, as if found on disk (`libs/alpha`,
+    /// `libs/beta`, the suite's `tests`), made by hand.
+    const OWN: [&str; 3] = ["alpha", "beta", "tests"];
 
     /// Classifies with the suite `s` (markers `not slow`) and no arguments after `--`.
     fn with(code: Option<i32>, report: Report<'_>, output: &str) -> (Outcome, Option<String>) {
@@ -353,23 +319,28 @@ mod tests {
         output: &str,
         args: &[&str],
     ) -> (Outcome, Option<String>) {
-        let own = own();
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let ended = PytestEnd {
+            code,
+            report,
+            output,
+        };
+        // As the executor does: only the names `modules_to_find` gives are looked up, so a
+        // name it missed would be taken for a third-party module and fail the tests below.
+        let asked = modules_to_find(&ended);
+        let own: OwnModules = asked
+            .iter()
+            .map(String::as_str)
+            .filter(|name| OWN.contains(name))
+            .collect();
         let suite = SuiteFacts {
             name: "s",
-            root: &fixture(),
+            root: Path::new(ROOT),
             own: &own,
             markers: Some("not slow"),
             pytest_args: &args,
         };
-        classify(
-            &suite,
-            &PytestEnd {
-                code,
-                report,
-                output,
-            },
-        )
+        classify(&suite, &ended)
     }
 
     fn outcome_of(code: Option<i32>, report: Report<'_>) -> Outcome {
@@ -539,34 +510,43 @@ mod tests {
     }
 
     #[test]
-    fn only_importable_things_are_own_modules() {
-        let dir = std::env::temp_dir().join(format!("xtask-own-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        for (path, text) in [
-            ("tests/fixtures/yaml/config.yaml", "a: 1"),
-            ("tests/fixtures/yaml/deeper/more.yaml", "b: 2"),
-            ("pkg/__init__.py", ""),
-            ("nspace/inner/mod.py", ""),
-            ("single.py", ""),
-        ] {
-            let path = dir.join(path);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, text).unwrap();
-        }
-        let own = OwnModules {
-            suite_dir: dir.clone(),
-            pythonpath: vec![],
+    fn the_modules_to_find_are_those_that_failed_to_import() {
+        let cases = [
+            collection_error(
+                "tests/test_a.py",
+                "E   ModuleNotFoundError: No module named 'yaml.loader'",
+            ),
+            collection_error(
+                "tests/test_b.py",
+                "E   ModuleNotFoundError: No module named 'alpha'",
+            ),
+            collection_error(
+                "tests/test_c.py",
+                "E   ImportError: cannot import name 'x' from 'beta'",
+            ),
+            collection_error(
+                "tests/test_d.py",
+                "E   ModuleNotFoundError: No module named 'yaml'",
+            ),
+        ];
+        let ended = PytestEnd {
+            code: Some(2),
+            report: Report::Read(&cases),
+            output: "",
         };
-        assert!(
-            !own.contains("yaml"),
-            "a directory of data files is no module"
-        );
-        assert!(own.contains("pkg"));
-        assert!(own.contains("nspace"), "a namespace package");
-        assert!(own.contains("single"));
-        assert!(!own.contains("fixtures"), "data all the way down");
-        assert!(!own.contains("missing"));
-        std::fs::remove_dir_all(dir).unwrap();
+        assert_eq!(modules_to_find(&ended), ["alpha", "yaml"]);
+        let conftest = PytestEnd {
+            code: Some(4),
+            report: Report::Missing,
+            output: CONFTEST_MISSING,
+        };
+        assert_eq!(modules_to_find(&conftest), ["yaml"]);
+        let passed = PytestEnd {
+            code: Some(0),
+            report: Report::Read(&[]),
+            output: "",
+        };
+        assert!(modules_to_find(&passed).is_empty(), "nothing to look up");
     }
 
     const CONFTEST_MISSING: &str = "ImportError while loading conftest '/repo/suite/tests/conftest.py'.\ntests/conftest.py:1: in <module>\n    import yaml\nE   ModuleNotFoundError: No module named 'yaml'\n";
@@ -587,7 +567,7 @@ mod tests {
     fn a_conftest_failing_on_own_code_is_a_collection_error() {
         let output = format!(
             "ImportError while loading conftest '{}/tests/conftest.py'.\ntests/conftest.py:1: in <module>\n    from alpha import nope\nE   ImportError: cannot import name 'nope' from 'alpha'\n",
-            own().suite_dir.display()
+            Path::new(ROOT).join("libs/alpha").display()
         );
         let (outcome, detail) = with(Some(4), Report::Missing, &output);
         assert_eq!(outcome, Outcome::CollectionError);

@@ -18,7 +18,6 @@
 //! (another checkout of the files) waits for the others' suites to end before rebuilding
 //! it under them.
 
-use std::hash::Hasher;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -26,6 +25,7 @@ use anyhow::Context;
 
 use serde_json::{json, Value};
 
+use crate::facts::{digest, Facts};
 use crate::invocation::Invocation;
 use crate::manifest::{Environment, Suite};
 use crate::paths::Layout;
@@ -176,29 +176,9 @@ fn interpreter_identity(python: &Path) -> Value {
     json!({ "path": real, "len": meta.map(|m| m.len()), "mtime": mtime })
 }
 
-/// A stable 64-bit digest (FNV-1a): a change detector, not a security boundary.
-pub fn digest(bytes: &[u8]) -> String {
-    let mut hasher = Fnv(0xcbf2_9ce4_8422_2325);
-    hasher.write(bytes);
-    format!("{:016x}", hasher.finish())
-}
-
-struct Fnv(u64);
-
-impl Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 ^= u64::from(b);
-            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-}
-
-/// The environment `suite` runs in, and how to build it with `uv`.
-pub fn plan_env(suite: &Suite, layout: &Layout, uv: &Path) -> EnvPlan {
+/// The environment `suite` runs in, and how to build it with `uv`, from the lock and the
+/// files `facts` found.
+pub fn plan_env(suite: &Suite, layout: &Layout, uv: &Path, facts: &Facts) -> EnvPlan {
     let uv = uv.to_string_lossy().into_owned();
     let dir = Path::new(&suite.dir);
     let python_version = dir.join(".python-version");
@@ -209,12 +189,12 @@ pub fn plan_env(suite: &Suite, layout: &Layout, uv: &Path) -> EnvPlan {
             let mut files = vec![("pyproject.toml", dir.join("pyproject.toml"))];
             // A uv workspace member is built from the workspace root's lock, and the root's
             // pyproject.toml (its members, its sources) shapes what that lock resolves.
-            match crate::uv_workspace::lock_of(&layout.root, &suite.dir) {
+            match facts.lock(&suite.dir) {
                 Some(lock) => {
                     if let Some(pyproject) = lock.workspace_pyproject() {
                         files.push(("workspace pyproject.toml", pyproject.into()));
                     }
-                    files.push(("uv.lock", lock.lock.into()));
+                    files.push(("uv.lock", lock.lock.clone().into()));
                 }
                 None => files.push(("uv.lock", dir.join("uv.lock"))),
             }
@@ -241,8 +221,7 @@ pub fn plan_env(suite: &Suite, layout: &Layout, uv: &Path) -> EnvPlan {
         // The requirements file's contents and the `.python-version` uv reads in the
         // suite's directory decide what is installed into which interpreter.
         for (role, file) in &files {
-            let contents = std::fs::read(layout.root.join(file)).ok();
-            let digest = contents.map_or_else(|| "none".into(), |c| digest(&c));
+            let digest = facts.digest(file).unwrap_or("none");
             key_source.push_str(&format!("\n{role}:{digest}"));
         }
     }
@@ -350,6 +329,7 @@ mod tests {
             ),
             &layout,
             Path::new("/bin/uv"),
+            &Facts::default(),
         );
         let dev = plan_env(
             &suite(
@@ -361,6 +341,7 @@ mod tests {
             ),
             &layout,
             Path::new("/bin/uv"),
+            &Facts::default(),
         );
         assert_ne!(test.path, dev.path, "other extras, other environment");
         assert!(test.path.starts_with("/repo/target/xtask/envs"));
@@ -393,8 +374,18 @@ mod tests {
             requirements: vec!["pytest==9.2.0".into()],
             file: None,
         };
-        let one = plan_env(&suite("a", "x", reqs()), &layout, Path::new("uv"));
-        let two = plan_env(&suite("b", "y", reqs()), &layout, Path::new("uv"));
+        let one = plan_env(
+            &suite("a", "x", reqs()),
+            &layout,
+            Path::new("uv"),
+            &Facts::default(),
+        );
+        let two = plan_env(
+            &suite("b", "y", reqs()),
+            &layout,
+            Path::new("uv"),
+            &Facts::default(),
+        );
         let other = plan_env(
             &suite(
                 "c",
@@ -406,6 +397,7 @@ mod tests {
             ),
             &layout,
             Path::new("uv"),
+            &Facts::default(),
         );
         assert_eq!(one.key, two.key);
         let root = Path::new("/repo");
@@ -422,6 +414,76 @@ mod tests {
     }
 
     #[test]
+    fn the_environment_is_planned_from_the_facts_alone() {
+        let layout = Layout::new("/nowhere");
+        let reqs = Environment::Requirements {
+            requirements: vec![],
+            file: Some("reqs.txt".into()),
+        };
+        let key = |facts: &Facts| {
+            plan_env(
+                &suite("r", "x", reqs.clone()),
+                &layout,
+                Path::new("uv"),
+                facts,
+            )
+            .key
+        };
+        let one = Facts::default().with_file("reqs.txt", b"pytest==9.2.0\n");
+        let same = Facts::default().with_file("reqs.txt", b"pytest==9.2.0\n");
+        let other = Facts::default().with_file("reqs.txt", b"pytest==9.1.0\n");
+        let pinned = one.clone().with_file("x/.python-version", b"3.12\n");
+        assert_eq!(key(&one), key(&same), "keyed by the file's contents");
+        assert_ne!(key(&one), key(&other));
+        assert_ne!(key(&one), key(&pinned), "and by the interpreter uv picks");
+        assert_ne!(
+            key(&one),
+            key(&Facts::default()),
+            "an unreadable file is its own key"
+        );
+
+        // A workspace member's inputs are the workspace's lock and pyproject.toml.
+        let member = Facts::default().with_lock(
+            "ws/a",
+            crate::uv_workspace::ProjectLock {
+                lock: "ws/uv.lock".into(),
+                workspace_root: Some("ws".into()),
+            },
+        );
+        let project = Environment::Project { extras: vec![] };
+        let env = plan_env(
+            &suite("a", "ws/a", project.clone()),
+            &layout,
+            Path::new("uv"),
+            &member,
+        );
+        let roles: Vec<_> = env
+            .input_files
+            .iter()
+            .map(|(r, p)| (*r, p.to_str().unwrap()))
+            .collect();
+        assert_eq!(
+            roles,
+            [
+                ("pyproject.toml", "ws/a/pyproject.toml"),
+                ("workspace pyproject.toml", "ws/pyproject.toml"),
+                ("uv.lock", "ws/uv.lock"),
+                (".python-version", "ws/a/.python-version"),
+            ]
+        );
+        let alone = plan_env(
+            &suite("a", "ws/a", project),
+            &layout,
+            Path::new("uv"),
+            &Facts::default(),
+        );
+        assert_eq!(
+            alone.input_files[1],
+            ("uv.lock", PathBuf::from("ws/a/uv.lock"))
+        );
+    }
+
+    #[test]
     fn inputs_change_with_the_lock_and_with_uv() {
         let root = std::env::temp_dir().join(format!("xtask-env-{}", std::process::id()));
         std::fs::create_dir_all(root.join("pkg")).unwrap();
@@ -431,6 +493,7 @@ mod tests {
             &suite("a", "pkg", Environment::Project { extras: vec![] }),
             &layout,
             Path::new("uv"),
+            &Facts::default(),
         );
         let before = env.inputs(&root, "uv 0.13.8");
         assert_eq!(before, env.inputs(&root, "uv 0.13.8"));

@@ -1,8 +1,8 @@
 //! `cargo xtask`: runs the repository's pytest suites through uv, as declared in the suite
 //! manifest (`[workspace.metadata.xtask]` in the root `Cargo.toml`), and reports them.
 //!
-//! The flow: flags (`flags`) and the manifest (`manifest`) become plans (`plan`, pure),
-//! the runner (`runner`) executes them and emits events, and sinks (`report`) write the
+//! The flow: flags (`flags`) and the manifest (`manifest`), with what the world says
+//! (`facts`, read once), become plans (`plan`, pure); the runner (`runner`) executes them and emits events, and sinks (`report`) write the
 //! terminal output and the JUnit files. Exit codes are in `exit_codes`.
 
 pub mod changes;
@@ -13,6 +13,7 @@ pub mod environment;
 pub mod error;
 pub mod events;
 pub mod exit_codes;
+pub mod facts;
 pub mod flags;
 pub mod invocation;
 pub mod junit_xml;

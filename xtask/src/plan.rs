@@ -1,10 +1,12 @@
-//! Turning a suite into the exact commands that run it: a pure function, so the plan can
-//! be tested (and shown) without running anything.
+//! Turning a suite into the exact commands that run it: a pure function of the suite, the
+//! layout and the [`Facts`] gathered before, so the plan can be tested (and shown) without
+//! running anything or reading any file.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::environment::{plan_env, EnvPlan};
+use crate::facts::Facts;
 use crate::invocation::Invocation;
 use crate::manifest::Suite;
 use crate::outcome::Outcome;
@@ -116,9 +118,15 @@ impl std::fmt::Display for Partition {
     }
 }
 
-pub fn plan_suite(suite: &Suite, layout: &Layout, uv: &Path, pytest_args: &[String]) -> SuitePlan {
+pub fn plan_suite(
+    suite: &Suite,
+    layout: &Layout,
+    uv: &Path,
+    pytest_args: &[String],
+    facts: &Facts,
+) -> SuitePlan {
     let raw_junit = layout.raw_junit(&suite.name);
-    let env = plan_env(suite, layout, uv);
+    let env = plan_env(suite, layout, uv, facts);
 
     // The environment's own `pytest` script, as `uv run ... -- pytest` runs it: unlike
     // `python -m pytest` it does not put the suite's directory first on `sys.path`.
@@ -144,7 +152,7 @@ pub fn plan_suite(suite: &Suite, layout: &Layout, uv: &Path, pytest_args: &[Stri
     if let Some(markers) = &suite.markers {
         test.extend(["-m".into(), markers.clone()]);
     }
-    let narrowed = narrow(suite, &layout.root, pytest_args);
+    let narrowed = narrow(suite, facts, pytest_args);
     if !narrowed.targeted {
         test.extend(suite.paths.iter().cloned());
     }
@@ -200,7 +208,7 @@ pub fn plan_suite(suite: &Suite, layout: &Layout, uv: &Path, pytest_args: &[Stri
         junit: layout.suite_junit(&suite.name),
         log: layout.suite_log(&suite.name),
         timeout: suite.timeout,
-        blocked: missing_prerequisite(suite, |name| std::env::var_os(name)),
+        blocked: missing_prerequisite(suite, facts),
         partition: None,
         retries: suite.retries,
         flaky_fails: false,
@@ -241,9 +249,10 @@ const VALUE_OPTIONS: &[&str] = &[
 ];
 
 /// The arguments after `--` for one suite. An argument that names a path or node id
-/// (`tests/test_x.py::test_y`) that exists in the suite's directory, or below the root and
-/// inside the suite's directory (rewritten relative to it), narrows the suite to it: the
-/// manifest's `paths` are then not passed. A path of another suite is not passed.
+/// (`tests/test_x.py::test_y`) that exists (as `facts` found) in the suite's directory, or
+/// below the root and inside the suite's directory (rewritten relative to it), narrows the
+/// suite to it: the manifest's `paths` are then not passed. A path of another suite is not
+/// passed.
 pub struct Narrowed {
     pub args: Vec<String>,
     /// Some argument names tests of this suite.
@@ -252,7 +261,7 @@ pub struct Narrowed {
     pub elsewhere: bool,
 }
 
-pub fn narrow(suite: &Suite, root: &Path, args: &[String]) -> Narrowed {
+pub fn narrow(suite: &Suite, facts: &Facts, args: &[String]) -> Narrowed {
     let dir = Path::new(&suite.dir);
     let mut out = Vec::new();
     let (mut mine, mut theirs) = (0, 0);
@@ -267,10 +276,10 @@ pub fn narrow(suite: &Suite, root: &Path, args: &[String]) -> Narrowed {
             Some(at) => arg.split_at(at),
             None => (arg.as_str(), ""),
         };
-        if root.join(dir).join(path).exists() {
+        if facts.exists(&dir.join(path)) {
             mine += 1;
             out.push(arg.clone());
-        } else if root.join(path).exists() {
+        } else if facts.exists(Path::new(path)) {
             match Path::new(path).strip_prefix(dir) {
                 Ok(inside) => {
                     mine += 1;
@@ -352,14 +361,11 @@ fn report_option(args: &[String]) -> Option<String> {
 }
 
 /// The first of the suite's `requires-env` variables that is unset or empty.
-fn missing_prerequisite(
-    suite: &Suite,
-    lookup: impl Fn(&str) -> Option<std::ffi::OsString>,
-) -> Option<Blocked> {
+fn missing_prerequisite(suite: &Suite, facts: &Facts) -> Option<Blocked> {
     let missing = suite
         .requires_env
         .iter()
-        .find(|name| lookup(name).is_none_or(|v| v.is_empty()))?;
+        .find(|name| facts.var(name).is_none_or(|v| v.is_empty()))?;
     Some(Blocked {
         outcome: Outcome::PrerequisiteUnavailable,
         skipped: false,
@@ -414,6 +420,7 @@ mod tests {
             &Layout::new("/repo"),
             Path::new("/bin/uv"),
             &args,
+            &Facts::default(),
         )
     }
 
@@ -428,6 +435,7 @@ mod tests {
             &layout,
             Path::new("/bin/uv"),
             &args,
+            &Facts::default(),
         );
         let pytest = plan.env.bin().join("pytest");
         assert_eq!(
@@ -505,7 +513,10 @@ mod tests {
 
     #[test]
     fn paths_and_node_ids_after_the_double_dash_narrow_the_suite() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/basic");
+        // No file on disk: the paths that exist are facts.
+        let facts = Facts::default()
+            .with_path("libs/alpha/tests/test_alpha.py")
+            .with_path("libs/beta/tests");
         let mut alpha = suite(Environment::Project { extras: vec![] });
         alpha.dir = "libs/alpha".into();
         let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
@@ -514,7 +525,7 @@ mod tests {
             "tests/test_alpha.py::test_x",
             "libs/alpha/tests/test_alpha.py::test_x",
         ] {
-            let n = narrow(&alpha, &root, &args(&["-k", "tests", given, "-x"]));
+            let n = narrow(&alpha, &facts, &args(&["-k", "tests", given, "-x"]));
             assert_eq!(
                 n.args,
                 ["-k", "tests", "tests/test_alpha.py::test_x", "-x"],
@@ -523,25 +534,26 @@ mod tests {
             assert!(n.targeted && !n.elsewhere);
         }
         // Another suite's test: left out, and the suite has nothing to run.
-        let n = narrow(&alpha, &root, &args(&["libs/beta/tests", "-x"]));
+        let n = narrow(&alpha, &facts, &args(&["libs/beta/tests", "-x"]));
         assert_eq!(n.args, ["-x"]);
         assert!(n.elsewhere && !n.targeted);
         // Options and their values are never taken for paths.
         let n = narrow(
             &alpha,
-            &root,
+            &facts,
             &args(&["-m", "libs", "--tb=short", "nowhere"]),
         );
         assert_eq!(n.args, ["-m", "libs", "--tb=short", "nowhere"]);
         assert!(!n.targeted && !n.elsewhere);
         // Narrowed, the manifest's paths are not passed.
         alpha.paths = vec!["tests".into()];
-        let layout = Layout::new(&root);
+        let layout = Layout::new("/repo");
         let plan = plan_suite(
             &alpha,
             &layout,
             Path::new("uv"),
-            &args(&["tests/test_alpha.py"]),
+            &args(&["tests/test_alpha.py::test_x"]),
+            &facts,
         );
         assert_eq!(
             plan.test
@@ -551,7 +563,13 @@ mod tests {
                 .count(),
             1
         );
-        assert_eq!(plan.test.argv.last().unwrap(), "tests/test_alpha.py");
+        assert_eq!(
+            plan.test.argv.last().unwrap(),
+            "tests/test_alpha.py::test_x"
+        );
+        // What exists nowhere (no facts) narrows nothing.
+        let n = narrow(&alpha, &Facts::default(), &args(&["tests/test_alpha.py"]));
+        assert!(!n.targeted && !n.elsewhere);
     }
 
     #[test]
@@ -575,14 +593,18 @@ mod tests {
     fn a_suite_missing_a_required_variable_is_blocked() {
         let mut smoke = suite(Environment::Project { extras: vec![] });
         smoke.requires_env = vec!["A_TOKEN".into(), "B_TOKEN".into()];
-        let set = |name: &str| (name == "A_TOKEN").then(|| "x".into());
-        let blocked = missing_prerequisite(&smoke, set).unwrap();
+        let set = Facts::default().with_var("A_TOKEN", "x");
+        let blocked = missing_prerequisite(&smoke, &set).unwrap();
         assert_eq!(blocked.outcome, Outcome::PrerequisiteUnavailable);
         assert!(blocked.detail.contains("B_TOKEN"), "{}", blocked.detail);
-        let all = |_: &str| Some("x".into());
-        assert!(missing_prerequisite(&smoke, all).is_none());
-        let empty = |_: &str| Some("".into());
-        assert!(missing_prerequisite(&smoke, empty).is_some());
+        let all = set.clone().with_var("B_TOKEN", "y");
+        assert!(missing_prerequisite(&smoke, &all).is_none());
+        let plan = plan_suite(&smoke, &Layout::new("/repo"), Path::new("uv"), &[], &all);
+        assert!(plan.blocked.is_none());
+        let empty = set.with_var("B_TOKEN", "");
+        assert!(missing_prerequisite(&smoke, &empty).is_some());
+        let plan = plan_suite(&smoke, &Layout::new("/repo"), Path::new("uv"), &[], &empty);
+        assert!(plan.blocked.unwrap().detail.contains("B_TOKEN"));
     }
 
     #[test]
@@ -592,7 +614,7 @@ mod tests {
         bare.paths.clear();
         bare.pythonpath.clear();
         let layout = Layout::new("/repo");
-        let plan = plan_suite(&bare, &layout, Path::new("uv"), &[]);
+        let plan = plan_suite(&bare, &layout, Path::new("uv"), &[], &Facts::default());
         assert!(!plan.test.argv.contains(&"-m".to_string()));
         assert_eq!(plan.test.argv.last().unwrap(), "_xtask_progress");
         // PYTHONPATH with only the plugin still replaces whatever the caller's shell had.

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use crate::error::Error;
 use crate::events::Sink;
 use crate::exit_codes;
+use crate::facts::Facts;
 use crate::flags::RunArgs;
 use crate::manifest::{Manifest, Suite};
 use crate::outcome::Outcome;
@@ -76,14 +77,14 @@ pub fn exclude<'a>(
 /// `suites` without those that the arguments after `--` leave nothing to run: when they
 /// name tests (paths, node ids) only of other suites.
 fn targeted<'a>(
-    layout: &Layout,
+    facts: &Facts,
     suites: Vec<&'a Suite>,
     args: &RunArgs,
 ) -> Result<Vec<&'a Suite>, Error> {
     let kept: Vec<&Suite> = suites
         .iter()
         .copied()
-        .filter(|s| !crate::plan::narrow(s, &layout.root, &args.pytest_args).elsewhere)
+        .filter(|s| !crate::plan::narrow(s, facts, &args.pytest_args).elsewhere)
         .collect();
     if kept.is_empty() && !suites.is_empty() {
         return Err(Error::Usage(format!(
@@ -165,7 +166,8 @@ pub fn run_suites(
     check_pytest_args(&args.pytest_args, layout)?;
     // Narrowed in turn by --exclude, the tests named after --, and --changed-since.
     let suites = exclude(manifest, suites.to_vec(), &args.exclude)?;
-    let suites = targeted(layout, suites, args)?;
+    let facts = Facts::gather(&layout.root, &suites, &args.pytest_args);
+    let suites = targeted(&facts, suites, args)?;
     let suites = &changed(layout, suites, args)?;
     let started_at = record::now();
     // Read before this invocation becomes the latest one.
@@ -199,7 +201,7 @@ pub fn run_suites(
     let mut plans: Vec<_> = suites
         .iter()
         .map(|suite| {
-            let mut plan = plan_suite(suite, layout, &uv_path, &pytest_args);
+            let mut plan = plan_suite(suite, layout, &uv_path, &pytest_args, &facts);
             if streaming {
                 plan.test
                     .env
@@ -505,7 +507,8 @@ fn start_service(
             .iter()
             .find(|s| &s.name == name)
             .ok_or_else(|| format!("there is no suite `{name}`"))?;
-        let plan = plan_suite(suite, layout, uv, &[]);
+        let facts = Facts::gather(&layout.root, &[suite], &[]);
+        let plan = plan_suite(suite, layout, uv, &[], &facts);
         let build_log = layout
             .logs_dir()
             .join(format!("service-{}-environment.log", service.name));
@@ -574,7 +577,15 @@ mod tests {
         let plans: Vec<_> = manifest
             .suites
             .iter()
-            .map(|s| plan_suite(s, &layout, std::path::Path::new("uv"), &[]))
+            .map(|s| {
+                plan_suite(
+                    s,
+                    &layout,
+                    std::path::Path::new("uv"),
+                    &[],
+                    &Facts::default(),
+                )
+            })
             .collect();
         let previous = std::collections::HashMap::from([
             ("guardrail".to_string(), 0.5),

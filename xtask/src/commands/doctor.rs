@@ -422,7 +422,8 @@ fn check_suites(cx: &Cx<'_>, uv: &Path, suites: &[Suite], out: &mut Output) {
 /// that depend on it, so that one problem is reported once.
 fn check_suite(cx: &Cx<'_>, uv: &Path, suite: &Suite) -> Vec<Check> {
     let layout = cx.layout;
-    let plan = plan_suite(suite, layout, uv, &[]);
+    let facts = crate::facts::Facts::gather(&layout.root, &[suite], &[]);
+    let plan = plan_suite(suite, layout, uv, &[], &facts);
     let project = matches!(suite.environment, Environment::Project { .. });
     // The environment is built, and then checked, under its exclusive lock, held until the
     // last check that uses it: suites that share an environment (and a run using it) take
@@ -1064,7 +1065,13 @@ mod tests {
     #[test]
     fn uv_commands_run_at_the_root_on_the_suites_directory() {
         let suite = Manifest::for_tests(&[("a", "g")]).suites.remove(0);
-        let plan = plan_suite(&suite, &Layout::new("/repo"), Path::new("/bin/uv"), &[]);
+        let plan = plan_suite(
+            &suite,
+            &Layout::new("/repo"),
+            Path::new("/bin/uv"),
+            &[],
+            &Default::default(),
+        );
         let lock = uv_command(Path::new("/bin/uv"), &plan, &["lock", "--check"]);
         assert_eq!(
             lock.argv,

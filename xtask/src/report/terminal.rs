@@ -613,7 +613,15 @@ mod tests {
         let plans = manifest
             .suites
             .iter()
-            .map(|s| plan_suite(s, &layout, std::path::Path::new("uv"), &[]))
+            .map(|s| {
+                plan_suite(
+                    s,
+                    &layout,
+                    std::path::Path::new("uv"),
+                    &[],
+                    &Default::default(),
+                )
+            })
             .collect();
         (layout, plans)
     }

@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use chrono::{DateTime, FixedOffset};
 
-use crate::classify::{classify, OwnModules, PytestEnd, Report, SuiteFacts};
+use crate::classify::{classify, modules_to_find, PytestEnd, Report, SuiteFacts};
 use crate::def_line;
 use crate::environment::{Lease, Use};
+use crate::facts::OwnModules;
 use crate::log;
 use crate::model::{now, Attempt, CaseStatus, StepRecord, SuiteResult, TestCase};
 use crate::outcome::Outcome;
@@ -291,22 +292,6 @@ fn try_run_suite(
         blame_a_dead_service(plan, cx, &mut log, &mut ended);
         return Ok(ended);
     }
-    let own = OwnModules {
-        suite_dir: cx.root.join(&plan.suite.dir),
-        pythonpath: plan
-            .suite
-            .pythonpath
-            .iter()
-            .map(|p| cx.root.join(p))
-            .collect(),
-    };
-    let facts = SuiteFacts {
-        name: &plan.suite.name,
-        root: cx.root,
-        own: &own,
-        markers: plan.suite.markers.as_deref(),
-        pytest_args: &plan.pytest_args,
-    };
     let unreadable;
     let pytest_report = match &report {
         Ok(Some(cases)) => Report::Read(cases),
@@ -320,6 +305,25 @@ fn try_run_suite(
         code,
         report: pytest_report,
         output: &heard.output,
+    };
+    // The one fact the classifier needs from disk, read only for the modules that failed.
+    let pythonpath: Vec<std::path::PathBuf> = plan
+        .suite
+        .pythonpath
+        .iter()
+        .map(|p| cx.root.join(p))
+        .collect();
+    let own = OwnModules::find(
+        &cx.root.join(&plan.suite.dir),
+        &pythonpath,
+        &modules_to_find(&ended),
+    );
+    let facts = SuiteFacts {
+        name: &plan.suite.name,
+        root: cx.root,
+        own: &own,
+        markers: plan.suite.markers.as_deref(),
+        pytest_args: &plan.pytest_args,
     };
     let (mut outcome, mut detail) = classify(&facts, &ended);
     // A slice that holds none of a suite's tests is not the suite's failure when other
