@@ -47,8 +47,6 @@ pub struct SuitePlan {
     pub collected: PathBuf,
     /// Where the plugin writes pytest's rootdir and deselected count.
     pub session: PathBuf,
-    /// Properties of its JUnit suite on top of the usual ones (the health of what it needs).
-    pub properties: Vec<(String, String)>,
 }
 
 impl SuitePlan {
@@ -207,7 +205,6 @@ pub fn plan_suite(suite: &Suite, layout: &Layout, uv: &Path, pytest_args: &[Stri
         results,
         collected,
         session,
-        properties: Vec::new(),
     }
 }
 
