@@ -1,8 +1,11 @@
-//! Running suite plans: the dispatcher hands suites to at most `jobs` workers (`pool`), each
-//! worker runs one suite (`executor`), whose steps run through the step layer (`crate::step`)
-//! on top of the process layer (`crate::process`).
-//! Everything that happens becomes an event (`events`) that every sink turns into one kind
-//! of report; the runner itself never writes a report.
+//! Running suite plans: before them the setup (`setup`) checks prerequisites and starts
+//! services; the dispatcher hands suites to at most `jobs` workers (`pool`), each worker
+//! runs one suite (`executor`), whose steps run through the step layer (`crate::step`) on
+//! top of the process layer (`crate::process`).
+//! Everything that happens becomes an event (`events`) that the [`Emitter`] hands to every
+//! sink, on the session's thread; the runner itself never writes a report. While suites
+//! run, the dispatcher's loop wakes every [`TICK`] to emit a `Tick` and to look for an
+//! interrupt, a service that died, or a suite that runs long.
 
 pub mod executor;
 pub mod setup;
