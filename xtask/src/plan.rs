@@ -49,8 +49,6 @@ pub struct SuitePlan {
     pub collected: PathBuf,
     /// Where the plugin writes pytest's rootdir and deselected count.
     pub session: PathBuf,
-    /// Properties of its JUnit suite on top of the usual ones (the health of what it needs).
-    pub properties: Vec<(String, String)>,
 }
 
 impl SuitePlan {
@@ -215,7 +213,6 @@ pub fn plan_suite(
         results,
         collected,
         session,
-        properties: Vec::new(),
     }
 }
 

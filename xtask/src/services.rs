@@ -75,6 +75,15 @@ impl Health {
         }
     }
 
+    /// `available (1.2 ms)`, `UNAVAILABLE: connection refused`: what the terminal shows.
+    pub fn verdict(&self) -> String {
+        match (&self.error, self.latency) {
+            (None, Some(latency)) => format!("available ({:.1} ms)", latency.as_secs_f64() * 1e3),
+            (None, None) => "available".into(),
+            (Some(error), _) => format!("UNAVAILABLE: {error}"),
+        }
+    }
+
     /// A JUnit property of the suites that need it: (`health:NAME`, a one-line summary).
     pub fn property(&self) -> (String, String) {
         (format!("health:{}", self.name), self.summary())
@@ -266,7 +275,8 @@ impl Launch {
 struct Running {
     name: String,
     stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    /// Says how the service ended, and whether by itself.
+    thread: Option<JoinHandle<Ended>>,
     pid: u32,
     /// Its environment's lease: released once it is stopped (see [`stop_one`]).
     lease: Option<Lease>,
@@ -302,7 +312,36 @@ pub struct Died {
     pub log: PathBuf,
 }
 
+/// How a service's process ended: `exited with 1`; and whether by itself rather than
+/// stopped by the xtask.
+struct Ended {
+    how: String,
+    by_itself: bool,
+}
+
+/// A service the xtask stopped, and how it ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stopped {
+    pub name: String,
+    pub how: String,
+}
+
 impl Watch {
+    /// Every service that was ready and has since ended by itself, by name.
+    pub fn all_died(&self) -> Vec<Died> {
+        let names: Vec<String> = self
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys()
+            .cloned()
+            .collect();
+        names
+            .iter()
+            .filter_map(|name| self.died(std::slice::from_ref(name)))
+            .collect()
+    }
+
     /// The first of `names` that was started and has since ended by itself.
     pub fn died(&self, names: &[String]) -> Option<Died> {
         let watched = self.0.lock().unwrap_or_else(PoisonError::into_inner);
@@ -531,23 +570,32 @@ impl Services {
     }
 
     /// Stops every service and its process tree (SIGINT, then SIGKILL after the grace),
-    /// all at once, and waits until they are gone.
-    pub fn stop_all(&mut self) {
+    /// all at once, and waits until they are gone. Returns those it stopped (not those
+    /// that had ended by themselves, nor those stopped before), in the order they started.
+    pub fn stop_all(&mut self) -> Vec<Stopped> {
         for running in &self.running {
             running.stop.store(true, Ordering::SeqCst);
         }
-        for running in &mut self.running {
-            stop_one(running);
-        }
+        self.running
+            .iter_mut()
+            .filter_map(|running| {
+                let ended = stop_one(running)?;
+                (!ended.by_itself).then(|| Stopped {
+                    name: running.name.clone(),
+                    how: ended.how,
+                })
+            })
+            .collect()
     }
 }
 
-fn stop_one(running: &mut Running) {
+/// Stops the service (if its thread still runs) and says how it ended; `None` when it was
+/// stopped before.
+fn stop_one(running: &mut Running) -> Option<Ended> {
     running.stop.store(true, Ordering::SeqCst);
-    if let Some(thread) = running.thread.take() {
-        let _ = thread.join();
-    }
+    let ended = running.thread.take().and_then(|thread| thread.join().ok());
     running.lease = None;
+    ended
 }
 
 impl Drop for Services {
@@ -565,13 +613,17 @@ fn run(
     stop: &AtomicBool,
     ended: &Mutex<Option<String>>,
     started: mpsc::Sender<Result<u32, String>>,
-) {
+) -> Ended {
     let pipe = std::io::pipe().and_then(|(r, w)| Ok((r, w.try_clone()?, w)));
     let (reader, out, err) = match pipe {
         Ok(pipe) => pipe,
         Err(err) => {
-            let _ = started.send(Err(format!("creating a pipe: {err}")));
-            return;
+            let message = format!("creating a pipe: {err}");
+            let _ = started.send(Err(message.clone()));
+            return Ended {
+                how: message,
+                by_itself: true,
+            };
         }
     };
     let mut command = invocation.command();
@@ -584,8 +636,11 @@ fn run(
         Err(err) => {
             let message = format!("`{}`: {err}", invocation.argv[0]);
             let _ = writeln!(log, "xtask: could not start {}", redactor.text(&message));
-            let _ = started.send(Err(message));
-            return;
+            let _ = started.send(Err(message.clone()));
+            return Ended {
+                how: message,
+                by_itself: true,
+            };
         }
     };
     let copier = match log.try_clone() {
@@ -637,6 +692,10 @@ fn run(
         "xtask: service {how}{stopped} after {:.2}s",
         clock.elapsed().as_secs_f64()
     );
+    Ended {
+        how,
+        by_itself: exited_by_itself,
+    }
 }
 
 /// The variables a ready service gives the suites that need it.

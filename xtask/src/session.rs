@@ -17,8 +17,9 @@ use crate::redact::{RedactingWriter, Redactor};
 use crate::report::github::{self, GithubSink, GroupOpener};
 use crate::report::record::{self, RecordSink, RunInfo};
 use crate::report::{junit::JunitSink, terminal, terminal::TerminalSink};
+use crate::runner::setup::{self, Setup};
 use crate::runs::{self, RunDir};
-use crate::services::{self as svc, Health, Launch, Services};
+use crate::services::Services;
 use crate::{process, runner, toolchain};
 
 /// The suites named by `selectors` (suite or group names), in manifest order, each once.
@@ -254,26 +255,6 @@ pub fn run_suites(
         also: streaming.then(|| terminal.stream_writer()),
         services: services.watch(),
     };
-    let health = if toolchain_blocked.is_none() {
-        let mut out = RedactingWriter::new(std::io::stdout(), redactor.clone());
-        let health = prepare_smoke(
-            layout,
-            manifest,
-            &mut plans,
-            &cx,
-            &uv_path,
-            &mut services,
-            !args.require_all,
-            &mut out,
-        );
-        let _ = out.finish();
-        health
-    } else {
-        Vec::new()
-    };
-    if !health.is_empty() {
-        record.set_health(health.iter().map(Health::record).collect());
-    }
     // In GitHub Actions: groups around what the terminal prints for each suite (opened
     // before it, closed after it), annotations and the step summary.
     let mut github = github::enabled().then(|| {
@@ -282,7 +263,6 @@ pub fn run_suites(
             GithubSink::from_env(redactor.clone()),
         )
     });
-    let order = longest_first(&plans, &previous);
     let mut sinks: Vec<&mut dyn Sink> = Vec::new();
     match &mut github {
         Some((opener, sink)) => sinks.extend([
@@ -294,15 +274,31 @@ pub fn run_suites(
         ]),
         None => sinks.extend([&mut terminal as &mut dyn Sink, &mut junit, &mut record]),
     }
-    let (results, run_errors) = runner::run(&plans, &order, jobs, &cx, &mut sinks);
-    drop(sinks);
+    let mut emitter = runner::Emitter::new(sinks);
+    if toolchain_blocked.is_none() {
+        let setup = Setup {
+            layout,
+            manifest,
+            uv: &uv_path,
+            lenient: !args.require_all,
+        };
+        setup::prepare(&setup, &mut plans, &cx, &mut services, &mut emitter);
+    }
+    let order = longest_first(&plans, &previous);
+    let (results, suite_panics) = runner::run(&plans, &order, jobs, &cx, &mut emitter);
     // After success, failure, a timeout or an interrupt alike (and on a panic, by Drop).
-    services.stop_all();
+    setup::stop(&mut services, &mut emitter);
+    let sink_errors = emitter.into_errors();
     let _ = std::fs::remove_dir_all(layout.work_dir());
 
     // A report that could not be written is the xtask's failure, whatever the tests did.
     let mut errors: Vec<String> = run_dir.problems.clone();
-    errors.extend(run_errors.iter().map(|err| format!("{err:#}")));
+    errors.extend(
+        suite_panics
+            .iter()
+            .chain(&sink_errors)
+            .map(|err| format!("{err:#}")),
+    );
     // Without --require-all, a suite whose prerequisite is unavailable is reported but does
     // not decide the exit code.
     let code = if errors.is_empty() {
@@ -336,207 +332,6 @@ fn longest_first(
     // The test groups first, then the smoke suites (`cargo xtask ci`).
     order.sort_by_key(|i| plans[*i].suite.group == crate::manifest::SMOKE_GROUP);
     order
-}
-
-/// What the suites to run need: checks their prerequisites (all at once), starts their
-/// services (each once, on a free loopback port unless it sets one) and waits for them.
-/// Suites whose prerequisite is unavailable, or whose service did not become ready, are
-/// blocked with why; the others get the services' addresses in their environment. Every
-/// plan gets the health of what it needs as JUnit properties. Returns the health snapshot.
-#[allow(clippy::too_many_arguments)]
-fn prepare_smoke(
-    layout: &Layout,
-    manifest: &Manifest,
-    plans: &mut [crate::plan::SuitePlan],
-    cx: &runner::RunContext<'_>,
-    uv: &std::path::Path,
-    services: &mut Services,
-    lenient: bool,
-    out: &mut dyn std::io::Write,
-) -> Vec<Health> {
-    // A suite whose `requires-env` is unset: skipped, unless --require-all.
-    if lenient {
-        for plan in plans.iter_mut() {
-            if let Some(blocked) = plan.blocked.as_mut() {
-                blocked.skipped |= blocked.outcome == Outcome::PrerequisiteUnavailable;
-            }
-        }
-    }
-    let prerequisite_names = needed(plans, |s| &s.prerequisites);
-    let service_names = needed(plans, |s| &s.services);
-    if prerequisite_names.is_empty() && service_names.is_empty() {
-        return Vec::new();
-    }
-    let prerequisites: Vec<_> = manifest
-        .prerequisites
-        .iter()
-        .filter(|p| prerequisite_names.contains(&p.name))
-        .collect();
-    let mut health = svc::check_all(&prerequisites, &layout.root, cx.redactor);
-    for line in &health {
-        let _ = writeln!(out, "xtask: {}: {}", line.label(), verdict(line));
-    }
-    for plan in plans.iter_mut().filter(|p| p.blocked.is_none()) {
-        let down = health
-            .iter()
-            .find(|h| !h.available && plan.suite.prerequisites.contains(&h.name));
-        if let Some(down) = down {
-            plan.blocked = Some(Blocked {
-                outcome: Outcome::PrerequisiteUnavailable,
-                detail: format!(
-                    "not run: its {} is unavailable: {}",
-                    down.label(),
-                    down.error.as_deref().unwrap_or("")
-                ),
-                skipped: lenient,
-            });
-        }
-    }
-    // Services only for the suites that can still run.
-    let service_names = needed(plans, |s| &s.services);
-    for service in manifest
-        .services
-        .iter()
-        .filter(|s| service_names.contains(&s.name))
-    {
-        let log = layout
-            .logs_dir()
-            .join(format!("service-{}.log", service.name));
-        let started = start_service(layout, manifest, service, cx, uv, services, log.clone());
-        let (line, result) = match started {
-            Ok(started) => started,
-            Err(detail) => {
-                let line = Health {
-                    name: service.name.clone(),
-                    kind: "service",
-                    target: service.command.join(" "),
-                    available: false,
-                    latency: None,
-                    error: Some(cx.redactor.text(&detail)),
-                    checked_at: crate::model::now(),
-                };
-                (line, Err(svc::ServiceFailure { detail, log }))
-            }
-        };
-        let _ = writeln!(out, "xtask: {}: {}", line.label(), verdict(&line));
-        let needing = plans
-            .iter_mut()
-            .filter(|p| p.blocked.is_none() && p.suite.services.contains(&service.name));
-        match &result {
-            Ok(port) => {
-                for plan in needing {
-                    plan.test.env.extend(svc::exports(service, *port));
-                }
-            }
-            Err(failure) => {
-                let shown = layout.display(&failure.log).into_owned();
-                let tail = crate::log::tail(&failure.log, 20);
-                let _ = writeln!(
-                    out,
-                    "xtask: service `{}` error: {}; the end of its log ({shown}):",
-                    service.name, failure.detail
-                );
-                for l in tail.lines() {
-                    let _ = writeln!(out, "    {l}");
-                }
-                for plan in needing {
-                    plan.blocked = Some(Blocked {
-                        outcome: Outcome::ServiceError,
-                        detail: format!(
-                            "not run: the service `{}` it needs could not be used: {}; its log is {shown}",
-                            service.name, failure.detail
-                        ),
-                        skipped: false,
-                    });
-                }
-            }
-        }
-        health.push(line);
-    }
-    let _ = out.flush();
-    for plan in plans.iter_mut() {
-        plan.properties = health
-            .iter()
-            .filter(|h| {
-                plan.suite.prerequisites.contains(&h.name) || plan.suite.services.contains(&h.name)
-            })
-            .map(Health::property)
-            .collect();
-    }
-    health
-}
-
-/// The names (of services or prerequisites) that the suites that can run need, once each.
-fn needed(plans: &[crate::plan::SuitePlan], kind: fn(&Suite) -> &Vec<String>) -> Vec<String> {
-    let mut names: Vec<String> = Vec::new();
-    for plan in plans.iter().filter(|p| p.blocked.is_none()) {
-        for name in kind(&plan.suite) {
-            if !names.contains(name) {
-                names.push(name.clone());
-            }
-        }
-    }
-    names
-}
-
-fn verdict(line: &Health) -> String {
-    match (&line.error, line.latency) {
-        (None, Some(latency)) => format!("available ({:.1} ms)", latency.as_secs_f64() * 1e3),
-        (None, None) => "available".into(),
-        (Some(error), _) => format!("UNAVAILABLE: {error}"),
-    }
-}
-
-/// Builds the environment the service runs in (when it names a suite), picks its port and
-/// starts it. `Err` when it could not even be launched; otherwise its health and port.
-#[allow(clippy::type_complexity)]
-fn start_service(
-    layout: &Layout,
-    manifest: &Manifest,
-    service: &crate::manifest::Service,
-    cx: &runner::RunContext<'_>,
-    uv: &std::path::Path,
-    services: &mut Services,
-    log: PathBuf,
-) -> Result<(Health, Result<u16, svc::ServiceFailure>), String> {
-    let mut environment = None;
-    let mut extra_env = Vec::new();
-    if let Some(name) = &service.environment {
-        let suite = manifest
-            .suites
-            .iter()
-            .find(|s| &s.name == name)
-            .ok_or_else(|| format!("there is no suite `{name}`"))?;
-        let facts = Facts::gather(&layout.root, &[suite], &[]);
-        let plan = plan_suite(suite, layout, uv, &[], &facts);
-        let build_log = layout
-            .logs_dir()
-            .join(format!("service-{}-environment.log", service.name));
-        let mut file = crate::log::create(&build_log).map_err(|e| format!("{e:#}"))?;
-        let lease =
-            crate::runner::executor::build_environment(&plan, cx, &mut file).map_err(|why| {
-                format!(
-                    "its environment (suite `{name}`'s) could not be built: {why}; see {}",
-                    layout.display(&build_log)
-                )
-            })?;
-        if !suite.pythonpath.is_empty() {
-            let entries: Vec<String> = suite
-                .pythonpath
-                .iter()
-                .map(|p| layout.root.join(p).to_string_lossy().into_owned())
-                .collect();
-            extra_env.push(("PYTHONPATH".to_string(), entries.join(":")));
-        }
-        environment = Some((plan.env.path.clone(), lease));
-    }
-    let port = match service.port {
-        Some(port) => port,
-        None => svc::free_port().map_err(|e| format!("no free port on 127.0.0.1: {e}"))?,
-    };
-    let launch = Launch::new(service, &layout.root, port, environment, extra_env, log);
-    let (line, result) = services.start(service, launch, cx.redactor);
-    Ok((line, result.map(|()| port)))
 }
 
 #[cfg(test)]

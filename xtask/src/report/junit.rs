@@ -39,6 +39,9 @@ pub struct JunitSink {
     layout: Layout,
     redactor: Redactor,
     suites: Vec<Option<TestSuite>>,
+    /// The health of every prerequisite and service, as the setup's events said: (name,
+    /// the JUnit property of the suites that need it).
+    health: Vec<(String, (String, String))>,
 }
 
 impl JunitSink {
@@ -47,6 +50,7 @@ impl JunitSink {
             layout: layout.clone(),
             redactor,
             suites: Vec::new(),
+            health: Vec::new(),
         }
     }
 
@@ -73,7 +77,11 @@ impl JunitSink {
         suite.add_property(Property::new("dir", self.text(&plan.suite.dir)));
         suite.add_property(("outcome", result.outcome.name()));
         suite.add_property(("deselected", result.deselected.to_string().as_str()));
-        for (name, value) in &plan.properties {
+        let needs = |name: &String| {
+            plan.suite.prerequisites.contains(name) || plan.suite.services.contains(name)
+        };
+        let health = self.health.iter().filter(|(name, _)| needs(name));
+        for (_, (name, value)) in health {
             suite.add_property(Property::new(self.text(name), self.text(value)));
         }
         suite
@@ -174,7 +182,12 @@ impl Sink for JunitSink {
                 report.add_test_suites(self.suites.iter().flatten().cloned());
                 self.write(&self.layout.junit_report(), &report)?;
             }
-            Event::SuiteStarted { .. } | Event::EnvironmentReady { .. } => {}
+            Event::PrerequisiteChecked { health }
+            | Event::ServiceReady { health }
+            | Event::ServiceFailed { health, .. } => {
+                self.health.push((health.name.clone(), health.property()));
+            }
+            _ => {}
         }
         Ok(())
     }

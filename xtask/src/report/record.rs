@@ -151,7 +151,8 @@ pub struct RecordSink {
     redactor: Redactor,
     /// The run's outcome, duration and suites, once it has finished.
     finished: Option<(Outcome, f64, Vec<SuiteRecord>)>,
-    /// The smoke run's health snapshot.
+    /// The health snapshot of the prerequisites and services the setup checked or started,
+    /// in the order of their events; `None` when there were none.
     health: Option<Vec<HealthRecord>>,
     /// `--require-all`: whether an unavailable prerequisite decides the run's outcome.
     pub require_all: bool,
@@ -167,11 +168,6 @@ impl RecordSink {
             health: None,
             require_all: true,
         }
-    }
-
-    /// The smoke run's health snapshot of its services and prerequisites.
-    pub fn set_health(&mut self, health: Vec<HealthRecord>) {
-        self.health = Some(health);
     }
 
     /// Writes run.json with the run's exit code and the errors that changed it.
@@ -201,13 +197,21 @@ impl RecordSink {
 
 impl Sink for RecordSink {
     fn handle(&mut self, event: &Event<'_>) -> anyhow::Result<()> {
-        let Event::RunFinished {
-            plans,
-            results,
-            duration,
-        } = event
-        else {
-            return Ok(());
+        let (plans, results, duration) = match event {
+            Event::PrerequisiteChecked { health }
+            | Event::ServiceReady { health }
+            | Event::ServiceFailed { health, .. } => {
+                self.health
+                    .get_or_insert_with(Vec::new)
+                    .push(health.record());
+                return Ok(());
+            }
+            Event::RunFinished {
+                plans,
+                results,
+                duration,
+            } => (plans, results, duration),
+            _ => return Ok(()),
         };
         let overall = Outcome::deciding(results.iter().map(|r| r.outcome), self.require_all);
         let layout = &self.layout;

@@ -1,14 +1,15 @@
-//! The terminal sink: one line per suite as it ends, the failures of a suite that did not
-//! pass, and a table at the end. On a terminal (not in CI) a status line shows the suites
-//! running and for how long, redrawn in place, and outcomes are coloured (unless
-//! `NO_COLOR` is set); piped or in CI the output is plain lines without escape codes.
-//! Everything is written in whole lines, so output of suites that run at once never
-//! interleaves.
+//! The terminal sink: a line per prerequisite checked and service started, one line per
+//! suite as it ends, the failures of a suite that did not pass, a line per retry, per
+//! service that died and for an interrupt, and a table at the end. On a terminal (not in
+//! CI) a status line shows the suites running and for how long, redrawn in place at every
+//! `Tick` event, and outcomes are coloured (unless `NO_COLOR` is set); piped or in CI the
+//! output is plain lines without escape codes, and a suite that runs long says so once a
+//! period (`SuiteSlow`). Everything is written in whole lines, so output of suites that run
+//! at once never interleaves. Everything shown comes from an event (and the logs it names).
 
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
-use std::thread::JoinHandle;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use anstyle::{AnsiColor, Style};
@@ -22,8 +23,6 @@ use crate::paths::Layout;
 use crate::plan::SuitePlan;
 use crate::text::readable;
 
-/// How often the status line is redrawn.
-const TICK: Duration = Duration::from_millis(200);
 /// How many failed tests a failing suite lists before "N more".
 const MAX_CASES: usize = 10;
 /// How much of a failed test's message is shown: its first lines, each cut at this many
@@ -32,6 +31,8 @@ const MESSAGE_LINES: usize = 3;
 const MESSAGE_CHARS: usize = 200;
 /// How many lines of a failing suite's log are shown.
 const FAILURE_TAIL_LINES: usize = 40;
+/// How many lines of a service's log are shown when it could not be used.
+const SERVICE_TAIL_LINES: usize = 20;
 /// The indentation of everything below a suite's result line.
 const INDENT: &str = "             ";
 /// Erases the line the cursor is on and goes to its start.
@@ -83,8 +84,8 @@ impl Options {
 }
 
 pub struct TerminalSink<W: Write + Send + 'static> {
-    screen: Arc<Screen<W>>,
-    ticker: Option<JoinHandle<()>>,
+    /// The terminal, shared with the writer of streamed output (`--no-capture`).
+    screen: Arc<Mutex<State<W>>>,
     layout: Layout,
     options: Options,
     /// Per suite index: how long its environment took, when this run built it.
@@ -93,19 +94,12 @@ pub struct TerminalSink<W: Write + Send + 'static> {
     deferred: Vec<String>,
 }
 
-/// The terminal, shared with the ticker thread that redraws the status line.
-struct Screen<W> {
-    state: Mutex<State<W>>,
-    stopped: Mutex<bool>,
-    wake: Condvar,
-}
-
 struct State<W> {
     out: W,
     live: bool,
     /// Whether the status line is on the screen (and must be erased before anything else).
     shown: bool,
-    running: Vec<(usize, String, Instant)>,
+    running: Vec<Running>,
     finished: usize,
     total: usize,
     /// Whether streamed output goes straight out: between a suite's header and its result
@@ -113,6 +107,15 @@ struct State<W> {
     /// perhaps after its first output) it is held in `held`.
     stream_open: bool,
     held: Vec<u8>,
+}
+
+/// A suite on the status line.
+struct Running {
+    index: usize,
+    name: String,
+    since: Instant,
+    /// Whether its environment is being built.
+    building: bool,
 }
 
 impl<W: Write> State<W> {
@@ -140,9 +143,14 @@ impl<W: Write> State<W> {
         let line = status_line(
             self.finished,
             self.total,
-            self.running
-                .iter()
-                .map(|(_, name, since)| (name.as_str(), since.elapsed())),
+            self.running.iter().map(|r| {
+                let name = if r.building {
+                    format!("{} (building its environment)", r.name)
+                } else {
+                    r.name.clone()
+                };
+                (name, r.since.elapsed())
+            }),
         );
         // One character short of the width, so the line never wraps.
         let width = terminal_width().saturating_sub(1).max(10);
@@ -160,10 +168,10 @@ impl<W: Write> State<W> {
 }
 
 /// `[2/5] running: backend 3.1s, agent 1.2s`.
-fn status_line<'a>(
+fn status_line(
     finished: usize,
     total: usize,
-    running: impl Iterator<Item = (&'a str, Duration)>,
+    running: impl Iterator<Item = (String, Duration)>,
 ) -> String {
     let running: Vec<String> = running
         .map(|(name, took)| format!("{name} {:.1}s", took.as_secs_f64()))
@@ -191,21 +199,16 @@ fn lock<T: ?Sized>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl<W: Write + Send + 'static> TerminalSink<W> {
     pub fn new(out: W, layout: &Layout, options: Options) -> Self {
         TerminalSink {
-            screen: Arc::new(Screen {
-                state: Mutex::new(State {
-                    out,
-                    live: options.live,
-                    shown: false,
-                    running: Vec::new(),
-                    finished: 0,
-                    total: 0,
-                    stream_open: false,
-                    held: Vec::new(),
-                }),
-                stopped: Mutex::new(false),
-                wake: Condvar::new(),
-            }),
-            ticker: None,
+            screen: Arc::new(Mutex::new(State {
+                out,
+                live: options.live,
+                shown: false,
+                running: Vec::new(),
+                finished: 0,
+                total: 0,
+                stream_open: false,
+                held: Vec::new(),
+            })),
             layout: layout.clone(),
             options,
             built: HashMap::new(),
@@ -214,7 +217,7 @@ impl<W: Write + Send + 'static> TerminalSink<W> {
     }
 
     fn print(&self, text: &str) -> std::io::Result<()> {
-        lock(&self.screen.state).print(text)
+        lock(&self.screen).print(text)
     }
 
     /// The writer every step's output streams to with `--no-capture` (the bytes are already
@@ -225,36 +228,9 @@ impl<W: Write + Send + 'static> TerminalSink<W> {
         }))
     }
 
-    /// Redraws the status line every `TICK` until stopped.
-    fn start_ticker(&mut self) {
-        if !self.options.live || self.ticker.is_some() {
-            return;
-        }
-        let screen = Arc::clone(&self.screen);
-        self.ticker = Some(std::thread::spawn(move || loop {
-            let stopped = lock(&screen.stopped);
-            let (stopped, _) = screen
-                .wake
-                .wait_timeout(stopped, TICK)
-                .unwrap_or_else(PoisonError::into_inner);
-            if *stopped {
-                break;
-            }
-            drop(stopped);
-            // A terminal that went away only stops the redrawing.
-            if lock(&screen.state).redraw().is_err() {
-                break;
-            }
-        }));
-    }
-
-    fn stop_ticker(&mut self) {
-        *lock(&self.screen.stopped) = true;
-        self.screen.wake.notify_all();
-        if let Some(ticker) = self.ticker.take() {
-            let _ = ticker.join();
-        }
-        let mut state = lock(&self.screen.state);
+    /// Erases the status line for good: the suites are done.
+    fn stop_live(&mut self) {
+        let mut state = lock(&self.screen);
         state.live = false;
         let _ = state.erase().and_then(|()| state.out.flush());
     }
@@ -265,6 +241,12 @@ impl<W: Write + Send + 'static> TerminalSink<W> {
         } else {
             text.to_string()
         }
+    }
+
+    fn retry_style() -> Style {
+        Style::new()
+            .fg_color(Some(AnsiColor::Magenta.into()))
+            .bold()
     }
 
     fn outcome_style(outcome: Outcome) -> Style {
@@ -407,7 +389,7 @@ impl<W: Write + Send + 'static> TerminalSink<W> {
 }
 
 struct StreamWriter<W> {
-    screen: Arc<Screen<W>>,
+    screen: Arc<Mutex<State<W>>>,
 }
 
 /// Streamed output held before its suite's header is shown: at most this much (more is
@@ -416,7 +398,7 @@ const HELD_MAX: usize = 1 << 20;
 
 impl<W: Write> Write for StreamWriter<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let mut state = lock(&self.screen.state);
+        let mut state = lock(&self.screen);
         if state.stream_open || state.held.len() + buf.len() > HELD_MAX {
             let held = std::mem::take(&mut state.held);
             state.out.write_all(&held)?;
@@ -434,7 +416,7 @@ impl<W: Write> Write for StreamWriter<W> {
 
 impl<W: Write + Send + 'static> Drop for TerminalSink<W> {
     fn drop(&mut self) {
-        self.stop_ticker();
+        self.stop_live();
     }
 }
 
@@ -454,11 +436,10 @@ impl<W: Write + Send + 'static> Sink for TerminalSink<W> {
                     jobs,
                     names.join(", ")
                 ))?;
-                lock(&self.screen.state).total = plans.len();
-                self.start_ticker();
+                lock(&self.screen).total = plans.len();
             }
             Event::SuiteStarted { index, plan } => {
-                let mut state = lock(&self.screen.state);
+                let mut state = lock(&self.screen);
                 if self.options.streaming {
                     let rule = "─".repeat(20);
                     state.print(&format!(
@@ -469,9 +450,19 @@ impl<W: Write + Send + 'static> Sink for TerminalSink<W> {
                     state.out.write_all(&held)?;
                     state.stream_open = true;
                 }
-                state
-                    .running
-                    .push((*index, plan.suite.name.clone(), Instant::now()));
+                state.running.push(Running {
+                    index: *index,
+                    name: plan.suite.name.clone(),
+                    since: Instant::now(),
+                    building: false,
+                });
+                state.redraw()?;
+            }
+            Event::EnvironmentBuilding { index, .. } => {
+                let mut state = lock(&self.screen);
+                if let Some(running) = state.running.iter_mut().find(|r| r.index == *index) {
+                    running.building = true;
+                }
                 state.redraw()?;
             }
             Event::EnvironmentReady {
@@ -483,15 +474,93 @@ impl<W: Write + Send + 'static> Sink for TerminalSink<W> {
                 if *built {
                     self.built.insert(*index, *duration);
                 }
+                let mut state = lock(&self.screen);
+                if let Some(running) = state.running.iter_mut().find(|r| r.index == *index) {
+                    running.building = false;
+                }
+                state.redraw()?;
             }
+            Event::Tick { .. } => lock(&self.screen).redraw()?,
+            Event::PrerequisiteChecked { health } | Event::ServiceReady { health } => {
+                self.print(&format!(
+                    "xtask: {}: {}\n",
+                    health.label(),
+                    health.verdict()
+                ))?;
+            }
+            Event::ServiceFailed {
+                health,
+                detail,
+                log,
+            } => {
+                let shown = self.layout.display(log).into_owned();
+                let mut text = format!(
+                    "xtask: {}: {}\nxtask: service `{}` error: {detail}; the end of its log ({shown}):\n",
+                    health.label(),
+                    health.verdict(),
+                    health.name,
+                );
+                for line in log::tail(log, SERVICE_TAIL_LINES).lines() {
+                    text.push_str(&format!("    {line}\n"));
+                }
+                self.print(&text)?;
+            }
+            Event::ServiceDied { died } => {
+                self.print(&format!(
+                    "xtask: service `{}` {} while the run needed it; the suites that need it end service-error; its log: {}\n",
+                    died.name,
+                    died.how,
+                    self.layout.display(&died.log)
+                ))?;
+            }
+            Event::RetryStarted {
+                plan,
+                attempt,
+                retries,
+                tests,
+                never_ran,
+                ..
+            } => {
+                let word = format!("{:>12}", "RETRY");
+                let never = if *never_ran > 0 {
+                    format!(" ({never_ran} of which never ran)")
+                } else {
+                    String::new()
+                };
+                self.print(&format!(
+                    "{} {} [{}]: retry {attempt} of {retries}, {tests} test(s) again{never}\n",
+                    self.paint(Self::retry_style(), &word),
+                    plan.suite.name,
+                    plan.suite.group,
+                ))?;
+            }
+            Event::SuiteSlow { plan, elapsed, .. } => {
+                // The status line shows how long every suite runs; without it, a line.
+                if !self.options.live {
+                    let word = format!("{:>12}", "SLOW");
+                    self.print(&format!(
+                        "{} {} [{}]: still running after {}s\n",
+                        self.paint(Self::retry_style(), &word),
+                        plan.suite.name,
+                        plan.suite.group,
+                        elapsed.as_secs()
+                    ))?;
+                }
+            }
+            Event::Interrupted => {
+                self.print(
+                    "xtask: interrupted: stopping the running suites with their processes, starting no more (interrupt again to stop them without their grace period)\n",
+                )?;
+            }
+            Event::ServiceStarting { .. } | Event::ServiceStopped { .. } => {}
             Event::SuiteFinished {
                 index,
                 plan,
                 result,
             } => {
                 {
-                    let mut state = lock(&self.screen.state);
-                    state.running.retain(|(i, ..)| i != index);
+                    let mut state = lock(&self.screen);
+                    state.running.retain(|r| r.index != *index);
                     state.finished += 1;
                     state.stream_open = false;
                 }
@@ -516,7 +585,7 @@ impl<W: Write + Send + 'static> Sink for TerminalSink<W> {
                 results,
                 duration,
             } => {
-                self.stop_ticker();
+                self.stop_live();
                 let mut text = String::new();
                 if !self.deferred.is_empty() {
                     text.push('\n');
@@ -831,11 +900,173 @@ mod tests {
             2,
             5,
             [
-                ("backend", Duration::from_millis(3100)),
-                ("agent", Duration::from_millis(1200)),
+                ("backend".to_string(), Duration::from_millis(3100)),
+                ("agent".to_string(), Duration::from_millis(1200)),
             ]
             .into_iter(),
         );
         assert_eq!(line, "[2/5] running: backend 3.1s, agent 1.2s");
+    }
+    fn health(name: &str, kind: &'static str, error: Option<&str>) -> crate::services::Health {
+        crate::services::Health {
+            name: name.into(),
+            kind,
+            target: "127.0.0.1:9".into(),
+            available: error.is_none(),
+            latency: error.is_none().then(|| Duration::from_micros(1500)),
+            error: error.map(String::from),
+            checked_at: now(),
+        }
+    }
+
+    #[test]
+    fn the_setup_retries_slow_suites_deaths_and_interrupts_are_lines_from_their_events() {
+        let (layout, plans) = plans();
+        let dir = std::env::temp_dir().join(format!("xtask-terminal-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("service-api.log");
+        std::fs::write(&log, "starting\nTraceback: port in use\n").unwrap();
+        let screen = Screenful::default();
+        let mut sink = TerminalSink::new(screen.clone(), &layout, Options::plain());
+        let broker = health("broker", "tcp", None);
+        let api = health("api", "service", Some("it exited at start (exited with 3)"));
+        let died = crate::services::Died {
+            name: "db".into(),
+            how: "exited with 1".into(),
+            log: dir.join("service-db.log"),
+        };
+        let (green, red) = (&plans[0], &plans[1]);
+        let result = result(Outcome::Passed, 0);
+        for event in [
+            Event::PrerequisiteChecked { health: &broker },
+            Event::ServiceStarting { name: "api" },
+            Event::ServiceFailed {
+                health: &api,
+                detail: "it exited at start (exited with 3)",
+                log: &log,
+            },
+            Event::RunStarted {
+                plans: &plans,
+                jobs: 2,
+            },
+            Event::SuiteStarted {
+                index: 1,
+                plan: red,
+            },
+            Event::EnvironmentBuilding {
+                index: 1,
+                plan: red,
+            },
+            Event::Tick {
+                elapsed: Duration::from_millis(200),
+            },
+            Event::RetryStarted {
+                index: 1,
+                plan: red,
+                attempt: 1,
+                retries: 2,
+                tests: 3,
+                never_ran: 1,
+            },
+            Event::SuiteSlow {
+                index: 1,
+                plan: red,
+                elapsed: Duration::from_secs(60),
+            },
+            Event::ServiceDied { died: &died },
+            Event::Interrupted,
+            Event::SuiteFinished {
+                index: 0,
+                plan: green,
+                result: &result,
+            },
+            Event::ServiceStopped {
+                name: "api",
+                how: "exited with 0",
+            },
+        ] {
+            sink.handle(&event).unwrap();
+        }
+        drop(sink);
+        let out = screen.text();
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            lines[..5],
+            [
+                "xtask: prerequisite `broker` (tcp 127.0.0.1:9): available (1.5 ms)",
+                "xtask: service `api` (127.0.0.1:9): UNAVAILABLE: it exited at start (exited with 3)",
+                &format!(
+                    "xtask: service `api` error: it exited at start (exited with 3); the end of its log ({}):",
+                    log.display()
+                ),
+                "    starting",
+                "    Traceback: port in use",
+            ],
+            "{out}"
+        );
+        assert!(lines[5].starts_with("xtask: running 2 suite(s), 2 at a time"));
+        assert_eq!(
+            lines[6..10],
+            [
+                "       RETRY red [two]: retry 1 of 2, 3 test(s) again (1 of which never ran)",
+                "        SLOW red [two]: still running after 60s",
+                &format!(
+                    "xtask: service `db` exited with 1 while the run needed it; the suites that need it end service-error; its log: {}",
+                    dir.join("service-db.log").display()
+                ),
+                "xtask: interrupted: stopping the running suites with their processes, starting no more (interrupt again to stop them without their grace period)",
+            ],
+            "{out}"
+        );
+        assert!(lines[10].starts_with("      PASSED green [one]"), "{out}");
+        // Starting and stopping a service show nothing; a tick without a status line neither.
+        assert_eq!(lines.len(), 11, "{out}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn each_tick_redraws_the_status_line_which_names_a_suite_building_its_environment() {
+        let (layout, plans) = plans();
+        let screen = Screenful::default();
+        let options = Options {
+            live: true,
+            ..Options::plain()
+        };
+        let mut sink = TerminalSink::new(screen.clone(), &layout, options);
+        sink.handle(&Event::RunStarted {
+            plans: &plans,
+            jobs: 2,
+        })
+        .unwrap();
+        sink.handle(&Event::SuiteStarted {
+            index: 0,
+            plan: &plans[0],
+        })
+        .unwrap();
+        sink.handle(&Event::EnvironmentBuilding {
+            index: 0,
+            plan: &plans[0],
+        })
+        .unwrap();
+        let drawn = screen.text().matches(ERASE_LINE).count();
+        for _ in 0..3 {
+            sink.handle(&Event::Tick {
+                elapsed: Duration::ZERO,
+            })
+            .unwrap();
+        }
+        let out = screen.text();
+        assert_eq!(out.matches(ERASE_LINE).count(), drawn + 3, "{out:?}");
+        assert!(
+            out.ends_with("running: green (building its environment) 0.0s"),
+            "{out:?}"
+        );
+        sink.handle(&Event::SuiteSlow {
+            index: 0,
+            plan: &plans[0],
+            elapsed: Duration::from_secs(60),
+        })
+        .unwrap();
+        assert!(!screen.text().contains("SLOW"), "the status line says it");
     }
 }

@@ -34,22 +34,33 @@ pub struct RunContext<'a> {
     pub services: crate::services::Watch,
 }
 
-/// How the environment step ended, for the event the terminal shows.
-pub struct EnvReady {
-    pub duration: Duration,
-    pub built: bool,
+/// What a suite says while it runs, for the runner to turn into events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// Its environment is out of date: building it now.
+    EnvironmentBuilding,
+    /// Its environment is ready (`built` by this suite, or found up to date).
+    EnvironmentReady { duration: Duration, built: bool },
+    /// Retry `attempt` of the plan's retries starts, with `tests` node ids, `never_ran` of
+    /// which never ran before.
+    RetryStarted {
+        attempt: u32,
+        tests: usize,
+        never_ran: usize,
+    },
 }
 
+/// Runs one suite, telling `progress` what it is doing as it goes.
 pub fn run_suite(
     plan: &SuitePlan,
     cx: &RunContext<'_>,
-    environment_ready: impl FnOnce(EnvReady),
+    progress: &dyn Fn(Progress),
 ) -> SuiteResult {
     let started = now();
     let clock = Instant::now();
     let mut steps = Vec::new();
     let mut deselected = 0;
-    let ended = try_run_suite(plan, cx, &mut steps, &mut deselected, environment_ready)
+    let ended = try_run_suite(plan, cx, &mut steps, &mut deselected, progress)
         .unwrap_or_else(|err| Ended::new(Outcome::Crashed, format!("{err:#}")));
     finish(plan, ended, steps, deselected, started, clock.elapsed())
 }
@@ -188,7 +199,7 @@ fn try_run_suite(
     cx: &RunContext<'_>,
     steps: &mut Vec<StepRecord>,
     deselected: &mut usize,
-    environment_ready: impl FnOnce(EnvReady),
+    report_progress: &dyn Fn(Progress),
 ) -> anyhow::Result<Ended> {
     let mut log = log::create(&plan.log)?;
     if std::env::var_os(INJECT_PANIC_ENV).is_some_and(|v| v == plan.suite.name.as_str()) {
@@ -220,9 +231,9 @@ fn try_run_suite(
     // first build must not eat the time of the tests.
     let clock = Instant::now();
     // Held until the suite's tests are done: nothing rebuilds the environment under them.
-    let _lease = match prepare_environment(plan, cx, &mut log, steps, clock)? {
+    let _lease = match prepare_environment(plan, cx, &mut log, steps, clock, report_progress)? {
         Prepared::Ready { built, lease } => {
-            environment_ready(EnvReady {
+            report_progress(Progress::EnvironmentReady {
                 duration: clock.elapsed(),
                 built,
             });
@@ -363,7 +374,7 @@ fn try_run_suite(
             base: &base,
             deadline,
         };
-        retry(plan, cx, &mut log, steps, &facts, first)?
+        retry(plan, cx, &mut log, steps, &facts, first, report_progress)?
     } else if outcome == Outcome::Passed && !never_ran.is_empty() {
         Ended {
             outcome: Outcome::Crashed,
@@ -476,6 +487,7 @@ fn retry(
     steps: &mut Vec<StepRecord>,
     facts: &SuiteFacts<'_>,
     first: Attempted<'_>,
+    report_progress: &dyn Fn(Progress),
 ) -> anyhow::Result<Ended> {
     let Attempted {
         mut cases,
@@ -539,6 +551,11 @@ fn retry(
             *value = file.to_string_lossy().into_owned();
         }
         let never = todo.iter().filter(|id| !ran.contains(*id)).count();
+        report_progress(Progress::RetryStarted {
+            attempt,
+            tests: todo.len(),
+            never_ran: never,
+        });
         writeln!(
             log,
             "xtask: retry {attempt} of {}: {} test(s) again ({} that never ran)",
@@ -671,7 +688,7 @@ pub fn build_environment(
     log: &mut File,
 ) -> Result<Lease, String> {
     let mut steps = Vec::new();
-    match prepare_environment(plan, cx, log, &mut steps, Instant::now()) {
+    match prepare_environment(plan, cx, log, &mut steps, Instant::now(), &|_| {}) {
         Ok(Prepared::Ready { lease, .. }) => Ok(lease),
         Ok(Prepared::Stopped(Stop::TimedOut)) => Err(format!(
             "building the environment of suite `{}` ran longer than its timeout",
@@ -706,6 +723,7 @@ fn prepare_environment(
     log: &mut File,
     steps: &mut Vec<StepRecord>,
     clock: Instant,
+    report_progress: &dyn Fn(Progress),
 ) -> anyhow::Result<Prepared> {
     let env = &plan.env;
     let deadline = process::deadline_after(clock, plan.timeout);
@@ -764,6 +782,7 @@ fn prepare_environment(
             }
         };
         if !env.is_current(&inputs) {
+            report_progress(Progress::EnvironmentBuilding);
             if let Some(failed) = build(plan, cx, log, steps, deadline)? {
                 return Ok(failed);
             }
