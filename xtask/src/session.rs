@@ -1,6 +1,9 @@
 //! A session: what every subcommand that runs suites composes. Select suites, plan them,
-//! open this invocation's directory, run them (environments, then pytest) with every sink
-//! attached, and decide the exit code; `run.json` is written last, with that code.
+//! open this invocation's directory, attach the sinks, set up what the suites need and run
+//! them (`runner::setup`, `runner`: every step of which reaches the sinks as an event), and
+//! decide the exit code; `run.json` is written last, with that code. The session prints
+//! nothing about the run itself: only its selection notes (`--changed-since`), a missing
+//! uv, and, once the sinks are done, the xtask's own errors.
 
 use std::path::PathBuf;
 

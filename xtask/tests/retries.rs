@@ -50,6 +50,14 @@ fn a_retry_runs_the_tests_pytest_never_ran_after_x() {
             log.contains("retry 1 of 1: 3 test(s) again (2 that never ran)"),
             "{log}"
         );
+        // The terminal says so as it starts (the RetryStarted event).
+        assert!(
+            run.stdout.contains(
+                "RETRY stop [retries]: retry 1 of 1, 3 test(s) again (2 of which never ran)"
+            ),
+            "{}",
+            run.stdout
+        );
     }
 }
 

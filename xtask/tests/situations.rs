@@ -444,6 +444,16 @@ fn interrupt(test: &str, target: Signalled) {
 
     let run = xtask.finish(Duration::from_secs(30), &reaper);
     assert_gone(&pids);
+    // Said at once, before the suites' results (the Interrupted event).
+    let said = run
+        .stdout
+        .find("xtask: interrupted: stopping the running suites")
+        .unwrap_or_else(|| panic!("{}", run.stdout));
+    assert!(
+        said < run.stdout.find("INTERRUPTED").unwrap(),
+        "{}",
+        run.stdout
+    );
 
     let s = Situation::checked(fixture, "interrupt", run);
     s.assert_outcome("interrupted", exit_codes::INTERRUPTED);

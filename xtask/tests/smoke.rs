@@ -174,6 +174,16 @@ fn a_service_that_dies_during_the_run_makes_its_suites_service_errors_not_test_f
         &["smoke", "uses-dying", "uses-dying-too", "-j", "1"],
     );
     assert_code(&run, exit_codes::SERVICE_ERROR);
+    // The terminal says it died (the ServiceDied event), before the suite's result.
+    let died = run
+        .stdout
+        .find("xtask: service `dies` exited with 4 while the run needed it")
+        .unwrap_or_else(|| panic!("{}", run.stdout));
+    assert!(
+        died < run.stdout.find("uses-dying [").unwrap(),
+        "{}",
+        run.stdout
+    );
     let record = record(&fixture);
     // The first suite ran and failed against the dead service: the cause is named, and its
     // failed test is still in the report.

@@ -286,6 +286,15 @@ fn on_a_terminal_a_status_line_shows_the_running_suites_and_no_color_removes_col
         "{out:?}"
     );
     assert!(out.contains("\r\x1b[2K"), "{out:?}");
+    // Redrawn while the suite runs (its test sleeps 2 s), at the runner's ticks: the time
+    // beside its name moves on.
+    let times: std::collections::BTreeSet<&str> = out
+        .split("\r\x1b[2K")
+        .filter_map(|status| status.split("printing ").nth(1))
+        .filter_map(|rest| rest.split('s').next())
+        .filter(|time| time.parse::<f64>().is_ok())
+        .collect();
+    assert!(times.len() >= 3, "{times:?} in {out:?}");
     assert!(out.contains("\x1b[32m"), "green PASSED: {out:?}");
     // The status line is erased before a result line: nothing of it is left on that line.
     for line in out.lines().filter(|l| l.contains("PASSED")) {
