@@ -26,7 +26,7 @@ pub fn parse_file(
     clean: &dyn Fn(&str) -> String,
 ) -> anyhow::Result<Vec<TestCase>> {
     let mut cases = Cases::new(suite_dir, clean);
-    read::read_file(path, &read::PYTEST, &mut |item| cases.take(item))
+    read::read_file(path, read::PYTEST, &mut |item| cases.take(item))
         .with_context(|| format!("reading pytest's report {}", path.display()))?;
     Ok(cases.finish())
 }
@@ -38,7 +38,7 @@ pub fn parse(
     clean: &dyn Fn(&str) -> String,
 ) -> anyhow::Result<Vec<TestCase>> {
     let mut cases = Cases::new(suite_dir, clean);
-    read::read(xml.as_bytes(), &read::PYTEST, &mut |item| cases.take(item))?;
+    read::read(xml.as_bytes(), read::PYTEST, &mut |item| cases.take(item))?;
     Ok(cases.finish())
 }
 

@@ -107,7 +107,7 @@ fn is_container(name: &str) -> bool {
 /// The JUnit report at `path`, item by item to `on`.
 pub fn read_file(
     path: &Path,
-    limits: &Limits,
+    limits: Limits,
     on: &mut dyn FnMut(Item) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let file = File::open(path)?;
@@ -119,10 +119,10 @@ pub fn read_file(
 /// is an error.
 pub fn read<R: BufRead>(
     input: R,
-    limits: &Limits,
+    limits: Limits,
     on: &mut dyn FnMut(Item) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    let mut reader = Reader::from_reader(Capped::new(input, *limits));
+    let mut reader = Reader::from_reader(Capped::new(input, limits));
     let mut buf = Vec::new();
     // The elements being built (below the open containers), outermost first.
     let mut building: Vec<Element> = Vec::new();
@@ -264,7 +264,7 @@ pub fn report_file(path: &Path) -> anyhow::Result<Report> {
 pub fn report<R: BufRead>(input: R, limits: Limits) -> anyhow::Result<Report> {
     let mut report: Option<Report> = None;
     let mut suite: Option<TestSuite> = None;
-    read(input, &limits, &mut |item| {
+    read(input, limits, &mut |item| {
         match item {
             Item::Open(root) if root.name == "testsuites" && report.is_none() => {
                 let mut new = Report::new(root.attr("name").unwrap_or_default());
@@ -798,7 +798,7 @@ mod tests {
 
     fn items(xml: &str) -> anyhow::Result<Vec<String>> {
         let mut seen = Vec::new();
-        read(xml.as_bytes(), &PYTEST, &mut |item| {
+        read(xml.as_bytes(), PYTEST, &mut |item| {
             seen.push(match item {
                 Item::Open(e) => format!("open {}", e.name),
                 Item::Child(e) => format!(

@@ -14,8 +14,8 @@
 //!   `system-err` in the order Maven surefire's schema requires.
 //! - Times are seconds with three decimals and timestamps RFC 3339 to the millisecond.
 //!
-//! The layout (indented by four spaces, attributes in this order) is the one quick-junit's
-//! own serializer writes, so files are laid out as before.
+//! The layout (four spaces of indentation, the attributes' order) is quick-junit's own
+//! serializer's.
 
 use std::borrow::Cow;
 use std::io::{self, Write};
@@ -37,7 +37,7 @@ pub fn to_bytes(report: &Report) -> io::Result<Vec<u8>> {
 }
 
 /// Writes `report` to `out`, ending with a line break.
-pub fn write(report: &Report, out: impl Write) -> io::Result<()> {
+fn write(report: &Report, out: impl Write) -> io::Result<()> {
     let mut w = Writer::new_with_indent(out, b' ', 4);
     w.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
     let mut root = Tag::new("testsuites");
