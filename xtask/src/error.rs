@@ -1,9 +1,11 @@
-//! Every way an invocation fails other than by what it ran (a suite's outcome, a doctor
-//! check, a benchmark target): one type, and the one exhaustive match that gives each its
-//! exit code. Anything that is not an [`Error`] is the xtask's own failure.
+//! Every way an invocation ends other than well, for every subcommand: one type, and the
+//! one exhaustive match ([`Error::exit_code`], with [`outcome_code`] for what ran) that
+//! gives each its exit code. Commands return `anyhow::Result<()>`; anything that is not an
+//! [`Error`] is the xtask's own failure (`INTERNAL_ERROR`).
 
 use crate::exit_codes;
 use crate::manifest::ManifestError;
+use crate::outcome::Outcome;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -22,6 +24,19 @@ pub enum Error {
     /// uv, or a Python to install it with, is missing or unusable.
     #[error("{0}")]
     Toolchain(String),
+    /// What ran did not pass: the suites' deciding outcome (`test`, `test-<group>`, `smoke`,
+    /// `ci`), or the class of doctor's most serious failed check. Already reported by the
+    /// command (its terminal output and records).
+    #[error("the run's outcome is {}", .0.name())]
+    Outcome(Outcome),
+    /// `bench`: a target was missed (unless `--no-targets`) or a benchmarked command failed.
+    /// Already reported in its table and results.json.
+    #[error("a benchmark target was missed or a benchmarked command failed")]
+    BenchFailed,
+    /// The suites ran but a report could not be written, or a sink failed: the xtask's own
+    /// failure, already printed and kept in run.json's `error`.
+    #[error("{}", .0.join("; "))]
+    Reports(Vec<String>),
 }
 
 impl Error {
@@ -30,7 +45,48 @@ impl Error {
             Error::Usage(_) => exit_codes::USAGE_ERROR,
             Error::Manifest(_) | Error::Configuration(_) => exit_codes::MANIFEST_ERROR,
             Error::Toolchain(_) => exit_codes::TOOLCHAIN_ERROR,
+            Error::Outcome(outcome) => outcome_code(*outcome),
+            Error::BenchFailed => exit_codes::BENCH_FAILED,
+            Error::Reports(_) => exit_codes::INTERNAL_ERROR,
         }
+    }
+
+    /// Whether the command has already shown and recorded this ending itself, so that
+    /// nothing more is printed or written for it.
+    pub fn reported(&self) -> bool {
+        match self {
+            Error::Outcome(_) | Error::BenchFailed | Error::Reports(_) => true,
+            Error::Usage(_)
+            | Error::Manifest(_)
+            | Error::Configuration(_)
+            | Error::Toolchain(_) => false,
+        }
+    }
+}
+
+/// The exit code of an outcome: `OK` for a pass, else its class's code.
+pub fn outcome_code(outcome: Outcome) -> u8 {
+    match outcome {
+        Outcome::Passed => exit_codes::OK,
+        Outcome::Failed => exit_codes::TESTS_FAILED,
+        Outcome::CollectionError => exit_codes::COLLECTION_ERROR,
+        Outcome::NoTests => exit_codes::NO_TESTS_COLLECTED,
+        Outcome::EnvironmentError => exit_codes::ENVIRONMENT_ERROR,
+        Outcome::ToolchainError => exit_codes::TOOLCHAIN_ERROR,
+        Outcome::UsageError => exit_codes::USAGE_ERROR,
+        Outcome::Interrupted => exit_codes::INTERRUPTED,
+        Outcome::Crashed => exit_codes::CRASHED,
+        Outcome::Timeout => exit_codes::TIMED_OUT,
+        Outcome::PrerequisiteUnavailable => exit_codes::PREREQUISITE_UNAVAILABLE,
+        Outcome::ServiceError => exit_codes::SERVICE_ERROR,
+    }
+}
+
+/// `Ok` for a pass, else the outcome as an [`Error`].
+pub fn from_outcome(outcome: Outcome) -> Result<(), Error> {
+    match outcome {
+        Outcome::Passed => Ok(()),
+        other => Err(Error::Outcome(other)),
     }
 }
 
@@ -57,6 +113,16 @@ mod tests {
             code(Error::Toolchain("t".into())),
             exit_codes::TOOLCHAIN_ERROR
         );
+        assert_eq!(
+            code(Error::Outcome(Outcome::Failed)),
+            exit_codes::TESTS_FAILED
+        );
+        assert_eq!(code(Error::BenchFailed), exit_codes::BENCH_FAILED);
+        assert_eq!(
+            code(Error::Reports(vec!["x".into()])),
+            exit_codes::INTERNAL_ERROR
+        );
+        assert_eq!(from_outcome(Outcome::Passed).ok(), Some(()));
         let io = std::io::Error::other("disk full");
         assert_eq!(exit_code(&io.into()), exit_codes::INTERNAL_ERROR);
     }

@@ -121,8 +121,11 @@ fn parse_and_run(layout: &Layout) -> (u8, Option<String>, bool) {
         }
     };
     match run(layout, manifest, parsed) {
-        // The session writes run.json itself, with the code it returns.
-        Ok(code) => (code, None, true),
+        // The session writes run.json itself, with the code of how it ended.
+        Ok(()) => (exit_codes::OK, None, true),
+        Err(err) if err.downcast_ref::<Error>().is_some_and(Error::reported) => {
+            (error::exit_code(&err), None, true)
+        }
         Err(err) => {
             let message = redact::Redactor::from_env(&[], &[]).text(&format!("{err:#}"));
             eprintln!("error: {message}");
@@ -135,7 +138,7 @@ fn run(
     layout: &Layout,
     manifest: Result<Manifest, ManifestError>,
     parsed: Parsed,
-) -> anyhow::Result<u8> {
+) -> anyhow::Result<()> {
     // `init` writes the manifest, so it runs whether or not there is one; merging reports
     // needs none.
     if let Parsed::Builtin(Builtin::Init(args)) = &parsed {
@@ -143,7 +146,7 @@ fn run(
     }
     if let Parsed::Builtin(Builtin::Junit(flags::JunitCommand::Merge(args))) = &parsed {
         commands::junit::check_inputs(&args.inputs).map_err(|e| Error::Usage(format!("{e:#}")))?;
-        return commands::junit::merge(args).map(|()| exit_codes::OK);
+        return commands::junit::merge(args);
     }
     let manifest = manifest.map_err(Error::Manifest)?;
     match parsed {
@@ -151,9 +154,7 @@ fn run(
             unreachable!("init and junit are run above")
         }
         Parsed::Builtin(Builtin::Test(args)) => args.run(layout, &manifest),
-        Parsed::Builtin(Builtin::List(args)) => {
-            args.run(layout, &manifest).map(|()| exit_codes::OK)
-        }
+        Parsed::Builtin(Builtin::List(args)) => args.run(layout, &manifest),
         Parsed::Builtin(Builtin::Ci(args)) => commands::ci::run(layout, &manifest, &args),
         Parsed::Builtin(Builtin::Smoke(args)) => commands::smoke::run(layout, &manifest, &args),
         Parsed::Builtin(Builtin::Doctor(args)) => commands::doctor::run(layout, &manifest, &args),

@@ -1,7 +1,5 @@
 //! How a suite ended, and how that maps to an exit code.
 
-use crate::exit_codes;
-
 /// The one outcome every suite ends with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Outcome {
@@ -71,21 +69,9 @@ impl Outcome {
         }
     }
 
+    /// Its exit code (`error::outcome_code`, next to every other code's).
     pub fn exit_code(self) -> u8 {
-        match self {
-            Outcome::Passed => exit_codes::OK,
-            Outcome::Failed => exit_codes::TESTS_FAILED,
-            Outcome::CollectionError => exit_codes::COLLECTION_ERROR,
-            Outcome::NoTests => exit_codes::NO_TESTS_COLLECTED,
-            Outcome::EnvironmentError => exit_codes::ENVIRONMENT_ERROR,
-            Outcome::ToolchainError => exit_codes::TOOLCHAIN_ERROR,
-            Outcome::UsageError => exit_codes::USAGE_ERROR,
-            Outcome::Interrupted => exit_codes::INTERRUPTED,
-            Outcome::Crashed => exit_codes::CRASHED,
-            Outcome::Timeout => exit_codes::TIMED_OUT,
-            Outcome::PrerequisiteUnavailable => exit_codes::PREREQUISITE_UNAVAILABLE,
-            Outcome::ServiceError => exit_codes::SERVICE_ERROR,
-        }
+        crate::error::outcome_code(self)
     }
 
     /// The outcome that decides the exit code: without `require_all` (`--require-all`), a

@@ -165,7 +165,7 @@ pub fn run_suites(
     manifest: &Manifest,
     suites: &[&Suite],
     args: &RunArgs,
-) -> anyhow::Result<u8> {
+) -> anyhow::Result<()> {
     // Before anything runs: arguments that would take pytest's report away are the caller's error.
     check_pytest_args(&args.pytest_args, layout)?;
     // Narrowed in turn by --exclude, the tests named after --, and --changed-since.
@@ -304,16 +304,22 @@ pub fn run_suites(
     );
     // Without --require-all, a suite whose prerequisite is unavailable is reported but does
     // not decide the exit code.
-    let code = if errors.is_empty() {
-        Outcome::deciding(results.iter().map(|r| r.outcome), args.require_all).exit_code()
+    let ended = if errors.is_empty() {
+        crate::error::from_outcome(Outcome::deciding(
+            results.iter().map(|r| r.outcome),
+            args.require_all,
+        ))
     } else {
         for error in &errors {
             eprintln!("xtask: error: {}", redactor.text(error));
         }
-        exit_codes::INTERNAL_ERROR
+        Err(Error::Reports(errors.clone()))
     };
+    let code = ended
+        .as_ref()
+        .map_or_else(Error::exit_code, |()| exit_codes::OK);
     record.write(code, &errors)?;
-    Ok(code)
+    Ok(ended?)
 }
 
 /// The order in which suites start: the longest first, by how long each took in the

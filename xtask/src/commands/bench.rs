@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use serde_json::{json, Value};
 
-use crate::exit_codes;
 use crate::flags::BenchArgs;
 use crate::invocation::{shell_line, shell_quote as quote, Invocation, REMOVED_ENV};
 use crate::manifest::{Environment, Manifest, Suite};
@@ -582,7 +581,7 @@ fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     }
 }
 
-pub fn run(layout: &Layout, manifest: &Manifest, args: &BenchArgs) -> anyhow::Result<u8> {
+pub fn run(layout: &Layout, manifest: &Manifest, args: &BenchArgs) -> anyhow::Result<()> {
     // The unit suites: the smoke group needs running services no hand-written command
     // starts, so it is left out of both sides (`ci --exclude smoke`).
     let unit = Manifest {
@@ -1017,11 +1016,10 @@ pub fn run(layout: &Layout, manifest: &Manifest, args: &BenchArgs) -> anyhow::Re
     )?;
     println!("results: {}", layout.display(&results_path));
 
-    Ok(if !failures.is_empty() || (!all_met && !args.no_targets) {
-        exit_codes::BENCH_FAILED
-    } else {
-        exit_codes::OK
-    })
+    if !failures.is_empty() || (!all_met && !args.no_targets) {
+        return Err(crate::error::Error::BenchFailed.into());
+    }
+    Ok(())
 }
 
 /// A plain command (no PYTHONPATH), run from `cwd`.

@@ -8,7 +8,7 @@ use crate::session;
 /// Every suite of the groups in the manifest's `ci-groups` (every group when it has none),
 /// then the smoke suites, in one run: one record, one report, and an exit code that
 /// reflects both. The smoke suites' services are started before the run and stopped after.
-pub fn run(layout: &Layout, manifest: &Manifest, args: &RunArgs) -> anyhow::Result<u8> {
+pub fn run(layout: &Layout, manifest: &Manifest, args: &RunArgs) -> anyhow::Result<()> {
     let suites: Vec<_> = manifest
         .suites
         .iter()

@@ -20,6 +20,7 @@ use crate::exit_codes;
 use crate::flags::DoctorArgs;
 use crate::invocation::{shell_line, Invocation};
 use crate::manifest::{Environment, Manifest, Prerequisite, Suite};
+use crate::outcome::Outcome;
 use crate::paths::Layout;
 use crate::plan::{plan_suite, SuitePlan};
 use crate::process;
@@ -36,7 +37,7 @@ const OUTPUT_LINES: usize = 20;
 /// The names of the per-suite checks, in the order they run.
 const SUITE_CHECKS: [&str; 5] = ["python", "lock", "environment", "pytest", "markers"];
 
-pub fn run(layout: &Layout, manifest: &Manifest, args: &DoctorArgs) -> anyhow::Result<u8> {
+pub fn run(layout: &Layout, manifest: &Manifest, args: &DoctorArgs) -> anyhow::Result<()> {
     let suites: Vec<&Suite> = manifest.suites.iter().collect();
     let redactor = crate::session::redactor(manifest, &suites);
     process::init(
@@ -66,8 +67,7 @@ pub fn run(layout: &Layout, manifest: &Manifest, args: &DoctorArgs) -> anyhow::R
             }
         }
     }
-    let code = out.finish();
-    Ok(code)
+    Ok(crate::error::from_outcome(out.finish())?)
 }
 
 /// What every check needs: where the repository is, its manifest, and the masker of all
@@ -250,8 +250,9 @@ impl Output {
         self.checks.extend(checks);
     }
 
-    fn finish(self) -> u8 {
-        let code = exit_code(&self.checks);
+    fn finish(self) -> Outcome {
+        let outcome = outcome(&self.checks);
+        let code = outcome.exit_code();
         if self.json {
             let checks: Vec<_> = self.checks.iter().map(Check::json).collect();
             let report = json!({
@@ -270,19 +271,20 @@ impl Output {
         } else {
             println!("{}", summary(&self.checks, code));
         }
-        code
+        outcome
     }
 }
 
+/// What the checks found, as the outcome it would give a run (its exit code is doctor's).
 /// Toolchain problems first: without uv or a Python nothing else can be trusted.
-fn exit_code(checks: &[Check]) -> u8 {
+fn outcome(checks: &[Check]) -> Outcome {
     let failed = |class| checks.iter().any(|c| c.status == Status::Fail(class));
     if failed(Class::Toolchain) {
-        exit_codes::TOOLCHAIN_ERROR
+        Outcome::ToolchainError
     } else if failed(Class::Environment) {
-        exit_codes::ENVIRONMENT_ERROR
+        Outcome::EnvironmentError
     } else {
-        exit_codes::OK
+        Outcome::Passed
     }
 }
 
@@ -1054,12 +1056,12 @@ mod tests {
         let env = Check::fail("lock", &suite, Class::Environment, "stale", "relock");
         let tool = Check::fail("python", &suite, Class::Toolchain, "none", "install");
         let skip = Check::skip("pytest", &suite, "not run");
-        assert_eq!(exit_code(&[ok.clone(), skip.clone()]), exit_codes::OK);
+        assert_eq!(outcome(&[ok.clone(), skip.clone()]), Outcome::Passed);
         assert_eq!(
-            exit_code(&[ok.clone(), env.clone()]),
-            exit_codes::ENVIRONMENT_ERROR
+            outcome(&[ok.clone(), env.clone()]),
+            Outcome::EnvironmentError
         );
-        assert_eq!(exit_code(&[env, tool, ok]), exit_codes::TOOLCHAIN_ERROR);
+        assert_eq!(outcome(&[env, tool, ok]), Outcome::ToolchainError);
     }
 
     #[test]

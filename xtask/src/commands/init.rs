@@ -20,7 +20,6 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::error::Error;
-use crate::exit_codes;
 use crate::flags::InitArgs;
 use crate::manifest::{Manifest, TABLE};
 use crate::paths::Layout;
@@ -50,7 +49,7 @@ const DESELECTED_MARKERS: &[&str] = &[
 /// block it starts along with the tables.
 const MARKER: &str = "# The suite manifest, guessed by `cargo xtask init`.";
 
-pub fn run(layout: &Layout, args: &InitArgs) -> anyhow::Result<u8> {
+pub fn run(layout: &Layout, args: &InitArgs) -> anyhow::Result<()> {
     let root = &layout.root;
     let cargo_toml = layout.manifest();
     let existing = match std::fs::read_to_string(&cargo_toml) {
@@ -167,7 +166,7 @@ pub fn run(layout: &Layout, args: &InitArgs) -> anyhow::Result<u8> {
             );
         }
         print!("{appended}");
-        return Ok(exit_codes::OK);
+        return Ok(());
     }
     std::fs::write(&cargo_toml, &text)
         .with_context(|| format!("writing {}", cargo_toml.display()))?;
@@ -177,7 +176,7 @@ pub fn run(layout: &Layout, args: &InitArgs) -> anyhow::Result<u8> {
         guesses.len(),
         cargo_toml.display()
     );
-    Ok(exit_codes::OK)
+    Ok(())
 }
 
 /// One line per decision: on stdout, or on stderr with `--print` (stdout is the manifest).

@@ -22,7 +22,7 @@ pub fn suites<'a>(manifest: &'a Manifest, selectors: &[String]) -> anyhow::Resul
     Ok(suites)
 }
 
-pub fn run(layout: &Layout, manifest: &Manifest, args: &TestArgs) -> anyhow::Result<u8> {
+pub fn run(layout: &Layout, manifest: &Manifest, args: &TestArgs) -> anyhow::Result<()> {
     let suites = suites(manifest, &args.selectors)?;
     session::run_suites(layout, manifest, &suites, &args.run)
 }

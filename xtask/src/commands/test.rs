@@ -6,7 +6,7 @@ use crate::paths::Layout;
 use crate::session;
 
 impl TestArgs {
-    pub fn run(self, layout: &Layout, manifest: &Manifest) -> anyhow::Result<u8> {
+    pub fn run(self, layout: &Layout, manifest: &Manifest) -> anyhow::Result<()> {
         let suites = session::select(manifest, &self.selectors)?;
         session::run_suites(layout, manifest, &suites, &self.run)
     }
@@ -17,7 +17,7 @@ pub fn run_group(
     manifest: &Manifest,
     group: &str,
     args: &RunArgs,
-) -> anyhow::Result<u8> {
+) -> anyhow::Result<()> {
     let suites: Vec<&Suite> = manifest.suites_in_group(group).collect();
     session::run_suites(layout, manifest, &suites, args)
 }
