@@ -159,6 +159,55 @@ impl EnvPlan {
     pub fn discard_record(&self) {
         let _ = std::fs::remove_file(self.path.join(INPUTS_FILE));
     }
+
+    /// What a build runs, in order: the build commands, then the check that pytest imports.
+    pub fn build_steps(&self) -> impl Iterator<Item = (BuildStep, &Invocation)> {
+        let builds = self.build.iter().map(|b| (BuildStep::Build, b));
+        builds.chain([(BuildStep::Probe, &self.probe)])
+    }
+
+    /// The build every caller does (a run, `doctor`), the caller holding the exclusive lock:
+    /// nothing when the environment is current for `inputs`; else its record is removed
+    /// (a failed build is never taken for a good one), each step is run by `run` until one
+    /// fails (`Ok(false)`), and `inputs` are recorded when every step succeeded.
+    pub fn build_if_stale<'a>(
+        &'a self,
+        inputs: &Value,
+        mut run: impl FnMut(BuildStep, &'a Invocation) -> anyhow::Result<bool>,
+    ) -> anyhow::Result<Built> {
+        if self.is_current(inputs) {
+            return Ok(Built::Current);
+        }
+        self.discard_record();
+        for (step, invocation) in self.build_steps() {
+            if !run(step, invocation)? {
+                return Ok(Built::Failed);
+            }
+        }
+        self.record(inputs)
+            .with_context(|| format!("recording the inputs of {}", self.path.display()))?;
+        Ok(Built::Built)
+    }
+}
+
+/// One command of a build: see [`EnvPlan::build_steps`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BuildStep {
+    /// `uv sync`, or `uv venv` and `uv pip install`.
+    Build,
+    /// `python -I -c "import pytest"`: the environment is usable by a suite.
+    Probe,
+}
+
+/// What [`EnvPlan::build_if_stale`] came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Built {
+    /// Built from exactly these inputs before: no command ran.
+    Current,
+    /// Built now, and recorded.
+    Built,
+    /// A step failed (or was stopped): nothing recorded.
+    Failed,
 }
 
 /// The base interpreter the environment's `python` leads to, and its size and mtime, so

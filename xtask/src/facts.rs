@@ -46,18 +46,15 @@ impl Facts {
                     }
                 }
             }
-            match &suite.environment {
-                Environment::Project { .. } => {
-                    if let Some(lock) = crate::uv_workspace::lock_of(root, &suite.dir) {
-                        facts.locks.insert(suite.dir.clone(), lock);
-                    }
-                }
-                Environment::Requirements { file, .. } => {
-                    let python_version = Path::new(&suite.dir).join(".python-version");
-                    for rel in file.iter().map(PathBuf::from).chain([python_version]) {
-                        if let Ok(bytes) = std::fs::read(root.join(&rel)) {
-                            facts.digests.insert(rel, digest(&bytes));
-                        }
+            // A no-project suite's directory may hold a project too (`doctor` checks its lock).
+            if let Some(lock) = crate::uv_workspace::lock_of(root, &suite.dir) {
+                facts.locks.insert(suite.dir.clone(), lock);
+            }
+            if let Environment::Requirements { file, .. } = &suite.environment {
+                let python_version = Path::new(&suite.dir).join(".python-version");
+                for rel in file.iter().map(PathBuf::from).chain([python_version]) {
+                    if let Ok(bytes) = std::fs::read(root.join(&rel)) {
+                        facts.digests.insert(rel, digest(&bytes));
                     }
                 }
             }
@@ -284,7 +281,7 @@ mod tests {
         );
         assert!(!facts.exists(Path::new("nowhere")));
         assert_eq!(facts.lock("proj").unwrap().lock, "proj/uv.lock");
-        assert_eq!(facts.lock("reqs"), None);
+        assert_eq!(facts.lock("reqs"), None, "no lock of its own, no workspace");
         assert_eq!(
             facts.digest(Path::new("reqs/requirements.txt")),
             Some(digest(b"pytest\n").as_str())

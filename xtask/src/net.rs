@@ -99,17 +99,85 @@ pub fn tcp(address: &str, timeout: Duration) -> Result<SocketAddr, String> {
         .map_err(|err| format!("{address}: {err}"))
 }
 
-/// `http://user:secret@host/x` → `http://host/x`.
+/// A URL as the checks use it, `scheme://[user-info@]host[:port][/path][?query][#fragment]`,
+/// split by the one URL parser of the crate: the authority ends at the first `/`, `?` or
+/// `#`, and its user-info runs to its last `@` (so `http://a@b@host/` is `host`, as a
+/// browser reads it). No percent-decoding, no IDNA: the checks only connect to the host
+/// and send the path as written. (`crate::redact` finds user-info in free text by the same
+/// rule, as a search rather than a parse.)
+///
+/// Not the `url` crate, as uv uses: its lightest build (`idna_adapter` pinned to the stub)
+/// costs about 7% more CPU on a cold build already at its budget; docs/design.md has the
+/// measurements.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Url<'a> {
+    pub scheme: &'a str,
+    pub userinfo: Option<&'a str>,
+    /// `host` or `host:port` (`[::1]:8080` for IPv6).
+    pub host: &'a str,
+    /// Everything after the authority (path, query, fragment), possibly empty.
+    pub rest: &'a str,
+}
+
+impl<'a> Url<'a> {
+    /// `None` when `text` has no `scheme://`.
+    pub fn parse(text: &'a str) -> Option<Url<'a>> {
+        let (scheme, after) = text.split_once("://")?;
+        let valid_scheme = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+        if !valid_scheme {
+            return None;
+        }
+        let end = after.find(['/', '?', '#']).unwrap_or(after.len());
+        let (authority, rest) = after.split_at(end);
+        let (userinfo, host) = match authority.rsplit_once('@') {
+            Some((userinfo, host)) => (Some(userinfo), host),
+            None => (None, authority),
+        };
+        Some(Url {
+            scheme,
+            userinfo,
+            host,
+            rest,
+        })
+    }
+
+    /// The URL without its user-info: what may be shown.
+    pub fn shown(&self) -> String {
+        format!("{}://{}{}", self.scheme, self.host, self.rest)
+    }
+
+    /// `host:port` to connect to, `default_port` when the URL gives none.
+    pub fn address(&self, default_port: u16) -> String {
+        let has_port = self
+            .host
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+            && !self.host.ends_with(']');
+        if has_port {
+            self.host.to_string()
+        } else {
+            format!("{}:{default_port}", self.host)
+        }
+    }
+
+    /// What an HTTP request asks for: the path and query, `/` when there is none; the
+    /// fragment is never sent.
+    pub fn target(&self) -> &'a str {
+        let target = self.rest.split('#').next().unwrap_or("");
+        if target.is_empty() {
+            "/"
+        } else {
+            target
+        }
+    }
+}
+
+/// `http://user:secret@host/x` → `http://host/x`; text that is no URL is left as it is.
 pub fn without_userinfo(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    let host = authority
-        .rsplit_once('@')
-        .map_or(authority, |(_, host)| host);
-    format!("{scheme}://{host}{path}")
+    Url::parse(url).map_or_else(|| url.to_string(), |u| u.shown())
 }
 
 /// GETs an `http://` URL (HTTP/1.1, no TLS) and reads the answer to its end (its headers,
@@ -118,28 +186,10 @@ pub fn without_userinfo(url: &str) -> String {
 pub fn http(url: &str, timeout: Duration) -> Result<(u16, SocketAddr), String> {
     let deadline = Instant::now() + timeout;
     let shown = without_userinfo(url);
-    let rest = url
-        .strip_prefix("http://")
+    let parsed = Url::parse(url)
+        .filter(|u| u.scheme == "http")
         .ok_or_else(|| format!("{shown}: only http:// URLs can be checked"))?;
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    let host = authority
-        .rsplit_once('@')
-        .map_or(authority, |(_, host)| host);
-    let path = if path.is_empty() || path.starts_with('#') {
-        "/"
-    } else {
-        path.split('#').next().unwrap_or("/")
-    };
-    let has_port = host
-        .rsplit_once(':')
-        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
-        && !host.ends_with(']');
-    let address = if has_port {
-        host.to_string()
-    } else {
-        format!("{host}:80")
-    };
+    let (host, path, address) = (parsed.host, parsed.target(), parsed.address(80));
     let mut stream =
         connect(&address, deadline, timeout).map_err(|err| format!("{shown}: {err}"))?;
     let peer = stream
@@ -317,7 +367,35 @@ mod tests {
             "http://host:81/x?y"
         );
         assert_eq!(without_userinfo("http://host/a@b"), "http://host/a@b");
+        assert_eq!(
+            without_userinfo("http://a@b@host?q=c@d"),
+            "http://host?q=c@d"
+        );
         assert_eq!(without_userinfo("tcp"), "tcp");
+        assert_eq!(without_userinfo("not a url://x@y"), "not a url://x@y");
+    }
+
+    #[test]
+    fn urls_split_into_host_address_and_target() {
+        let url = Url::parse("http://u:p@127.0.0.1:8080/health?deep=1#top").unwrap();
+        assert_eq!(
+            (url.scheme, url.userinfo, url.host),
+            ("http", Some("u:p"), "127.0.0.1:8080")
+        );
+        assert_eq!(url.address(80), "127.0.0.1:8080");
+        assert_eq!(url.target(), "/health?deep=1");
+        let bare = Url::parse("http://localhost").unwrap();
+        assert_eq!(
+            (bare.address(80).as_str(), bare.target()),
+            ("localhost:80", "/")
+        );
+        let v6 = Url::parse("http://[::1]#x").unwrap();
+        assert_eq!((v6.address(80).as_str(), v6.target()), ("[::1]:80", "/"));
+        assert_eq!(
+            Url::parse("http://[::1]:81?a").unwrap().address(80),
+            "[::1]:81"
+        );
+        assert_eq!(Url::parse("127.0.0.1:80"), None);
     }
 
     #[test]

@@ -396,3 +396,45 @@ fn a_wrong_xtask_uv_is_named_with_its_fix() {
     assert!(uv.detail.contains("no-such-uv"), "{uv:?}");
     assert!(uv.fix.as_deref().unwrap().starts_with("set XTASK_UV"));
 }
+
+/// doctor builds an environment as a run does (the same commands, the same record of its
+/// inputs), so a second doctor and the run after it reuse it without starting uv.
+#[test]
+fn doctor_and_a_run_share_the_environments_they_build() {
+    let fixture = Fixture::new("basic", "doctor_shares_environments");
+    let first = fixture.run(&["doctor"]);
+    assert_eq!(first.code, exit_codes::OK, "{}", first.stdout);
+    for suite in ["alpha", "beta"] {
+        let built = lines(&first.stdout)
+            .into_iter()
+            .find(|l| l.subject == format!("{suite}: environment"))
+            .unwrap();
+        assert!(built.detail.starts_with("uv builds it in "), "{built:?}");
+    }
+    let second = fixture.run(&["doctor"]);
+    assert_eq!(second.code, exit_codes::OK, "{}", second.stdout);
+    let lines = lines(&second.stdout);
+    for suite in ["alpha", "beta"] {
+        let env = line(&lines, &format!("{suite}: environment"));
+        assert!(env.detail.contains("is up to date"), "{env:?}");
+        // pytest is still checked in it.
+        assert_eq!(line(&lines, &format!("{suite}: pytest")).label, "ok");
+    }
+    assert_code(&fixture.run(&["test"]), exit_codes::OK);
+    let record = record(&fixture);
+    for suite in ["alpha", "beta"] {
+        let steps = suite_record(&record, suite)["commands"].as_array().unwrap();
+        let environment: Vec<_> = steps
+            .iter()
+            .filter(|s| s["step"] == "environment")
+            .collect();
+        assert_eq!(environment.len(), 1, "{steps:#?}");
+        assert!(
+            environment[0]["skipped"]
+                .as_str()
+                .unwrap()
+                .contains("up to date"),
+            "{suite}: the run rebuilt what doctor built: {steps:#?}"
+        );
+    }
+}

@@ -9,13 +9,15 @@
 //! `prerequisites`, checked as `smoke` checks them: one that is unavailable is a warning,
 //! not a failure, as it is for a run without `--require-all`. Every command is one
 //! `cargo xtask test` runs, or a read-only uv query: doctor writes nothing that a test run
-//! would not (the environments, a pinned uv).
+//! would not (the environments and the records of their inputs, a pinned uv). The suites
+//! are planned as a run plans them (`facts`, `plan`), and their environments built by the
+//! run's own protocol (`EnvPlan::build_if_stale`).
 
 use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use crate::environment::Use;
+use crate::environment::{BuildStep, Built, Use};
 use crate::exit_codes;
 use crate::flags::DoctorArgs;
 use crate::invocation::{shell_line, Invocation};
@@ -54,7 +56,7 @@ pub fn run(layout: &Layout, manifest: &Manifest, args: &DoctorArgs) -> anyhow::R
     let (check, uv) = check_uv(&cx);
     out.emit(vec![check]);
     match uv {
-        Some(uv) => check_suites(&cx, &uv, &manifest.suites, &mut out),
+        Some((uv, version)) => check_suites(&cx, &uv, &version, &manifest.suites, &mut out),
         None => {
             for suite in &manifest.suites {
                 let mut checks: Vec<_> = SUITE_CHECKS
@@ -325,8 +327,8 @@ fn summary(checks: &[Check], code: u8) -> String {
     )
 }
 
-/// The uv check, and the uv to use when it passed.
-fn check_uv(cx: &Cx<'_>) -> (Check, Option<PathBuf>) {
+/// The uv check, and the uv to use when it passed, with its `--version` line.
+fn check_uv(cx: &Cx<'_>) -> (Check, Option<(PathBuf, String)>) {
     let layout = cx.layout;
     let fail = |detail: String, fix: String| {
         Check::new("uv", None, Status::Fail(Class::Toolchain), detail).with_fix(fix)
@@ -378,7 +380,7 @@ fn check_uv(cx: &Cx<'_>) -> (Check, Option<PathBuf>) {
                 name_and_version.join(" ")
             );
             let check = Check::new("uv", None, Status::Ok, detail).ran(&version);
-            (check, Some(uv))
+            (check, Some((uv, ran.stdout.trim().to_string())))
         }
         Ok(ran) => {
             let check = fail(
@@ -403,13 +405,13 @@ fn uv_env_is_set() -> bool {
 }
 
 /// Checks the suites on a few threads and emits each suite's checks in manifest order.
-fn check_suites(cx: &Cx<'_>, uv: &Path, suites: &[Suite], out: &mut Output) {
+fn check_suites(cx: &Cx<'_>, uv: &Path, uv_version: &str, suites: &[Suite], out: &mut Output) {
     let mut done: Vec<Option<Vec<Check>>> = vec![None; suites.len()];
     let mut next_to_emit = 0;
     crate::pool::run(
         suites,
         JOBS,
-        |index, suite, send| send((index, check_suite(cx, uv, suite))),
+        |index, suite, send| send((index, check_suite(cx, uv, uv_version, suite))),
         |(index, checks)| {
             done[index] = Some(checks);
             while let Some(checks) = done.get_mut(next_to_emit).and_then(Option::take) {
@@ -422,10 +424,13 @@ fn check_suites(cx: &Cx<'_>, uv: &Path, suites: &[Suite], out: &mut Output) {
 
 /// Every check of one suite, in the order of `SUITE_CHECKS`; a failure skips the checks
 /// that depend on it, so that one problem is reported once.
-fn check_suite(cx: &Cx<'_>, uv: &Path, suite: &Suite) -> Vec<Check> {
+fn check_suite(cx: &Cx<'_>, uv: &Path, uv_version: &str, suite: &Suite) -> Vec<Check> {
     let layout = cx.layout;
+    // The facts and the plan a run makes: the same environment, commands and lock.
     let facts = crate::facts::Facts::gather(&layout.root, &[suite], &[]);
     let plan = plan_suite(suite, layout, uv, &[], &facts);
+    // The check that pytest imports, when building the environment ran it.
+    let probed = std::cell::RefCell::new(None);
     let project = matches!(suite.environment, Environment::Project { .. });
     // The environment is built, and then checked, under its exclusive lock, held until the
     // last check that uses it: suites that share an environment (and a run using it) take
@@ -439,18 +444,18 @@ fn check_suite(cx: &Cx<'_>, uv: &Path, suite: &Suite) -> Vec<Check> {
             Some("not run: no Python satisfies the suite's requires-python"),
         ),
         (
-            &|| check_lock(cx, uv, &plan),
+            &|| check_lock(cx, uv, &plan, facts.lock(&suite.dir)),
             // `uv run --locked` refuses a stale lock; a --no-project run never reads it.
             project.then_some(
                 "not run: uv.lock is out of sync and the suite's environment is built --locked",
             ),
         ),
         (
-            &|| check_environment(cx, &plan, &lock),
+            &|| check_environment(cx, &plan, uv_version, &lock, &probed),
             Some("not run: the environment could not be built"),
         ),
         (
-            &|| check_pytest(cx, &plan),
+            &|| check_pytest(cx, &plan, probed.take()),
             Some("not run: pytest is not importable"),
         ),
         (&|| check_markers(cx, &plan), None),
@@ -581,19 +586,22 @@ fn check_python(cx: &Cx<'_>, uv: &Path, plan: &SuitePlan) -> Check {
 }
 
 /// `uv lock --check`: the lock matches `pyproject.toml` (`uv run --locked` needs it).
-fn check_lock(cx: &Cx<'_>, uv: &Path, plan: &SuitePlan) -> Check {
+/// `lock` is the one the suite's environment is built from (a uv workspace member's is its
+/// workspace root's).
+fn check_lock(
+    cx: &Cx<'_>,
+    uv: &Path,
+    plan: &SuitePlan,
+    lock: Option<&crate::uv_workspace::ProjectLock>,
+) -> Check {
     let layout = cx.layout;
     let suite = &plan.suite;
     let dir = layout.root.join(&suite.dir);
     let project = matches!(suite.environment, Environment::Project { .. });
-    // A uv workspace member is locked by its workspace root's uv.lock.
-    let lock = crate::uv_workspace::lock_of(&layout.root, &suite.dir);
-    let lock_name = lock
-        .as_ref()
-        .map_or_else(|| format!("{}/uv.lock", suite.dir), |l| l.lock.clone());
+    let lock_name = lock.map_or_else(|| format!("{}/uv.lock", suite.dir), |l| l.lock.clone());
     let relock = format!(
         "run `uv lock` in {} and commit uv.lock",
-        lock.as_ref().map_or(suite.dir.as_str(), |l| l.lock_dir())
+        lock.map_or(suite.dir.as_str(), |l| l.lock_dir())
     );
     // A missing file fails a project suite (it is built --locked) and does not apply to a
     // no-project suite.
@@ -656,14 +664,18 @@ fn check_lock(cx: &Cx<'_>, uv: &Path, plan: &SuitePlan) -> Check {
     }
 }
 
-/// The suite's build commands, then a command that needs nothing but Python, so that "uv
-/// could not build the environment" is told apart from "pytest is not importable in it".
-/// The same build a run does, under the same lock (`lock`, taken by the caller): doctor
-/// leaves a built environment, and never rebuilds one under a suite of a run using it.
+/// The run's own build ([`crate::environment::EnvPlan::build_if_stale`]), under the same
+/// lock (`lock`, taken by the caller): nothing runs when a run or an earlier doctor built it
+/// from the same inputs, and a build is recorded as a run records it, so the next run reuses
+/// it. The check that pytest imports, when the build ran it, is left in `probed` for
+/// [`check_pytest`]; a command that needs nothing but Python then tells "uv could not build
+/// the environment" apart from "pytest is not importable in it".
 fn check_environment(
     cx: &Cx<'_>,
     plan: &SuitePlan,
+    uv_version: &str,
     lock: &anyhow::Result<Option<crate::environment::Lease>>,
+    probed: &std::cell::RefCell<Option<anyhow::Result<Captured>>>,
 ) -> Check {
     let suite = &plan.suite;
     let env = &plan.env;
@@ -684,17 +696,42 @@ fn check_environment(
         }
         Err(err) => return could_not_start("environment", suite, anyhow::anyhow!("{err:#}")),
     }
-    let mut ran_build = None;
-    for build in &env.build {
-        match cx.execute(build) {
-            Ok(ran) if ran.success() => ran_build = Some((build, ran)),
-            Ok(ran) => {
-                ran_build = Some((build, ran));
-                break;
-            }
-            Err(err) => return could_not_start("environment", suite, err).ran(build),
+    let inputs = env.inputs(&cx.layout.root, uv_version);
+    let mut failed = None;
+    let mut last_build = None;
+    let built = env.build_if_stale(&inputs, |step, invocation| {
+        let ran = cx.execute(invocation);
+        if step == BuildStep::Probe {
+            let ok = ran.as_ref().is_ok_and(Captured::success);
+            *probed.borrow_mut() = Some(ran);
+            return Ok(ok);
         }
+        last_build = Some(invocation);
+        failed = match ran {
+            Ok(ran) if ran.success() => None,
+            Ok(ran) => Some(build_failed(suite, invocation, &ran)),
+            Err(err) => Some(could_not_start("environment", suite, err).ran(invocation)),
+        };
+        Ok(failed.is_none())
+    });
+    if let Some(failed) = failed {
+        return failed;
     }
+    let built = match built {
+        Ok(built) => built,
+        Err(err) => {
+            return Check::fail(
+                "environment",
+                suite,
+                Class::Environment,
+                format!("{err:#}"),
+                format!(
+                    "make {} writable, then run `cargo xtask doctor` again",
+                    cx.layout.display(&cx.layout.envs_dir())
+                ),
+            )
+        }
+    };
     let version = Invocation::new(
         vec![
             env.python().to_string_lossy().into_owned(),
@@ -705,67 +742,64 @@ fn check_environment(
         &env.probe.cwd,
         vec![],
     );
-    let Some((build, ran)) = ran_build else {
-        return Check::fail(
+    let python = cx
+        .execute(&version)
+        .map(|v| v.stdout.trim().to_string())
+        .unwrap_or_default();
+    let path = cx.layout.display(&env.path);
+    match (built, last_build) {
+        (Built::Current, _) | (_, None) => Check::ok(
             "environment",
             suite,
-            Class::Environment,
-            "no build command",
-            "report this",
-        );
-    };
-    match ran {
-        ran if ran.success() => {
-            let python = cx
-                .execute(&version)
-                .map(|v| v.stdout.trim().to_string())
-                .unwrap_or_default();
-            Check::ok(
-                "environment",
-                suite,
-                format!(
-                    "uv builds it in {} (Python {python})",
-                    cx.layout.display(&env.path)
-                ),
-            )
-            .ran(build)
-        }
-        ran => {
-            let fix = match &suite.environment {
-                Environment::Project { .. } => format!(
-                    "fix the dependencies in {dir}/pyproject.toml (then run `uv lock` in {dir}) \
-                     or the suite's `extras` in Cargo.toml, as uv's error above says",
-                    dir = suite.dir
-                ),
-                Environment::Requirements { file: None, .. } => "fix the suite's `requirements` in Cargo.toml so \
-                     that uv can resolve and install them, as uv's error above says"
-                    .to_string(),
-                Environment::Requirements { file: Some(file), .. } => format!(
-                    "fix {file} (or the suite's `requirements` in Cargo.toml) so that uv can resolve and install it, as uv's error above says"
-                ),
-            };
-            Check::fail(
-                "environment",
-                suite,
-                Class::Environment,
-                format!(
-                    "uv could not build the environment (`uv {}` {})",
-                    build.argv.get(1).map_or("", String::as_str),
-                    ran.describe()
-                ),
-                fix,
-            )
-            .ran(build)
-            .with_output(&ran)
-        }
+            format!(
+                "{path} (Python {python}) is up to date: built from the same inputs before, uv not run"
+            ),
+        ),
+        (_, Some(build)) => Check::ok(
+            "environment",
+            suite,
+            format!("uv builds it in {path} (Python {python})"),
+        )
+        .ran(build),
     }
 }
 
-/// The run's own check of the environment: `python -I -c "import pytest"`.
-fn check_pytest(cx: &Cx<'_>, plan: &SuitePlan) -> Check {
+/// A build command failed: what to fix, by where the suite's requirements are.
+fn build_failed(suite: &Suite, build: &Invocation, ran: &Captured) -> Check {
+    let fix = match &suite.environment {
+        Environment::Project { .. } => format!(
+            "fix the dependencies in {dir}/pyproject.toml (then run `uv lock` in {dir}) \
+             or the suite's `extras` in Cargo.toml, as uv's error above says",
+            dir = suite.dir
+        ),
+        Environment::Requirements { file: None, .. } => "fix the suite's `requirements` in Cargo.toml so \
+             that uv can resolve and install them, as uv's error above says"
+            .to_string(),
+        Environment::Requirements { file: Some(file), .. } => format!(
+            "fix {file} (or the suite's `requirements` in Cargo.toml) so that uv can resolve and install it, as uv's error above says"
+        ),
+    };
+    Check::fail(
+        "environment",
+        suite,
+        Class::Environment,
+        format!(
+            "uv could not build the environment (`uv {}` {})",
+            build.argv.get(1).map_or("", String::as_str),
+            ran.describe()
+        ),
+        fix,
+    )
+    .ran(build)
+    .with_output(ran)
+}
+
+/// The run's own check of the environment: `python -I -c "import pytest"`, as the build ran
+/// it (`probed`), else run now.
+fn check_pytest(cx: &Cx<'_>, plan: &SuitePlan, probed: Option<anyhow::Result<Captured>>) -> Check {
     let suite = &plan.suite;
     let probe = &plan.env.probe;
-    match cx.execute(probe) {
+    match probed.unwrap_or_else(|| cx.execute(probe)) {
         Ok(ran) if ran.success() => Check::ok("pytest", suite, "`import pytest` works").ran(probe),
         Ok(ran) => {
             let fix = match &suite.environment {

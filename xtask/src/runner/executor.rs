@@ -10,8 +10,9 @@ use chrono::{DateTime, FixedOffset};
 
 use crate::classify::{classify, modules_to_find, PytestEnd, Report, SuiteFacts};
 use crate::def_line;
-use crate::environment::{Lease, Use};
+use crate::environment::{BuildStep, Built, Lease, Use};
 use crate::facts::OwnModules;
+use crate::invocation::Invocation;
 use crate::log;
 use crate::model::{now, Attempt, CaseStatus, StepRecord, SuiteResult, TestCase};
 use crate::outcome::Outcome;
@@ -781,76 +782,74 @@ fn prepare_environment(
                 }
             }
         };
-        if !env.is_current(&inputs) {
-            report_progress(Progress::EnvironmentBuilding);
-            if let Some(failed) = build(plan, cx, log, steps, deadline)? {
-                return Ok(failed);
+        let mut failed = None;
+        let mut announced = false;
+        let outcome = env.build_if_stale(&inputs, |step, invocation| {
+            if !announced {
+                report_progress(Progress::EnvironmentBuilding);
+                announced = true;
             }
-            env.record(&inputs)
-                .with_context(|| format!("recording the inputs of {}", env.path.display()))?;
-            built = true;
+            failed = run_build_step(step, invocation, cx, log, steps, deadline)?;
+            Ok(failed.is_none())
+        })?;
+        if let Some(failed) = failed {
+            return Ok(failed);
         }
+        built |= outcome == Built::Built;
         drop(exclusive);
     }
 }
 
-/// The build commands, then the check that pytest imports: each with what its failure
-/// means. `Some` when one failed or was stopped.
-fn build(
-    plan: &SuitePlan,
+/// One step of the environment's build ([`crate::environment::EnvPlan::build_steps`]) into
+/// the suite's log, with what its failure means: `Some` when it failed or was stopped.
+fn run_build_step(
+    step: BuildStep,
+    invocation: &Invocation,
     cx: &RunContext<'_>,
     log: &mut File,
     steps: &mut Vec<StepRecord>,
     deadline: Option<Instant>,
 ) -> anyhow::Result<Option<Prepared>> {
-    let env = &plan.env;
-    env.discard_record();
-    // The build commands, then the check that pytest imports: each with what its failure means.
-    let probe = [(&env.probe, true)];
-    let builds = env.build.iter().map(|b| (b, false));
-    for (invocation, is_probe) in builds.chain(probe) {
-        let (record, stop, _) = match step::run_into_log(
-            "environment",
-            invocation,
-            deadline,
-            log,
-            cx.redactor,
-            cx.also.as_ref(),
-        ) {
-            Ok(ran) => ran,
-            Err(err) => {
-                let detail = format!("could not start `{}`: {err:#}", invocation.argv[0]);
-                writeln!(log, "xtask: {detail}").ok();
-                return Ok(Some(Prepared::Failed(Ended::new(
-                    Outcome::ToolchainError,
-                    detail,
-                ))));
-            }
-        };
-        let describe = record.describe();
-        let failed = record.exit_code != Some(0);
-        steps.push(record);
-        if let Some(stop) = stop {
-            return Ok(Some(Prepared::Stopped(stop)));
-        }
-        if failed {
-            let detail = if is_probe {
-                format!(
-                    "the environment was built, but pytest is not importable in it (`python -I -c \"import pytest\"` {describe}): add pytest to the suite's extra or requirements"
-                )
-            } else {
-                format!(
-                    "the environment could not be built: `uv {}` {describe}; uv's explanation is in the log",
-                    invocation.argv.get(1).map_or("", String::as_str)
-                )
-            };
+    let (record, stop, _) = match step::run_into_log(
+        "environment",
+        invocation,
+        deadline,
+        log,
+        cx.redactor,
+        cx.also.as_ref(),
+    ) {
+        Ok(ran) => ran,
+        Err(err) => {
+            let detail = format!("could not start `{}`: {err:#}", invocation.argv[0]);
+            writeln!(log, "xtask: {detail}").ok();
             return Ok(Some(Prepared::Failed(Ended::new(
-                Outcome::EnvironmentError,
+                Outcome::ToolchainError,
                 detail,
             ))));
         }
+    };
+    let describe = record.describe();
+    let failed = record.exit_code != Some(0);
+    steps.push(record);
+    if let Some(stop) = stop {
+        return Ok(Some(Prepared::Stopped(stop)));
     }
-    Ok(None)
+    if !failed {
+        return Ok(None);
+    }
+    let detail = match step {
+        BuildStep::Probe => format!(
+            "the environment was built, but pytest is not importable in it (`python -I -c \"import pytest\"` {describe}): add pytest to the suite's extra or requirements"
+        ),
+        BuildStep::Build => format!(
+            "the environment could not be built: `uv {}` {describe}; uv's explanation is in the log",
+            invocation.argv.get(1).map_or("", String::as_str)
+        ),
+    };
+    Ok(Some(Prepared::Failed(Ended::new(
+        Outcome::EnvironmentError,
+        detail,
+    ))))
 }
 
 /// Where the test the progress plugin names is: its file relative to the repository root
