@@ -347,6 +347,7 @@ fn a_hanging_test_times_out_and_its_process_tree_is_stopped() {
     let fixture = Fixture::new("situations", "hang");
     let pid_file = fixture.path("suites/hang/hang.pids");
     let reaper = Reaper::of(&pid_file);
+    fixture.warm(&["test", "hang"]);
     let command = fixture.command(&["test", "hang"]);
     let clock = Instant::now();
     // The manifest's timeout is 5s: far less than this deadline.
@@ -357,6 +358,10 @@ fn a_hanging_test_times_out_and_its_process_tree_is_stopped() {
     s.assert_outcome("timeout", exit_codes::TIMED_OUT);
     assert!(elapsed < Duration::from_secs(25), "{elapsed:?}");
     s.assert_steps(&["environment", "pytest"]);
+    assert!(
+        s.step("environment")["skipped"].is_string(),
+        "the environment was built by the warm-up"
+    );
     assert_eq!(s.suite_record()["timeout_secs"].as_f64(), Some(5.0));
 
     let log = s.log();

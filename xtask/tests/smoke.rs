@@ -428,6 +428,7 @@ fn list_says_what_each_suite_needs() {
 #[test]
 fn services_are_stopped_when_a_suite_times_out() {
     let fixture = Fixture::new("smoke", "smoke-timeout");
+    fixture.warm(&["smoke", "hangs"]);
     let run = smoke(&fixture, &["smoke", "hangs", "--timeout", "3s"]);
     assert_code(&run, exit_codes::TIMED_OUT);
     assert_eq!(

@@ -89,6 +89,23 @@ impl Fixture {
         run(self.command(args))
     }
 
+    /// Builds the environment of the suite that `args` (`["test", "hang"]`, `["smoke",
+    /// "hangs"]`) runs, with a long timeout and every test deselected, so that a short
+    /// timeout in the run that follows times pytest, never an environment build on a busy
+    /// machine (a suite's timeout covers its environment's build too).
+    pub fn warm(&self, args: &[&str]) {
+        let mut warm = args.to_vec();
+        warm.extend([
+            "--timeout",
+            "10m",
+            "--",
+            "-k",
+            "xtask_warm_no_test_has_this_name",
+        ]);
+        let run = self.run(&warm);
+        assert_code(&run, xtask::exit_codes::NO_TESTS_COLLECTED);
+    }
+
     pub fn path(&self, rel: &str) -> PathBuf {
         self.root.join(rel)
     }
