@@ -116,6 +116,59 @@ impl std::fmt::Display for Partition {
     }
 }
 
+/// What a run's command line changes in each of its plans, and what blocks every suite.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// The arguments after `--`.
+    pub pytest_args: Vec<String>,
+    /// `--no-capture`: pytest leaves the tests' output alone (`-s`) and Python writes it at
+    /// once (`PYTHONUNBUFFERED`), so it can stream to the terminal.
+    pub no_capture: bool,
+    pub timeout: Option<Duration>,
+    pub partition: Option<Partition>,
+    pub retries: Option<u32>,
+    pub flaky_fails: bool,
+    /// Why no suite can run (uv is missing), unless a suite's own reason says more.
+    pub blocked: Option<Blocked>,
+}
+
+/// The plan of `suite` in a run with `options`: the manifest's plan, then the command line.
+pub fn plan_run(
+    suite: &Suite,
+    layout: &Layout,
+    uv: &Path,
+    facts: &Facts,
+    options: &RunOptions,
+) -> SuitePlan {
+    let pytest_args: Vec<String> = options
+        .no_capture
+        .then(|| "-s".to_string())
+        .into_iter()
+        .chain(options.pytest_args.iter().cloned())
+        .collect();
+    let mut plan = plan_suite(suite, layout, uv, &pytest_args, facts);
+    if options.no_capture {
+        plan.test
+            .env
+            .push(("PYTHONUNBUFFERED".to_string(), "1".to_string()));
+    }
+    if let Some(timeout) = options.timeout {
+        plan.timeout = timeout;
+    }
+    if let Some(partition) = options.partition {
+        plan.set_partition(partition);
+    }
+    if let Some(retries) = options.retries {
+        plan.retries = retries;
+    }
+    plan.flaky_fails = options.flaky_fails;
+    // A missing prerequisite says more than a missing uv: the suite could not run anyway.
+    if plan.blocked.is_none() {
+        plan.blocked = options.blocked.clone();
+    }
+    plan
+}
+
 pub fn plan_suite(
     suite: &Suite,
     layout: &Layout,
@@ -419,6 +472,67 @@ mod tests {
             &args,
             &Facts::default(),
         )
+    }
+
+    #[test]
+    fn the_command_line_overrides_the_manifest_in_every_plan_of_a_run() {
+        let suite = suite(Environment::Project {
+            extras: vec!["test".into()],
+        });
+        let layout = Layout::new("/repo");
+        let uv = Path::new("/bin/uv");
+        let none = plan_run(
+            &suite,
+            &layout,
+            uv,
+            &Facts::default(),
+            &RunOptions::default(),
+        );
+        assert_eq!(none.timeout, crate::manifest::DEFAULT_TIMEOUT);
+        assert_eq!(
+            (none.retries, none.partition, none.blocked.is_none()),
+            (0, None, true)
+        );
+        assert!(!none.test.argv.contains(&"-s".to_string()));
+
+        let uv_missing = Blocked {
+            outcome: Outcome::ToolchainError,
+            detail: "uv is missing".into(),
+            skipped: false,
+        };
+        let options = RunOptions {
+            pytest_args: vec!["-k".into(), "fast".into()],
+            no_capture: true,
+            timeout: Some(Duration::from_secs(7)),
+            partition: Some(Partition { index: 2, count: 3 }),
+            retries: Some(4),
+            flaky_fails: true,
+            blocked: Some(uv_missing),
+        };
+        let plan = plan_run(&suite, &layout, uv, &Facts::default(), &options);
+        assert_eq!(plan.timeout, Duration::from_secs(7));
+        assert_eq!((plan.retries, plan.flaky_fails), (4, true));
+        assert_eq!(plan.partition, Some(Partition { index: 2, count: 3 }));
+        let env = |name: &str| {
+            plan.test
+                .env
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(env(PARTITION_ENV), Some("2/3"));
+        assert_eq!(env("PYTHONUNBUFFERED"), Some("1"));
+        let argv = &plan.test.argv;
+        let s = argv
+            .iter()
+            .position(|a| a == "-s")
+            .expect("-s for --no-capture");
+        let k = argv
+            .iter()
+            .position(|a| a == "-k")
+            .expect("the arguments after --");
+        assert!(s < k, "-s comes before the user's arguments: {argv:?}");
+        assert_eq!(plan.blocked.unwrap().outcome, Outcome::ToolchainError);
     }
 
     #[test]

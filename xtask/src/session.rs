@@ -15,7 +15,7 @@ use crate::flags::RunArgs;
 use crate::manifest::{Manifest, Suite};
 use crate::outcome::Outcome;
 use crate::paths::Layout;
-use crate::plan::{check_pytest_args, plan_suite, Blocked};
+use crate::plan::{check_pytest_args, plan_run, Blocked, RunOptions};
 use crate::redact::{RedactingWriter, Redactor};
 use crate::report::github::{self, GithubSink, GroupOpener};
 use crate::report::record::{self, RecordSink, RunInfo};
@@ -194,40 +194,21 @@ pub fn run_suites(
     let uv_path = uv
         .as_ref()
         .map_or_else(|_| PathBuf::from("uv"), Clone::clone);
-    // `--no-capture`: pytest leaves the tests' output alone (`-s`), Python writes it at
-    // once, and it streams to the terminal, one suite at a time.
-    let streaming = args.no_capture;
-    let pytest_args: Vec<String> = streaming
-        .then(|| "-s".to_string())
-        .into_iter()
-        .chain(args.pytest_args.iter().cloned())
-        .collect();
+    let options = RunOptions {
+        pytest_args: args.pytest_args.clone(),
+        no_capture: args.no_capture,
+        timeout: args.timeout,
+        partition: args.partition,
+        retries: args.retries,
+        flaky_fails: args.flaky_fails,
+        blocked: toolchain_blocked.clone(),
+    };
     let mut plans: Vec<_> = suites
         .iter()
-        .map(|suite| {
-            let mut plan = plan_suite(suite, layout, &uv_path, &pytest_args, &facts);
-            if streaming {
-                plan.test
-                    .env
-                    .push(("PYTHONUNBUFFERED".to_string(), "1".to_string()));
-            }
-            if let Some(timeout) = args.timeout {
-                plan.timeout = timeout;
-            }
-            if let Some(partition) = args.partition {
-                plan.set_partition(partition);
-            }
-            if let Some(retries) = args.retries {
-                plan.retries = retries;
-            }
-            plan.flaky_fails = args.flaky_fails;
-            // A missing prerequisite says more than a missing uv: the suite could not run anyway.
-            if plan.blocked.is_none() {
-                plan.blocked = toolchain_blocked.clone();
-            }
-            plan
-        })
+        .map(|suite| plan_run(suite, layout, &uv_path, &facts, &options))
         .collect();
+    // `--no-capture`: the output streams to the terminal, one suite at a time.
+    let streaming = args.no_capture;
     let jobs = if streaming {
         1
     } else {
@@ -382,12 +363,12 @@ mod tests {
             .suites
             .iter()
             .map(|s| {
-                plan_suite(
+                plan_run(
                     s,
                     &layout,
                     std::path::Path::new("uv"),
-                    &[],
                     &Facts::default(),
+                    &RunOptions::default(),
                 )
             })
             .collect();
