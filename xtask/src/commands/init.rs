@@ -11,7 +11,7 @@
 //! per decision. What it cannot read (an invalid `pyproject.toml`, a directory name that is
 //! not UTF-8) is skipped with a warning, and every name it writes is one the manifest
 //! accepts. The result is loaded through
-//! `Manifest::from_json`, as a run would read it, before anything is written.
+//! `Manifest::from_toml`, as a run would read it, before anything is written.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -147,7 +147,7 @@ pub fn run(layout: &Layout, args: &InitArgs) -> anyhow::Result<u8> {
     }
     text.push_str(&appended);
 
-    if let Err(problems) = validate(&text, root) {
+    if let Err(problems) = validate(&text, &cargo_toml, root) {
         out.flush();
         let listed: Vec<String> = problems.iter().map(|p| format!("  - {p}")).collect();
         return Err(Error::Configuration(format!(
@@ -1090,32 +1090,8 @@ fn render(guesses: &[Guess]) -> String {
 }
 
 /// Loads the manifest of the whole new `Cargo.toml` text as a run would read it.
-fn validate(text: &str, root: &Path) -> Result<Manifest, Vec<String>> {
-    let table: toml::Table = text
-        .parse()
-        .map_err(|err| vec![format!("the new Cargo.toml would not be valid TOML: {err}")])?;
-    let manifest = table
-        .get("workspace")
-        .and_then(|w| w.get("metadata"))
-        .and_then(|m| m.get("xtask"))
-        .ok_or_else(|| vec![format!("the new Cargo.toml would have no {TABLE} table")])?;
-    Manifest::from_json(&to_json(manifest), root)
-}
-
-/// A TOML value as `cargo metadata` shows it.
-fn to_json(value: &toml::Value) -> serde_json::Value {
-    use serde_json::Value as J;
-    match value {
-        toml::Value::String(s) => J::String(s.clone()),
-        toml::Value::Integer(i) => J::from(*i),
-        toml::Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
-        toml::Value::Boolean(b) => J::Bool(*b),
-        toml::Value::Datetime(d) => J::String(d.to_string()),
-        toml::Value::Array(items) => J::Array(items.iter().map(to_json).collect()),
-        toml::Value::Table(table) => {
-            J::Object(table.iter().map(|(k, v)| (k.clone(), to_json(v))).collect())
-        }
-    }
+fn validate(text: &str, file: &Path, root: &Path) -> Result<Manifest, Vec<String>> {
+    Manifest::from_toml(text, file, root).map_err(|err| err.problems)
 }
 
 /// The table name of a header line (`[a.b]`, `[[a.b]]`), spaces and quotes removed.
@@ -1293,14 +1269,19 @@ mod tests {
         let names: Vec<&str> = guesses.iter().map(|g| g.name.as_str()).collect();
         let unique: BTreeSet<&str> = names.iter().copied().collect();
         assert_eq!(unique.len(), names.len(), "{names:?}");
-        let table = serde_json::json!({
-            "suites": guesses.iter().map(|g| serde_json::json!({
-                "name": g.name, "group": g.group, "dir": ".", "requirements": ["pytest"],
-            })).collect::<Vec<_>>(),
-        });
+        let text: String = guesses
+            .iter()
+            .map(|g| {
+                format!(
+                    "[[workspace.metadata.xtask.suites]]\nname = {}\ngroup = {}\ndir = \".\"\nrequirements = [\"pytest\"]\n",
+                    string(&g.name),
+                    string(&g.group)
+                )
+            })
+            .collect();
         let root = std::env::temp_dir();
-        if let Err(problems) = Manifest::from_json(&table, &root) {
-            panic!("{names:?}: {problems:?}");
+        if let Err(err) = Manifest::from_toml(&text, Path::new("Cargo.toml"), &root) {
+            panic!("{names:?}: {err}");
         }
         assert!(names.iter().all(|n| n.len() <= MAX_NAME), "{names:?}");
         assert_eq!(names[0], "pkgs-my-pkg", "made unique by its parent");
