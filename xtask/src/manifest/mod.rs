@@ -6,7 +6,7 @@
 //! references between entries), in one place. Every problem points at its value:
 //! `Cargo.toml:LINE:COLUMN: workspace.metadata.xtask.suites[2].timeout: what is wrong`.
 
-mod raw;
+pub mod raw;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;

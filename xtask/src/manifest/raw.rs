@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::de::{self, DeserializeOwned, Deserializer, IgnoredAny, Visitor};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize, Serializer};
 use toml::Spanned;
 
 /// An environment table (`env`, `export`): names and values, each where it was written.
@@ -34,8 +34,9 @@ pub struct RawTop {
 }
 
 /// One `[[workspace.metadata.xtask.suites]]` entry. `name`, `group` and `dir` are required,
-/// but optional here so that a missing one is reported with what every suite needs.
-#[derive(Deserialize)]
+/// but optional here so that a missing one is reported with what every suite needs. `init`
+/// writes its guesses as these too (`to_table`), so what it writes is what is read.
+#[derive(Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 #[serde(expecting = "a suite table ([[workspace.metadata.xtask.suites]])")]
 pub struct RawSuite {
@@ -121,6 +122,34 @@ impl<'de> Deserialize<'de> for RawDuration {
     }
 }
 
+impl Serialize for RawDuration {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            RawDuration::Text(text) => serializer.serialize_str(text),
+            RawDuration::Seconds(secs) => serializer.serialize_i64(*secs),
+        }
+    }
+}
+
+/// A value written by the xtask itself: it has no place in a file.
+pub fn unplaced<T>(value: T) -> Spanned<T> {
+    Spanned::new(0..0, value)
+}
+
+impl RawSuite {
+    /// The entry as a `[[workspace.metadata.xtask.suites]]` table, keys in the schema's order,
+    /// `env` inline.
+    pub fn to_table(&self) -> Result<toml_edit::Table, toml_edit::ser::Error> {
+        match self.serialize(toml_edit::ser::ValueSerializer::new())? {
+            toml_edit::Value::InlineTable(table) => Ok(table.into_table()),
+            other => Err(serde::ser::Error::custom(format!(
+                "a suite serialized as {}, not a table",
+                other.type_name()
+            ))),
+        }
+    }
+}
+
 /// The keys of `[workspace.metadata.xtask]`.
 pub fn top_keys() -> &'static [&'static str] {
     keys_of::<RawTop>()
@@ -203,5 +232,40 @@ mod tests {
         check::<RawService>(service, service_keys());
         check::<RawPrerequisite>(prerequisite, prerequisite_keys());
         check::<RawTop>(top, top_keys());
+    }
+
+    /// What `to_table` writes reads back as the same entry; absent keys stay absent.
+    #[test]
+    fn a_suite_written_as_a_table_reads_back_the_same() {
+        let suite = RawSuite {
+            name: Some(unplaced("a".into())),
+            group: Some(unplaced("g".into())),
+            dir: Some(unplaced("libs/a b".into())),
+            requirements: Some(unplaced(vec![unplaced("pytest==9.2.0".into())])),
+            markers: Some("not \"slow\"".into()),
+            env: Some(unplaced(
+                [(unplaced("MODE".into()), unplaced("x'y".into()))].into(),
+            )),
+            timeout: Some(unplaced(RawDuration::Text("10m".into()))),
+            ..RawSuite::default()
+        };
+        let text = suite.to_table().unwrap().to_string();
+        assert_eq!(
+            text,
+            "name = \"a\"\ngroup = \"g\"\ndir = \"libs/a b\"\nrequirements = [\"pytest==9.2.0\"]\nmarkers = 'not \"slow\"'\nenv = { MODE = \"x'y\" }\ntimeout = \"10m\"\n"
+        );
+        let back: RawSuite = toml::from_str(&text).unwrap();
+        assert_eq!(back.markers, suite.markers);
+        assert_eq!(
+            back.env
+                .unwrap()
+                .get_ref()
+                .values()
+                .next()
+                .unwrap()
+                .get_ref(),
+            "x'y"
+        );
+        assert!(back.extras.is_none() && back.retries.is_none());
     }
 }
