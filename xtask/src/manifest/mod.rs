@@ -233,8 +233,11 @@ fn render(file: &Path, text: &str, mut problems: Vec<Problem>) -> ManifestError 
 
 /// The 1-based line and column (in characters, as editors count) of a byte offset.
 fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    let before = text.get(..offset).unwrap_or(text);
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
     let line_start = before.rfind('\n').map_or(0, |at| at + 1);
     let line = before.matches('\n').count() + 1;
     (line, before[line_start..].chars().count() + 1)
@@ -345,54 +348,24 @@ fn read(document: &DeTable<'_>, root: &Path) -> Result<Manifest, Vec<Problem>> {
     };
 
     let mut suites: Vec<(Suite, Place, Range<usize>)> = Vec::new();
-    let mut suite_problems = Vec::new();
-    match table.get("suites") {
-        Some(entries) if matches!(entries.get_ref(), DeValue::Array(items) if !items.is_empty()) => {
-            let DeValue::Array(items) = entries.get_ref() else {
-                unreachable!()
-            };
-            for (index, item) in items.iter().enumerate() {
-                let prefix = format!("{PATH}.suites[{index}]");
-                let label = match item
-                    .get_ref()
-                    .get("name")
-                    .and_then(|n| n.get_ref().as_str())
-                {
-                    Some(name) => format!(" (suite `{name}`)"),
-                    None => String::new(),
-                };
-                let Some(raw) = deserialize::<RawSuite>(item, &prefix, &label, &mut suite_problems)
-                else {
-                    continue;
-                };
-                let mut entry = Entry::new(prefix, label, root, &mut suite_problems);
-                if let Some((suite, name_at)) =
-                    entry.suite(raw, item.span(), default_timeout, &known)
-                {
-                    suites.push((suite, entry.place, name_at));
-                }
-            }
+    for (index, item) in suite_entries(table, value.span(), &mut problems)
+        .iter()
+        .enumerate()
+    {
+        let prefix = format!("{PATH}.suites[{index}]");
+        let name = item
+            .get_ref()
+            .get("name")
+            .and_then(|n| n.get_ref().as_str());
+        let label = name.map_or_else(String::new, |name| format!(" (suite `{name}`)"));
+        let Some(raw) = deserialize::<RawSuite>(item, &prefix, &label, &mut problems) else {
+            continue;
+        };
+        let mut entry = Entry::new(prefix, label, root, &mut problems);
+        if let Some((suite, name_at)) = entry.suite(raw, item.span(), default_timeout, &known) {
+            suites.push((suite, entry.place, name_at));
         }
-        Some(entries) if entries.get_ref().is_array() => problems.push(Problem {
-            at: entries.span(),
-            path: format!("{PATH}.suites"),
-            message: "no suites: add a [[workspace.metadata.xtask.suites]] entry per suite".into(),
-        }),
-        Some(entries) => problems.push(Problem {
-            at: entries.span(),
-            path: format!("{PATH}.suites"),
-            message: format!(
-                "must be an array of tables ([[workspace.metadata.xtask.suites]]), found {}",
-                a(entries.get_ref())
-            ),
-        }),
-        None => problems.push(Problem {
-            at: value.span(),
-            path: PATH.into(),
-            message: "no suites: add a [[workspace.metadata.xtask.suites]] entry per suite".into(),
-        }),
     }
-    problems.append(&mut suite_problems);
 
     // References between entries, and names that must be unique.
     for (service, environment_at) in &services {
@@ -454,6 +427,35 @@ fn read(document: &DeTable<'_>, root: &Path) -> Result<Manifest, Vec<Problem>> {
         services: services.into_iter().map(|(s, _)| s).collect(),
         prerequisites,
     })
+}
+
+const NO_SUITES: &str = "no suites: add a [[workspace.metadata.xtask.suites]] entry per suite";
+
+/// The `[[workspace.metadata.xtask.suites]]` entries; none, with the problem, when there is
+/// no entry or `suites` is not an array. `at` is the manifest table's place.
+fn suite_entries<'t, 'i>(
+    table: &'t DeTable<'i>,
+    at: Range<usize>,
+    problems: &mut Vec<Problem>,
+) -> &'t [Spanned<DeValue<'i>>] {
+    let path = format!("{PATH}.suites");
+    let (at, path, message) = match table.get("suites") {
+        None => (at, PATH.to_string(), NO_SUITES.to_string()),
+        Some(entries) => match entries.get_ref() {
+            DeValue::Array(items) if !items.is_empty() => return items,
+            DeValue::Array(_) => (entries.span(), path, NO_SUITES.to_string()),
+            other => (
+                entries.span(),
+                path,
+                format!(
+                    "must be an array of tables ([[workspace.metadata.xtask.suites]]), found {}",
+                    a(other)
+                ),
+            ),
+        },
+    };
+    problems.push(Problem { at, path, message });
+    &[]
 }
 
 /// `workspace.metadata.xtask` in the document, or the problem that it is not there.
@@ -1130,7 +1132,12 @@ impl<'p> Entry<'p> {
         given.sort_by_key(|(_, at)| at.start);
         let check = match given.as_slice() {
             [("command", _)] => self
-                .argv("command", raw.command.as_ref(), 0..0, "")
+                .argv(
+                    "command",
+                    raw.command.as_ref(),
+                    entry_at.clone(),
+                    "missing; give the program and its arguments",
+                )
                 .map(Check::Command),
             [_] => {
                 let (key, value) = strings
@@ -1763,6 +1770,11 @@ mod tests {
         assert_eq!(line_column("ab\ncd", 4), (2, 2));
         assert_eq!(line_column("é = 1\nx", 5), (1, 5));
         assert_eq!(line_column("ab", 99), (1, 3));
+        assert_eq!(
+            line_column("é", 1),
+            (1, 1),
+            "inside a character: at its start"
+        );
     }
 
     #[test]
