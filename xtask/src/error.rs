@@ -102,6 +102,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_outcome_has_a_precedence_and_a_distinct_code() {
+        let mut codes: Vec<u8> = Outcome::PRECEDENCE
+            .iter()
+            .map(|o| outcome_code(*o))
+            .collect();
+        codes.sort();
+        codes.dedup();
+        assert_eq!(codes.len(), Outcome::PRECEDENCE.len());
+    }
+
+    #[test]
     fn each_error_has_its_code_and_anything_else_is_internal() {
         let code = |err: Error| exit_code(&anyhow::Error::from(err).context("while doing x"));
         assert_eq!(code(Error::Usage("u".into())), exit_codes::USAGE_ERROR);

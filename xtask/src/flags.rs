@@ -202,8 +202,8 @@ pub struct InitArgs {
     /// Print the manifest instead of writing it (the decisions go to stderr); writes nothing.
     #[arg(long)]
     pub print: bool,
-    /// Replace an existing [workspace.metadata.xtask] table and its suites (the rest of
-    /// Cargo.toml is kept as it is).
+    /// Replace an existing [workspace.metadata.xtask] table and its suites, where they are
+    /// (the rest of Cargo.toml, and a comment above the table, are kept as they are).
     #[arg(long)]
     pub force: bool,
 }

@@ -1,4 +1,4 @@
-//! How a suite ended, and how that maps to an exit code.
+//! How a suite ended, and which ending decides a run (its exit code is `error::outcome_code`).
 
 /// The one outcome every suite ends with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -69,11 +69,6 @@ impl Outcome {
         }
     }
 
-    /// Its exit code (`error::outcome_code`, next to every other code's).
-    pub fn exit_code(self) -> u8 {
-        crate::error::outcome_code(self)
-    }
-
     /// The outcome that decides the exit code: without `require_all` (`--require-all`), a
     /// suite whose prerequisite is unavailable is reported but does not fail the run.
     pub fn deciding(outcomes: impl IntoIterator<Item = Outcome>, require_all: bool) -> Outcome {
@@ -103,14 +98,6 @@ impl std::fmt::Display for Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn every_outcome_has_a_precedence_and_a_distinct_code() {
-        let mut codes: Vec<u8> = Outcome::PRECEDENCE.iter().map(|o| o.exit_code()).collect();
-        codes.sort();
-        codes.dedup();
-        assert_eq!(codes.len(), Outcome::PRECEDENCE.len());
-    }
 
     #[test]
     fn an_unavailable_prerequisite_decides_only_when_all_are_required() {

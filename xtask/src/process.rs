@@ -25,7 +25,7 @@
 //! - Each step's process group id is appended to a record file ([`init`]), so that a later
 //!   invocation can [`sweep`] what a SIGKILLed one left behind.
 //!
-//! Children started elsewhere (`Command::output`, xshell) can run alongside: only processes
+//! Children started elsewhere (`Command::output`) can run alongside: only processes
 //! found by a step's tag or in a step's group are reaped here, and zombies reparented to
 //! the xtask from another session (a `setsid` daemon that died by itself), never another
 //! child.

@@ -1,7 +1,6 @@
 //! The step layer: an `Invocation` run through the process layer, its output masked on the
 //! way to where it goes (a suite's log, or memory for a check or a query), stopped at its
-//! deadline or on an interrupt. Every child the xtask starts goes through here, except
-//! `cargo metadata` reading the manifest, before anything else runs.
+//! deadline or on an interrupt. Every child the xtask starts goes through here.
 
 use std::fs::File;
 use std::io::{Read, Write};

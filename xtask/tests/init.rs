@@ -180,16 +180,18 @@ fn print_writes_nothing() {
 }
 
 #[test]
-fn a_guess_that_would_not_load_is_not_written() {
+fn an_inline_workspace_table_is_refused_and_nothing_is_written() {
     let fixture = Fixture::new("basic", "init_invalid");
     // An inline workspace table cannot take a [workspace.metadata.xtask] table after it.
     let before = "workspace = { members = [] }\n";
     fixture.write("Cargo.toml", before);
     let init = fixture.run(&["init"]);
     assert_code(&init, exit_codes::MANIFEST_ERROR);
+    // Said as what it is: the inline table is the user's to rewrite.
     assert!(
         init.stderr
-            .contains("the guessed manifest would not load, so nothing was written"),
+            .contains("`workspace` is not a [workspace] table (an inline table, perhaps)")
+            && init.stderr.contains("nothing was written"),
         "{}",
         init.stderr
     );

@@ -230,11 +230,11 @@ fn the_usage_reference_names_every_subcommand_and_option() {
 #[test]
 fn the_manifest_reference_names_every_key() {
     let manifest = read("docs/manifest.md") + &read("docs/usage.md");
-    let keys = xtask::manifest::TOP_KEYS
+    let keys = xtask::manifest::top_keys()
         .iter()
-        .chain(xtask::manifest::SUITE_KEYS)
-        .chain(xtask::manifest::SERVICE_KEYS)
-        .chain(xtask::manifest::PREREQUISITE_KEYS);
+        .chain(xtask::manifest::suite_keys())
+        .chain(xtask::manifest::service_keys())
+        .chain(xtask::manifest::prerequisite_keys());
     let missing: Vec<&&str> = keys
         .filter(|key| {
             !manifest.contains(&format!("{key} =")) && !manifest.contains(&format!("`{key}`"))
@@ -561,9 +561,9 @@ fn the_manifest_comment_names_every_key() {
                 .any(|word| word == key)
         })
     };
-    let missing: Vec<&&str> = xtask::manifest::SUITE_KEYS
+    let missing: Vec<&&str> = xtask::manifest::suite_keys()
         .iter()
-        .chain(xtask::manifest::TOP_KEYS)
+        .chain(xtask::manifest::top_keys())
         .filter(|key| **key != "suites" && !named(key))
         .collect();
     assert!(

@@ -254,7 +254,7 @@ impl Output {
 
     fn finish(self) -> Outcome {
         let outcome = outcome(&self.checks);
-        let code = outcome.exit_code();
+        let code = crate::error::outcome_code(outcome);
         if self.json {
             let checks: Vec<_> = self.checks.iter().map(Check::json).collect();
             let report = json!({

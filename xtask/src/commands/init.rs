@@ -10,8 +10,10 @@
 //! PYTHONPATH (from what the code imports) and the markers to deselect, and prints one line
 //! per decision. What it cannot read (an invalid `pyproject.toml`, a directory name that is
 //! not UTF-8) is skipped with a warning, and every name it writes is one the manifest
-//! accepts. The result is loaded through
-//! `Manifest::from_json`, as a run would read it, before anything is written.
+//! accepts. Each guess is written through the manifest's own serde type (`RawSuite`), into
+//! the user's file edited as a `toml_edit` document, so every other table and comment stays
+//! as it was. The result is loaded through `Manifest::from_toml`, as a run would read it,
+//! before anything is written.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -21,6 +23,9 @@ use anyhow::Context;
 
 use crate::error::Error;
 use crate::flags::InitArgs;
+use toml_edit::{value, Array, ArrayOfTables, DocumentMut, Item, Table};
+
+use crate::manifest::raw::{unplaced, RawSuite};
 use crate::manifest::{Manifest, TABLE};
 use crate::paths::Layout;
 use crate::uv_workspace::ProjectLock;
@@ -57,18 +62,17 @@ pub fn run(layout: &Layout, args: &InitArgs) -> anyhow::Result<()> {
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
         Err(err) => return Err(err).with_context(|| format!("reading {}", cargo_toml.display())),
     };
-    let parsed = match &existing {
-        Some(text) => Some(text.parse::<toml::Table>().map_err(|err| {
+    let mut document = match &existing {
+        Some(text) => text.parse::<DocumentMut>().map_err(|err| {
             Error::Usage(format!(
                 "{} is not valid TOML, so init cannot add to it:\n{err}",
                 cargo_toml.display()
             ))
-        })?),
-        None => None,
+        })?,
+        None => DocumentMut::new(),
     };
-    let has_manifest = parsed
-        .as_ref()
-        .and_then(|t| t.get("workspace"))
+    let has_manifest = document
+        .get("workspace")
         .and_then(|w| w.get("metadata"))
         .and_then(|m| m.get("xtask"))
         .is_some();
@@ -107,46 +111,51 @@ pub fn run(layout: &Layout, args: &InitArgs) -> anyhow::Result<()> {
         .into());
     }
 
-    let base = match &existing {
-        Some(text) if has_manifest => {
-            out.line(format!(
-                "Cargo.toml: --force: replacing its {TABLE} table and suites"
-            ));
-            strip_manifest(text)
+    // The file is edited as a document: every other table, comment and blank line stays as
+    // it was, and the manifest is added after all of it.
+    let mut place = Place::End;
+    if has_manifest {
+        out.line(format!(
+            "Cargo.toml: --force: replacing its {TABLE} table and suites"
+        ));
+        place = remove_manifest(&mut document);
+    }
+    let new_workspace = match document.get("workspace") {
+        Some(_) => None,
+        None => {
+            let mut workspace = Table::new();
+            if root.join("xtask/Cargo.toml").is_file() {
+                workspace.insert("members", value(Array::from_iter(["xtask"])));
+            }
+            if existing.is_none() {
+                workspace.insert("resolver", value("2"));
+            }
+            out.line(match &existing {
+                None => "Cargo.toml: none: creating it, with a [workspace] for the manifest".into(),
+                Some(_) => {
+                    "Cargo.toml: no [workspace]: adding one with the xtask crate as a member, \
+                            because the manifest lives in [workspace.metadata]"
+                        .to_string()
+                }
+            });
+            Some(workspace)
         }
-        Some(text) => text.clone(),
-        None => String::new(),
     };
-    let has_workspace = parsed.as_ref().is_some_and(|t| t.contains_key("workspace"));
-    let mut appended = String::new();
-    if !has_workspace {
-        appended.push_str("[workspace]\n");
-        if root.join("xtask/Cargo.toml").is_file() {
-            appended.push_str("members = [\"xtask\"]\n");
-        }
-        if existing.is_none() {
-            appended.push_str("resolver = \"2\"\n");
-        }
-        appended.push('\n');
-        out.line(match &existing {
-            None => "Cargo.toml: none: creating it, with a [workspace] for the manifest".into(),
-            Some(_) => "Cargo.toml: no [workspace]: adding one with the xtask crate as a member, \
-                        because the manifest lives in [workspace.metadata]"
-                .to_string(),
-        });
+    // What --print shows: the tables init adds, on their own.
+    let mut appended = DocumentMut::new();
+    let added = add_manifest(&mut document, &guesses, new_workspace.clone(), place)
+        .and_then(|()| add_manifest(&mut appended, &guesses, new_workspace, Place::End));
+    if let Err(why) = added {
+        out.flush();
+        return Err(Error::Configuration(format!(
+            "{}: {why}; nothing was written",
+            cargo_toml.display()
+        ))
+        .into());
     }
-    appended.push_str(&render(&guesses));
+    let text = document.to_string();
 
-    let mut text = base;
-    if !text.is_empty() {
-        if !text.ends_with('\n') {
-            text.push('\n');
-        }
-        text.push('\n');
-    }
-    text.push_str(&appended);
-
-    if let Err(problems) = validate(&text, root) {
+    if let Err(problems) = validate(&text, &cargo_toml, root) {
         out.flush();
         let listed: Vec<String> = problems.iter().map(|p| format!("  - {p}")).collect();
         return Err(Error::Configuration(format!(
@@ -1008,19 +1017,6 @@ fn string(text: &str) -> String {
     quoted
 }
 
-/// A TOML key: bare when it can be, else quoted.
-fn key(text: &str) -> String {
-    let bare = !text.is_empty()
-        && text
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'));
-    if bare {
-        text.to_string()
-    } else {
-        string(text)
-    }
-}
-
 /// A decision as a TOML comment line, which may hold no control character but tab.
 fn comment(text: &str) -> String {
     text.chars()
@@ -1034,154 +1030,183 @@ fn comment(text: &str) -> String {
         .collect()
 }
 
-fn list(items: &[String]) -> String {
-    let items: Vec<String> = items.iter().map(|i| string(i)).collect();
-    format!("[{}]", items.join(", "))
+/// A guess as the manifest's own entry type, so that `init` writes what a run reads.
+fn entry(guess: &Guess) -> RawSuite {
+    let strings = |items: &[String]| items.iter().cloned().map(unplaced).collect::<Vec<_>>();
+    let nonempty = |items: &[String]| (!items.is_empty()).then(|| strings(items));
+    let mut suite = RawSuite {
+        name: Some(unplaced(guess.name.clone())),
+        group: Some(unplaced(guess.group.clone())),
+        dir: Some(unplaced(guess.dir.clone())),
+        pythonpath: nonempty(&guess.pythonpath),
+        markers: guess.markers.clone(),
+        paths: nonempty(&guess.paths),
+        env: (!guess.env.is_empty()).then(|| {
+            unplaced(
+                guess
+                    .env
+                    .iter()
+                    .map(|(name, value)| (unplaced(name.clone()), unplaced(value.clone())))
+                    .collect(),
+            )
+        }),
+        ..RawSuite::default()
+    };
+    match &guess.environment {
+        Env::Extras(extras) => suite.extras = Some(unplaced(extras.clone())),
+        Env::Requirements(requirements) => {
+            suite.requirements = Some(unplaced(strings(requirements)));
+        }
+        Env::RequirementsFile(file) => suite.requirements_file = Some(unplaced(file.clone())),
+    }
+    suite
 }
 
-fn render(guesses: &[Guess]) -> String {
-    let mut text = String::new();
-    text.push_str(MARKER);
-    text.push_str(
-        "\n# Every decision is in a comment above its suite: check them, then run `cargo xtask ci`.\n\
-         # The keys are described in docs/manifest.md, \"Adding a suite\"; editing needs no rebuild.\n",
-    );
-    let _ = writeln!(text, "{TABLE}");
-    for guess in guesses {
-        text.push('\n');
-        for why in &guess.why {
-            let _ = writeln!(text, "# {}", comment(why));
-        }
-        text.push_str("[[workspace.metadata.xtask.suites]]\n");
-        let _ = writeln!(text, "name = {}", string(&guess.name));
-        let _ = writeln!(text, "group = {}", string(&guess.group));
-        let _ = writeln!(text, "dir = {}", string(&guess.dir));
-        match &guess.environment {
-            Env::Extras(extras) => {
-                let _ = writeln!(text, "extras = {}", list(extras));
-            }
-            Env::Requirements(requirements) => {
-                let _ = writeln!(text, "requirements = {}", list(requirements));
-            }
-            Env::RequirementsFile(file) => {
-                let _ = writeln!(text, "requirements-file = {}", string(file));
-            }
-        }
-        if !guess.pythonpath.is_empty() {
-            let _ = writeln!(text, "pythonpath = {}", list(&guess.pythonpath));
-        }
-        if let Some(markers) = &guess.markers {
-            let _ = writeln!(text, "markers = {}", string(markers));
-        }
-        if !guess.paths.is_empty() {
-            let _ = writeln!(text, "paths = {}", list(&guess.paths));
-        }
-        if !guess.env.is_empty() {
-            let vars: Vec<String> = guess
-                .env
-                .iter()
-                .map(|(name, value)| format!("{} = {}", key(name), string(value)))
-                .collect();
-            let _ = writeln!(text, "env = {{ {} }}", vars.join(", "));
+/// The highest position of any table in the document: new tables go after it.
+fn last_position(table: &Table) -> isize {
+    let mut last = table.position().unwrap_or(0);
+    for (_, item) in table.iter() {
+        let nested: Vec<&Table> = match item {
+            Item::Table(t) => vec![t],
+            Item::ArrayOfTables(a) => a.iter().collect(),
+            _ => vec![],
+        };
+        for t in nested {
+            last = last.max(last_position(t));
         }
     }
-    text
+    last
+}
+
+/// Where the manifest goes: after everything, or where the one it replaces was (its tables'
+/// first position, and the comment a person wrote above it).
+#[derive(Debug, PartialEq)]
+enum Place {
+    End,
+    At { position: isize, comment: String },
+}
+
+/// The first position among `table` and the tables below it that are written as headers,
+/// with that table's prefix (the comments above it).
+fn first_table(table: &Table) -> Option<(isize, String)> {
+    let own = table
+        .position()
+        .filter(|_| !table.is_implicit())
+        .map(|position| {
+            let prefix = table.decor().prefix().and_then(|p| p.as_str());
+            (position, prefix.unwrap_or("").to_string())
+        });
+    let nested = table.iter().flat_map(|(_, item)| match item {
+        Item::Table(t) => vec![t],
+        Item::ArrayOfTables(a) => a.iter().collect(),
+        _ => vec![],
+    });
+    own.into_iter()
+        .chain(nested.filter_map(first_table))
+        .min_by_key(|(position, _)| *position)
+}
+
+/// Removes `[workspace.metadata.xtask]`, its suites, services and prerequisites; returns
+/// where it was, with the comment a person wrote above it (not the one init wrote).
+fn remove_manifest(document: &mut DocumentMut) -> Place {
+    let removed = document
+        .get_mut("workspace")
+        .and_then(|w| w.get_mut("metadata"))
+        .and_then(Item::as_table_like_mut)
+        .and_then(|metadata| metadata.remove("xtask"));
+    let Some((position, prefix)) = removed
+        .as_ref()
+        .and_then(Item::as_table)
+        .and_then(first_table)
+    else {
+        return Place::End;
+    };
+    // init's own comment runs from its first line to the table.
+    let comment = match prefix.find(MARKER) {
+        Some(at) => prefix[..at].to_string(),
+        None => prefix,
+    };
+    Place::At { position, comment }
+}
+
+/// Adds the manifest to `document`: `[workspace.metadata.xtask]` under init's comment, then
+/// one table per guess under its decisions, where the replaced manifest was or else after
+/// everything (after a new `[workspace]`, when the file has none).
+fn add_manifest(
+    document: &mut DocumentMut,
+    guesses: &[Guess],
+    new_workspace: Option<Table>,
+    place: Place,
+) -> Result<(), String> {
+    let (position, mut lead) = match place {
+        Place::At { position, comment } => (position, comment),
+        Place::End => {
+            // What ends the file (comments after the last table) stays before the new tables.
+            let mut lead = document.trailing().as_str().unwrap_or("").to_string();
+            if !document.to_string().is_empty() {
+                if !lead.is_empty() && !lead.ends_with('\n') {
+                    lead.push('\n');
+                }
+                lead.push('\n');
+            }
+            document.set_trailing("");
+            (last_position(document.as_table()) + 1, lead)
+        }
+    };
+    // Tables of one position are written in the document's order: the workspace, the
+    // manifest, its suites.
+    if let Some(mut workspace) = new_workspace {
+        workspace.set_position(Some(position));
+        workspace.decor_mut().set_prefix(std::mem::take(&mut lead));
+        document.insert("workspace", Item::Table(workspace));
+        lead.push('\n');
+    }
+    let workspace = document.entry("workspace").or_insert_with(|| {
+        let mut workspace = Table::new();
+        workspace.set_implicit(true);
+        Item::Table(workspace)
+    });
+    let Some(workspace) = workspace.as_table_mut() else {
+        return Err("`workspace` is not a [workspace] table (an inline table, perhaps), so it cannot take a [workspace.metadata.xtask] table; write it as a [workspace] table, then run `cargo xtask init` again".into());
+    };
+    let metadata = workspace.entry("metadata").or_insert_with(|| {
+        let mut metadata = Table::new();
+        metadata.set_implicit(true);
+        Item::Table(metadata)
+    });
+    let Some(metadata) = metadata.as_table_mut() else {
+        return Err("`workspace.metadata` is not a [workspace.metadata] table, so it cannot take a [workspace.metadata.xtask] table; write it as one".into());
+    };
+
+    let mut xtask = Table::new();
+    xtask.set_position(Some(position));
+    xtask.decor_mut().set_prefix(format!(
+        "{lead}{MARKER}\n\
+         # Every decision is in a comment above its suite: check them, then run `cargo xtask ci`.\n\
+         # The keys are described in docs/manifest.md, \"Adding a suite\"; editing needs no rebuild.\n"
+    ));
+    let mut suites = ArrayOfTables::new();
+    for guess in guesses {
+        let mut table = entry(guess)
+            .to_table()
+            .map_err(|err| format!("suite `{}` could not be written as TOML: {err}", guess.name))?;
+        table.set_position(Some(position));
+        let why: String = guess
+            .why
+            .iter()
+            .map(|why| format!("# {}\n", comment(why)))
+            .collect();
+        table.decor_mut().set_prefix(format!("\n{why}"));
+        suites.push(table);
+    }
+    xtask.insert("suites", Item::ArrayOfTables(suites));
+    metadata.insert("xtask", Item::Table(xtask));
+    Ok(())
 }
 
 /// Loads the manifest of the whole new `Cargo.toml` text as a run would read it.
-fn validate(text: &str, root: &Path) -> Result<Manifest, Vec<String>> {
-    let table: toml::Table = text
-        .parse()
-        .map_err(|err| vec![format!("the new Cargo.toml would not be valid TOML: {err}")])?;
-    let manifest = table
-        .get("workspace")
-        .and_then(|w| w.get("metadata"))
-        .and_then(|m| m.get("xtask"))
-        .ok_or_else(|| vec![format!("the new Cargo.toml would have no {TABLE} table")])?;
-    Manifest::from_json(&to_json(manifest), root)
-}
-
-/// A TOML value as `cargo metadata` shows it.
-fn to_json(value: &toml::Value) -> serde_json::Value {
-    use serde_json::Value as J;
-    match value {
-        toml::Value::String(s) => J::String(s.clone()),
-        toml::Value::Integer(i) => J::from(*i),
-        toml::Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
-        toml::Value::Boolean(b) => J::Bool(*b),
-        toml::Value::Datetime(d) => J::String(d.to_string()),
-        toml::Value::Array(items) => J::Array(items.iter().map(to_json).collect()),
-        toml::Value::Table(table) => {
-            J::Object(table.iter().map(|(k, v)| (k.clone(), to_json(v))).collect())
-        }
-    }
-}
-
-/// The table name of a header line (`[a.b]`, `[[a.b]]`), spaces and quotes removed.
-fn header(line: &str) -> Option<String> {
-    let line = line.trim();
-    let inner = line.strip_prefix('[')?;
-    let end = inner.rfind(']')?;
-    let name = inner[..end].trim_start_matches('[').trim_end_matches(']');
-    Some(
-        name.chars()
-            .filter(|c| !matches!(c, ' ' | '\t' | '"' | '\''))
-            .collect(),
-    )
-}
-
-/// `text` without the manifest's tables (for `--force`): every table from
-/// `[workspace.metadata.xtask]` and `[[workspace.metadata.xtask.suites]]` to the next
-/// other table, keeping the comments just above that table, and without the comment
-/// block `init` wrote above the manifest.
-fn strip_manifest(text: &str) -> String {
-    let mut kept: Vec<&str> = Vec::new();
-    let mut skipping: Vec<&str> = Vec::new();
-    let mut in_manifest = false;
-    for line in text.split_inclusive('\n') {
-        if let Some(name) = header(line).filter(|_| !line.trim_start().starts_with('#')) {
-            let ours =
-                name == "workspace.metadata.xtask" || name.starts_with("workspace.metadata.xtask.");
-            if ours {
-                if name == "workspace.metadata.xtask" {
-                    // The comment block init wrote directly above, if it is there.
-                    let start = kept
-                        .iter()
-                        .rposition(|l| !l.trim_start().starts_with('#'))
-                        .map_or(0, |i| i + 1);
-                    if kept.get(start).is_some_and(|l| l.trim_end() == MARKER) {
-                        kept.truncate(start);
-                    }
-                }
-                in_manifest = true;
-                skipping.clear();
-                continue;
-            }
-            if in_manifest {
-                // Comments and blank lines right above the next table belong to it.
-                let tail = skipping
-                    .iter()
-                    .rposition(|l| {
-                        let l = l.trim();
-                        !(l.is_empty() || l.starts_with('#'))
-                    })
-                    .map_or(0, |i| i + 1);
-                kept.extend(skipping.drain(tail..));
-                skipping.clear();
-                in_manifest = false;
-            }
-        }
-        if in_manifest {
-            skipping.push(line);
-        } else {
-            kept.push(line);
-        }
-    }
-    let mut result: String = kept.concat();
-    while result.ends_with("\n\n") {
-        result.pop();
-    }
-    result
+fn validate(text: &str, file: &Path, root: &Path) -> Result<Manifest, Vec<String>> {
+    Manifest::from_toml(text, file, root).map_err(|err| err.problems)
 }
 
 #[cfg(test)]
@@ -1292,14 +1317,21 @@ mod tests {
         let names: Vec<&str> = guesses.iter().map(|g| g.name.as_str()).collect();
         let unique: BTreeSet<&str> = names.iter().copied().collect();
         assert_eq!(unique.len(), names.len(), "{names:?}");
-        let table = serde_json::json!({
-            "suites": guesses.iter().map(|g| serde_json::json!({
-                "name": g.name, "group": g.group, "dir": ".", "requirements": ["pytest"],
-            })).collect::<Vec<_>>(),
-        });
+        // Written as init writes them, odd characters in the decisions' comments included.
+        let written: Vec<Guess> = guesses
+            .iter()
+            .map(|g| Guess {
+                dir: ".".into(),
+                why: vec![format!("dir {:?}", g.dir)],
+                ..g.clone()
+            })
+            .collect();
+        let mut document = DocumentMut::new();
+        add_manifest(&mut document, &written, Some(Table::new()), Place::End).unwrap();
+        let text = document.to_string();
         let root = std::env::temp_dir();
-        if let Err(problems) = Manifest::from_json(&table, &root) {
-            panic!("{names:?}: {problems:?}");
+        if let Err(err) = Manifest::from_toml(&text, Path::new("Cargo.toml"), &root) {
+            panic!("{names:?}: {err}");
         }
         assert!(names.iter().all(|n| n.len() <= MAX_NAME), "{names:?}");
         assert_eq!(names[0], "pkgs-my-pkg", "made unique by its parent");
@@ -1307,15 +1339,75 @@ mod tests {
         assert_eq!(names[4], "suite", "nothing left of the name");
     }
 
+    fn one_guess() -> Guess {
+        Guess {
+            name: "a".into(),
+            group: "libs".into(),
+            why: vec!["a decision".into()],
+            ..guess("libs/a")
+        }
+    }
+
+    const GUESSED: &str = "# The suite manifest, guessed by `cargo xtask init`.\n# Every decision is in a comment above its suite: check them, then run `cargo xtask ci`.\n# The keys are described in docs/manifest.md, \"Adding a suite\"; editing needs no rebuild.\n[workspace.metadata.xtask]\n\n# a decision\n[[workspace.metadata.xtask.suites]]\nname = \"a\"\ngroup = \"libs\"\ndir = \"libs/a\"\nrequirements = [\"pytest\"]\n";
+
+    /// --force replaces the manifest where it was, under the comment a person wrote above
+    /// it; the tables after it stay after it.
     #[test]
-    fn force_removes_only_the_manifest() {
-        let text = "[workspace]\nmembers = []\n\n# The manifest.\n[workspace.metadata.xtask]\ntimeout = \"10m\"\n\n[[workspace.metadata.xtask.suites]]\nname = \"a\"\n\n# Profiles.\n[profile.dev]\nopt-level = 1\n";
-        assert_eq!(
-            strip_manifest(text),
-            "[workspace]\nmembers = []\n\n# The manifest.\n\n# Profiles.\n[profile.dev]\nopt-level = 1\n"
+    fn force_replaces_only_the_manifest_where_it_was() {
+        let text = "[workspace]\nmembers = []\n\n# The manifest.\n[workspace.metadata.xtask]\ntimeout = \"10m\"\n\n[[workspace.metadata.xtask.suites]]\nname = \"old\"\n\n[workspace.metadata.xtask.services.api]\ncommand = [\"x\"]\n\n# Profiles.\n[profile.dev]\nopt-level = 1\n";
+        let mut document: DocumentMut = text.parse().unwrap();
+        let place = remove_manifest(&mut document);
+        assert!(
+            matches!(&place, Place::At { comment, .. } if comment == "\n# The manifest.\n"),
+            "{place:?}"
         );
-        let ours = format!("[workspace]\n\n{MARKER}\n# more\n[workspace.metadata.xtask]\n\n[[workspace.metadata.xtask.suites]]\nname = \"a\"\n");
-        assert_eq!(strip_manifest(&ours), "[workspace]\n");
+        assert_eq!(
+            document.to_string(),
+            "[workspace]\nmembers = []\n\n# Profiles.\n[profile.dev]\nopt-level = 1\n"
+        );
+        add_manifest(&mut document, &[one_guess()], None, place).unwrap();
+        let replaced = document.to_string();
+        assert_eq!(
+            replaced,
+            format!("[workspace]\nmembers = []\n\n# The manifest.\n{GUESSED}\n# Profiles.\n[profile.dev]\nopt-level = 1\n")
+        );
+        // Replacing its own manifest gives the same file again: init's comment is not kept.
+        let mut again: DocumentMut = replaced.parse().unwrap();
+        let place = remove_manifest(&mut again);
+        add_manifest(&mut again, &[one_guess()], None, place).unwrap();
+        assert_eq!(again.to_string(), replaced);
+    }
+
+    /// A new manifest goes after everything the file had, the comments at its end included;
+    /// the rest of the file is kept byte for byte.
+    #[test]
+    fn a_new_manifest_is_added_after_the_file_as_it_was() {
+        let text = "[package]\nname = \"x\" # inline comment\n\n[workspace]\nmembers = [ \"xtask\" ]\n\n[profile.dev]\nopt-level = 1\n# the end";
+        let mut document: DocumentMut = text.parse().unwrap();
+        add_manifest(&mut document, &[one_guess()], None, Place::End).unwrap();
+        assert_eq!(document.to_string(), format!("{text}\n\n{GUESSED}"));
+
+        // Without a [workspace], one is added first; on its own, the manifest is what
+        // --print shows.
+        let mut document: DocumentMut = "# only a comment".parse().unwrap();
+        let mut workspace = Table::new();
+        workspace.insert("resolver", value("2"));
+        add_manifest(&mut document, &[one_guess()], Some(workspace), Place::End).unwrap();
+        assert_eq!(
+            document.to_string(),
+            format!("# only a comment\n\n[workspace]\nresolver = \"2\"\n\n{GUESSED}")
+        );
+        let mut alone = DocumentMut::new();
+        add_manifest(&mut alone, &[one_guess()], None, Place::End).unwrap();
+        assert_eq!(alone.to_string(), GUESSED);
+    }
+
+    /// An inline `workspace` cannot take the manifest's tables: said, nothing is added.
+    #[test]
+    fn an_inline_workspace_is_refused() {
+        let mut document: DocumentMut = "workspace = { members = [] }\n".parse().unwrap();
+        let err = add_manifest(&mut document, &[one_guess()], None, Place::End).unwrap_err();
+        assert!(err.contains("inline table"), "{err}");
     }
 
     #[test]
@@ -1324,9 +1416,8 @@ mod tests {
         let parsed: toml::Table = format!("x = {}", string("a\"b\\c\n")).parse().unwrap();
         assert_eq!(parsed["x"].as_str(), Some("a\"b\\c\n"));
         let odd = "tab\there\u{7f}del\u{1}bell\r\u{85}é 日本";
-        let text = format!("# {}\n{} = {}\n", comment(odd), key(odd), string(odd));
+        let text = format!("# {}\nx = {}\n", comment(odd), string(odd));
         let parsed: toml::Table = text.parse().unwrap_or_else(|e| panic!("{text}: {e}"));
-        assert_eq!(parsed[odd].as_str(), Some(odd));
-        assert_eq!(key("PLAIN_NAME"), "PLAIN_NAME");
+        assert_eq!(parsed["x"].as_str(), Some(odd));
     }
 }

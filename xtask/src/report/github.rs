@@ -128,7 +128,7 @@ pub fn summary(plans: &[SuitePlan], results: &[SuiteResult], redactor: &Redactor
     let overall = Outcome::overall(results.iter().map(|r| r.outcome));
     text.push_str(&format!(
         "\n**{overall}** (exit code {})\n",
-        overall.exit_code()
+        crate::error::outcome_code(overall)
     ));
     redactor.text(&text)
 }

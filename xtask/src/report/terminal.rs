@@ -600,7 +600,7 @@ impl<W: Write + Send + 'static> Sink for TerminalSink<W> {
                     "\nxtask: {} in {:.1}s (exit code {}); JUnit: {}; logs: {}\n",
                     self.paint(Self::outcome_style(overall), &overall.to_string()),
                     duration.as_secs_f64(),
-                    overall.exit_code(),
+                    crate::error::outcome_code(overall),
                     self.layout.display(&self.layout.junit_report()),
                     self.layout.display(&self.layout.logs_dir()),
                 ));
