@@ -418,3 +418,122 @@ pub fn summary(of: &RerunOf) -> String {
     }
     format!("rerun of {}: {}", of.run_id, parts.join("; "))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A finished record of `suites`: (name, outcome, [(node id, outcome)]).
+    type Suites<'a> = [(&'a str, &'a str, &'a [(&'a str, &'a str)])];
+
+    fn record(id: &str, of: Option<&str>, suites: &Suites<'_>) -> RunRecord {
+        let suites: Vec<_> = suites
+            .iter()
+            .map(|(name, outcome, tests)| {
+                json!({
+                    "name": name, "group": "g", "dir": ".", "outcome": outcome,
+                    "counts": {"tests": 0, "passed": 0, "failed": 0, "errors": 0, "skipped": 0, "deselected": 0, "flaky": 0},
+                    "started_at": "2026-12-06T00:00:00+00:00", "started_offset_secs": 0.0,
+                    "duration_secs": 1.0, "timeout_secs": 60,
+                    "environment": {"path": "e", "key": "k"}, "cwd": "/r", "env": {},
+                    "env_removed": [], "commands": [], "log": "l", "junit": "j",
+                    "tests": tests.iter().map(|(id, outcome)| json!({
+                        "node_id": id, "classname": "c", "name": id, "outcome": outcome,
+                        "synthetic": false,
+                        "attempts": [{"outcome": outcome}],
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        serde_json::from_value(json!({
+            "schema_version": 2, "xtask_version": "0", "invocation": [], "run_id": id,
+            "started_at": "2026-12-06T00:00:00+00:00", "root": "/r", "status": "finished",
+            "pid": 1, "outcome": "failed", "suites": suites, "services": [],
+            "rerun_of": of.map(|of| json!({"run_id": of, "path": of, "failing": 0, "now_pass": 0,
+                "still_fail": 0, "not_run": 0, "gone": [], "whole_suites": 0,
+                "whole_suites_ran": 0, "new_tests": 0, "removed_suites": []})),
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn each_suite_reruns_by_how_it_ended_across_the_chain() {
+        let manifest = Manifest::for_tests(&[("a", "g"), ("b", "g"), ("c", "g"), ("d", "g")]);
+        let first = record(
+            "1",
+            None,
+            &[
+                (
+                    "a",
+                    "failed",
+                    &[("t::x", "failed"), ("t::y", "passed"), ("t::z", "error")],
+                ),
+                ("b", "timeout", &[]),
+                ("c", "passed", &[("t::p", "passed")]),
+                ("gone", "failed", &[("t::q", "failed")]),
+            ],
+        );
+        let chain = vec![(PathBuf::from("1"), first.clone())];
+        let mut notes = Vec::new();
+        let unchanged = |_: &Suite, _: &str| false;
+        let rerun = plan(&chain, &manifest, &unchanged, &mut notes);
+        assert_eq!(
+            rerun.suites,
+            [
+                (
+                    "a".to_string(),
+                    What::AllBut {
+                        done: vec!["t::y".into()],
+                        failing: vec!["t::x".into(), "t::z".into()]
+                    }
+                ),
+                (
+                    "b".to_string(),
+                    What::Whole {
+                        outcome: "timeout".into()
+                    }
+                ),
+            ]
+        );
+        assert_eq!(rerun.source.removed_suites, ["gone"]);
+        assert_eq!(
+            notes,
+            ["suite `gone` (1 failing test(s)) is no longer in the manifest: not rerun"]
+        );
+        // A passed suite whose files changed runs what it does not know.
+        let changed = |s: &Suite, _: &str| s.name == "c";
+        let rerun = plan(&chain, &manifest, &changed, &mut Vec::new());
+        assert!(rerun.suites.contains(&(
+            "c".to_string(),
+            What::AllBut {
+                done: vec!["t::p".into()],
+                failing: vec![]
+            }
+        )));
+
+        // The rerun ran `a`'s two failures: x passed, z still errors. The next link reruns
+        // z alone and knows y and x passed.
+        let second = record(
+            "2",
+            Some("1"),
+            &[
+                ("a", "failed", &[("t::x", "passed"), ("t::z", "error")]),
+                ("b", "passed", &[("t::b", "passed")]),
+            ],
+        );
+        let chain = vec![(PathBuf::from("1"), first), (PathBuf::from("2"), second)];
+        let rerun = plan(&chain, &manifest, &unchanged, &mut Vec::new());
+        assert_eq!(
+            rerun.suites,
+            [(
+                "a".to_string(),
+                What::AllBut {
+                    done: vec!["t::y".into(), "t::x".into()],
+                    failing: vec!["t::z".into()]
+                }
+            )]
+        );
+        assert_eq!(rerun.source.run_id, "2");
+    }
+}
