@@ -239,6 +239,29 @@ requirements = ["pytest==9.2.0", "no-such-package-xtask-record==1"]"#,
     assert_eq!(t.attempts[0].started_offset_secs, None);
     assert_eq!(calm.worker, Some(0));
     assert_eq!(calm.commands[0].step, "environment");
+
+    // Fixed, the suite that did not run to its end reruns whole.
+    fixture.edit("Cargo.toml", r#", "no-such-package-xtask-record==1""#, "");
+    let rerun = fixture.run(&["test", "--rerun"]);
+    assert_code(&rerun, exit_codes::OK);
+    let record = typed_record(&fixture);
+    let calm = suite(&record, "calm");
+    assert_eq!(
+        node_ids(calm),
+        [
+            "tests/test_calm.py::test_one",
+            "tests/test_calm.py::test_two"
+        ]
+    );
+    let rerun_of = record.rerun_of.as_ref().unwrap();
+    assert_eq!((rerun_of.whole_suites, rerun_of.whole_suites_ran), (1, 1));
+    assert!(
+        rerun
+            .stderr
+            .contains(": 1 of 1 suite(s) that did not run to their end now did"),
+        "{}",
+        rerun.stderr
+    );
 }
 
 /// The run ids under target/xtask/runs/.
