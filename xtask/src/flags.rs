@@ -51,6 +51,21 @@ pub enum Builtin {
     /// Work with JUnit reports: `junit merge IN... -o OUT` merges the reports of many runs.
     #[command(subcommand)]
     Junit(JunitCommand),
+    /// Write a past run as a Chrome trace (Trace Event Format, for Perfetto or
+    /// chrome://tracing): a lane per worker, environment builds, services, suites and their
+    /// tests with their real start and duration.
+    Trace(TraceArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct TraceArgs {
+    /// `latest`, a run id (a directory under target/xtask/runs/), a run.json or its run
+    /// directory.
+    #[arg(value_name = "RUN|PATH", default_value = "latest")]
+    pub run: String,
+    /// Where the trace goes.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: std::path::PathBuf,
 }
 
 #[derive(Subcommand, Debug)]

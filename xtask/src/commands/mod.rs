@@ -8,3 +8,4 @@ pub mod junit;
 pub mod list;
 pub mod smoke;
 pub mod test;
+pub mod trace;

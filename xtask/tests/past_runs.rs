@@ -1,0 +1,225 @@
+//! Past runs read back through the real binary, from records real runs (real uv and pytest)
+//! wrote: `trace` (a Chrome trace whose spans nest), `runs` (the kept invocations, a killed
+//! or corrupt one among them) and `replay` (the terminal output again).
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+
+use common::*;
+use serde_json::Value;
+use xtask::exit_codes;
+
+/// A run of the `history` fixture: two suites at once, a failure, a skip, a flaky test.
+fn history(test: &str) -> (Fixture, Run) {
+    let fixture = Fixture::new("history", test);
+    let run = fixture.run(&["test", "-j", "2", "--retries", "1"]);
+    assert_code(&run, exit_codes::TESTS_FAILED);
+    (fixture, run)
+}
+
+/// One complete event (`ph: "X"`) of a trace.
+#[derive(Debug)]
+struct Span {
+    name: String,
+    cat: String,
+    tid: u64,
+    start: u64,
+    end: u64,
+    args: Value,
+}
+
+/// Checks what every Trace Event Format reader needs (Perfetto's JSON importer and
+/// chrome://tracing's): an object with a `traceEvents` array; each event a `ph`, a `name`,
+/// a `pid` and a `tid`; complete events a numeric `ts` and `dur`; metadata events naming
+/// the process and each lane that holds a span. Returns the spans.
+fn spans_of(trace: &Value) -> Vec<Span> {
+    let events = trace["traceEvents"]
+        .as_array()
+        .expect("a trace is an object with a traceEvents array");
+    let mut named_lanes = Vec::new();
+    let mut process_named = false;
+    let mut spans = Vec::new();
+    for event in events {
+        assert!(event["name"].is_string(), "{event}");
+        assert!(event["pid"].is_u64() && event["tid"].is_u64(), "{event}");
+        match event["ph"].as_str() {
+            Some("M") => match event["name"].as_str() {
+                Some("process_name") => {
+                    assert!(event["args"]["name"].is_string(), "{event}");
+                    process_named = true;
+                }
+                Some("thread_name") => {
+                    assert!(event["args"]["name"].is_string(), "{event}");
+                    named_lanes.push(event["tid"].as_u64().unwrap());
+                }
+                other => panic!("an unexpected metadata event {other:?}: {event}"),
+            },
+            Some("X") => {
+                let start = event["ts"].as_u64().expect("ts in whole microseconds");
+                let dur = event["dur"].as_u64().expect("dur in whole microseconds");
+                spans.push(Span {
+                    name: event["name"].as_str().unwrap().to_string(),
+                    cat: event["cat"].as_str().expect("a category").to_string(),
+                    tid: event["tid"].as_u64().unwrap(),
+                    start,
+                    end: start + dur,
+                    args: event["args"].clone(),
+                });
+            }
+            other => panic!("an unexpected phase {other:?}: {event}"),
+        }
+    }
+    assert!(process_named, "the process is named");
+    for span in &spans {
+        assert!(
+            named_lanes.contains(&span.tid),
+            "lane {} of {span:?} is named",
+            span.tid
+        );
+    }
+    spans
+}
+
+/// On each lane, a span starts only after the one before it ended or lies wholly within
+/// it, as the viewers draw them.
+fn assert_nested(spans: &[Span]) {
+    let mut lanes: BTreeMap<u64, Vec<&Span>> = BTreeMap::new();
+    for span in spans {
+        lanes.entry(span.tid).or_default().push(span);
+    }
+    for (tid, mut lane) in lanes {
+        lane.sort_by_key(|s| (s.start, std::cmp::Reverse(s.end)));
+        let mut open: Vec<&Span> = Vec::new();
+        for span in lane {
+            while open.last().is_some_and(|top| top.end <= span.start) {
+                open.pop();
+            }
+            if let Some(top) = open.last() {
+                assert!(
+                    span.end <= top.end,
+                    "lane {tid}: {span:?} overlaps {top:?} without lying inside it"
+                );
+            }
+            open.push(span);
+        }
+    }
+}
+
+fn at(time: &Value) -> chrono::DateTime<chrono::FixedOffset> {
+    chrono::DateTime::parse_from_rfc3339(time.as_str().unwrap()).unwrap()
+}
+
+#[test]
+fn a_trace_has_a_lane_per_worker_and_its_spans_nest() {
+    let (fixture, _) = history("trace");
+    let out = fixture.path("trace.json");
+    let run = fixture.run(&["trace", "-o", out.to_str().unwrap()]);
+    assert_code(&run, exit_codes::OK);
+    let trace: Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).expect("the trace is JSON");
+    let spans = spans_of(&trace);
+    assert_nested(&spans);
+    let record = record(&fixture);
+
+    // Timestamps within the run.
+    let run_span: Vec<&Span> = spans.iter().filter(|s| s.cat == "run").collect();
+    assert_eq!(run_span.len(), 1, "{run_span:?}");
+    let run_end = run_span[0].end;
+    let duration = record["duration_secs"].as_f64().unwrap();
+    assert!(
+        run_end as f64 / 1e6 >= duration - 1e-6,
+        "the run's span ({run_end} µs) holds its duration ({duration} s)"
+    );
+    for span in &spans {
+        assert!(span.end <= run_end, "{span:?} ends after the run");
+    }
+
+    // Each suite once, on a worker's lane; two at once ran on two lanes.
+    let suites: Vec<&Span> = spans.iter().filter(|s| s.cat == "suite").collect();
+    let mut names: Vec<&str> = suites.iter().map(|s| s.name.as_str()).collect();
+    names.sort();
+    assert_eq!(names, ["calm", "mixed"]);
+    for suite in &suites {
+        let recorded = suite_record(&record, &suite.name);
+        assert_eq!(suite.args["outcome"], recorded["outcome"], "{suite:?}");
+        let secs = recorded["duration_secs"].as_f64().unwrap();
+        assert!(
+            ((suite.end - suite.start) as f64 / 1e6 - secs).abs() < 0.001,
+            "{suite:?} lasts as long as the record says ({secs} s)"
+        );
+        let offset = at(&recorded["started_at"]) - at(&record["started_at"]);
+        assert!(
+            (suite.start as f64 / 1e6 - offset.as_seconds_f64()).abs() < 0.001,
+            "{suite:?} starts when the record says ({offset})"
+        );
+        assert_ne!(suite.tid, run_span[0].tid, "suites are on workers' lanes");
+    }
+    let overlap = suites[0].start < suites[1].end && suites[1].start < suites[0].end;
+    assert_eq!(
+        suites[0].tid != suites[1].tid,
+        overlap,
+        "suites that ran at once are on two lanes, else on one: {suites:?}"
+    );
+
+    // Every step of every suite, inside its suite.
+    let steps: HashMap<&str, usize> =
+        spans
+            .iter()
+            .filter(|s| s.cat == "step")
+            .fold(HashMap::new(), |mut n, s| {
+                *n.entry(s.args["suite"].as_str().unwrap()).or_default() += 1;
+                n
+            });
+    for suite in ["calm", "mixed"] {
+        let recorded = suite_record(&record, suite)["commands"]
+            .as_array()
+            .unwrap()
+            .len();
+        assert_eq!(steps[suite], recorded, "{suite}: {steps:?}");
+    }
+}
+
+#[test]
+fn trace_refuses_what_is_not_a_run_record_naming_the_file() {
+    let fixture = Fixture::empty("trace-bad-input");
+    let out = fixture.path("trace.json");
+    let out = out.to_str().unwrap();
+
+    let run = fixture.run(&["trace", "-o", out]);
+    assert_code(&run, exit_codes::USAGE_ERROR);
+    assert!(
+        run.stderr.contains("there is no latest run"),
+        "{}",
+        run.stderr
+    );
+
+    let run = fixture.run(&["trace", "20991231T000000.000Z-1-000000", "-o", out]);
+    assert_code(&run, exit_codes::USAGE_ERROR);
+    assert!(
+        run.stderr
+            .contains("no run `20991231T000000.000Z-1-000000`")
+            && run.stderr.contains("cargo xtask runs"),
+        "{}",
+        run.stderr
+    );
+
+    fixture.write("old.json", r#"{"schema_version": 999, "suites": []}"#);
+    let run = fixture.run(&["trace", "old.json", "-o", out]);
+    assert_code(&run, exit_codes::USAGE_ERROR);
+    assert!(
+        run.stderr.contains("old.json has schema_version 999"),
+        "{}",
+        run.stderr
+    );
+
+    fixture.write("garbage.json", "run.json? no");
+    let run = fixture.run(&["trace", "garbage.json", "-o", out]);
+    assert_code(&run, exit_codes::USAGE_ERROR);
+    assert!(
+        run.stderr.contains("garbage.json is not a run record"),
+        "{}",
+        run.stderr
+    );
+    assert!(!fixture.path("trace.json").exists(), "no trace was written");
+}
