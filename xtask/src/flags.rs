@@ -53,7 +53,7 @@ pub enum Builtin {
     Junit(JunitCommand),
     /// Write a past run as a Chrome trace (Trace Event Format, for Perfetto or
     /// chrome://tracing): a lane per worker, environment builds, services, suites and their
-    /// tests with their real start and duration.
+    /// tests (every attempt) with their real start and duration.
     Trace(TraceArgs),
 }
 

@@ -53,6 +53,9 @@ fn spans_of(trace: &Value) -> Vec<Span> {
                     assert!(event["args"]["name"].is_string(), "{event}");
                     named_lanes.push(event["tid"].as_u64().unwrap());
                 }
+                Some("thread_sort_index") => {
+                    assert!(event["args"]["sort_index"].is_i64(), "{event}")
+                }
                 other => panic!("an unexpected metadata event {other:?}: {event}"),
             },
             Some("X") => {
@@ -162,7 +165,15 @@ fn a_trace_has_a_lane_per_worker_and_its_spans_nest() {
         "suites that ran at once are on two lanes, else on one: {suites:?}"
     );
 
-    // Every step of every suite, inside its suite.
+    // Each suite on its worker's lane; suites that ran at once on two lanes.
+    for suite in &suites {
+        let worker = suite_record(&record, &suite.name)["worker"]
+            .as_u64()
+            .unwrap();
+        assert_eq!(suite.tid, worker + 1, "{suite:?}");
+    }
+
+    // Every step of every suite, inside its suite (nesting is checked above, lane by lane).
     let steps: HashMap<&str, usize> =
         spans
             .iter()
@@ -177,6 +188,78 @@ fn a_trace_has_a_lane_per_worker_and_its_spans_nest() {
             .unwrap()
             .len();
         assert_eq!(steps[suite], recorded, "{suite}: {steps:?}");
+    }
+
+    // Every attempt of every test of the record exactly once, with its node id and
+    // outcome, inside its suite's span and the step that ran it: the first in `pytest`,
+    // a retry in `retry`.
+    let mut expected = Vec::new();
+    for suite in record["suites"].as_array().unwrap() {
+        for test in suite["tests"].as_array().unwrap() {
+            for (k, attempt) in test["attempts"].as_array().unwrap().iter().enumerate() {
+                expected.push((
+                    test["node_id"].as_str().unwrap().to_string(),
+                    k + 1,
+                    attempt["outcome"].as_str().unwrap().to_string(),
+                ));
+            }
+        }
+    }
+    expected.sort();
+    let tests: Vec<&Span> = spans.iter().filter(|s| s.cat == "test").collect();
+    let mut drawn: Vec<(String, usize, String)> = tests
+        .iter()
+        .map(|t| {
+            (
+                t.args["node_id"].as_str().unwrap().to_string(),
+                t.args["attempt"].as_u64().unwrap() as usize,
+                t.args["outcome"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    drawn.sort();
+    assert_eq!(drawn, expected);
+    assert!(
+        expected.contains(&("tests/test_mixed.py::test_flaky".into(), 2, "passed".into())),
+        "the flaky test's retry is its own span: {expected:?}"
+    );
+    for test in &tests {
+        let suite_name = test.args["suite"].as_str().unwrap();
+        let holder = |cat: &str, name: &str| {
+            spans
+                .iter()
+                .find(|s| s.cat == cat && s.name == name && s.tid == test.tid)
+                .unwrap_or_else(|| panic!("{test:?} is not on the lane of its {cat} {name}"))
+        };
+        let suite = holder("suite", suite_name);
+        let step = if test.args["attempt"] == 1 {
+            holder("step", &format!("{suite_name} pytest"))
+        } else {
+            holder("step", &format!("{suite_name} retry"))
+        };
+        for parent in [suite, step] {
+            assert!(
+                parent.start <= test.start && test.end <= parent.end,
+                "{test:?} lies within {parent:?}"
+            );
+        }
+        // Its real start: what the plugin noted, to the microsecond (or its step's
+        // start, when pytest's clock put it a hair before).
+        let node_id = test.args["node_id"].as_str().unwrap();
+        let attempt = test.args["attempt"].as_u64().unwrap() as usize - 1;
+        let recorded = suite_record(&record, suite_name)["tests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["node_id"] == node_id)
+            .unwrap()["attempts"][attempt]["started_offset_secs"]
+            .as_f64()
+            .unwrap();
+        let drawn = test.start as f64 / 1e6;
+        assert!(
+            (drawn - recorded).abs() < 1e-5 || test.start == step.start,
+            "{test:?} starts at {recorded} s"
+        );
     }
 }
 

@@ -1,19 +1,21 @@
 //! A run record as a Chrome trace (the Trace Event Format that Perfetto and chrome://tracing
 //! read): a pure function from [`RunRecord`] to [`Trace`], serialized with serde_json.
 //!
-//! One process (the run) with a lane (thread) per worker of the pool, each holding the
-//! suites it ran one after another and, inside each suite, its steps (environment,
-//! pytest, retries). Complete events (`ph: "X"`) with `ts`/`dur` in microseconds from the
-//! run's start; metadata events (`ph: "M"`) name the process and each lane. A span never
-//! sticks out of the span that holds it on its lane (the viewers nest spans by time):
-//! times rounded to the microsecond are clamped into their parent.
+//! One process (the run): a lane `run` with the invocation's span; a lane per worker of
+//! the pool, holding the suites it ran one after another and, inside each suite, its steps
+//! (environment, pytest, retries) and, inside the step that ran it, each attempt of each
+//! test at its real start (the xtask's pytest plugin notes it); a lane per service (its
+//! start until ready, then its life until stopped). Complete events (`ph: "X"`) with
+//! `ts`/`dur` in microseconds from the run's start; metadata events (`ph: "M"`) name the
+//! process and each lane. A span never sticks out of the span that holds it on its lane (the
+//! viewers nest spans by time): a time rounded, or read from pytest's clock, past its
+//! parent's edge or into the next sibling's start is cut there.
 
 use std::collections::BTreeMap;
 
-use chrono::DateTime;
 use serde::Serialize;
 
-use crate::report::run_record::{RunRecord, SuiteRecord};
+use crate::report::run_record::{RunRecord, ServiceRecord, SuiteRecord, TestOutcome, TestRecord};
 
 /// The whole trace file: `{"traceEvents": [...], ...}`.
 #[derive(Debug, Serialize)]
@@ -91,6 +93,10 @@ pub struct Args {
     pub skipped: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// A suite's tests that pytest never started (collection errors, the xtask's stand-in
+    /// for tests that did not run): they have no time to be drawn at.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_started: Vec<String>,
 }
 
 /// The one process of the trace.
@@ -135,49 +141,30 @@ fn micros(secs: f64) -> u64 {
 
 /// The trace of `record`.
 pub fn trace(record: &RunRecord) -> Trace {
-    let run_start = DateTime::parse_from_rfc3339(&record.started_at).ok();
-    let offset_of = |at: &str| -> f64 {
-        match (run_start, DateTime::parse_from_rfc3339(at)) {
-            (Some(run), Ok(at)) => (at - run).as_seconds_f64(),
-            _ => 0.0,
-        }
-    };
-    let suite_windows: Vec<Window> = record
-        .suites
+    let mut lanes = Lanes::default();
+    let mut events = Vec::new();
+    for suite in &record.suites {
+        let window = Window::at(suite.started_offset_secs, suite.duration_secs);
+        let tid = match suite.worker {
+            Some(worker) => lanes.worker(worker),
+            None => lanes.named("not started".into()),
+        };
+        suite_events(suite, window, tid, &mut events);
+    }
+    for service in &record.services {
+        let tid = lanes.named(format!("service {}", service.name));
+        service_events(service, tid, &mut events);
+    }
+    let run_end = events
         .iter()
-        .map(|s| Window::at(offset_of(&s.started_at), s.duration_secs))
-        .collect();
-    let run_end = record
-        .duration_secs
-        .map(micros)
-        .into_iter()
-        .chain(suite_windows.iter().map(|w| w.end))
+        .filter_map(|e| match e {
+            TraceEvent::Complete { ts, dur, .. } => Some(ts + dur),
+            TraceEvent::Metadata { .. } => None,
+        })
+        .chain(record.duration_secs.map(micros))
         .max()
         .unwrap_or(0);
-    let run = Window {
-        start: 0,
-        end: run_end,
-    };
-    let lanes = lanes(&suite_windows);
-    let mut events = Vec::new();
-    events.push(TraceEvent::Complete {
-        name: format!("cargo xtask {}", record.invocation.join(" ")),
-        cat: "run",
-        ts: run.start,
-        dur: run.end - run.start,
-        pid: PID,
-        tid: RUN_TID,
-        args: Box::new(Args {
-            outcome: Some(record.outcome.clone().unwrap_or_else(|| "running".into())),
-            detail: record.error.clone(),
-            ..Args::default()
-        }),
-    });
-    for ((suite, window), lane) in record.suites.iter().zip(&suite_windows).zip(&lanes) {
-        let tid = WORKER_TID + *lane as u32;
-        suite_events(suite, window.within(run), tid, &mut events);
-    }
-    let mut metadata = vec![
+    let mut trace_events = vec![
         TraceEvent::Metadata {
             name: "process_name",
             pid: PID,
@@ -187,15 +174,34 @@ pub fn trace(record: &RunRecord) -> Trace {
             },
         },
         thread_name(RUN_TID, "run".into()),
+        TraceEvent::Complete {
+            name: format!("cargo xtask {}", record.invocation.join(" ")),
+            cat: "run",
+            ts: 0,
+            dur: run_end,
+            pid: PID,
+            tid: RUN_TID,
+            args: Box::new(Args {
+                outcome: Some(record.outcome.clone().unwrap_or_else(|| "running".into())),
+                detail: record.error.clone(),
+                ..Args::default()
+            }),
+        },
     ];
-    let workers = lanes.iter().copied().max().map_or(0, |m| m + 1);
-    for worker in 0..workers {
-        metadata.push(thread_name(
-            WORKER_TID + worker as u32,
-            format!("worker {worker}"),
-        ));
+    // Every worker of the pool gets its lane, also one that ran nothing.
+    for worker in 0..record.jobs.unwrap_or(0) {
+        lanes.worker(worker);
     }
-    metadata.extend(events);
+    for (tid, name, sort) in lanes.all() {
+        trace_events.push(thread_name(tid, name));
+        trace_events.push(TraceEvent::Metadata {
+            name: "thread_sort_index",
+            pid: PID,
+            tid,
+            args: MetadataArgs::SortIndex { sort_index: sort },
+        });
+    }
+    trace_events.extend(events);
     let mut other_data = BTreeMap::new();
     other_data.insert("run_id", record.run_id.clone());
     other_data.insert("started_at", record.started_at.clone());
@@ -204,7 +210,7 @@ pub fn trace(record: &RunRecord) -> Trace {
         other_data.insert("commit", git.commit.clone());
     }
     Trace {
-        trace_events: metadata,
+        trace_events,
         display_time_unit: "ms",
         other_data,
     }
@@ -219,63 +225,230 @@ fn thread_name(tid: u32, name: String) -> TraceEvent {
     }
 }
 
-/// A lane for each suite, lowest free first, so that suites on one lane never overlap.
-fn lanes(windows: &[Window]) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..windows.len()).collect();
-    order.sort_by_key(|&i| (windows[i].start, i));
-    let mut free_at: Vec<u64> = Vec::new();
-    let mut lanes = vec![0; windows.len()];
-    for i in order {
-        let lane = match free_at.iter().position(|&end| end <= windows[i].start) {
-            Some(lane) => lane,
-            None => {
-                free_at.push(0);
-                free_at.len() - 1
-            }
-        };
-        free_at[lane] = windows[i].end;
-        lanes[i] = lane;
-    }
-    lanes
+/// The lanes (threads) of the trace: `run`, then the workers in order, then the others
+/// (services, suites that never reached a worker) as they come.
+#[derive(Default)]
+struct Lanes {
+    workers: BTreeMap<usize, u32>,
+    named: Vec<String>,
 }
 
-/// The suite's span and its steps' inside it, one after another.
+/// Lanes other than the workers' start here (a pool has far fewer workers).
+const NAMED_TID: u32 = 100_000;
+
+impl Lanes {
+    fn worker(&mut self, worker: usize) -> u32 {
+        let tid = WORKER_TID
+            + u32::try_from(worker)
+                .unwrap_or(NAMED_TID - 2)
+                .min(NAMED_TID - 2);
+        *self.workers.entry(worker).or_insert(tid)
+    }
+
+    fn named(&mut self, name: String) -> u32 {
+        let index = match self.named.iter().position(|n| *n == name) {
+            Some(index) => index,
+            None => {
+                self.named.push(name);
+                self.named.len() - 1
+            }
+        };
+        NAMED_TID + index as u32
+    }
+
+    /// Each lane's tid, name and place in the viewer's order.
+    fn all(&self) -> Vec<(u32, String, u32)> {
+        let workers = self
+            .workers
+            .iter()
+            .map(|(worker, tid)| (*tid, format!("worker {worker}"), *tid));
+        let named = self
+            .named
+            .iter()
+            .enumerate()
+            .map(|(i, name)| (NAMED_TID + i as u32, name.clone(), NAMED_TID + i as u32));
+        workers.chain(named).collect()
+    }
+}
+
+/// Children's windows cut to lie one after another inside `parent`, in the order they
+/// started: a span that (by rounding, or by two clocks) ends after the next one started
+/// ends where that one starts.
+fn lay_out(parent: Window, mut children: Vec<(Window, usize)>) -> Vec<(Window, usize)> {
+    children.sort_by_key(|(w, i)| (w.start, *i));
+    let mut floor = parent.start;
+    for (window, _) in children.iter_mut() {
+        *window = window.within(Window {
+            start: floor,
+            end: parent.end,
+        });
+        floor = window.start;
+    }
+    for i in 1..children.len() {
+        let next = children[i].0.start;
+        let prev = &mut children[i - 1].0;
+        prev.end = prev.end.min(next);
+    }
+    children
+}
+
+/// The suite's span; its steps inside it; each test attempt inside the step that ran it
+/// (the first in `pytest`, the k-th retry in the k-th `retry`), else inside the suite.
 fn suite_events(suite: &SuiteRecord, window: Window, tid: u32, events: &mut Vec<TraceEvent>) {
-    events.push(TraceEvent::Complete {
-        name: suite.name.clone(),
-        cat: "suite",
+    let span = |name: String, cat: &'static str, window: Window, args: Args| TraceEvent::Complete {
+        name,
+        cat,
         ts: window.start,
         dur: window.end - window.start,
         pid: PID,
         tid,
-        args: Box::new(Args {
+        args: Box::new(args),
+    };
+    let not_started: Vec<String> = suite
+        .tests
+        .iter()
+        .filter(|t| t.attempts.iter().all(|a| a.started_offset_secs.is_none()))
+        .map(test_name)
+        .collect();
+    events.push(span(
+        suite.name.clone(),
+        "suite",
+        window,
+        Args {
             suite: Some(suite.name.clone()),
             group: Some(suite.group.clone()),
             outcome: Some(suite.outcome.clone()),
             detail: suite.detail.clone(),
+            not_started,
             ..Args::default()
-        }),
-    });
-    let mut at = window.start;
-    for command in &suite.commands {
-        let step = Window {
-            start: at,
-            end: at + micros(command.duration_secs),
-        }
-        .within(window);
-        at = step.end;
-        events.push(TraceEvent::Complete {
-            name: format!("{} {}", suite.name, command.step),
-            cat: "step",
-            ts: step.start,
-            dur: step.end - step.start,
-            pid: PID,
-            tid,
-            args: Box::new(Args {
+        },
+    ));
+    let steps = lay_out(
+        window,
+        suite
+            .commands
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (Window::at(c.started_offset_secs, c.duration_secs), i))
+            .collect(),
+    );
+    let mut step_windows = vec![window; suite.commands.len()];
+    for (step_window, i) in &steps {
+        step_windows[*i] = *step_window;
+        let command = &suite.commands[*i];
+        events.push(span(
+            format!("{} {}", suite.name, command.step),
+            "step",
+            *step_window,
+            Args {
                 suite: Some(suite.name.clone()),
                 command: Some(command.argv.join(" ")),
                 exit_code: command.exit_code,
                 skipped: command.skipped.clone(),
+                ..Args::default()
+            },
+        ));
+    }
+    // The steps that run tests, in order: attempt k ran in the k-th.
+    let test_steps: Vec<usize> = suite
+        .commands
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.step == "pytest" || c.step == "retry")
+        .map(|(i, _)| i)
+        .collect();
+    let mut by_parent: BTreeMap<Option<usize>, Vec<(Window, usize)>> = BTreeMap::new();
+    let mut attempts = Vec::new();
+    for test in &suite.tests {
+        for (k, attempt) in test.attempts.iter().enumerate() {
+            let Some(start) = attempt.started_offset_secs else {
+                continue;
+            };
+            let window = Window::at(start, attempt.duration_secs.unwrap_or(0.0));
+            by_parent
+                .entry(test_steps.get(k).copied())
+                .or_default()
+                .push((window, attempts.len()));
+            attempts.push((test, k, attempt));
+        }
+    }
+    let mut laid = Vec::new();
+    for (parent, children) in by_parent {
+        let parent = parent.map_or(window, |i| step_windows[i]);
+        laid.extend(lay_out(parent, children));
+    }
+    laid.sort_by_key(|(w, i)| (w.start, *i));
+    for (attempt_window, i) in laid {
+        let (test, k, attempt) = attempts[i];
+        let name = if k == 0 {
+            test_name(test)
+        } else {
+            format!("{} (retry {k})", test_name(test))
+        };
+        events.push(span(
+            name,
+            "test",
+            attempt_window,
+            Args {
+                suite: Some(suite.name.clone()),
+                node_id: test.node_id.clone(),
+                file: test.file.clone(),
+                line: test.line,
+                outcome: Some(outcome_name(attempt.outcome).into()),
+                attempt: Some(k + 1),
+                message: attempt.message.clone(),
+                ..Args::default()
+            },
+        ));
+    }
+}
+
+fn test_name(test: &TestRecord) -> String {
+    test.node_id
+        .clone()
+        .unwrap_or_else(|| format!("{}::{}", test.classname, test.name))
+}
+
+fn outcome_name(outcome: TestOutcome) -> &'static str {
+    match outcome {
+        TestOutcome::Passed => "passed",
+        TestOutcome::Failed => "failed",
+        TestOutcome::Error => "error",
+        TestOutcome::Skipped => "skipped",
+        TestOutcome::Flaky => "flaky",
+    }
+}
+
+/// A service's start (until it was ready, or failed to be) and its life after (until the
+/// xtask stopped it).
+fn service_events(service: &ServiceRecord, tid: u32, events: &mut Vec<TraceEvent>) {
+    let starting = Window::at(service.started_offset_secs, service.duration_secs);
+    events.push(TraceEvent::Complete {
+        name: format!("{} start", service.name),
+        cat: "service",
+        ts: starting.start,
+        dur: starting.end - starting.start,
+        pid: PID,
+        tid,
+        args: Box::new(Args {
+            outcome: Some(if service.ready { "ready" } else { "not ready" }.into()),
+            ..Args::default()
+        }),
+    });
+    if let Some(stopped) = service.stopped_offset_secs {
+        let up = Window {
+            start: starting.end,
+            end: micros(stopped).max(starting.end),
+        };
+        events.push(TraceEvent::Complete {
+            name: format!("{} up", service.name),
+            cat: "service",
+            ts: up.start,
+            dur: up.end - up.start,
+            pid: PID,
+            tid,
+            args: Box::new(Args {
+                outcome: service.stopped.clone(),
                 ..Args::default()
             }),
         });
@@ -287,11 +460,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lanes_never_hold_two_overlapping_suites() {
+    fn siblings_are_laid_one_after_another_inside_their_parent() {
         let w = |start, end| Window { start, end };
-        // 0-10 and 5-15 overlap; 10-20 can follow the first; 15-16 the second.
-        let lanes = lanes(&[w(0, 10), w(5, 15), w(10, 20), w(15, 16)]);
-        assert_eq!(lanes, [0, 1, 0, 1]);
+        let laid = lay_out(
+            w(10, 100),
+            vec![(w(50, 120), 1), (w(5, 30), 0), (w(29, 40), 2)],
+        );
+        assert_eq!(
+            laid,
+            [(w(10, 29), 0), (w(29, 40), 2), (w(50, 100), 1)],
+            "each starts where it started (or at its parent's start) and ends by the next"
+        );
     }
 
     #[test]
