@@ -55,7 +55,13 @@ pub enum Builtin {
     /// chrome://tracing): a lane per worker, environment builds, services, suites and their
     /// tests (every attempt) with their real start and duration.
     Trace(TraceArgs),
+    /// List the kept runs under target/xtask/runs/, newest first: id, start, outcome, counts,
+    /// duration, commit. A run still `running` whose invocation is gone was killed.
+    Runs(RunsArgs),
 }
+
+#[derive(Args, Debug)]
+pub struct RunsArgs {}
 
 #[derive(Args, Debug)]
 pub struct TraceArgs {

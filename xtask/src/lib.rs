@@ -153,10 +153,15 @@ fn run(
     if let Parsed::Builtin(Builtin::Trace(args)) = &parsed {
         return args.run(layout);
     }
+    if let Parsed::Builtin(Builtin::Runs(args)) = &parsed {
+        return args.run(layout);
+    }
     let manifest = manifest.map_err(Error::Manifest)?;
     match parsed {
-        Parsed::Builtin(Builtin::Init(_) | Builtin::Junit(_) | Builtin::Trace(_)) => {
-            unreachable!("init, junit and trace are run above")
+        Parsed::Builtin(
+            Builtin::Init(_) | Builtin::Junit(_) | Builtin::Trace(_) | Builtin::Runs(_),
+        ) => {
+            unreachable!("init, junit, trace and runs are run above")
         }
         Parsed::Builtin(Builtin::Test(args)) => args.run(layout, &manifest),
         Parsed::Builtin(Builtin::List(args)) => args.run(layout, &manifest),

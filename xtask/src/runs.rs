@@ -96,7 +96,7 @@ pub fn processes_file(layout: &Layout) -> PathBuf {
 }
 
 /// Whether the invocation that owns `dir` is still running.
-fn is_live(dir: &Path) -> bool {
+pub fn is_live(dir: &Path) -> bool {
     let Ok(file) = File::open(dir.join(".lock")) else {
         // No lock file: an older layout, or a directory whose creation was cut short.
         return false;

@@ -306,3 +306,83 @@ fn trace_refuses_what_is_not_a_run_record_naming_the_file() {
     );
     assert!(!fixture.path("trace.json").exists(), "no trace was written");
 }
+
+#[test]
+fn runs_lists_the_kept_invocations_newest_first_a_killed_and_a_corrupt_one_among_them() {
+    let (fixture, _) = history("runs");
+    let record = record(&fixture);
+    let id = record["run_id"].as_str().unwrap().to_string();
+    let runs = fixture.path("target/xtask/runs");
+    // An older invocation killed outright: its record still says `running`, and nothing
+    // holds its lock.
+    let killed = "20000101T000000.000Z-1-aaaaaa";
+    std::fs::create_dir_all(runs.join(killed)).unwrap();
+    let mut left = record.clone();
+    left["run_id"] = killed.into();
+    left["status"] = "running".into();
+    left["started_at"] = "2000-01-01T00:00:00+00:00".into();
+    left["outcome"] = Value::Null;
+    left["duration_secs"] = Value::Null;
+    left["suites"] = serde_json::json!([]);
+    std::fs::write(runs.join(killed).join("run.json"), left.to_string()).unwrap();
+    std::fs::write(runs.join(killed).join(".lock"), "").unwrap();
+    // An older one whose record was cut short.
+    let corrupt = "20000101T000001.000Z-2-bbbbbb";
+    std::fs::create_dir_all(runs.join(corrupt)).unwrap();
+    std::fs::write(
+        runs.join(corrupt).join("run.json"),
+        "{\"schema_version\": 2, \"sui",
+    )
+    .unwrap();
+
+    let run = fixture.run(&["runs"]);
+    assert_code(&run, exit_codes::OK);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "a header and three runs: {}", run.stdout);
+    assert!(
+        lines[0].starts_with("run ") && lines[0].ends_with("commit"),
+        "{}",
+        lines[0]
+    );
+    // Newest first.
+    assert!(
+        lines[1].starts_with(&format!("{id} (latest)")),
+        "{}",
+        run.stdout
+    );
+    assert!(lines[2].starts_with(corrupt), "{}", run.stdout);
+    assert!(lines[3].starts_with(killed), "{}", run.stdout);
+
+    let columns: Vec<&str> = lines[1].split_whitespace().collect();
+    let total = |key: &str| -> u64 {
+        record["suites"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["counts"][key].as_u64().unwrap())
+            .sum()
+    };
+    // id (latest) date time outcome tests passed failed skipped errors time commit
+    assert_eq!(columns[4], "failed", "{}", lines[1]);
+    let counts: Vec<u64> = columns[5..10].iter().map(|c| c.parse().unwrap()).collect();
+    assert_eq!(
+        counts,
+        ["tests", "passed", "failed", "skipped", "errors"].map(total),
+        "{}",
+        lines[1]
+    );
+    let duration = record["duration_secs"].as_f64().unwrap();
+    assert_eq!(columns[10], format!("{duration:.1}s"), "{}", lines[1]);
+    assert_eq!(
+        columns[11], "-",
+        "the fixture is no git repository: {}",
+        lines[1]
+    );
+
+    assert!(
+        lines[2].contains("unreadable") && lines[2].contains("is not a run record"),
+        "{}",
+        lines[2]
+    );
+    assert!(lines[3].contains("running (killed)"), "{}", lines[3]);
+}
