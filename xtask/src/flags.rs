@@ -58,6 +58,17 @@ pub enum Builtin {
     /// List the kept runs under target/xtask/runs/, newest first: id, start, outcome, counts,
     /// duration, commit. A run still `running` whose invocation is gone was killed.
     Runs(RunsArgs),
+    /// Print a past run's terminal output again, from its record (suite lines, failures with
+    /// file:line and messages, the ends of its logs, the table).
+    Replay(ReplayArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ReplayArgs {
+    /// `latest`, a run id (a directory under target/xtask/runs/), a run.json or its run
+    /// directory.
+    #[arg(value_name = "RUN|PATH", default_value = "latest")]
+    pub run: String,
 }
 
 #[derive(Args, Debug)]

@@ -156,12 +156,19 @@ fn run(
     if let Parsed::Builtin(Builtin::Runs(args)) = &parsed {
         return args.run(layout);
     }
+    if let Parsed::Builtin(Builtin::Replay(args)) = &parsed {
+        return args.run(layout);
+    }
     let manifest = manifest.map_err(Error::Manifest)?;
     match parsed {
         Parsed::Builtin(
-            Builtin::Init(_) | Builtin::Junit(_) | Builtin::Trace(_) | Builtin::Runs(_),
+            Builtin::Init(_)
+            | Builtin::Junit(_)
+            | Builtin::Trace(_)
+            | Builtin::Runs(_)
+            | Builtin::Replay(_),
         ) => {
-            unreachable!("init, junit, trace and runs are run above")
+            unreachable!("init, junit and the readers of past runs are run above")
         }
         Parsed::Builtin(Builtin::Test(args)) => args.run(layout, &manifest),
         Parsed::Builtin(Builtin::List(args)) => args.run(layout, &manifest),

@@ -386,3 +386,43 @@ fn runs_lists_the_kept_invocations_newest_first_a_killed_and_a_corrupt_one_among
     );
     assert!(lines[3].contains("running (killed)"), "{}", lines[3]);
 }
+
+#[test]
+fn replay_prints_the_runs_terminal_output_again_from_its_record() {
+    let (fixture, original) = history("replay");
+    let record = record(&fixture);
+    let id = record["run_id"].as_str().unwrap();
+    // Another run since: `latest` moves on, the run id still names the first.
+    let calm = fixture.run(&["test", "calm"]);
+    assert_code(&calm, exit_codes::OK);
+
+    let replay = fixture.run(&["replay", id]);
+    assert_code(&replay, exit_codes::OK);
+    let (header, body) = replay.stdout.split_once('\n').unwrap();
+    assert!(
+        header.starts_with(&format!(
+            "xtask: replay of run {id} (`cargo xtask test -j 2 --retries 1`"
+        )),
+        "{header}"
+    );
+    // What the run printed, line for line: suite lines, the retry, the failure with
+    // file:line and message, the end of the log, the table, the last line.
+    assert_eq!(
+        body, original.stdout,
+        "the replay differs from the run's own output"
+    );
+    assert!(
+        body.contains("RETRY mixed [history]: retry 1 of 1"),
+        "{body}"
+    );
+    assert!(
+        body.contains("failed suites/mixed/tests/test_mixed.py:12: tests.test_mixed::test_fails")
+            && body.contains("AssertionError: one is not two"),
+        "{body}"
+    );
+    // Through a path as well: the record's directory.
+    let dir = fixture.path(&format!("target/xtask/runs/{id}"));
+    let by_path = fixture.run(&["replay", dir.to_str().unwrap()]);
+    assert_code(&by_path, exit_codes::OK);
+    assert_eq!(by_path.stdout, replay.stdout);
+}
