@@ -391,10 +391,13 @@ pub fn outcome(rerun: &Rerun, ran: &[(&str, &SuiteResult)], lines: &mut Vec<Stri
 
 /// "3 of 5 failing tests now pass; 2 still fail", and the rest of how the chain stands.
 pub fn summary(of: &RerunOf) -> String {
-    let mut parts = vec![format!(
-        "{} of {} failing test(s) now pass; {} still fail",
-        of.now_pass, of.failing, of.still_fail
-    )];
+    let mut parts = Vec::new();
+    if of.failing > 0 {
+        parts.push(format!(
+            "{} of {} failing test(s) now pass; {} still fail",
+            of.now_pass, of.failing, of.still_fail
+        ));
+    }
     if !of.gone.is_empty() {
         parts.push(format!("{} no longer exist", of.gone.len()));
     }
@@ -415,6 +418,9 @@ pub fn summary(of: &RerunOf) -> String {
             "{} suite(s) no longer in the manifest",
             of.removed_suites.len()
         ));
+    }
+    if parts.is_empty() {
+        parts.push("nothing failing was left to run".to_string());
     }
     format!("rerun of {}: {}", of.run_id, parts.join("; "))
 }

@@ -239,6 +239,29 @@ requirements = ["pytest==9.2.0", "no-such-package-xtask-record==1"]"#,
     assert_eq!(t.attempts[0].started_offset_secs, None);
     assert_eq!(calm.worker, Some(0));
     assert_eq!(calm.commands[0].step, "environment");
+
+    // Fixed, the suite that did not run to its end reruns whole.
+    fixture.edit("Cargo.toml", r#", "no-such-package-xtask-record==1""#, "");
+    let rerun = fixture.run(&["test", "--rerun"]);
+    assert_code(&rerun, exit_codes::OK);
+    let record = typed_record(&fixture);
+    let calm = suite(&record, "calm");
+    assert_eq!(
+        node_ids(calm),
+        [
+            "tests/test_calm.py::test_one",
+            "tests/test_calm.py::test_two"
+        ]
+    );
+    let rerun_of = record.rerun_of.as_ref().unwrap();
+    assert_eq!((rerun_of.whole_suites, rerun_of.whole_suites_ran), (1, 1));
+    assert!(
+        rerun
+            .stderr
+            .contains(": 1 of 1 suite(s) that did not run to their end now did"),
+        "{}",
+        rerun.stderr
+    );
 }
 
 /// The run ids under target/xtask/runs/.
@@ -418,6 +441,41 @@ fn a_rerun_of_a_passing_run_runs_nothing_and_says_so() {
     );
     assert!(!rerun.stdout.contains("PASSED"), "{}", rerun.stdout);
     assert_eq!(run_ids(&fixture), runs_before);
+
+    // A test added to the passing suite: the rerun runs it alone.
+    let text = fixture.read("suites/calm/tests/test_calm.py");
+    fixture.write(
+        "suites/calm/tests/test_calm.py",
+        &format!("{text}\n\ndef test_new():\n    pass\n"),
+    );
+    let added = fixture.run(&["test", "--rerun"]);
+    assert_code(&added, exit_codes::OK);
+    assert!(
+        added
+            .stderr
+            .contains("suite `calm` passed, but its test files changed since"),
+        "{}",
+        added.stderr
+    );
+    let record = typed_record(&fixture);
+    let calm = suite(&record, "calm");
+    assert_eq!(node_ids(calm), ["tests/test_calm.py::test_new"]);
+    assert_eq!(calm.counts.deselected, 2);
+    assert_eq!(record.rerun_of.as_ref().unwrap().new_tests, 1);
+
+    // A file changed with no test added: every test is deselected, and that passes.
+    let text = fixture.read("suites/calm/tests/test_calm.py");
+    fixture.write(
+        "suites/calm/tests/test_calm.py",
+        &format!("# edited\n{text}"),
+    );
+    let edited = fixture.run(&["test", "--rerun"]);
+    assert_code(&edited, exit_codes::OK);
+    let record = typed_record(&fixture);
+    let calm = suite(&record, "calm");
+    assert_eq!(calm.outcome, "passed", "{:?}", calm.detail);
+    assert!(calm.tests.is_empty(), "{:#?}", calm.tests);
+    assert_eq!(calm.counts.deselected, 3);
 
     // A run that is not there is a usage error naming where it looked.
     let missing = fixture.run(&["test", "--rerun", "no-such-run"]);
