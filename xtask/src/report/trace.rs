@@ -458,6 +458,170 @@ fn service_events(service: &ServiceRecord, tid: u32, events: &mut Vec<TraceEvent
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{json, Value};
+
+    fn attempt(outcome: &str, start: Option<f64>, duration: f64) -> Value {
+        json!({"outcome": outcome, "started_offset_secs": start, "duration_secs": duration,
+               "message": null, "kind": null, "details": null})
+    }
+
+    fn test(node_id: Option<&str>, attempts: Vec<Value>) -> Value {
+        json!({"node_id": node_id, "classname": "tests.test_x", "name": "t", "file": null,
+               "line": null, "outcome": "failed", "duration_secs": null, "synthetic": false,
+               "attempts": attempts})
+    }
+
+    fn command(step: &str, start: f64, duration: f64) -> Value {
+        json!({"step": step, "argv": [step], "exit_code": 0, "skipped": null, "signal": null,
+               "started_offset_secs": start, "duration_secs": duration})
+    }
+
+    fn suite(name: &str, worker: Option<usize>, start: f64, duration: f64) -> Value {
+        json!({"name": name, "group": "g", "dir": ".", "outcome": "failed", "detail": null,
+               "counts": {"tests": 0, "passed": 0, "failed": 0, "errors": 0, "skipped": 0,
+                          "deselected": 0, "flaky": 0},
+               "started_at": "2026-12-06T10:00:00+00:00", "started_offset_secs": start,
+               "duration_secs": duration, "worker": worker, "timeout_secs": 60,
+               "environment": {"path": "e", "key": "k"}, "cwd": ".", "env": {},
+               "env_removed": [], "commands": [], "log": "l", "junit": "j", "tests": []})
+    }
+
+    /// A record of two workers, a suite that never reached one, a service, a retry, a
+    /// test pytest never started, and test times that overlap by a rounding error.
+    fn record() -> RunRecord {
+        let mut a = suite("a", Some(0), 1.0, 5.0);
+        a["commands"] = json!([
+            command("environment", 1.0, 1.0),
+            command("pytest", 2.0, 2.0),
+            command("retry", 4.0, 1.0)
+        ]);
+        a["tests"] = json!([
+            test(
+                Some("tests/test_x.py::one"),
+                vec![
+                    attempt("failed", Some(2.1), 0.5),
+                    attempt("passed", Some(4.1), 0.2)
+                ]
+            ),
+            // Ends a microsecond after the next one starts, and after its step.
+            test(
+                Some("tests/test_x.py::two"),
+                vec![attempt("failed", Some(2.6), 0.4000015)]
+            ),
+            test(
+                Some("tests/test_x.py::three"),
+                vec![attempt("passed", Some(3.0), 1.5)]
+            ),
+            test(None, vec![attempt("error", None, 0.0)]),
+        ]);
+        let b = suite("b", Some(1), 1.5, 2.0);
+        let c = suite("c", None, 0.0, 0.0);
+        serde_json::from_value(json!({
+            "schema_version": crate::report::run_record::SCHEMA_VERSION,
+            "xtask_version": "0", "invocation": ["test"], "run_id": "r",
+            "started_at": "2026-12-06T10:00:00+00:00", "root": "/r", "status": "finished",
+            "pid": 1, "outcome": "failed", "duration_secs": 6.0, "jobs": 3, "rerun_of": null,
+            "git": null, "uv": null, "junit": null, "suites": [a, b, c],
+            "services": [{"name": "api", "started_offset_secs": 0.1, "duration_secs": 0.5,
+                          "ready": true, "stopped_offset_secs": 6.5, "stopped": "SIGTERM"}],
+            "health": null, "exit_code": 100, "exit_code_name": "TESTS_FAILED", "error": null,
+            "peak_rss_bytes": null
+        }))
+        .expect("a record of the current schema")
+    }
+
+    fn spans(trace: &Trace) -> Vec<(&str, &str, u32, u64, u64)> {
+        trace
+            .trace_events
+            .iter()
+            .filter_map(|e| match e {
+                TraceEvent::Complete {
+                    name,
+                    cat,
+                    ts,
+                    dur,
+                    tid,
+                    ..
+                } => Some((name.as_str(), *cat, *tid, *ts, ts + dur)),
+                TraceEvent::Metadata { .. } => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_worker_service_and_unstarted_suite_has_its_named_lane() {
+        let trace = trace(&record());
+        let lanes: Vec<(u32, String)> = trace
+            .trace_events
+            .iter()
+            .filter_map(|e| match e {
+                TraceEvent::Metadata {
+                    name: "thread_name",
+                    tid,
+                    args: MetadataArgs::Name { name },
+                    ..
+                } => Some((*tid, name.clone())),
+                _ => None,
+            })
+            .collect();
+        let names: Vec<&str> = lanes.iter().map(|(_, n)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "run",
+                "worker 0",
+                "worker 1",
+                "worker 2",
+                "not started",
+                "service api"
+            ]
+        );
+        let spans = spans(&trace);
+        let service: Vec<_> = spans.iter().filter(|s| s.1 == "service").collect();
+        assert_eq!(
+            service.iter().map(|s| (s.0, s.3, s.4)).collect::<Vec<_>>(),
+            [
+                ("api start", 100_000, 600_000),
+                ("api up", 600_000, 6_500_000)
+            ]
+        );
+        let run = spans.iter().find(|s| s.1 == "run").unwrap();
+        assert_eq!(
+            (run.3, run.4),
+            (0, 6_500_000),
+            "the run holds the service's stop"
+        );
+    }
+
+    #[test]
+    fn attempts_lie_in_the_step_that_ran_them_and_never_overlap() {
+        let trace = trace(&record());
+        let spans = spans(&trace);
+        let tests: Vec<_> = spans.iter().filter(|s| s.1 == "test").collect();
+        assert_eq!(
+            tests.iter().map(|s| (s.0, s.3, s.4)).collect::<Vec<_>>(),
+            [
+                ("tests/test_x.py::one", 2_100_000, 2_600_000),
+                // Cut where the next one starts, and at its step's end.
+                ("tests/test_x.py::two", 2_600_000, 3_000_000),
+                ("tests/test_x.py::three", 3_000_000, 4_000_000),
+                ("tests/test_x.py::one (retry 1)", 4_100_000, 4_300_000),
+            ]
+        );
+        let suite_a = trace
+            .trace_events
+            .iter()
+            .find_map(|e| match e {
+                TraceEvent::Complete { name, args, .. } if name == "a" => Some(args),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(
+            suite_a.not_started,
+            ["tests.test_x::t"],
+            "the test with no start"
+        );
+    }
 
     #[test]
     fn siblings_are_laid_one_after_another_inside_their_parent() {
