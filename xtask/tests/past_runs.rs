@@ -407,8 +407,10 @@ fn replay_prints_the_runs_terminal_output_again_from_its_record() {
     );
     // What the run printed, line for line: suite lines, the retry, the failure with
     // file:line and message, the end of the log, the table, the last line.
+    assert!(body.contains("(environment built in "), "{body}");
     assert_eq!(
-        body, original.stdout,
+        without_env_times(body),
+        without_env_times(&original.stdout),
         "the replay differs from the run's own output"
     );
     assert!(
@@ -425,4 +427,62 @@ fn replay_prints_the_runs_terminal_output_again_from_its_record() {
     let by_path = fixture.run(&["replay", dir.to_str().unwrap()]);
     assert_code(&by_path, exit_codes::OK);
     assert_eq!(by_path.stdout, replay.stdout);
+}
+
+/// Lines with the environment's time left out (see above), for comparing outputs.
+fn without_env_times(text: &str) -> Vec<String> {
+    text.lines()
+        .map(|line| match line.find("(environment built in ") {
+            Some(at) => format!("{}(environment built in …)", &line[..at]),
+            None => line.to_string(),
+        })
+        .collect()
+}
+
+#[test]
+fn a_smoke_runs_services_are_replayed_and_drawn_on_their_own_lanes() {
+    let fixture = Fixture::new("smoke", "past-runs-smoke");
+    let mut command = fixture.command(&["smoke", "uses-ready"]);
+    command.env("SMOKE_FIXTURE_SECRET", "s3cr3t-value-for-past-runs");
+    let original = run(command);
+    assert_code(&original, exit_codes::OK);
+    assert!(
+        original.stdout.contains("xtask: service `"),
+        "{}",
+        original.stdout
+    );
+
+    let replay = fixture.run(&["replay"]);
+    assert_code(&replay, exit_codes::OK);
+    let (_, body) = replay.stdout.split_once('\n').unwrap();
+    assert_eq!(without_env_times(body), without_env_times(&original.stdout));
+
+    let out = fixture.path("trace.json");
+    let run = fixture.run(&["trace", "latest", "-o", out.to_str().unwrap()]);
+    assert_code(&run, exit_codes::OK);
+    let trace: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let spans = spans_of(&trace);
+    assert_nested(&spans);
+    let record = record(&fixture);
+    let services = record["services"].as_array().unwrap();
+    assert!(!services.is_empty(), "{record:#}");
+    for service in services {
+        let name = service["name"].as_str().unwrap();
+        let start = spans
+            .iter()
+            .find(|s| s.cat == "service" && s.name == format!("{name} start"))
+            .unwrap_or_else(|| panic!("no span for service {name}: {spans:?}"));
+        let offset = service["started_offset_secs"].as_f64().unwrap();
+        assert!(
+            (start.start as f64 / 1e6 - offset).abs() < 1e-5,
+            "{start:?}"
+        );
+        assert!(
+            spans.iter().any(|s| s.cat == "service"
+                && s.name == format!("{name} up")
+                && s.tid == start.tid
+                && s.start == start.end),
+            "{name} is up from when it was ready until stopped: {spans:?}"
+        );
+    }
 }

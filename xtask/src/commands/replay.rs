@@ -68,6 +68,38 @@ pub fn replay(
         .iter()
         .map(|s| result(s, run_start))
         .collect::<anyhow::Result<_>>()?;
+    for health in record.health.iter().flatten() {
+        let checked = crate::services::Health {
+            name: health.name.clone(),
+            kind: match health.kind.as_str() {
+                "env" => "env",
+                "tcp" => "tcp",
+                "http" => "http",
+                "command" => "command",
+                _ => "service",
+            },
+            target: health.target.clone(),
+            available: health.available,
+            latency: health.latency_ms.map(|ms| secs(ms / 1e3)),
+            error: health.error.clone(),
+            checked_at: DateTime::parse_from_rfc3339(&health.checked_at)
+                .ok()
+                .or(run_start)
+                .unwrap_or_else(crate::model::now),
+        };
+        match (checked.kind, checked.available) {
+            ("service", true) => sink.handle(&Event::ServiceReady { health: &checked })?,
+            // The record keeps the service's error, not the run's longer detail.
+            ("service", false) => sink.handle(&Event::ServiceFailed {
+                health: &checked,
+                detail: health.error.as_deref().unwrap_or("it could not be used"),
+                log: &dir
+                    .join("logs")
+                    .join(format!("service-{}.log", health.name)),
+            })?,
+            _ => sink.handle(&Event::PrerequisiteChecked { health: &checked })?,
+        }
+    }
     if plans.is_empty() {
         if let Some(error) = &record.error {
             println!("xtask: no suite ran: {error}");
