@@ -51,6 +51,38 @@ pub enum Builtin {
     /// Work with JUnit reports: `junit merge IN... -o OUT` merges the reports of many runs.
     #[command(subcommand)]
     Junit(JunitCommand),
+    /// Write a past run as a Chrome trace (Trace Event Format, for Perfetto or
+    /// chrome://tracing): a lane per worker, environment builds, services, suites and their
+    /// tests (every attempt) with their real start and duration.
+    Trace(TraceArgs),
+    /// List the kept runs under target/xtask/runs/, newest first: id, start, outcome, counts,
+    /// duration, commit. A run still `running` whose invocation is gone was killed.
+    Runs(RunsArgs),
+    /// Print a past run's terminal output again, from its record (suite lines, failures with
+    /// file:line and messages, the ends of its logs, the table).
+    Replay(ReplayArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ReplayArgs {
+    /// `latest`, a run id (a directory under target/xtask/runs/), a run.json or its run
+    /// directory.
+    #[arg(value_name = "RUN|PATH", default_value = "latest")]
+    pub run: String,
+}
+
+#[derive(Args, Debug)]
+pub struct RunsArgs {}
+
+#[derive(Args, Debug)]
+pub struct TraceArgs {
+    /// `latest`, a run id (a directory under target/xtask/runs/), a run.json or its run
+    /// directory.
+    #[arg(value_name = "RUN|PATH", default_value = "latest")]
+    pub run: String,
+    /// Where the trace goes.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: std::path::PathBuf,
 }
 
 #[derive(Subcommand, Debug)]

@@ -149,10 +149,26 @@ fn run(
         commands::junit::check_inputs(&args.inputs).map_err(|e| Error::Usage(format!("{e:#}")))?;
         return commands::junit::merge(args);
     }
+    // Reading past runs needs only their records.
+    if let Parsed::Builtin(Builtin::Trace(args)) = &parsed {
+        return args.run(layout);
+    }
+    if let Parsed::Builtin(Builtin::Runs(args)) = &parsed {
+        return args.run(layout);
+    }
+    if let Parsed::Builtin(Builtin::Replay(args)) = &parsed {
+        return args.run(layout);
+    }
     let manifest = manifest.map_err(Error::Manifest)?;
     match parsed {
-        Parsed::Builtin(Builtin::Init(_) | Builtin::Junit(_)) => {
-            unreachable!("init and junit are run above")
+        Parsed::Builtin(
+            Builtin::Init(_)
+            | Builtin::Junit(_)
+            | Builtin::Trace(_)
+            | Builtin::Runs(_)
+            | Builtin::Replay(_),
+        ) => {
+            unreachable!("init, junit and the readers of past runs are run above")
         }
         Parsed::Builtin(Builtin::Test(args)) => args.run(layout, &manifest),
         Parsed::Builtin(Builtin::List(args)) => args.run(layout, &manifest),

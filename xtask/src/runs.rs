@@ -56,13 +56,47 @@ impl RunDir {
     }
 }
 
+/// The run.json that `run` names: `latest`, a run id (a directory under
+/// `target/xtask/runs/`), a run.json, or a run directory (relative paths from the current
+/// directory). Nothing by that name is a usage error that says where runs are listed.
+pub fn find_record(layout: &Layout, run: &str) -> Result<PathBuf, crate::error::Error> {
+    use crate::error::Error;
+    if run == "latest" {
+        let latest = layout.latest();
+        if std::fs::symlink_metadata(&latest).is_err() {
+            return Err(Error::Usage(format!(
+                "there is no latest run: {} does not exist (no `cargo xtask test` or `ci` \
+                 has run in this checkout)",
+                latest.display()
+            )));
+        }
+        return Ok(latest.join("run.json"));
+    }
+    let by_id = layout.runs_dir().join(run);
+    if !run.is_empty() && !run.contains('/') && by_id.is_dir() {
+        return Ok(by_id.join("run.json"));
+    }
+    let path = Path::new(run);
+    if path.is_dir() {
+        return Ok(path.join("run.json"));
+    }
+    if path.exists() {
+        return Ok(path.to_path_buf());
+    }
+    Err(Error::Usage(format!(
+        "no run `{run}`: it is neither a run id under {} nor a run.json or run directory \
+         (`cargo xtask runs` lists the kept runs)",
+        layout.runs_dir().display()
+    )))
+}
+
 /// The file in which the process layer records the process groups this invocation starts.
 pub fn processes_file(layout: &Layout) -> PathBuf {
     layout.run_dir().join("processes")
 }
 
 /// Whether the invocation that owns `dir` is still running.
-fn is_live(dir: &Path) -> bool {
+pub fn is_live(dir: &Path) -> bool {
     let Ok(file) = File::open(dir.join(".lock")) else {
         // No lock file: an older layout, or a directory whose creation was cut short.
         return false;

@@ -6,5 +6,8 @@ pub mod doctor;
 pub mod init;
 pub mod junit;
 pub mod list;
+pub mod replay;
+pub mod runs;
 pub mod smoke;
 pub mod test;
+pub mod trace;

@@ -6,3 +6,4 @@ pub mod junit;
 pub mod record;
 pub mod run_record;
 pub mod terminal;
+pub mod trace;

@@ -272,6 +272,44 @@ pub struct HealthRecord {
     pub checked_at: String,
 }
 
+/// Reads the record at `path` through these types. A file that is missing, not JSON, of
+/// another `schema_version` or not a record is a usage error naming the file.
+pub fn load(path: &std::path::Path) -> Result<RunRecord, crate::error::Error> {
+    use crate::error::Error;
+    let shown = path.display();
+    let text = std::fs::read_to_string(path)
+        .map_err(|err| Error::Usage(format!("cannot read the run record {shown}: {err}")))?;
+    #[derive(Deserialize)]
+    struct Version {
+        schema_version: Option<Value>,
+    }
+    let version: Version = serde_json::from_str(&text).map_err(|err| {
+        Error::Usage(format!(
+            "{shown} is not a run record: it is not a JSON object ({err})"
+        ))
+    })?;
+    match version.schema_version {
+        Some(v) if v.as_u64() == Some(u64::from(SCHEMA_VERSION)) => {}
+        Some(v) => {
+            return Err(Error::Usage(format!(
+                "{shown} has schema_version {v}; this xtask reads only schema_version \
+                 {SCHEMA_VERSION} (read it with the xtask that wrote it: its \
+                 `xtask_version`)"
+            )))
+        }
+        None => {
+            return Err(Error::Usage(format!(
+                "{shown} is not a run record: it has no schema_version"
+            )))
+        }
+    }
+    serde_json::from_str(&text).map_err(|err| {
+        Error::Usage(format!(
+            "{shown} is not a run record of schema_version {SCHEMA_VERSION}: {err}"
+        ))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
