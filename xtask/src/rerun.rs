@@ -52,60 +52,29 @@ pub struct Rerun {
     pub known: HashMap<String, HashSet<String>>,
 }
 
-/// The run.json `spec` names: `latest`, a run id (a directory under `target/xtask/runs/`),
-/// or a path to a run.json or its directory.
+/// The run.json `spec` names (`latest`, a run id, a run.json or its directory: as for
+/// `trace` and `replay`, through `runs::find_record`), resolved: `latest` leads to another
+/// run tomorrow, and the rerun's record names the run's own directory.
 pub fn find(layout: &Layout, spec: &str) -> Result<PathBuf, Error> {
-    let path = if spec == "latest" {
-        layout.latest().join("run.json")
-    } else if !spec.contains('/') && layout.runs_dir().join(spec).is_dir() {
-        layout.runs_dir().join(spec).join("run.json")
-    } else {
-        let path = PathBuf::from(spec);
-        if path.is_dir() {
-            path.join("run.json")
-        } else {
-            path
-        }
-    };
-    if !path.is_file() {
-        return Err(Error::Usage(format!(
-            "--rerun {spec}: there is no run record at {}; give `latest`, a run id (a directory under {}), or the path of a run.json or its run directory",
-            path.display(),
-            layout.display(&layout.runs_dir())
-        )));
-    }
-    // `latest` leads to another run tomorrow: the record names the run's own directory.
+    let path = crate::runs::find_record(layout, spec)
+        .and_then(|path| {
+            if path.is_file() {
+                Ok(path)
+            } else {
+                Err(Error::Usage(format!(
+                    "there is no run record at {}",
+                    path.display()
+                )))
+            }
+        })
+        .map_err(|err| Error::Usage(format!("--rerun {spec}: {err}")))?;
     Ok(std::fs::canonicalize(&path).unwrap_or(path))
 }
 
-/// Reads the record at `path` through its types.
+/// Reads the record at `path` through its types (`run_record::load`): a run that finished.
 pub fn read(path: &Path) -> Result<RunRecord, Error> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|err| Error::Usage(format!("--rerun: reading {}: {err}", path.display())))?;
-    #[derive(serde::Deserialize)]
-    struct Version {
-        schema_version: u32,
-    }
-    let version = serde_json::from_str::<Version>(&text).map_err(|err| {
-        Error::Usage(format!(
-            "--rerun: {} is not a run record ({err})",
-            path.display()
-        ))
-    })?;
-    if version.schema_version != crate::report::run_record::SCHEMA_VERSION {
-        return Err(Error::Usage(format!(
-            "--rerun: {} has schema_version {}, and this xtask reruns only records of version {} (which name every test); run the suites once with this xtask, then rerun that run",
-            path.display(),
-            version.schema_version,
-            crate::report::run_record::SCHEMA_VERSION
-        )));
-    }
-    let record: RunRecord = serde_json::from_str(&text).map_err(|err| {
-        Error::Usage(format!(
-            "--rerun: {} cannot be read as a run record: {err}",
-            path.display()
-        ))
-    })?;
+    let record = crate::report::run_record::load(path)
+        .map_err(|err| Error::Usage(format!("--rerun: {err}")))?;
     if record.status == crate::report::run_record::Status::Running {
         return Err(Error::Usage(format!(
             "--rerun: the run {} is still running, or was killed before it ended ({} says `running`); rerun a run that finished",

@@ -483,7 +483,7 @@ fn a_rerun_of_a_passing_run_runs_nothing_and_says_so() {
     assert!(
         missing
             .stderr
-            .contains("--rerun no-such-run: there is no run record at"),
+            .contains("--rerun no-such-run: no run `no-such-run`: it is neither a run id"),
         "{}",
         missing.stderr
     );
