@@ -14,6 +14,7 @@ use crate::model::StepRecord;
 use crate::outcome::Outcome;
 use crate::paths::{write_atomically, Layout};
 use crate::redact::Redactor;
+use crate::report::html::{self, AttemptView, TestView};
 use crate::report::run_record::{
     CommandRecord, EnvironmentRecord, HealthRecord, RunRecord, Status, SuiteRecord, SCHEMA_VERSION,
 };
@@ -40,14 +41,15 @@ pub fn write_without_suites(
         error: error.map(str::to_string),
         ..base(layout, started_at)
     };
-    write(layout, record, &redactor)
+    let record = write(layout, record, &redactor)?;
+    write_html(layout, &record, &[])
 }
 
 /// The record of an invocation that is still running: if it is killed outright, this is
 /// what `run.json` says, never an older invocation's result.
 pub fn write_running(layout: &Layout, started_at: DateTime<FixedOffset>) -> anyhow::Result<()> {
     let record = base(layout, started_at);
-    write(layout, record, &Redactor::from_env(&[], &[]))
+    write(layout, record, &Redactor::from_env(&[], &[])).map(drop)
 }
 
 /// What every record holds: who, when, where; running, with nothing known yet.
@@ -76,13 +78,20 @@ fn base(layout: &Layout, started_at: DateTime<FixedOffset>) -> RunRecord {
 }
 
 /// Writes `record` with the peak memory so far, masked as values before it is serialized:
-/// masking can never make the JSON invalid.
-fn write(layout: &Layout, mut record: RunRecord, redactor: &Redactor) -> anyhow::Result<()> {
+/// masking can never make the JSON invalid. Returns the record as written (masked), which
+/// is all the HTML report is rendered from.
+fn write(layout: &Layout, mut record: RunRecord, redactor: &Redactor) -> anyhow::Result<RunRecord> {
     record.peak_rss_bytes = peak_rss_bytes();
-    let value = serde_json::to_value(&record).context("serializing run.json")?;
-    let text =
-        serde_json::to_string_pretty(&redactor.json(value)).context("serializing run.json")?;
-    write_atomically(&layout.run_record(), (text + "\n").as_bytes())
+    let value = redactor.json(serde_json::to_value(&record).context("serializing run.json")?);
+    let text = serde_json::to_string_pretty(&value).context("serializing run.json")?;
+    write_atomically(&layout.run_record(), (text + "\n").as_bytes())?;
+    serde_json::from_value(value).context("reading back the masked run.json")
+}
+
+/// Writes `report.html` beside run.json, from the masked record and the suites' tests.
+fn write_html(layout: &Layout, record: &RunRecord, tests: &[Vec<TestView>]) -> anyhow::Result<()> {
+    let page = html::render(record, tests);
+    write_atomically(&layout.html_report(), page.as_bytes())
 }
 
 /// What is known about the invocation before any suite runs.
@@ -151,6 +160,8 @@ pub struct RecordSink {
     redactor: Redactor,
     /// The run's outcome, duration and suites, once it has finished.
     finished: Option<(Outcome, f64, Vec<SuiteRecord>)>,
+    /// Each suite's tests as the HTML report shows them (masked), once the run finished.
+    tests: Vec<Vec<TestView>>,
     /// The health snapshot of the prerequisites and services the setup checked or started,
     /// in the order of their events; `None` when there were none.
     health: Option<Vec<HealthRecord>>,
@@ -165,6 +176,7 @@ impl RecordSink {
             info,
             redactor,
             finished: None,
+            tests: Vec::new(),
             health: None,
             require_all: true,
         }
@@ -191,7 +203,8 @@ impl RecordSink {
             error: (!errors.is_empty()).then(|| errors.join("; ")),
             ..base(layout, self.info.started_at)
         };
-        write(layout, record, &self.redactor)
+        let record = write(layout, record, &self.redactor)?;
+        write_html(layout, &record, &self.tests)
     }
 }
 
@@ -246,6 +259,15 @@ impl Sink for RecordSink {
             })
             .collect();
         self.finished = Some((overall, duration.as_secs_f64(), suites));
+        self.tests = results
+            .iter()
+            .map(|r| {
+                r.cases
+                    .iter()
+                    .map(|c| test_view(c, &self.redactor))
+                    .collect()
+            })
+            .collect();
         Ok(())
     }
 }
@@ -302,5 +324,36 @@ fn step(step: &StepRecord) -> CommandRecord {
         skipped: step.skipped.clone(),
         signal: step.signal,
         duration_secs: step.duration.as_secs_f64(),
+    }
+}
+
+/// A test of the model as the HTML report shows it, its texts masked.
+fn test_view(case: &crate::model::TestCase, redactor: &Redactor) -> TestView {
+    let mask = |text: &Option<String>| text.as_deref().map(|t| redactor.text(t));
+    TestView {
+        node_id: None,
+        classname: redactor.text(&case.classname),
+        name: redactor.text(&case.name),
+        file: mask(&case.file),
+        line: case.line,
+        outcome: if case.is_flaky() {
+            "flaky"
+        } else {
+            case.status().name()
+        },
+        duration_secs: case.time().map(|t| t.as_secs_f64()),
+        synthetic: case.synthetic,
+        attempts: case
+            .attempts
+            .iter()
+            .map(|a| AttemptView {
+                outcome: a.status.name(),
+                started_offset_secs: None,
+                duration_secs: a.time.map(|t| t.as_secs_f64()),
+                message: mask(&a.message),
+                kind: mask(&a.kind),
+                details: mask(&a.details),
+            })
+            .collect(),
     }
 }
