@@ -6,7 +6,8 @@
 //! `report::junit`, `report::record`, and in GitHub Actions `report::github`) turns them
 //! into one kind of report, in the order the session attaches them. A sink learns about
 //! the run only from events (and the files they name, such as a log), and never talks back
-//! to the runner. Every event is emitted on the session's thread, one at a time.
+//! to the runner. Every event is emitted on the session's thread, one at a time, as it
+//! happens, stamped with the wall-clock time (`Sink::handle_at`).
 //!
 //! In the order a run emits them: the setup (`PrerequisiteChecked`, `ServiceStarting`,
 //! `ServiceReady` or `ServiceFailed`), then `RunStarted`, then per suite `SuiteStarted`,
@@ -16,6 +17,8 @@
 
 use std::path::Path;
 use std::time::Duration;
+
+use chrono::{DateTime, FixedOffset};
 
 use crate::model::SuiteResult;
 use crate::plan::SuitePlan;
@@ -40,8 +43,13 @@ pub enum Event<'a> {
     },
     /// The suites start: `plans` in the manifest's order, at most `jobs` at a time.
     RunStarted { plans: &'a [SuitePlan], jobs: usize },
-    /// A suite was handed to a worker (its environment comes first).
-    SuiteStarted { index: usize, plan: &'a SuitePlan },
+    /// A suite was handed to a worker (its environment comes first): `worker` is the lane
+    /// of the pool that runs it, 0 to `jobs - 1`.
+    SuiteStarted {
+        index: usize,
+        plan: &'a SuitePlan,
+        worker: usize,
+    },
     /// The suite's environment is out of date and is being built (or rebuilt) now.
     EnvironmentBuilding { index: usize, plan: &'a SuitePlan },
     /// The suite's environment is ready; its tests start.
@@ -97,4 +105,12 @@ pub enum Event<'a> {
 
 pub trait Sink {
     fn handle(&mut self, event: &Event<'_>) -> anyhow::Result<()>;
+
+    /// `event` with the wall-clock time it was emitted (every event is emitted as it
+    /// happens, on the session's thread): what the emitter calls. Sinks that place events
+    /// in time (the run record) read `at`; the others need only [`Sink::handle`].
+    fn handle_at(&mut self, at: DateTime<FixedOffset>, event: &Event<'_>) -> anyhow::Result<()> {
+        let _ = at;
+        self.handle(event)
+    }
 }

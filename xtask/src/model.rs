@@ -47,6 +47,9 @@ pub struct Attempt {
     pub stdout: Option<String>,
     pub stderr: Option<String>,
     pub time: Option<Duration>,
+    /// When it started, as the xtask's pytest plugin noted it (`None` for a case pytest
+    /// never started: a collection error, a suite that did not run).
+    pub started: Option<DateTime<FixedOffset>>,
 }
 
 impl Attempt {
@@ -59,6 +62,7 @@ impl Attempt {
             stdout: None,
             stderr: None,
             time: None,
+            started: None,
         }
     }
 }
@@ -69,6 +73,10 @@ pub struct TestCase {
     /// pytest's classname (`tests.test_buffer`); with `name`, the test's identity.
     pub classname: String,
     pub name: String,
+    /// pytest's node id, relative to the suite's directory (what pytest takes there to
+    /// run this test alone), as the xtask's pytest plugin noted it when the test started;
+    /// `None` for a case pytest never started.
+    pub node_id: Option<String>,
     /// Relative to the repository root.
     pub file: Option<String>,
     /// 1-based.
@@ -85,6 +93,7 @@ impl TestCase {
         TestCase {
             classname: classname.into(),
             name: name.into(),
+            node_id: None,
             file: None,
             line: None,
             properties: Vec::new(),
@@ -180,6 +189,7 @@ pub struct StepRecord {
     /// `None` when the step was skipped because its inputs had not changed.
     pub exit_code: Option<i32>,
     pub signal: Option<i32>,
+    pub started: DateTime<FixedOffset>,
     pub duration: Duration,
     /// Why the step did not run a process (an up-to-date environment).
     pub skipped: Option<String>,

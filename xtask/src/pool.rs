@@ -14,11 +14,17 @@ pub fn run<T: Sync, M: Send>(
     work: impl Fn(usize, &T, &dyn Fn(M)) + Sync,
     mut receive: impl FnMut(M),
 ) {
-    run_ticking(items, jobs, None, work, |heard| {
-        if let Heard::Message(message) = heard {
-            receive(message);
-        }
-    });
+    run_ticking(
+        items,
+        jobs,
+        None,
+        |_, i, item, send| work(i, item, send),
+        |heard| {
+            if let Heard::Message(message) = heard {
+                receive(message);
+            }
+        },
+    );
 }
 
 /// What the calling thread of [`run_ticking`] hears.
@@ -29,24 +35,26 @@ pub enum Heard<M> {
 }
 
 /// As [`run`], and with `every`, `receive` also hears a [`Heard::Tick`] at that cadence
-/// while the work runs, however many or few messages arrive.
+/// while the work runs, however many or few messages arrive. `work` is also told which
+/// worker (0 to `jobs - 1`, a lane of the pool) runs the item: `work(worker, index, item,
+/// send)`.
 pub fn run_ticking<T: Sync, M: Send>(
     items: &[T],
     jobs: usize,
     every: Option<Duration>,
-    work: impl Fn(usize, &T, &dyn Fn(M)) + Sync,
+    work: impl Fn(usize, usize, &T, &dyn Fn(M)) + Sync,
     mut receive: impl FnMut(Heard<M>),
 ) {
     let jobs = jobs.clamp(1, items.len().max(1));
     let next = AtomicUsize::new(0);
     std::thread::scope(|scope| {
         let (tx, rx) = mpsc::channel::<M>();
-        for _ in 0..jobs {
+        for worker in 0..jobs {
             let (tx, next, work) = (tx.clone(), &next, &work);
             scope.spawn(move || loop {
                 let index = next.fetch_add(1, Ordering::SeqCst);
                 let Some(item) = items.get(index) else { break };
-                work(index, item, &|message| {
+                work(worker, index, item, &|message| {
                     let _ = tx.send(message);
                 });
             });
@@ -103,7 +111,7 @@ mod tests {
             &[()],
             1,
             Some(Duration::from_millis(10)),
-            |_, _, send| {
+            |_, _, _, send| {
                 std::thread::sleep(Duration::from_millis(200));
                 send(());
             },

@@ -18,8 +18,8 @@ use crate::paths::write_atomically;
 pub const PLUGIN_MODULE: &str = "_xtask_progress";
 /// The variable naming the file the plugin writes.
 pub const FILE_ENV: &str = "XTASK_PROGRESS_FILE";
-/// The variable naming the file the plugin appends `F <node id>` (failed, in any phase)
-/// and `R <node id>` (ran to its end) to.
+/// The variable naming the file the plugin appends `S <epoch seconds> <node id>` (started),
+/// `F <node id>` (failed, in any phase) and `R <node id>` (ran to its end) to.
 pub const RESULTS_ENV: &str = "XTASK_RESULTS_FILE";
 /// The variable naming the file the plugin writes the node ids pytest is to run to.
 pub const COLLECTED_ENV: &str = "XTASK_COLLECTED_FILE";
@@ -49,12 +49,15 @@ pub fn session(path: &Path) -> Session {
 }
 
 /// What the plugin noted of the tests of one pytest run.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Results {
     /// The tests that failed in any phase, each once, in order.
     pub failed: Vec<String>,
     /// The tests that ran to their end.
     pub ran: std::collections::HashSet<String>,
+    /// When each test that started did (seconds since the Unix epoch, the wall clock of
+    /// the machine pytest ran on), by node id.
+    pub starts: std::collections::HashMap<String, f64>,
 }
 
 /// What the plugin noted in `path` (nothing, when pytest never ran a test).
@@ -67,6 +70,13 @@ pub fn results(path: &Path) -> Results {
             }
             Some(("R", id)) => {
                 results.ran.insert(id.to_string());
+            }
+            Some(("S", rest)) => {
+                if let Some((at, id)) = rest.split_once(' ') {
+                    if let Ok(at) = at.parse::<f64>() {
+                        results.starts.insert(id.to_string(), at);
+                    }
+                }
             }
             _ => {}
         }
@@ -163,13 +173,16 @@ mod tests {
         assert_eq!(results(&path), Results::default());
         std::fs::write(
             &path,
-            "F t.py::a\nR t.py::a\nF t.py::a\nR t.py::b c\nF t.py::d\n",
+            "S 1.5 t.py::a\nF t.py::a\nR t.py::a\nF t.py::a\nS 2.25 t.py::b c\nR t.py::b c\nF t.py::d\n",
         )
         .unwrap();
         let read = results(&path);
         assert_eq!(read.failed, ["t.py::a", "t.py::d"]);
         assert!(read.ran.contains("t.py::a") && read.ran.contains("t.py::b c"));
         assert!(!read.ran.contains("t.py::d"));
+        assert_eq!(read.starts["t.py::a"], 1.5);
+        assert_eq!(read.starts["t.py::b c"], 2.25);
+        assert_eq!(read.starts.len(), 2);
         assert_eq!(collected(&dir.join("none")), None);
         std::fs::write(dir.join("c"), "t.py::a\nt.py::b c\n").unwrap();
         assert_eq!(collected(&dir.join("c")).unwrap(), ["t.py::a", "t.py::b c"]);

@@ -7,8 +7,10 @@ is named by a variable the xtask sets:
 - $XTASK_PROGRESS_FILE: when a test starts, its node id, file (relative to the rootdir)
   and 0-based line, at the start of the file; when it ends, an empty first line. One pwrite
   each, so 20,000 tests cost next to nothing; a timeout names the test that was running.
-- $XTASK_RESULTS_FILE: `F <node id>` for a test that failed in any phase (`--retries`
-  runs it again), `R <node id>` for every test that ran to its end.
+- $XTASK_RESULTS_FILE: `S <epoch seconds> <node id>` when a test starts (its real start,
+  for the run record), `F <node id>` for a test that failed in any phase (`--retries`
+  runs it again), `R <node id>` for every test that ran to its end. Buffered: one line
+  more per test costs next to nothing.
 - $XTASK_COLLECTED_FILE: the node ids pytest was to run, once collection and selection
   are done, so that a test that never ran (`-x`, `--maxfail`, a run cut short) is known.
 - $XTASK_SESSION_FILE: pytest's rootdir (what its report's files are relative to), how
@@ -19,6 +21,7 @@ is named by a variable the xtask sets:
 """
 
 import os
+import time
 
 import pytest
 
@@ -36,6 +39,11 @@ except Exception:
 
 
 def pytest_runtest_logstart(nodeid, location):
+    if _RESULTS is not None:
+        try:
+            _RESULTS.write(f"S {time.time():.6f} {nodeid}\n")
+        except Exception:
+            pass
     if _FD is None:
         return
     try:

@@ -85,6 +85,7 @@ pub fn run_into_log(
         .stderr(writer);
     let tag = StepTag::next();
     let clock = Instant::now();
+    let started = crate::model::now();
     let spawned = process::spawn(&mut command, &tag);
     // The command holds the pipe's write end: close it here so the copier sees end-of-file
     // when the step's processes are gone.
@@ -124,6 +125,7 @@ pub fn run_into_log(
         argv: invocation.argv.clone(),
         exit_code: status.code(),
         signal: status.signal(),
+        started,
         duration: clock.elapsed(),
         skipped: None,
     };

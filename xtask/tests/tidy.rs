@@ -369,7 +369,26 @@ fn the_run_record_schema_has_exactly_the_types_keys() {
         exit_code: Some(0),
         skipped: None,
         signal: None,
+        started_offset_secs: 0.5,
         duration_secs: 1.0,
+    };
+    let test = TestRecord {
+        node_id: Some("tests/test_a.py::test_b".into()),
+        classname: "tests.test_a".into(),
+        name: "test_b".into(),
+        file: Some("a/tests/test_a.py".into()),
+        line: Some(3),
+        outcome: TestOutcome::Flaky,
+        duration_secs: Some(0.25),
+        synthetic: false,
+        attempts: vec![AttemptRecord {
+            outcome: TestOutcome::Failed,
+            started_offset_secs: Some(0.75),
+            duration_secs: Some(0.125),
+            message: Some("assert 1 == 2".into()),
+            kind: Some("AssertionError".into()),
+            details: Some("tb".into()),
+        }],
     };
     let suite = SuiteRecord {
         name: "a".into(),
@@ -387,7 +406,9 @@ fn the_run_record_schema_has_exactly_the_types_keys() {
             flaky: 0,
         },
         started_at: "2026-12-06T00:00:00+00:00".into(),
+        started_offset_secs: 0.25,
         duration_secs: 1.0,
+        worker: Some(0),
         timeout_secs: 60,
         environment: EnvironmentRecord {
             path: "envs/x".into(),
@@ -399,6 +420,7 @@ fn the_run_record_schema_has_exactly_the_types_keys() {
         commands: vec![command],
         log: "logs/a.log".into(),
         junit: "junit/a.xml".into(),
+        tests: vec![test],
     };
     let record = RunRecord {
         schema_version: SCHEMA_VERSION,
@@ -411,6 +433,11 @@ fn the_run_record_schema_has_exactly_the_types_keys() {
         pid: 1,
         outcome: Some("passed".into()),
         duration_secs: Some(1.0),
+        jobs: Some(2),
+        rerun_of: Some(RerunOf {
+            run_id: "q".into(),
+            path: "/repo/target/xtask/runs/q/run.json".into(),
+        }),
         git: Some(Git {
             commit: "abc".into(),
             dirty: false,
@@ -421,6 +448,14 @@ fn the_run_record_schema_has_exactly_the_types_keys() {
         }),
         junit: Some("junit.xml".into()),
         suites: vec![suite],
+        services: vec![ServiceRecord {
+            name: "backend".into(),
+            started_offset_secs: 0.0,
+            duration_secs: 0.5,
+            ready: true,
+            stopped_offset_secs: Some(2.0),
+            stopped: Some("stopped".into()),
+        }],
         health: Some(vec![HealthRecord {
             name: "backend".into(),
             kind: "service".into(),

@@ -10,13 +10,14 @@ use serde_json::Value;
 use crate::events::{Event, Sink};
 use crate::exit_codes;
 pub use crate::model::now;
-use crate::model::StepRecord;
+use crate::model::{CaseStatus, StepRecord, TestCase};
 use crate::outcome::Outcome;
 use crate::paths::{write_atomically, Layout};
 use crate::redact::Redactor;
 use crate::report::html::{self, AttemptView, TestView};
 use crate::report::run_record::{
-    CommandRecord, EnvironmentRecord, HealthRecord, RunRecord, Status, SuiteRecord, SCHEMA_VERSION,
+    AttemptRecord, CommandRecord, EnvironmentRecord, HealthRecord, RerunOf, RunRecord,
+    ServiceRecord, Status, SuiteRecord, TestOutcome, TestRecord, SCHEMA_VERSION,
 };
 pub use crate::report::run_record::{Git, Tool};
 
@@ -65,10 +66,13 @@ fn base(layout: &Layout, started_at: DateTime<FixedOffset>) -> RunRecord {
         pid: std::process::id(),
         outcome: None,
         duration_secs: None,
+        jobs: None,
+        rerun_of: None,
         git: None,
         uv: None,
         junit: None,
         suites: Vec::new(),
+        services: Vec::new(),
         health: None,
         exit_code: None,
         exit_code_name: None,
@@ -167,6 +171,14 @@ pub struct RecordSink {
     health: Option<Vec<HealthRecord>>,
     /// `--require-all`: whether an unavailable prerequisite decides the run's outcome.
     pub require_all: bool,
+    /// The run this one reruns.
+    pub rerun_of: Option<RerunOf>,
+    /// The lanes of the worker pool, from `RunStarted`.
+    jobs: Option<usize>,
+    /// The worker each suite started on, by index, from `SuiteStarted`.
+    workers: std::collections::HashMap<usize, usize>,
+    /// The services started, from their events.
+    services: Vec<ServiceRecord>,
 }
 
 impl RecordSink {
@@ -179,7 +191,16 @@ impl RecordSink {
             tests: Vec::new(),
             health: None,
             require_all: true,
+            rerun_of: None,
+            jobs: None,
+            workers: Default::default(),
+            services: Vec::new(),
         }
+    }
+
+    /// Seconds from the run's start to `at`.
+    fn offset(&self, at: DateTime<FixedOffset>) -> f64 {
+        offset(self.info.started_at, at)
     }
 
     /// Writes run.json with the run's exit code and the errors that changed it.
@@ -193,10 +214,13 @@ impl RecordSink {
             status: Status::Finished,
             outcome: Some(outcome.name().to_string()),
             duration_secs: Some(duration),
+            jobs: self.jobs,
+            rerun_of: self.rerun_of.clone(),
             git: self.info.git.clone(),
             uv: self.info.uv.clone(),
             junit: Some(layout.display(&layout.junit_report()).into_owned()),
             suites,
+            services: self.services.clone(),
             health: self.health.clone(),
             exit_code: Some(exit_code),
             exit_code_name: Some(exit_codes::name(exit_code).to_string()),
@@ -210,13 +234,54 @@ impl RecordSink {
 
 impl Sink for RecordSink {
     fn handle(&mut self, event: &Event<'_>) -> anyhow::Result<()> {
+        self.handle_at(now(), event)
+    }
+
+    fn handle_at(&mut self, at: DateTime<FixedOffset>, event: &Event<'_>) -> anyhow::Result<()> {
         let (plans, results, duration) = match event {
-            Event::PrerequisiteChecked { health }
-            | Event::ServiceReady { health }
-            | Event::ServiceFailed { health, .. } => {
+            Event::PrerequisiteChecked { health } => {
                 self.health
                     .get_or_insert_with(Vec::new)
                     .push(health.record());
+                return Ok(());
+            }
+            Event::ServiceStarting { name } => {
+                self.services.push(ServiceRecord {
+                    name: name.to_string(),
+                    started_offset_secs: self.offset(at),
+                    duration_secs: 0.0,
+                    ready: false,
+                    stopped_offset_secs: None,
+                    stopped: None,
+                });
+                return Ok(());
+            }
+            Event::ServiceReady { health } | Event::ServiceFailed { health, .. } => {
+                self.health
+                    .get_or_insert_with(Vec::new)
+                    .push(health.record());
+                let ready = matches!(event, Event::ServiceReady { .. });
+                let offset = self.offset(at);
+                if let Some(service) = self.services.iter_mut().rfind(|s| s.name == health.name) {
+                    service.ready = ready;
+                    service.duration_secs = (offset - service.started_offset_secs).max(0.0);
+                }
+                return Ok(());
+            }
+            Event::ServiceStopped { name, how } => {
+                let offset = self.offset(at);
+                if let Some(service) = self.services.iter_mut().rfind(|s| s.name == *name) {
+                    service.stopped_offset_secs = Some(offset);
+                    service.stopped = Some(how.to_string());
+                }
+                return Ok(());
+            }
+            Event::RunStarted { jobs, .. } => {
+                self.jobs = Some(*jobs);
+                return Ok(());
+            }
+            Event::SuiteStarted { index, worker, .. } => {
+                self.workers.insert(*index, *worker);
                 return Ok(());
             }
             Event::RunFinished {
@@ -228,10 +293,12 @@ impl Sink for RecordSink {
         };
         let overall = Outcome::deciding(results.iter().map(|r| r.outcome), self.require_all);
         let layout = &self.layout;
+        let start = self.info.started_at;
         let suites = plans
             .iter()
             .zip(results.iter())
-            .map(|(plan, result)| SuiteRecord {
+            .enumerate()
+            .map(|(index, (plan, result))| SuiteRecord {
                 name: plan.suite.name.clone(),
                 group: plan.suite.group.clone(),
                 dir: plan.suite.dir.clone(),
@@ -239,7 +306,9 @@ impl Sink for RecordSink {
                 detail: result.detail.clone(),
                 counts: result.counts(),
                 started_at: result.started.to_rfc3339(),
+                started_offset_secs: offset(start, result.started),
                 duration_secs: result.duration.as_secs_f64(),
+                worker: self.workers.get(&index).copied(),
                 timeout_secs: plan.timeout.as_secs(),
                 environment: EnvironmentRecord {
                     path: layout.display(&plan.env.path).into_owned(),
@@ -253,9 +322,10 @@ impl Sink for RecordSink {
                     .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
                     .collect(),
                 env_removed: plan.test.env_remove.clone(),
-                commands: result.steps.iter().map(step).collect(),
+                commands: result.steps.iter().map(|s| step(start, s)).collect(),
                 log: layout.display(&plan.log).into_owned(),
                 junit: layout.display(&plan.junit).into_owned(),
+                tests: result.cases.iter().map(|c| test(start, c)).collect(),
             })
             .collect();
         self.finished = Some((overall, duration.as_secs_f64(), suites));
@@ -269,6 +339,52 @@ impl Sink for RecordSink {
             })
             .collect();
         Ok(())
+    }
+}
+
+/// Seconds from `start` to `at` (negative if `at` is before it: clocks of other processes).
+fn offset(start: DateTime<FixedOffset>, at: DateTime<FixedOffset>) -> f64 {
+    let micros = (at - start).num_microseconds().unwrap_or(i64::MAX);
+    micros as f64 / 1e6
+}
+
+fn status(status: CaseStatus) -> TestOutcome {
+    match status {
+        CaseStatus::Passed => TestOutcome::Passed,
+        CaseStatus::Failed => TestOutcome::Failed,
+        CaseStatus::Error => TestOutcome::Error,
+        CaseStatus::Skipped => TestOutcome::Skipped,
+    }
+}
+
+fn test(start: DateTime<FixedOffset>, case: &TestCase) -> TestRecord {
+    TestRecord {
+        node_id: case.node_id.clone(),
+        classname: case.classname.clone(),
+        name: case.name.clone(),
+        file: case.file.clone(),
+        line: case.line,
+        outcome: if case.is_flaky() {
+            TestOutcome::Flaky
+        } else {
+            status(case.status())
+        },
+        duration_secs: case.time().map(|t| t.as_secs_f64()),
+        synthetic: case.synthetic,
+        attempts: case
+            .attempts
+            .iter()
+            .map(|a| AttemptRecord {
+                outcome: status(a.status),
+                started_offset_secs: a.started.map(|at| offset(start, at)),
+                duration_secs: a.time.map(|t| t.as_secs_f64()),
+                message: a.message.clone(),
+                kind: a.kind.clone(),
+                details: matches!(a.status, CaseStatus::Failed | CaseStatus::Error)
+                    .then(|| a.details.clone())
+                    .flatten(),
+            })
+            .collect(),
     }
 }
 
@@ -316,13 +432,14 @@ pub fn peak_rss_bytes() -> Option<u64> {
     })
 }
 
-fn step(step: &StepRecord) -> CommandRecord {
+fn step(start: DateTime<FixedOffset>, step: &StepRecord) -> CommandRecord {
     CommandRecord {
         step: step.step.to_string(),
         argv: step.argv.clone(),
         exit_code: step.exit_code,
         skipped: step.skipped.clone(),
         signal: step.signal,
+        started_offset_secs: offset(start, step.started),
         duration_secs: step.duration.as_secs_f64(),
     }
 }

@@ -12,8 +12,11 @@ use serde_json::Value;
 
 pub use crate::model::Counts;
 
-/// Raised when a key changes meaning or goes away; new keys keep it.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Raised whenever the record's shape changes: a key added, changed in meaning or removed.
+/// The schema is closed (every key is always written, no other is allowed), so each
+/// version names exactly one schema. 2 added the tests, the steps' and suites' start
+/// offsets, the workers and the services.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// One invocation's record. Every key is always written (`null` when unknown), in this
 /// order.
@@ -38,11 +41,18 @@ pub struct RunRecord {
     pub outcome: Option<String>,
     #[cfg_attr(test, schemars(range(min = 0.0)))]
     pub duration_secs: Option<f64>,
+    /// How many suites ran at once at most: the lanes of the worker pool (`null` when no
+    /// suite ran).
+    pub jobs: Option<usize>,
+    /// The run this one reruns (`--rerun`), `null` for a run of its own.
+    pub rerun_of: Option<RerunOf>,
     pub git: Option<Git>,
     pub uv: Option<Tool>,
     /// The merged JUnit report, relative to the root.
     pub junit: Option<String>,
     pub suites: Vec<SuiteRecord>,
+    /// The services the run started, in the order they started.
+    pub services: Vec<ServiceRecord>,
     /// The smoke run's health snapshot of its services and prerequisites.
     pub health: Option<Vec<HealthRecord>>,
     pub exit_code: Option<u8>,
@@ -87,8 +97,13 @@ pub struct SuiteRecord {
     pub counts: Counts,
     #[cfg_attr(test, schemars(extend("format" = "date-time")))]
     pub started_at: String,
+    /// Seconds from the run's `started_at` to the suite's.
+    pub started_offset_secs: f64,
     #[cfg_attr(test, schemars(range(min = 0.0)))]
     pub duration_secs: f64,
+    /// The lane of the worker pool that ran it (0 to `jobs - 1`); `null` when it never
+    /// reached one (the run was interrupted first).
+    pub worker: Option<usize>,
     pub timeout_secs: u64,
     pub environment: EnvironmentRecord,
     /// Where pytest ran.
@@ -101,6 +116,95 @@ pub struct SuiteRecord {
     pub commands: Vec<CommandRecord>,
     pub log: String,
     pub junit: String,
+    /// Every test, in the order of pytest's report, then those first seen on a retry; a
+    /// suite whose tests did not all run has a `synthetic` test saying why.
+    pub tests: Vec<TestRecord>,
+}
+
+/// One test of a suite and every attempt at it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
+pub struct TestRecord {
+    /// pytest's node id relative to the suite's directory (what `cargo xtask test SUITE --
+    /// NODE_ID` runs); `null` for a test pytest never started (a collection error, a
+    /// synthetic test).
+    pub node_id: Option<String>,
+    /// pytest's JUnit classname and name: the test's identity in junit.xml.
+    pub classname: String,
+    pub name: String,
+    /// Relative to the repository root.
+    pub file: Option<String>,
+    /// 1-based, the `def` of a decorated test.
+    pub line: Option<u64>,
+    /// Its last attempt's outcome, or `flaky` when that passed after one that did not.
+    pub outcome: TestOutcome,
+    /// All its attempts' time, as pytest's report gives it.
+    #[cfg_attr(test, schemars(range(min = 0.0)))]
+    pub duration_secs: Option<f64>,
+    /// Made up by the xtask to stand for a suite whose tests did not all run.
+    pub synthetic: bool,
+    /// Every attempt in order (the first run, then each `--retries` run); never empty.
+    pub attempts: Vec<AttemptRecord>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum TestOutcome {
+    Passed,
+    Failed,
+    Error,
+    Skipped,
+    Flaky,
+}
+
+/// How one attempt of a test went.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
+pub struct AttemptRecord {
+    /// `passed`, `failed`, `error` or `skipped`.
+    pub outcome: TestOutcome,
+    /// Seconds from the run's `started_at` to the attempt's start, as the xtask's pytest
+    /// plugin noted it; `null` when pytest never started it.
+    pub started_offset_secs: Option<f64>,
+    #[cfg_attr(test, schemars(range(min = 0.0)))]
+    pub duration_secs: Option<f64>,
+    /// The one-line reason (an assertion's message, a skip's reason).
+    pub message: Option<String>,
+    /// The kind of failure or skip (`AssertionError`, `pytest.skip`, an outcome's name).
+    pub kind: Option<String>,
+    /// The traceback of a failure or error (`null` for other attempts: the JUnit report
+    /// and the log keep everything).
+    pub details: Option<String>,
+}
+
+/// A service the run started, as it went: started, ready (or not), stopped.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
+pub struct ServiceRecord {
+    pub name: String,
+    /// Seconds from the run's `started_at` to the service's start (its environment built
+    /// first when it runs in a suite's).
+    pub started_offset_secs: f64,
+    /// From its start until it answered its readiness check, or failed to.
+    #[cfg_attr(test, schemars(range(min = 0.0)))]
+    pub duration_secs: f64,
+    pub ready: bool,
+    /// Seconds from the run's `started_at` to when the xtask stopped it after the run
+    /// (`null` when it did not: it never became ready).
+    pub stopped_offset_secs: Option<f64>,
+    /// How it ended when stopped.
+    pub stopped: Option<String>,
+}
+
+/// The run a `--rerun` reran.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
+pub struct RerunOf {
+    /// Its directory's name under `target/xtask/runs/`.
+    pub run_id: String,
+    /// Its run.json, as given or found.
+    pub path: PathBuf,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -122,6 +226,8 @@ pub struct CommandRecord {
     /// Why no process ran (an environment found up to date).
     pub skipped: Option<String>,
     pub signal: Option<i32>,
+    /// Seconds from the run's `started_at` to the step's start.
+    pub started_offset_secs: f64,
     #[cfg_attr(test, schemars(range(min = 0.0)))]
     pub duration_secs: f64,
 }

@@ -438,7 +438,7 @@ impl<W: Write + Send + 'static> Sink for TerminalSink<W> {
                 ))?;
                 lock(&self.screen).total = plans.len();
             }
-            Event::SuiteStarted { index, plan } => {
+            Event::SuiteStarted { index, plan, .. } => {
                 let mut state = lock(&self.screen);
                 if self.options.streaming {
                     let rule = "─".repeat(20);
@@ -734,7 +734,12 @@ mod tests {
         })
         .unwrap();
         for (index, plan) in plans.iter().enumerate() {
-            sink.handle(&Event::SuiteStarted { index, plan }).unwrap();
+            sink.handle(&Event::SuiteStarted {
+                index,
+                plan,
+                worker: 0,
+            })
+            .unwrap();
         }
         for (index, plan) in plans.iter().enumerate() {
             let result = &results[index];
@@ -871,6 +876,7 @@ mod tests {
         sink.handle(&Event::SuiteStarted {
             index: 0,
             plan: &plans[0],
+            worker: 0,
         })
         .unwrap();
         lock(&stream).write_all(b"later output\n").unwrap();
@@ -952,6 +958,7 @@ mod tests {
             Event::SuiteStarted {
                 index: 1,
                 plan: red,
+                worker: 0,
             },
             Event::EnvironmentBuilding {
                 index: 1,
@@ -1041,6 +1048,7 @@ mod tests {
         sink.handle(&Event::SuiteStarted {
             index: 0,
             plan: &plans[0],
+            worker: 0,
         })
         .unwrap();
         sink.handle(&Event::EnvironmentBuilding {

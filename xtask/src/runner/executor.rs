@@ -288,7 +288,13 @@ fn try_run_suite(
         .map(|rel| rel.to_string_lossy().into_owned())
         .map(|rel| if rel.is_empty() { ".".to_string() } else { rel })
         .unwrap_or_else(|| plan.suite.dir.clone());
-    let report = read_pytest_report(plan, &base, cx);
+    let mut report = read_pytest_report(plan, &base, cx);
+    // The tests of this run as the plugin noted them: started, failed, ran to their end.
+    let results = progress::results(&plan.results);
+    let cwd = cx.root.join(&plan.suite.dir);
+    if let Ok(Some(cases)) = &mut report {
+        attach_starts(cases, &results.starts, &rootdir, &cwd);
+    }
     let cases = match &report {
         Ok(Some(cases)) => Some(cases.as_slice()),
         _ => None,
@@ -361,7 +367,6 @@ fn try_run_suite(
     let cases = report.ok().flatten().unwrap_or_default();
     // The tests of this run that did not pass: failed in any phase, or never ran because
     // pytest stopped early (`-x`, `--maxfail`, a test that ended the session).
-    let results = progress::results(&plan.results);
     let never_ran = not_run(progress::collected(&plan.collected), &results);
     let mut ended = if outcome == Outcome::Failed && plan.retries > 0 {
         let mut todo = results.failed.clone();
@@ -396,6 +401,64 @@ fn try_run_suite(
     };
     blame_a_dead_service(plan, cx, &mut log, &mut ended);
     Ok(ended)
+}
+
+/// A node id relative to pytest's `rootdir` made relative to `cwd`, where pytest runs and
+/// reads node ids from.
+fn from_dir(id: &str, rootdir: &std::path::Path, cwd: &std::path::Path) -> String {
+    let (path, rest) = id.split_at(id.find("::").unwrap_or(id.len()));
+    let abs = rootdir.join(path);
+    let rel = abs
+        .strip_prefix(cwd)
+        .map_or(abs.clone(), |r| r.to_path_buf());
+    format!("{}{rest}", rel.display())
+}
+
+/// pytest's JUnit classname and name of a node id, as its junitxml plugin derives them
+/// (`mangle_test_address`): the path's `/` become `.` without `.py`, each `::` a `.`, the
+/// last part (with its parameters) the name.
+fn junit_address(node_id: &str) -> (String, String) {
+    let (path, params) = match node_id.find('[') {
+        Some(at) => node_id.split_at(at),
+        None => (node_id, ""),
+    };
+    let mut names: Vec<String> = path.split("::").map(str::to_string).collect();
+    names[0] = names[0].replace('/', ".");
+    if let Some(module) = names[0].strip_suffix(".py") {
+        names[0] = module.to_string();
+    }
+    let mut name = names.pop().unwrap_or_default();
+    name.push_str(params);
+    (names.join("."), name)
+}
+
+/// Gives each case of one pytest run (its last attempt) the node id and the start the
+/// plugin noted for it, matched by the JUnit address pytest derives from the node id.
+fn attach_starts(
+    cases: &mut [TestCase],
+    starts: &std::collections::HashMap<String, f64>,
+    rootdir: &std::path::Path,
+    cwd: &std::path::Path,
+) {
+    if starts.is_empty() {
+        return;
+    }
+    let by_address: std::collections::HashMap<(String, String), (&String, f64)> = starts
+        .iter()
+        .map(|(id, at)| (junit_address(id), (id, *at)))
+        .collect();
+    for case in cases {
+        let key = (
+            std::mem::take(&mut case.classname),
+            std::mem::take(&mut case.name),
+        );
+        if let Some((id, at)) = by_address.get(&key) {
+            case.node_id = Some(from_dir(id, rootdir, cwd));
+            case.result_mut().started = DateTime::from_timestamp_micros((at * 1e6).round() as i64)
+                .map(|t| t.fixed_offset());
+        }
+        (case.classname, case.name) = key;
+    }
 }
 
 /// The tests pytest was to run (when the plugin noted them) that did not run to their end.
@@ -533,14 +596,9 @@ fn retry(
             .collect();
         // Node ids are relative to pytest's rootdir; pytest reads them relative to where
         // it runs, the suite's directory.
-        invocation.argv.extend(todo.iter().map(|id| {
-            let (path, rest) = id.split_at(id.find("::").unwrap_or(id.len()));
-            let abs = rootdir.join(path);
-            let rel = abs
-                .strip_prefix(&cwd)
-                .map_or(abs.clone(), |r| r.to_path_buf());
-            format!("{}{rest}", rel.display())
-        }));
+        invocation
+            .argv
+            .extend(todo.iter().map(|id| from_dir(id, rootdir, &cwd)));
         for (key, value) in &mut invocation.env {
             let file = match key.as_str() {
                 progress::RESULTS_ENV => &results,
@@ -576,10 +634,12 @@ fn retry(
         record.step = "retry";
         let code = record.exit_code.or(record.signal.map(|s| 128 + s));
         steps.push(record);
+        let this = progress::results(&results);
         let again = report.exists().then(|| {
             pytest_junit::parse_file(&report, base, &|t| cx.redactor.text(t))
                 .map(|mut again| {
                     def_line::line_of_def(cx.root, &mut again);
+                    attach_starts(&mut again, &this.starts, rootdir, &cwd);
                     again
                 })
                 .map_err(|err| err.root_cause().to_string())
@@ -637,7 +697,6 @@ fn retry(
                 at: None,
             });
         }
-        let this = progress::results(&results);
         let mut next = this.failed.clone();
         next.extend(not_run(progress::collected(&collected), &this));
         ran.extend(this.ran);
@@ -741,6 +800,7 @@ fn prepare_environment(
         }))
     };
     let inputs = env.inputs(cx.root, cx.uv_version);
+    let started = now();
     let mut built = false;
     loop {
         let Some(lease) = env.lock(Use::Shared, deadline)? else {
@@ -759,6 +819,7 @@ fn prepare_environment(
                     argv: env.build.last().map(|b| b.argv.clone()).unwrap_or_default(),
                     exit_code: None,
                     signal: None,
+                    started,
                     duration: clock.elapsed(),
                     skipped: Some("up to date: its inputs are unchanged".into()),
                 });
@@ -933,6 +994,23 @@ pub fn humanize(duration: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn node_ids_map_to_the_junit_address_pytest_gives_them() {
+        assert_eq!(
+            junit_address("tests/test_x.py::TestA::test_b[a::b-1.5/2]"),
+            ("tests.test_x.TestA".into(), "test_b[a::b-1.5/2]".into())
+        );
+        assert_eq!(
+            junit_address("test_h.py::test_ok"),
+            ("test_h".into(), "test_ok".into())
+        );
+        let root = std::path::Path::new("/repo");
+        assert_eq!(
+            from_dir("pkg/tests/t.py::x", root, &root.join("pkg")),
+            "tests/t.py::x"
+        );
+    }
 
     #[test]
     fn texts_past_the_suites_budget_keep_only_their_end() {

@@ -44,9 +44,11 @@ impl<'s> Emitter<'s> {
         }
     }
 
+    /// Hands `event` to every sink, stamped with the wall clock now.
     pub fn emit(&mut self, event: &Event<'_>) {
+        let at = crate::model::now();
         for sink in self.sinks.iter_mut() {
-            let handled = std::panic::catch_unwind(AssertUnwindSafe(|| sink.handle(event)));
+            let handled = std::panic::catch_unwind(AssertUnwindSafe(|| sink.handle_at(at, event)));
             match handled {
                 Ok(Ok(())) => {}
                 Ok(Err(err)) => self.errors.push(err),
@@ -65,7 +67,8 @@ impl<'s> Emitter<'s> {
 }
 
 enum Message {
-    Started(usize),
+    /// The suite `.0` started on worker `.1`.
+    Started(usize, usize),
     Progress(usize, executor::Progress),
     Finished(usize, Box<SuiteResult>),
     /// Running the suite panicked: a bug of the xtask, not of the suite.
@@ -130,7 +133,7 @@ pub fn run(
         order,
         jobs,
         Some(TICK),
-        |_, &index, send| {
+        |worker, _, &index, send| {
             let plan = &plans[index];
             if process::interrupted() {
                 send(Message::Finished(
@@ -139,7 +142,7 @@ pub fn run(
                 ));
                 return;
             }
-            send(Message::Started(index));
+            send(Message::Started(index, worker));
             let ran = std::panic::catch_unwind(AssertUnwindSafe(|| {
                 executor::run_suite(plan, cx, &|progress| {
                     send(Message::Progress(index, progress))
@@ -169,11 +172,12 @@ pub fn run(
                 }
             };
             match message {
-                Message::Started(index) => {
+                Message::Started(index, worker) => {
                     lookout.running.insert(index, (Instant::now(), 0));
                     emitter.emit(&Event::SuiteStarted {
                         index,
                         plan: &plans[index],
+                        worker,
                     })
                 }
                 Message::Progress(index, progress) => {
