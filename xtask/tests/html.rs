@@ -107,6 +107,9 @@ fn a_failing_runs_report_shows_its_record_in_a_real_browser_and_nothing_acts() {
     let names: Vec<&Value> = suites.iter().map(|s| &s["name"]).collect();
     let bars: Vec<&Value> = dom["suite_bars"].as_array().unwrap().iter().collect();
     assert_eq!(bars, names);
+    // And the tests inside them, from the record's start offsets (`test_passes` sleeps
+    // long enough to be drawn).
+    assert!(dom["test_bars"].as_u64().unwrap() >= 1, "{dom:#}");
 
     // Every failure of the JUnit report, with its file:line and message, masked.
     let report = fixture.report();

@@ -13,9 +13,7 @@
 
 use std::fmt::Write;
 
-use chrono::DateTime;
-
-use crate::report::run_record::{CommandRecord, RunRecord, SuiteRecord};
+use crate::report::run_record::{AttemptRecord, RunRecord, SuiteRecord, TestOutcome, TestRecord};
 
 /// The Content-Security-Policy of the page: nothing is loaded, no script runs.
 pub const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:";
@@ -38,65 +36,44 @@ const MAX_SHORT_MESSAGE: usize = 200;
 /// Any other text (a name, a command line, a variable).
 const MAX_TEXT: usize = 1024;
 
-/// One test as the page shows it: what a suite's test holds in the record.
-#[derive(Clone, Debug, Default)]
-pub struct TestView {
-    pub node_id: Option<String>,
-    pub classname: String,
-    pub name: String,
-    pub file: Option<String>,
-    pub line: Option<u64>,
-    /// `passed`, `failed`, `error`, `skipped` or `flaky`.
-    pub outcome: &'static str,
-    pub duration_secs: Option<f64>,
-    pub synthetic: bool,
-    pub attempts: Vec<AttemptView>,
-}
-
-#[derive(Clone, Debug, Default)]
-pub struct AttemptView {
-    pub outcome: &'static str,
-    /// Seconds from the run's start.
-    pub started_offset_secs: Option<f64>,
-    pub duration_secs: Option<f64>,
-    pub message: Option<String>,
-    pub kind: Option<String>,
-    pub details: Option<String>,
-}
-
-impl TestView {
-    /// What the test is called on the page: its node id, else pytest's classname and name.
-    fn label(&self) -> String {
-        match &self.node_id {
-            Some(id) => id.clone(),
-            None if self.classname.is_empty() => self.name.clone(),
-            None => format!("{}::{}", self.classname, self.name),
-        }
-    }
-
-    fn failed(&self) -> bool {
-        matches!(self.outcome, "failed" | "error")
-    }
-
-    fn location(&self) -> Option<String> {
-        let file = self.file.as_deref()?;
-        Some(match self.line {
-            Some(line) => format!("{file}:{line}"),
-            None => file.to_string(),
-        })
+fn name(outcome: TestOutcome) -> &'static str {
+    match outcome {
+        TestOutcome::Passed => "passed",
+        TestOutcome::Failed => "failed",
+        TestOutcome::Error => "error",
+        TestOutcome::Skipped => "skipped",
+        TestOutcome::Flaky => "flaky",
     }
 }
 
-/// The page for `record`; `tests[i]` are the tests of `record.suites[i]` (missing or empty
-/// when the record has none for it).
-pub fn render(record: &RunRecord, tests: &[Vec<TestView>]) -> String {
-    let no_tests = Vec::new();
-    let suites: Vec<(&SuiteRecord, &Vec<TestView>)> = record
-        .suites
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s, tests.get(i).unwrap_or(&no_tests)))
-        .collect();
+/// What a test is called on the page: its node id, else pytest's classname and name.
+fn label(test: &TestRecord) -> String {
+    match &test.node_id {
+        Some(id) => id.clone(),
+        None if test.classname.is_empty() => test.name.clone(),
+        None => format!("{}::{}", test.classname, test.name),
+    }
+}
+
+fn failed(test: &TestRecord) -> bool {
+    matches!(test.outcome, TestOutcome::Failed | TestOutcome::Error)
+}
+
+/// `file:line`, when the record knows them.
+fn location(test: &TestRecord) -> Option<String> {
+    let file = test.file.as_deref()?;
+    Some(match test.line {
+        Some(line) => format!("{file}:{line}"),
+        None => file.to_string(),
+    })
+}
+
+/// A suite and its tests.
+type Suite<'a> = (&'a SuiteRecord, &'a Vec<TestRecord>);
+
+/// The page for `record` (masked already: it shows the record's texts as they are).
+pub fn render(record: &RunRecord) -> String {
+    let suites: Vec<Suite> = record.suites.iter().map(|s| (s, &s.tests)).collect();
     let mut out = String::with_capacity(64 * 1024);
     head(&mut out, record);
     summary(&mut out, record, &suites);
@@ -129,7 +106,7 @@ svg{width:100%;height:auto;border:1px solid var(--line)}
 svg text{font:11px system-ui,sans-serif;fill:#1f2328}svg .tick{stroke:#eaeef2}svg .pole{stroke:#1f2328;stroke-width:2}
 svg .passed{fill:var(--ok)}svg .failed,svg .error{fill:var(--bad)}svg .skipped,svg .no-tests{fill:var(--skip)}svg .flaky{fill:var(--warn)}
 svg .suite{fill:var(--other)}svg .suite.passed{fill:#dafbe1}svg .suite.failed,svg .suite.error{fill:#ffebe9}svg .suite.flaky{fill:#fff8c5}svg .suite.no-tests,svg .suite.skipped{fill:#eaeef2}
-svg .step-environment{fill:var(--env)}svg .step-service{fill:#0550ae}svg .step-retry{fill:var(--warn)}svg .step{fill:#afb8c1}
+svg .step{fill:#6e7781}svg .step-environment{fill:var(--env)}svg .step-service{fill:#0550ae}svg .service-up{fill:#ddf4ff}svg .step-retry{fill:var(--warn)}
 details>summary{cursor:pointer}
 ";
 
@@ -154,7 +131,7 @@ fn head(out: &mut String, record: &RunRecord) {
     out.push_str("</style>\n</head>\n<body>\n<main>\n");
 }
 
-fn summary(out: &mut String, record: &RunRecord, suites: &[(&SuiteRecord, &Vec<TestView>)]) {
+fn summary(out: &mut String, record: &RunRecord, suites: &[Suite]) {
     let outcome = record.outcome.as_deref().unwrap_or("no suites");
     out.push_str("<h1>cargo xtask ");
     esc(out, &record.invocation.join(" "), MAX_TEXT);
@@ -257,17 +234,17 @@ fn summary(out: &mut String, record: &RunRecord, suites: &[(&SuiteRecord, &Vec<T
     out.push_str("</tbody></table>\n");
 }
 
-fn failures(out: &mut String, suites: &[(&SuiteRecord, &Vec<TestView>)]) {
-    let failing: Vec<(&SuiteRecord, &TestView)> = suites
+fn failures(out: &mut String, suites: &[Suite]) {
+    let failing: Vec<(&SuiteRecord, &TestRecord)> = suites
         .iter()
-        .flat_map(|(s, tests)| tests.iter().filter(|t| t.failed()).map(move |t| (*s, t)))
+        .flat_map(|(s, tests)| tests.iter().filter(|t| failed(t)).map(move |t| (*s, t)))
         .collect();
     // Suites that did not pass and have no failing test to say why.
     let unexplained: Vec<&SuiteRecord> = suites
         .iter()
         .filter(|(s, tests)| {
             !matches!(s.outcome.as_str(), "passed" | "no-tests" | "flaky")
-                && !tests.iter().any(TestView::failed)
+                && !tests.iter().any(failed)
         })
         .map(|(s, _)| *s)
         .collect();
@@ -303,9 +280,9 @@ fn failures(out: &mut String, suites: &[(&SuiteRecord, &Vec<TestView>)]) {
         }
         if listed {
             out.push_str("<li class=\"failure-item\"><code>");
-            esc(out, &test.label(), MAX_TEXT);
+            esc(out, &label(test), MAX_TEXT);
             out.push_str("</code> <span class=\"loc\">");
-            esc(out, &test.location().unwrap_or_default(), MAX_TEXT);
+            esc(out, &location(test).unwrap_or_default(), MAX_TEXT);
             out.push_str("</span> ");
             if let Some(message) = attempt.and_then(|a| a.message.as_deref()) {
                 esc(out, message, MAX_SHORT_MESSAGE);
@@ -314,14 +291,14 @@ fn failures(out: &mut String, suites: &[(&SuiteRecord, &Vec<TestView>)]) {
             continue;
         }
         out.push_str("<div class=\"failure failure-item\"><h3><span class=\"badge ");
-        out.push_str(&class("o", test.outcome));
+        out.push_str(&class("o", name(test.outcome)));
         out.push_str("\">");
-        out.push_str(test.outcome);
+        out.push_str(name(test.outcome));
         out.push_str("</span> <code>");
-        esc(out, &test.label(), MAX_TEXT);
+        esc(out, &label(test), MAX_TEXT);
         out.push_str("</code></h3><p class=\"loc\">suite ");
         esc(out, &suite.name, MAX_TEXT);
-        if let Some(location) = test.location() {
+        if let Some(location) = location(test) {
             out.push_str(" · <code class=\"location\">");
             esc(out, &location, MAX_TEXT);
             out.push_str("</code>");
@@ -383,32 +360,48 @@ struct Bar<'a> {
     suite: &'a SuiteRecord,
 }
 
-fn timeline(out: &mut String, record: &RunRecord, suites: &[(&SuiteRecord, &Vec<TestView>)]) {
+fn timeline(out: &mut String, record: &RunRecord, suites: &[Suite]) {
     out.push_str("<h2 id=\"timeline\">Timeline</h2>\n");
     if suites.is_empty() {
         out.push_str("<p>No suite ran.</p>\n");
         return;
     }
-    let run_start = DateTime::parse_from_rfc3339(&record.started_at).ok();
     let bars: Vec<Bar> = suites
         .iter()
         .map(|(suite, _)| Bar {
-            start: suite_offset(run_start, suite),
+            start: suite.started_offset_secs.max(0.0),
             duration: suite.duration_secs.max(0.0),
             suite,
         })
         .collect();
-    let spans: Vec<(f64, f64)> = bars.iter().map(|b| (b.start, b.duration)).collect();
-    let lanes = lanes(&spans);
+    // The worker that ran each suite; a record without them (an interrupted run) gets lanes
+    // that fit.
+    let lanes: Vec<usize> = match bars.iter().map(|b| b.suite.worker).collect() {
+        Some(workers) => workers,
+        None => lanes(
+            &bars
+                .iter()
+                .map(|b| (b.start, b.duration))
+                .collect::<Vec<_>>(),
+        ),
+    };
     let lane_count = lanes.iter().copied().max().map_or(0, |l| l + 1);
+    let services = &record.services;
+    let service_end = |s: &crate::report::run_record::ServiceRecord| {
+        s.stopped_offset_secs
+            .unwrap_or(s.started_offset_secs + s.duration_secs)
+    };
     let end = bars
         .iter()
         .map(|b| b.start + b.duration)
+        .chain(services.iter().map(service_end))
         .fold(record.duration_secs.unwrap_or(0.0), f64::max)
         .max(0.001);
+    // Services, when the run started any, above the workers.
+    let top = AXIS + if services.is_empty() { 0.0 } else { LANE };
     let scale = (WIDTH - LABEL - 10.0) / end;
     let x = |t: f64| LABEL + t.max(0.0) * scale;
-    let height = AXIS + lane_count as f64 * LANE + 4.0;
+    let height = top + lane_count as f64 * LANE + 4.0;
     let longest = bars
         .iter()
         .enumerate()
@@ -420,7 +413,7 @@ fn timeline(out: &mut String, record: &RunRecord, suites: &[(&SuiteRecord, &Vec<
     );
     let _ = writeln!(
         out,
-        "<svg id=\"timeline-chart\" viewBox=\"0 0 {WIDTH} {height:.0}\" role=\"img\" aria-label=\"timeline\" xmlns=\"http://www.w3.org/2000/svg\">"
+        "<svg id=\"timeline-chart\" viewBox=\"0 0 {WIDTH} {height:.0}\" role=\"img\" aria-label=\"timeline\">"
     );
     // The axis: about eight ticks at round seconds.
     let step = tick_step(end);
@@ -435,8 +428,43 @@ fn timeline(out: &mut String, record: &RunRecord, suites: &[(&SuiteRecord, &Vec<
         );
         t += step;
     }
+    if !services.is_empty() {
+        let _ = writeln!(
+            out,
+            "<text x=\"4\" y=\"{:.1}\">services</text>",
+            AXIS + 14.0
+        );
+    }
+    for service in services {
+        // Starting until ready (or failed), then up until stopped.
+        let ready_at = service.started_offset_secs + service.duration_secs;
+        let _ = write!(
+            out,
+            "<g class=\"service-bar\"><rect class=\"step-service\" x=\"{:.1}\" y=\"{AXIS}\" width=\"{:.1}\" height=\"{SUITE_ROW}\"><title>",
+            x(service.started_offset_secs),
+            (service.duration_secs * scale).max(1.0)
+        );
+        esc(out, &service.name, MAX_TEXT);
+        let _ = write!(
+            out,
+            ": {} in {}</title></rect>",
+            if service.ready { "ready" } else { "not ready" },
+            secs(service.duration_secs)
+        );
+        if let Some(stopped) = service.stopped_offset_secs {
+            let _ = write!(
+                out,
+                "<rect class=\"service-up\" x=\"{:.1}\" y=\"{AXIS}\" width=\"{:.1}\" height=\"{SUITE_ROW}\"><title>",
+                x(ready_at),
+                ((stopped - ready_at) * scale).max(0.0)
+            );
+            esc(out, &service.name, MAX_TEXT);
+            out.push_str(" up</title></rect>");
+        }
+        out.push_str("</g>\n");
+    }
     for lane in 0..lane_count {
-        let y = AXIS + lane as f64 * LANE;
+        let y = top + lane as f64 * LANE;
         let _ = writeln!(
             out,
             "<text x=\"4\" y=\"{:.1}\">worker {}</text>",
@@ -445,7 +473,7 @@ fn timeline(out: &mut String, record: &RunRecord, suites: &[(&SuiteRecord, &Vec<
         );
     }
     for (i, (bar, (_, tests))) in bars.iter().zip(suites).enumerate() {
-        let y = AXIS + lanes[i] as f64 * LANE;
+        let y = top + lanes[i] as f64 * LANE;
         let suite = bar.suite;
         let w = (bar.duration * scale).max(1.0);
         let pole = if Some(i) == longest { " pole" } else { "" };
@@ -464,18 +492,16 @@ fn timeline(out: &mut String, record: &RunRecord, suites: &[(&SuiteRecord, &Vec<
             suite.outcome,
             secs(bar.duration)
         );
-        // Its steps, each in its own place (one after another from the suite's start).
-        let mut at = bar.start;
+        // Its steps, each where it ran.
         for command in &suite.commands {
-            let start = step_offset(command).unwrap_or(at);
+            let start = command.started_offset_secs;
             let sw = command.duration_secs * scale;
-            at = start + command.duration_secs;
             if sw < 0.5 {
                 continue;
             }
             let _ = write!(
                 out,
-                "<rect class=\"{}\" x=\"{:.1}\" y=\"{:.1}\" width=\"{sw:.1}\" height=\"5\"><title>",
+                "<rect class=\"step {}\" x=\"{:.1}\" y=\"{:.1}\" width=\"{sw:.1}\" height=\"5\"><title>",
                 class("step", &command.step),
                 x(start),
                 y + SUITE_ROW - 5.0
@@ -501,8 +527,8 @@ fn timeline(out: &mut String, record: &RunRecord, suites: &[(&SuiteRecord, &Vec<
 
 /// The tests of one suite under its bar: every attempt that has a start, the longest first
 /// up to a share of `TIMELINE_TESTS`, those narrower than half a unit left out.
-fn test_bars(out: &mut String, tests: &[TestView], y: f64, scale: f64, x: &dyn Fn(f64) -> f64) {
-    let mut attempts: Vec<(&TestView, &AttemptView, f64, f64)> = tests
+fn test_bars(out: &mut String, tests: &[TestRecord], y: f64, scale: f64, x: &dyn Fn(f64) -> f64) {
+    let mut attempts: Vec<(&TestRecord, &AttemptRecord, f64, f64)> = tests
         .iter()
         .flat_map(|t| {
             t.attempts.iter().filter_map(move |a| {
@@ -518,34 +544,18 @@ fn test_bars(out: &mut String, tests: &[TestView], y: f64, scale: f64, x: &dyn F
         let _ = write!(
             out,
             "<rect class=\"test {}\" x=\"{:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{TEST_ROW}\"><title>",
-            class("", attempt.outcome),
+            class("", name(attempt.outcome)),
             x(start),
             duration * scale
         );
-        esc(out, &test.label(), MAX_TEXT);
+        esc(out, &label(test), MAX_TEXT);
         let _ = writeln!(
             out,
             ": {} in {}</title></rect>",
-            attempt.outcome,
+            name(attempt.outcome),
             secs(duration)
         );
     }
-}
-
-/// Seconds from the run's start to the suite's.
-fn suite_offset(run_start: Option<DateTime<chrono::FixedOffset>>, suite: &SuiteRecord) -> f64 {
-    let started = DateTime::parse_from_rfc3339(&suite.started_at).ok();
-    match (run_start, started) {
-        (Some(run), Some(suite)) => {
-            ((suite - run).num_microseconds().unwrap_or(0) as f64 / 1e6).max(0.0)
-        }
-        _ => 0.0,
-    }
-}
-
-/// Seconds from the run's start to the step's, when the record says.
-fn step_offset(_command: &CommandRecord) -> Option<f64> {
-    None
 }
 
 /// A lane for each `(start, duration)`: the first whose last bar has ended when it starts.
@@ -580,13 +590,13 @@ fn tick_step(end: f64) -> f64 {
     .unwrap_or(7200.0)
 }
 
-fn flaky(out: &mut String, suites: &[(&SuiteRecord, &Vec<TestView>)]) {
-    let flaky: Vec<(&SuiteRecord, &TestView)> = suites
+fn flaky(out: &mut String, suites: &[Suite]) {
+    let flaky: Vec<(&SuiteRecord, &TestRecord)> = suites
         .iter()
         .flat_map(|(s, tests)| {
             tests
                 .iter()
-                .filter(|t| t.outcome == "flaky")
+                .filter(|t| t.outcome == TestOutcome::Flaky)
                 .map(move |t| (*s, t))
         })
         .collect();
@@ -600,9 +610,9 @@ fn flaky(out: &mut String, suites: &[(&SuiteRecord, &Vec<TestView>)]) {
     );
     for (suite, test) in flaky.iter().take(LISTED_FLAKY) {
         out.push_str("<tr class=\"flaky-test\"><td><code>");
-        esc(out, &test.label(), MAX_TEXT);
+        esc(out, &label(test), MAX_TEXT);
         out.push_str("</code><br><span class=\"loc\">");
-        esc(out, &test.location().unwrap_or_default(), MAX_TEXT);
+        esc(out, &location(test).unwrap_or_default(), MAX_TEXT);
         out.push_str("</span></td><td>");
         esc(out, &suite.name, MAX_TEXT);
         out.push_str("</td><td><ol>");
@@ -610,8 +620,8 @@ fn flaky(out: &mut String, suites: &[(&SuiteRecord, &Vec<TestView>)]) {
             let _ = write!(
                 out,
                 "<li><span class=\"badge {}\">{}</span> {}",
-                class("o", attempt.outcome),
-                attempt.outcome,
+                class("o", name(attempt.outcome)),
+                name(attempt.outcome),
                 attempt.duration_secs.map_or(String::new(), secs)
             );
             if let Some(message) = &attempt.message {
@@ -633,8 +643,8 @@ fn flaky(out: &mut String, suites: &[(&SuiteRecord, &Vec<TestView>)]) {
     }
 }
 
-fn slowest(out: &mut String, suites: &[(&SuiteRecord, &Vec<TestView>)]) {
-    let mut timed: Vec<(&SuiteRecord, &TestView, f64)> = suites
+fn slowest(out: &mut String, suites: &[Suite]) {
+    let mut timed: Vec<(&SuiteRecord, &TestRecord, f64)> = suites
         .iter()
         .flat_map(|(s, tests)| {
             tests
@@ -657,20 +667,20 @@ fn slowest(out: &mut String, suites: &[(&SuiteRecord, &Vec<TestView>)]) {
     out.push_str("<table><thead><tr><th class=\"n\">time</th><th>test</th><th>suite</th><th>outcome</th></tr></thead><tbody>\n");
     for (suite, test, duration) in timed {
         let _ = write!(out, "<tr><td class=\"n\">{}</td><td><code>", secs(duration));
-        esc(out, &test.label(), MAX_TEXT);
+        esc(out, &label(test), MAX_TEXT);
         out.push_str("</code></td><td>");
         esc(out, &suite.name, MAX_TEXT);
         let _ = writeln!(
             out,
             "</td><td><span class=\"badge {}\">{}</span></td></tr>",
-            class("o", test.outcome),
-            test.outcome
+            class("o", name(test.outcome)),
+            name(test.outcome)
         );
     }
     out.push_str("</tbody></table>\n");
 }
 
-fn suite_details(out: &mut String, suites: &[(&SuiteRecord, &Vec<TestView>)]) {
+fn suite_details(out: &mut String, suites: &[Suite]) {
     out.push_str("<h2 id=\"suite-details\">Suites</h2>\n");
     for (suite, _) in suites {
         out.push_str("<details class=\"suite-detail\" id=\"suite-");

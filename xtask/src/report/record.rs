@@ -14,7 +14,7 @@ use crate::model::{CaseStatus, StepRecord, TestCase};
 use crate::outcome::Outcome;
 use crate::paths::{write_atomically, Layout};
 use crate::redact::Redactor;
-use crate::report::html::{self, AttemptView, TestView};
+use crate::report::html;
 use crate::report::run_record::{
     AttemptRecord, CommandRecord, EnvironmentRecord, HealthRecord, RerunOf, RunRecord,
     ServiceRecord, Status, SuiteRecord, TestOutcome, TestRecord, SCHEMA_VERSION,
@@ -43,7 +43,7 @@ pub fn write_without_suites(
         ..base(layout, started_at)
     };
     let record = write(layout, record, &redactor)?;
-    write_html(layout, &record, &[])
+    write_html(layout, &record)
 }
 
 /// The record of an invocation that is still running: if it is killed outright, this is
@@ -92,9 +92,9 @@ fn write(layout: &Layout, mut record: RunRecord, redactor: &Redactor) -> anyhow:
     serde_json::from_value(value).context("reading back the masked run.json")
 }
 
-/// Writes `report.html` beside run.json, from the masked record and the suites' tests.
-fn write_html(layout: &Layout, record: &RunRecord, tests: &[Vec<TestView>]) -> anyhow::Result<()> {
-    let page = html::render(record, tests);
+/// Writes `report.html` beside run.json, from the record as written (masked).
+fn write_html(layout: &Layout, record: &RunRecord) -> anyhow::Result<()> {
+    let page = html::render(record);
     write_atomically(&layout.html_report(), page.as_bytes())
 }
 
@@ -164,8 +164,6 @@ pub struct RecordSink {
     redactor: Redactor,
     /// The run's outcome, duration and suites, once it has finished.
     finished: Option<(Outcome, f64, Vec<SuiteRecord>)>,
-    /// Each suite's tests as the HTML report shows them (masked), once the run finished.
-    tests: Vec<Vec<TestView>>,
     /// The health snapshot of the prerequisites and services the setup checked or started,
     /// in the order of their events; `None` when there were none.
     health: Option<Vec<HealthRecord>>,
@@ -188,7 +186,6 @@ impl RecordSink {
             info,
             redactor,
             finished: None,
-            tests: Vec::new(),
             health: None,
             require_all: true,
             rerun_of: None,
@@ -228,7 +225,7 @@ impl RecordSink {
             ..base(layout, self.info.started_at)
         };
         let record = write(layout, record, &self.redactor)?;
-        write_html(layout, &record, &self.tests)
+        write_html(layout, &record)
     }
 }
 
@@ -329,15 +326,6 @@ impl Sink for RecordSink {
             })
             .collect();
         self.finished = Some((overall, duration.as_secs_f64(), suites));
-        self.tests = results
-            .iter()
-            .map(|r| {
-                r.cases
-                    .iter()
-                    .map(|c| test_view(c, &self.redactor))
-                    .collect()
-            })
-            .collect();
         Ok(())
     }
 }
@@ -441,36 +429,5 @@ fn step(start: DateTime<FixedOffset>, step: &StepRecord) -> CommandRecord {
         signal: step.signal,
         started_offset_secs: offset(start, step.started),
         duration_secs: step.duration.as_secs_f64(),
-    }
-}
-
-/// A test of the model as the HTML report shows it, its texts masked.
-fn test_view(case: &crate::model::TestCase, redactor: &Redactor) -> TestView {
-    let mask = |text: &Option<String>| text.as_deref().map(|t| redactor.text(t));
-    TestView {
-        node_id: None,
-        classname: redactor.text(&case.classname),
-        name: redactor.text(&case.name),
-        file: mask(&case.file),
-        line: case.line,
-        outcome: if case.is_flaky() {
-            "flaky"
-        } else {
-            case.status().name()
-        },
-        duration_secs: case.time().map(|t| t.as_secs_f64()),
-        synthetic: case.synthetic,
-        attempts: case
-            .attempts
-            .iter()
-            .map(|a| AttemptView {
-                outcome: a.status.name(),
-                started_offset_secs: None,
-                duration_secs: a.time.map(|t| t.as_secs_f64()),
-                message: mask(&a.message),
-                kind: mask(&a.kind),
-                details: mask(&a.details),
-            })
-            .collect(),
     }
 }
