@@ -887,4 +887,87 @@ mod tests {
         let bars = [(0.0, 5.0), (0.0, 1.0), (1.0, 2.0), (3.0, 1.0)];
         assert_eq!(lanes(&bars), [0, 1, 1, 1]);
     }
+
+    /// A record of one suite with `n` tests in 4 files, as the 20,000-test benchmark's;
+    /// every test failing with an 8 KB traceback and a 1 KB message when `failing`.
+    fn many(n: usize, failing: bool) -> RunRecord {
+        let outcome = if failing { "failed" } else { "passed" };
+        let traceback = "    assert value == expected\nE   AssertionError: not equal\n".repeat(160);
+        let message = "assert 1 == 2 ".repeat(70);
+        let tests: Vec<serde_json::Value> = (0..n)
+            .map(|i| {
+                let file = format!("tests/test_many_{}.py", i % 4);
+                serde_json::json!({
+                    "node_id": format!("{file}::test_{i}"), "classname": "tests.test_many",
+                    "name": format!("test_{i}"), "file": format!("many/{file}"), "line": i + 1,
+                    "outcome": outcome, "duration_secs": 0.0004 + (i % 100) as f64 * 1e-5,
+                    "synthetic": false,
+                    "attempts": [{
+                        "outcome": outcome, "started_offset_secs": 1.0 + i as f64 * 0.0005,
+                        "duration_secs": 0.0004, "message": failing.then_some(&message),
+                        "kind": failing.then_some("AssertionError"),
+                        "details": failing.then_some(&traceback)
+                    }]
+                })
+            })
+            .collect();
+        let mut counts = crate::model::Counts {
+            tests: n,
+            ..Default::default()
+        };
+        if failing {
+            counts.failed = n;
+        } else {
+            counts.passed = n;
+        }
+        let suite = serde_json::json!({
+            "name": "many", "group": "unit", "dir": "many", "outcome": outcome,
+            "detail": null, "counts": counts, "started_at": "2026-01-01T00:00:00.5Z",
+            "started_offset_secs": 0.5, "duration_secs": 11.0, "worker": 0,
+            "timeout_secs": 1800, "environment": {"path": "p", "key": "k"}, "cwd": "/r",
+            "env": {}, "env_removed": [],
+            "commands": [{"step": "pytest", "argv": ["pytest"], "exit_code": 0,
+                "skipped": null, "signal": null, "started_offset_secs": 0.5,
+                "duration_secs": 11.0}],
+            "log": "logs/many.log", "junit": "junit/many.xml", "tests": tests
+        });
+        serde_json::from_value(serde_json::json!({
+            "schema_version": 2, "xtask_version": "0", "invocation": ["test"],
+            "run_id": "r", "started_at": "2026-01-01T00:00:00Z", "root": "/r",
+            "status": "finished", "pid": 1, "outcome": outcome, "duration_secs": 12.0,
+            "jobs": 1, "rerun_of": null, "git": null, "uv": null, "junit": "junit.xml",
+            "suites": [suite],
+            "services": [], "health": null, "exit_code": 0, "exit_code_name": "OK",
+            "error": null, "peak_rss_bytes": null
+        }))
+        .expect("a record")
+    }
+
+    /// The page of 20,000 tests stays under 5 MB, passing or all failing (`cargo xtask
+    /// bench` times it; `-- --nocapture` prints this build's time too).
+    #[test]
+    fn twenty_thousand_tests_make_a_page_under_five_megabytes() {
+        for failing in [false, true] {
+            let record = many(20_000, failing);
+            let start = std::time::Instant::now();
+            let page = render(&record);
+            println!(
+                "20,000 tests, failing: {failing}: {} bytes in {:.3} s",
+                page.len(),
+                start.elapsed().as_secs_f64()
+            );
+            assert!(page.len() <= 5_000_000, "{} bytes", page.len());
+            assert!(page.contains("id=\"count-tests\">20000<"));
+            if failing {
+                assert_eq!(
+                    page.matches("class=\"failure failure-item\"").count(),
+                    DETAILED_FAILURES
+                );
+                assert!(page.contains("15000 more failures are not listed here"));
+            } else {
+                assert!(!page.contains("failure-item"));
+            }
+            assert_eq!(page.matches("<tr><td class=\"n\">").count(), SLOWEST);
+        }
+    }
 }
