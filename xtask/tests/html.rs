@@ -107,6 +107,19 @@ fn a_failing_runs_report_shows_its_record_in_a_real_browser_and_nothing_acts() {
     let names: Vec<&Value> = suites.iter().map(|s| &s["name"]).collect();
     let bars: Vec<&Value> = dom["suite_bars"].as_array().unwrap().iter().collect();
     assert_eq!(bars, names);
+    // The long pole: the longest suite of the record.
+    let pole = suites
+        .iter()
+        .max_by(|a, b| {
+            let d = |s: &Value| s["duration_secs"].as_f64().unwrap();
+            d(a).total_cmp(&d(b))
+        })
+        .unwrap();
+    let pole_line = format!("Long pole: suite {}", pole["name"].as_str().unwrap());
+    assert!(
+        dom["text"].as_str().unwrap().contains(&pole_line),
+        "{pole_line}"
+    );
     // And the tests inside them, from the record's start offsets (`test_passes` sleeps
     // long enough to be drawn).
     assert!(dom["test_bars"].as_u64().unwrap() >= 1, "{dom:#}");

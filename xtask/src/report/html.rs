@@ -407,6 +407,22 @@ fn timeline(out: &mut String, record: &RunRecord, suites: &[Suite]) {
         .enumerate()
         .max_by(|a, b| a.1.duration.total_cmp(&b.1.duration))
         .map(|(i, _)| i);
+    if let Some(pole) = longest.map(|i| bars[i].suite) {
+        out.push_str("<p id=\"long-pole\">Long pole: suite <strong>");
+        esc(out, &pole.name, MAX_TEXT);
+        let _ = write!(out, "</strong>, {}", secs(pole.duration_secs));
+        let slowest = pole
+            .tests
+            .iter()
+            .filter_map(|t| Some((t, t.duration_secs?)))
+            .max_by(|a, b| a.1.total_cmp(&b.1));
+        if let Some((test, duration)) = slowest {
+            out.push_str("; its slowest test <code>");
+            esc(out, &label(test), MAX_TEXT);
+            let _ = write!(out, "</code>, {}", secs(duration));
+        }
+        out.push_str(".</p>\n");
+    }
     let _ = writeln!(
         out,
         "<p class=\"meta\">A lane per worker: each suite's bar, its steps (blue: environment build) and below it the tests (the longest {TIMELINE_TESTS} at most), coloured by outcome. The long pole is outlined.</p>"
