@@ -106,6 +106,11 @@ pub struct RunArgs {
     /// Fail the run when a test was flaky (passed only on a retry).
     #[arg(long)]
     pub flaky_fails: bool,
+    /// Run again what an earlier run left failing: its failed tests, the whole of each suite
+    /// that did not run to its end, and tests added since; `latest` (the default), a run id
+    /// (a directory under target/xtask/runs/), or a run.json or its directory.
+    #[arg(long, value_name = "latest|RUN_ID|PATH", num_args = 0..=1, default_missing_value = "latest")]
+    pub rerun: Option<String>,
     /// Leave out this group or suite (repeatable): `--exclude smoke`.
     #[arg(long, value_name = "GROUP|SUITE")]
     pub exclude: Vec<String>,
@@ -141,6 +146,7 @@ impl Default for RunArgs {
             changed_since: None,
             retries: None,
             flaky_fails: false,
+            rerun: None,
             exclude: Vec::new(),
             success_output: OutputWhen::Never,
             failure_output: OutputWhen::Immediate,

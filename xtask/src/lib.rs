@@ -30,6 +30,7 @@ pub mod progress;
 pub mod pytest_junit;
 pub mod redact;
 pub mod report;
+pub mod rerun;
 pub mod runner;
 pub mod runs;
 pub mod services;

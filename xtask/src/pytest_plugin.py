@@ -18,6 +18,9 @@ is named by a variable the xtask sets:
   slice: pytest's own values, whatever `-q` or `-p no:terminal` leave of its output.
 - With $XTASK_PARTITION=K/N it deselects, at collection, the tests whose node id does
   not hash (crc32) to slice K.
+- With $XTASK_RERUN_DESELECT (`--rerun`), a file of node ids relative to the directory
+  pytest runs in (one a line), it deselects those tests, the ones that passed in the run
+  being rerun: the failed tests and the tests added since then run.
 """
 
 import os
@@ -110,12 +113,43 @@ def pytest_deselected(items):
     _write_session()
 
 
+def _rerun_deselect(config, items):
+    """$XTASK_RERUN_DESELECT: deselects the tests it names (relative to the working
+    directory; pytest's node ids are relative to its rootdir)."""
+    path = os.environ.get("XTASK_RERUN_DESELECT")
+    if not path:
+        return
+    with open(path, encoding="utf-8", errors="replace") as f:
+        done = set(line.rstrip("\n") for line in f)
+    root = str(config.rootpath)
+    cwd = os.getcwd()
+    moved = {}
+
+    def from_cwd(nodeid):
+        file, sep, rest = nodeid.partition("::")
+        if file not in moved:
+            moved[file] = os.path.relpath(os.path.join(root, file), cwd).replace(os.sep, "/")
+        return moved[file] + sep + rest
+
+    keep, drop = [], []
+    for item in items:
+        (drop if from_cwd(item.nodeid) in done else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
-    """After every other selection (`-m`, `-k`): notes how many tests are selected, then,
+    """After every other selection (`-m`, `-k`): with $XTASK_RERUN_DESELECT, deselects the
+    tests that passed in the run being rerun; notes how many tests are selected, then,
     with $XTASK_PARTITION=K/N, keeps the tests whose node id hashes to slice K of N (crc32:
     the same on every machine and every run) and deselects the others."""
     global _SELECTED
+    try:
+        _rerun_deselect(config, items)
+    except Exception:
+        pass
     spec = os.environ.get("XTASK_PARTITION")
     if not spec:
         return

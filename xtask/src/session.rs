@@ -172,7 +172,16 @@ pub fn run_suites(
     let suites = exclude(manifest, suites.to_vec(), &args.exclude)?;
     let facts = Facts::gather(&layout.root, &suites, &args.pytest_args);
     let suites = targeted(&facts, suites, args)?;
-    let suites = &changed(layout, suites, args)?;
+    let suites = changed(layout, suites, args)?;
+    // `--rerun`: read before this invocation becomes the latest one.
+    let (suites, rerun) = match &args.rerun {
+        Some(spec) => match rerun_selection(layout, manifest, suites, spec)? {
+            Some((suites, rerun)) => (suites, Some(rerun)),
+            None => return Ok(()),
+        },
+        None => (suites, None),
+    };
+    let suites = &suites;
     let started_at = record::now();
     // Read before this invocation becomes the latest one.
     let previous = record::previous_durations(layout);
@@ -221,6 +230,9 @@ pub fn run_suites(
                 plan.retries = retries;
             }
             plan.flaky_fails = args.flaky_fails;
+            if let Some(rerun) = &rerun {
+                deselect_what_passed(layout, rerun, &mut plan);
+            }
             // A missing prerequisite says more than a missing uv: the suite could not run anyway.
             if plan.blocked.is_none() {
                 plan.blocked = toolchain_blocked.clone();
@@ -250,6 +262,7 @@ pub fn run_suites(
     let mut junit = JunitSink::new(layout, redactor.clone());
     let mut record = RecordSink::new(layout, info, redactor.clone());
     record.require_all = args.require_all;
+    record.rerun_of = rerun.as_ref().map(|r| r.source.clone());
     let mut services = Services::default();
     let cx = runner::RunContext {
         redactor: &redactor,
@@ -318,8 +331,105 @@ pub fn run_suites(
     let code = ended
         .as_ref()
         .map_or_else(Error::exit_code, |()| exit_codes::OK);
+    if let Some(rerun) = &rerun {
+        let ran: Vec<(&str, &crate::model::SuiteResult)> = plans
+            .iter()
+            .zip(&results)
+            .map(|(plan, result)| (plan.suite.name.as_str(), result))
+            .collect();
+        let mut lines = Vec::new();
+        record.rerun_of = Some(crate::rerun::outcome(rerun, &ran, &mut lines));
+        for line in lines {
+            eprintln!("xtask: {}", redactor.text(&line));
+        }
+    }
     record.write(code, &errors)?;
     Ok(ended?)
+}
+
+/// `--rerun SPEC`: the suites of `suites` that the run SPEC names left failing, with what
+/// of each to run again, each left out named on stderr; `None` when nothing is left to
+/// run (said on stderr too).
+fn rerun_selection<'a>(
+    layout: &Layout,
+    manifest: &Manifest,
+    suites: Vec<&'a Suite>,
+    spec: &str,
+) -> anyhow::Result<Option<(Vec<&'a Suite>, crate::rerun::Rerun)>> {
+    let path = crate::rerun::find(layout, spec)?;
+    let source = crate::rerun::read(&path)?;
+    let chain = crate::rerun::chain(source, &path);
+    let mut notes = Vec::new();
+    let rerun = crate::rerun::plan(
+        &chain,
+        manifest,
+        &|suite, since| crate::rerun::changed_since(&layout.root, suite, since),
+        &mut notes,
+    );
+    let source = &chain.last().expect("a chain has its newest record").1;
+    let id = &source.run_id;
+    for note in notes {
+        eprintln!("xtask: rerun of {id}: {note}");
+    }
+    let mut kept = Vec::new();
+    for (name, _) in &rerun.suites {
+        match suites.iter().find(|s| s.name == *name) {
+            Some(suite) => kept.push(*suite),
+            None => eprintln!(
+                "xtask: rerun of {id}: suite `{name}` left out: this command does not select it"
+            ),
+        }
+    }
+    if kept.is_empty() {
+        let why = match source.outcome.as_deref() {
+            _ if !rerun.suites.is_empty() => "what it left failing is not selected here",
+            Some("passed") => "it passed and no test file changed since",
+            None => "it ran no suite",
+            Some(_) => "none of its suites left anything failing, and no test file changed since",
+        };
+        eprintln!("xtask: rerun of {id}: nothing to run: {why}");
+        if !rerun.source.removed_suites.is_empty() {
+            eprintln!("xtask: {}", crate::rerun::summary(&rerun.source));
+        }
+        return Ok(None);
+    }
+    // In the manifest's order, as any run.
+    kept.sort_by_key(|s| manifest.suites.iter().position(|m| m.name == s.name));
+    Ok(Some((kept, rerun)))
+}
+
+/// For a suite that reruns only what failed: the file of node ids that passed in the
+/// source run, which the pytest plugin deselects.
+fn deselect_what_passed(
+    layout: &Layout,
+    rerun: &crate::rerun::Rerun,
+    plan: &mut crate::plan::SuitePlan,
+) {
+    let Some((_, crate::rerun::What::AllBut { done, .. })) =
+        rerun.suites.iter().find(|(n, _)| *n == plan.suite.name)
+    else {
+        return;
+    };
+    let file = layout
+        .work_dir()
+        .join(format!("rerun-deselect-{}.txt", plan.suite.name));
+    let mut text = done.join("\n");
+    text.push('\n');
+    let written = std::fs::create_dir_all(layout.work_dir())
+        .map_err(anyhow::Error::from)
+        .and_then(|()| crate::paths::write_atomically(&file, text.as_bytes()));
+    match written {
+        Ok(()) => plan.test.env.push((
+            crate::rerun::DESELECT_ENV.to_string(),
+            file.to_string_lossy().into_owned(),
+        )),
+        // Without it the whole suite runs: more than needed, never less.
+        Err(err) => eprintln!(
+            "xtask: warning: writing {}: {err:#}; suite `{}` reruns whole",
+            file.display(),
+            plan.suite.name
+        ),
+    }
 }
 
 /// The order in which suites start: the longest first, by how long each took in the

@@ -239,4 +239,317 @@ requirements = ["pytest==9.2.0", "no-such-package-xtask-record==1"]"#,
     assert_eq!(t.attempts[0].started_offset_secs, None);
     assert_eq!(calm.worker, Some(0));
     assert_eq!(calm.commands[0].step, "environment");
+
+    // Fixed, the suite that did not run to its end reruns whole.
+    fixture.edit("Cargo.toml", r#", "no-such-package-xtask-record==1""#, "");
+    let rerun = fixture.run(&["test", "--rerun"]);
+    assert_code(&rerun, exit_codes::OK);
+    let record = typed_record(&fixture);
+    let calm = suite(&record, "calm");
+    assert_eq!(
+        node_ids(calm),
+        [
+            "tests/test_calm.py::test_one",
+            "tests/test_calm.py::test_two"
+        ]
+    );
+    let rerun_of = record.rerun_of.as_ref().unwrap();
+    assert_eq!((rerun_of.whole_suites, rerun_of.whole_suites_ran), (1, 1));
+    assert!(
+        rerun
+            .stderr
+            .contains(": 1 of 1 suite(s) that did not run to their end now did"),
+        "{}",
+        rerun.stderr
+    );
+}
+
+/// The run ids under target/xtask/runs/.
+fn run_ids(fixture: &Fixture) -> Vec<String> {
+    let mut ids: Vec<String> = std::fs::read_dir(fixture.path("target/xtask/runs"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
+fn node_ids(suite: &SuiteRecord) -> Vec<&str> {
+    let mut ids: Vec<&str> = suite
+        .tests
+        .iter()
+        .filter_map(|t| t.node_id.as_deref())
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[test]
+fn a_rerun_chain_runs_what_failed_until_nothing_does() {
+    let fixture = Fixture::new("record", "record-rerun-chain");
+    let first = fixture.run(&["test"]);
+    assert_code(&first, exit_codes::TESTS_FAILED);
+    let first_record = typed_record(&fixture);
+
+    // The failed and errored tests of `mixed` run again; `calm` passed and does not.
+    let second = fixture.run(&["test", "--rerun"]);
+    assert_code(&second, exit_codes::TESTS_FAILED);
+    assert_valid_run_record(&fixture.path("target/xtask/run.json"));
+    let record = typed_record(&fixture);
+    let rerun_of = record
+        .rerun_of
+        .as_ref()
+        .expect("the rerun names its source");
+    assert_eq!(rerun_of.run_id, first_record.run_id);
+    assert_eq!(
+        record
+            .suites
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>(),
+        ["mixed"]
+    );
+    let mixed = suite(&record, "mixed");
+    assert_eq!(
+        node_ids(mixed),
+        [
+            "tests/test_mixed.py::test_errors",
+            "tests/test_mixed.py::test_fails",
+            "tests/test_mixed.py::test_fails_once",
+        ]
+    );
+    // The five that passed or were skipped were deselected, not run.
+    assert_eq!(mixed.counts.deselected, 5, "{:#?}", mixed.counts);
+    assert_eq!(
+        (rerun_of.failing, rerun_of.now_pass, rerun_of.still_fail),
+        (3, 1, 2)
+    );
+    assert!(
+        second.stderr.contains(&format!(
+            "rerun of {}: 1 of 3 failing test(s) now pass; 2 still fail",
+            first_record.run_id
+        )),
+        "{}",
+        second.stderr
+    );
+
+    // The code is fixed and a test added: the next rerun runs the two and the new one.
+    fixture.edit(
+        "suites/mixed/tests/test_mixed.py",
+        "assert 1 == 2, \"one is not two\"",
+        "assert 1 == 1",
+    );
+    fixture.edit(
+        "suites/mixed/tests/test_mixed.py",
+        "raise RuntimeError(\"the fixture breaks\")",
+        "return 1",
+    );
+    let text = fixture.read("suites/mixed/tests/test_mixed.py");
+    fixture.write(
+        "suites/mixed/tests/test_mixed.py",
+        &format!("{text}\n\ndef test_added():\n    pass\n"),
+    );
+    let second_id = record.run_id.clone();
+    let third = fixture.run(&["test", "--rerun"]);
+    assert_code(&third, exit_codes::OK);
+    let record = typed_record(&fixture);
+    let rerun_of = record.rerun_of.as_ref().unwrap();
+    assert_eq!(rerun_of.run_id, second_id);
+    assert_eq!(
+        (
+            rerun_of.failing,
+            rerun_of.now_pass,
+            rerun_of.still_fail,
+            rerun_of.new_tests
+        ),
+        (2, 2, 0, 1)
+    );
+    assert_eq!(
+        node_ids(suite(&record, "mixed")),
+        [
+            "tests/test_mixed.py::test_added",
+            "tests/test_mixed.py::test_errors",
+            "tests/test_mixed.py::test_fails",
+        ]
+    );
+    assert!(
+        third
+            .stderr
+            .contains("2 of 2 failing test(s) now pass; 0 still fail; 1 test(s) added since ran"),
+        "{}",
+        third.stderr
+    );
+
+    // The chain has converged: nothing is left to run, and nothing runs.
+    let runs_before = run_ids(&fixture);
+    let fourth = fixture.run(&["test", "--rerun", "latest"]);
+    assert_code(&fourth, exit_codes::OK);
+    assert!(
+        fourth.stderr.contains(&format!(
+            "rerun of {}: nothing to run: it passed and no test file changed since",
+            record.run_id
+        )),
+        "{}",
+        fourth.stderr
+    );
+    assert_eq!(
+        run_ids(&fixture),
+        runs_before,
+        "a rerun that runs nothing records nothing"
+    );
+    assert_eq!(typed_record(&fixture).run_id, record.run_id);
+
+    // An earlier run of the chain is named by its id, or by its run.json's path.
+    let by_id = fixture.run(&["test", "calm", "--rerun", &first_record.run_id]);
+    assert_code(&by_id, exit_codes::OK);
+    assert!(
+        by_id
+            .stderr
+            .contains("suite `mixed` left out: this command does not select it"),
+        "{}",
+        by_id.stderr
+    );
+    let path = fixture.path(&format!(
+        "target/xtask/runs/{}/run.json",
+        first_record.run_id
+    ));
+    let by_path = fixture.run(&["test", "mixed", "--rerun", path.to_str().unwrap()]);
+    assert_code(&by_path, exit_codes::OK);
+    assert_eq!(
+        typed_record(&fixture).rerun_of.unwrap().run_id,
+        first_record.run_id
+    );
+}
+
+#[test]
+fn a_rerun_of_a_passing_run_runs_nothing_and_says_so() {
+    let fixture = Fixture::new("record", "record-rerun-passed");
+    let first = fixture.run(&["test", "calm"]);
+    assert_code(&first, exit_codes::OK);
+    let id = typed_record(&fixture).run_id;
+    let runs_before = run_ids(&fixture);
+    let rerun = fixture.run(&["test", "--rerun"]);
+    assert_code(&rerun, exit_codes::OK);
+    assert!(
+        rerun.stderr.contains(&format!(
+            "xtask: rerun of {id}: nothing to run: it passed and no test file changed since"
+        )),
+        "{}",
+        rerun.stderr
+    );
+    assert!(!rerun.stdout.contains("PASSED"), "{}", rerun.stdout);
+    assert_eq!(run_ids(&fixture), runs_before);
+
+    // A test added to the passing suite: the rerun runs it alone.
+    let text = fixture.read("suites/calm/tests/test_calm.py");
+    fixture.write(
+        "suites/calm/tests/test_calm.py",
+        &format!("{text}\n\ndef test_new():\n    pass\n"),
+    );
+    let added = fixture.run(&["test", "--rerun"]);
+    assert_code(&added, exit_codes::OK);
+    assert!(
+        added
+            .stderr
+            .contains("suite `calm` passed, but its test files changed since"),
+        "{}",
+        added.stderr
+    );
+    let record = typed_record(&fixture);
+    let calm = suite(&record, "calm");
+    assert_eq!(node_ids(calm), ["tests/test_calm.py::test_new"]);
+    assert_eq!(calm.counts.deselected, 2);
+    assert_eq!(record.rerun_of.as_ref().unwrap().new_tests, 1);
+
+    // A file changed with no test added: every test is deselected, and that passes.
+    let text = fixture.read("suites/calm/tests/test_calm.py");
+    fixture.write(
+        "suites/calm/tests/test_calm.py",
+        &format!("# edited\n{text}"),
+    );
+    let edited = fixture.run(&["test", "--rerun"]);
+    assert_code(&edited, exit_codes::OK);
+    let record = typed_record(&fixture);
+    let calm = suite(&record, "calm");
+    assert_eq!(calm.outcome, "passed", "{:?}", calm.detail);
+    assert!(calm.tests.is_empty(), "{:#?}", calm.tests);
+    assert_eq!(calm.counts.deselected, 3);
+
+    // A run that is not there is a usage error naming where it looked.
+    let missing = fixture.run(&["test", "--rerun", "no-such-run"]);
+    assert_code(&missing, exit_codes::USAGE_ERROR);
+    assert!(
+        missing
+            .stderr
+            .contains("--rerun no-such-run: there is no run record at"),
+        "{}",
+        missing.stderr
+    );
+}
+
+#[test]
+fn a_removed_suite_and_a_vanished_test_are_reported_never_dropped() {
+    let fixture = Fixture::new("record", "record-rerun-removed");
+    fixture.edit(
+        "suites/calm/tests/test_calm.py",
+        "def test_two():\n    pass",
+        "def test_two():\n    assert False",
+    );
+    let first = fixture.run(&["test"]);
+    assert_code(&first, exit_codes::TESTS_FAILED);
+    let id = typed_record(&fixture).run_id;
+
+    // `calm` leaves the manifest; `test_fails` is renamed.
+    fixture.edit(
+        "Cargo.toml",
+        r#"[[workspace.metadata.xtask.suites]]
+name = "calm""#,
+        r#"[[workspace.metadata.xtask.gone]]
+name = "calm""#,
+    );
+    let manifest = fixture.read("Cargo.toml");
+    let cut = manifest.find("[[workspace.metadata.xtask.gone]]").unwrap();
+    fixture.write("Cargo.toml", &manifest[..cut]);
+    fixture.edit(
+        "suites/mixed/tests/test_mixed.py",
+        "def test_fails():",
+        "def test_renamed():",
+    );
+    let rerun = fixture.run(&["test", "--rerun"]);
+    assert_code(&rerun, exit_codes::TESTS_FAILED);
+    assert!(
+        rerun.stderr.contains(&format!(
+            "rerun of {id}: suite `calm` (1 failing test(s)) is no longer in the manifest: not rerun"
+        )),
+        "{}",
+        rerun.stderr
+    );
+    assert!(
+        rerun.stderr.contains(&format!(
+            "`tests/test_mixed.py::test_fails` of suite `mixed` failed in {id} and no longer exists"
+        )),
+        "{}",
+        rerun.stderr
+    );
+    assert_valid_run_record(&fixture.path("target/xtask/run.json"));
+    let record = typed_record(&fixture);
+    let rerun_of = record.rerun_of.as_ref().unwrap();
+    assert_eq!(rerun_of.removed_suites, ["calm"]);
+    assert_eq!(rerun_of.gone, ["mixed: tests/test_mixed.py::test_fails"]);
+    // The renamed test is new to the record: it ran (and fails, as before).
+    let mixed = suite(&record, "mixed");
+    assert_eq!(
+        test(mixed, "tests/test_mixed.py::test_renamed").outcome,
+        TestOutcome::Failed
+    );
+    assert_eq!(rerun_of.new_tests, 1);
+    assert!(
+        rerun.stderr.contains(
+            "1 no longer exist; 1 test(s) added since ran; 1 suite(s) no longer in the manifest"
+        ),
+        "{}",
+        rerun.stderr
+    );
 }

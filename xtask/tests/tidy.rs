@@ -437,6 +437,15 @@ fn the_run_record_schema_has_exactly_the_types_keys() {
         rerun_of: Some(RerunOf {
             run_id: "q".into(),
             path: "/repo/target/xtask/runs/q/run.json".into(),
+            failing: 3,
+            now_pass: 1,
+            still_fail: 1,
+            not_run: 0,
+            gone: vec!["a: tests/test_a.py::test_gone".into()],
+            whole_suites: 1,
+            whole_suites_ran: 1,
+            new_tests: 2,
+            removed_suites: vec!["b".into()],
         }),
         git: Some(Git {
             commit: "abc".into(),

@@ -82,20 +82,123 @@ fn base(layout: &Layout, started_at: DateTime<FixedOffset>) -> RunRecord {
 }
 
 /// Writes `record` with the peak memory so far, masked as values before it is serialized:
-/// masking can never make the JSON invalid. Returns the record as written (masked), which
-/// is all the HTML report is rendered from.
+/// masking can never make the JSON invalid. The tests (tens of thousands in a large run)
+/// are masked already, as the sink built them, and are serialized as they are, without a
+/// second pass through `serde_json::Value`: that pass would cost more than the run's
+/// recording itself. Returns the record as written (masked), which is all the HTML report
+/// is rendered from.
 fn write(layout: &Layout, mut record: RunRecord, redactor: &Redactor) -> anyhow::Result<RunRecord> {
     record.peak_rss_bytes = peak_rss_bytes();
-    let value = redactor.json(serde_json::to_value(&record).context("serializing run.json")?);
-    let text = serde_json::to_string_pretty(&value).context("serializing run.json")?;
-    write_atomically(&layout.run_record(), (text + "\n").as_bytes())?;
-    serde_json::from_value(value).context("reading back the masked run.json")
+    let tests: Vec<Vec<TestRecord>> = record
+        .suites
+        .iter_mut()
+        .map(|s| std::mem::take(&mut s.tests))
+        .collect();
+    let value = serde_json::to_value(&record).context("serializing run.json")?;
+    let masked = redactor.json(value);
+    // Masking changes only strings (never keys), so the types read the masked value back.
+    let mut masked: RunRecord =
+        serde_json::from_value(masked).context("reading back the masked run.json")?;
+    for (suite, tests) in masked.suites.iter_mut().zip(tests) {
+        suite.tests = tests;
+    }
+    let mut text = Vec::new();
+    let mut serializer = serde_json::Serializer::with_formatter(&mut text, Layered::new(4));
+    serde::Serialize::serialize(&masked, &mut serializer).context("serializing run.json")?;
+    text.push(b'\n');
+    write_atomically(&layout.run_record(), &text)?;
+    Ok(masked)
 }
 
 /// Writes `report.html` beside run.json, from the record as written (masked).
 fn write_html(layout: &Layout, record: &RunRecord) -> anyhow::Result<()> {
     let page = html::render(record);
     write_atomically(&layout.html_report(), page.as_bytes())
+}
+
+/// JSON indented down to `levels` deep and compact below: each test (and each command) of
+/// a suite is one line. As readable as fully indented JSON for a person, half its size
+/// for 20,000 tests, and written in half the time.
+struct Layered {
+    pretty: serde_json::ser::PrettyFormatter<'static>,
+    depth: usize,
+    levels: usize,
+}
+
+impl Layered {
+    fn new(levels: usize) -> Layered {
+        Layered {
+            pretty: serde_json::ser::PrettyFormatter::new(),
+            depth: 0,
+            levels,
+        }
+    }
+
+    fn indented(&self) -> bool {
+        self.depth <= self.levels
+    }
+}
+
+/// The structural calls go to the pretty formatter at the indented levels, else to the
+/// compact one (serde_json's default methods); values are written the same either way.
+macro_rules! layered {
+    ($($method:ident($($arg:ident: $ty:ty),*);)*) => {$(
+        fn $method<W: ?Sized + std::io::Write>(&mut self, writer: &mut W $(, $arg: $ty)*) -> std::io::Result<()> {
+            if self.indented() {
+                self.pretty.$method(writer $(, $arg)*)
+            } else {
+                serde_json::ser::CompactFormatter.$method(writer $(, $arg)*)
+            }
+        }
+    )*};
+}
+
+impl serde_json::ser::Formatter for Layered {
+    fn begin_array<W: ?Sized + std::io::Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
+        self.depth += 1;
+        if self.indented() {
+            self.pretty.begin_array(writer)
+        } else {
+            serde_json::ser::CompactFormatter.begin_array(writer)
+        }
+    }
+
+    fn begin_object<W: ?Sized + std::io::Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
+        self.depth += 1;
+        if self.indented() {
+            self.pretty.begin_object(writer)
+        } else {
+            serde_json::ser::CompactFormatter.begin_object(writer)
+        }
+    }
+
+    fn end_array<W: ?Sized + std::io::Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
+        let written = if self.indented() {
+            self.pretty.end_array(writer)
+        } else {
+            serde_json::ser::CompactFormatter.end_array(writer)
+        };
+        self.depth -= 1;
+        written
+    }
+
+    fn end_object<W: ?Sized + std::io::Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
+        let written = if self.indented() {
+            self.pretty.end_object(writer)
+        } else {
+            serde_json::ser::CompactFormatter.end_object(writer)
+        };
+        self.depth -= 1;
+        written
+    }
+
+    layered! {
+        begin_array_value(first: bool);
+        end_array_value();
+        begin_object_key(first: bool);
+        begin_object_value();
+        end_object_value();
+    }
 }
 
 /// What is known about the invocation before any suite runs.
@@ -322,7 +425,11 @@ impl Sink for RecordSink {
                 commands: result.steps.iter().map(|s| step(start, s)).collect(),
                 log: layout.display(&plan.log).into_owned(),
                 junit: layout.display(&plan.junit).into_owned(),
-                tests: result.cases.iter().map(|c| test(start, c)).collect(),
+                tests: result
+                    .cases
+                    .iter()
+                    .map(|c| test(start, c, &self.redactor))
+                    .collect(),
             })
             .collect();
         self.finished = Some((overall, duration.as_secs_f64(), suites));
@@ -345,9 +452,12 @@ fn status(status: CaseStatus) -> TestOutcome {
     }
 }
 
-fn test(start: DateTime<FixedOffset>, case: &TestCase) -> TestRecord {
-    TestRecord {
-        node_id: case.node_id.clone(),
+/// The record of `case`, masked: pytest's report was masked as it was read, so only what
+/// did not come from it is masked here (the node id the plugin noted, and the whole of a
+/// case the xtask made up).
+fn test(start: DateTime<FixedOffset>, case: &TestCase, redactor: &Redactor) -> TestRecord {
+    let record = TestRecord {
+        node_id: case.node_id.as_deref().map(|id| redactor.text(id)),
         classname: case.classname.clone(),
         name: case.name.clone(),
         file: case.file.clone(),
@@ -373,7 +483,12 @@ fn test(start: DateTime<FixedOffset>, case: &TestCase) -> TestRecord {
                     .flatten(),
             })
             .collect(),
+    };
+    if !case.synthetic {
+        return record;
     }
+    let value = serde_json::to_value(&record).expect("a test record serializes");
+    serde_json::from_value(redactor.json(value)).unwrap_or(record)
 }
 
 /// How long each suite took in the latest invocation, from its run.json (empty when there

@@ -197,14 +197,32 @@ pub struct ServiceRecord {
     pub stopped: Option<String>,
 }
 
-/// The run a `--rerun` reran.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// The run a `--rerun` reran, and how the chain stands after this one.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 pub struct RerunOf {
     /// Its directory's name under `target/xtask/runs/`.
     pub run_id: String,
-    /// Its run.json, as given or found.
+    /// Its run.json, in its own run directory (never through `latest`).
     pub path: PathBuf,
+    /// Its failing tests (failed or errored) that this run ran again...
+    pub failing: usize,
+    /// ...of which passed (or were skipped) now,
+    pub now_pass: usize,
+    /// failed again,
+    pub still_fail: usize,
+    /// were not reached (their suite did not run to its end),
+    pub not_run: usize,
+    /// or no longer exist (`suite: node id`).
+    pub gone: Vec<String>,
+    /// Its suites that did not run to their end, run whole again...
+    pub whole_suites: usize,
+    /// ...of which ran to their end now.
+    pub whole_suites_ran: usize,
+    /// Tests this run ran that the source did not record: added since.
+    pub new_tests: usize,
+    /// Its suites that needed a rerun but the manifest no longer has.
+    pub removed_suites: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -364,6 +364,20 @@ fn try_run_suite(
             }
         }
     }
+    // `--rerun`: a suite whose every test passed in the run being rerun, and has none
+    // added since, has nothing left to run, which is not a failure.
+    let rerunning = plan
+        .test
+        .env
+        .iter()
+        .any(|(k, _)| k == crate::rerun::DESELECT_ENV);
+    if rerunning && outcome == Outcome::NoTests && *deselected > 0 {
+        outcome = Outcome::Passed;
+        detail = Some(format!(
+            "nothing left to rerun: its {} test(s) passed in the run being rerun and none was added since",
+            *deselected
+        ));
+    }
     let cases = report.ok().flatten().unwrap_or_default();
     // The tests of this run that did not pass: failed in any phase, or never ran because
     // pytest stopped early (`-x`, `--maxfail`, a test that ended the session).
