@@ -85,6 +85,11 @@ impl Layout {
         self.run_dir().join("run.json")
     }
 
+    /// The page of this invocation: `report.html`, self-contained.
+    pub fn html_report(&self) -> PathBuf {
+        self.run_dir().join("report.html")
+    }
+
     pub fn logs_dir(&self) -> PathBuf {
         self.run_dir().join("logs")
     }

@@ -19,7 +19,7 @@ use crate::process;
 pub const KEEP_FINISHED: usize = 10;
 
 /// The names below `target/xtask` that lead through `latest` into the newest invocation.
-pub const STABLE: &[&str] = &["junit.xml", "run.json", "junit", "logs"];
+pub const STABLE: &[&str] = &["junit.xml", "run.json", "report.html", "junit", "logs"];
 
 /// This invocation's directory, locked while the value lives.
 pub struct RunDir {

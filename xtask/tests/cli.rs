@@ -338,7 +338,15 @@ fn manifest_errors_name_the_suite_and_key_and_nothing_runs() {
     entries.sort();
     assert_eq!(
         entries,
-        ["junit", "junit.xml", "latest", "logs", "run.json", "runs"]
+        [
+            "junit",
+            "junit.xml",
+            "latest",
+            "logs",
+            "report.html",
+            "run.json",
+            "runs"
+        ]
     );
     let record: serde_json::Value =
         serde_json::from_str(&fixture.read("target/xtask/run.json")).unwrap();

@@ -26,6 +26,9 @@ const LOUD_LINES: usize = 500_000;
 /// The peak memory target: 200 MB (decimal megabytes).
 const MEMORY_LIMIT_BYTES: u64 = 200_000_000;
 const POLL: Duration = Duration::from_millis(20);
+/// `report.html` of 20,000 tests: at most 5 MB (decimal), rendered and written in 0.5 s.
+const PAGE_LIMIT_BYTES: u64 = 5_000_000;
+const PAGE_LIMIT_SECS: f64 = 0.5;
 
 /// The command a person would write by hand for `suite`, as README.md documents it: run
 /// from the repository root `root`, pytest's JUnit report at `<junit_dir>/<suite>.xml`.
@@ -569,9 +572,72 @@ impl Target {
     fn shown(&self, value: f64) -> String {
         match self.unit {
             "MB" => format!("{:.1} MB", value / 1e6),
+            "s" => format!("{value:.3} s"),
             _ => format!("{value:.2}x"),
         }
     }
+}
+
+/// `report.html` of a run with many tests: its size as written, and how long it takes to
+/// render from the run's record and write (median of 5), as recorded and with every test
+/// failing with a long traceback (the most a page has to show).
+struct PageFigures {
+    tests: usize,
+    written_bytes: u64,
+    secs: f64,
+    worst_bytes: u64,
+    worst_secs: f64,
+}
+
+fn page_figures(repo: &Path, tmp: &Path) -> anyhow::Result<PageFigures> {
+    use crate::report::run_record::{RunRecord, TestOutcome};
+    let out = repo.join("target").join("xtask");
+    let written = out.join("report.html");
+    let written_bytes = std::fs::metadata(&written)
+        .with_context(|| format!("reading {}", written.display()))?
+        .len();
+    let record_path = out.join("run.json");
+    let text = std::fs::read_to_string(&record_path)
+        .with_context(|| format!("reading {}", record_path.display()))?;
+    let record: RunRecord = serde_json::from_str(&text)
+        .with_context(|| format!("reading {}", record_path.display()))?;
+    let timed = |record: &RunRecord, name: &str| -> anyhow::Result<(u64, f64)> {
+        let path = tmp.join(name);
+        let mut walls = Vec::new();
+        let mut bytes = 0;
+        for _ in 0..5 {
+            let start = Instant::now();
+            let page = crate::report::html::render(record);
+            paths::write_atomically(&path, page.as_bytes())?;
+            walls.push(start.elapsed().as_secs_f64());
+            bytes = page.len() as u64;
+        }
+        Ok((bytes, median(&walls).unwrap_or_default()))
+    };
+    let (_, secs) = timed(&record, "report.html")?;
+    let mut worst = record.clone();
+    let traceback = "    assert value == expected\nE   AssertionError: not equal\n".repeat(160);
+    for suite in &mut worst.suites {
+        suite.counts.failed += suite.counts.passed;
+        suite.counts.passed = 0;
+        for test in &mut suite.tests {
+            test.outcome = TestOutcome::Failed;
+            for attempt in &mut test.attempts {
+                attempt.outcome = TestOutcome::Failed;
+                attempt.message = Some("assert 1 == 2 ".repeat(70));
+                attempt.kind = Some("AssertionError".into());
+                attempt.details = Some(traceback.clone());
+            }
+        }
+    }
+    let (worst_bytes, worst_secs) = timed(&worst, "report-all-failing.html")?;
+    Ok(PageFigures {
+        tests: record.suites.iter().map(|s| s.tests.len()).sum(),
+        written_bytes,
+        secs,
+        worst_bytes,
+        worst_secs,
+    })
 }
 
 fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
@@ -762,6 +828,19 @@ pub fn run(layout: &Layout, manifest: &Manifest, args: &BenchArgs) -> anyhow::Re
         }
     }
 
+    // 5b: report.html of the 20,000-test run, as written and rendered again from its record.
+    let page = page_figures(&many_root, &bench.tmp);
+    match &page {
+        Ok(page) => println!(
+            "  report.html, {} tests: {} bytes as written; rendered and written again in {:.3} s; \
+             every test failing: {} bytes in {:.3} s",
+            page.tests, page.written_bytes, page.secs, page.worst_bytes, page.worst_secs
+        ),
+        Err(err) => println!("  report.html of the 20,000-test run: {err:#}"),
+    }
+    let page = page.ok();
+    notes.push("report.html: the size of the page the 20,000-test run wrote; the time is the median of 5 renders of its run.json plus the atomic write (report::html::render, paths::write_atomically), in this process; `all failing` is the same record with every test failed, an 8 KB traceback and a 1 KB message each".to_string());
+
     // 6: 500 MB of output, once: the peak is what matters, not a median.
     let loud_root = bench.dir.join("loud");
     generate_repo(&loud_root, "loud", &loud_files())?;
@@ -903,6 +982,38 @@ pub fn run(layout: &Layout, manifest: &Manifest, args: &BenchArgs) -> anyhow::Re
             unit: "x",
             strict: false,
             failed_runs: failed(&[&loud_side[0], &loud_side[1]]),
+        },
+        Target {
+            name: "report.html, 20,000 tests: size",
+            value: page.as_ref().map(|p| p.written_bytes as f64),
+            limit: PAGE_LIMIT_BYTES as f64,
+            unit: "MB",
+            strict: false,
+            failed_runs: failed(&[&many[0]]),
+        },
+        Target {
+            name: "report.html, 20,000 tests: render + write",
+            value: page.as_ref().map(|p| p.secs),
+            limit: PAGE_LIMIT_SECS,
+            unit: "s",
+            strict: false,
+            failed_runs: failed(&[&many[0]]),
+        },
+        Target {
+            name: "report.html, 20,000 tests all failing: size",
+            value: page.as_ref().map(|p| p.worst_bytes as f64),
+            limit: PAGE_LIMIT_BYTES as f64,
+            unit: "MB",
+            strict: false,
+            failed_runs: failed(&[&many[0]]),
+        },
+        Target {
+            name: "report.html, 20,000 tests all failing: render + write",
+            value: page.as_ref().map(|p| p.worst_secs),
+            limit: PAGE_LIMIT_SECS,
+            unit: "s",
+            strict: false,
+            failed_runs: failed(&[&many[0]]),
         },
         Target {
             name: "peak memory of the xtask, a test printing 500 MB",

@@ -2,6 +2,7 @@
 
 pub mod actions_guard;
 pub mod github;
+pub mod html;
 pub mod junit;
 pub mod record;
 pub mod run_record;

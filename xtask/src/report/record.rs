@@ -14,6 +14,7 @@ use crate::model::{CaseStatus, StepRecord, TestCase};
 use crate::outcome::Outcome;
 use crate::paths::{write_atomically, Layout};
 use crate::redact::Redactor;
+use crate::report::html;
 use crate::report::run_record::{
     AttemptRecord, CommandRecord, EnvironmentRecord, HealthRecord, RerunOf, RunRecord,
     ServiceRecord, Status, SuiteRecord, TestOutcome, TestRecord, SCHEMA_VERSION,
@@ -41,14 +42,15 @@ pub fn write_without_suites(
         error: error.map(str::to_string),
         ..base(layout, started_at)
     };
-    write(layout, record, &redactor)
+    let record = write(layout, record, &redactor)?;
+    write_html(layout, &record)
 }
 
 /// The record of an invocation that is still running: if it is killed outright, this is
 /// what `run.json` says, never an older invocation's result.
 pub fn write_running(layout: &Layout, started_at: DateTime<FixedOffset>) -> anyhow::Result<()> {
     let record = base(layout, started_at);
-    write(layout, record, &Redactor::from_env(&[], &[]))
+    write(layout, record, &Redactor::from_env(&[], &[])).map(drop)
 }
 
 /// What every record holds: who, when, where; running, with nothing known yet.
@@ -83,8 +85,9 @@ fn base(layout: &Layout, started_at: DateTime<FixedOffset>) -> RunRecord {
 /// masking can never make the JSON invalid. The tests (tens of thousands in a large run)
 /// are masked already, as the sink built them, and are serialized as they are, without a
 /// second pass through `serde_json::Value`: that pass would cost more than the run's
-/// recording itself.
-fn write(layout: &Layout, mut record: RunRecord, redactor: &Redactor) -> anyhow::Result<()> {
+/// recording itself. Returns the record as written (masked), which is all the HTML report
+/// is rendered from.
+fn write(layout: &Layout, mut record: RunRecord, redactor: &Redactor) -> anyhow::Result<RunRecord> {
     record.peak_rss_bytes = peak_rss_bytes();
     let tests: Vec<Vec<TestRecord>> = record
         .suites
@@ -103,7 +106,14 @@ fn write(layout: &Layout, mut record: RunRecord, redactor: &Redactor) -> anyhow:
     let mut serializer = serde_json::Serializer::with_formatter(&mut text, Layered::new(4));
     serde::Serialize::serialize(&masked, &mut serializer).context("serializing run.json")?;
     text.push(b'\n');
-    write_atomically(&layout.run_record(), &text)
+    write_atomically(&layout.run_record(), &text)?;
+    Ok(masked)
+}
+
+/// Writes `report.html` beside run.json, from the record as written (masked).
+fn write_html(layout: &Layout, record: &RunRecord) -> anyhow::Result<()> {
+    let page = html::render(record);
+    write_atomically(&layout.html_report(), page.as_bytes())
 }
 
 /// JSON indented down to `levels` deep and compact below: each test (and each command) of
@@ -317,7 +327,8 @@ impl RecordSink {
             error: (!errors.is_empty()).then(|| errors.join("; ")),
             ..base(layout, self.info.started_at)
         };
-        write(layout, record, &self.redactor)
+        let record = write(layout, record, &self.redactor)?;
+        write_html(layout, &record)
     }
 }
 

@@ -638,3 +638,65 @@ pub fn default_signals(command: &mut Command) {
         });
     }
 }
+
+/// Debian's Chromium, installed with apt-get (as root) when it is missing. A test that
+/// needs a browser fails when there is none, it never skips.
+pub fn chromium() -> &'static Path {
+    static CHROMIUM: OnceLock<PathBuf> = OnceLock::new();
+    CHROMIUM.get_or_init(|| {
+        let found = || {
+            ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+                .into_iter()
+                .map(PathBuf::from)
+                .find(|p| p.is_file())
+        };
+        if let Some(path) = found() {
+            return path;
+        }
+        let apt = |args: &[&str]| {
+            Command::new("apt-get")
+                .args(args)
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false)
+        };
+        let installed =
+            apt(&["update"]) && apt(&["install", "-y", "--no-install-recommends", "chromium"]);
+        found().unwrap_or_else(|| {
+            panic!(
+                "the HTML report is tested in headless Chromium, and there is none: \
+                 `apt-get install -y chromium` {} (run the tests as root on a Debian-like \
+                 machine, or install Debian's `chromium` package first)",
+                if installed {
+                    "succeeded but installed no /usr/bin/chromium"
+                } else {
+                    "failed"
+                }
+            )
+        })
+    })
+}
+
+/// What headless Chromium made of an HTML page (tests/browser.py, over the DevTools
+/// protocol): every request, console message and log entry, and what the DOM shows; a
+/// full-page screenshot is written to `screenshot`.
+pub fn open_in_browser(page: &Path, screenshot: &Path) -> Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser.py");
+    let output = Command::new(uv())
+        .args(["run", "--isolated", "--no-project", "--", "python"])
+        .arg(&script)
+        .arg(chromium())
+        .arg(page)
+        .arg(screenshot)
+        .env_remove("VIRTUAL_ENV")
+        .output()
+        .expect("running tests/browser.py");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "Chromium could not open {}:\n{stderr}",
+        page.display()
+    );
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("its JSON: {e}\n{stderr}"))
+}
