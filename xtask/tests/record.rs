@@ -553,3 +553,65 @@ name = "calm""#,
         rerun.stderr
     );
 }
+
+/// run.json's `peak_rss_bytes` is the xtask's own: a parent that held 300 MB when it forked
+/// the xtask does not count. (`getrusage`'s `ru_maxrss` survives `execve`, so a benchmark
+/// that had just rendered a big report once read as a 250 MB xtask.)
+#[test]
+fn the_recorded_peak_memory_is_the_xtasks_own_not_its_forking_parents() {
+    let fixture = Fixture::new("record", "record-peak");
+    let command = fixture.command(&["test", "calm"]);
+    let spec = serde_json::json!({
+        "argv": std::iter::once(command.get_program())
+            .chain(command.get_args())
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect::<Vec<_>>(),
+        "cwd": command.get_current_dir().map(|d| d.to_string_lossy().into_owned()),
+        "env": command
+            .get_envs()
+            .map(|(k, v)| (k.to_string_lossy().into_owned(), v.map(|v| v.to_string_lossy().into_owned())))
+            .collect::<Vec<_>>(),
+    });
+    // A parent that touches 300 MB, then forks and execs the xtask (as a process-group
+    // spawner must: no vfork), and waits.
+    let script = r#"
+import json, os, sys
+spec = json.loads(sys.stdin.read())
+fat = bytearray(300 * 1024 * 1024)
+for i in range(0, len(fat), 4096):
+    fat[i] = 1
+env = dict(os.environ)
+for key, value in spec["env"]:
+    if value is None:
+        env.pop(key, None)
+    else:
+        env[key] = value
+pid = os.fork()
+if pid == 0:
+    if spec["cwd"]:
+        os.chdir(spec["cwd"])
+    os.execve(spec["argv"][0], spec["argv"], env)
+_, status = os.waitpid(pid, 0)
+sys.exit(os.waitstatus_to_exitcode(status))
+"#;
+    let mut parent = std::process::Command::new("python3");
+    parent
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped());
+    default_signals(&mut parent);
+    let mut child = parent.spawn().expect("python3 runs");
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), spec.to_string().as_bytes()).unwrap();
+    drop(child.stdin.take());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(i32::from(exit_codes::OK)), "{status:?}");
+
+    let record = typed_record(&fixture);
+    assert_eq!(suite(&record, "calm").outcome, "passed");
+    let peak = record
+        .peak_rss_bytes
+        .expect("run.json has the xtask's peak");
+    assert!(
+        (1_000_000..100_000_000).contains(&peak),
+        "the xtask's own peak is a few MB, never the parent's 300 MB: {peak} bytes"
+    );
+}

@@ -173,20 +173,13 @@ fn run_polling_peak(
         // The high-water mark only grows; a zombie has none, so keep the last one read.
         if let Some(hwm) = std::fs::read_to_string(&status_file)
             .ok()
-            .and_then(|s| vm_hwm_bytes(&s))
+            .and_then(|s| crate::report::record::vm_hwm_bytes(&s))
         {
             peak = Some(peak.map_or(hwm, |p: u64| p.max(hwm)));
         }
         std::thread::sleep(POLL);
     };
     Ok((Failure::of(status, shell_line(invocation), log), peak))
-}
-
-/// `VmHWM:   1234 kB` from `/proc/<pid>/status`, in bytes.
-fn vm_hwm_bytes(status: &str) -> Option<u64> {
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
 }
 
 /// User plus system time of every child waited for so far (and of their waited-for
@@ -862,7 +855,7 @@ pub fn run(layout: &Layout, manifest: &Manifest, args: &BenchArgs) -> anyhow::Re
         .and_then(|text| serde_json::from_str::<crate::report::run_record::RunRecord>(&text).ok())
         .and_then(|record| record.peak_rss_bytes);
     let (peak, peak_source) = match (recorded, polled) {
-        (Some(bytes), _) => (Some(bytes), "run.json peak_rss_bytes (getrusage RUSAGE_SELF ru_maxrss of the xtask)"),
+        (Some(bytes), _) => (Some(bytes), "run.json peak_rss_bytes (VmHWM of the xtask's own image, /proc/self/status)"),
         (None, Some(bytes)) => (Some(bytes), "polled /proc/<pid>/status VmHWM of the xtask every 20 ms (run.json has no peak_rss_bytes)"),
         (None, None) => (None, "unknown: run.json has no peak_rss_bytes and /proc could not be read"),
     };
@@ -1299,9 +1292,9 @@ mod tests {
         assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
         assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), Some(2.5));
         assert_eq!(
-            vm_hwm_bytes("Name:\tx\nVmHWM:\t    2048 kB\n"),
+            crate::report::record::vm_hwm_bytes("Name:\tx\nVmHWM:\t    2048 kB\n"),
             Some(2048 * 1024)
         );
-        assert_eq!(vm_hwm_bytes("Name:\tx\n"), None);
+        assert_eq!(crate::report::record::vm_hwm_bytes("Name:\tx\n"), None);
     }
 }

@@ -519,7 +519,17 @@ pub fn previous_durations(layout: &Layout) -> std::collections::HashMap<String, 
 }
 
 /// The xtask's own peak resident memory (not its children's), for the benchmark.
+///
+/// On Linux, the high-water mark of this process image (`VmHWM` in `/proc/self/status`):
+/// `getrusage`'s `ru_maxrss` survives `execve`, so it would also count what the parent
+/// held when it forked us (a benchmark that had just rendered a big report read as 250 MB
+/// of ours). Elsewhere, `ru_maxrss`.
 pub fn peak_rss_bytes() -> Option<u64> {
+    if cfg!(target_os = "linux") {
+        return std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|status| vm_hwm_bytes(&status));
+    }
     // SAFETY: getrusage fills the struct it is given and reads nothing else.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: as above; `usage` is a valid, writable rusage.
@@ -527,12 +537,19 @@ pub fn peak_rss_bytes() -> Option<u64> {
         return None;
     }
     let max = u64::try_from(usage.ru_maxrss).ok()?;
-    // Linux reports KiB, macOS bytes.
+    // macOS reports bytes, the BSDs KiB.
     Some(if cfg!(target_os = "macos") {
         max
     } else {
         max * 1024
     })
+}
+
+/// `VmHWM:   1234 kB` from a `/proc/<pid>/status` text, in bytes.
+pub fn vm_hwm_bytes(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kb.checked_mul(1024)
 }
 
 fn step(start: DateTime<FixedOffset>, step: &StepRecord) -> CommandRecord {
