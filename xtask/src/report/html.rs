@@ -36,25 +36,6 @@ const MAX_SHORT_MESSAGE: usize = 200;
 /// Any other text (a name, a command line, a variable).
 const MAX_TEXT: usize = 1024;
 
-fn name(outcome: TestOutcome) -> &'static str {
-    match outcome {
-        TestOutcome::Passed => "passed",
-        TestOutcome::Failed => "failed",
-        TestOutcome::Error => "error",
-        TestOutcome::Skipped => "skipped",
-        TestOutcome::Flaky => "flaky",
-    }
-}
-
-/// What a test is called on the page: its node id, else pytest's classname and name.
-fn label(test: &TestRecord) -> String {
-    match &test.node_id {
-        Some(id) => id.clone(),
-        None if test.classname.is_empty() => test.name.clone(),
-        None => format!("{}::{}", test.classname, test.name),
-    }
-}
-
 fn failed(test: &TestRecord) -> bool {
     matches!(test.outcome, TestOutcome::Failed | TestOutcome::Error)
 }
@@ -280,7 +261,7 @@ fn failures(out: &mut String, suites: &[Suite]) {
         }
         if listed {
             out.push_str("<li class=\"failure-item\"><code>");
-            esc(out, &label(test), MAX_TEXT);
+            esc(out, &test.label(), MAX_TEXT);
             out.push_str("</code> <span class=\"loc\">");
             esc(out, &location(test).unwrap_or_default(), MAX_TEXT);
             out.push_str("</span> ");
@@ -291,11 +272,11 @@ fn failures(out: &mut String, suites: &[Suite]) {
             continue;
         }
         out.push_str("<div class=\"failure failure-item\"><h3><span class=\"badge ");
-        out.push_str(&class("o", name(test.outcome)));
+        out.push_str(&class("o", test.outcome.name()));
         out.push_str("\">");
-        out.push_str(name(test.outcome));
+        out.push_str(test.outcome.name());
         out.push_str("</span> <code>");
-        esc(out, &label(test), MAX_TEXT);
+        esc(out, &test.label(), MAX_TEXT);
         out.push_str("</code></h3><p class=\"loc\">suite ");
         esc(out, &suite.name, MAX_TEXT);
         if let Some(location) = location(test) {
@@ -418,7 +399,7 @@ fn timeline(out: &mut String, record: &RunRecord, suites: &[Suite]) {
             .max_by(|a, b| a.1.total_cmp(&b.1));
         if let Some((test, duration)) = slowest {
             out.push_str("; its slowest test <code>");
-            esc(out, &label(test), MAX_TEXT);
+            esc(out, &test.label(), MAX_TEXT);
             let _ = write!(out, "</code>, {}", secs(duration));
         }
         out.push_str(".</p>\n");
@@ -560,15 +541,15 @@ fn test_bars(out: &mut String, tests: &[TestRecord], y: f64, scale: f64, x: &dyn
         let _ = write!(
             out,
             "<rect class=\"test {}\" x=\"{:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{TEST_ROW}\"><title>",
-            class("", name(attempt.outcome)),
+            class("", attempt.outcome.name()),
             x(start),
             duration * scale
         );
-        esc(out, &label(test), MAX_TEXT);
+        esc(out, &test.label(), MAX_TEXT);
         let _ = writeln!(
             out,
             ": {} in {}</title></rect>",
-            name(attempt.outcome),
+            attempt.outcome.name(),
             secs(duration)
         );
     }
@@ -626,7 +607,7 @@ fn flaky(out: &mut String, suites: &[Suite]) {
     );
     for (suite, test) in flaky.iter().take(LISTED_FLAKY) {
         out.push_str("<tr class=\"flaky-test\"><td><code>");
-        esc(out, &label(test), MAX_TEXT);
+        esc(out, &test.label(), MAX_TEXT);
         out.push_str("</code><br><span class=\"loc\">");
         esc(out, &location(test).unwrap_or_default(), MAX_TEXT);
         out.push_str("</span></td><td>");
@@ -636,8 +617,8 @@ fn flaky(out: &mut String, suites: &[Suite]) {
             let _ = write!(
                 out,
                 "<li><span class=\"badge {}\">{}</span> {}",
-                class("o", name(attempt.outcome)),
-                name(attempt.outcome),
+                class("o", attempt.outcome.name()),
+                attempt.outcome.name(),
                 attempt.duration_secs.map_or(String::new(), secs)
             );
             if let Some(message) = &attempt.message {
@@ -683,14 +664,14 @@ fn slowest(out: &mut String, suites: &[Suite]) {
     out.push_str("<table><thead><tr><th class=\"n\">time</th><th>test</th><th>suite</th><th>outcome</th></tr></thead><tbody>\n");
     for (suite, test, duration) in timed {
         let _ = write!(out, "<tr><td class=\"n\">{}</td><td><code>", secs(duration));
-        esc(out, &label(test), MAX_TEXT);
+        esc(out, &test.label(), MAX_TEXT);
         out.push_str("</code></td><td>");
         esc(out, &suite.name, MAX_TEXT);
         let _ = writeln!(
             out,
             "</td><td><span class=\"badge {}\">{}</span></td></tr>",
-            class("o", name(test.outcome)),
-            name(test.outcome)
+            class("o", test.outcome.name()),
+            test.outcome.name()
         );
     }
     out.push_str("</tbody></table>\n");

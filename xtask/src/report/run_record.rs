@@ -158,6 +158,30 @@ pub enum TestOutcome {
     Flaky,
 }
 
+impl TestOutcome {
+    /// Its name, as run.json writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            TestOutcome::Passed => "passed",
+            TestOutcome::Failed => "failed",
+            TestOutcome::Error => "error",
+            TestOutcome::Skipped => "skipped",
+            TestOutcome::Flaky => "flaky",
+        }
+    }
+}
+
+impl TestRecord {
+    /// What the test is called in a report: its node id, else pytest's classname and name.
+    pub fn label(&self) -> String {
+        match &self.node_id {
+            Some(id) => id.clone(),
+            None if self.classname.is_empty() => self.name.clone(),
+            None => format!("{}::{}", self.classname, self.name),
+        }
+    }
+}
+
 /// How one attempt of a test went.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema), schemars(deny_unknown_fields))]

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::report::run_record::{RunRecord, ServiceRecord, SuiteRecord, TestOutcome, TestRecord};
+use crate::report::run_record::{RunRecord, ServiceRecord, SuiteRecord, TestRecord};
 
 /// The whole trace file: `{"traceEvents": [...], ...}`.
 #[derive(Debug, Serialize)]
@@ -308,7 +308,7 @@ fn suite_events(suite: &SuiteRecord, window: Window, tid: u32, events: &mut Vec<
         .tests
         .iter()
         .filter(|t| t.attempts.iter().all(|a| a.started_offset_secs.is_none()))
-        .map(test_name)
+        .map(TestRecord::label)
         .collect();
     events.push(span(
         suite.name.clone(),
@@ -381,9 +381,9 @@ fn suite_events(suite: &SuiteRecord, window: Window, tid: u32, events: &mut Vec<
     for (attempt_window, i) in laid {
         let (test, k, attempt) = attempts[i];
         let name = if k == 0 {
-            test_name(test)
+            test.label()
         } else {
-            format!("{} (retry {k})", test_name(test))
+            format!("{} (retry {k})", test.label())
         };
         events.push(span(
             name,
@@ -394,28 +394,12 @@ fn suite_events(suite: &SuiteRecord, window: Window, tid: u32, events: &mut Vec<
                 node_id: test.node_id.clone(),
                 file: test.file.clone(),
                 line: test.line,
-                outcome: Some(outcome_name(attempt.outcome).into()),
+                outcome: Some(attempt.outcome.name().into()),
                 attempt: Some(k + 1),
                 message: attempt.message.clone(),
                 ..Args::default()
             },
         ));
-    }
-}
-
-fn test_name(test: &TestRecord) -> String {
-    test.node_id
-        .clone()
-        .unwrap_or_else(|| format!("{}::{}", test.classname, test.name))
-}
-
-fn outcome_name(outcome: TestOutcome) -> &'static str {
-    match outcome {
-        TestOutcome::Passed => "passed",
-        TestOutcome::Failed => "failed",
-        TestOutcome::Error => "error",
-        TestOutcome::Skipped => "skipped",
-        TestOutcome::Flaky => "flaky",
     }
 }
 
