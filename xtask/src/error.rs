@@ -7,6 +7,14 @@ use crate::exit_codes;
 use crate::manifest::ManifestError;
 use crate::outcome::Outcome;
 
+/// A run record that cannot be read is named by the command line (`--rerun`, `replay`,
+/// `trace`): a usage error.
+impl From<xtask_data::run_record::LoadError> for Error {
+    fn from(err: xtask_data::run_record::LoadError) -> Error {
+        Error::Usage(err.0)
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The command line asked for something that does not exist or cannot be: an unknown

@@ -514,39 +514,7 @@ pub fn has_exited(child: u32) -> bool {
     waited != 0 || unsafe { info.si_pid() } != 0
 }
 
-/// How a process ended, for people: "exited with 1", "was killed by signal 9 (SIGKILL)".
-pub fn describe(code: Option<i32>, signal: Option<i32>) -> String {
-    match (code, signal) {
-        (Some(code), _) => format!("exited with {code}"),
-        (None, Some(sig)) => format!("was killed by signal {sig}{}", signal_name(sig)),
-        (None, None) => "ended without a status".to_string(),
-    }
-}
-
-/// ` (SIGABRT)` for the signals a test process commonly dies of, numbered as on this system
-/// (SIGBUS is 7 on Linux and 10 on macOS), else "".
-pub fn signal_name(sig: i32) -> &'static str {
-    match sig {
-        libc::SIGHUP => " (SIGHUP)",
-        libc::SIGINT => " (SIGINT)",
-        libc::SIGQUIT => " (SIGQUIT)",
-        libc::SIGILL => " (SIGILL)",
-        libc::SIGTRAP => " (SIGTRAP)",
-        libc::SIGABRT => " (SIGABRT)",
-        libc::SIGBUS => " (SIGBUS)",
-        libc::SIGFPE => " (SIGFPE)",
-        libc::SIGKILL => " (SIGKILL)",
-        libc::SIGUSR1 => " (SIGUSR1)",
-        libc::SIGSEGV => " (SIGSEGV)",
-        libc::SIGUSR2 => " (SIGUSR2)",
-        libc::SIGPIPE => " (SIGPIPE)",
-        libc::SIGALRM => " (SIGALRM)",
-        libc::SIGTERM => " (SIGTERM)",
-        libc::SIGXCPU => " (SIGXCPU)",
-        libc::SIGSYS => " (SIGSYS)",
-        _ => "",
-    }
-}
+pub use crate::model::{describe, signal_name};
 
 #[cfg(test)]
 mod tests {

@@ -15,25 +15,8 @@ use crate::paths::{write_atomically, Layout};
 use crate::plan::SuitePlan;
 use crate::redact::Redactor;
 
-/// lxml refuses text nodes over 10,000,000 bytes; stay well below, and keep the whole in
-/// the suite's log.
-pub const MAX_TEXT_BYTES: usize = 1 << 20;
-
-/// Text as consumers can read it (`crate::text::readable`, tabs expanded), capped in size.
-pub fn xml_text(text: &str) -> XmlString {
-    let mut text = crate::text::expand_tabs(crate::text::readable(text));
-    if text.len() > MAX_TEXT_BYTES {
-        let mut cut = text.len() - MAX_TEXT_BYTES;
-        while !text.is_char_boundary(cut) {
-            cut += 1;
-        }
-        text = format!(
-            "[xtask: the first {cut} bytes were cut to keep this report readable; the suite's log has everything]\n{}",
-            &text[cut..]
-        );
-    }
-    XmlString::new(text)
-}
+pub use crate::junit_xml::write::xml_text;
+pub use crate::junit_xml::MAX_TEXT_BYTES;
 
 pub struct JunitSink {
     layout: Layout,

@@ -5,6 +5,8 @@ pub mod github;
 pub mod html;
 pub mod junit;
 pub mod record;
-pub mod run_record;
 pub mod terminal;
 pub mod trace;
+
+/// run.json as types, in the optimised data crate (xtask/data/src/run_record.rs).
+pub use xtask_data::run_record;

@@ -199,7 +199,7 @@ impl StepRecord {
     pub fn describe(&self) -> String {
         match &self.skipped {
             Some(why) => format!("skipped ({why})"),
-            None => crate::process::describe(self.exit_code, self.signal),
+            None => describe(self.exit_code, self.signal),
         }
     }
 }
@@ -229,4 +229,38 @@ impl SuiteResult {
 /// The wall clock, as the model records it (with its offset, for JUnit and run.json).
 pub fn now() -> DateTime<FixedOffset> {
     DateTime::<Utc>::from(std::time::SystemTime::now()).fixed_offset()
+}
+
+/// How a process ended, for people: "exited with 1", "was killed by signal 9 (SIGKILL)".
+pub fn describe(code: Option<i32>, signal: Option<i32>) -> String {
+    match (code, signal) {
+        (Some(code), _) => format!("exited with {code}"),
+        (None, Some(sig)) => format!("was killed by signal {sig}{}", signal_name(sig)),
+        (None, None) => "ended without a status".to_string(),
+    }
+}
+
+/// ` (SIGABRT)` for the signals a test process commonly dies of, numbered as on this system
+/// (SIGBUS is 7 on Linux and 10 on macOS), else "".
+pub fn signal_name(sig: i32) -> &'static str {
+    match sig {
+        libc::SIGHUP => " (SIGHUP)",
+        libc::SIGINT => " (SIGINT)",
+        libc::SIGQUIT => " (SIGQUIT)",
+        libc::SIGILL => " (SIGILL)",
+        libc::SIGTRAP => " (SIGTRAP)",
+        libc::SIGABRT => " (SIGABRT)",
+        libc::SIGBUS => " (SIGBUS)",
+        libc::SIGFPE => " (SIGFPE)",
+        libc::SIGKILL => " (SIGKILL)",
+        libc::SIGUSR1 => " (SIGUSR1)",
+        libc::SIGSEGV => " (SIGSEGV)",
+        libc::SIGUSR2 => " (SIGUSR2)",
+        libc::SIGPIPE => " (SIGPIPE)",
+        libc::SIGALRM => " (SIGALRM)",
+        libc::SIGTERM => " (SIGTERM)",
+        libc::SIGXCPU => " (SIGXCPU)",
+        libc::SIGSYS => " (SIGSYS)",
+        _ => "",
+    }
 }

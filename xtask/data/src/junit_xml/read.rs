@@ -39,10 +39,9 @@ pub struct Limits {
     pub tail: usize,
 }
 
-/// pytest's report: lxml refuses text nodes over 10,000,000 bytes; stay well below, and
-/// keep the whole in the suite's log.
+/// pytest's report: texts cut to [`super::MAX_TEXT_BYTES`], the whole kept in the suite's log.
 pub const PYTEST: Limits = Limits {
-    max_text: 1 << 20,
+    max_text: super::MAX_TEXT_BYTES,
     head: 64 << 10,
     tail: 900 << 10,
 };

@@ -349,8 +349,8 @@ mod tests {
     use std::io::{self, Write};
 
     /// Real pytest 9.2 output for `tests/data/pytest-9.2-outcomes.py`.
-    const OUTCOMES: &str = include_str!("../tests/data/pytest-9.2-outcomes.xml");
-    const COLLECTION_ERROR: &str = include_str!("../tests/data/pytest-9.2-collection-error.xml");
+    const OUTCOMES: &str = include_str!("../../tests/data/pytest-9.2-outcomes.xml");
+    const COLLECTION_ERROR: &str = include_str!("../../tests/data/pytest-9.2-collection-error.xml");
 
     fn same(text: &str) -> String {
         text.to_string()
@@ -406,7 +406,7 @@ mod tests {
         assert_eq!(passes.file.as_deref(), Some("pkg/tests/test_sample.py"));
         // pytest wrote 16 for the `def` on line 17 of the source.
         assert_eq!(passes.line, Some(17));
-        let source = include_str!("../tests/data/pytest-9.2-outcomes.py");
+        let source = include_str!("../../tests/data/pytest-9.2-outcomes.py");
         assert_eq!(
             source.lines().nth(16).unwrap(),
             "def test_passes(record_property):"
@@ -494,7 +494,7 @@ mod tests {
     }
 
     /// Real pytest 9.2 output for `tests/data/pytest-9.2-fidelity.py`.
-    const FIDELITY: &str = include_str!("../tests/data/pytest-9.2-fidelity.xml");
+    const FIDELITY: &str = include_str!("../../tests/data/pytest-9.2-fidelity.xml");
 
     #[test]
     fn a_failure_then_a_teardown_error_is_one_case_with_both() {

@@ -313,6 +313,22 @@ fn earlier_attempt<W: Write>(w: &mut Writer<W>, rerun: &TestRerun, flaky: bool) 
     end(w, name)
 }
 
+/// Text as consumers can read it (`crate::text::readable`, tabs expanded), capped in size.
+pub fn xml_text(text: &str) -> XmlString {
+    let mut text = crate::text::expand_tabs(crate::text::readable(text));
+    if text.len() > super::MAX_TEXT_BYTES {
+        let mut cut = text.len() - super::MAX_TEXT_BYTES;
+        while !text.is_char_boundary(cut) {
+            cut += 1;
+        }
+        text = format!(
+            "[xtask: the first {cut} bytes were cut to keep this report readable; the suite's log has everything]\n{}",
+            &text[cut..]
+        );
+    }
+    XmlString::new(text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -389,7 +405,7 @@ mod tests {
     #[test]
     fn control_characters_are_shown_and_the_file_is_well_formed() {
         // The sink's text: escapes removed, controls as pictures, tabs as spaces.
-        let text = crate::report::junit::xml_text("a\tb\x1b[31mred\x1b[0m \x07 \x00 \u{FFFE}");
+        let text = xml_text("a\tb\x1b[31mred\x1b[0m \x07 \x00 \u{FFFE}");
         let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
         status.set_message(text.clone());
         status.set_description(text.clone());
