@@ -209,8 +209,10 @@ pub struct ListArgs {
     /// for GitHub Actions' `fromJSON(...)` and GitLab's `parallel:matrix`.
     #[arg(long)]
     pub matrix: bool,
-    /// Only the suites whose inputs changed since this git ref, each with why.
-    #[arg(long, value_name = "REF", conflicts_with_all = ["json", "matrix"])]
+    /// Only the suites whose inputs changed since this git ref, each with why: every suite
+    /// as changed or unchanged; with `--json` or `--matrix`, only the selected suites, each
+    /// with a `why` key.
+    #[arg(long, value_name = "REF")]
     pub changed_since: Option<String>,
     /// With `--matrix`: N entries per suite (at most 256), whose commands carry
     /// `--partition hash:K/N`.

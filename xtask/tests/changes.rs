@@ -227,3 +227,81 @@ fn when_git_cannot_answer_every_suite_is_selected_with_a_warning() {
     let run = fixture.run(&["list", "--changed-since", "no-such-ref"]);
     assert_eq!(exit_codes::name(run.code), "USAGE_ERROR", "{}", run.stderr);
 }
+
+/// A pipeline builds its matrix from the affected suites only: `--matrix` and `--json`
+/// combine with `--changed-since`, each entry saying why; git's answer that cannot be read
+/// selects every suite, never none; and partitions split only what is selected.
+#[test]
+fn an_affected_matrix_holds_the_changed_suites_each_with_why() {
+    let fixture = Fixture::empty("changes-matrix");
+    let root = &fixture.root;
+    two_suites(root);
+    git(root, &["init", "-q"]);
+    git(root, &["add", "-A"]);
+    git(root, &["commit", "-q", "-m", "base"]);
+    // A file name that would read as a workflow command if it reached a log unguarded.
+    write(root, "beta/tests/::error::forged.py", "X = 1\n");
+
+    let matrix = |extra: &[&str]| {
+        let mut args = vec!["list", "--matrix", "--changed-since", "HEAD"];
+        args.extend_from_slice(extra);
+        let run = fixture.run(&args);
+        assert_eq!(exit_codes::name(run.code), "OK", "{}", run.stderr);
+        let value: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+        value["include"].as_array().unwrap().clone()
+    };
+    let include = matrix(&[]);
+    assert_eq!(include.len(), 1, "{include:?}");
+    assert_eq!(include[0]["suite"], "beta");
+    assert_eq!(include[0]["command"], "cargo xtask test beta");
+    let why = include[0]["why"].as_str().unwrap();
+    assert!(
+        why.contains("beta/tests/::error::forged.py changed"),
+        "{why}"
+    );
+
+    let include = matrix(&["--partitions", "3"]);
+    let names: Vec<&str> = include
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["beta-1-of-3", "beta-2-of-3", "beta-3-of-3"]);
+    assert!(include.iter().all(|e| e["why"].as_str() == Some(why)));
+
+    let run = fixture.run(&["list", "--json", "--changed-since", "HEAD"]);
+    assert_eq!(exit_codes::name(run.code), "OK", "{}", run.stderr);
+    let suites: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let suites = suites.as_array().unwrap();
+    assert_eq!(suites.len(), 1, "{suites:?}");
+    assert_eq!(suites[0]["name"], "beta");
+    assert_eq!(suites[0]["why"].as_str(), Some(why));
+
+    // Nothing changed: an empty matrix, which the pipeline skips (never a suite run for
+    // nothing, never an error).
+    std::fs::remove_file(root.join("beta/tests/::error::forged.py")).unwrap();
+    assert!(matrix(&[]).is_empty());
+
+    // Without --changed-since, every suite and no `why`.
+    let run = fixture.run(&["list", "--matrix"]);
+    let value: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    let include = value["include"].as_array().unwrap();
+    assert_eq!(include.len(), 2);
+    assert!(include.iter().all(|e| e.get("why").is_none()));
+
+    // Not a git work tree: every suite, each saying why, and a warning.
+    let fixture = Fixture::empty("changes-matrix-no-git");
+    two_suites(&fixture.root);
+    let run = fixture.run(&["list", "--matrix", "--changed-since", "HEAD"]);
+    assert_eq!(exit_codes::name(run.code), "OK", "{}", run.stderr);
+    assert!(
+        run.stderr.contains("every suite is selected"),
+        "{}",
+        run.stderr
+    );
+    let value: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    let include = value["include"].as_array().unwrap();
+    assert_eq!(include.len(), 2);
+    assert!(include
+        .iter()
+        .all(|e| e["why"].as_str().unwrap().contains("could not be read")));
+}

@@ -1,4 +1,5 @@
-//! `cargo xtask list [--json | --matrix [--partitions N]]`: the suites of the manifest.
+//! `cargo xtask list [--json | --matrix [--partitions N]] [--changed-since REF]`: the suites
+//! of the manifest, or only those whose inputs changed, each with why.
 
 use serde_json::json;
 
@@ -10,36 +11,66 @@ impl ListArgs {
     pub fn run(self, layout: &crate::paths::Layout, manifest: &Manifest) -> anyhow::Result<()> {
         let all: Vec<&Suite> = manifest.suites.iter().collect();
         let redactor = crate::session::redactor(manifest, &all);
-        if let Some(reference) = &self.changed_since {
-            let changes = crate::changes::Changes::since(&layout.root, reference)?;
-            if let Some(why) = changes.unreadable() {
-                eprintln!(
-                    "xtask: warning: --changed-since {reference}: {why}; every suite is selected"
-                );
+        // With --changed-since, the suites it selects and why (every suite when git's answer
+        // cannot be read: never none).
+        let selection = match &self.changed_since {
+            None => None,
+            Some(reference) => {
+                let changes = crate::changes::Changes::since(&layout.root, reference)?;
+                if let Some(why) = changes.unreadable() {
+                    eprintln!(
+                        "xtask: warning: --changed-since {reference}: {why}; every suite is selected"
+                    );
+                }
+                let why: Vec<Option<String>> = manifest
+                    .suites
+                    .iter()
+                    .map(|suite| changes.why(suite, &layout.root))
+                    .collect();
+                Some((reference, why))
             }
-            for suite in &manifest.suites {
-                let line = match changes.why(suite, &layout.root) {
-                    Some(why) => format!("{}  changed: {why}", suite.name),
-                    None => format!("{}  unchanged since {reference}", suite.name),
-                };
-                println!("{}", redactor.text(&line));
-            }
-            return Ok(());
-        }
+        };
+        let why_of = |suite: &Suite| -> Option<Option<&str>> {
+            let (_, why) = selection.as_ref()?;
+            let index = manifest.suites.iter().position(|s| s.name == suite.name)?;
+            Some(why[index].as_deref())
+        };
         if self.matrix {
             // Masked as values, like `--json`; one line, so a CI step can put it in an output.
-            let matrix = redactor.json(matrix(manifest, self.partitions));
+            let matrix = redactor.json(matrix(manifest, self.partitions, &why_of));
             println!("{}", actions_guard::json(&serde_json::to_string(&matrix)?));
             return Ok(());
         }
         if self.json {
-            let suites: Vec<_> = manifest.suites.iter().map(suite_json).collect();
+            let suites: Vec<_> = manifest
+                .suites
+                .iter()
+                .filter_map(|suite| match why_of(suite) {
+                    None => Some(suite_json(suite)),
+                    Some(None) => None,
+                    Some(Some(why)) => {
+                        let mut object = suite_json(suite);
+                        object["why"] = why.into();
+                        Some(object)
+                    }
+                })
+                .collect();
             // Masked as values: a suite's `env` may hold a secret or a URL with a password.
             let suites = redactor.json(serde_json::Value::Array(suites));
             println!(
                 "{}",
                 actions_guard::json(&serde_json::to_string_pretty(&suites)?)
             );
+            return Ok(());
+        }
+        if let Some((reference, _)) = &selection {
+            for suite in &manifest.suites {
+                let line = match why_of(suite).flatten() {
+                    Some(why) => format!("{}  changed: {why}", suite.name),
+                    None => format!("{}  unchanged since {reference}", suite.name),
+                };
+                println!("{}", redactor.text(&line));
+            }
             return Ok(());
         }
         let widest = |field: fn(&Suite) -> &str| {
@@ -77,10 +108,17 @@ impl ListArgs {
 /// The CI matrix: one entry per suite `cargo xtask ci` runs (the groups of `ci-groups`,
 /// every group when absent; per suite and partition with `partitions`), each
 /// with a `name` unique among them, the suite, its group and the command that runs it.
+/// `why` says, per suite, `None` when every suite is listed, else `Some(None)` for a suite
+/// left out and `Some(Some(why))` for one selected (`--changed-since`), whose entries then
+/// carry `why`.
 /// A new object rather than a change of `--json`'s array: GitHub's `matrix.include` and
 /// GitLab's `parallel:matrix` want flat string values under an `include` key, and
 /// `--json`'s readers keep what they read.
-pub fn matrix(manifest: &Manifest, partitions: Option<u32>) -> serde_json::Value {
+pub fn matrix<'a>(
+    manifest: &Manifest,
+    partitions: Option<u32>,
+    why: &dyn Fn(&Suite) -> Option<Option<&'a str>>,
+) -> serde_json::Value {
     let mut include = Vec::new();
     let in_ci = |group: &String| {
         manifest
@@ -89,22 +127,32 @@ pub fn matrix(manifest: &Manifest, partitions: Option<u32>) -> serde_json::Value
             .is_none_or(|groups| groups.contains(group))
     };
     for suite in manifest.suites.iter().filter(|s| in_ci(&s.group)) {
+        let selected = why(suite);
+        if selected == Some(None) {
+            continue;
+        }
         let command = format!("cargo xtask test {}", suite.name);
+        let with_why = |mut entry: serde_json::Value| {
+            if let Some(Some(why)) = selected {
+                entry["why"] = why.into();
+            }
+            entry
+        };
         match partitions {
-            None => include.push(json!({
+            None => include.push(with_why(json!({
                 "name": suite.name,
                 "suite": suite.name,
                 "group": suite.group,
                 "command": command,
-            })),
+            }))),
             Some(n) => include.extend((1..=n).map(|k| {
-                json!({
+                with_why(json!({
                     "name": format!("{}-{k}-of-{n}", suite.name),
                     "suite": suite.name,
                     "group": suite.group,
                     "partition": format!("hash:{k}/{n}"),
                     "command": format!("{command} --partition hash:{k}/{n}"),
-                })
+                }))
             })),
         }
     }
@@ -157,13 +205,13 @@ mod tests {
     fn the_matrix_has_an_entry_per_suite_or_per_suite_and_partition() {
         let manifest = Manifest::for_tests(&[("green", "one"), ("red", "two")]);
         assert_eq!(
-            matrix(&manifest, None),
+            matrix(&manifest, None, &|_| None),
             json!({"include": [
                 {"name": "green", "suite": "green", "group": "one", "command": "cargo xtask test green"},
                 {"name": "red", "suite": "red", "group": "two", "command": "cargo xtask test red"},
             ]})
         );
-        let split = matrix(&manifest, Some(2));
+        let split = matrix(&manifest, Some(2), &|_| None);
         let commands: Vec<&str> = split["include"]
             .as_array()
             .unwrap()
@@ -183,10 +231,25 @@ mod tests {
         // Only the suites `ci` runs.
         let mut manifest = manifest;
         manifest.ci_groups = Some(vec!["two".into()]);
-        assert_eq!(matrix(&manifest, None)["include"][0]["suite"], "red");
         assert_eq!(
-            matrix(&manifest, None)["include"].as_array().unwrap().len(),
+            matrix(&manifest, None, &|_| None)["include"][0]["suite"],
+            "red"
+        );
+        assert_eq!(
+            matrix(&manifest, None, &|_| None)["include"]
+                .as_array()
+                .unwrap()
+                .len(),
             1
+        );
+        // --changed-since: only the selected suites, each with why.
+        manifest.ci_groups = None;
+        let why = |suite: &Suite| Some((suite.name == "red").then_some("tests/x.py changed"));
+        assert_eq!(
+            matrix(&manifest, None, &why),
+            json!({"include": [
+                {"name": "red", "suite": "red", "group": "two", "command": "cargo xtask test red", "why": "tests/x.py changed"},
+            ]})
         );
     }
 }
