@@ -232,9 +232,17 @@ pub fn plan_env(suite: &Suite, layout: &Layout, uv: &Path, facts: &Facts) -> Env
     let dir = Path::new(&suite.dir);
     let python_version = dir.join(".python-version");
     let (kind, mut words, mut files) = match &suite.environment {
-        Environment::Project { extras } => {
+        Environment::Project {
+            extras,
+            groups,
+            default_groups,
+        } => {
             let mut words = vec![format!("project:{}", suite.dir)];
             words.extend(extras.iter().map(|e| format!("extra:{e}")));
+            words.extend(groups.iter().map(|g| format!("group:{g}")));
+            if !default_groups {
+                words.push("no-default-groups".into());
+            }
             let mut files = vec![("pyproject.toml", dir.join("pyproject.toml"))];
             // A uv workspace member is built from the workspace root's lock, and the root's
             // pyproject.toml (its members, its sources) shapes what that lock resolves.
@@ -294,7 +302,7 @@ pub fn plan_env(suite: &Suite, layout: &Layout, uv: &Path, facts: &Facts) -> Env
     let at =
         |argv: Vec<String>, env: Vec<(String, String)>| Invocation::new(argv, &layout.root, env);
     let build = match &suite.environment {
-        Environment::Project { extras } => {
+        Environment::Project { .. } => {
             let mut argv = vec![
                 uv.clone(),
                 "sync".into(),
@@ -302,9 +310,7 @@ pub fn plan_env(suite: &Suite, layout: &Layout, uv: &Path, facts: &Facts) -> Env
                 suite.dir.clone(),
                 "--locked".into(),
             ];
-            for extra in extras {
-                argv.extend(["--extra".into(), extra.clone()]);
-            }
+            argv.extend(suite.environment.uv_selection());
             vec![at(
                 argv,
                 vec![("UV_PROJECT_ENVIRONMENT".into(), path_text.clone())],
@@ -369,25 +375,13 @@ mod tests {
     fn a_project_suite_syncs_its_own_environment_per_extras() {
         let layout = Layout::new("/repo");
         let test = plan_env(
-            &suite(
-                "a",
-                "pkg",
-                Environment::Project {
-                    extras: vec!["test".into()],
-                },
-            ),
+            &suite("a", "pkg", Environment::project(&["test"])),
             &layout,
             Path::new("/bin/uv"),
             &Facts::default(),
         );
         let dev = plan_env(
-            &suite(
-                "b",
-                "pkg",
-                Environment::Project {
-                    extras: vec!["dev".into()],
-                },
-            ),
+            &suite("b", "pkg", Environment::project(&["dev"])),
             &layout,
             Path::new("/bin/uv"),
             &Facts::default(),
@@ -499,7 +493,7 @@ mod tests {
                 workspace_root: Some("ws".into()),
             },
         );
-        let project = Environment::Project { extras: vec![] };
+        let project = Environment::project(&[]);
         let env = plan_env(
             &suite("a", "ws/a", project.clone()),
             &layout,
@@ -539,7 +533,7 @@ mod tests {
         std::fs::write(root.join("pkg/uv.lock"), "one").unwrap();
         let layout = Layout::new(&root);
         let env = plan_env(
-            &suite("a", "pkg", Environment::Project { extras: vec![] }),
+            &suite("a", "pkg", Environment::project(&[])),
             &layout,
             Path::new("uv"),
             &Facts::default(),

@@ -261,7 +261,7 @@ mod tests {
         );
         let mut manifest = Manifest::for_tests(&[("p", "g"), ("r", "g")]);
         manifest.suites[0].dir = "proj".into();
-        manifest.suites[0].environment = Environment::Project { extras: vec![] };
+        manifest.suites[0].environment = Environment::project(&[]);
         manifest.suites[0].requires_env = vec!["PATH".into(), "XTASK_FACTS_SURELY_UNSET".into()];
         manifest.suites[1].dir = "reqs".into();
         manifest.suites[1].environment = Environment::Requirements {

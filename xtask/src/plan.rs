@@ -476,9 +476,7 @@ mod tests {
 
     #[test]
     fn the_command_line_overrides_the_manifest_in_every_plan_of_a_run() {
-        let suite = suite(Environment::Project {
-            extras: vec!["test".into()],
-        });
+        let suite = suite(Environment::project(&["test"]));
         let layout = Layout::new("/repo");
         let uv = Path::new("/bin/uv");
         let none = plan_run(
@@ -540,9 +538,7 @@ mod tests {
         let layout = Layout::new("/repo");
         let args: Vec<String> = ["-k", "buffer", "-x"].map(String::from).to_vec();
         let plan = plan_suite(
-            &suite(Environment::Project {
-                extras: vec!["test".into()],
-            }),
+            &suite(Environment::project(&["test"])),
             &layout,
             Path::new("/bin/uv"),
             &args,
@@ -628,7 +624,7 @@ mod tests {
         let facts = Facts::default()
             .with_path("libs/alpha/tests/test_alpha.py")
             .with_path("libs/beta/tests");
-        let mut alpha = suite(Environment::Project { extras: vec![] });
+        let mut alpha = suite(Environment::project(&[]));
         alpha.dir = "libs/alpha".into();
         let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         // Relative to the suite's directory, or to the root: the same test.
@@ -702,7 +698,7 @@ mod tests {
 
     #[test]
     fn a_suite_missing_a_required_variable_is_blocked() {
-        let mut smoke = suite(Environment::Project { extras: vec![] });
+        let mut smoke = suite(Environment::project(&[]));
         smoke.requires_env = vec!["A_TOKEN".into(), "B_TOKEN".into()];
         let set = Facts::default().with_var("A_TOKEN", "x");
         let blocked = missing_prerequisite(&smoke, &set).unwrap();
@@ -720,7 +716,7 @@ mod tests {
 
     #[test]
     fn no_markers_and_no_paths_leave_selection_to_pytest() {
-        let mut bare = suite(Environment::Project { extras: vec![] });
+        let mut bare = suite(Environment::project(&[]));
         bare.markers = None;
         bare.paths.clear();
         bare.pythonpath.clear();
@@ -779,12 +775,7 @@ mod tests {
 
     #[test]
     fn shell_line_can_be_pasted() {
-        let plan = plan(
-            Environment::Project {
-                extras: vec!["test".into()],
-            },
-            &["-k", "it's"],
-        );
+        let plan = plan(Environment::project(&["test"]), &["-k", "it's"]);
         let line = shell_line(&plan.test);
         assert!(
             line.starts_with("cd /repo/shared/guardrail && PYTHONPATH=/repo/shared:/repo/version-a:/repo/target/xtask/runs/"),

@@ -897,3 +897,36 @@ fn a_test_that_passes_on_a_retry_is_flaky_and_one_that_never_does_keeps_every_at
     ]);
     assert_code(&run, exit_codes::TESTS_FAILED);
 }
+
+/// Test dependencies declared as PEP 735 dependency groups: the default groups (where
+/// `uv add --dev` puts them, here pulling `test` in through `include-group`), a named group
+/// without the defaults, and neither (no pytest: an environment error, never a pass). Each
+/// in its own environment, checked from inside by what is installed.
+#[test]
+fn dependency_groups_are_installed_as_the_suite_names_them() {
+    let fixture = Fixture::new("groups", "dependency_groups");
+    let run = fixture.run(&["test", "-j", "2"]);
+    let record = record(&fixture);
+    for name in ["default-groups", "only-test-group"] {
+        let suite = suite_record(&record, name);
+        assert_eq!(suite["outcome"], "passed", "{name}: {}", run.stdout);
+        assert_eq!(suite["counts"]["passed"], 1, "{name}");
+    }
+    let only = commands(&record, "only-test-group");
+    let sync = only
+        .iter()
+        .map(|c| c["argv"].as_array().unwrap())
+        .find(|argv| argv.iter().any(|a| a == "sync"))
+        .expect("a uv sync");
+    for flag in ["--group", "test", "--no-default-groups"] {
+        assert!(sync.iter().any(|a| a == flag), "{sync:?}");
+    }
+    assert_ne!(
+        suite_record(&record, "default-groups")["environment"]["path"],
+        suite_record(&record, "only-test-group")["environment"]["path"],
+        "other groups, other environment"
+    );
+    let none = suite_record(&record, "no-groups");
+    assert_eq!(none["outcome"], "environment-error", "{}", run.stdout);
+    assert_code(&run, exit_codes::ENVIRONMENT_ERROR);
+}

@@ -41,11 +41,7 @@ pub fn hand_command(suite: &Suite, root: &Path, uv: &str, junit_dir: &Path) -> I
         suite.dir.clone(),
     ];
     match &suite.environment {
-        Environment::Project { extras } => {
-            for extra in extras {
-                argv.extend(["--extra".into(), extra.clone()]);
-            }
-        }
+        Environment::Project { .. } => argv.extend(suite.environment.uv_selection()),
         Environment::Requirements { requirements, file } => {
             argv.extend(["--isolated".into(), "--no-project".into()]);
             for requirement in requirements {
@@ -1165,9 +1161,7 @@ mod tests {
     #[test]
     fn a_project_suite_is_run_with_its_extras() {
         let hand = hand_command(
-            &suite(Environment::Project {
-                extras: vec!["dev".into(), "test".into()],
-            }),
+            &suite(Environment::project(&["dev", "test"])),
             Path::new("/repo"),
             "uv",
             Path::new("/tmp/j"),

@@ -803,13 +803,14 @@ fn check_pytest(cx: &Cx<'_>, plan: &SuitePlan, probed: Option<anyhow::Result<Cap
         Ok(ran) if ran.success() => Check::ok("pytest", suite, "`import pytest` works").ran(probe),
         Ok(ran) => {
             let fix = match &suite.environment {
-                Environment::Project { extras } if extras.is_empty() => format!(
-                    "list pytest in an extra under [project.optional-dependencies] in \
-                     {dir}/pyproject.toml, name that extra in the suite's `extras` in Cargo.toml, \
-                     and run `uv lock` in {dir}",
+                Environment::Project { extras, .. } if extras.is_empty() => format!(
+                    "add pytest to a dependency group (`uv add --group test pytest` in {dir}) \
+                     and name it in the suite's `groups` in Cargo.toml, or list it in an extra \
+                     under [project.optional-dependencies] in {dir}/pyproject.toml, name that \
+                     extra in the suite's `extras`, and run `uv lock` in {dir}",
                     dir = suite.dir
                 ),
-                Environment::Project { extras } => format!(
+                Environment::Project { extras, .. } => format!(
                     "add pytest to the extra {} under [project.optional-dependencies] in \
                      {dir}/pyproject.toml and run `uv lock` in {dir}",
                     extras

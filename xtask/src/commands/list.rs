@@ -176,7 +176,16 @@ fn needs(suite: &Suite) -> String {
 
 fn suite_json(suite: &Suite) -> serde_json::Value {
     let environment = match &suite.environment {
-        Environment::Project { extras } => json!({ "project": true, "extras": extras }),
+        Environment::Project {
+            extras,
+            groups,
+            default_groups,
+        } => json!({
+            "project": true,
+            "extras": extras,
+            "groups": groups,
+            "default_groups": default_groups,
+        }),
         Environment::Requirements { requirements, file } => {
             json!({ "project": false, "requirements": requirements, "requirements-file": file })
         }

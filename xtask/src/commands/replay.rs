@@ -221,7 +221,7 @@ fn plan(suite: &SuiteRecord, layout: &Layout, dir: &Path) -> SuitePlan {
         name: suite.name.clone(),
         group: suite.group.clone(),
         dir: suite.dir.clone(),
-        environment: Environment::Project { extras: vec![] },
+        environment: Environment::project(&[]),
         pythonpath: vec![],
         markers: None,
         paths: vec![],

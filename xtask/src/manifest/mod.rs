@@ -131,14 +131,56 @@ pub struct Suite {
 /// How a suite's Python environment is made.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Environment {
-    /// The project itself, from its `uv.lock`, with these optional extras.
-    Project { extras: Vec<String> },
+    /// The project itself, from its `uv.lock` (`uv sync --locked`), with these optional
+    /// extras and dependency groups (PEP 735; uv follows `include-group`), and the
+    /// project's default groups (`[tool.uv] default-groups`, else `dev`) unless
+    /// `default_groups` is false.
+    Project {
+        extras: Vec<String>,
+        groups: Vec<String>,
+        default_groups: bool,
+    },
     /// No project install: only these requirements, and those of a requirements file
     /// (relative to the repository root, installed as `uv pip install -r FILE` run there).
     Requirements {
         requirements: Vec<String>,
         file: Option<String>,
     },
+}
+
+impl Environment {
+    /// The project with these extras, its default groups and no other.
+    pub fn project(extras: &[&str]) -> Environment {
+        Environment::Project {
+            extras: extras.iter().map(|e| e.to_string()).collect(),
+            groups: vec![],
+            default_groups: true,
+        }
+    }
+
+    /// What a project's `uv sync` or `uv run` installs of it: `--extra E`, `--group G`,
+    /// `--no-default-groups`; nothing for a no-project environment.
+    pub fn uv_selection(&self) -> Vec<String> {
+        let Environment::Project {
+            extras,
+            groups,
+            default_groups,
+        } = self
+        else {
+            return vec![];
+        };
+        let mut args = Vec::new();
+        for extra in extras {
+            args.extend(["--extra".to_string(), extra.clone()]);
+        }
+        for group in groups {
+            args.extend(["--group".to_string(), group.clone()]);
+        }
+        if !default_groups {
+            args.push("--no-default-groups".into());
+        }
+        args
+    }
 }
 
 /// Everything wrong with a manifest, so that one edit can fix it all. Each problem reads
@@ -268,7 +310,7 @@ impl Manifest {
             name: name.to_string(),
             group: group.to_string(),
             dir: ".".into(),
-            environment: Environment::Project { extras: vec![] },
+            environment: Environment::project(&[]),
             pythonpath: vec![],
             markers: None,
             paths: vec![],
@@ -889,27 +931,47 @@ impl<'p> Entry<'p> {
         dir: Option<&str>,
         entry_at: &Range<usize>,
     ) -> Option<Environment> {
-        let project = raw.extras.is_some();
+        let project_key = [
+            ("extras", raw.extras.as_ref().map(|e| e.span())),
+            ("groups", raw.groups.as_ref().map(|g| g.span())),
+            (
+                "default-groups",
+                raw.default_groups.as_ref().map(|d| d.span()),
+            ),
+        ]
+        .into_iter()
+        .find_map(|(key, span)| Some((key, span?)));
         let no_project = raw.requirements.is_some() || raw.requirements_file.is_some();
-        if project == no_project {
-            let (found, at) = if project {
-                (
-                    "`extras` together with `requirements`/`requirements-file`",
-                    raw.extras.as_ref().map_or(entry_at.clone(), |e| e.span()),
-                )
-            } else {
-                ("none of them", entry_at.clone())
+        if project_key.is_some() == no_project {
+            let (key, found, at) = match &project_key {
+                Some((key, at)) => (
+                    *key,
+                    format!("`{key}` together with `requirements`/`requirements-file`"),
+                    at.clone(),
+                ),
+                None => ("extras", "none of them".to_string(), entry_at.clone()),
             };
             self.problem(
-                "extras",
+                key,
                 at,
-                format_args!("give either `extras` (install the project) or `requirements` and/or `requirements-file` (no project install); found {found}"),
+                format_args!("give either `extras` and/or `groups` (install the project) or `requirements` and/or `requirements-file` (no project install); found {found}"),
             );
             return None;
         }
-        if let Some(extras) = &raw.extras {
+        if project_key.is_some() {
+            let groups = raw.groups.as_ref().map_or(&[][..], |g| g.get_ref());
+            if let Some(empty) = groups.iter().find(|g| g.trim().is_empty()) {
+                self.problem(
+                    "groups",
+                    raw.groups.as_ref().map_or(entry_at.clone(), |g| g.span()),
+                    format_args!("`{empty}` is not a group name; name groups of the project's [dependency-groups] table"),
+                );
+                return None;
+            }
             return Some(Environment::Project {
-                extras: extras.get_ref().clone(),
+                extras: raw.extras.as_ref().map_or(vec![], |e| e.get_ref().clone()),
+                groups: groups.to_vec(),
+                default_groups: raw.default_groups.as_ref().is_none_or(|d| *d.get_ref()),
             });
         }
         let requirements: &[Spanned<String>] =
@@ -1374,12 +1436,7 @@ mod tests {
         let manifest = load(&text);
         assert_eq!(manifest.groups(), ["first", "second"]);
         let alpha = &manifest.suites[0];
-        assert_eq!(
-            alpha.environment,
-            Environment::Project {
-                extras: vec!["test".into()]
-            }
-        );
+        assert_eq!(alpha.environment, Environment::project(&["test"]));
         assert_eq!(alpha.pythonpath, ["tests/fixtures/basic/libs"]);
         assert_eq!(alpha.paths, ["tests"]);
         assert_eq!(alpha.retries, 2);
@@ -1471,7 +1528,50 @@ mod tests {
             "",
             &[suite(&[("requirements", "[\"pytest\"]")])],
         ));
-        assert_eq!(both, ["Cargo.toml:10:10: workspace.metadata.xtask.suites[0].extras (suite `alpha`): give either `extras` (install the project) or `requirements` and/or `requirements-file` (no project install); found `extras` together with `requirements`/`requirements-file`"]);
+        assert_eq!(both, ["Cargo.toml:10:10: workspace.metadata.xtask.suites[0].extras (suite `alpha`): give either `extras` and/or `groups` (install the project) or `requirements` and/or `requirements-file` (no project install); found `extras` together with `requirements`/`requirements-file`"]);
+
+        // Dependency groups install the project too: not with `requirements`.
+        let groups = problems(&cargo_toml(
+            "",
+            &[suite(&[
+                ("extras", ""),
+                ("groups", "[\"test\"]"),
+                ("requirements", "[\"pytest\"]"),
+            ])],
+        ));
+        assert_eq!(groups.len(), 1, "{groups:?}");
+        assert!(
+            groups[0].contains("suites[0].groups (suite `alpha`): give either")
+                && groups[0]
+                    .ends_with("found `groups` together with `requirements`/`requirements-file`"),
+            "{groups:?}"
+        );
+        let blank = problems(&cargo_toml(
+            "",
+            &[suite(&[("extras", ""), ("groups", "[\" \"]")])],
+        ));
+        assert_eq!(blank.len(), 1, "{blank:?}");
+        assert!(
+            blank[0].contains("suites[0].groups (suite `alpha`): ` ` is not a group name"),
+            "{blank:?}"
+        );
+        let wrong = problems(&cargo_toml("", &[suite(&[("default-groups", "\"no\"")])]));
+        assert!(
+            wrong.len() == 1 && wrong[0].contains("suites[0].default-groups (suite `alpha`): invalid type: string \"no\", expected true or false"),
+            "{wrong:?}"
+        );
+        let only_groups = load(&cargo_toml(
+            "",
+            &[suite(&[
+                ("extras", ""),
+                ("groups", "[\"test\"]"),
+                ("default-groups", "false"),
+            ])],
+        ));
+        assert_eq!(
+            only_groups.suites[0].environment.uv_selection(),
+            ["--group", "test", "--no-default-groups"]
+        );
 
         let none = problems(&cargo_toml("", &[suite(&[("extras", "")])]));
         assert_eq!(none.len(), 1, "{none:?}");

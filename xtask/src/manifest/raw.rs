@@ -44,6 +44,8 @@ pub struct RawSuite {
     pub group: Option<Spanned<String>>,
     pub dir: Option<Spanned<String>>,
     pub extras: Option<Spanned<Vec<String>>>,
+    pub groups: Option<Spanned<Vec<String>>>,
+    pub default_groups: Option<Spanned<bool>>,
     pub requirements: Option<Spanned<Strings>>,
     pub requirements_file: Option<Spanned<String>>,
     pub pythonpath: Option<Strings>,
@@ -212,7 +214,7 @@ mod tests {
     /// are the keys serde accepts, no more and no fewer.
     #[test]
     fn the_key_lists_are_the_keys_serde_accepts() {
-        let suite = "name = 'a'\ngroup = 'g'\ndir = '.'\nextras = []\nrequirements = []\nrequirements-file = 'r'\npythonpath = []\nmarkers = ''\npaths = []\nenv = {}\ntimeout = 1\nretries = 0\nrequires-env = []\nservices = []\nprerequisites = []\n";
+        let suite = "name = 'a'\ngroup = 'g'\ndir = '.'\nextras = []\ngroups = []\ndefault-groups = true\nrequirements = []\nrequirements-file = 'r'\npythonpath = []\nmarkers = ''\npaths = []\nenv = {}\ntimeout = 1\nretries = 0\nrequires-env = []\nservices = []\nprerequisites = []\n";
         let service = "command = []\ndir = '.'\nenvironment = 'a'\nenv = {}\nready = { tcp = true }\ndeadline = '1s'\nexport = {}\nport = 1\n";
         let prerequisite = "env = 'A'\ntcp = 'h:1'\nhttp = 'http://h'\ncommand = []\ntimeout = 1\n";
         let top = "suites = []\ntimeout = 1\nsecrets = []\nci-groups = []\nservices = {}\nprerequisites = {}\n";
