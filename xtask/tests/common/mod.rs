@@ -53,7 +53,11 @@ impl Fixture {
         }
         std::fs::copy(repo.join("Cargo.toml"), fixture.path("Cargo.toml")).unwrap();
         // The copy has no xtask crate; the manifest table itself is kept verbatim.
-        fixture.edit("Cargo.toml", r#"members = ["xtask"]"#, "members = []");
+        fixture.edit(
+            "Cargo.toml",
+            r#"members = ["xtask", "xtask/data"]"#,
+            "members = []",
+        );
         fixture
     }
 
