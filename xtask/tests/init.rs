@@ -480,3 +480,65 @@ fn uv_workspace_members_are_projects_locked_by_the_workspace_root() {
         );
     }
 }
+
+/// Test dependencies in PEP 735 dependency groups, as `uv add --dev` writes them: pytest in
+/// `test`, pulled into the default `dev` group through `include-group` (gamma), and pytest
+/// in a `test` group that is not a default one (delta). init follows the include and writes
+/// `extras = []` for the first and `groups = ["test"]` for the second; the suites then give
+/// the per-test outcomes of the hand-written commands (`uv run [--group test] pytest`).
+#[test]
+fn pytest_in_dependency_groups_is_found_through_include_group() {
+    let fixture = Fixture::new("groups", "init_groups");
+    fixture.write("Cargo.toml", "[workspace]\nmembers = []\n");
+    let init = fixture.run(&["init"]);
+    assert_code(&init, exit_codes::OK);
+    for decision in [
+        "extras = []: gamma has a uv.lock and pytest is in its dependency group `dev`, a default group",
+        "groups = [\"test\"]: delta has a uv.lock and pytest is in its dependency group `test`, which uv sync installs with --group test",
+    ] {
+        assert!(init.stdout.contains(decision), "no `{decision}`:\n{}", init.stdout);
+    }
+    let written = fixture.read("Cargo.toml");
+    assert!(written.contains("groups = [\"test\"]"), "{written}");
+
+    let test = fixture.run(&["test"]);
+    assert_code(&test, exit_codes::OK);
+    let ours: BTreeMap<String, (u64, u64)> = counts(&fixture)
+        .into_iter()
+        .map(|(name, c)| {
+            let n = |k: &str| c[k].as_u64().unwrap();
+            (name, (n("passed"), n("skipped")))
+        })
+        .collect();
+    // The hand-written commands, as the projects' docs would have them.
+    for (name, dir, extra) in [("gamma", "gamma", None), ("delta", "delta", Some("test"))] {
+        let mut command = Command::new(uv());
+        command.args(["run", "--directory", dir, "--frozen"]);
+        if let Some(group) = extra {
+            command.args(["--group", group]);
+        }
+        let junit = fixture.path(&format!("hand-{name}.xml"));
+        command
+            .args(["pytest", "tests", "-q", "-p", "no:cacheprovider"])
+            .arg(format!("--junitxml={}", junit.display()))
+            .current_dir(&fixture.root)
+            .env_remove("VIRTUAL_ENV");
+        let out = command.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let report = read_report(&junit);
+        let cases = &report.test_suites[0];
+        let hand = (
+            (cases.tests - cases.failures - cases.errors - skipped(cases)) as u64,
+            skipped(cases) as u64,
+        );
+        assert_eq!(
+            ours[name], hand,
+            "{name}: the xtask's (passed, skipped) against the hand command's"
+        );
+    }
+    assert_eq!(ours["delta"], (1, 1));
+}

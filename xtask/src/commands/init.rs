@@ -231,6 +231,8 @@ impl Decisions {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Env {
     Extras(Vec<String>),
+    /// A dependency group that is not a default one (`groups = [..]`).
+    Groups(Vec<String>),
     Requirements(Vec<String>),
     RequirementsFile(String),
 }
@@ -730,15 +732,61 @@ fn pytest_extras(package: &Package) -> Vec<(String, String)> {
     found
 }
 
-/// Whether pytest is in a default dependency group (`dev`), which `uv sync` installs.
-fn pytest_in_dev_group(package: &Package) -> bool {
-    package
-        .pyproject
-        .as_ref()
+/// The project's dependency groups (PEP 735) that hold pytest, following
+/// `{include-group = ".."}`: (group, whether `uv sync` installs it by default), the default
+/// groups first (`[tool.uv] default-groups`, else `dev`), then the usual test names.
+fn pytest_groups(package: &Package) -> Vec<(String, bool)> {
+    let pyproject = package.pyproject.as_ref();
+    let Some(groups) = pyproject
         .and_then(|p| p.get("dependency-groups"))
-        .and_then(|g| g.get("dev"))
-        .and_then(toml::Value::as_array)
-        .is_some_and(|items| items.iter().filter_map(toml::Value::as_str).any(is_pytest))
+        .and_then(toml::Value::as_table)
+    else {
+        return Vec::new();
+    };
+    let defaults: Vec<String> = match pyproject
+        .and_then(|p| p.get("tool"))
+        .and_then(|t| t.get("uv"))
+        .and_then(|u| u.get("default-groups"))
+    {
+        Some(toml::Value::String(all)) if all == "all" => groups.keys().cloned().collect(),
+        Some(toml::Value::Array(names)) => names
+            .iter()
+            .filter_map(toml::Value::as_str)
+            .map(str::to_string)
+            .collect(),
+        _ => vec!["dev".into()],
+    };
+    // Whether `group` holds pytest, through its includes (a cycle is uv's error: not here).
+    fn holds_pytest(groups: &toml::Table, group: &str, seen: &mut Vec<String>) -> bool {
+        if seen.iter().any(|g| g == group) {
+            return false;
+        }
+        seen.push(group.to_string());
+        let Some(items) = groups.get(group).and_then(toml::Value::as_array) else {
+            return false;
+        };
+        items.iter().any(|item| match item {
+            toml::Value::String(requirement) => is_pytest(requirement),
+            toml::Value::Table(include) => include
+                .get("include-group")
+                .and_then(toml::Value::as_str)
+                .is_some_and(|inner| holds_pytest(groups, inner, seen)),
+            _ => false,
+        })
+    }
+    let mut found: Vec<(String, bool)> = groups
+        .keys()
+        .filter(|group| holds_pytest(groups, group, &mut Vec::new()))
+        .map(|group| (group.clone(), defaults.contains(group)))
+        .collect();
+    let rank = |group: &str| {
+        ["test", "tests", "testing", "dev"]
+            .iter()
+            .position(|g| *g == group)
+            .unwrap_or(usize::MAX)
+    };
+    found.sort_by_key(|(group, default)| (!default, rank(group), group.clone()));
+    found
 }
 
 fn guess_suite(
@@ -763,11 +811,18 @@ fn guess_suite(
             "extras = [\"{extra}\"]: {dir} {has_lock} and its extra `{extra}` holds pytest ({requirement}), so the project is installed from its lock"
         ));
         Env::Extras(vec![extra.clone()])
-    } else if locked && pytest_in_dev_group(package) {
-        why.push(format!(
-            "extras = []: {dir} {has_lock} and pytest is in its `dev` dependency group, which uv sync installs"
-        ));
-        Env::Extras(Vec::new())
+    } else if let (true, Some((group, default))) = (locked, pytest_groups(package).first()) {
+        if *default {
+            why.push(format!(
+                "extras = []: {dir} {has_lock} and pytest is in its dependency group `{group}`, a default group, which uv sync installs"
+            ));
+            Env::Extras(Vec::new())
+        } else {
+            why.push(format!(
+                "groups = [\"{group}\"]: {dir} {has_lock} and pytest is in its dependency group `{group}`, which uv sync installs with --group {group}"
+            ));
+            Env::Groups(vec![group.clone()])
+        }
     } else if let Some((file, requirement)) = package.requirement_files.first() {
         // The manifest reads `requirements-file` from the repository root.
         let path = join(dir, file);
@@ -783,7 +838,7 @@ fn guess_suite(
                 "its extra `{extra}` holds pytest but it has no uv.lock to install the project from"
             ),
             (false, None) => "it has no uv.lock and no requirements file that lists pytest".into(),
-            (true, None) => "its uv.lock has no extra or dev group that holds pytest".into(),
+            (true, None) => "its uv.lock has no extra or dependency group that holds pytest".into(),
             (true, Some(_)) => unreachable!("handled above"),
         };
         let requirement = extras
@@ -794,7 +849,7 @@ fn guess_suite(
         ));
         Env::Requirements(vec![requirement])
     };
-    let installed = matches!(environment, Env::Extras(_));
+    let installed = matches!(environment, Env::Extras(_) | Env::Groups(_));
 
     let mut pythonpath = BTreeSet::new();
     for name in &package.imports {
@@ -1054,6 +1109,7 @@ fn entry(guess: &Guess) -> RawSuite {
     };
     match &guess.environment {
         Env::Extras(extras) => suite.extras = Some(unplaced(extras.clone())),
+        Env::Groups(groups) => suite.groups = Some(unplaced(groups.clone())),
         Env::Requirements(requirements) => {
             suite.requirements = Some(unplaced(strings(requirements)));
         }
