@@ -103,8 +103,8 @@ def pick(wheels):
 
 
 def pip_config():
-    """pip's settings from its configuration files, in pip's order (later files win; in a
-    file, [install] over [global]); PIP_CONFIG_FILE=os.devnull turns the files off."""
+    """pip's settings from its configuration files, in pip's order (a later file wins, and
+    [install] in any file over [global]); PIP_CONFIG_FILE=os.devnull turns the files off."""
     chosen = os.environ.get("PIP_CONFIG_FILE")
     if chosen == os.devnull:
         return {}
@@ -118,18 +118,18 @@ def pip_config():
     files.append(os.path.join(sys.prefix, "pip.conf"))
     if chosen:
         files.append(chosen)
-    settings = {}
+    sections = {"global": {}, "install": {}}
     for path in files:
         parser = configparser.RawConfigParser()
         try:
             parser.read(path, encoding="utf-8")
         except (configparser.Error, OSError, UnicodeDecodeError):
             continue
-        for section in ("global", "install"):
+        for section, settings in sections.items():
             if parser.has_section(section):
                 for key, value in parser.items(section):
                     settings[key.replace("_", "-")] = (value.strip(), f"{path} [{section}]")
-    return settings
+    return {**sections["global"], **sections["install"]}
 
 
 def index_and_origin(config):
@@ -145,11 +145,22 @@ def index_and_origin(config):
 def timeout(config):
     for name in ("UV_HTTP_TIMEOUT", "PIP_DEFAULT_TIMEOUT", "PIP_TIMEOUT"):
         if os.environ.get(name, "").strip():
-            return float(os.environ[name]), name
+            return seconds(os.environ[name], name), name
     if "timeout" in config:
         value, where = config["timeout"]
-        return float(value), f"timeout in {where}"
+        where = f"timeout in {where}"
+        return seconds(value, where), where
     return DEFAULT_TIMEOUT, "the default"
+
+
+def seconds(text, origin):
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0
+    if not value > 0:
+        raise Failure(f"{origin} is {text!r}, not a number of seconds")
+    return value
 
 
 def ssl_context(config):
@@ -168,7 +179,8 @@ def shown(url):
     parts = urllib.parse.urlsplit(url)
     if parts.password is None:
         return url
-    netloc = f"{parts.username}:****@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    port = f":{parts.port}" if parts.port else ""
+    netloc = f"{parts.username}:****@{parts.hostname}{port}"
     return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
@@ -237,7 +249,9 @@ def find_in_index(fetcher, filename):
     else:
         parser = Links()
         parser.feed(body.decode("utf-8", "replace"))
-        files = [(text or href.split("#")[0].rsplit("/", 1)[-1], href) for text, href in parser.links]
+        files = [
+            (text or href.split("#")[0].rsplit("/", 1)[-1], href) for text, href in parser.links
+        ]
     for name, href in files:
         if name == filename and href:
             return urllib.parse.urljoin(base, href).split("#")[0]
@@ -285,7 +299,10 @@ def main():
             f"uv {version} has no pinned wheel for this host ({sys.platform}, {machine()}); "
             f"install uv {version} another way"
         )
-    hint = f"by hand: {wheel['url']} (sha256 {wheel['sha256']}), its uv-{version}.data/scripts/uv"
+    hint = (
+        f"by hand: {wheel['url']} (sha256 {wheel['sha256']}),"
+        f" its uv-{version}.data/scripts/uv"
+    )
     where = ""
     try:
         config = pip_config()

@@ -51,7 +51,10 @@ fn without_uv(fixture: &Fixture, bin: &Path, args: &[&str]) -> Command {
     let mut command = fixture.command(args);
     command
         .env_remove(UV_ENV)
-        .env("PATH", format!("{}:{}", bin.display(), path_without_uv()));
+        .env("PATH", format!("{}:{}", bin.display(), path_without_uv()))
+        // The indexes served here are reached directly, whatever proxy the host sets.
+        .env("no_proxy", "127.0.0.1")
+        .env("NO_PROXY", "127.0.0.1");
     for name in INDEX_SETTINGS {
         command.env_remove(name);
     }
@@ -150,11 +153,33 @@ fn uv_page() -> Vec<u8> {
         .into_bytes()
 }
 
+/// The same as a PEP 503 HTML page, its links relative and with a hash fragment.
+fn uv_html_page() -> Vec<u8> {
+    let links: String = UV_WHEELS
+        .iter()
+        .map(|w| {
+            format!(
+                "<a href=\"../../files/{0}#sha256={1}\">{0}</a><br/>\n",
+                w.file(),
+                w.sha256
+            )
+        })
+        .collect();
+    format!("<!DOCTYPE html><html><body>\n{links}</body></html>").into_bytes()
+}
+
 #[test]
 fn a_python_without_pip_installs_the_pinned_uv_from_the_index() {
     let fixture = Fixture::new("basic", "uv_without_pip");
     let bin = python_without_pip(&fixture);
-    let run = run(without_uv(&fixture, &bin, &["test", "beta"]));
+    // Two invocations at once (two suites, two environments, one tools directory): each
+    // installs or finds a whole uv, and one install is left.
+    let (run, other) = std::thread::scope(|scope| {
+        let other = scope.spawn(|| common::run(without_uv(&fixture, &bin, &["test", "alpha"])));
+        let run = common::run(without_uv(&fixture, &bin, &["test", "beta"]));
+        (run, other.join().unwrap())
+    });
+    assert_code(&other, exit_codes::OK);
     assert_code(&run, exit_codes::OK);
     assert!(
         run.stderr.contains(&format!("installing uv {UV_VERSION}")),
@@ -164,9 +189,6 @@ fn a_python_without_pip_installs_the_pinned_uv_from_the_index() {
     assert!(run.stderr.contains("sha256 verified"), "{}", run.stderr);
     assert!(!run.stderr.contains("trying pip"), "{}", run.stderr);
     let uv = installed(&fixture).join("bin/uv");
-    assert!(fixture
-        .read("target/xtask/logs/beta.log")
-        .contains(uv.to_str().unwrap()));
     let version = Command::new(&uv).arg("--version").output().unwrap();
     assert!(String::from_utf8_lossy(&version.stdout).contains(UV_VERSION));
     assert_eq!(
@@ -178,6 +200,13 @@ fn a_python_without_pip_installs_the_pinned_uv_from_the_index() {
     let again = common::run(without_uv(&fixture, &bin, &["test", "beta"]));
     assert_code(&again, exit_codes::OK);
     assert!(!again.stderr.contains("installing uv"), "{}", again.stderr);
+    // The first run built beta's environment with it (a warm run starts no uv).
+    let built_with_it = std::fs::read_dir(fixture.path("target/xtask/runs"))
+        .unwrap()
+        .flatten()
+        .filter_map(|run| std::fs::read_to_string(run.path().join("logs/beta.log")).ok())
+        .any(|log| log.contains(uv.to_str().unwrap()));
+    assert!(built_with_it);
 }
 
 #[test]
@@ -200,6 +229,7 @@ fn a_wheel_whose_sha256_is_not_the_pinned_one_is_refused_and_nothing_is_installe
     let tampered = std::fs::read(&wheel).unwrap();
     let server = Server::start(move |path| match path {
         "/simple/uv/" => Some((200, "application/vnd.pypi.simple.v1+json", uv_page())),
+        "/html/uv/" => Some((200, "text/html", uv_html_page())),
         p if p.starts_with("/files/") => Some((200, "application/octet-stream", tampered.clone())),
         _ => Some((404, "text/plain", b"no".to_vec())),
     });
@@ -222,6 +252,18 @@ fn a_wheel_whose_sha256_is_not_the_pinned_one_is_refused_and_nothing_is_installe
     let paths = server.paths();
     assert_eq!(paths[0], "/simple/uv/", "{paths:?}");
     assert!(paths[1].starts_with("/files/uv-"), "{paths:?}");
+    assert!(!installed(&fixture).exists());
+    assert_eq!(leftovers(&fixture), Vec::<String>::new());
+
+    // The same from an index that speaks only HTML (PEP 503), with links relative to the page.
+    let mut command = without_uv(&fixture, &bin, &["test", "beta"]);
+    command.env("PIP_INDEX_URL", server.url("/html"));
+    let run = common::run(command);
+    assert_code(&run, exit_codes::TOOLCHAIN_ERROR);
+    assert!(run.stderr.contains("not the pinned"), "{}", run.stderr);
+    let paths = server.paths();
+    assert_eq!(paths[2], "/html/uv/", "{paths:?}");
+    assert!(paths[3].starts_with("/files/uv-"), "{paths:?}");
     assert!(!installed(&fixture).exists());
     assert_eq!(leftovers(&fixture), Vec::<String>::new());
 }
