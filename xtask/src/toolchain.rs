@@ -149,6 +149,8 @@ struct InstallFailure {
     /// The Python there was, and whether it lacked pip.
     python: Option<PathBuf>,
     no_pip: bool,
+    /// Which wheel to download by hand, as `install_uv.py` chose it.
+    wheel_by_hand: Option<String>,
 }
 
 impl InstallFailure {
@@ -161,6 +163,9 @@ impl InstallFailure {
                  and run again",
                 python.display()
             ));
+        }
+        if let Some(wheel) = &self.wheel_by_hand {
+            ways.push(format!("or by hand: {wheel}, and set {UV_ENV} to it"));
         }
         format!("To fix: {}.", ways.join("; "))
     }
@@ -175,17 +180,19 @@ fn install_uv(install_dir: &Path) -> Result<(), InstallFailure> {
             ),
             python: None,
             no_pip: false,
+            wheel_by_hand: None,
         });
     };
-    let failure = |summary: String, no_pip: bool| InstallFailure {
+    let failure = |summary: String, no_pip: bool, wheel_by_hand: Option<String>| InstallFailure {
         summary,
         python: Some(python.clone()),
         no_pip,
+        wheel_by_hand,
     };
     let parent = install_dir.parent().expect("the install dir has a parent");
     std::fs::create_dir_all(parent)
         .with_context(|| format!("creating {}", parent.display()))
-        .map_err(|err| failure(format!("{err:#}"), false))?;
+        .map_err(|err| failure(format!("{err:#}"), false, None))?;
     eprintln!(
         "xtask: uv is not on PATH; installing uv {UV_VERSION} into {} with `{}` (once)",
         install_dir.display(),
@@ -198,27 +205,33 @@ fn install_uv(install_dir: &Path) -> Result<(), InstallFailure> {
         stdlib_install(&python, parent, staging)
     }) {
         Ok(()) => return Ok(()),
-        Err(err) => err,
+        Err(err) => format!("{err:#}"),
+    };
+    // install_uv.py's last line, when it got as far as choosing a wheel, says which.
+    let (by_stdlib, wheel_by_hand) = match by_stdlib.split_once("\nBy hand: ") {
+        Some((why, wheel)) => (why.to_string(), Some(wheel.trim().to_string())),
+        None => (by_stdlib, None),
     };
     eprintln!(
         "xtask: fetching uv's wheel with Python's standard library failed ({}); trying pip",
-        first_line(&format!("{by_stdlib:#}"))
+        first_line(&by_stdlib)
     );
     let by_pip = match install_into(parent, install_dir, |staging| {
         pip_install(&python, parent, staging)
     }) {
         Ok(()) => return Ok(()),
-        Err(err) => err,
+        Err(err) => format!("{err:#}"),
     };
-    let by_pip = format!("{by_pip:#}");
     let no_pip = by_pip.contains("No module named pip");
     Err(failure(
         format!(
-            "neither from the package index with Python's standard library nor with pip.\n- The pinned wheel from the package index, with Python's standard library: {by_stdlib:#}\n\
+            "neither from the package index with Python's standard library nor with pip.\n\
+             - From the package index, with Python's standard library: {by_stdlib}\n\
              - With `{} -m pip`: {by_pip}",
             python.display()
         ),
         no_pip,
+        wheel_by_hand,
     ))
 }
 
@@ -283,7 +296,7 @@ fn stdlib_install(python: &Path, tools: &Path, staging: &Path) -> anyhow::Result
         staging.to_string_lossy().into_owned(),
         pins.to_string(),
     ];
-    let output = run_installer(argv, tools)?;
+    let output = run_installer(argv, tools, true)?;
     let said = first_line(output.stdout.trim());
     if !said.is_empty() {
         eprintln!("xtask: {said}");
@@ -317,10 +330,16 @@ fn pip_install(python: &Path, tools: &Path, staging: &Path) -> anyhow::Result<()
         "-r".into(),
         requirements.to_string_lossy().into_owned(),
     ];
-    run_installer(argv, tools).map(|_| ())
+    run_installer(argv, tools, false).map(|_| ())
 }
 
-fn run_installer(argv: Vec<String>, cwd: &Path) -> anyhow::Result<crate::step::Captured> {
+/// Runs an installer under [`INSTALL_TIMEOUT`]. One that `explains_itself` exits 1 with
+/// its whole explanation on stderr, which is then the error as it stands.
+fn run_installer(
+    argv: Vec<String>,
+    cwd: &Path,
+    explains_itself: bool,
+) -> anyhow::Result<crate::step::Captured> {
     let install = crate::invocation::Invocation::new(argv, cwd, vec![]);
     let deadline = crate::process::deadline_after(std::time::Instant::now(), INSTALL_TIMEOUT);
     let output = crate::step::capture(
@@ -329,12 +348,11 @@ fn run_installer(argv: Vec<String>, cwd: &Path) -> anyhow::Result<crate::step::C
         &crate::redact::Redactor::from_env(&[], &[]),
     )
     .with_context(|| format!("running `{}`", install.argv[..2].join(" ")))?;
-    anyhow::ensure!(
-        output.success(),
-        "{}: {}",
-        output.describe(),
-        output.stderr.trim_end()
-    );
+    let stderr = output.stderr.trim_end();
+    if explains_itself && output.code == Some(1) && output.stop.is_none() && !stderr.is_empty() {
+        anyhow::bail!("{stderr}");
+    }
+    anyhow::ensure!(output.success(), "{}: {stderr}", output.describe());
     Ok(output)
 }
 
