@@ -249,7 +249,9 @@ fn install_into(
 ) -> anyhow::Result<()> {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let staging = parent.join(format!(".uv-{UV_VERSION}.{}.{n}", std::process::id()));
+    let prefix = format!(".uv-{UV_VERSION}.");
+    sweep_dead_stagings(parent, &prefix);
+    let staging = parent.join(format!("{prefix}{}.{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&staging);
     let installed = install(&staging).and_then(|()| {
         anyhow::ensure!(
@@ -273,6 +275,22 @@ fn install_into(
         install_dir.display()
     );
     Ok(())
+}
+
+/// Removes what installs killed before they could clean up left (`<prefix><pid>.<n>`, a
+/// part-downloaded wheel among it), leaving those of live processes alone.
+fn sweep_dead_stagings(parent: &Path, prefix: &str) {
+    for entry in std::fs::read_dir(parent).into_iter().flatten().flatten() {
+        let name = entry.file_name();
+        let pid = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(prefix))
+            .and_then(|rest| rest.split('.').next())
+            .and_then(|pid| pid.parse::<u32>().ok());
+        if pid.is_some_and(|pid| !crate::process::alive(pid)) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// `install_uv.py`: the pinned wheel from the index, by the standard library.

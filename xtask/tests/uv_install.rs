@@ -172,6 +172,11 @@ fn uv_html_page() -> Vec<u8> {
 fn a_python_without_pip_installs_the_pinned_uv_from_the_index() {
     let fixture = Fixture::new("basic", "uv_without_pip");
     let bin = python_without_pip(&fixture);
+    // What an install killed midway left (its process is gone: a pid past the kernel's
+    // maximum) is swept.
+    let stale = fixture.path(&format!("target/xtask/tools/.uv-{UV_VERSION}.4194305.0"));
+    std::fs::create_dir_all(&stale).unwrap();
+    std::fs::write(stale.join("uv.whl.part"), "half a wheel").unwrap();
     // Two invocations at once (two suites, two environments, one tools directory): each
     // installs or finds a whole uv, and one install is left.
     let (run, other) = std::thread::scope(|scope| {
