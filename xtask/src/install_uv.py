@@ -146,10 +146,11 @@ def timeout(config):
     for name in ("UV_HTTP_TIMEOUT", "PIP_DEFAULT_TIMEOUT", "PIP_TIMEOUT"):
         if os.environ.get(name, "").strip():
             return seconds(os.environ[name], name), name
-    if "timeout" in config:
-        value, where = config["timeout"]
-        where = f"timeout in {where}"
-        return seconds(value, where), where
+    for key in ("timeout", "default-timeout"):
+        if key in config:
+            value, where = config[key]
+            where = f"{key} in {where}"
+            return seconds(value, where), where
     return DEFAULT_TIMEOUT, "the default"
 
 
