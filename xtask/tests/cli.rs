@@ -500,7 +500,19 @@ fn no_uv_and_no_python_to_install_it_is_a_toolchain_error() {
         "{}",
         run.stderr
     );
-    assert!(run.stderr.contains("pip install uv=="), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!(
+            "https://astral.sh/uv/{}/install.sh",
+            xtask::toolchain::UV_VERSION
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("pypi.org/project/uv/"),
+        "{}",
+        run.stderr
+    );
     // Every suite still ends in the reports, saying why it did not run.
     let report = fixture.report();
     for name in ["alpha", "beta"] {

@@ -29,7 +29,7 @@ use crate::process;
 use crate::redact::Redactor;
 use crate::services::{self, Health};
 use crate::step::{self, Captured};
-use crate::toolchain::{self, UV_ENV, UV_VERSION};
+use crate::toolchain::{self, UV_ENV};
 
 /// How many suites are checked at once: building environments is mostly waiting on uv.
 const JOBS: usize = 2;
@@ -333,11 +333,7 @@ fn check_uv(cx: &Cx<'_>) -> (Check, Option<(PathBuf, String)>) {
     let fail = |detail: String, fix: String| {
         Check::new("uv", None, Status::Fail(Class::Toolchain), detail).with_fix(fix)
     };
-    let install_fix = format!(
-        "install uv (`python3 -m pip install uv=={UV_VERSION}`, or see \
-         https://docs.astral.sh/uv/getting-started/installation/) and put it on PATH, \
-         or set {UV_ENV} to its path"
-    );
+    let install_fix = toolchain::install_by_hand();
     let uv = match toolchain::find_or_install_uv(layout) {
         Ok(uv) => uv,
         Err(err) => {
