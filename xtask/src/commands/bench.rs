@@ -1,6 +1,7 @@
 //! `cargo xtask bench`: the xtask against the commands a person would type by hand, side by
-//! side in one run on this repository, plus two generated repositories (20,000 tests, and a
-//! test printing 500 MB). Prints medians, ratios and the targets; writes
+//! side in one run on this repository, plus generated repositories (20,000 tests, a test
+//! printing 500 MB, eight suites for `--rerun`), and the xtask against itself built from
+//! issue 16's base. Prints medians, ratios and the targets; writes
 //! `target/xtask/bench/results.json`. A benchmark anyone can rerun, not a timed test.
 
 use std::fs::File;
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use serde_json::{json, Value};
 
-use crate::flags::BenchArgs;
+use crate::flags::{BenchArgs, BenchScenario};
 use crate::invocation::{shell_line, shell_quote as quote, Invocation, REMOVED_ENV};
 use crate::manifest::{Environment, Manifest, Suite};
 use crate::paths::{self, Layout};
@@ -29,6 +30,24 @@ const POLL: Duration = Duration::from_millis(20);
 /// `report.html` of 20,000 tests: at most 5 MB (decimal), rendered and written in 0.5 s.
 const PAGE_LIMIT_BYTES: u64 = 5_000_000;
 const PAGE_LIMIT_SECS: f64 = 0.5;
+/// Issue 16's base: the commit before its first per-test recording commit (d2f034b). The
+/// `recording` scenario times this xtask against the one built from it.
+const BASE_COMMIT: &str = "d572aef";
+/// Recording every test costs at most 3% on 20,000 tests, against the base.
+const RECORDING_LIMIT: f64 = 1.03;
+/// The rerun repository: eight suites of three files of 100 tests, each test a little work,
+/// so that a full `ci` takes seconds.
+const RERUN_SUITES: usize = 8;
+const RERUN_FILES: usize = 3;
+const RERUN_TESTS_PER_FILE: usize = 100;
+/// The tests the rerun repository's full `ci` fails, as (suite, file, test): three tests in
+/// two suites.
+const RERUN_FAILING: [(usize, usize, usize); 3] = [(2, 0, 17), (2, 2, 64), (5, 1, 99)];
+/// At the rerun repository's root: the keys of the tests that fail, one a line, read by
+/// every test module when pytest imports it.
+const FAILING_FILE: &str = "failing.txt";
+/// `ci --rerun latest` takes at most 0.3x the wall time of the full `ci` it follows.
+const RERUN_LIMIT: f64 = 0.3;
 
 /// The command a person would write by hand for `suite`, as README.md documents it: run
 /// from the repository root `root`, pytest's JUnit report at `<junit_dir>/<suite>.xml`.
@@ -98,16 +117,20 @@ struct Failure {
 }
 
 impl Failure {
-    fn of(status: ExitStatus, command: String, log: &Path) -> Option<Failure> {
+    /// `None` when the command exited with `expected`.
+    fn of(status: ExitStatus, expected: i32, command: String, log: &Path) -> Option<Failure> {
         use std::os::unix::process::ExitStatusExt;
-        if status.success() {
+        if status.code() == Some(expected) {
             return None;
         }
-        let ended = match (status.code(), status.signal()) {
+        let mut ended = match (status.code(), status.signal()) {
             (Some(code), _) => format!("exit code {code}"),
             (None, Some(signal)) => format!("signal {signal}"),
             (None, None) => "an unknown status".into(),
         };
+        if expected != 0 {
+            ended.push_str(&format!(" (expected {expected})"));
+        }
         Some(Failure {
             command,
             ended,
@@ -142,12 +165,21 @@ fn log_to(command: &mut Command, log: &Path) -> anyhow::Result<()> {
 
 /// Runs `invocation` to its end with its output in `log`.
 fn run_logged(invocation: &Invocation, log: &Path) -> anyhow::Result<Option<Failure>> {
+    run_expecting(invocation, 0, log)
+}
+
+/// Like `run_logged`, for a command meant to exit with `expected` (a `ci` whose tests fail).
+fn run_expecting(
+    invocation: &Invocation,
+    expected: i32,
+    log: &Path,
+) -> anyhow::Result<Option<Failure>> {
     let mut command = command_of(invocation);
     log_to(&mut command, log)?;
     let status = command
         .status()
         .with_context(|| format!("starting `{}`", shell_line(invocation)))?;
-    Ok(Failure::of(status, shell_line(invocation), log))
+    Ok(Failure::of(status, expected, shell_line(invocation), log))
 }
 
 /// Like `run_logged`, also polling the process's `VmHWM` (its peak resident memory).
@@ -175,7 +207,7 @@ fn run_polling_peak(
         }
         std::thread::sleep(POLL);
     };
-    Ok((Failure::of(status, shell_line(invocation), log), peak))
+    Ok((Failure::of(status, 0, shell_line(invocation), log), peak))
 }
 
 /// User plus system time of every child waited for so far (and of their waited-for
@@ -233,6 +265,12 @@ impl Series {
             cpus: vec![],
             failures: vec![],
         }
+    }
+
+    fn push(&mut self, wall: f64, cpu: f64, failures: Vec<Failure>) {
+        self.walls.push(wall);
+        self.cpus.push(cpu);
+        self.failures.extend(failures);
     }
 
     fn wall(&self) -> Option<f64> {
@@ -308,7 +346,12 @@ struct Bench<'a> {
 
 impl Bench<'_> {
     fn xtask(&self, root: &Path, args: &[&str]) -> Invocation {
-        let mut argv = vec![self.exe.to_string_lossy().into_owned()];
+        self.xtask_of(&self.exe, root, args)
+    }
+
+    /// The xtask binary `exe` (this one, or the base's) on the repository at `root`.
+    fn xtask_of(&self, exe: &Path, root: &Path, args: &[&str]) -> Invocation {
+        let mut argv = vec![exe.to_string_lossy().into_owned()];
         argv.extend(args.iter().map(|a| a.to_string()));
         Invocation {
             argv,
@@ -389,7 +432,7 @@ impl Bench<'_> {
             .output()
             .context("running bash")?;
         let command = format!("bash {}", self.background_script.display());
-        let mut failures: Vec<Failure> = Failure::of(output.status, command, &log)
+        let mut failures: Vec<Failure> = Failure::of(output.status, 0, command, &log)
             .into_iter()
             .collect();
         let stdout = String::from_utf8_lossy(&output.stdout);
@@ -459,34 +502,86 @@ fn report_failures(what: &str, failures: &[Failure]) {
     }
 }
 
-fn fmt_secs(value: Option<f64>) -> String {
-    value.map_or("-".into(), |v| format!("{v:.2} s"))
-}
-
-/// A generated repository: a root `Cargo.toml` with an empty `[workspace]` and a manifest
-/// of one no-project suite, and test files.
-fn generate_repo(root: &Path, suite: &str, files: &[(String, String)]) -> anyhow::Result<()> {
-    let tests = root.join("tests");
-    if tests.exists() {
-        std::fs::remove_dir_all(&tests)?;
-    }
-    std::fs::create_dir_all(&tests)?;
-    let manifest = format!(
-        "# Written by `cargo xtask bench`.\n[workspace]\nmembers = []\n\n\
-         [workspace.metadata.xtask]\n\n\
-         [[workspace.metadata.xtask.suites]]\nname = \"{suite}\"\ngroup = \"bench\"\ndir = \".\"\n\
-         requirements = [\"{PYTEST}\"]\npaths = [\"tests\"]\n"
-    );
-    std::fs::write(root.join("Cargo.toml"), manifest)?;
-    for (name, text) in files {
-        std::fs::write(tests.join(name), text)?;
+/// Runs every case of `series` once, untimed, so that the timed runs find it warm.
+fn warm_up(
+    series: &mut [Series],
+    mut run: impl FnMut(usize) -> anyhow::Result<Vec<Failure>>,
+) -> anyhow::Result<()> {
+    for (case, s) in series.iter_mut().enumerate() {
+        println!("  warm-up: {}", s.label);
+        let failures = run(case)?;
+        report_failures("warm-up", &failures);
+        s.failures.extend(failures);
     }
     Ok(())
 }
 
-fn many_files() -> Vec<(String, String)> {
+/// How every scenario is measured: `runs` rounds, each running every case of `series` once
+/// in turn, so that a busy machine slows every case alike and their medians compare:
+/// `prepare(case)` untimed, `run(case)` timed (wall and CPU), then `check(case)` untimed,
+/// which names what the run did wrong beyond its exit code.
+fn side_by_side(
+    what: &str,
+    runs: usize,
+    series: &mut [Series],
+    mut prepare: impl FnMut(usize) -> anyhow::Result<()>,
+    mut run: impl FnMut(usize) -> anyhow::Result<Vec<Failure>>,
+    mut check: impl FnMut(usize) -> Vec<Failure>,
+) -> anyhow::Result<()> {
+    for i in 0..runs {
+        for (case, s) in series.iter_mut().enumerate() {
+            prepare(case)?;
+            let (mut failures, wall, cpu) = timed(|| run(case))?;
+            failures.extend(check(case));
+            println!(
+                "  {what} {}/{runs} {}: {wall:.2} s wall, {cpu:.2} s CPU",
+                i + 1,
+                s.label
+            );
+            report_failures(what, &failures);
+            s.push(wall, cpu, failures);
+        }
+    }
+    Ok(())
+}
+
+fn fmt_secs(value: Option<f64>) -> String {
+    value.map_or("-".into(), |v| format!("{v:.2} s"))
+}
+
+/// A suite of a generated repository: its name and its test files (name, text).
+type GeneratedSuite = (String, Vec<(String, String)>);
+
+/// A generated repository: a root `Cargo.toml` with an empty `[workspace]` and a manifest of
+/// one no-project suite per entry of `suites`, each with its test files in `tests/<suite>/`.
+fn generate_repo(root: &Path, suites: &[GeneratedSuite]) -> anyhow::Result<()> {
+    let tests = root.join("tests");
+    if tests.exists() {
+        std::fs::remove_dir_all(&tests).with_context(|| format!("deleting {}", tests.display()))?;
+    }
+    let mut manifest = String::from(
+        "# Written by `cargo xtask bench`.\n[workspace]\nmembers = []\n\n[workspace.metadata.xtask]\n",
+    );
+    for (suite, files) in suites {
+        manifest.push_str(&format!(
+            "\n[[workspace.metadata.xtask.suites]]\nname = \"{suite}\"\ngroup = \"bench\"\n\
+             dir = \".\"\nrequirements = [\"{PYTEST}\"]\npaths = [\"tests/{suite}\"]\n"
+        ));
+        let dir = tests.join(suite);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        for (name, text) in files {
+            let path = dir.join(name);
+            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        }
+    }
+    let path = root.join("Cargo.toml");
+    std::fs::write(&path, manifest).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+fn many_suite() -> Vec<GeneratedSuite> {
     let per_file = MANY_TESTS / MANY_FILES;
-    (0..MANY_FILES)
+    let files = (0..MANY_FILES)
         .map(|f| {
             let mut text = String::from("# Written by `cargo xtask bench`: trivial tests.\n");
             for t in 0..per_file {
@@ -494,10 +589,11 @@ fn many_files() -> Vec<(String, String)> {
             }
             (format!("test_many_{f}.py"), text)
         })
-        .collect()
+        .collect();
+    vec![("many".into(), files)]
 }
 
-fn loud_files() -> Vec<(String, String)> {
+fn loud_suite() -> Vec<GeneratedSuite> {
     let text = format!(
         "# Written by `cargo xtask bench`: one passing test that prints 500 MB.\n\
          import sys\n\n\ndef test_prints_500_mb():\n    line = \"x\" * 999 + \"\\n\"\n\
@@ -508,14 +604,184 @@ fn loud_files() -> Vec<(String, String)> {
     let conftest = format!(
         "# Written by `cargo xtask bench`: records pytest's peak resident memory.\n\
          import os\nimport resource\n\n\ndef pytest_unconfigure(config):\n\
-         \x20   path = os.path.join(os.path.dirname(__file__), os.pardir, {PYTEST_PEAK_FILE:?})\n\
+         \x20   path = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, {PYTEST_PEAK_FILE:?})\n\
          \x20   with open(path, \"w\") as f:\n\
          \x20       f.write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024))\n"
     );
-    vec![
-        ("test_loud.py".into(), text),
-        ("conftest.py".into(), conftest),
-    ]
+    vec![(
+        "loud".into(),
+        vec![
+            ("test_loud.py".into(), text),
+            ("conftest.py".into(), conftest),
+        ],
+    )]
+}
+
+/// The key of a test of the rerun repository, as `FAILING_FILE` lists it.
+fn rerun_key(suite: usize, file: usize, test: usize) -> String {
+    format!("s{suite}-f{file}-t{test:03}")
+}
+
+/// The rerun repository's suites: `RERUN_SUITES` suites of `RERUN_FILES` files of
+/// `RERUN_TESTS_PER_FILE` tests, each test about a millisecond of work; a test whose key
+/// `FAILING_FILE` lists fails.
+fn rerun_suites() -> Vec<GeneratedSuite> {
+    (0..RERUN_SUITES)
+        .map(|s| {
+            let files = (0..RERUN_FILES)
+                .map(|f| {
+                    let mut text = format!(
+                        "# Written by `cargo xtask bench`: tests that each do a little work; \
+                         those listed in {FAILING_FILE} fail.\nimport pathlib\n\n\
+                         _LIST = pathlib.Path(__file__).parents[2] / {FAILING_FILE:?}\n\
+                         _FAILING = set(_LIST.read_text().split()) if _LIST.exists() else set()\n\n\n\
+                         def _work(key):\n    total = sum(i * i for i in range(20_000))\n\
+                         \x20   assert total > 0\n\
+                         \x20   assert key not in _FAILING, f\"{{key}} is listed in {FAILING_FILE}\"\n"
+                    );
+                    for t in 0..RERUN_TESTS_PER_FILE {
+                        text.push_str(&format!(
+                            "\n\ndef test_{t:03}():\n    _work({:?})\n",
+                            rerun_key(s, f, t)
+                        ));
+                    }
+                    (format!("test_s{s}_{f}.py"), text)
+                })
+                .collect();
+            (format!("suite-{s}"), files)
+        })
+        .collect()
+}
+
+/// What the rerun repository's latest run recorded, against what it should have: the full
+/// `ci` failed exactly the `RERUN_FAILING` tests, in their two suites; the rerun ran those
+/// three again (the list emptied: they pass now) and nothing else. `None` when it did.
+fn rerun_mismatch(root: &Path, rerun: bool) -> Option<String> {
+    let path = root.join("target").join("xtask").join("run.json");
+    let record = match crate::report::run_record::load(&path) {
+        Ok(record) => record,
+        Err(err) => return Some(format!("its record could not be read: {err}")),
+    };
+    let sum = |count: fn(&crate::model::Counts) -> usize| -> usize {
+        record.suites.iter().map(|s| count(&s.counts)).sum()
+    };
+    let failing_suites = record.suites.iter().filter(|s| s.counts.failed > 0).count();
+    let (passed, failed) = (sum(|c| c.passed), sum(|c| c.failed));
+    let expected_suites: std::collections::BTreeSet<usize> =
+        RERUN_FAILING.iter().map(|(s, _, _)| *s).collect();
+    let n = RERUN_FAILING.len();
+    let all = RERUN_SUITES * RERUN_FILES * RERUN_TESTS_PER_FILE;
+    if !rerun {
+        return (failed != n || failing_suites != expected_suites.len() || passed + failed != all)
+            .then(|| {
+                format!(
+                    "recorded {failed} failed tests in {failing_suites} suites and {passed} passed; \
+                     expected {n} in {} and {}",
+                    expected_suites.len(),
+                    all - n
+                )
+            });
+    }
+    match &record.rerun_of {
+        None => Some("its record names no source run (rerun_of)".into()),
+        Some(of) => (of.failing != n
+            || of.now_pass != n
+            || of.new_tests != 0
+            || of.whole_suites != 0
+            || passed != n
+            || failed != 0)
+            .then(|| {
+                format!(
+                    "ran {passed} passing and {failed} failing tests, {} of {} failing now \
+                     passing, {} new, {} whole suites; expected {n} of {n} and nothing else",
+                    of.now_pass, of.failing, of.new_tests, of.whole_suites
+                )
+            }),
+    }
+}
+
+/// Whether the JUnit report at `path` counts `tests` tests (the `tests` attribute of its
+/// first element that has one); `None` when it does.
+fn junit_mismatch(path: &Path, tests: usize) -> Option<String> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(err) => {
+            return Some(format!(
+                "its JUnit report {} could not be read: {err}",
+                path.display()
+            ))
+        }
+    };
+    let counted = text
+        .split_once(" tests=\"")
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .map(|(count, _)| count);
+    (counted != Some(tests.to_string().as_str())).then(|| {
+        format!(
+            "its JUnit report {} counts {} tests, not {tests}",
+            path.display(),
+            counted.unwrap_or("no")
+        )
+    })
+}
+
+/// The xtask of issue 16's base, built once in a git worktree of `BASE_COMMIT` with its own
+/// target directory (`<bench>/base-<commit>/tree` and `/target`), reused after. The profile
+/// is `cargo xtask`'s (dev), as the worktree's own Cargo.toml sets it. `None` when there is
+/// none (the failures say why: no such commit, a build that failed).
+fn base_xtask(bench: &Bench) -> anyhow::Result<(Option<PathBuf>, Vec<Failure>)> {
+    let base = bench.dir.join(format!("base-{BASE_COMMIT}"));
+    let tree = base.join("tree");
+    let target = base.join("target");
+    let exe = target.join("debug").join("xtask");
+    if exe.is_file() {
+        println!(
+            "  issue 16's base ({BASE_COMMIT}): {} (built before)",
+            bench.layout.display(&exe)
+        );
+        return Ok((Some(exe), vec![]));
+    }
+    println!(
+        "  building the xtask of issue 16's base ({BASE_COMMIT}) once, in {}: a cold build takes about a minute",
+        bench.layout.display(&base)
+    );
+    let mut failures = Vec::new();
+    if !tree.join("Cargo.toml").is_file() {
+        // --force: the worktree may be registered still after target/ was deleted.
+        let add = plain(
+            "git",
+            &[
+                "worktree",
+                "add",
+                "--force",
+                "--detach",
+                &tree.to_string_lossy(),
+                BASE_COMMIT,
+            ],
+            &bench.layout.root,
+        );
+        failures.extend(run_logged(&add, &bench.log("base-worktree"))?);
+    }
+    if failures.is_empty() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let build = plain(
+            &cargo,
+            &[
+                "build",
+                "-p",
+                "xtask",
+                "--target-dir",
+                &target.to_string_lossy(),
+            ],
+            &tree,
+        );
+        failures.extend(run_logged(&build, &bench.log("base-build"))?);
+    }
+    report_failures("building issue 16's base", &failures);
+    Ok((
+        (failures.is_empty() && exe.is_file()).then_some(exe),
+        failures,
+    ))
 }
 
 /// Where the loud repository's conftest writes pytest's peak, in bytes.
@@ -538,7 +804,7 @@ fn run_reading_pytest_peak(
 
 /// One target: `value <= limit` (or `<` for memory), false when a run it depends on failed.
 struct Target {
-    name: &'static str,
+    name: String,
     value: Option<f64>,
     limit: f64,
     unit: &'static str,
@@ -547,6 +813,34 @@ struct Target {
 }
 
 impl Target {
+    /// A ratio of at most `limit`.
+    fn at_most(
+        name: impl Into<String>,
+        value: Option<f64>,
+        limit: f64,
+        failed_runs: bool,
+    ) -> Target {
+        Target::of_unit(name, value, limit, "x", failed_runs)
+    }
+
+    /// A figure in `unit` (`x`, `MB` or `s`) of at most `limit`.
+    fn of_unit(
+        name: impl Into<String>,
+        value: Option<f64>,
+        limit: f64,
+        unit: &'static str,
+        failed_runs: bool,
+    ) -> Target {
+        Target {
+            name: name.into(),
+            value,
+            limit,
+            unit,
+            strict: false,
+            failed_runs,
+        }
+    }
+
     fn met(&self) -> bool {
         !self.failed_runs
             && self.value.is_some_and(|v| {
@@ -558,12 +852,25 @@ impl Target {
             })
     }
 
+    fn result(&self) -> &'static str {
+        match (self.met(), self.failed_runs) {
+            (true, _) => "met",
+            (false, true) => "not met (a run failed)",
+            (false, false) => "not met",
+        }
+    }
+
     fn shown(&self, value: f64) -> String {
         match self.unit {
             "MB" => format!("{:.1} MB", value / 1e6),
             "s" => format!("{value:.3} s"),
             _ => format!("{value:.2}x"),
         }
+    }
+
+    fn shown_limit(&self) -> String {
+        let op = if self.strict { "<" } else { "<=" };
+        format!("{op} {}", self.shown(self.limit))
     }
 }
 
@@ -636,7 +943,26 @@ fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     }
 }
 
+/// Whether any of `series` had a command fail: the targets on them are then not met.
+fn any_failed(series: &[&Series]) -> bool {
+    series.iter().any(|s| !s.failures.is_empty())
+}
+
+/// What one scenario measured: its series, its targets, ratios shown for information, notes
+/// for results.json, lines printed after the table, and its own keys of results.json.
+#[derive(Default)]
+struct Measured {
+    series: Vec<Series>,
+    targets: Vec<Target>,
+    informative: Vec<(String, Option<f64>)>,
+    notes: Vec<String>,
+    lines: Vec<String>,
+    results: serde_json::Map<String, Value>,
+}
+
 pub fn run(layout: &Layout, manifest: &Manifest, args: &BenchArgs) -> anyhow::Result<()> {
+    let wants =
+        |scenario: BenchScenario| args.scenario.is_empty() || args.scenario.contains(&scenario);
     // The unit suites: the smoke group needs running services no hand-written command
     // starts, so it is left out of both sides (`ci --exclude smoke`).
     let unit = Manifest {
@@ -676,13 +1002,11 @@ pub fn run(layout: &Layout, manifest: &Manifest, args: &BenchArgs) -> anyhow::Re
         tmp,
         hand,
     };
-    std::fs::write(&bench.background_script, bench.background_script())?;
 
     let mut notes = vec![
         format!("xtask runs are the binary itself ({}), so cargo's own start-up is not counted", exe.display()),
         "CPU is user+sys of all waited-for descendants (getrusage RUSAGE_CHILDREN deltas)".to_string(),
-        "cold: before each run the environments are deleted (hand: each project suite's <dir>/.venv; xtask: target/xtask/envs, where it keeps its own); the uv cache stays warm".to_string(),
-        format!("warm runs follow one untimed warm-up run of each scenario; runs are interleaved round-robin; {runs} timed run(s) each"),
+        format!("the cases of a scenario follow one untimed warm-up run of each and are interleaved round-robin; {runs} timed run(s) each"),
     ];
     println!(
         "xtask bench: {runs} run(s) per scenario; logs in {}",
@@ -691,359 +1015,38 @@ pub fn run(layout: &Layout, manifest: &Manifest, args: &BenchArgs) -> anyhow::Re
     for note in &notes {
         println!("  note: {note}");
     }
-    println!("  hand commands (from the manifest):");
-    for invocation in &bench.hand {
-        println!("    {}", shell_line(invocation));
+
+    let mut measured = Vec::new();
+    if wants(BenchScenario::Repo) {
+        measured.push(repo(&bench, runs)?);
+    }
+    if wants(BenchScenario::Many) || wants(BenchScenario::Recording) {
+        measured.push(many_tests(
+            &bench,
+            runs,
+            wants(BenchScenario::Many),
+            wants(BenchScenario::Recording),
+        )?);
+    }
+    if wants(BenchScenario::Loud) {
+        measured.push(loud(&bench, runs)?);
+    }
+    if wants(BenchScenario::Rerun) {
+        measured.push(rerun(&bench, runs)?);
     }
 
-    // 1-4 on this repository: warm, then cold.
-    let mut warm: Vec<Series> = SCENARIOS
-        .iter()
-        .map(|s| {
-            Series::new(
-                &format!("{}-warm", s.key()),
-                &format!("{} (warm)", s.label()),
-            )
-        })
-        .collect();
-    let mut cold: Vec<Series> = SCENARIOS
-        .iter()
-        .map(|s| {
-            Series::new(
-                &format!("{}-cold", s.key()),
-                &format!("{} (cold)", s.label()),
-            )
-        })
-        .collect();
-    for (scenario, series) in SCENARIOS.iter().zip(&mut warm) {
-        println!("  warm-up: {}", scenario.label());
-        let failures = bench.run(*scenario)?;
-        report_failures("warm-up", &failures);
-        series.failures.extend(failures);
-    }
-    for (temperature, all) in [("warm", &mut warm), ("cold", &mut cold)] {
-        for i in 0..runs {
-            for (scenario, series) in SCENARIOS.iter().zip(all.iter_mut()) {
-                if temperature == "cold" {
-                    bench.make_cold(*scenario)?;
-                }
-                let (failures, wall, cpu) = timed(|| bench.run(*scenario))?;
-                println!(
-                    "  {temperature} {}/{runs} {}: {wall:.2} s wall, {cpu:.2} s CPU",
-                    i + 1,
-                    scenario.label()
-                );
-                report_failures(temperature, &failures);
-                series.walls.push(wall);
-                series.cpus.push(cpu);
-                series.failures.extend(failures);
-            }
-        }
-    }
-
-    // 5: 20,000 tests.
-    let many_root = bench.dir.join("many");
-    generate_repo(&many_root, "many", &many_files())?;
-    let venv = bench.dir.join("pytest-venv");
-    let python = venv.join("bin").join("python");
-    let mut setup_failures = Vec::new();
-    if !python.is_file() {
-        let venv_text = venv.to_string_lossy().into_owned();
-        let create = plain(&uv, &["venv", "--quiet", &venv_text], &bench.dir);
-        setup_failures.extend(run_logged(&create, &bench.log("pytest-venv"))?);
-    }
-    let python_text = python.to_string_lossy().into_owned();
-    let install = plain(
-        &uv,
-        &[
-            "pip",
-            "install",
-            "--quiet",
-            "--python",
-            &python_text,
-            PYTEST,
-        ],
-        &bench.dir,
-    );
-    setup_failures.extend(run_logged(&install, &bench.log("pytest-venv-install"))?);
-    report_failures("setting up the plain pytest venv", &setup_failures);
-    let many_junit = bench.tmp.join("many-pytest.xml");
-    let many_pytest = plain(
-        &python_text,
-        &[
-            "-m",
-            "pytest",
-            &format!("--junitxml={}", many_junit.display()),
-            "tests",
-        ],
-        &many_root,
-    );
-    let many_xtask = bench.xtask(&many_root, &["test"]);
-    notes.push(format!(
-        "20,000 tests: `xtask test` against plain pytest in one venv made with `uv venv` + `uv pip install {PYTEST}` (`python -m pytest --junitxml=... tests`), isolating pytest's own cost"
-    ));
-    println!("  20,000 tests in {}:", layout.display(&many_root));
-    println!("    plain: {}", shell_line(&many_pytest));
-    println!("    xtask: {}", shell_line(&many_xtask));
-    let many_cases = [
-        (many_xtask, "many-xtask", "xtask test, 20,000 tests"),
-        (many_pytest, "many-pytest", "plain pytest, 20,000 tests"),
-    ];
-    let mut many: Vec<Series> = many_cases
-        .iter()
-        .map(|(_, key, label)| Series::new(key, label))
-        .collect();
-    many[1].failures.extend(setup_failures);
-    for ((invocation, key, _), series) in many_cases.iter().zip(&mut many) {
-        println!("  warm-up: {key}");
-        let failures: Vec<Failure> = run_logged(invocation, &bench.log(key))?
-            .into_iter()
-            .collect();
-        report_failures("warm-up", &failures);
-        series.failures.extend(failures);
-    }
-    for i in 0..runs {
-        for ((invocation, key, label), series) in many_cases.iter().zip(&mut many) {
-            let (failures, wall, cpu) = timed(|| run_logged(invocation, &bench.log(key)))?;
-            println!(
-                "  warm {}/{runs} {label}: {wall:.2} s wall, {cpu:.2} s CPU",
-                i + 1
-            );
-            let failures: Vec<Failure> = failures.into_iter().collect();
-            report_failures("20,000 tests", &failures);
-            series.walls.push(wall);
-            series.cpus.push(cpu);
-            series.failures.extend(failures);
-        }
-    }
-
-    // 5b: report.html of the 20,000-test run, as written and rendered again from its record.
-    let page = page_figures(&many_root, &bench.tmp);
-    match &page {
-        Ok(page) => println!(
-            "  report.html, {} tests: {} bytes as written; rendered and written again in {:.3} s; \
-             every test failing: {} bytes in {:.3} s",
-            page.tests, page.written_bytes, page.secs, page.worst_bytes, page.worst_secs
-        ),
-        Err(err) => println!("  report.html of the 20,000-test run: {err:#}"),
-    }
-    let page = page.ok();
-    notes.push("report.html: the size of the page the 20,000-test run wrote; the time is the median of 5 renders of its run.json plus the atomic write (report::html::render, paths::write_atomically), in this process; `all failing` is the same record with every test failed, an 8 KB traceback and a 1 KB message each".to_string());
-
-    // 6: 500 MB of output, once: the peak is what matters, not a median.
-    let loud_root = bench.dir.join("loud");
-    generate_repo(&loud_root, "loud", &loud_files())?;
-    let loud = bench.xtask(&loud_root, &["test"]);
-    println!("  500 MB of output: {}", shell_line(&loud));
-    let mut loud_series = Series::new("loud-xtask", "xtask test, a test printing 500 MB");
-    let record = loud_root.join("target").join("xtask").join("run.json");
-    let _ = std::fs::remove_file(&record);
-    let ((failure, polled), wall, cpu) =
-        timed(|| run_polling_peak(&loud, &bench.log("loud-xtask")))?;
-    println!("  500 MB of output: {wall:.2} s wall, {cpu:.2} s CPU");
-    let failures: Vec<Failure> = failure.into_iter().collect();
-    report_failures("500 MB of output", &failures);
-    loud_series.walls.push(wall);
-    loud_series.cpus.push(cpu);
-    loud_series.failures.extend(failures);
-    let recorded = std::fs::read_to_string(&record)
-        .ok()
-        .and_then(|text| serde_json::from_str::<crate::report::run_record::RunRecord>(&text).ok())
-        .and_then(|record| record.peak_rss_bytes);
-    let (peak, peak_source) = match (recorded, polled) {
-        (Some(bytes), _) => (Some(bytes), "run.json peak_rss_bytes (VmHWM of the xtask's own image, /proc/self/status)"),
-        (None, Some(bytes)) => (Some(bytes), "polled /proc/<pid>/status VmHWM of the xtask every 20 ms (run.json has no peak_rss_bytes)"),
-        (None, None) => (None, "unknown: run.json has no peak_rss_bytes and /proc could not be read"),
-    };
-    notes.push(format!("peak memory: {peak_source}"));
-
-    // 7: the same loud passing test, the xtask against its hand command, side by side:
-    // pytest's own peak (its conftest reads getrusage after the JUnit file is written) and
-    // the wall time of each whole command.
-    let loud_manifest = Manifest::load(&Layout::new(loud_root.clone()))
-        .context("loading the generated loud repository's manifest")?;
-    let loud_hand = hand_command(
-        &loud_manifest.suites[0],
-        &loud_root,
-        &uv,
-        &bench.tmp.join("loud-hand"),
-    );
-    println!("  a loud passing test, hand: {}", shell_line(&loud_hand));
-    let loud_cases = [
-        (
-            &loud,
-            "loud-side-xtask",
-            "xtask test, a passing test printing 500 MB",
-        ),
-        (
-            &loud_hand,
-            "loud-side-hand",
-            "hand command, a passing test printing 500 MB",
-        ),
-    ];
-    let mut loud_side: Vec<Series> = loud_cases
-        .iter()
-        .map(|(_, key, label)| Series::new(key, label))
-        .collect();
-    let mut pytest_peaks: Vec<Vec<f64>> = vec![Vec::new(), Vec::new()];
-    for i in 0..runs {
-        for (((invocation, key, label), series), peaks) in
-            loud_cases.iter().zip(&mut loud_side).zip(&mut pytest_peaks)
-        {
-            let ((failure, peak), wall, cpu) =
-                timed(|| run_reading_pytest_peak(invocation, &loud_root, &bench.log(key)))?;
-            println!(
-                "  {}/{runs} {label}: {wall:.2} s wall, pytest peak {}",
-                i + 1,
-                peak.map_or("unknown".into(), |b| format!("{:.0} MB", b as f64 / 1e6))
-            );
-            let failures: Vec<Failure> = failure.into_iter().collect();
-            report_failures("a loud passing test", &failures);
-            series.walls.push(wall);
-            series.cpus.push(cpu);
-            series.failures.extend(failures);
-            peaks.extend(peak.map(|b| b as f64));
-        }
-    }
-    let pytest_peak = |i: usize| median(&pytest_peaks[i]);
-    notes.push(
-        "a loud passing test: pytest's peak is what its conftest reads from getrusage(RUSAGE_SELF) at pytest_unconfigure, after the JUnit file is written".to_string(),
-    );
-
-    // The table and the targets.
-    let find = |all: &[Series], key: &str| -> usize {
-        all.iter()
-            .position(|s| s.key.starts_with(key))
-            .expect("every scenario has a series")
-    };
-    let (seq, bg, ci, ci1) = (
-        find(&warm, "hand-sequential"),
-        find(&warm, "hand-background"),
-        find(&warm, "xtask-ci-warm"),
-        find(&warm, "xtask-ci-j1"),
-    );
-    let failed = |list: &[&Series]| list.iter().any(|s| !s.failures.is_empty());
-    let targets = [
-        Target {
-            name: "warm `xtask ci` wall / backgrounded script wall",
-            value: ratio(warm[ci].wall(), warm[bg].wall()),
-            limit: 0.85,
-            unit: "x",
-            strict: false,
-            failed_runs: failed(&[&warm[ci], &warm[bg]]),
-        },
-        Target {
-            name: "warm `xtask ci` CPU / hand one after another CPU",
-            value: ratio(warm[ci].cpu(), warm[seq].cpu()),
-            limit: 1.0,
-            unit: "x",
-            strict: false,
-            failed_runs: failed(&[&warm[ci], &warm[seq]]),
-        },
-        Target {
-            name: "warm `xtask ci -j 1` wall / hand one after another wall",
-            value: ratio(warm[ci1].wall(), warm[seq].wall()),
-            limit: 1.0,
-            unit: "x",
-            strict: false,
-            failed_runs: failed(&[&warm[ci1], &warm[seq]]),
-        },
-        Target {
-            name: "20,000 tests: `xtask test` wall / plain pytest wall",
-            value: ratio(many[0].wall(), many[1].wall()),
-            limit: 1.1,
-            unit: "x",
-            strict: false,
-            failed_runs: failed(&[&many[0], &many[1]]),
-        },
-        Target {
-            name: "loud passing test: pytest peak, xtask / hand",
-            value: ratio(pytest_peak(0), pytest_peak(1)),
-            limit: 1.1,
-            unit: "x",
-            strict: false,
-            failed_runs: failed(&[&loud_side[0], &loud_side[1]]),
-        },
-        Target {
-            name: "loud passing test: `xtask test` wall / hand wall",
-            value: ratio(loud_side[0].wall(), loud_side[1].wall()),
-            limit: 1.1,
-            unit: "x",
-            strict: false,
-            failed_runs: failed(&[&loud_side[0], &loud_side[1]]),
-        },
-        Target {
-            name: "report.html, 20,000 tests: size",
-            value: page.as_ref().map(|p| p.written_bytes as f64),
-            limit: PAGE_LIMIT_BYTES as f64,
-            unit: "MB",
-            strict: false,
-            failed_runs: failed(&[&many[0]]),
-        },
-        Target {
-            name: "report.html, 20,000 tests: render + write",
-            value: page.as_ref().map(|p| p.secs),
-            limit: PAGE_LIMIT_SECS,
-            unit: "s",
-            strict: false,
-            failed_runs: failed(&[&many[0]]),
-        },
-        Target {
-            name: "report.html, 20,000 tests all failing: size",
-            value: page.as_ref().map(|p| p.worst_bytes as f64),
-            limit: PAGE_LIMIT_BYTES as f64,
-            unit: "MB",
-            strict: false,
-            failed_runs: failed(&[&many[0]]),
-        },
-        Target {
-            name: "report.html, 20,000 tests all failing: render + write",
-            value: page.as_ref().map(|p| p.worst_secs),
-            limit: PAGE_LIMIT_SECS,
-            unit: "s",
-            strict: false,
-            failed_runs: failed(&[&many[0]]),
-        },
-        Target {
-            name: "peak memory of the xtask, a test printing 500 MB",
-            value: peak.map(|b| b as f64),
-            limit: MEMORY_LIMIT_BYTES as f64,
-            unit: "MB",
-            strict: true,
-            failed_runs: failed(&[&loud_series]),
-        },
-    ];
-    let informative = [
-        (
-            "cold `xtask ci` wall / backgrounded script wall",
-            ratio(cold[ci].wall(), cold[bg].wall()),
-        ),
-        (
-            "cold `xtask ci` CPU / hand one after another CPU",
-            ratio(cold[ci].cpu(), cold[seq].cpu()),
-        ),
-        (
-            "cold `xtask ci -j 1` wall / hand one after another wall",
-            ratio(cold[ci1].wall(), cold[seq].wall()),
-        ),
-    ];
-
-    let all_series: Vec<&Series> = warm
-        .iter()
-        .zip(&cold)
-        .flat_map(|(w, c)| [w, c])
-        .chain(&many)
-        .chain([&loud_series])
-        .chain(&loud_side)
-        .collect();
+    let all_series: Vec<&Series> = measured.iter().flat_map(|m| &m.series).collect();
+    let targets: Vec<&Target> = measured.iter().flat_map(|m| &m.targets).collect();
+    let informative: Vec<&(String, Option<f64>)> =
+        measured.iter().flat_map(|m| &m.informative).collect();
     println!();
     println!(
-        "{:<48} {:>5} {:>12} {:>12}  failed",
+        "{:<58} {:>5} {:>12} {:>12}  failed",
         "scenario", "runs", "median wall", "median CPU"
     );
     for series in &all_series {
         println!(
-            "{:<48} {:>5} {:>12} {:>12}  {}",
+            "{:<58} {:>5} {:>12} {:>12}  {}",
             series.label,
             series.walls.len(),
             fmt_secs(series.wall()),
@@ -1052,28 +1055,25 @@ pub fn run(layout: &Layout, manifest: &Manifest, args: &BenchArgs) -> anyhow::Re
         );
     }
     println!();
-    println!("{:<58} {:>9} {:>9}  result", "target", "measured", "limit");
+    println!("{:<62} {:>9} {:>9}  result", "target", "measured", "limit");
     for target in &targets {
-        let op = if target.strict { "<" } else { "<=" };
-        let result = match (target.met(), target.failed_runs) {
-            (true, _) => "met",
-            (false, true) => "not met (a run failed)",
-            (false, false) => "not met",
-        };
         println!(
-            "{:<58} {:>9} {:>9}  {result}",
+            "{:<62} {:>9} {:>9}  {}",
             target.name,
             target.value.map_or("-".into(), |v| target.shown(v)),
-            format!("{op} {}", target.shown(target.limit)),
+            target.shown_limit(),
+            target.result(),
         );
     }
     for (name, value) in &informative {
         println!(
-            "{name:<58} {:>9}  (not a target)",
+            "{name:<62} {:>9}  (not a target)",
             value.map_or("-".into(), |v| format!("{v:.2}x"))
         );
     }
-    println!("peak memory source: {peak_source}");
+    for line in measured.iter().flat_map(|m| &m.lines) {
+        println!("{line}");
+    }
 
     let failures: Vec<&Failure> = all_series.iter().flat_map(|s| &s.failures).collect();
     if !failures.is_empty() {
@@ -1090,17 +1090,15 @@ pub fn run(layout: &Layout, manifest: &Manifest, args: &BenchArgs) -> anyhow::Re
             );
         }
     }
-    let all_met = targets.iter().all(Target::met);
-    let results = json!({
+    let all_met = targets.iter().all(|t| t.met());
+    notes.extend(measured.iter().flat_map(|m| m.notes.iter().cloned()));
+    let mut results = json!({
         "runs": runs,
         "uv": uv,
         "xtask": exe,
         "notes": notes,
         "hand_commands": bench.hand.iter().map(shell_line).collect::<Vec<_>>(),
         "scenarios": all_series.iter().map(|s| s.json()).collect::<Vec<_>>(),
-        "peak_rss_bytes": peak,
-        "peak_rss_source": peak_source,
-        "pytest_peak_bytes": { "xtask": pytest_peak(0), "hand": pytest_peak(1) },
         "targets": targets.iter().map(|t| json!({
             "name": t.name, "value": t.value, "limit": t.limit, "unit": t.unit,
             "met": t.met(), "failed_runs": t.failed_runs,
@@ -1109,6 +1107,11 @@ pub fn run(layout: &Layout, manifest: &Manifest, args: &BenchArgs) -> anyhow::Re
         "all_targets_met": all_met,
         "failed_commands": failures.len(),
     });
+    if let Value::Object(results) = &mut results {
+        for m in &measured {
+            results.extend(m.results.clone());
+        }
+    }
     let results_path = bench.dir.join("results.json");
     paths::write_atomically(
         &results_path,
@@ -1120,6 +1123,482 @@ pub fn run(layout: &Layout, manifest: &Manifest, args: &BenchArgs) -> anyhow::Re
         return Err(crate::error::Error::BenchFailed.into());
     }
     Ok(())
+}
+
+/// This repository: the hand commands against `xtask ci`, warm and cold.
+fn repo(bench: &Bench, runs: usize) -> anyhow::Result<Measured> {
+    std::fs::write(&bench.background_script, bench.background_script())
+        .with_context(|| format!("writing {}", bench.background_script.display()))?;
+    println!("  hand commands (from the manifest):");
+    for invocation in &bench.hand {
+        println!("    {}", shell_line(invocation));
+    }
+    let series_of = |temperature: &str| -> Vec<Series> {
+        SCENARIOS
+            .iter()
+            .map(|s| {
+                Series::new(
+                    &format!("{}-{temperature}", s.key()),
+                    &format!("{} ({temperature})", s.label()),
+                )
+            })
+            .collect()
+    };
+    let (mut warm, mut cold) = (series_of("warm"), series_of("cold"));
+    let run = |case: usize| bench.run(SCENARIOS[case]);
+    warm_up(&mut warm, run)?;
+    side_by_side("warm", runs, &mut warm, |_| Ok(()), run, |_| vec![])?;
+    side_by_side(
+        "cold",
+        runs,
+        &mut cold,
+        |case| bench.make_cold(SCENARIOS[case]),
+        run,
+        |_| vec![],
+    )?;
+
+    let at = |scenario: Scenario| {
+        SCENARIOS
+            .iter()
+            .position(|s| *s == scenario)
+            .expect("every scenario has a series")
+    };
+    let (seq, bg, ci, ci1) = (
+        at(Scenario::HandSequential),
+        at(Scenario::HandBackground),
+        at(Scenario::XtaskCi),
+        at(Scenario::XtaskCiJ1),
+    );
+    let targets = vec![
+        Target::at_most(
+            "warm `xtask ci` wall / backgrounded script wall",
+            ratio(warm[ci].wall(), warm[bg].wall()),
+            0.85,
+            any_failed(&[&warm[ci], &warm[bg]]),
+        ),
+        Target::at_most(
+            "warm `xtask ci` CPU / hand one after another CPU",
+            ratio(warm[ci].cpu(), warm[seq].cpu()),
+            1.0,
+            any_failed(&[&warm[ci], &warm[seq]]),
+        ),
+        Target::at_most(
+            "warm `xtask ci -j 1` wall / hand one after another wall",
+            ratio(warm[ci1].wall(), warm[seq].wall()),
+            1.0,
+            any_failed(&[&warm[ci1], &warm[seq]]),
+        ),
+    ];
+    let informative = vec![
+        (
+            "cold `xtask ci` wall / backgrounded script wall".to_string(),
+            ratio(cold[ci].wall(), cold[bg].wall()),
+        ),
+        (
+            "cold `xtask ci` CPU / hand one after another CPU".to_string(),
+            ratio(cold[ci].cpu(), cold[seq].cpu()),
+        ),
+        (
+            "cold `xtask ci -j 1` wall / hand one after another wall".to_string(),
+            ratio(cold[ci1].wall(), cold[seq].wall()),
+        ),
+    ];
+    Ok(Measured {
+        // Each scenario warm, then cold.
+        series: warm.into_iter().zip(cold).flat_map(|(w, c)| [w, c]).collect(),
+        targets,
+        informative,
+        notes: vec!["cold: before each run the environments are deleted (hand: each project suite's <dir>/.venv; xtask: target/xtask/envs, where it keeps its own); the uv cache stays warm".to_string()],
+        ..Measured::default()
+    })
+}
+
+/// 20,000 tests: `xtask test` against plain pytest and report.html's figures (`plain`), and
+/// against the xtask of issue 16's base (`base`), side by side.
+fn many_tests(
+    bench: &Bench,
+    runs: usize,
+    plain_too: bool,
+    base_too: bool,
+) -> anyhow::Result<Measured> {
+    let mut measured = Measured::default();
+    let many_root = bench.dir.join("many");
+    generate_repo(&many_root, &many_suite())?;
+    println!("  20,000 tests in {}:", bench.layout.display(&many_root));
+    let xtask_junit = |root: &Path| root.join("target").join("xtask").join("junit.xml");
+    let mut cases = vec![bench.xtask(&many_root, &["test"])];
+    let mut junits = vec![xtask_junit(&many_root)];
+    let mut series = vec![Series::new("many-xtask", "xtask test, 20,000 tests")];
+    println!("    xtask: {}", shell_line(&cases[0]));
+    if plain_too {
+        let venv = bench.dir.join("pytest-venv");
+        let python = venv.join("bin").join("python");
+        let mut setup_failures = Vec::new();
+        if !python.is_file() {
+            let venv_text = venv.to_string_lossy().into_owned();
+            let create = plain(&bench.uv, &["venv", "--quiet", &venv_text], &bench.dir);
+            setup_failures.extend(run_logged(&create, &bench.log("pytest-venv"))?);
+        }
+        let python_text = python.to_string_lossy().into_owned();
+        let install = plain(
+            &bench.uv,
+            &[
+                "pip",
+                "install",
+                "--quiet",
+                "--python",
+                &python_text,
+                PYTEST,
+            ],
+            &bench.dir,
+        );
+        setup_failures.extend(run_logged(&install, &bench.log("pytest-venv-install"))?);
+        report_failures("setting up the plain pytest venv", &setup_failures);
+        let many_junit = bench.tmp.join("many-pytest.xml");
+        let many_pytest = plain(
+            &python_text,
+            &[
+                "-m",
+                "pytest",
+                &format!("--junitxml={}", many_junit.display()),
+                "tests/many",
+            ],
+            &many_root,
+        );
+        println!("    plain: {}", shell_line(&many_pytest));
+        let mut pytest_series = Series::new("many-pytest", "plain pytest, 20,000 tests");
+        pytest_series.failures.extend(setup_failures);
+        cases.push(many_pytest);
+        junits.push(many_junit);
+        series.push(pytest_series);
+        measured.notes.push(format!(
+            "20,000 tests: `xtask test` against plain pytest in one venv made with `uv venv` + `uv pip install {PYTEST}` (`python -m pytest --junitxml=... tests/many`), isolating pytest's own cost"
+        ));
+    }
+    let base_label = format!("xtask test at issue 16's base ({BASE_COMMIT}), 20,000 tests");
+    let base_at = if base_too {
+        let (exe, failures) = base_xtask(bench)?;
+        let mut base_series = Series::new("many-base", &base_label);
+        base_series.failures.extend(failures);
+        match exe {
+            Some(exe) => {
+                // A copy of its own: the two binaries' environments and runs never meet.
+                let base_root = bench.dir.join("many-base");
+                generate_repo(&base_root, &many_suite())?;
+                let base = bench.xtask_of(&exe, &base_root, &["test"]);
+                println!("    base:  {}", shell_line(&base));
+                cases.push(base);
+                junits.push(xtask_junit(&base_root));
+                series.push(base_series);
+                measured.notes.push(format!(
+                    "recording: the same 20,000 tests (their own copy, target/xtask/bench/many-base/) under the xtask built from issue 16's base {BASE_COMMIT} (dev profile, as `cargo xtask` builds), interleaved with this xtask"
+                ));
+                Some(series.len() - 1)
+            }
+            None => {
+                measured.series.push(base_series);
+                None
+            }
+        }
+    } else {
+        None
+    };
+
+    let logs: Vec<PathBuf> = series.iter().map(|s| bench.log(&s.key)).collect();
+    let run = |case: usize| -> anyhow::Result<Vec<Failure>> {
+        Ok(run_logged(&cases[case], &logs[case])?.into_iter().collect())
+    };
+    // Every case's JUnit report must count every test: the base read the manifest as this
+    // xtask does, and no case ran fewer.
+    let check = |case: usize| -> Vec<Failure> {
+        junit_mismatch(&junits[case], MANY_TESTS)
+            .map(|mismatch| Failure {
+                command: shell_line(&cases[case]),
+                ended: mismatch,
+                exit_code: None,
+                log: logs[case].clone(),
+            })
+            .into_iter()
+            .collect()
+    };
+    warm_up(&mut series, run)?;
+    side_by_side("20,000 tests", runs, &mut series, |_| Ok(()), run, check)?;
+
+    if plain_too {
+        measured.targets.push(Target::at_most(
+            "20,000 tests: `xtask test` wall / plain pytest wall",
+            ratio(series[0].wall(), series[1].wall()),
+            1.1,
+            any_failed(&[&series[0], &series[1]]),
+        ));
+        measured
+            .targets
+            .extend(page_targets(&many_root, bench, &series[0])?);
+        measured.notes.push("report.html: the size of the page the 20,000-test run wrote; the time is the median of 5 renders of its run.json plus the atomic write (report::html::render, paths::write_atomically), in this process; `all failing` is the same record with every test failed, an 8 KB traceback and a 1 KB message each".to_string());
+    }
+    if base_too {
+        let base = base_at.map(|b| &series[b]);
+        let failed = base.is_none_or(|b| any_failed(&[&series[0], b]))
+            || measured.series.iter().any(|s| !s.failures.is_empty());
+        measured.targets.push(Target::at_most(
+            format!("20,000 tests: `xtask test` wall / issue 16's base ({BASE_COMMIT})"),
+            ratio(series[0].wall(), base.and_then(Series::wall)),
+            RECORDING_LIMIT,
+            failed,
+        ));
+        measured.informative.push((
+            format!("20,000 tests: `xtask test` CPU / issue 16's base ({BASE_COMMIT})"),
+            ratio(series[0].cpu(), base.and_then(Series::cpu)),
+        ));
+    }
+    measured.series.splice(0..0, series);
+    Ok(measured)
+}
+
+/// The report.html targets, from the 20,000-test run `xtask` just made.
+fn page_targets(many_root: &Path, bench: &Bench, xtask: &Series) -> anyhow::Result<Vec<Target>> {
+    let page = page_figures(many_root, &bench.tmp);
+    match &page {
+        Ok(page) => println!(
+            "  report.html, {} tests: {} bytes as written; rendered and written again in {:.3} s; \
+             every test failing: {} bytes in {:.3} s",
+            page.tests, page.written_bytes, page.secs, page.worst_bytes, page.worst_secs
+        ),
+        Err(err) => println!("  report.html of the 20,000-test run: {err:#}"),
+    }
+    let page = page.ok();
+    let failed = any_failed(&[xtask]);
+    let bytes = PAGE_LIMIT_BYTES as f64;
+    Ok(vec![
+        Target::of_unit(
+            "report.html, 20,000 tests: size",
+            page.as_ref().map(|p| p.written_bytes as f64),
+            bytes,
+            "MB",
+            failed,
+        ),
+        Target::of_unit(
+            "report.html, 20,000 tests: render + write",
+            page.as_ref().map(|p| p.secs),
+            PAGE_LIMIT_SECS,
+            "s",
+            failed,
+        ),
+        Target::of_unit(
+            "report.html, 20,000 tests all failing: size",
+            page.as_ref().map(|p| p.worst_bytes as f64),
+            bytes,
+            "MB",
+            failed,
+        ),
+        Target::of_unit(
+            "report.html, 20,000 tests all failing: render + write",
+            page.as_ref().map(|p| p.worst_secs),
+            PAGE_LIMIT_SECS,
+            "s",
+            failed,
+        ),
+    ])
+}
+
+/// A test printing 500 MB: the xtask's peak memory, once (the peak is what matters, not a
+/// median); then that passing test under the xtask and under its hand command, side by side:
+/// pytest's own peak (its conftest reads getrusage after the JUnit file is written) and the
+/// wall time of each whole command.
+fn loud(bench: &Bench, runs: usize) -> anyhow::Result<Measured> {
+    let loud_root = bench.dir.join("loud");
+    generate_repo(&loud_root, &loud_suite())?;
+    let loud = bench.xtask(&loud_root, &["test"]);
+    println!("  500 MB of output: {}", shell_line(&loud));
+    let mut loud_series = Series::new("loud-xtask", "xtask test, a test printing 500 MB");
+    let record = loud_root.join("target").join("xtask").join("run.json");
+    let _ = std::fs::remove_file(&record);
+    let ((failure, polled), wall, cpu) =
+        timed(|| run_polling_peak(&loud, &bench.log("loud-xtask")))?;
+    println!("  500 MB of output: {wall:.2} s wall, {cpu:.2} s CPU");
+    let failures: Vec<Failure> = failure.into_iter().collect();
+    report_failures("500 MB of output", &failures);
+    loud_series.push(wall, cpu, failures);
+    let recorded = std::fs::read_to_string(&record)
+        .ok()
+        .and_then(|text| serde_json::from_str::<crate::report::run_record::RunRecord>(&text).ok())
+        .and_then(|record| record.peak_rss_bytes);
+    let (peak, peak_source) = match (recorded, polled) {
+        (Some(bytes), _) => (Some(bytes), "run.json peak_rss_bytes (VmHWM of the xtask's own image, /proc/self/status)"),
+        (None, Some(bytes)) => (Some(bytes), "polled /proc/<pid>/status VmHWM of the xtask every 20 ms (run.json has no peak_rss_bytes)"),
+        (None, None) => (None, "unknown: run.json has no peak_rss_bytes and /proc could not be read"),
+    };
+
+    let loud_manifest = Manifest::load(&Layout::new(loud_root.clone()))
+        .context("loading the generated loud repository's manifest")?;
+    let loud_hand = hand_command(
+        &loud_manifest.suites[0],
+        &loud_root,
+        &bench.uv,
+        &bench.tmp.join("loud-hand"),
+    );
+    println!("  a loud passing test, hand: {}", shell_line(&loud_hand));
+    let cases = [&loud, &loud_hand];
+    let mut side = vec![
+        Series::new(
+            "loud-side-xtask",
+            "xtask test, a passing test printing 500 MB",
+        ),
+        Series::new(
+            "loud-side-hand",
+            "hand command, a passing test printing 500 MB",
+        ),
+    ];
+    let logs: Vec<PathBuf> = side.iter().map(|s| bench.log(&s.key)).collect();
+    let mut pytest_peaks: Vec<Vec<f64>> = vec![Vec::new(), Vec::new()];
+    side_by_side(
+        "a loud passing test",
+        runs,
+        &mut side,
+        |_| Ok(()),
+        |case| {
+            let (failure, peak) = run_reading_pytest_peak(cases[case], &loud_root, &logs[case])?;
+            println!(
+                "    pytest peak {}",
+                peak.map_or("unknown".into(), |b| format!("{:.0} MB", b as f64 / 1e6))
+            );
+            pytest_peaks[case].extend(peak.map(|b| b as f64));
+            Ok(failure.into_iter().collect())
+        },
+        |_| vec![],
+    )?;
+    let pytest_peak = |case: usize| median(&pytest_peaks[case]);
+    let targets = vec![
+        Target::at_most(
+            "loud passing test: pytest peak, xtask / hand",
+            ratio(pytest_peak(0), pytest_peak(1)),
+            1.1,
+            any_failed(&[&side[0], &side[1]]),
+        ),
+        Target::at_most(
+            "loud passing test: `xtask test` wall / hand wall",
+            ratio(side[0].wall(), side[1].wall()),
+            1.1,
+            any_failed(&[&side[0], &side[1]]),
+        ),
+        Target {
+            strict: true,
+            ..Target::of_unit(
+                "peak memory of the xtask, a test printing 500 MB",
+                peak.map(|b| b as f64),
+                MEMORY_LIMIT_BYTES as f64,
+                "MB",
+                any_failed(&[&loud_series]),
+            )
+        },
+    ];
+    let mut results = serde_json::Map::new();
+    results.insert("peak_rss_bytes".into(), json!(peak));
+    results.insert("peak_rss_source".into(), json!(peak_source));
+    results.insert(
+        "pytest_peak_bytes".into(),
+        json!({ "xtask": pytest_peak(0), "hand": pytest_peak(1) }),
+    );
+    let mut series = vec![loud_series];
+    series.extend(side);
+    Ok(Measured {
+        series,
+        targets,
+        notes: vec![
+            format!("peak memory: {peak_source}"),
+            "a loud passing test: pytest's peak is what its conftest reads from getrusage(RUSAGE_SELF) at pytest_unconfigure, after the JUnit file is written".to_string(),
+        ],
+        lines: vec![format!("peak memory source: {peak_source}")],
+        results,
+        ..Measured::default()
+    })
+}
+
+/// `ci --rerun latest` against the full `ci` it follows, on a generated repository of eight
+/// suites: each round, the full `ci` with three tests of two suites failing (`FAILING_FILE`
+/// lists them), then, the list emptied (the fix), the rerun. Each run's record is checked
+/// (untimed): a `ci` that did not fail exactly those, or a rerun that ran anything else, is
+/// a failed command.
+fn rerun(bench: &Bench, runs: usize) -> anyhow::Result<Measured> {
+    let root = bench.dir.join("rerun");
+    generate_repo(&root, &rerun_suites())?;
+    let failing_file = root.join(FAILING_FILE);
+    let failing: String = RERUN_FAILING
+        .iter()
+        .map(|&(s, f, t)| rerun_key(s, f, t) + "\n")
+        .collect();
+    let full = bench.xtask(&root, &["ci"]);
+    let again = bench.xtask(&root, &["ci", "--rerun", "latest"]);
+    println!("  a rerun, in {}:", bench.layout.display(&root));
+    println!("    full:  {}", shell_line(&full));
+    println!("    rerun: {}", shell_line(&again));
+    let cases = [&full, &again];
+    let mut series = vec![
+        Series::new(
+            "rerun-full-ci",
+            &format!(
+                "xtask ci, {RERUN_SUITES} suites, {} tests failing",
+                RERUN_FAILING.len()
+            ),
+        ),
+        Series::new("rerun-latest", "xtask ci --rerun latest, after it"),
+    ];
+    let logs: Vec<PathBuf> = series.iter().map(|s| bench.log(&s.key)).collect();
+    let write_failing = |text: &str| {
+        std::fs::write(&failing_file, text)
+            .with_context(|| format!("writing {}", failing_file.display()))
+    };
+    // The warm-up: a full `ci` that passes builds the environments.
+    write_failing("")?;
+    warm_up(&mut series[..1], |_| {
+        Ok(run_logged(&full, &logs[0])?.into_iter().collect())
+    })?;
+    side_by_side(
+        "rerun",
+        runs,
+        &mut series,
+        |case| write_failing(if case == 0 { &failing } else { "" }),
+        |case| {
+            let expected = if case == 0 {
+                i32::from(crate::exit_codes::TESTS_FAILED)
+            } else {
+                0
+            };
+            Ok(run_expecting(cases[case], expected, &logs[case])?
+                .into_iter()
+                .collect())
+        },
+        |case| {
+            rerun_mismatch(&root, case == 1)
+                .map(|mismatch| Failure {
+                    command: shell_line(cases[case]),
+                    ended: mismatch,
+                    exit_code: None,
+                    log: logs[case].clone(),
+                })
+                .into_iter()
+                .collect()
+        },
+    )?;
+    Ok(Measured {
+        targets: vec![Target::at_most(
+            "rerun of 3 failing tests in 2 of 8 suites: wall / full `ci`",
+            ratio(series[1].wall(), series[0].wall()),
+            RERUN_LIMIT,
+            any_failed(&[&series[0], &series[1]]),
+        )],
+        informative: vec![(
+            "rerun of 3 failing tests in 2 of 8 suites: CPU / full `ci`".to_string(),
+            ratio(series[1].cpu(), series[0].cpu()),
+        )],
+        notes: vec![format!(
+            "rerun: {RERUN_SUITES} generated suites of {} tests (target/xtask/bench/rerun/); each round a full `ci` with {} tests of 2 suites failing, then `ci --rerun latest` once they pass; both records checked",
+            RERUN_FILES * RERUN_TESTS_PER_FILE,
+            RERUN_FAILING.len()
+        )],
+        series,
+        ..Measured::default()
+    })
 }
 
 /// A plain command (no PYTHONPATH), run from `cwd`.
@@ -1277,6 +1756,12 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&log).unwrap(), "out\n");
         let passes = plain("true", &[], &dir);
         assert!(run_logged(&passes, &log).unwrap().is_none());
+        // A `ci` meant to fail its tests fails the bench when it passes.
+        assert!(run_expecting(&fails, 3, &log).unwrap().is_none());
+        let passed = run_expecting(&passes, 100, &log)
+            .unwrap()
+            .expect("a failure");
+        assert_eq!(passed.ended, "exit code 0 (expected 100)");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -1290,5 +1775,84 @@ mod tests {
             Some(2048 * 1024)
         );
         assert_eq!(crate::report::record::vm_hwm_bytes("Name:\tx\n"), None);
+    }
+
+    #[test]
+    fn a_target_is_met_within_its_limit_and_never_after_a_failed_run() {
+        let at_most = |value, failed| Target::at_most("a ratio", value, 0.3, failed);
+        assert!(at_most(Some(0.3), false).met());
+        assert_eq!(at_most(Some(0.31), false).result(), "not met");
+        assert_eq!(at_most(Some(0.1), true).result(), "not met (a run failed)");
+        assert!(!at_most(None, false).met());
+        assert_eq!(at_most(Some(0.1), false).shown_limit(), "<= 0.30x");
+        let memory = Target {
+            strict: true,
+            ..Target::of_unit("memory", Some(200e6), 200e6, "MB", false)
+        };
+        assert!(!memory.met());
+        assert_eq!(memory.shown_limit(), "< 200.0 MB");
+        assert_eq!(
+            Target::at_most(
+                "recording",
+                ratio(Some(10.3), Some(10.0)),
+                RECORDING_LIMIT,
+                false
+            )
+            .result(),
+            "met"
+        );
+        assert_eq!(ratio(Some(1.0), Some(0.0)), None);
+        assert_eq!(ratio(None, Some(2.0)), None);
+    }
+
+    #[test]
+    fn the_rerun_repository_has_eight_suites_and_fails_the_listed_tests_in_two() {
+        let root = std::env::temp_dir().join(format!("xtask-bench-rerun-{}", std::process::id()));
+        generate_repo(&root, &rerun_suites()).unwrap();
+        let manifest = Manifest::load(&Layout::new(root.clone())).unwrap();
+        assert_eq!(manifest.suites.len(), RERUN_SUITES);
+        assert_eq!(manifest.suites[2].name, "suite-2");
+        assert_eq!(manifest.suites[2].paths, ["tests/suite-2"]);
+        let suites: std::collections::BTreeSet<usize> =
+            RERUN_FAILING.iter().map(|(s, _, _)| *s).collect();
+        assert_eq!(suites.len(), 2);
+        for &(s, f, t) in &RERUN_FAILING {
+            let file = root.join(format!("tests/suite-{s}/test_s{s}_{f}.py"));
+            let text = std::fs::read_to_string(&file).unwrap();
+            let call = format!(
+                "def test_{t:03}():\n    _work(\"{}\")\n",
+                rerun_key(s, f, t)
+            );
+            assert_eq!(
+                text.matches(&call).count(),
+                1,
+                "{call} in {}",
+                file.display()
+            );
+            assert!(text.contains("parents[2] / \"failing.txt\""));
+        }
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_junit_report_that_counts_other_tests_is_named() {
+        let dir = std::env::temp_dir().join(format!("xtask-bench-junit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("junit.xml");
+        std::fs::write(
+            &path,
+            "<testsuites name=\"pytest tests\"><testsuite name=\"many\" tests=\"20000\">",
+        )
+        .unwrap();
+        assert_eq!(junit_mismatch(&path, 20_000), None);
+        let mismatch = junit_mismatch(&path, 3).unwrap();
+        assert!(
+            mismatch.ends_with("counts 20000 tests, not 3"),
+            "{mismatch}"
+        );
+        assert!(junit_mismatch(&dir.join("none.xml"), 3)
+            .unwrap()
+            .contains("could not be read"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
