@@ -267,6 +267,11 @@ pub struct InitArgs {
     /// (the rest of Cargo.toml, and a comment above the table, are kept as they are).
     #[arg(long)]
     pub force: bool,
+    /// Write the guesses without checking them. By default each guessed suite's
+    /// environment is built and pytest collects its tests in it; a missing module makes
+    /// init try the repository's requirements files.
+    #[arg(long)]
+    pub no_verify: bool,
 }
 
 const BENCH_AFTER_HELP: &str = "Scenarios (`--scenario NAME` runs only the named ones):\n\

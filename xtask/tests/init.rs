@@ -402,6 +402,19 @@ fn uv_workspace_members_are_projects_locked_by_the_workspace_root() {
         assert!(init.stdout.contains(decision), "no `{decision}`:\n{}", init.stdout);
     }
     assert_eq!(suite_names(&fixture), ["alpha", "beta"]);
+    // init checked its guesses: each environment built and its tests collected.
+    for verified in [
+        "alpha: verified: collected 2 tests",
+        "beta: verified: collected 1 test",
+    ] {
+        assert!(
+            init.stdout.contains(verified),
+            "no `{verified}`:\n{}",
+            init.stdout
+        );
+    }
+    // The run builds its own environments again, to show how below.
+    std::fs::remove_dir_all(fixture.path("target/xtask/envs")).unwrap();
 
     let test = fixture.run(&["test"]);
     assert_code(&test, exit_codes::OK);
@@ -541,4 +554,69 @@ fn pytest_in_dependency_groups_is_found_through_include_group() {
         );
     }
     assert_eq!(ours["delta"], (1, 1));
+}
+
+/// init checks its guesses. Packages with `src/` layouts, a `pyproject.toml` each and no
+/// uv.lock, whose tests' dependencies are in one `tests/requirements.txt` at the root that
+/// does not name pytest (the docs run `uv pip install -r tests/requirements.txt pytest`):
+/// the guess (`requirements = ["pytest"]`) cannot collect `api`'s tests (`No module named
+/// 'six'`), so init tries the repository's requirement files and writes the one that
+/// collects, with pytest beside it. `lost` imports a module nothing provides: it is written
+/// as guessed and said to be unverified, with why. The written `api` suite then gives the
+/// hand-written command's per-test outcomes.
+#[test]
+fn init_verifies_its_guesses_and_finds_the_requirements_file_tests_need() {
+    let fixture = Fixture::new("adopt", "init_verify");
+    let init = fixture.run(&["init"]);
+    assert_code(&init, exit_codes::OK);
+    for line in [
+        "api: verified after a change: requirements-file = \"tests/requirements.txt\": collection failed in the guessed environment and succeeds with this file (collected 1 test)",
+        "lost: not verified: collecting its tests fails: No module named 'nowhere_to_be_found_mod'; tried tests/requirements.txt too",
+        "(1 not verified: see above)",
+    ] {
+        assert!(init.stdout.contains(line), "no `{line}`:\n{}", init.stdout);
+    }
+    let written = fixture.read("Cargo.toml");
+    assert!(
+        written.contains("requirements = [\"pytest\"]\nrequirements-file = \"tests/requirements.txt\"\npythonpath = [\"services/api/src\"]"),
+        "{written}"
+    );
+
+    let test = fixture.run(&["test", "api"]);
+    assert_code(&test, exit_codes::OK);
+    assert_eq!(counts(&fixture)["api"]["passed"], 1);
+    // As the repository's docs would run it.
+    let junit = fixture.path("hand-api.xml");
+    let out = Command::new(uv())
+        .args(["run", "--isolated", "--no-project", "--with", "pytest"])
+        .args(["--with-requirements", "tests/requirements.txt"])
+        .args([
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "services/api/tests",
+        ])
+        .arg(format!("--junitxml={}", junit.display()))
+        .env("PYTHONPATH", "services/api/src")
+        .env_remove("VIRTUAL_ENV")
+        .current_dir(&fixture.root)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let hand = read_report(&junit);
+    assert_eq!(hand.test_suites[0].tests, 1);
+    assert_eq!(hand.test_suites[0].failures + hand.test_suites[0].errors, 0);
+
+    // --no-verify writes the guesses as they are, building nothing.
+    let fixture = Fixture::new("adopt", "init_no_verify");
+    let init = fixture.run(&["init", "--no-verify"]);
+    assert_code(&init, exit_codes::OK);
+    assert!(!init.stdout.contains("verified"), "{}", init.stdout);
+    assert!(!fixture.read("Cargo.toml").contains("requirements-file"));
+    assert!(!fixture.path("target/xtask/envs").exists());
 }

@@ -25,10 +25,13 @@ use crate::error::Error;
 use crate::flags::InitArgs;
 use toml_edit::{value, Array, ArrayOfTables, DocumentMut, Item, Table};
 
+use crate::invocation::Invocation;
 use crate::manifest::raw::{unplaced, RawSuite};
 use crate::manifest::{Manifest, TABLE};
 use crate::paths::Layout;
 use crate::uv_workspace::ProjectLock;
+
+mod verify;
 
 /// Directory names never looked into.
 const SKIPPED_DIRS: &[&str] = &[
@@ -141,30 +144,48 @@ pub fn run(layout: &Layout, args: &InitArgs) -> anyhow::Result<()> {
             Some(workspace)
         }
     };
-    // What --print shows: the tables init adds, on their own.
-    let mut appended = DocumentMut::new();
-    let added = add_manifest(&mut document, &guesses, new_workspace.clone(), place)
-        .and_then(|()| add_manifest(&mut appended, &guesses, new_workspace, Place::End));
-    if let Err(why) = added {
-        out.flush();
-        return Err(Error::Configuration(format!(
-            "{}: {why}; nothing was written",
-            cargo_toml.display()
-        ))
-        .into());
+    let pristine = document.clone();
+    let render = |guesses: &[Guess]| -> anyhow::Result<(String, DocumentMut, Manifest)> {
+        let mut document = pristine.clone();
+        // What --print shows: the tables init adds, on their own.
+        let mut appended = DocumentMut::new();
+        let added = add_manifest(&mut document, guesses, new_workspace.clone(), place.clone())
+            .and_then(|()| add_manifest(&mut appended, guesses, new_workspace.clone(), Place::End));
+        if let Err(why) = added {
+            return Err(Error::Configuration(format!(
+                "{}: {why}; nothing was written",
+                cargo_toml.display()
+            ))
+            .into());
+        }
+        let text = document.to_string();
+        match validate(&text, &cargo_toml, root) {
+            Ok(manifest) => Ok((text, appended, manifest)),
+            Err(problems) => {
+                let listed: Vec<String> = problems.iter().map(|p| format!("  - {p}")).collect();
+                Err(Error::Configuration(format!(
+                    "the guessed manifest would not load, so nothing was written to {}:\n{}",
+                    cargo_toml.display(),
+                    listed.join("\n")
+                ))
+                .into())
+            }
+        }
+    };
+    let mut guesses = guesses;
+    let (mut text, mut appended, manifest) = render(&guesses).inspect_err(|_| out.flush())?;
+    let mut unverified = 0;
+    if !args.no_verify {
+        let checked = check_guesses(layout, &manifest, &mut guesses, &mut out)?;
+        unverified = checked.unverified;
+        if checked.changed {
+            (text, appended, _) = render(&guesses).inspect_err(|_| out.flush())?;
+        }
     }
-    let text = document.to_string();
-
-    if let Err(problems) = validate(&text, &cargo_toml, root) {
-        out.flush();
-        let listed: Vec<String> = problems.iter().map(|p| format!("  - {p}")).collect();
-        return Err(Error::Configuration(format!(
-            "the guessed manifest would not load, so nothing was written to {}:\n{}",
-            cargo_toml.display(),
-            listed.join("\n")
-        ))
-        .into());
-    }
+    let unverified = match unverified {
+        0 => String::new(),
+        n => format!(" ({n} not verified: see above)"),
+    };
 
     if args.print {
         out.flush();
@@ -181,11 +202,114 @@ pub fn run(layout: &Layout, args: &InitArgs) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", cargo_toml.display()))?;
     out.flush();
     println!(
-        "wrote {} suites to {}; check them, then run `cargo xtask ci`",
+        "wrote {} suites to {}{unverified}; check them, then run `cargo xtask ci`",
         guesses.len(),
         cargo_toml.display()
     );
     Ok(())
+}
+
+/// Checks each guess as a run would use it ([`verify`]): one line per suite, what was
+/// verified or why not. A guess that collects only with another environment is changed to
+/// it.
+fn check_guesses(
+    layout: &Layout,
+    manifest: &Manifest,
+    guesses: &mut [Guess],
+    out: &mut Decisions,
+) -> anyhow::Result<Checked> {
+    let uv = match crate::toolchain::find_or_install_uv(layout) {
+        Ok(uv) => uv,
+        Err(err) => {
+            let first = err.to_string();
+            out.line(format!(
+                "not verified: no uv to build the environments with ({}); written as guessed",
+                first.lines().next().unwrap_or_default()
+            ));
+            return Ok(Checked {
+                changed: false,
+                unverified: guesses.len(),
+            });
+        }
+    };
+    let version = || {
+        let query = Invocation::new(
+            vec![uv.to_string_lossy().into_owned(), "--version".into()],
+            &layout.root,
+            vec![],
+        );
+        let deadline = crate::process::deadline_after(
+            std::time::Instant::now(),
+            std::time::Duration::from_secs(30),
+        );
+        crate::step::capture(
+            &query,
+            deadline,
+            &crate::redact::Redactor::new([("", "")], &[]),
+        )
+        .ok()
+        .filter(crate::step::Captured::success)
+        .map(|ran| ran.stdout.trim().to_string())
+    };
+    let uv_version = crate::toolchain::uv_version(layout, &uv, version).unwrap_or_default();
+    let files = verify::requirement_files(&layout.root);
+    let suites: Vec<&crate::manifest::Suite> = manifest.suites.iter().collect();
+    let redactor = crate::session::redactor(manifest, &suites);
+    let pin = pytest_requirement(guesses);
+    let mut checked = Checked::default();
+    for (suite, guess) in manifest.suites.iter().zip(guesses.iter_mut()) {
+        let verdict = verify::verify(layout, (&uv, &uv_version), suite, &files, &pin, &redactor)?;
+        let tests = |n: usize| format!("{n} test{}", if n == 1 { "" } else { "s" });
+        let line = match verdict {
+            verify::Verdict::Collected(n) => format!("verified: collected {}", tests(n)),
+            verify::Verdict::Replaced(environment, n) => {
+                let crate::manifest::Environment::Requirements {
+                    requirements,
+                    file: Some(file),
+                } = environment
+                else {
+                    unreachable!("verify replaces with a requirements file")
+                };
+                let why = format!(
+                    "requirements-file = {}: collection failed in the guessed environment and succeeds with this file (collected {})",
+                    string(&file),
+                    tests(n)
+                );
+                guess.why.push(why.clone());
+                guess.environment = Env::RequirementsAndFile(requirements, file);
+                checked.changed = true;
+                format!("verified after a change: {why}")
+            }
+            verify::Verdict::Unverified(why) => {
+                checked.unverified += 1;
+                format!(
+                    "not verified: {why}; written as guessed, fix it in Cargo.toml (`cargo xtask doctor` checks it)"
+                )
+            }
+        };
+        out.line(format!("{}: {}", guess.name, shown(&redactor.text(&line))));
+    }
+    Ok(checked)
+}
+
+/// What [`check_guesses`] did: whether it changed a guess, and how many it could not verify.
+#[derive(Default)]
+struct Checked {
+    changed: bool,
+    unverified: usize,
+}
+
+/// The pytest requirement the guesses use (the most common), for a file without one.
+fn pytest_requirement(guesses: &[Guess]) -> String {
+    guesses
+        .iter()
+        .find_map(|g| match &g.environment {
+            Env::Requirements(r) | Env::RequirementsAndFile(r, _) => {
+                r.iter().find(|r| is_pytest(r)).cloned()
+            }
+            _ => None,
+        })
+        .unwrap_or_else(|| "pytest".to_string())
 }
 
 /// One line per decision: on stdout, or on stderr with `--print` (stdout is the manifest).
@@ -235,6 +359,8 @@ enum Env {
     Groups(Vec<String>),
     Requirements(Vec<String>),
     RequirementsFile(String),
+    /// Both: a requirements file (that may not name pytest) and these requirements.
+    RequirementsAndFile(Vec<String>, String),
 }
 
 #[derive(Debug, Clone)]
@@ -1114,6 +1240,10 @@ fn entry(guess: &Guess) -> RawSuite {
             suite.requirements = Some(unplaced(strings(requirements)));
         }
         Env::RequirementsFile(file) => suite.requirements_file = Some(unplaced(file.clone())),
+        Env::RequirementsAndFile(requirements, file) => {
+            suite.requirements = Some(unplaced(strings(requirements)));
+            suite.requirements_file = Some(unplaced(file.clone()));
+        }
     }
     suite
 }
@@ -1136,7 +1266,7 @@ fn last_position(table: &Table) -> isize {
 
 /// Where the manifest goes: after everything, or where the one it replaces was (its tables'
 /// first position, and the comment a person wrote above it).
-#[derive(Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 enum Place {
     End,
     At { position: isize, comment: String },
