@@ -185,7 +185,7 @@ pub fn run_suites(
     let started_at = record::now();
     // Read before this invocation becomes the latest one.
     let previous = record::previous_durations(layout);
-    let run_dir = RunDir::open(layout)?;
+    let run_dir = RunDir::open(layout, Some(&manifest.runs))?;
     process::init(&layout.run_id, runs::processes_file(layout))
         .map_err(|err| anyhow::anyhow!("setting up signal handling: {err}"))?;
     record::write_running(layout, started_at)?;

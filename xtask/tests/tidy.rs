@@ -234,7 +234,8 @@ fn the_manifest_reference_names_every_key() {
         .iter()
         .chain(xtask::manifest::suite_keys())
         .chain(xtask::manifest::service_keys())
-        .chain(xtask::manifest::prerequisite_keys());
+        .chain(xtask::manifest::prerequisite_keys())
+        .chain(xtask::manifest::runs_keys());
     let missing: Vec<&&str> = keys
         .filter(|key| {
             !manifest.contains(&format!("{key} =")) && !manifest.contains(&format!("`{key}`"))
@@ -573,6 +574,7 @@ fn the_manifest_comment_names_every_key() {
     let missing: Vec<&&str> = xtask::manifest::suite_keys()
         .iter()
         .chain(xtask::manifest::top_keys())
+        .chain(xtask::manifest::runs_keys())
         .filter(|key| **key != "suites" && !named(key))
         .collect();
     assert!(

@@ -29,8 +29,10 @@ pub fn write_without_suites(
     exit_code: u8,
     error: Option<&str>,
 ) -> anyhow::Result<()> {
-    // This invocation's own directory, and `latest` pointing at it, as for any run.
-    let _run_dir = crate::runs::RunDir::open(layout)?;
+    // This invocation's own directory, and `latest` pointing at it, as for any run. Finished
+    // runs are pruned only as a manifest that can be read says.
+    let retention = crate::manifest::Manifest::load(layout).ok().map(|m| m.runs);
+    let _run_dir = crate::runs::RunDir::open(layout, retention.as_ref())?;
     let redactor = Redactor::from_env(&[], &[]);
     let code_name = exit_codes::name(exit_code);
     let message = error.unwrap_or(code_name);
