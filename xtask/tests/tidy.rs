@@ -447,6 +447,7 @@ fn the_run_record_schema_has_exactly_the_types_keys() {
             whole_suites_ran: 1,
             new_tests: 2,
             removed_suites: vec!["b".into()],
+            nothing_to_run: None,
         }),
         git: Some(Git {
             commit: "abc".into(),
@@ -465,6 +466,8 @@ fn the_run_record_schema_has_exactly_the_types_keys() {
             ready: true,
             stopped_offset_secs: Some(2.0),
             stopped: Some("stopped".into()),
+            died_offset_secs: None,
+            died: None,
         }],
         health: Some(vec![HealthRecord {
             name: "backend".into(),
@@ -478,6 +481,7 @@ fn the_run_record_schema_has_exactly_the_types_keys() {
         exit_code: Some(0),
         exit_code_name: Some("OK".into()),
         error: None,
+        interrupted_offset_secs: None,
         peak_rss_bytes: Some(1),
     };
     let written = serde_json::to_value(&record).unwrap();

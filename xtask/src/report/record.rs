@@ -48,6 +48,50 @@ pub fn write_without_suites(
     write_html(layout, &record)
 }
 
+/// The record of a `--rerun` that found nothing to run (`rerun_of.nothing_to_run` says
+/// why): a finished run of no suite that passed, with its own directory, JUnit report (no
+/// suite), logs directory and HTML report, so that `latest` and the stable paths lead to
+/// it, `runs` lists it and the next `--rerun` continues the chain from it.
+pub fn write_nothing_to_run(
+    layout: &Layout,
+    manifest: &crate::manifest::Manifest,
+    started_at: DateTime<FixedOffset>,
+    rerun_of: RerunOf,
+) -> anyhow::Result<()> {
+    let run_dir = crate::runs::RunDir::open(layout, Some(&manifest.runs))?;
+    let redactor = Redactor::from_env(&[], &manifest.secrets);
+    crate::report::junit::write_no_suites(layout)?;
+    let info = RunInfo::gather(layout, None, started_at);
+    let errors = &run_dir.problems;
+    let exit_code = if errors.is_empty() {
+        exit_codes::OK
+    } else {
+        exit_codes::INTERNAL_ERROR
+    };
+    let record = RunRecord {
+        status: Status::Finished,
+        outcome: Some(Outcome::Passed.name().to_string()),
+        duration_secs: Some(offset(started_at, now()).max(0.0)),
+        rerun_of: Some(rerun_of),
+        git: info.git,
+        junit: Some(layout.display(&layout.junit_report()).into_owned()),
+        exit_code: Some(exit_code),
+        exit_code_name: Some(exit_codes::name(exit_code).to_string()),
+        error: (!errors.is_empty()).then(|| errors.join("; ")),
+        ..base(layout, started_at)
+    };
+    let record = write(layout, record, &redactor)?;
+    write_html(layout, &record)?;
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        for error in errors {
+            eprintln!("xtask: error: {}", redactor.text(error));
+        }
+        Err(crate::error::Error::Reports(errors.clone()).into())
+    }
+}
+
 /// The record of an invocation that is still running: if it is killed outright, this is
 /// what `run.json` says, never an older invocation's result.
 pub fn write_running(layout: &Layout, started_at: DateTime<FixedOffset>) -> anyhow::Result<()> {
@@ -79,6 +123,7 @@ fn base(layout: &Layout, started_at: DateTime<FixedOffset>) -> RunRecord {
         exit_code: None,
         exit_code_name: None,
         error: None,
+        interrupted_offset_secs: None,
         peak_rss_bytes: None,
     }
 }
@@ -282,6 +327,8 @@ pub struct RecordSink {
     workers: std::collections::HashMap<usize, usize>,
     /// The services started, from their events.
     services: Vec<ServiceRecord>,
+    /// When the run was interrupted, from `Interrupted`.
+    interrupted: Option<f64>,
 }
 
 impl RecordSink {
@@ -297,6 +344,7 @@ impl RecordSink {
             jobs: None,
             workers: Default::default(),
             services: Vec::new(),
+            interrupted: None,
         }
     }
 
@@ -327,6 +375,7 @@ impl RecordSink {
             exit_code: Some(exit_code),
             exit_code_name: Some(exit_codes::name(exit_code).to_string()),
             error: (!errors.is_empty()).then(|| errors.join("; ")),
+            interrupted_offset_secs: self.interrupted,
             ..base(layout, self.info.started_at)
         };
         let record = write(layout, record, &self.redactor)?;
@@ -355,6 +404,8 @@ impl Sink for RecordSink {
                     ready: false,
                     stopped_offset_secs: None,
                     stopped: None,
+                    died_offset_secs: None,
+                    died: None,
                 });
                 return Ok(());
             }
@@ -376,6 +427,18 @@ impl Sink for RecordSink {
                     service.stopped_offset_secs = Some(offset);
                     service.stopped = Some(how.to_string());
                 }
+                return Ok(());
+            }
+            Event::ServiceDied { died } => {
+                let offset = self.offset(at);
+                if let Some(service) = self.services.iter_mut().rfind(|s| s.name == died.name) {
+                    service.died_offset_secs = Some(offset);
+                    service.died = Some(died.how.clone());
+                }
+                return Ok(());
+            }
+            Event::Interrupted => {
+                self.interrupted = Some(self.offset(at));
                 return Ok(());
             }
             Event::RunStarted { jobs, .. } => {
