@@ -397,7 +397,8 @@ fn replay_prints_the_runs_terminal_output_again_from_its_record() {
     assert_code(&calm, exit_codes::OK);
 
     let replay = fixture.run(&["replay", id]);
-    assert_code(&replay, exit_codes::OK);
+    // The run's own exit code, as the run ended.
+    assert_code(&replay, exit_codes::TESTS_FAILED);
     let (header, body) = replay.stdout.split_once('\n').unwrap();
     assert!(
         header.starts_with(&format!(
@@ -425,18 +426,56 @@ fn replay_prints_the_runs_terminal_output_again_from_its_record() {
     // Through a path as well: the record's directory.
     let dir = fixture.path(&format!("target/xtask/runs/{id}"));
     let by_path = fixture.run(&["replay", dir.to_str().unwrap()]);
-    assert_code(&by_path, exit_codes::OK);
+    assert_code(&by_path, exit_codes::TESTS_FAILED);
     assert_eq!(by_path.stdout, replay.stdout);
+    // The run that passed since replays with its own code.
+    assert_code(&fixture.run(&["replay"]), exit_codes::OK);
 }
 
-/// Lines with the environment's time left out (see above), for comparing outputs.
-fn without_env_times(text: &str) -> Vec<String> {
-    text.lines()
-        .map(|line| match line.find("(environment built in ") {
-            Some(at) => format!("{}(environment built in …)", &line[..at]),
-            None => line.to_string(),
-        })
-        .collect()
+/// A suite that ran past the runner's slow period (60 s) was reported SLOW once per period
+/// by the run (on a terminal without the status line); its replay says so as well. A real
+/// run's record, with the suite's time set to 2 minutes 5 seconds.
+#[test]
+fn a_replayed_slow_suite_is_reported_slow_once_per_period_it_ran() {
+    let (fixture, _) = history("replay-slow");
+    let mut record = record(&fixture);
+    let id = record["run_id"].as_str().unwrap().to_string();
+    let calm = record["suites"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|s| s["name"] == "calm")
+        .unwrap();
+    let every = xtask::runner::SLOW_EVERY.as_secs();
+    calm["duration_secs"] = (2.0 * every as f64 + 5.0).into();
+    let path = fixture.path(&format!("target/xtask/runs/{id}/run.json"));
+    std::fs::write(&path, record.to_string()).unwrap();
+
+    let replay = fixture.run(&["replay", path.to_str().unwrap()]);
+    assert_code(&replay, exit_codes::TESTS_FAILED);
+    let slow: Vec<&str> = replay
+        .stdout
+        .lines()
+        .filter(|l| l.contains("SLOW"))
+        .collect();
+    assert_eq!(
+        slow,
+        [
+            format!("        SLOW calm [history]: still running after {every}s"),
+            format!(
+                "        SLOW calm [history]: still running after {}s",
+                2 * every
+            )
+        ],
+        "{}",
+        replay.stdout
+    );
+    let result = replay.stdout.find("PASSED calm [history]").unwrap();
+    assert!(
+        replay.stdout.find("SLOW calm").unwrap() < result,
+        "before its result: {}",
+        replay.stdout
+    );
 }
 
 #[test]

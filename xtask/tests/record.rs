@@ -420,6 +420,16 @@ fn a_rerun_chain_runs_what_failed_until_nothing_does() {
         "{}",
         third.stderr
     );
+    // Its replay says again how the chain stood.
+    let replay = fixture.run(&["replay"]);
+    assert_code(&replay, exit_codes::OK);
+    assert!(
+        replay.stderr.contains(&format!(
+            "xtask: rerun of {second_id}: 2 of 2 failing test(s) now pass; 0 still fail; 1 test(s) added since ran"
+        )),
+        "{}",
+        replay.stderr
+    );
 
     // The chain has converged: nothing is left to run, and nothing runs; the rerun is
     // recorded all the same, and a rerun of it has nothing to run either.
@@ -499,6 +509,16 @@ fn a_rerun_of_a_passing_run_runs_nothing_and_says_so() {
         columns[4..10],
         ["passed", "0", "0", "0", "0", "0"],
         "{line}"
+    );
+    // Its replay says what the rerun said, and exits as it did.
+    let replay = fixture.run(&["replay"]);
+    assert_code(&replay, exit_codes::OK);
+    assert!(
+        replay.stderr.contains(&format!(
+            "xtask: rerun of {id}: nothing to run: it passed and no test file changed since"
+        )),
+        "{}",
+        replay.stderr
     );
 
     // A test added to the passing suite: the rerun runs it alone.

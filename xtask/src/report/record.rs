@@ -329,6 +329,8 @@ pub struct RecordSink {
     services: Vec<ServiceRecord>,
     /// When the run was interrupted, from `Interrupted`.
     interrupted: Option<f64>,
+    /// Per suite index, each retry's tests and those that never ran, from `RetryStarted`.
+    retries: std::collections::HashMap<usize, Vec<(usize, usize)>>,
 }
 
 impl RecordSink {
@@ -345,6 +347,7 @@ impl RecordSink {
             workers: Default::default(),
             services: Vec::new(),
             interrupted: None,
+            retries: Default::default(),
         }
     }
 
@@ -441,6 +444,18 @@ impl Sink for RecordSink {
                 self.interrupted = Some(self.offset(at));
                 return Ok(());
             }
+            Event::RetryStarted {
+                index,
+                tests,
+                never_ran,
+                ..
+            } => {
+                self.retries
+                    .entry(*index)
+                    .or_default()
+                    .push((*tests, *never_ran));
+                return Ok(());
+            }
             Event::RunStarted { jobs, .. } => {
                 self.jobs = Some(*jobs);
                 return Ok(());
@@ -487,7 +502,23 @@ impl Sink for RecordSink {
                     .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
                     .collect(),
                 env_removed: plan.test.env_remove.clone(),
-                commands: result.steps.iter().map(|s| step(start, s)).collect(),
+                commands: {
+                    let mut retries = self.retries.get(&index).into_iter().flatten();
+                    result
+                        .steps
+                        .iter()
+                        .map(|s| {
+                            let mut command = step(start, s);
+                            if s.step == "retry" {
+                                if let Some((tests, never_ran)) = retries.next() {
+                                    command.tests = Some(*tests);
+                                    command.never_ran = Some(*never_ran);
+                                }
+                            }
+                            command
+                        })
+                        .collect()
+                },
                 log: layout.display(&plan.log).into_owned(),
                 junit: layout.display(&plan.junit).into_owned(),
                 tests: result
@@ -626,5 +657,7 @@ fn step(start: DateTime<FixedOffset>, step: &StepRecord) -> CommandRecord {
         signal: step.signal,
         started_offset_secs: offset(start, step.started),
         duration_secs: step.duration.as_secs_f64(),
+        tests: None,
+        never_ran: None,
     }
 }

@@ -16,7 +16,7 @@ pub use crate::model::Counts;
 /// The schema is closed (every key is always written, no other is allowed), so each
 /// version names exactly one schema. 2 added the tests, the steps' and suites' start
 /// offsets, the workers and the services; 3 when the run was interrupted, which services
-/// died, and a rerun that had nothing to run.
+/// died, a rerun that had nothing to run, and how many tests each retry ran.
 pub const SCHEMA_VERSION: u32 = 3;
 
 /// One invocation's record. Every key is always written (`null` when unknown), in this
@@ -284,6 +284,10 @@ pub struct CommandRecord {
     pub started_offset_secs: f64,
     #[cfg_attr(test, schemars(range(min = 0.0)))]
     pub duration_secs: f64,
+    /// A `retry` step: how many tests it ran again (`null` for other steps)...
+    pub tests: Option<usize>,
+    /// ...and how many of them had never run before (pytest stopped before them).
+    pub never_ran: Option<usize>,
 }
 
 /// One service or prerequisite as the smoke run found it.
