@@ -466,6 +466,15 @@ fn a_rerun_chain_runs_what_failed_until_nothing_does() {
         "{}",
         by_id.stderr
     );
+    // Recorded as a rerun that ran nothing, and why.
+    let nothing = typed_record(&fixture);
+    let of = nothing.rerun_of.unwrap();
+    assert_eq!(of.run_id, first_record.run_id);
+    assert_eq!(
+        of.nothing_to_run.as_deref(),
+        Some("what it left failing is not selected here")
+    );
+    assert!(nothing.suites.is_empty());
     let path = fixture.path(&format!(
         "target/xtask/runs/{}/run.json",
         first_record.run_id
