@@ -45,6 +45,9 @@ pub enum Error {
     /// failure, already printed and kept in run.json's `error`.
     #[error("{}", .0.join("; "))]
     Reports(Vec<String>),
+    /// `replay`: the replayed run's own exit code (not `OK`), its output already printed.
+    #[error("the replayed run exited with {0}")]
+    Replayed(u8),
 }
 
 impl Error {
@@ -56,6 +59,7 @@ impl Error {
             Error::Outcome(outcome) => outcome_code(*outcome),
             Error::BenchFailed => exit_codes::BENCH_FAILED,
             Error::Reports(_) => exit_codes::INTERNAL_ERROR,
+            Error::Replayed(code) => *code,
         }
     }
 
@@ -63,7 +67,7 @@ impl Error {
     /// nothing more is printed or written for it.
     pub fn reported(&self) -> bool {
         match self {
-            Error::Outcome(_) | Error::BenchFailed | Error::Reports(_) => true,
+            Error::Outcome(_) | Error::BenchFailed | Error::Reports(_) | Error::Replayed(_) => true,
             Error::Usage(_)
             | Error::Manifest(_)
             | Error::Configuration(_)
@@ -140,6 +144,10 @@ mod tests {
         assert_eq!(
             code(Error::Reports(vec!["x".into()])),
             exit_codes::INTERNAL_ERROR
+        );
+        assert_eq!(
+            code(Error::Replayed(exit_codes::TESTS_FAILED)),
+            exit_codes::TESTS_FAILED
         );
         assert_eq!(from_outcome(Outcome::Passed).ok(), Some(()));
         let io = std::io::Error::other("disk full");

@@ -5,18 +5,30 @@
 //! however it dies, in whatever PID namespace), points `target/xtask/latest` at it, and
 //! writes every report inside it. A later invocation that finds a directory whose lock it
 //! can take knows its owner is gone: it ends the processes that owner left behind, removes
-//! its working files, and keeps its reports until they are among the oldest.
+//! its working files, and keeps its reports as long as the manifest's retention says
+//! (`[workspace.metadata.xtask.runs]`: how many, how old, how large in all).
+//!
+//! Two invocations may start at once and prune together. A directory appears under `runs/`
+//! only with its lock already held (it is made and locked under a hidden name, then
+//! renamed), so a pruner never mistakes a starting invocation for a dead one; each removal
+//! checks again, just before it, that the directory's lock is free and that `latest` does
+//! not lead to it.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
+use crate::manifest::Retention;
 use crate::paths::Layout;
 use crate::process;
 
-/// Finished invocations whose directories are kept (besides the live ones).
-pub const KEEP_FINISHED: usize = 10;
+/// Finished invocations whose directories are kept (besides the live ones) when the
+/// manifest does not say (`runs.keep`).
+pub const KEEP_FINISHED: usize = crate::manifest::DEFAULT_KEEP_RUNS;
+
+/// The prefix of a directory being made, hidden from pruning and listing until renamed.
+const MAKING: &str = ".new-";
 
 /// The names below `target/xtask` that lead through `latest` into the newest invocation.
 pub const STABLE: &[&str] = &["junit.xml", "run.json", "report.html", "junit", "logs"];
@@ -29,17 +41,13 @@ pub struct RunDir {
 }
 
 impl RunDir {
-    /// Creates and locks this invocation's directory, cleans up after dead invocations, and
-    /// points `latest` and the stable paths at this one.
-    pub fn open(layout: &Layout) -> anyhow::Result<RunDir> {
-        let dir = layout.run_dir();
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let lock_path = dir.join(".lock");
-        let lock = File::create(&lock_path)
-            .with_context(|| format!("creating {}", lock_path.display()))?;
-        lock.lock()
-            .with_context(|| format!("locking {}", lock_path.display()))?;
-        clean_up_dead_runs(layout);
+    /// Creates and locks this invocation's directory, cleans up after dead invocations
+    /// (pruning finished runs as `retention` says; with none, as when the manifest cannot
+    /// be read, no finished run is removed), and points `latest` and the stable paths at
+    /// this one.
+    pub fn open(layout: &Layout, retention: Option<&Retention>) -> anyhow::Result<RunDir> {
+        let lock = make_locked(layout)?;
+        clean_up_dead_runs(layout, retention);
         let mut problems = Vec::new();
         if let Err(err) = point_latest_here(layout) {
             problems.push(format!("{err:#}"));
@@ -108,15 +116,75 @@ pub fn is_live(dir: &Path) -> bool {
     }
 }
 
-fn clean_up_dead_runs(layout: &Layout) {
+/// This invocation's directory, made and locked under a hidden name and then renamed into
+/// place: whoever lists `runs/` sees it locked from the start. Returns the held lock.
+fn make_locked(layout: &Layout) -> anyhow::Result<File> {
+    let dir = layout.run_dir();
+    let making = layout.runs_dir().join(format!("{MAKING}{}", layout.run_id));
+    std::fs::create_dir_all(&making).with_context(|| format!("creating {}", making.display()))?;
+    let lock_path = making.join(".lock");
+    let lock =
+        File::create(&lock_path).with_context(|| format!("creating {}", lock_path.display()))?;
+    lock.lock()
+        .with_context(|| format!("locking {}", lock_path.display()))?;
+    if std::fs::rename(&making, &dir).is_err() {
+        // Something made the directory first (it is this invocation's own id, so nobody
+        // else's): lock it where it is.
+        let _ = std::fs::remove_dir_all(&making);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let lock_path = dir.join(".lock");
+        let lock = File::create(&lock_path)
+            .with_context(|| format!("creating {}", lock_path.display()))?;
+        lock.lock()
+            .with_context(|| format!("locking {}", lock_path.display()))?;
+        return Ok(lock);
+    }
+    Ok(lock)
+}
+
+/// Whether `latest` leads to the directory `name` now.
+fn is_latest(layout: &Layout, name: &std::ffi::OsStr) -> bool {
+    std::fs::read_link(layout.latest())
+        .ok()
+        .is_some_and(|l| l.file_name() == Some(name))
+}
+
+/// Removes a finished run's directory, unless by now it is live or `latest` leads to it.
+fn remove_finished(layout: &Layout, path: &Path) {
+    let Some(name) = path.file_name() else {
+        return;
+    };
+    if is_latest(layout, name) || is_live(path) {
+        return;
+    }
+    let _ = std::fs::remove_dir_all(path);
+}
+
+/// A hidden directory an invocation died making is removed once it is surely not being
+/// made: its lock is free and it is older than any invocation takes to rename it.
+fn remove_abandoned(path: &Path) {
+    let old = std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|at| at.elapsed().ok())
+        .is_some_and(|age| age > std::time::Duration::from_secs(600));
+    if old && !is_live(path) {
+        let _ = std::fs::remove_dir_all(path);
+    }
+}
+
+fn clean_up_dead_runs(layout: &Layout, retention: Option<&Retention>) {
     let Ok(entries) = std::fs::read_dir(layout.runs_dir()) else {
         return;
     };
-    let latest = std::fs::read_link(layout.latest()).ok();
     let mut finished: Vec<PathBuf> = Vec::new();
     for entry in entries.flatten() {
         let path = entry.path();
         let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(MAKING) && !name.ends_with(&layout.run_id) {
+            remove_abandoned(&path);
+            continue;
+        }
         if name == layout.run_id || name.starts_with('.') || is_live(&path) {
             continue;
         }
@@ -133,16 +201,74 @@ fn clean_up_dead_runs(layout: &Layout) {
         }
         finished.push(path);
     }
+    let Some(retention) = retention else {
+        return;
+    };
+    // Newest first: run ids start with their start time.
     finished.sort();
-    let excess = finished.len().saturating_sub(KEEP_FINISHED);
-    for path in finished.into_iter().take(excess) {
-        let is_latest = latest
-            .as_ref()
-            .is_some_and(|l| path.file_name() == l.file_name());
-        if !is_latest {
-            let _ = std::fs::remove_dir_all(&path);
+    finished.reverse();
+    let now = std::time::SystemTime::now();
+    let mut kept = 0usize;
+    let mut size = 0u64;
+    let mut pruning = false;
+    for path in finished {
+        let name = path.file_name().unwrap_or_default().to_owned();
+        if is_latest(layout, &name) {
+            // Kept whatever it costs, and it counts among the kept.
+            kept += 1;
+            if retention.max_size.is_some() {
+                size = size.saturating_add(disk_size(&path));
+            }
+            continue;
+        }
+        let too_old = retention.max_age.is_some_and(|max| {
+            started(&path).is_some_and(|at| now.duration_since(at).is_ok_and(|age| age > max))
+        });
+        pruning = pruning || kept >= retention.keep || too_old;
+        if !pruning {
+            if let Some(max) = retention.max_size {
+                let with = size.saturating_add(disk_size(&path));
+                // The newest runs that fit together; everything older goes.
+                pruning = with > max;
+                size = with;
+            }
+        }
+        if pruning {
+            remove_finished(layout, &path);
+        } else {
+            kept += 1;
         }
     }
+}
+
+/// When the run in `dir` started: from its id (`20261201T140601.123Z-...`), else the
+/// directory's modification time.
+fn started(dir: &Path) -> Option<std::time::SystemTime> {
+    let name = dir.file_name()?.to_string_lossy().into_owned();
+    let stamp = name.split('-').next().unwrap_or_default();
+    chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%dT%H%M%S%.3fZ")
+        .ok()
+        .map(|at| std::time::SystemTime::from(at.and_utc()))
+        .or_else(|| std::fs::metadata(dir).and_then(|m| m.modified()).ok())
+}
+
+/// The bytes of the files below `dir` (links not followed).
+fn disk_size(dir: &Path) -> u64 {
+    let mut total = 0u64;
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(dir) = todo.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            match entry.metadata() {
+                Ok(meta) if meta.is_dir() => todo.push(entry.path()),
+                Ok(meta) => total = total.saturating_add(meta.len()),
+                Err(_) => {}
+            }
+        }
+    }
+    total
 }
 
 /// `latest` -> `runs/<run id>`, switched in one rename so a reader never sees it missing.
@@ -225,6 +351,7 @@ fn holds_only_reports(dir: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn scratch(name: &str) -> Layout {
         let root = std::env::temp_dir().join(format!("xtask-runs-{}-{name}", std::process::id()));
@@ -236,7 +363,7 @@ mod tests {
     #[test]
     fn an_invocation_points_latest_and_the_stable_paths_at_its_own_directory() {
         let layout = scratch("latest");
-        let run = RunDir::open(&layout).unwrap();
+        let run = RunDir::open(&layout, Some(&Retention::default())).unwrap();
         assert!(run.problems.is_empty(), "{:?}", run.problems);
         std::fs::write(layout.run_record(), "{}").unwrap();
         let through_stable = layout.out_dir().join("run.json");
@@ -253,13 +380,13 @@ mod tests {
     #[test]
     fn a_live_invocations_directory_is_never_pruned_and_a_dead_ones_work_is_removed() {
         let first = scratch("prune");
-        let live = RunDir::open(&first).unwrap();
+        let live = RunDir::open(&first, Some(&Retention::default())).unwrap();
         std::fs::create_dir_all(first.work_dir()).unwrap();
         let dead = Layout::new(&first.root);
         std::fs::create_dir_all(dead.work_dir()).unwrap();
         std::fs::write(dead.run_dir().join(".lock"), "").unwrap();
         let second = Layout::new(&first.root);
-        let _second = RunDir::open(&second).unwrap();
+        let _second = RunDir::open(&second, Some(&Retention::default())).unwrap();
         assert!(
             first.work_dir().is_dir(),
             "the live invocation keeps its work dir"
@@ -275,7 +402,7 @@ mod tests {
         let layout = scratch("blocked");
         std::fs::create_dir_all(layout.out_dir().join("logs/mine")).unwrap();
         std::fs::create_dir_all(layout.out_dir().join("junit.xml")).unwrap();
-        let run = RunDir::open(&layout).unwrap();
+        let run = RunDir::open(&layout, Some(&Retention::default())).unwrap();
         assert_eq!(run.problems.len(), 2, "{:?}", run.problems);
         assert!(
             run.problems[0].contains("junit.xml is a directory"),
@@ -283,6 +410,138 @@ mod tests {
             run.problems
         );
         assert!(layout.out_dir().join("logs/mine").is_dir());
+        std::fs::remove_dir_all(&layout.root).unwrap();
+    }
+
+    /// A finished run `id` (its lock free) holding `bytes` of reports.
+    fn finished(layout: &Layout, id: &str, bytes: usize) -> PathBuf {
+        let dir = layout.runs_dir().join(id);
+        std::fs::create_dir_all(dir.join("logs")).unwrap();
+        std::fs::write(dir.join(".lock"), "").unwrap();
+        std::fs::write(dir.join("run.json"), "{}").unwrap();
+        std::fs::write(dir.join("logs/a.log"), vec![b'x'; bytes]).unwrap();
+        dir
+    }
+
+    fn ids(layout: &Layout) -> Vec<String> {
+        let mut ids: Vec<String> = std::fs::read_dir(layout.runs_dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    fn point_latest(layout: &Layout, id: &str) {
+        let _ = std::fs::remove_file(layout.latest());
+        std::os::unix::fs::symlink(Path::new("runs").join(id), layout.latest()).unwrap();
+    }
+
+    #[test]
+    fn finished_runs_are_kept_by_count_age_and_size_and_latest_always() {
+        let layout = scratch("retention");
+        let now = chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now());
+        let id = |days_ago: i64, n: u32| {
+            let at = now - chrono::Duration::days(days_ago);
+            format!("{}-{n}-aaaaaa", at.format("%Y%m%dT%H%M%S%.3fZ"))
+        };
+        let old = [id(40, 1), id(30, 2), id(3, 3), id(2, 4), id(1, 5)];
+        for id in &old {
+            finished(&layout, id, 1000);
+        }
+        // `latest` leads to the oldest: it is kept whatever the limits say.
+        point_latest(&layout, old[0].as_str());
+
+        // By count: the newest three, and latest.
+        let keep_three = Retention {
+            keep: 3,
+            max_age: None,
+            max_size: None,
+        };
+        clean_up_dead_runs(&layout, Some(&keep_three));
+        assert_eq!(
+            ids(&layout),
+            [
+                old[0].as_str(),
+                old[2].as_str(),
+                old[3].as_str(),
+                old[4].as_str()
+            ]
+        );
+
+        // By age: none older than 35 days... but latest.
+        for id in &old {
+            finished(&layout, id, 1000);
+        }
+        let a_month = Retention {
+            keep: 10,
+            max_age: Some(Duration::from_secs(35 * 86_400)),
+            max_size: None,
+        };
+        clean_up_dead_runs(&layout, Some(&a_month));
+        assert_eq!(ids(&layout), old);
+        let a_week = Retention {
+            max_age: Some(Duration::from_secs(7 * 86_400)),
+            ..a_month
+        };
+        clean_up_dead_runs(&layout, Some(&a_week));
+        assert_eq!(
+            ids(&layout),
+            [
+                old[0].as_str(),
+                old[2].as_str(),
+                old[3].as_str(),
+                old[4].as_str()
+            ]
+        );
+
+        // By size: the newest that fit together (latest counted), everything older gone.
+        point_latest(&layout, old[4].as_str());
+        finished(&layout, old[3].as_str(), 5000);
+        let small = Retention {
+            keep: 10,
+            max_age: None,
+            max_size: Some(4000),
+        };
+        clean_up_dead_runs(&layout, Some(&small));
+        assert_eq!(
+            ids(&layout),
+            [old[4].as_str()],
+            "the 5000 bytes of {} do not fit",
+            old[3]
+        );
+
+        // Without a retention (the manifest could not be read) nothing finished is removed.
+        for id in &old {
+            finished(&layout, id, 1000);
+        }
+        clean_up_dead_runs(&layout, None);
+        assert_eq!(ids(&layout), old);
+        std::fs::remove_dir_all(&layout.root).unwrap();
+    }
+
+    #[test]
+    fn a_live_run_is_kept_whatever_the_limits_and_counts_for_nothing() {
+        let layout = scratch("retention-live");
+        let other = Layout::new(&layout.root);
+        let live = RunDir::open(&other, Some(&Retention::default())).unwrap();
+        std::fs::write(other.run_record(), "{}").unwrap();
+        let now = chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now());
+        let old = format!(
+            "{}-1-aaaaaa",
+            (now - chrono::Duration::days(9)).format("%Y%m%dT%H%M%S%.3fZ")
+        );
+        finished(&layout, &old, 10);
+        let nothing = Retention {
+            keep: 0,
+            max_age: Some(Duration::from_secs(1)),
+            max_size: Some(1),
+        };
+        let _this = RunDir::open(&layout, Some(&nothing)).unwrap();
+        assert_eq!(ids(&layout).len(), 2, "{:?}", ids(&layout));
+        assert!(other.run_dir().join("run.json").is_file());
+        assert!(!layout.runs_dir().join(&old).exists());
+        drop(live);
         std::fs::remove_dir_all(&layout.root).unwrap();
     }
 }

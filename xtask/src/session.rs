@@ -173,19 +173,22 @@ pub fn run_suites(
     let facts = Facts::gather(&layout.root, &suites, &args.pytest_args);
     let suites = targeted(&facts, suites, args)?;
     let suites = changed(layout, suites, args)?;
+    let started_at = record::now();
     // `--rerun`: read before this invocation becomes the latest one.
     let (suites, rerun) = match &args.rerun {
         Some(spec) => match rerun_selection(layout, manifest, suites, spec)? {
-            Some((suites, rerun)) => (suites, Some(rerun)),
-            None => return Ok(()),
+            RerunSelection::Run(suites, rerun) => (suites, Some(rerun)),
+            // Recorded as a run of its own all the same: `latest` leads to it.
+            RerunSelection::Nothing(of) => {
+                return record::write_nothing_to_run(layout, manifest, started_at, of)
+            }
         },
         None => (suites, None),
     };
     let suites = &suites;
-    let started_at = record::now();
     // Read before this invocation becomes the latest one.
     let previous = record::previous_durations(layout);
-    let run_dir = RunDir::open(layout)?;
+    let run_dir = RunDir::open(layout, Some(&manifest.runs))?;
     process::init(&layout.run_id, runs::processes_file(layout))
         .map_err(|err| anyhow::anyhow!("setting up signal handling: {err}"))?;
     record::write_running(layout, started_at)?;
@@ -331,15 +334,23 @@ pub fn run_suites(
     Ok(ended?)
 }
 
+/// What a `--rerun` runs.
+enum RerunSelection<'a> {
+    /// These suites, with what of each to run again.
+    Run(Vec<&'a Suite>, crate::rerun::Rerun),
+    /// Nothing: how the chain stands, with why (`nothing_to_run`).
+    Nothing(crate::report::run_record::RerunOf),
+}
+
 /// `--rerun SPEC`: the suites of `suites` that the run SPEC names left failing, with what
-/// of each to run again, each left out named on stderr; `None` when nothing is left to
-/// run (said on stderr too).
+/// of each to run again, each left out named on stderr; or nothing, when nothing is left
+/// to run (said on stderr too).
 fn rerun_selection<'a>(
     layout: &Layout,
     manifest: &Manifest,
     suites: Vec<&'a Suite>,
     spec: &str,
-) -> anyhow::Result<Option<(Vec<&'a Suite>, crate::rerun::Rerun)>> {
+) -> anyhow::Result<RerunSelection<'a>> {
     let path = crate::rerun::find(layout, spec)?;
     let source = crate::rerun::read(&path)?;
     let chain = crate::rerun::chain(source, &path);
@@ -375,11 +386,13 @@ fn rerun_selection<'a>(
         if !rerun.source.removed_suites.is_empty() {
             eprintln!("xtask: {}", crate::rerun::summary(&rerun.source));
         }
-        return Ok(None);
+        let mut of = crate::rerun::outcome(&rerun, &[], &mut Vec::new());
+        of.nothing_to_run = Some(why.to_string());
+        return Ok(RerunSelection::Nothing(of));
     }
     // In the manifest's order, as any run.
     kept.sort_by_key(|s| manifest.suites.iter().position(|m| m.name == s.name));
-    Ok(Some((kept, rerun)))
+    Ok(RerunSelection::Run(kept, rerun))
 }
 
 /// For a suite that reruns only what failed: the file of node ids that passed in the

@@ -627,3 +627,59 @@ fn no_text_from_elsewhere_acts_as_a_workflow_command() {
         run.stderr
     );
 }
+
+/// `replay` prints a past run's output again, test output included, in GitHub Actions as
+/// anywhere: the guard neutralises what looks like a workflow command there just as it did
+/// in the run (the log on disk keeps the lines as the test printed them).
+#[test]
+fn a_replayed_run_is_guarded_as_the_live_run_was() {
+    let fixture = Fixture::new("forge", "github-forge-replay");
+    let actions = |args: &[&str]| {
+        let mut command = fixture.command(args);
+        command
+            .env(ACTIONS_ENV, "true")
+            .env(SUMMARY_ENV, fixture.path("summary.md"))
+            .env("CI", "true");
+        run(command)
+    };
+    let live = actions(&["test", "bad"]);
+    assert_code(&live, exit_codes::TESTS_FAILED);
+    only_intended(&live);
+    let log = fixture.read("target/xtask/logs/bad.log");
+    for raw in [
+        "::error::FORGED from a failing test",
+        "::add-mask::FORGED-mask",
+        "::stop-commands::FORGEDTOKEN",
+    ] {
+        assert!(
+            log.lines().any(|l| l == raw),
+            "the log keeps {raw:?}: {log}"
+        );
+    }
+
+    let replay = actions(&["replay"]);
+    assert_code(&replay, exit_codes::TESTS_FAILED);
+    only_intended(&replay);
+    assert!(
+        obeyed(&replay.stdout).is_empty() && obeyed(&replay.stderr).is_empty(),
+        "the replay itself means no command: {:?}",
+        obeyed(&replay.stdout)
+    );
+    for neutralised in [
+        ": :error::FORGED from a failing test",
+        ": :add-mask::FORGED-mask",
+        ": :stop-commands::FORGEDTOKEN",
+        "text ## [warning]FORGED inline",
+    ] {
+        assert!(
+            live.stdout.contains(neutralised),
+            "the run shows {neutralised:?}: {}",
+            live.stdout
+        );
+        assert!(
+            replay.stdout.contains(neutralised),
+            "the replay shows {neutralised:?} as the run did: {}",
+            replay.stdout
+        );
+    }
+}

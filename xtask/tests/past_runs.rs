@@ -397,7 +397,8 @@ fn replay_prints_the_runs_terminal_output_again_from_its_record() {
     assert_code(&calm, exit_codes::OK);
 
     let replay = fixture.run(&["replay", id]);
-    assert_code(&replay, exit_codes::OK);
+    // The run's own exit code, as the run ended.
+    assert_code(&replay, exit_codes::TESTS_FAILED);
     let (header, body) = replay.stdout.split_once('\n').unwrap();
     assert!(
         header.starts_with(&format!(
@@ -425,18 +426,56 @@ fn replay_prints_the_runs_terminal_output_again_from_its_record() {
     // Through a path as well: the record's directory.
     let dir = fixture.path(&format!("target/xtask/runs/{id}"));
     let by_path = fixture.run(&["replay", dir.to_str().unwrap()]);
-    assert_code(&by_path, exit_codes::OK);
+    assert_code(&by_path, exit_codes::TESTS_FAILED);
     assert_eq!(by_path.stdout, replay.stdout);
+    // The run that passed since replays with its own code.
+    assert_code(&fixture.run(&["replay"]), exit_codes::OK);
 }
 
-/// Lines with the environment's time left out (see above), for comparing outputs.
-fn without_env_times(text: &str) -> Vec<String> {
-    text.lines()
-        .map(|line| match line.find("(environment built in ") {
-            Some(at) => format!("{}(environment built in …)", &line[..at]),
-            None => line.to_string(),
-        })
-        .collect()
+/// A suite that ran past the runner's slow period (60 s) was reported SLOW once per period
+/// by the run (on a terminal without the status line); its replay says so as well. A real
+/// run's record, with the suite's time set to 2 minutes 5 seconds.
+#[test]
+fn a_replayed_slow_suite_is_reported_slow_once_per_period_it_ran() {
+    let (fixture, _) = history("replay-slow");
+    let mut record = record(&fixture);
+    let id = record["run_id"].as_str().unwrap().to_string();
+    let calm = record["suites"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|s| s["name"] == "calm")
+        .unwrap();
+    let every = xtask::runner::SLOW_EVERY.as_secs();
+    calm["duration_secs"] = (2.0 * every as f64 + 5.0).into();
+    let path = fixture.path(&format!("target/xtask/runs/{id}/run.json"));
+    std::fs::write(&path, record.to_string()).unwrap();
+
+    let replay = fixture.run(&["replay", path.to_str().unwrap()]);
+    assert_code(&replay, exit_codes::TESTS_FAILED);
+    let slow: Vec<&str> = replay
+        .stdout
+        .lines()
+        .filter(|l| l.contains("SLOW"))
+        .collect();
+    assert_eq!(
+        slow,
+        [
+            format!("        SLOW calm [history]: still running after {every}s"),
+            format!(
+                "        SLOW calm [history]: still running after {}s",
+                2 * every
+            )
+        ],
+        "{}",
+        replay.stdout
+    );
+    let result = replay.stdout.find("PASSED calm [history]").unwrap();
+    assert!(
+        replay.stdout.find("SLOW calm").unwrap() < result,
+        "before its result: {}",
+        replay.stdout
+    );
 }
 
 #[test]
@@ -485,4 +524,148 @@ fn a_smoke_runs_services_are_replayed_and_drawn_on_their_own_lanes() {
             "{name} is up from when it was ready until stopped: {spans:?}"
         );
     }
+}
+
+/// The run directories under `target/xtask/runs/`, oldest first.
+fn run_ids(fixture: &Fixture) -> Vec<String> {
+    let mut ids: Vec<String> = std::fs::read_dir(fixture.path("target/xtask/runs"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// The run `target/xtask/latest` leads to.
+fn latest_id(fixture: &Fixture) -> String {
+    std::fs::read_link(fixture.path("target/xtask/latest"))
+        .unwrap()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// The fixture's manifest with `[workspace.metadata.xtask.runs]` set to `keys`.
+fn retain(fixture: &Fixture, keys: &str) {
+    let text = fixture.read("Cargo.toml");
+    let text = match text.find("\n[workspace.metadata.xtask.runs]\n") {
+        Some(at) => text[..at].to_string(),
+        None => text,
+    };
+    fixture.write(
+        "Cargo.toml",
+        &format!("{text}\n[workspace.metadata.xtask.runs]\n{keys}\n"),
+    );
+}
+
+fn passes(fixture: &Fixture) -> String {
+    let run = fixture.run(&["test", "calm"]);
+    assert_code(&run, exit_codes::OK);
+    latest_id(fixture)
+}
+
+#[test]
+fn the_runs_kept_follow_the_manifests_count_age_and_size() {
+    let fixture = Fixture::new("record", "runs-retention");
+    // By count: two finished runs are kept when an invocation starts, besides its own.
+    retain(&fixture, "keep = 2");
+    let ids: Vec<String> = (0..4).map(|_| passes(&fixture)).collect();
+    assert_eq!(run_ids(&fixture), ids[1..]);
+
+    // By age: a run from 2000 (its run id is its start) goes, the others stay.
+    let old = "20000101T000000.000Z-1-aaaaaa";
+    copy_dir(
+        &fixture.path(&format!("target/xtask/runs/{}", ids[1])),
+        &fixture.path(&format!("target/xtask/runs/{old}")),
+    );
+    std::fs::remove_file(fixture.path(&format!("target/xtask/runs/{old}/.lock"))).ok();
+    std::fs::write(fixture.path(&format!("target/xtask/runs/{old}/.lock")), "").unwrap();
+    retain(&fixture, "keep = 10\nmax-age = \"1d\"");
+    let fifth = passes(&fixture);
+    let mut expected = ids[1..].to_vec();
+    expected.push(fifth.clone());
+    assert_eq!(run_ids(&fixture), expected, "the run from 2000 is gone");
+
+    // By size: the newest runs that fit together in 2 MB; the oldest, grown past it with
+    // a 3 MB log, goes, and the ones newer than it stay.
+    let big = fixture.path(&format!("target/xtask/runs/{}/logs/big.log", ids[1]));
+    std::fs::write(&big, vec![b'x'; 3_000_000]).unwrap();
+    retain(&fixture, "max-size = \"2MB\"");
+    let sixth = passes(&fixture);
+    let mut expected = ids[2..].to_vec();
+    expected.extend([fifth.clone(), sixth.clone()]);
+    assert_eq!(run_ids(&fixture), expected, "{} is over the size", ids[1]);
+
+    // None kept but the latest (the run `latest` led to when this one started) and its own.
+    retain(&fixture, "keep = 0");
+    let seventh = passes(&fixture);
+    assert_eq!(run_ids(&fixture), [sixth, seventh.clone()]);
+    let runs = fixture.run(&["runs"]);
+    assert_code(&runs, exit_codes::OK);
+    assert!(
+        runs.stdout.contains(&format!("{seventh} (latest)")),
+        "{}",
+        runs.stdout
+    );
+
+    // A bad value is named where it is written; nothing is pruned by a manifest that
+    // cannot be read.
+    let before = run_ids(&fixture);
+    retain(&fixture, "keep = -1\nmax-size = \"lots\"");
+    let bad = fixture.run(&["test", "calm"]);
+    assert_code(&bad, exit_codes::MANIFEST_ERROR);
+    let lines = fixture.read("Cargo.toml").lines().count();
+    assert!(
+        bad.stderr.contains(&format!(
+            "Cargo.toml:{}:8: workspace.metadata.xtask.runs.keep: `-1` is not a number of runs",
+            lines - 1
+        )),
+        "{}",
+        bad.stderr
+    );
+    assert!(
+        bad.stderr.contains(&format!(
+            "Cargo.toml:{lines}:12: workspace.metadata.xtask.runs.max-size: `lots` is not a size"
+        )),
+        "{}",
+        bad.stderr
+    );
+    let after = run_ids(&fixture);
+    assert!(
+        before.iter().all(|id| after.contains(id)),
+        "{before:?} {after:?}"
+    );
+}
+
+#[test]
+fn two_invocations_pruning_at_once_keep_each_others_runs() {
+    let fixture = Fixture::new("record", "runs-retention-at-once");
+    retain(&fixture, "keep = 0");
+    for _ in 0..3 {
+        passes(&fixture);
+    }
+    let before = run_ids(&fixture);
+    let at_once: Vec<_> = (0..2)
+        .map(|_| {
+            let command = fixture.command(&["test", "calm"]);
+            std::thread::spawn(move || run(command))
+        })
+        .collect();
+    for invocation in at_once {
+        assert_code(&invocation.join().unwrap(), exit_codes::OK);
+    }
+    let after = run_ids(&fixture);
+    let new: Vec<&String> = after.iter().filter(|id| !before.contains(id)).collect();
+    assert_eq!(new.len(), 2, "both invocations' runs are kept: {after:?}");
+    for id in new {
+        let record: Value =
+            serde_json::from_str(&fixture.read(&format!("target/xtask/runs/{id}/run.json")))
+                .unwrap();
+        assert_eq!(record["status"], "finished", "{id}");
+        assert_eq!(record["outcome"], "passed", "{id}");
+    }
+    assert!(after.len() <= 3, "the older ones are pruned: {after:?}");
 }

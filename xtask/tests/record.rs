@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use xtask::exit_codes;
-use xtask::report::run_record::{RunRecord, SuiteRecord, TestOutcome, TestRecord};
+use xtask::report::run_record::{RunRecord, Status, SuiteRecord, TestOutcome, TestRecord};
 
 /// The invocation's run.json, through the record's own types.
 fn typed_record(fixture: &Fixture) -> RunRecord {
@@ -49,7 +49,7 @@ fn the_record_holds_every_test_with_its_attempts_steps_and_worker() {
     assert_code(&run, exit_codes::TESTS_FAILED);
     assert_valid_run_record(&fixture.path("target/xtask/run.json"));
     let record = typed_record(&fixture);
-    assert_eq!(record.schema_version, 2);
+    assert_eq!(record.schema_version, 3);
     assert_eq!(record.jobs, Some(2));
     let run_secs = record.duration_secs.unwrap();
     // What the suites start after: finding uv, git and the environments.
@@ -276,6 +276,45 @@ fn run_ids(fixture: &Fixture) -> Vec<String> {
     ids
 }
 
+/// The latest run is a new one, a rerun of `source` that ran nothing and said why, and
+/// every stable path leads to it: run.json, report.html, junit.xml (no suite), junit/ and
+/// logs/. Returns its record.
+fn assert_recorded_nothing_to_run(fixture: &Fixture, source: &str) -> RunRecord {
+    assert_valid_run_record(&fixture.path("target/xtask/run.json"));
+    let record = typed_record(fixture);
+    assert_ne!(record.run_id, source, "a new run is recorded");
+    assert!(
+        run_ids(fixture).contains(&record.run_id),
+        "{} has its own directory",
+        record.run_id
+    );
+    assert_eq!(record.status, Status::Finished);
+    assert_eq!(record.outcome.as_deref(), Some("passed"));
+    assert_eq!(record.exit_code, Some(exit_codes::OK));
+    assert!(record.suites.is_empty(), "{:?}", record.suites);
+    let of = record.rerun_of.as_ref().expect("it names its source");
+    assert_eq!(of.run_id, source);
+    assert_eq!(
+        of.nothing_to_run.as_deref(),
+        Some("it passed and no test file changed since")
+    );
+    let dir = fixture.path(&format!("target/xtask/runs/{}", record.run_id));
+    for stable in ["run.json", "report.html", "junit.xml", "junit", "logs"] {
+        let through = std::fs::canonicalize(fixture.path(&format!("target/xtask/{stable}")))
+            .unwrap_or_else(|e| panic!("target/xtask/{stable}: {e}"));
+        assert_eq!(
+            through,
+            dir.canonicalize().unwrap().join(stable),
+            "{stable}"
+        );
+    }
+    let report = fixture.report();
+    assert!(report.test_suites.is_empty(), "junit.xml holds no suite");
+    let page = fixture.read("target/xtask/report.html");
+    assert!(page.contains(&record.run_id), "report.html is this run's");
+    record
+}
+
 fn node_ids(suite: &SuiteRecord) -> Vec<&str> {
     let mut ids: Vec<&str> = suite
         .tests
@@ -381,9 +420,19 @@ fn a_rerun_chain_runs_what_failed_until_nothing_does() {
         "{}",
         third.stderr
     );
+    // Its replay says again how the chain stood.
+    let replay = fixture.run(&["replay"]);
+    assert_code(&replay, exit_codes::OK);
+    assert!(
+        replay.stderr.contains(&format!(
+            "xtask: rerun of {second_id}: 2 of 2 failing test(s) now pass; 0 still fail; 1 test(s) added since ran"
+        )),
+        "{}",
+        replay.stderr
+    );
 
-    // The chain has converged: nothing is left to run, and nothing runs.
-    let runs_before = run_ids(&fixture);
+    // The chain has converged: nothing is left to run, and nothing runs; the rerun is
+    // recorded all the same, and a rerun of it has nothing to run either.
     let fourth = fixture.run(&["test", "--rerun", "latest"]);
     assert_code(&fourth, exit_codes::OK);
     assert!(
@@ -394,12 +443,18 @@ fn a_rerun_chain_runs_what_failed_until_nothing_does() {
         "{}",
         fourth.stderr
     );
-    assert_eq!(
-        run_ids(&fixture),
-        runs_before,
-        "a rerun that runs nothing records nothing"
+    let nothing = assert_recorded_nothing_to_run(&fixture, &record.run_id);
+    let fifth = fixture.run(&["test", "--rerun", "latest"]);
+    assert_code(&fifth, exit_codes::OK);
+    assert!(
+        fifth.stderr.contains(&format!(
+            "rerun of {}: nothing to run: it passed and no test file changed since",
+            nothing.run_id
+        )),
+        "{}",
+        fifth.stderr
     );
-    assert_eq!(typed_record(&fixture).run_id, record.run_id);
+    assert_recorded_nothing_to_run(&fixture, &nothing.run_id);
 
     // An earlier run of the chain is named by its id, or by its run.json's path.
     let by_id = fixture.run(&["test", "calm", "--rerun", &first_record.run_id]);
@@ -411,6 +466,15 @@ fn a_rerun_chain_runs_what_failed_until_nothing_does() {
         "{}",
         by_id.stderr
     );
+    // Recorded as a rerun that ran nothing, and why.
+    let nothing = typed_record(&fixture);
+    let of = nothing.rerun_of.unwrap();
+    assert_eq!(of.run_id, first_record.run_id);
+    assert_eq!(
+        of.nothing_to_run.as_deref(),
+        Some("what it left failing is not selected here")
+    );
+    assert!(nothing.suites.is_empty());
     let path = fixture.path(&format!(
         "target/xtask/runs/{}/run.json",
         first_record.run_id
@@ -429,7 +493,6 @@ fn a_rerun_of_a_passing_run_runs_nothing_and_says_so() {
     let first = fixture.run(&["test", "calm"]);
     assert_code(&first, exit_codes::OK);
     let id = typed_record(&fixture).run_id;
-    let runs_before = run_ids(&fixture);
     let rerun = fixture.run(&["test", "--rerun"]);
     assert_code(&rerun, exit_codes::OK);
     assert!(
@@ -440,7 +503,32 @@ fn a_rerun_of_a_passing_run_runs_nothing_and_says_so() {
         rerun.stderr
     );
     assert!(!rerun.stdout.contains("PASSED"), "{}", rerun.stdout);
-    assert_eq!(run_ids(&fixture), runs_before);
+    let nothing = assert_recorded_nothing_to_run(&fixture, &id);
+    // `runs` lists it, as the latest, passed with no test.
+    let runs = fixture.run(&["runs"]);
+    assert_code(&runs, exit_codes::OK);
+    let line = runs.stdout.lines().nth(1).unwrap();
+    assert!(
+        line.starts_with(&format!("{} (latest)", nothing.run_id)),
+        "{}",
+        runs.stdout
+    );
+    let columns: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(
+        columns[4..10],
+        ["passed", "0", "0", "0", "0", "0"],
+        "{line}"
+    );
+    // Its replay says what the rerun said, and exits as it did.
+    let replay = fixture.run(&["replay"]);
+    assert_code(&replay, exit_codes::OK);
+    assert!(
+        replay.stderr.contains(&format!(
+            "xtask: rerun of {id}: nothing to run: it passed and no test file changed since"
+        )),
+        "{}",
+        replay.stderr
+    );
 
     // A test added to the passing suite: the rerun runs it alone.
     let text = fixture.read("suites/calm/tests/test_calm.py");

@@ -192,3 +192,47 @@ fn a_suite_that_selects_no_test_is_no_tests_in_every_partition() {
         "3 tests leave at least 5 of 8 slices empty"
     );
 }
+
+/// An interrupted run's replay shows what the run showed, the interrupt's line among it, and
+/// exits as the run did.
+#[test]
+fn an_interrupted_runs_replay_shows_the_interrupt_and_exits_as_it_did() {
+    use std::os::unix::process::CommandExt;
+    let fixture = Fixture::new("retries", "retries-interrupt-replay");
+    let marker = fixture.path("suites/hang/retrying.marker");
+    let out = fixture.path("live.out");
+    let mut command = fixture.command(&["test", "hang", "--retries", "1"]);
+    command
+        .process_group(0)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::process::Stdio::null());
+    let mut child = command.spawn().unwrap();
+    let clock = std::time::Instant::now();
+    while !marker.exists() {
+        assert!(clock.elapsed() < RUN_DEADLINE, "the retry never started");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the xtask ended before its retry started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    kill_pid_with(child.id(), "-INT");
+    let status = wait_with_deadline(&mut child).expect("it stops after Ctrl-C");
+    assert_eq!(
+        exit_codes::name(status.code().unwrap() as u8),
+        "INTERRUPTED"
+    );
+    let live = std::fs::read_to_string(&out).unwrap();
+    assert!(live.contains("xtask: interrupted: stopping"), "{live}");
+    let record = record(&fixture);
+    assert!(
+        record["interrupted_offset_secs"].as_f64().unwrap() > 0.0,
+        "{record:#}"
+    );
+
+    let replay = fixture.run(&["replay"]);
+    assert_code(&replay, exit_codes::INTERRUPTED);
+    let (_, body) = replay.stdout.split_once('\n').unwrap();
+    assert_eq!(without_env_times(body), without_env_times(&live));
+}

@@ -220,6 +220,19 @@ fn a_service_that_dies_during_the_run_makes_its_suites_service_errors_not_test_f
         .read("target/xtask/latest/logs/service-dies.log")
         .contains("dies: going down"));
     assert_eq!(assert_no_process_left(&fixture), 1);
+    // The record keeps when and how it died, and its replay says so where the run did.
+    let dies = record["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "dies")
+        .unwrap();
+    assert_eq!(dies["died"], "exited with 4", "{dies:#}");
+    assert!(dies["died_offset_secs"].as_f64().is_some(), "{dies:#}");
+    let replay = fixture.run(&["replay"]);
+    assert_code(&replay, exit_codes::SERVICE_ERROR);
+    let (_, body) = replay.stdout.split_once('\n').unwrap();
+    assert_eq!(without_env_times(body), without_env_times(&run.stdout));
 }
 
 #[test]

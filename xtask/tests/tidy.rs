@@ -234,7 +234,8 @@ fn the_manifest_reference_names_every_key() {
         .iter()
         .chain(xtask::manifest::suite_keys())
         .chain(xtask::manifest::service_keys())
-        .chain(xtask::manifest::prerequisite_keys());
+        .chain(xtask::manifest::prerequisite_keys())
+        .chain(xtask::manifest::runs_keys());
     let missing: Vec<&&str> = keys
         .filter(|key| {
             !manifest.contains(&format!("{key} =")) && !manifest.contains(&format!("`{key}`"))
@@ -371,6 +372,8 @@ fn the_run_record_schema_has_exactly_the_types_keys() {
         signal: None,
         started_offset_secs: 0.5,
         duration_secs: 1.0,
+        tests: None,
+        never_ran: None,
     };
     let test = TestRecord {
         node_id: Some("tests/test_a.py::test_b".into()),
@@ -446,6 +449,7 @@ fn the_run_record_schema_has_exactly_the_types_keys() {
             whole_suites_ran: 1,
             new_tests: 2,
             removed_suites: vec!["b".into()],
+            nothing_to_run: None,
         }),
         git: Some(Git {
             commit: "abc".into(),
@@ -464,6 +468,8 @@ fn the_run_record_schema_has_exactly_the_types_keys() {
             ready: true,
             stopped_offset_secs: Some(2.0),
             stopped: Some("stopped".into()),
+            died_offset_secs: None,
+            died: None,
         }],
         health: Some(vec![HealthRecord {
             name: "backend".into(),
@@ -477,6 +483,7 @@ fn the_run_record_schema_has_exactly_the_types_keys() {
         exit_code: Some(0),
         exit_code_name: Some("OK".into()),
         error: None,
+        interrupted_offset_secs: None,
         peak_rss_bytes: Some(1),
     };
     let written = serde_json::to_value(&record).unwrap();
@@ -573,6 +580,7 @@ fn the_manifest_comment_names_every_key() {
     let missing: Vec<&&str> = xtask::manifest::suite_keys()
         .iter()
         .chain(xtask::manifest::top_keys())
+        .chain(xtask::manifest::runs_keys())
         .filter(|key| **key != "suites" && !named(key))
         .collect();
     assert!(

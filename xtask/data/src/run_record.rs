@@ -15,8 +15,9 @@ pub use crate::model::Counts;
 /// Raised whenever the record's shape changes: a key added, changed in meaning or removed.
 /// The schema is closed (every key is always written, no other is allowed), so each
 /// version names exactly one schema. 2 added the tests, the steps' and suites' start
-/// offsets, the workers and the services.
-pub const SCHEMA_VERSION: u32 = 2;
+/// offsets, the workers and the services; 3 when the run was interrupted, which services
+/// died, a rerun that had nothing to run, and how many tests each retry ran.
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// One invocation's record. Every key is always written (`null` when unknown), in this
 /// order.
@@ -59,6 +60,9 @@ pub struct RunRecord {
     pub exit_code_name: Option<String>,
     /// The errors that decided the exit code other than the suites' outcomes.
     pub error: Option<String>,
+    /// Seconds from `started_at` to when SIGINT, SIGTERM or SIGHUP arrived and the run
+    /// began to stop (`null` when it was not interrupted).
+    pub interrupted_offset_secs: Option<f64>,
     /// The xtask's own peak resident memory (not its children's).
     pub peak_rss_bytes: Option<u64>,
 }
@@ -219,6 +223,11 @@ pub struct ServiceRecord {
     pub stopped_offset_secs: Option<f64>,
     /// How it ended when stopped.
     pub stopped: Option<String>,
+    /// Seconds from the run's `started_at` to when the xtask saw that it had ended by
+    /// itself while the run still needed it (`null` when it did not).
+    pub died_offset_secs: Option<f64>,
+    /// How it ended then (`exited with 1`, `was killed by signal 9 (SIGKILL)`).
+    pub died: Option<String>,
 }
 
 /// The run a `--rerun` reran, and how the chain stands after this one.
@@ -247,6 +256,9 @@ pub struct RerunOf {
     pub new_tests: usize,
     /// Its suites that needed a rerun but the manifest no longer has.
     pub removed_suites: Vec<String>,
+    /// Why this rerun ran nothing (it ran no suite: nothing was left failing, or what was
+    /// is not selected by its command); `null` when it ran something.
+    pub nothing_to_run: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -272,6 +284,10 @@ pub struct CommandRecord {
     pub started_offset_secs: f64,
     #[cfg_attr(test, schemars(range(min = 0.0)))]
     pub duration_secs: f64,
+    /// A `retry` step: how many tests it ran again (`null` for other steps)...
+    pub tests: Option<usize>,
+    /// ...and how many of them had never run before (pytest stopped before them).
+    pub never_ran: Option<usize>,
 }
 
 /// One service or prerequisite as the smoke run found it.

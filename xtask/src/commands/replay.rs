@@ -1,9 +1,12 @@
 //! `cargo xtask replay [RUN|PATH]`: a past run's terminal output again, from its record.
 //!
 //! The record is turned back into the model (a plan and a result per suite) and the events
-//! a run emits, in the order they happened (suites by their start and end), and handed to
-//! the same terminal sink a run uses: its suite lines, failures with `file:line` and
-//! messages, log tails (from the run's kept logs) and table.
+//! a run emits, in the order they happened (suites by their start and end, retries, slow
+//! periods, services that died, the interrupt), and handed to the same terminal sink a run
+//! uses: its suite lines, failures with `file:line` and messages, log tails (from the run's
+//! kept logs), table and last line. What the run said on stderr about a rerun's chain and
+//! its own errors is said again there, and replay exits with the run's exit code, so that
+//! a script can ask a past run how it ended.
 
 use std::io::IsTerminal;
 use std::path::Path;
@@ -50,7 +53,38 @@ impl ReplayArgs {
             ..Options::plain()
         };
         let mut sink = TerminalSink::new(std::io::stdout(), &run_layout, options);
-        replay(&record, &run_layout, dir, &mut sink)
+        replay(&record, &run_layout, dir, &mut sink)?;
+        drop(sink);
+        said_on_stderr(&record);
+        ended(&record)
+    }
+}
+
+/// What the run printed on stderr after its suites: how a rerun's chain stands (or why it
+/// had nothing to run) and the errors that made it the xtask's own failure.
+fn said_on_stderr(record: &RunRecord) {
+    if let (Some(error), false) = (&record.error, record.suites.is_empty()) {
+        eprintln!("xtask: error: {error}");
+    }
+    if let Some(of) = &record.rerun_of {
+        match &of.nothing_to_run {
+            Some(why) => eprintln!("xtask: rerun of {}: nothing to run: {why}", of.run_id),
+            None => eprintln!("xtask: {}", crate::rerun::summary(of)),
+        }
+    }
+}
+
+/// The run's own exit code; a record that never finished (its invocation was killed)
+/// ends as an interrupted run.
+fn ended(record: &RunRecord) -> anyhow::Result<()> {
+    let code = match (record.status, record.exit_code) {
+        (run_record::Status::Finished, Some(code)) => code,
+        _ => crate::exit_codes::INTERRUPTED,
+    };
+    if code == crate::exit_codes::OK {
+        Ok(())
+    } else {
+        Err(crate::error::Error::Replayed(code).into())
     }
 }
 
@@ -101,7 +135,7 @@ pub fn replay(
         }
     }
     if plans.is_empty() {
-        if let Some(error) = &record.error {
+        if let (Some(error), None) = (&record.error, &record.rerun_of) {
             println!("xtask: no suite ran: {error}");
         }
         return Ok(());
@@ -110,32 +144,48 @@ pub fn replay(
         plans: &plans,
         jobs: record.jobs.unwrap_or(1),
     })?;
-    // Starts, retries and ends in the order they happened.
-    let mut moments: Vec<(f64, Moment, usize)> = Vec::new();
-    for (index, suite) in record.suites.iter().enumerate() {
-        if suite.worker.is_some() {
-            moments.push((suite.started_offset_secs, Moment::Start, index));
-        }
-        let retries = suite.commands.iter().filter(|c| c.step == "retry");
-        for (k, step) in retries.enumerate() {
-            moments.push((step.started_offset_secs, Moment::Retry(k), index));
-        }
-        moments.push((
-            suite.started_offset_secs + suite.duration_secs,
-            Moment::End,
-            index,
-        ));
-    }
-    moments.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-    for (_, moment, index) in moments {
+    let died: Vec<crate::services::Died> = record
+        .services
+        .iter()
+        .map(|service| crate::services::Died {
+            name: service.name.clone(),
+            how: service.died.clone().unwrap_or_default(),
+            log: dir
+                .join("logs")
+                .join(format!("service-{}.log", service.name)),
+        })
+        .collect();
+    for (_, moment) in moments(record) {
+        let index = match moment {
+            Moment::Interrupted => {
+                sink.handle(&Event::Interrupted)?;
+                continue;
+            }
+            Moment::Died(service) => {
+                sink.handle(&Event::ServiceDied {
+                    died: &died[service],
+                })?;
+                continue;
+            }
+            Moment::Start(index)
+            | Moment::Retry(index, _)
+            | Moment::Slow(index, _)
+            | Moment::End(index) => index,
+        };
         let (suite, plan, result) = (&record.suites[index], &plans[index], &results[index]);
         match moment {
-            Moment::Start => sink.handle(&Event::SuiteStarted {
+            Moment::Interrupted | Moment::Died(_) => unreachable!("handled above"),
+            Moment::Start(_) => sink.handle(&Event::SuiteStarted {
                 index,
                 plan,
                 worker: suite.worker.unwrap_or(0),
             })?,
-            Moment::Retry(k) => {
+            Moment::Slow(_, periods) => sink.handle(&Event::SuiteSlow {
+                index,
+                plan,
+                elapsed: crate::runner::SLOW_EVERY * periods,
+            })?,
+            Moment::Retry(_, k) => {
                 let (tests, never_ran) = retried(suite, k);
                 sink.handle(&Event::RetryStarted {
                     index,
@@ -146,7 +196,7 @@ pub fn replay(
                     never_ran,
                 })?
             }
-            Moment::End => {
+            Moment::End(_) => {
                 // Ready when its last environment step ended (the run measured it from the
                 // suite's start); built when any of them ran a process.
                 let envs = suite.commands.iter().filter(|c| c.step == "environment");
@@ -174,40 +224,76 @@ pub fn replay(
     })
 }
 
+/// Something the run's events told of, by the suite (or service) it is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Moment {
-    Start,
-    /// The k-th retry step (0-based) started.
-    Retry(usize),
-    End,
+    Start(usize),
+    /// The k-th retry step (0-based) of the suite started.
+    Retry(usize, usize),
+    /// The suite had run this many slow periods (`runner::SLOW_EVERY`).
+    Slow(usize, u32),
+    /// The service (by its index in the record) ended by itself.
+    Died(usize),
+    Interrupted,
+    End(usize),
+}
+
+/// Every moment of the record after `RunStarted`, in the order it happened (by its offset
+/// from the run's start; at one offset, a start before what follows it).
+fn moments(record: &RunRecord) -> Vec<(f64, Moment)> {
+    let mut moments: Vec<(f64, Moment)> = Vec::new();
+    for (index, suite) in record.suites.iter().enumerate() {
+        if suite.worker.is_some() {
+            moments.push((suite.started_offset_secs, Moment::Start(index)));
+            // The runner reports a suite slow once per period it passes while it runs.
+            let every = crate::runner::SLOW_EVERY.as_secs_f64();
+            let mut periods = 1u32;
+            while every * f64::from(periods) < suite.duration_secs {
+                moments.push((
+                    suite.started_offset_secs + every * f64::from(periods),
+                    Moment::Slow(index, periods),
+                ));
+                periods += 1;
+            }
+        }
+        let retries = suite.commands.iter().filter(|c| c.step == "retry");
+        for (k, step) in retries.enumerate() {
+            moments.push((step.started_offset_secs, Moment::Retry(index, k)));
+        }
+        moments.push((
+            suite.started_offset_secs + suite.duration_secs,
+            Moment::End(index),
+        ));
+    }
+    for (index, service) in record.services.iter().enumerate() {
+        if let Some(at) = service.died_offset_secs {
+            moments.push((at, Moment::Died(index)));
+        }
+    }
+    if let Some(at) = record.interrupted_offset_secs {
+        moments.push((at, Moment::Interrupted));
+    }
+    let rank = |m: &Moment| match m {
+        Moment::Start(_) => 0,
+        Moment::Retry(..) | Moment::Slow(..) => 1,
+        Moment::Died(_) | Moment::Interrupted => 2,
+        Moment::End(_) => 3,
+    };
+    moments.sort_by(|a, b| a.0.total_cmp(&b.0).then(rank(&a.1).cmp(&rank(&b.1))));
+    moments
 }
 
 /// How many tests the `k`-th retry step (0-based) ran, and how many of them had not run
-/// before: the attempts that started within it.
+/// before, as the record noted them when it started.
 fn retried(suite: &SuiteRecord, k: usize) -> (usize, usize) {
-    let Some(step) = suite.commands.iter().filter(|c| c.step == "retry").nth(k) else {
-        return (0, 0);
-    };
-    let within = |at: Option<f64>| {
-        at.is_some_and(|at| {
-            at >= step.started_offset_secs && at <= step.started_offset_secs + step.duration_secs
+    suite
+        .commands
+        .iter()
+        .filter(|c| c.step == "retry")
+        .nth(k)
+        .map_or((0, 0), |step| {
+            (step.tests.unwrap_or(0), step.never_ran.unwrap_or(0))
         })
-    };
-    let mut tests = 0;
-    let mut never_ran = 0;
-    for test in &suite.tests {
-        if let Some(i) = test
-            .attempts
-            .iter()
-            .position(|a| within(a.started_offset_secs))
-        {
-            tests += 1;
-            if i == 0 {
-                never_ran += 1;
-            }
-        }
-    }
-    (tests, never_ran)
 }
 
 fn secs(secs: f64) -> Duration {

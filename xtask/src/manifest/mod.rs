@@ -19,8 +19,8 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 use toml::Spanned;
 
 use crate::paths::Layout;
-pub use raw::{prerequisite_keys, service_keys, suite_keys, top_keys};
-use raw::{RawDuration, RawPrerequisite, RawService, RawSuite, RawTop};
+pub use raw::{prerequisite_keys, runs_keys, service_keys, suite_keys, top_keys};
+use raw::{RawDuration, RawPrerequisite, RawRuns, RawService, RawSize, RawSuite, RawTop};
 
 pub const TABLE: &str = "[workspace.metadata.xtask]";
 /// The key path of the manifest's table, as problems name it.
@@ -50,6 +50,32 @@ pub struct Manifest {
     pub services: Vec<Service>,
     /// What must already be available for a suite to run (`...prerequisites.NAME`).
     pub prerequisites: Vec<Prerequisite>,
+    /// Which finished runs `target/xtask/runs/` keeps (`[workspace.metadata.xtask.runs]`).
+    pub runs: Retention,
+}
+
+/// Which finished runs are kept under `target/xtask/runs/`: the newest `keep`, of those
+/// only the ones younger than `max_age`, and of those only the newest that fit in
+/// `max_size` together. A run still running and the one `latest` leads to are always kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retention {
+    pub keep: usize,
+    pub max_age: Option<Duration>,
+    /// Bytes.
+    pub max_size: Option<u64>,
+}
+
+/// How many finished runs are kept when the manifest does not say (`runs.keep`).
+pub const DEFAULT_KEEP_RUNS: usize = 10;
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            keep: DEFAULT_KEEP_RUNS,
+            max_age: None,
+            max_size: None,
+        }
+    }
 }
 
 /// A program the xtask starts for the suites that name it, and stops after them.
@@ -327,6 +353,7 @@ impl Manifest {
             ci_groups: None,
             services: vec![],
             prerequisites: vec![],
+            runs: Retention::default(),
         }
     }
 }
@@ -359,6 +386,12 @@ fn read(document: &DeTable<'_>, root: &Path) -> Result<Manifest, Vec<Problem>> {
     let secrets = match top.as_ref().and_then(|top| top.secrets.as_ref()) {
         None => Vec::new(),
         Some(names) => entry.env_names("secrets", names),
+    };
+    let runs = match top.as_ref().and_then(|top| top.runs.as_ref()) {
+        None => Retention::default(),
+        Some(raw) => {
+            Entry::new(format!("{PATH}.runs"), String::new(), root, &mut problems).retention(raw)
+        }
     };
 
     let services: Vec<(Service, Option<Range<usize>>)> =
@@ -468,6 +501,7 @@ fn read(document: &DeTable<'_>, root: &Path) -> Result<Manifest, Vec<Problem>> {
         ci_groups,
         services: services.into_iter().map(|(s, _)| s).collect(),
         prerequisites,
+        runs,
     })
 }
 
@@ -1064,6 +1098,53 @@ impl<'p> Entry<'p> {
         })
     }
 
+    /// `[workspace.metadata.xtask.runs]`; a bad value is a problem and its default is used.
+    fn retention(&mut self, raw: &RawRuns) -> Retention {
+        let mut retention = Retention::default();
+        if let Some(keep) = &raw.keep {
+            match usize::try_from(*keep.get_ref()) {
+                Ok(keep) => retention.keep = keep,
+                Err(_) => self.problem(
+                    "keep",
+                    keep.span(),
+                    format_args!(
+                        "`{}` is not a number of runs: use a whole number, 0 or more (default {DEFAULT_KEEP_RUNS})",
+                        keep.get_ref()
+                    ),
+                ),
+            }
+        }
+        if let Some(age) = &raw.max_age {
+            let parsed = match age.get_ref() {
+                RawDuration::Text(text) => parse_age(text),
+                RawDuration::Seconds(secs) => match u64::try_from(*secs) {
+                    Ok(secs) if secs > 0 => Ok(Duration::from_secs(secs)),
+                    _ => Err(format!(
+                        "`{secs}` is not a positive whole number of seconds"
+                    )),
+                },
+            };
+            match parsed {
+                Ok(age) => retention.max_age = Some(age),
+                Err(why) => self.problem("max-age", age.span(), why),
+            }
+        }
+        if let Some(size) = &raw.max_size {
+            let parsed = match size.get_ref() {
+                RawSize::Text(text) => parse_size(text),
+                RawSize::Bytes(bytes) => u64::try_from(*bytes)
+                    .ok()
+                    .filter(|b| *b > 0)
+                    .ok_or_else(|| format!("`{bytes}` is not a positive whole number of bytes")),
+            };
+            match parsed {
+                Ok(size) => retention.max_size = Some(size),
+                Err(why) => self.problem("max-size", size.span(), why),
+            }
+        }
+        retention
+    }
+
     fn env_names(&mut self, key: &str, names: &raw::Strings) -> Vec<String> {
         let mut valid = Vec::new();
         for name in names {
@@ -1298,6 +1379,63 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     }
 }
 
+/// How old a kept run may be: `30d`, `12h`, `90m`, `3600s` (or a bare number of seconds).
+pub fn parse_age(text: &str) -> Result<Duration, String> {
+    let bad = || {
+        format!(
+            "`{text}` is not an age: use a positive whole number with `d`, `h`, `m` or `s` (`30d`, `12h`)"
+        )
+    };
+    let trimmed = text.trim();
+    match trimmed.strip_suffix('d') {
+        Some(days) if !days.is_empty() && days.chars().all(|c| c.is_ascii_digit()) => {
+            match days.parse::<u64>() {
+                Ok(0) => Err(bad()),
+                // More days than u64 seconds hold: no run is that old.
+                Ok(days) => Ok(Duration::from_secs(days.saturating_mul(86_400))),
+                Err(_) => Ok(Duration::MAX),
+            }
+        }
+        Some(_) => Err(bad()),
+        None => parse_duration(trimmed).map_err(|_| bad()),
+    }
+}
+
+/// A size: `500MB`, `2GB`, `1GiB`, `800KB` or a bare number of bytes (`B` too). KB, MB, GB
+/// and TB are powers of 1000, KiB, MiB, GiB and TiB of 1024; units in any case.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let bad = || {
+        format!(
+            "`{text}` is not a size: use a positive whole number with `B`, `KB`, `MB`, `GB`, `TB` (or `KiB`, `MiB`, `GiB`, `TiB`), such as `500MB`"
+        )
+    };
+    let trimmed = text.trim();
+    let at = trimmed
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(trimmed.len());
+    let (number, unit) = trimmed.split_at(at);
+    let per: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" => 1000,
+        "mb" => 1000_u64.pow(2),
+        "gb" => 1000_u64.pow(3),
+        "tb" => 1000_u64.pow(4),
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        "tib" => 1 << 40,
+        _ => return Err(bad()),
+    };
+    if number.is_empty() || number.bytes().all(|b| b == b'0') {
+        return Err(bad());
+    }
+    // More bytes than u64 holds: no limit a disk reaches.
+    Ok(number
+        .parse::<u64>()
+        .unwrap_or(u64::MAX)
+        .saturating_mul(per))
+}
+
 fn valid_env_name(name: &str) -> bool {
     !name.is_empty()
         && !name.starts_with(|c: char| c.is_ascii_digit())
@@ -1415,6 +1553,69 @@ mod tests {
                 "Cargo.toml:12:11: workspace.metadata.xtask.suites[0].timeout (suite `alpha`): `0` is not a positive whole number of seconds",
                 "Cargo.toml:13:17: workspace.metadata.xtask.suites[0].requires-env (suite `alpha`): `NOT VALID` is not a valid environment variable name",
             ]
+        );
+    }
+
+    #[test]
+    fn the_runs_kept_are_read_with_their_defaults() {
+        let manifest = load(&cargo_toml(
+            "runs = { keep = 3, max-age = \"2d\", max-size = \"1GiB\" }",
+            &[suite(&[])],
+        ));
+        assert_eq!(
+            manifest.runs,
+            Retention {
+                keep: 3,
+                max_age: Some(Duration::from_secs(2 * 86_400)),
+                max_size: Some(1 << 30),
+            }
+        );
+        let manifest = load(&cargo_toml(
+            "[workspace.metadata.xtask.runs]\nkeep = 0\nmax-age = 3600\nmax-size = 500",
+            &[suite(&[])],
+        ));
+        assert_eq!(
+            manifest.runs,
+            Retention {
+                keep: 0,
+                max_age: Some(Duration::from_secs(3600)),
+                max_size: Some(500),
+            }
+        );
+        assert_eq!(
+            load(&cargo_toml("", &[suite(&[])])).runs,
+            Retention {
+                keep: DEFAULT_KEEP_RUNS,
+                max_age: None,
+                max_size: None,
+            }
+        );
+        assert_eq!(parse_size("500MB"), Ok(500_000_000));
+        assert_eq!(parse_size("2 kib"), Ok(2048));
+        assert_eq!(parse_age("12h"), Ok(Duration::from_secs(12 * 3600)));
+    }
+
+    #[test]
+    fn bad_retention_values_are_named_where_they_are_written() {
+        let text = cargo_toml(
+            "[workspace.metadata.xtask.runs]\nkeep = -1\nmax-age = \"a week\"\nmax-size = \"5 parsecs\"\n",
+            &[suite(&[])],
+        );
+        assert_eq!(
+            problems(&text),
+            [
+                "Cargo.toml:6:8: workspace.metadata.xtask.runs.keep: `-1` is not a number of runs: use a whole number, 0 or more (default 10)",
+                "Cargo.toml:7:11: workspace.metadata.xtask.runs.max-age: `a week` is not an age: use a positive whole number with `d`, `h`, `m` or `s` (`30d`, `12h`)",
+                "Cargo.toml:8:12: workspace.metadata.xtask.runs.max-size: `5 parsecs` is not a size: use a positive whole number with `B`, `KB`, `MB`, `GB`, `TB` (or `KiB`, `MiB`, `GiB`, `TiB`), such as `500MB`",
+            ]
+        );
+        let text = cargo_toml(
+            "[workspace.metadata.xtask.runs]\nkeep-days = 3\n",
+            &[suite(&[])],
+        );
+        assert_eq!(
+            problems(&text),
+            ["Cargo.toml:6:1: workspace.metadata.xtask.runs.keep-days: unknown field `keep-days`, expected one of `keep`, `max-age`, `max-size`"]
         );
     }
 

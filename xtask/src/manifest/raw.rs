@@ -31,6 +31,17 @@ pub struct RawTop {
     pub services: Option<IgnoredAny>,
     #[allow(dead_code, reason = "read entry by entry as RawPrerequisite")]
     pub prerequisites: Option<IgnoredAny>,
+    pub runs: Option<RawRuns>,
+}
+
+/// `[workspace.metadata.xtask.runs]`: how many finished runs `target/xtask/runs/` keeps.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(expecting = "the table [workspace.metadata.xtask.runs]")]
+pub struct RawRuns {
+    pub keep: Option<Spanned<i64>>,
+    pub max_age: Option<Spanned<RawDuration>>,
+    pub max_size: Option<Spanned<RawSize>>,
 }
 
 /// One `[[workspace.metadata.xtask.suites]]` entry. `name`, `group` and `dir` are required,
@@ -124,6 +135,35 @@ impl<'de> Deserialize<'de> for RawDuration {
     }
 }
 
+/// A size as written: `"500MB"`, or a whole number of bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RawSize {
+    Text(String),
+    Bytes(i64),
+}
+
+impl<'de> Deserialize<'de> for RawSize {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Expect;
+        impl Visitor<'_> for Expect {
+            type Value = RawSize;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a size such as \"500MB\" or a number of bytes")
+            }
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<RawSize, E> {
+                Ok(RawSize::Text(text.to_owned()))
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<RawSize, E> {
+                Ok(RawSize::Bytes(n))
+            }
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<RawSize, E> {
+                Ok(RawSize::Bytes(i64::try_from(n).unwrap_or(i64::MAX)))
+            }
+        }
+        deserializer.deserialize_any(Expect)
+    }
+}
+
 impl Serialize for RawDuration {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
@@ -155,6 +195,11 @@ impl RawSuite {
 /// The keys of `[workspace.metadata.xtask]`.
 pub fn top_keys() -> &'static [&'static str] {
     keys_of::<RawTop>()
+}
+
+/// The keys of `[workspace.metadata.xtask.runs]`.
+pub fn runs_keys() -> &'static [&'static str] {
+    keys_of::<RawRuns>()
 }
 
 /// The keys of a suite.
@@ -217,7 +262,8 @@ mod tests {
         let suite = "name = 'a'\ngroup = 'g'\ndir = '.'\nextras = []\ngroups = []\ndefault-groups = true\nrequirements = []\nrequirements-file = 'r'\npythonpath = []\nmarkers = ''\npaths = []\nenv = {}\ntimeout = 1\nretries = 0\nrequires-env = []\nservices = []\nprerequisites = []\n";
         let service = "command = []\ndir = '.'\nenvironment = 'a'\nenv = {}\nready = { tcp = true }\ndeadline = '1s'\nexport = {}\nport = 1\n";
         let prerequisite = "env = 'A'\ntcp = 'h:1'\nhttp = 'http://h'\ncommand = []\ntimeout = 1\n";
-        let top = "suites = []\ntimeout = 1\nsecrets = []\nci-groups = []\nservices = {}\nprerequisites = {}\n";
+        let top = "suites = []\ntimeout = 1\nsecrets = []\nci-groups = []\nservices = {}\nprerequisites = {}\nruns = {}\n";
+        let runs = "keep = 1\nmax-age = '1d'\nmax-size = '1MB'\n";
         fn check<T: DeserializeOwned>(text: &str, keys: &[&str]) {
             let written: Vec<&str> = text
                 .lines()
@@ -234,6 +280,7 @@ mod tests {
         check::<RawService>(service, service_keys());
         check::<RawPrerequisite>(prerequisite, prerequisite_keys());
         check::<RawTop>(top, top_keys());
+        check::<RawRuns>(runs, runs_keys());
     }
 
     /// What `to_table` writes reads back as the same entry; absent keys stay absent.

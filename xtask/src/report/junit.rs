@@ -204,6 +204,18 @@ pub fn write_without_suites(
         .with_context(|| format!("creating {}", layout.logs_dir().display()))
 }
 
+/// The reports of an invocation that ran no suite and had nothing to report (a rerun with
+/// nothing to run): a `junit.xml` with no suite, and empty `junit/` and `logs/`.
+pub fn write_no_suites(layout: &Layout) -> anyhow::Result<()> {
+    let report = Report::new("xtask");
+    let xml = to_bytes(&report).context("serializing an empty report")?;
+    write_atomically(&layout.junit_report(), &xml)?;
+    for dir in [layout.junit_dir(), layout.logs_dir()] {
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    Ok(())
+}
+
 /// The property that says a suite's classnames start with its name and a dot (the merged
 /// `junit.xml` and `junit merge`'s output; a `junit/<suite>.xml` has pytest's own), so a
 /// merge compares every input's cases alike.

@@ -29,8 +29,10 @@ pub fn write_without_suites(
     exit_code: u8,
     error: Option<&str>,
 ) -> anyhow::Result<()> {
-    // This invocation's own directory, and `latest` pointing at it, as for any run.
-    let _run_dir = crate::runs::RunDir::open(layout)?;
+    // This invocation's own directory, and `latest` pointing at it, as for any run. Finished
+    // runs are pruned only as a manifest that can be read says.
+    let retention = crate::manifest::Manifest::load(layout).ok().map(|m| m.runs);
+    let _run_dir = crate::runs::RunDir::open(layout, retention.as_ref())?;
     let redactor = Redactor::from_env(&[], &[]);
     let code_name = exit_codes::name(exit_code);
     let message = error.unwrap_or(code_name);
@@ -44,6 +46,50 @@ pub fn write_without_suites(
     };
     let record = write(layout, record, &redactor)?;
     write_html(layout, &record)
+}
+
+/// The record of a `--rerun` that found nothing to run (`rerun_of.nothing_to_run` says
+/// why): a finished run of no suite that passed, with its own directory, JUnit report (no
+/// suite), logs directory and HTML report, so that `latest` and the stable paths lead to
+/// it, `runs` lists it and the next `--rerun` continues the chain from it.
+pub fn write_nothing_to_run(
+    layout: &Layout,
+    manifest: &crate::manifest::Manifest,
+    started_at: DateTime<FixedOffset>,
+    rerun_of: RerunOf,
+) -> anyhow::Result<()> {
+    let run_dir = crate::runs::RunDir::open(layout, Some(&manifest.runs))?;
+    let redactor = Redactor::from_env(&[], &manifest.secrets);
+    crate::report::junit::write_no_suites(layout)?;
+    let info = RunInfo::gather(layout, None, started_at);
+    let errors = &run_dir.problems;
+    let exit_code = if errors.is_empty() {
+        exit_codes::OK
+    } else {
+        exit_codes::INTERNAL_ERROR
+    };
+    let record = RunRecord {
+        status: Status::Finished,
+        outcome: Some(Outcome::Passed.name().to_string()),
+        duration_secs: Some(offset(started_at, now()).max(0.0)),
+        rerun_of: Some(rerun_of),
+        git: info.git,
+        junit: Some(layout.display(&layout.junit_report()).into_owned()),
+        exit_code: Some(exit_code),
+        exit_code_name: Some(exit_codes::name(exit_code).to_string()),
+        error: (!errors.is_empty()).then(|| errors.join("; ")),
+        ..base(layout, started_at)
+    };
+    let record = write(layout, record, &redactor)?;
+    write_html(layout, &record)?;
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        for error in errors {
+            eprintln!("xtask: error: {}", redactor.text(error));
+        }
+        Err(crate::error::Error::Reports(errors.clone()).into())
+    }
 }
 
 /// The record of an invocation that is still running: if it is killed outright, this is
@@ -77,6 +123,7 @@ fn base(layout: &Layout, started_at: DateTime<FixedOffset>) -> RunRecord {
         exit_code: None,
         exit_code_name: None,
         error: None,
+        interrupted_offset_secs: None,
         peak_rss_bytes: None,
     }
 }
@@ -192,6 +239,10 @@ pub struct RecordSink {
     workers: std::collections::HashMap<usize, usize>,
     /// The services started, from their events.
     services: Vec<ServiceRecord>,
+    /// When the run was interrupted, from `Interrupted`.
+    interrupted: Option<f64>,
+    /// Per suite index, each retry's tests and those that never ran, from `RetryStarted`.
+    retries: std::collections::HashMap<usize, Vec<(usize, usize)>>,
 }
 
 impl RecordSink {
@@ -207,6 +258,8 @@ impl RecordSink {
             jobs: None,
             workers: Default::default(),
             services: Vec::new(),
+            interrupted: None,
+            retries: Default::default(),
         }
     }
 
@@ -237,6 +290,7 @@ impl RecordSink {
             exit_code: Some(exit_code),
             exit_code_name: Some(exit_codes::name(exit_code).to_string()),
             error: (!errors.is_empty()).then(|| errors.join("; ")),
+            interrupted_offset_secs: self.interrupted,
             ..base(layout, self.info.started_at)
         };
         let record = write(layout, record, &self.redactor)?;
@@ -265,6 +319,8 @@ impl Sink for RecordSink {
                     ready: false,
                     stopped_offset_secs: None,
                     stopped: None,
+                    died_offset_secs: None,
+                    died: None,
                 });
                 return Ok(());
             }
@@ -286,6 +342,30 @@ impl Sink for RecordSink {
                     service.stopped_offset_secs = Some(offset);
                     service.stopped = Some(how.to_string());
                 }
+                return Ok(());
+            }
+            Event::ServiceDied { died } => {
+                let offset = self.offset(at);
+                if let Some(service) = self.services.iter_mut().rfind(|s| s.name == died.name) {
+                    service.died_offset_secs = Some(offset);
+                    service.died = Some(died.how.clone());
+                }
+                return Ok(());
+            }
+            Event::Interrupted => {
+                self.interrupted = Some(self.offset(at));
+                return Ok(());
+            }
+            Event::RetryStarted {
+                index,
+                tests,
+                never_ran,
+                ..
+            } => {
+                self.retries
+                    .entry(*index)
+                    .or_default()
+                    .push((*tests, *never_ran));
                 return Ok(());
             }
             Event::RunStarted { jobs, .. } => {
@@ -334,7 +414,23 @@ impl Sink for RecordSink {
                     .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
                     .collect(),
                 env_removed: plan.test.env_remove.clone(),
-                commands: result.steps.iter().map(|s| step(start, s)).collect(),
+                commands: {
+                    let mut retries = self.retries.get(&index).into_iter().flatten();
+                    result
+                        .steps
+                        .iter()
+                        .map(|s| {
+                            let mut command = step(start, s);
+                            if s.step == "retry" {
+                                if let Some((tests, never_ran)) = retries.next() {
+                                    command.tests = Some(*tests);
+                                    command.never_ran = Some(*never_ran);
+                                }
+                            }
+                            command
+                        })
+                        .collect()
+                },
                 log: layout.display(&plan.log).into_owned(),
                 junit: layout.display(&plan.junit).into_owned(),
                 tests: result
@@ -473,5 +569,7 @@ fn step(start: DateTime<FixedOffset>, step: &StepRecord) -> CommandRecord {
         signal: step.signal,
         started_offset_secs: offset(start, step.started),
         duration_secs: step.duration.as_secs_f64(),
+        tests: None,
+        never_ran: None,
     }
 }

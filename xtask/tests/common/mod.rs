@@ -704,3 +704,15 @@ pub fn open_in_browser(page: &Path, screenshot: &Path) -> Value {
     );
     serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("its JSON: {e}\n{stderr}"))
 }
+
+/// Lines with the environment's time left out, for comparing a run's output with its
+/// replay: the run measured the build from the suite's start, the replay reads it from
+/// the record's step offsets, which can differ in the last digit.
+pub fn without_env_times(text: &str) -> Vec<String> {
+    text.lines()
+        .map(|line| match line.find("(environment built in ") {
+            Some(at) => format!("{}(environment built in …)", &line[..at]),
+            None => line.to_string(),
+        })
+        .collect()
+}
