@@ -168,9 +168,11 @@ fn differences(layout: &Layout, manifest: &Manifest) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join("; "))
 }
 
-/// The files of a run directory an archive carries: every regular file but the
-/// invocation's lock, its process list, its working files and hidden temporary files, as
-/// (path relative to `dir` with `/`, path); symlinks and anything else are left out.
+/// The files of a run directory an archive carries: every regular file at its top and in
+/// its `junit/` and `logs/`, but the invocation's lock, its process list and hidden
+/// temporary files, as (path relative to `dir` with `/`, path); its working files, other
+/// directories (a `run.json` named outside `target/xtask/runs/` may lie anywhere),
+/// symlinks and anything else are left out.
 pub fn members_of(dir: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
     let mut found = Vec::new();
     let mut todo = vec![(String::new(), dir.to_path_buf())];
@@ -183,14 +185,16 @@ pub fn members_of(dir: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
             let Some(name) = name.to_str() else {
                 continue;
             };
-            if name.starts_with('.') || (prefix.is_empty() && matches!(name, "work" | "processes"))
-            {
+            if name.starts_with('.') || (prefix.is_empty() && name == "processes") {
                 continue;
             }
             let rel = format!("{prefix}{name}");
             let kind = entry
                 .file_type()
                 .with_context(|| format!("inspecting {}", entry.path().display()))?;
+            if kind.is_dir() && (!prefix.is_empty() || !matches!(name, "junit" | "logs")) {
+                continue;
+            }
             if kind.is_dir() {
                 todo.push((format!("{rel}/"), entry.path()));
             } else if kind.is_file() {
@@ -698,6 +702,42 @@ mod tests {
         ] {
             assert_eq!(plain_relative(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn an_archive_carries_the_reports_of_a_run_directory_and_nothing_else() {
+        let dir = std::env::temp_dir().join(format!("xtask-archive-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for file in [
+            "run.json",
+            "report.html",
+            "junit.xml",
+            "junit/a.xml",
+            "logs/a.log",
+            ".lock",
+            "processes",
+            ".run.json.1.tmp",
+            "work/a.pytest.xml",
+            "other/x",
+            "logs/deep/y",
+        ] {
+            let path = dir.join(file);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, file).unwrap();
+        }
+        std::os::unix::fs::symlink("/etc/passwd", dir.join("logs/link.log")).unwrap();
+        let found: Vec<String> = members_of(&dir).unwrap().into_iter().map(|m| m.0).collect();
+        assert_eq!(
+            found,
+            [
+                "run.json",
+                "junit.xml",
+                "junit/a.xml",
+                "logs/a.log",
+                "report.html"
+            ]
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
