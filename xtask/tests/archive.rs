@@ -14,8 +14,9 @@ use xtask::report::run_record::RunRecord;
 
 /// A copy of the `record` fixture as a git repository of its own, committed once; `extra`
 /// makes its commit differ from another copy's.
-fn checkout(test: &str, extra: &str) -> Fixture {
+fn checkout(test: &str, extra: &str, edit: impl FnOnce(&Fixture)) -> Fixture {
     let fixture = Fixture::new("record", test);
+    edit(&fixture);
     fixture.write(".gitignore", "target/\n");
     fixture.write("EXTRA", extra);
     git(&fixture.root, &["init", "-q"]);
@@ -93,7 +94,7 @@ fn archives(test: &str) -> PathBuf {
 
 #[test]
 fn a_failed_run_exported_reruns_exactly_its_failures_in_another_checkout_and_replays() {
-    let source = checkout("archive-source", "source");
+    let source = checkout("archive-source", "source", |_| {});
     let first = source.run(&["test"]);
     assert_code(&first, exit_codes::TESTS_FAILED);
     let record = typed_record(&source);
@@ -168,7 +169,14 @@ fn a_failed_run_exported_reruns_exactly_its_failures_in_another_checkout_and_rep
 
     // Another checkout, at another commit: the rerun runs exactly the three tests that
     // failed or errored, in `mixed` alone, and names how the archive differs.
-    let elsewhere = checkout("archive-elsewhere", "elsewhere");
+    // This one's manifest has no `calm`.
+    let elsewhere = checkout("archive-elsewhere", "elsewhere", |f| {
+        let manifest = f.read("Cargo.toml");
+        let calm = manifest
+            .find("# Passes.\n")
+            .expect("the calm suite's block");
+        f.write("Cargo.toml", &manifest[..calm]);
+    });
     assert_ne!(head(&source), head(&elsewhere));
     let rerun = elsewhere.run(&["test", "--rerun", archive.to_str().unwrap()]);
     assert_code(&rerun, exit_codes::TESTS_FAILED);
@@ -183,6 +191,7 @@ fn a_failed_run_exported_reruns_exactly_its_failures_in_another_checkout_and_rep
             source.root.display(),
             std::fs::canonicalize(&elsewhere.root).unwrap().display()
         ),
+        "suites not in this manifest: calm".to_string(),
     ] {
         assert!(rerun.stderr.contains(&difference), "{}", rerun.stderr);
     }
@@ -225,6 +234,24 @@ fn a_failed_run_exported_reruns_exactly_its_failures_in_another_checkout_and_rep
         replayed.stdout.contains("AssertionError: one is not two"),
         "{}",
         replayed.stdout
+    );
+    // And drawn as a trace from it.
+    let trace = elsewhere.path("trace.json");
+    let traced = elsewhere.run(&[
+        "trace",
+        archive.to_str().unwrap(),
+        "-o",
+        trace.to_str().unwrap(),
+    ]);
+    assert_code(&traced, exit_codes::OK);
+    let trace: Value = serde_json::from_str(&std::fs::read_to_string(&trace).unwrap()).unwrap();
+    assert!(
+        trace["traceEvents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["args"]["node_id"] == "tests/test_mixed.py::test_fails"),
+        "{trace}"
     );
     // Its log tail comes from the unpacked copy of the run's log.
     assert!(
