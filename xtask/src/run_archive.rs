@@ -279,14 +279,13 @@ pub fn export(record: &RunRecord, dir: &Path, out: &Path) -> anyhow::Result<Mani
     let written = (|| -> anyhow::Result<()> {
         let file = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
         let file = BufWriter::new(file);
-        let gzip = !name.to_string_lossy().ends_with(".tar");
-        let sink: Box<dyn Write> = if gzip {
-            Box::new(flate2::write::GzEncoder::new(
+        let sink = if name.to_string_lossy().ends_with(".tar") {
+            Sink::Plain(file)
+        } else {
+            Sink::Gzip(flate2::write::GzEncoder::new(
                 file,
                 flate2::Compression::default(),
             ))
-        } else {
-            Box::new(file)
         };
         let mut tar = tar::Builder::new(sink);
         let mtime = std::time::SystemTime::now()
@@ -324,10 +323,9 @@ pub fn export(record: &RunRecord, dir: &Path, out: &Path) -> anyhow::Result<Mani
                 );
             }
         }
-        let sink = tar
-            .into_inner()
-            .with_context(|| format!("writing {}", tmp.display()))?;
-        finish(sink).with_context(|| format!("writing {}", tmp.display()))
+        tar.into_inner()
+            .and_then(Sink::finish)
+            .with_context(|| format!("writing {}", tmp.display()))
     })();
     let renamed = written.and_then(|()| {
         std::fs::rename(&tmp, out).with_context(|| format!("writing {}", out.display()))
@@ -338,12 +336,38 @@ pub fn export(record: &RunRecord, dir: &Path, out: &Path) -> anyhow::Result<Mani
     renamed.map(|()| manifest)
 }
 
-/// Flushes the writer (and the gzip trailer behind it, which only a drop or `finish`
-/// writes: `flush` alone leaves the stream open).
-fn finish(mut sink: Box<dyn Write>) -> std::io::Result<()> {
-    sink.flush()?;
-    drop(sink);
-    Ok(())
+/// Where the tar goes: the file itself, or gzip in front of it.
+enum Sink {
+    Plain(BufWriter<File>),
+    Gzip(flate2::write::GzEncoder<BufWriter<File>>),
+}
+
+impl Sink {
+    /// Writes what is left (the gzip trailer) and flushes, reporting what a drop would
+    /// swallow: an archive cut by a full disk is an error, never renamed into place.
+    fn finish(self) -> std::io::Result<()> {
+        let file = match self {
+            Sink::Plain(file) => file,
+            Sink::Gzip(gzip) => gzip.finish()?,
+        };
+        file.into_inner().map_err(|e| e.into_error())?.sync_all()
+    }
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Sink::Plain(w) => w.write(buf),
+            Sink::Gzip(w) => w.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Sink::Plain(w) => w.flush(),
+            Sink::Gzip(w) => w.flush(),
+        }
+    }
 }
 
 /// The size and SHA-256 of everything `from` reads, copied to `to`.
