@@ -615,11 +615,14 @@ fn unpack(file: &Path, into: &Path) -> Result<Manifest, String> {
         let names = plain_relative(&path).ok_or_else(|| {
             format!("member `{path}` would be written outside its directory: refused")
         })?;
+        let kind = entry.header().entry_type();
+        if names == [top.as_str()] && kind.is_dir() {
+            continue;
+        }
         if names[0] != top || names.len() < 2 {
             return Err(format!("member `{path}` is not below {top}/: refused"));
         }
         let rel = names[1..].join("/");
-        let kind = entry.header().entry_type();
         if kind.is_dir() {
             let dir = into.join(&rel);
             std::fs::create_dir_all(&dir)
