@@ -22,6 +22,11 @@ pub enum Error {
     /// ref git does not know, reports that cannot be merged.
     #[error("{0}")]
     Usage(String),
+    /// A run archive (`--rerun FILE`, `replay FILE`, `trace FILE`) cannot be used: damaged,
+    /// cut short, changed since it was exported, or holding a member that would land
+    /// outside its directory. The message names the file and the member at fault.
+    #[error("{0}")]
+    Archive(String),
     /// The suite manifest in the root `Cargo.toml` is invalid.
     #[error(transparent)]
     Manifest(#[from] ManifestError),
@@ -53,7 +58,7 @@ pub enum Error {
 impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Usage(_) => exit_codes::USAGE_ERROR,
+            Error::Usage(_) | Error::Archive(_) => exit_codes::USAGE_ERROR,
             Error::Manifest(_) | Error::Configuration(_) => exit_codes::MANIFEST_ERROR,
             Error::Toolchain(_) => exit_codes::TOOLCHAIN_ERROR,
             Error::Outcome(outcome) => outcome_code(*outcome),
@@ -69,6 +74,7 @@ impl Error {
         match self {
             Error::Outcome(_) | Error::BenchFailed | Error::Reports(_) | Error::Replayed(_) => true,
             Error::Usage(_)
+            | Error::Archive(_)
             | Error::Manifest(_)
             | Error::Configuration(_)
             | Error::Toolchain(_) => false,
@@ -128,6 +134,7 @@ mod tests {
     fn each_error_has_its_code_and_anything_else_is_internal() {
         let code = |err: Error| exit_code(&anyhow::Error::from(err).context("while doing x"));
         assert_eq!(code(Error::Usage("u".into())), exit_codes::USAGE_ERROR);
+        assert_eq!(code(Error::Archive("a".into())), exit_codes::USAGE_ERROR);
         assert_eq!(
             code(Error::Configuration("c".into())),
             exit_codes::MANIFEST_ERROR

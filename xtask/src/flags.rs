@@ -61,12 +61,27 @@ pub enum Builtin {
     /// Print a past run's terminal output again, from its record (suite lines, failures with
     /// file:line and messages, the ends of its logs, the table).
     Replay(ReplayArgs),
+    /// Pack a past run (run.json, JUnit, logs, report.html) into one portable archive that
+    /// `--rerun FILE`, `replay FILE` and `trace FILE` read on any checkout: a tar, gzipped
+    /// unless FILE ends in `.tar`, with the SHA-256 of every file in its manifest.
+    Export(ExportArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// `latest`, a run id (a directory under target/xtask/runs/), a run.json or its run
+    /// directory.
+    #[arg(value_name = "RUN|PATH", default_value = "latest")]
+    pub run: String,
+    /// Where the archive goes (`run.tar.gz`; a name ending in `.tar` is not compressed).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: std::path::PathBuf,
 }
 
 #[derive(Args, Debug)]
 pub struct ReplayArgs {
     /// `latest`, a run id (a directory under target/xtask/runs/), a run.json or its run
-    /// directory.
+    /// directory, or an archive of `cargo xtask export`.
     #[arg(value_name = "RUN|PATH", default_value = "latest")]
     pub run: String,
 }
@@ -77,7 +92,7 @@ pub struct RunsArgs {}
 #[derive(Args, Debug)]
 pub struct TraceArgs {
     /// `latest`, a run id (a directory under target/xtask/runs/), a run.json or its run
-    /// directory.
+    /// directory, or an archive of `cargo xtask export`.
     #[arg(value_name = "RUN|PATH", default_value = "latest")]
     pub run: String,
     /// Where the trace goes.
@@ -140,7 +155,8 @@ pub struct RunArgs {
     pub flaky_fails: bool,
     /// Run again what an earlier run left failing: its failed tests, the whole of each suite
     /// that did not run to its end, and tests added since; `latest` (the default), a run id
-    /// (a directory under target/xtask/runs/), or a run.json or its directory.
+    /// (a directory under target/xtask/runs/), a run.json or its directory, or an archive
+    /// of `cargo xtask export` (from any checkout).
     #[arg(long, value_name = "latest|RUN_ID|PATH", num_args = 0..=1, default_missing_value = "latest")]
     pub rerun: Option<String>,
     /// Leave out this group or suite (repeatable): `--exclude smoke`.

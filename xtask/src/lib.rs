@@ -26,6 +26,7 @@ pub mod process;
 pub mod progress;
 pub mod report;
 pub mod rerun;
+pub mod run_archive;
 pub mod runner;
 pub mod runs;
 pub mod services;
@@ -156,6 +157,9 @@ fn run(
     if let Parsed::Builtin(Builtin::Replay(args)) = &parsed {
         return args.run(layout);
     }
+    if let Parsed::Builtin(Builtin::Export(args)) = &parsed {
+        return args.run(layout);
+    }
     let manifest = manifest.map_err(Error::Manifest)?;
     match parsed {
         Parsed::Builtin(
@@ -163,7 +167,8 @@ fn run(
             | Builtin::Junit(_)
             | Builtin::Trace(_)
             | Builtin::Runs(_)
-            | Builtin::Replay(_),
+            | Builtin::Replay(_)
+            | Builtin::Export(_),
         ) => {
             unreachable!("init, junit and the readers of past runs are run above")
         }

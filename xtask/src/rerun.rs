@@ -52,11 +52,11 @@ pub struct Rerun {
     pub known: HashMap<String, HashSet<String>>,
 }
 
-/// The run.json `spec` names (`latest`, a run id, a run.json or its directory: as for
-/// `trace` and `replay`, through `runs::find_record`), resolved: `latest` leads to another
+/// The run.json `spec` names (`latest`, a run id, a run.json or its directory, an archive:
+/// as for `trace` and `replay`, through `run_archive::find_record`), resolved: `latest` leads to another
 /// run tomorrow, and the rerun's record names the run's own directory.
 pub fn find(layout: &Layout, spec: &str) -> Result<PathBuf, Error> {
-    let path = crate::runs::find_record(layout, spec)
+    let path = crate::run_archive::find_record(layout, spec)
         .and_then(|path| {
             if path.is_file() {
                 Ok(path)

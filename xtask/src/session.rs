@@ -355,10 +355,20 @@ fn rerun_selection<'a>(
     let source = crate::rerun::read(&path)?;
     let chain = crate::rerun::chain(source, &path);
     let mut notes = Vec::new();
+    // The file times of this checkout say nothing about a run made in another one (an
+    // archive's): its passed suites are not rerun for tests added since.
+    let here = std::fs::canonicalize(&layout.root).unwrap_or_else(|_| layout.root.clone());
+    let foreign: Vec<&str> = chain
+        .iter()
+        .filter(|(_, r)| r.root != layout.root && r.root != here)
+        .map(|(_, r)| r.started_at.as_str())
+        .collect();
     let rerun = crate::rerun::plan(
         &chain,
         manifest,
-        &|suite, since| crate::rerun::changed_since(&layout.root, suite, since),
+        &|suite, since| {
+            !foreign.contains(&since) && crate::rerun::changed_since(&layout.root, suite, since)
+        },
         &mut notes,
     );
     let source = &chain.last().expect("a chain has its newest record").1;

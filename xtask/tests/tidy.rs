@@ -118,6 +118,7 @@ fn ci_pipelines_only_call_the_xtask() {
         "cargo test --workspace",
         "cargo xtask list --matrix",
         "cargo xtask test",
+        "cargo xtask export",
     ] {
         assert!(all.contains(needed), "no pipeline runs `{needed}`");
     }

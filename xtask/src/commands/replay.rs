@@ -26,7 +26,7 @@ use crate::report::terminal::{Options, TerminalSink};
 
 impl ReplayArgs {
     pub fn run(&self, layout: &Layout) -> anyhow::Result<()> {
-        let path = crate::runs::find_record(layout, &self.run)?;
+        let path = crate::run_archive::find_record(layout, &self.run)?;
         let record = run_record::load(&path).map_err(crate::error::Error::from)?;
         // The run's own directory (not `latest`, which moves on): its logs are beside it.
         let path = std::fs::canonicalize(&path).unwrap_or(path);

@@ -8,7 +8,7 @@ use crate::report::{run_record, trace};
 
 impl TraceArgs {
     pub fn run(&self, layout: &Layout) -> anyhow::Result<()> {
-        let path = crate::runs::find_record(layout, &self.run)?;
+        let path = crate::run_archive::find_record(layout, &self.run)?;
         let record = run_record::load(&path).map_err(crate::error::Error::from)?;
         let trace = trace::trace(&record);
         let text = serde_json::to_string(&trace).context("serializing the trace")?;
