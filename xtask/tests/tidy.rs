@@ -19,14 +19,40 @@ const OTHER_RUNS: &[&str] = &[
     "apt-get update && apt-get install -y --no-install-recommends python3 python3-pip",
 ];
 
-/// The actions the GitHub workflow may use: checkout, Python, caches, artifacts, publishing.
-const ACTIONS: &[&str] = &[
-    "actions/checkout@v4",
-    "actions/setup-python@v5",
-    "actions/cache@v4",
-    "actions/upload-artifact@v4",
-    "actions/download-artifact@v4",
-    "EnricoMi/publish-unit-test-result-action@v2",
+/// The actions the GitHub workflow may use (checkout, Python, caches, artifacts, publishing),
+/// each pinned by the commit of a release, with its tag in a comment: a tag can be moved to
+/// other code, a commit cannot.
+const ACTIONS: &[(&str, &str, &str)] = &[
+    (
+        "actions/checkout",
+        "11d5960a326750d5838078e36cf38b85af677262",
+        "v4.4.0",
+    ),
+    (
+        "actions/cache",
+        "0057852bfaa89a56745cba8c7296529d2fc39830",
+        "v4.3.0",
+    ),
+    (
+        "actions/upload-artifact",
+        "ea165f8d65b6e75b540449e92b4886f43607fa02",
+        "v4.6.2",
+    ),
+    (
+        "actions/download-artifact",
+        "d3f86a106a0bac45b974a628896c90dbdf5c8093",
+        "v4.3.0",
+    ),
+    (
+        "actions/setup-python",
+        "a26af69be951a213d495a4c3e4e4022e16d87065",
+        "v5.6.0",
+    ),
+    (
+        "EnricoMi/publish-unit-test-result-action",
+        "d0a4676d0e0b938bc201470d88276b7c74c712b3",
+        "v2.24.0",
+    ),
 ];
 
 /// The files the CI systems read: `.github/workflows/*.yml` and `.gitlab-ci.yml`.
@@ -101,8 +127,10 @@ fn ci_pipelines_only_call_the_xtask() {
             if let Some(action) = item.strip_prefix("uses:") {
                 let action = action.trim();
                 assert!(
-                    ACTIONS.contains(&action),
-                    "{}: action `{action}` is not one of ACTIONS",
+                    ACTIONS
+                        .iter()
+                        .any(|(name, sha, tag)| action == format!("{name}@{sha} # {tag}")),
+                    "{}: action `{action}` is not one of ACTIONS, pinned by its commit with its tag in a comment",
                     path.display()
                 );
             }
