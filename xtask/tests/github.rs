@@ -468,7 +468,34 @@ fn the_github_workflow_builds_its_matrix_and_publishes_every_entry() {
         ci["concurrency"]["cancel-in-progress"],
         "${{ github.event_name == 'pull_request' }}"
     );
-    assert_eq!(jobs["publish"]["if"], "always()");
+    // An empty matrix skips the suites and the publishing: the workflow compares the
+    // matrix output with exactly what `list --matrix` prints when nothing changed.
+    let fixture = Fixture::empty("github-empty-matrix");
+    fixture.write(
+        "Cargo.toml",
+        "[workspace]\nmembers = []\n\n[[workspace.metadata.xtask.suites]]\nname = \"a\"\ngroup = \"g\"\ndir = \".\"\nrequirements = [\"pytest\"]\n",
+    );
+    fixture.write(".gitignore", "target/\n");
+    git(&fixture.root, &["init", "-q"]);
+    git(&fixture.root, &["add", "-A"]);
+    git(&fixture.root, &["commit", "-q", "-m", "base"]);
+    let run = fixture.run(&["list", "--matrix", "--changed-since", "HEAD"]);
+    let empty = format!("needs.matrix.outputs.matrix != '{}'", run.stdout.trim());
+    assert_eq!(jobs["suite"]["if"], empty.as_str());
+    assert_eq!(
+        jobs["publish"]["if"],
+        format!("always() && {empty}").as_str()
+    );
+    let matrix_step = jobs["matrix"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "matrix")
+        .expect("the matrix step");
+    assert_eq!(
+        matrix_step["env"]["BASE"],
+        "${{ github.event.pull_request.base.sha }}"
+    );
     assert_eq!(jobs["publish"]["permissions"]["checks"], "write");
     assert_eq!(jobs["publish"]["permissions"]["pull-requests"], "write");
     // `cargo test --workspace` does not wait for the suites, so it runs whatever they do.

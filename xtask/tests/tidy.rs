@@ -14,7 +14,7 @@ const OTHER_RUNS: &[&str] = &[
     "${{ matrix.command }}",
     // Hands the matrix to the jobs that run it (failing when the xtask fails: a bare
     // `echo "...$(...)"` would not).
-    r#"matrix="$(cargo xtask list --matrix)" && echo "matrix=$matrix" >> "$GITHUB_OUTPUT""#,
+    r#"matrix="$(cargo xtask list --matrix ${BASE:+--changed-since "$BASE"})" && echo "matrix=$matrix" >> "$GITHUB_OUTPUT""#,
     // GitLab's Rust image has no Python to install uv with.
     "apt-get update && apt-get install -y --no-install-recommends python3 python3-pip",
 ];
