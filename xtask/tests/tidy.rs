@@ -113,7 +113,6 @@ fn ci_pipelines_only_call_the_xtask() {
     for path in pipelines() {
         let text = std::fs::read_to_string(&path).unwrap();
         let found = commands(&text);
-        assert!(!found.is_empty(), "{}: no commands found", path.display());
         for command in found {
             assert!(
                 command.starts_with("cargo xtask ") || OTHER_RUNS.contains(&command.as_str()),
