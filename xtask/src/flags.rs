@@ -274,6 +274,13 @@ pub enum BenchScenario {
     Recording,
 }
 
+/// A CI system `init --ci` writes pipelines for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum CiSystem {
+    Github,
+    Gitlab,
+}
+
 #[derive(Args, Debug)]
 pub struct InitArgs {
     /// Print the manifest instead of writing it (the decisions go to stderr); writes nothing.
@@ -283,6 +290,11 @@ pub struct InitArgs {
     /// (the rest of Cargo.toml, and a comment above the table, are kept as they are).
     #[arg(long)]
     pub force: bool,
+    /// Also write the pipeline files for this manifest: `github` (.github/workflows/ci.yml
+    /// and publish.yml) or `gitlab` (.gitlab-ci.yml). With a manifest already there, only
+    /// the pipelines are written; existing pipeline files need --force.
+    #[arg(long, value_name = "SYSTEM", conflicts_with = "print")]
+    pub ci: Option<CiSystem>,
     /// Write the guesses without checking them. By default each guessed suite's
     /// environment is built and pytest collects its tests in it; a missing module makes
     /// init try the repository's requirements files.

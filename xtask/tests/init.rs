@@ -620,3 +620,59 @@ fn init_verifies_its_guesses_and_finds_the_requirements_file_tests_need() {
     assert!(!fixture.read("Cargo.toml").contains("requirements-file"));
     assert!(!fixture.path("target/xtask/envs").exists());
 }
+
+/// `init --ci`: the pipelines for the repository's own manifest, the shape of this
+/// repository's (a unit test holds those to the same templates, and github.rs lints them).
+/// With a manifest there, only the pipelines are written; existing files need --force;
+/// GitHub's runs every suite on pushes to the repository's default branch.
+#[test]
+fn init_ci_writes_the_pipelines_for_the_manifest() {
+    let fixture = Fixture::new("groups", "init_ci");
+    let manifest = fixture.read("Cargo.toml");
+    let gitlab = fixture.run(&["init", "--ci", "gitlab", "--no-verify"]);
+    assert_code(&gitlab, exit_codes::OK);
+    assert_eq!(
+        fixture.read("Cargo.toml"),
+        manifest,
+        "the manifest is left alone"
+    );
+    let written = fixture.read(".gitlab-ci.yml");
+    assert!(
+        written.contains("      - SUITE: [default-groups, only-test-group, no-groups]\n"),
+        "{written}"
+    );
+    assert!(written.contains("cargo xtask test \"$SUITE\""), "{written}");
+
+    // Not over an existing file, unless --force.
+    let again = fixture.run(&["init", "--ci", "gitlab"]);
+    assert_eq!(
+        exit_codes::name(again.code),
+        "USAGE_ERROR",
+        "{}",
+        again.stderr
+    );
+    assert!(
+        again.stderr.contains(".gitlab-ci.yml exists"),
+        "{}",
+        again.stderr
+    );
+    let forced = fixture.run(&["init", "--ci", "gitlab", "--force"]);
+    assert_code(&forced, exit_codes::OK);
+    assert_eq!(fixture.read("Cargo.toml"), manifest);
+
+    fixture.write(".gitignore", "target/\n");
+    git(&fixture.root, &["init", "-q", "-b", "trunk"]);
+    let github = fixture.run(&["init", "--ci", "github"]);
+    assert_code(&github, exit_codes::OK);
+    let ci = fixture.read(".github/workflows/ci.yml");
+    assert!(ci.contains("    branches: [trunk]\n"), "{ci}");
+    assert!(ci.contains("cargo xtask list --matrix"), "{ci}");
+    assert!(fixture
+        .read(".github/workflows/publish.yml")
+        .contains("workflow_run"));
+    assert!(
+        github.stdout.contains("pushes to `trunk`"),
+        "{}",
+        github.stdout
+    );
+}

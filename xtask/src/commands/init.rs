@@ -31,6 +31,7 @@ use crate::manifest::{Manifest, TABLE};
 use crate::paths::Layout;
 use crate::uv_workspace::ProjectLock;
 
+mod pipelines;
 mod verify;
 
 /// Directory names never looked into.
@@ -79,6 +80,12 @@ pub fn run(layout: &Layout, args: &InitArgs) -> anyhow::Result<()> {
         .and_then(|w| w.get("metadata"))
         .and_then(|m| m.get("xtask"))
         .is_some();
+    if let (Some(system), true) = (args.ci, has_manifest) {
+        // The manifest is there: only the pipelines are written, from it.
+        let text = existing.as_deref().unwrap_or_default();
+        let manifest = Manifest::from_toml(text, &cargo_toml, root).map_err(Error::Manifest)?;
+        return write_pipelines(layout, system, &manifest, args.force);
+    }
     if has_manifest && !args.force && !args.print {
         return Err(Error::Usage(format!(
             "{} already has a suite manifest {TABLE}; init writes nothing. Edit it by hand \
@@ -173,13 +180,13 @@ pub fn run(layout: &Layout, args: &InitArgs) -> anyhow::Result<()> {
         }
     };
     let mut guesses = guesses;
-    let (mut text, mut appended, manifest) = render(&guesses).inspect_err(|_| out.flush())?;
+    let (mut text, mut appended, mut manifest) = render(&guesses).inspect_err(|_| out.flush())?;
     let mut unverified = 0;
     if !args.no_verify {
         let checked = check_guesses(layout, &manifest, &mut guesses, &mut out)?;
         unverified = checked.unverified;
         if checked.changed {
-            (text, appended, _) = render(&guesses).inspect_err(|_| out.flush())?;
+            (text, appended, manifest) = render(&guesses).inspect_err(|_| out.flush())?;
         }
     }
     let unverified = match unverified {
@@ -206,6 +213,43 @@ pub fn run(layout: &Layout, args: &InitArgs) -> anyhow::Result<()> {
         guesses.len(),
         cargo_toml.display()
     );
+    match args.ci {
+        Some(system) => write_pipelines(layout, system, &manifest, args.force),
+        None => Ok(()),
+    }
+}
+
+/// `--ci`: writes the pipeline files for `manifest`, none of them when one exists already
+/// (unless `force`).
+fn write_pipelines(
+    layout: &Layout,
+    system: crate::flags::CiSystem,
+    manifest: &Manifest,
+    force: bool,
+) -> anyhow::Result<()> {
+    let branch = pipelines::default_branch(&layout.root);
+    let files = pipelines::render(system, manifest, &branch);
+    if !force {
+        if let Some((path, _)) = files.iter().find(|(p, _)| layout.root.join(p).exists()) {
+            return Err(Error::Usage(format!(
+                "{} exists; init --ci writes none of its files over one: compare it with \
+                 `cargo xtask init --ci` in a scratch copy, or replace them with --force",
+                layout.root.join(path).display()
+            ))
+            .into());
+        }
+    }
+    for (path, text) in files {
+        let path = layout.root.join(path);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        println!("wrote {}", path.display());
+    }
+    if system == crate::flags::CiSystem::Github {
+        println!("pushes to `{branch}` and pull requests run the suites; publish.yml publishes their report");
+    }
     Ok(())
 }
 
