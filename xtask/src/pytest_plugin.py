@@ -17,7 +17,9 @@ is named by a variable the xtask sets:
   many tests were deselected, and how many were selected before a partition took its
   slice: pytest's own values, whatever `-q` or `-p no:terminal` leave of its output.
 - With $XTASK_PARTITION=K/N it deselects, at collection, the tests whose node id does
-  not hash (crc32) to slice K.
+  not hash (crc32) to slice K. With $XTASK_PARTITION=durations:K/N, the tests that the
+  durations in $XTASK_PARTITION_DURATIONS (a JSON object: node id relative to the
+  directory pytest runs in -> seconds) do not deal to slice K (`_durations_slices`).
 - With $XTASK_RERUN_DESELECT (`--rerun`), a file of node ids relative to the directory
   pytest runs in (one a line), it deselects those tests, the ones that passed in the run
   being rerun: the failed tests and the tests added since then run.
@@ -113,14 +115,9 @@ def pytest_deselected(items):
     _write_session()
 
 
-def _rerun_deselect(config, items):
-    """$XTASK_RERUN_DESELECT: deselects the tests it names (relative to the working
-    directory; pytest's node ids are relative to its rootdir)."""
-    path = os.environ.get("XTASK_RERUN_DESELECT")
-    if not path:
-        return
-    with open(path, encoding="utf-8", errors="replace") as f:
-        done = set(line.rstrip("\n") for line in f)
+def _from_cwd(config):
+    """A function giving a node id relative to the working directory (pytest's node ids are
+    relative to its rootdir), the form the xtask's files name tests in."""
     root = str(config.rootpath)
     cwd = os.getcwd()
     moved = {}
@@ -131,6 +128,18 @@ def _rerun_deselect(config, items):
             moved[file] = os.path.relpath(os.path.join(root, file), cwd).replace(os.sep, "/")
         return moved[file] + sep + rest
 
+    return from_cwd
+
+
+def _rerun_deselect(config, items):
+    """$XTASK_RERUN_DESELECT: deselects the tests it names (relative to the working
+    directory)."""
+    path = os.environ.get("XTASK_RERUN_DESELECT")
+    if not path:
+        return
+    with open(path, encoding="utf-8", errors="replace") as f:
+        done = set(line.rstrip("\n") for line in f)
+    from_cwd = _from_cwd(config)
     keep, drop = [], []
     for item in items:
         (drop if from_cwd(item.nodeid) in done else keep).append(item)
@@ -139,18 +148,63 @@ def _rerun_deselect(config, items):
         items[:] = keep
 
 
+def _durations_slices(nodeids, durations, count):
+    """Deals the tests `nodeids` to `count` slices by `durations` ({node id: seconds}):
+    longest first, each onto the slice with the least time so far (LPT; the lower slice
+    on a tie), equal durations in node id order. A test without a duration counts as the
+    median of the known ones (1 s when none is known). Times are whole microseconds, so
+    the sums, and so the slices, are the same on every machine. Returns {node id: slice},
+    slices 0-based. The one place slices are computed: `--partition durations:K/N` and
+    a split suite's slices all come from here."""
+    import heapq
+
+    known = sorted(durations.values())
+    if known:
+        mid = len(known) // 2
+        median = known[mid] if len(known) % 2 else (known[mid - 1] + known[mid]) / 2
+    else:
+        median = 1.0
+    tests = sorted((-int(round(durations.get(n, median) * 1e6)), n) for n in set(nodeids))
+    loads = [(0, slot) for slot in range(count)]
+    slices = {}
+    for negative, nodeid in tests:
+        load, slot = heapq.heappop(loads)
+        slices[nodeid] = slot
+        heapq.heappush(loads, (load - negative, slot))
+    return slices
+
+
+def _durations_slice_of(config, items, count):
+    """{item's node id: slice} over `items`, from $XTASK_PARTITION_DURATIONS. No error is
+    ignored here: a slice computed from other durations than the other slices' would run
+    tests twice or never."""
+    import json
+
+    path = os.environ["XTASK_PARTITION_DURATIONS"]
+    with open(path, encoding="utf-8") as f:
+        durations = json.load(f)
+    from_cwd = _from_cwd(config)
+    ids = {item.nodeid: from_cwd(item.nodeid) for item in items}
+    slices = _durations_slices(ids.values(), durations, count)
+    return {nodeid: slices[moved] for nodeid, moved in ids.items()}
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
     """After every other selection (`-m`, `-k`): with $XTASK_RERUN_DESELECT, deselects the
     tests that passed in the run being rerun; notes how many tests are selected, then,
     with $XTASK_PARTITION=K/N, keeps the tests whose node id hashes to slice K of N (crc32:
-    the same on every machine and every run) and deselects the others."""
+    the same on every machine and every run) and deselects the others; with
+    $XTASK_PARTITION=durations:K/N, keeps the tests `_durations_slices` deals to slice K,
+    dealt over the tests selected before `--rerun` deselected any (the same set on every
+    machine running the same command)."""
     global _SELECTED
+    spec = os.environ.get("XTASK_PARTITION")
+    before_rerun = list(items)
     try:
         _rerun_deselect(config, items)
     except Exception:
         pass
-    spec = os.environ.get("XTASK_PARTITION")
     if not spec:
         return
     import zlib
@@ -160,11 +214,22 @@ def pytest_collection_modifyitems(config, items):
         _write_session()
     except Exception:
         pass
-    index, count = (int(part) for part in spec.split("/"))
+    mode, _, slice_spec = spec.rpartition(":")
+    index, count = (int(part) for part in slice_spec.split("/"))
+    if mode == "durations":
+        slice_of = _durations_slice_of(config, before_rerun, count)
+
+        def in_slice(item):
+            return slice_of[item.nodeid] == index - 1
+
+    else:
+
+        def in_slice(item):
+            return zlib.crc32(item.nodeid.encode("utf-8")) % count == index - 1
+
     keep, drop = [], []
     for item in items:
-        slot = zlib.crc32(item.nodeid.encode("utf-8")) % count
-        (keep if slot == index - 1 else drop).append(item)
+        (keep if in_slice(item) else drop).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod ci;
 pub mod doctor;
+pub mod durations;
 pub mod init;
 pub mod junit;
 pub mod list;
