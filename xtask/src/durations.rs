@@ -2,7 +2,7 @@
 //!
 //! Where they come from, first found wins: `--durations FILE`; the repository's
 //! `.xtask/durations.json` (committed, or restored by a pipeline; `cargo xtask durations`
-//! writes it from run records); the latest run's record. A named or conventional file that
+//! writes it from run records); the kept runs' records (each suite's newest whole run). A named or conventional file that
 //! cannot be read is an error naming it, never a silent hash split: slices computed from
 //! different durations on different machines would run tests twice or not at all.
 //!
@@ -147,9 +147,9 @@ pub fn file(layout: &Layout, explicit: Option<&Path>) -> Option<PathBuf> {
     }
 }
 
-/// The durations a run balances its slices by: from [`file`], else from the latest run's
-/// record (read before this invocation becomes the latest), else none (every test then
-/// counts the same). A file named or found that cannot be read is an error.
+/// The durations a run balances its slices by: from [`file`], else from the record store
+/// ([`from_store`]), else none (every test then counts the same). A file named or found
+/// that cannot be read is an error.
 pub fn load(layout: &Layout, explicit: Option<&Path>) -> Result<Option<Loaded>, Error> {
     if let Some(path) = file(layout, explicit) {
         let durations = Durations::read(&path)?;
@@ -158,22 +158,52 @@ pub fn load(layout: &Layout, explicit: Option<&Path>) -> Result<Option<Loaded>, 
             source: path,
         }));
     }
-    let latest = layout.latest().join("run.json");
-    if !latest.is_file() {
-        return Ok(None);
-    }
-    match crate::report::run_record::load(&latest) {
-        Ok(record) => Ok(Some(Loaded {
-            durations: Durations::from_record(&record),
-            source: std::fs::canonicalize(&latest).unwrap_or(latest),
-        })),
-        Err(err) => {
-            // The record store is the xtask's own: a record it cannot read (an older
-            // schema) is no durations rather than a failed run.
-            eprintln!("xtask: warning: {err}; slices are balanced as if every test took as long");
-            Ok(None)
+    Ok(from_store(layout).map(|(durations, runs)| Loaded {
+        durations,
+        source: runs.first().cloned().unwrap_or_default(),
+    }))
+}
+
+/// From the kept runs (target/xtask/runs/), each suite's durations from the newest run
+/// that ran the whole of it: finished, not a `--partition` slice, not a `--rerun` (a slice
+/// run must not change the durations the next slice is dealt by). With the run.json files
+/// read, newest first; `None` when no kept run has any.
+pub fn from_store(layout: &Layout) -> Option<(Durations, Vec<PathBuf>)> {
+    use crate::report::run_record::Status;
+    let mut runs: Vec<PathBuf> = std::fs::read_dir(layout.runs_dir())
+        .ok()?
+        .flatten()
+        .map(|entry| entry.path().join("run.json"))
+        .filter(|path| path.is_file())
+        .collect();
+    // Run ids start with their UTC start time: by name is by age.
+    runs.sort();
+    runs.reverse();
+    let mut durations = Durations::new();
+    let mut used = Vec::new();
+    for path in runs {
+        let Ok(record) = crate::report::run_record::load(&path) else {
+            continue;
+        };
+        let partitioned = record
+            .invocation
+            .iter()
+            .any(|arg| arg.starts_with("--partition"));
+        if record.status != Status::Finished || partitioned || record.rerun_of.is_some() {
+            continue;
+        }
+        let mut took = false;
+        for (suite, tests) in Durations::from_record(&record).suites {
+            if !tests.is_empty() && !durations.suites.contains_key(&suite) {
+                durations.suites.insert(suite, tests);
+                took = true;
+            }
+        }
+        if took {
+            used.push(path);
         }
     }
+    (!used.is_empty()).then_some((durations, used))
 }
 
 /// With a `durations:K/N` partition, writes `plan`'s suite's durations (node id -> seconds,

@@ -133,7 +133,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "hash:K/N|durations:K/N", value_parser = crate::plan::Partition::parse)]
     pub partition: Option<crate::plan::Partition>,
     /// The durations `--partition durations:K/N` balances by: a file `cargo xtask durations`
-    /// wrote [default: .xtask/durations.json when it exists, else the latest run's record].
+    /// wrote [default: .xtask/durations.json when it exists, else each suite's newest kept
+    /// run that ran all of it (not a slice, not a `--rerun`)].
     #[arg(long, value_name = "FILE", requires = "partition")]
     pub durations: Option<std::path::PathBuf>,
     /// Run only the suites whose inputs changed since this git ref (their directory, their
@@ -239,8 +240,9 @@ pub struct ListArgs {
 pub struct DurationsArgs {
     /// The runs whose test durations are written, later ones replacing earlier ones' for
     /// the same test: `latest`, a run id (a directory under target/xtask/runs/), a run.json
-    /// or its directory (e.g. each CI partition's).
-    #[arg(value_name = "RUN|PATH", default_value = "latest")]
+    /// or its directory (e.g. each CI partition's) [default: each suite's newest kept run
+    /// that ran the whole suite: not a `--partition` slice, not a `--rerun`].
+    #[arg(value_name = "RUN|PATH")]
     pub runs: Vec<String>,
     /// Where the durations go [default: .xtask/durations.json in the repository].
     #[arg(short, long, value_name = "FILE")]

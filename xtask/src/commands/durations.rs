@@ -9,6 +9,17 @@ use crate::paths::Layout;
 impl DurationsArgs {
     pub fn run(&self, layout: &Layout) -> anyhow::Result<()> {
         let mut durations = Durations::new();
+        if self.runs.is_empty() {
+            durations = crate::durations::from_store(layout)
+                .map(|(durations, _)| durations)
+                .ok_or_else(|| {
+                    Error::Usage(format!(
+                        "no kept run under {} recorded whole suites (not `--partition` \
+                         slices, not `--rerun`s): run `cargo xtask test` first, or name runs",
+                        layout.display(&layout.runs_dir())
+                    ))
+                })?;
+        }
         for run in &self.runs {
             let path = crate::runs::find_record(layout, run)?;
             let record = crate::report::run_record::load(&path)
