@@ -285,6 +285,9 @@ pub enum BenchScenario {
     /// 20,000 tests: `xtask test` against the same built from issue 16's base commit
     /// (built once, in target/xtask/bench/base-<commit>/).
     Recording,
+    /// 2,000 tests of skewed durations: the slowest of 4 `--partition durations:K/4` slices
+    /// against the ideal (total / 4), beside the `hash:K/4` split's.
+    Slices,
 }
 
 #[derive(Args, Debug)]

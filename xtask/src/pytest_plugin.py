@@ -148,12 +148,20 @@ def _rerun_deselect(config, items):
         items[:] = keep
 
 
+# The least a test counts for when slices are dealt: JUnit's times are in milliseconds, so
+# a near-instant test is recorded as 0, and tests that weigh nothing would all pile onto
+# whichever slice is least loaded when their turn comes (a thousand of them, most of a
+# second that no slice accounted for). pytest spends about this much on any test.
+_MIN_MICROS = 500
+
+
 def _durations_slices(nodeids, durations, count):
     """Deals the tests `nodeids` to `count` slices by `durations` ({node id: seconds}):
     longest first, each onto the slice with the least time so far (LPT; the lower slice
     on a tie), equal durations in node id order. A test without a duration counts as the
-    median of the known ones (1 s when none is known). Times are whole microseconds, so
-    the sums, and so the slices, are the same on every machine. Returns {node id: slice},
+    median of the known ones (1 s when none is known), and none as less than
+    `_MIN_MICROS`. Times are whole microseconds, so the sums, and so the slices, are the
+    same on every machine. Returns {node id: slice},
     slices 0-based. The one place slices are computed: `--partition durations:K/N` and
     a split suite's slices all come from here."""
     import heapq
@@ -164,7 +172,11 @@ def _durations_slices(nodeids, durations, count):
         median = known[mid] if len(known) % 2 else (known[mid - 1] + known[mid]) / 2
     else:
         median = 1.0
-    tests = sorted((-int(round(durations.get(n, median) * 1e6)), n) for n in set(nodeids))
+
+    def micros(nodeid):
+        return max(_MIN_MICROS, int(round(durations.get(nodeid, median) * 1e6)))
+
+    tests = sorted((-micros(n), n) for n in set(nodeids))
     loads = [(0, slot) for slot in range(count)]
     slices = {}
     for negative, nodeid in tests:
