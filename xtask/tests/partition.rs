@@ -53,6 +53,46 @@ fn add_new_tests(fixture: &Fixture) {
     );
 }
 
+/// Tests sharing a module-scoped fixture, and a class sharing a class-scoped one.
+fn add_grouped_tests(fixture: &Fixture) {
+    fixture.write(
+        "w/tests/test_mod.py",
+        r#"import pytest
+
+
+@pytest.fixture(scope="module")
+def shared():
+    return 1
+
+
+@pytest.mark.parametrize("n", range(6))
+def test_m(shared, n):
+    pass
+
+
+class TestC:
+    @pytest.fixture(scope="class")
+    def per_class(self):
+        return 2
+
+    @pytest.mark.parametrize("n", range(4))
+    def test_c(self, per_class, n):
+        pass
+"#,
+    );
+}
+
+/// A slice holds all the tests of a module- or class-scoped fixture's group, or none.
+fn assert_groups_whole(slice: &[String]) {
+    for (group, size) in [("test_mod::test_m[", 6), ("TestC::test_c[", 4)] {
+        let held = slice.iter().filter(|c| c.contains(group)).count();
+        assert!(
+            held == 0 || held == size,
+            "{group}: {held} of {size}: {slice:?}"
+        );
+    }
+}
+
 /// The test cases of the last run's JUnit, as `classname::name`, sorted.
 fn cases(fixture: &Fixture) -> Vec<String> {
     let mut cases: Vec<String> = fixture
@@ -84,7 +124,8 @@ fn ok(run: &common::Run, what: &str) {
 
 /// Durations recorded by one run, written by `cargo xtask durations`, then tests added:
 /// the three duration-balanced slices together run every test of a whole run exactly once,
-/// the new ones included, and a slice run twice runs the same tests.
+/// the new ones included, the tests of a module- or class-scoped fixture in one slice, and
+/// a slice run twice runs the same tests.
 #[test]
 fn duration_balanced_slices_together_run_every_test_once_new_tests_included() {
     let fixture = weighted("durations_every_test_once");
@@ -101,9 +142,10 @@ fn duration_balanced_slices_together_run_every_test_once_new_tests_included() {
     );
 
     add_new_tests(&fixture);
+    add_grouped_tests(&fixture);
     ok(&fixture.run(&["test"]), "the whole run");
     let whole = cases(&fixture);
-    assert_eq!(whole.len(), 18, "{whole:?}");
+    assert_eq!(whole.len(), 28, "{whole:?}");
 
     let mut together = Vec::new();
     let mut first = Vec::new();
@@ -118,6 +160,7 @@ fn duration_balanced_slices_together_run_every_test_once_new_tests_included() {
         );
         let slice = cases(&fixture);
         assert!(!slice.is_empty(), "{partition} ran nothing");
+        assert_groups_whole(&slice);
         if k == 1 {
             first = slice.clone();
         }
@@ -194,6 +237,45 @@ fn slices_are_dealt_longest_first_with_new_tests_at_the_median() {
     assert_eq!(
         matrix["include"][1]["command"],
         "cargo xtask test w --partition durations:2/2"
+    );
+
+    // Tests sharing a module- or class-scoped fixture are dealt as one: ten tests of 1 s
+    // would alternate between two slices one by one; as groups, the module's six go to one
+    // slice and the class's four to the other.
+    add_grouped_tests(&fixture);
+    let mut tests = serde_json::Map::new();
+    for n in 0..6 {
+        tests.insert(format!("tests/test_mod.py::test_m[{n}]"), 1.0.into());
+    }
+    for n in 0..4 {
+        tests.insert(format!("tests/test_mod.py::TestC::test_c[{n}]"), 1.0.into());
+    }
+    let grouped = serde_json::json!({"version": 1, "suites": {"w": tests}});
+    fixture.write("grouped.json", &grouped.to_string());
+    let mut slices = Vec::new();
+    for k in 1..=2 {
+        let partition = format!("durations:{k}/2");
+        let run = fixture.run(&[
+            "test",
+            "--partition",
+            &partition,
+            "--durations",
+            "grouped.json",
+            "--",
+            "-k",
+            "test_mod",
+        ]);
+        ok(&run, &partition);
+        slices.push(cases(&fixture));
+    }
+    assert_eq!((slices[0].len(), slices[1].len()), (6, 4), "{slices:?}");
+    assert!(
+        slices[0].iter().all(|c| c.contains("::test_m[")),
+        "{slices:?}"
+    );
+    assert!(
+        slices[1].iter().all(|c| c.contains("TestC::test_c[")),
+        "{slices:?}"
     );
 }
 
