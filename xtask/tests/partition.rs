@@ -141,6 +141,13 @@ fn duration_balanced_slices_together_run_every_test_once_new_tests_included() {
         "{recorded:?}"
     );
 
+    // The same durations from the run named.
+    ok(
+        &fixture.run(&["durations", "latest", "-o", "named.json"]),
+        "durations latest",
+    );
+    assert_eq!(fixture.read("named.json"), fixture.read("d.json"));
+
     add_new_tests(&fixture);
     add_grouped_tests(&fixture);
     ok(&fixture.run(&["test"]), "the whole run");
