@@ -58,6 +58,9 @@ pub enum Builtin {
     /// List the kept runs under target/xtask/runs/, newest first: id, start, outcome, counts,
     /// duration, commit. A run still `running` whose invocation is gone was killed.
     Runs(RunsArgs),
+    /// Write the test durations of past runs to a file (.xtask/durations.json unless -o),
+    /// which `--partition durations:K/N` and `list --matrix --partitions N` balance by.
+    Durations(DurationsArgs),
     /// Print a past run's terminal output again, from its record (suite lines, failures with
     /// file:line and messages, the ends of its logs, the table).
     Replay(ReplayArgs),
@@ -138,10 +141,17 @@ pub struct RunArgs {
     /// seconds), whatever the manifest says.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
-    /// Run only the K-th of N slices of each suite's tests, by a hash of the test's node id
-    /// (`hash:2/4`, N at most 256); the N slices together run every test once.
-    #[arg(long, value_name = "hash:K/N", value_parser = crate::plan::Partition::parse)]
+    /// Run only the K-th of N slices of each suite's tests (N at most 256): `hash:K/N` by a
+    /// hash of each test's node id, `durations:K/N` balanced by recorded durations (longest
+    /// first onto the least-loaded slice; see --durations). The N slices together run every
+    /// test once.
+    #[arg(long, value_name = "hash:K/N|durations:K/N", value_parser = crate::plan::Partition::parse)]
     pub partition: Option<crate::plan::Partition>,
+    /// The durations `--partition durations:K/N` balances by: a file `cargo xtask durations`
+    /// wrote [default: .xtask/durations.json when it exists, else each suite's newest kept
+    /// run that ran all of it (not a slice, not a `--rerun`)].
+    #[arg(long, value_name = "FILE", requires = "partition")]
+    pub durations: Option<std::path::PathBuf>,
     /// Run only the suites whose inputs changed since this git ref (their directory, their
     /// pythonpath entries, their requirements file, their manifest entry).
     #[arg(long, value_name = "REF")]
@@ -191,6 +201,7 @@ impl Default for RunArgs {
             jobs: None,
             timeout: None,
             partition: None,
+            durations: None,
             changed_since: None,
             retries: None,
             flaky_fails: false,
@@ -231,9 +242,27 @@ pub struct ListArgs {
     #[arg(long, value_name = "REF")]
     pub changed_since: Option<String>,
     /// With `--matrix`: N entries per suite (at most 256), whose commands carry
-    /// `--partition hash:K/N`.
+    /// `--partition durations:K/N` when the durations file (--durations, else
+    /// .xtask/durations.json) has the suite's durations, else `--partition hash:K/N`.
     #[arg(long, value_name = "N", requires = "matrix", value_parser = clap::value_parser!(u32).range(1..=crate::plan::MAX_PARTITIONS as i64))]
     pub partitions: Option<u32>,
+    /// With `--partitions`: the durations file to balance by [default:
+    /// .xtask/durations.json]; the commands name it when given.
+    #[arg(long, value_name = "FILE", requires = "partitions")]
+    pub durations: Option<std::path::PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct DurationsArgs {
+    /// The runs whose test durations are written, later ones replacing earlier ones' for
+    /// the same test: `latest`, a run id (a directory under target/xtask/runs/), a run.json
+    /// or its directory (e.g. each CI partition's) [default: each suite's newest kept run
+    /// that ran the whole suite: not a `--partition` slice, not a `--rerun`].
+    #[arg(value_name = "RUN|PATH")]
+    pub runs: Vec<String>,
+    /// Where the durations go [default: .xtask/durations.json in the repository].
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -272,6 +301,9 @@ pub enum BenchScenario {
     /// 20,000 tests: `xtask test` against the same built from issue 16's base commit
     /// (built once, in target/xtask/bench/base-<commit>/).
     Recording,
+    /// 2,000 tests of skewed durations: the slowest of 4 `--partition durations:K/4` slices
+    /// against the ideal (total / 4), beside the `hash:K/4` split's.
+    Slices,
 }
 
 /// A CI system `init --ci` writes pipelines for.

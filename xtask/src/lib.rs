@@ -9,6 +9,7 @@ pub mod changes;
 pub mod classify;
 pub mod commands;
 pub mod def_line;
+pub mod durations;
 pub mod environment;
 pub mod error;
 pub mod events;
@@ -160,6 +161,9 @@ fn run(
     if let Parsed::Builtin(Builtin::Export(args)) = &parsed {
         return args.run(layout);
     }
+    if let Parsed::Builtin(Builtin::Durations(args)) = &parsed {
+        return args.run(layout);
+    }
     let manifest = manifest.map_err(Error::Manifest)?;
     match parsed {
         Parsed::Builtin(
@@ -168,7 +172,8 @@ fn run(
             | Builtin::Trace(_)
             | Builtin::Runs(_)
             | Builtin::Replay(_)
-            | Builtin::Export(_),
+            | Builtin::Export(_)
+            | Builtin::Durations(_),
         ) => {
             unreachable!("init, junit and the readers of past runs are run above")
         }

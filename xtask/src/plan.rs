@@ -52,13 +52,14 @@ pub struct SuitePlan {
 }
 
 impl SuitePlan {
-    /// Runs only the slice `partition` of the suite's tests (the plugin deselects the rest).
+    /// Runs only the slice `partition` of the suite's tests (the plugin deselects the rest,
+    /// at collection). A `durations:K/N` slice also needs the suite's durations where the
+    /// plugin reads them (`durations::prepare`); the plugin refuses to run without.
     pub fn set_partition(&mut self, partition: Partition) {
         self.partition = Some(partition);
-        self.test.env.push((
-            PARTITION_ENV.into(),
-            format!("{}/{}", partition.index, partition.count),
-        ));
+        self.test
+            .env
+            .push((PARTITION_ENV.into(), partition.plugin_value()));
     }
 }
 
@@ -71,12 +72,24 @@ pub struct Blocked {
     pub skipped: bool,
 }
 
-/// `--partition hash:K/N`: the K-th (1-based) of N deterministic slices of each suite's
-/// tests, by a hash of the pytest node id; the N slices together hold every test once.
+/// `--partition hash:K/N` or `durations:K/N`: the K-th (1-based) of N deterministic slices
+/// of each suite's tests; the N slices together hold every test once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Partition {
+    pub mode: PartitionMode,
     pub index: u32,
     pub count: u32,
+}
+
+/// How tests are dealt to slices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PartitionMode {
+    /// By a hash (crc32) of each test's node id: no input but the node id, so each test's
+    /// slice never depends on the others; slices are even in count, not in time.
+    Hash,
+    /// By recorded durations, longest first onto the least-loaded slice (LPT), over the
+    /// tests pytest collected; ties broken by node id (see the `durations` module).
+    Durations,
 }
 
 /// The most slices a suite may be cut into (`--partition hash:K/N`, `list --partitions N`):
@@ -84,15 +97,25 @@ pub struct Partition {
 /// times every slice stays a few hundred kilobytes instead of exhausting memory.
 pub const MAX_PARTITIONS: u32 = 256;
 
-/// The variable through which the plugin learns the partition (`K/N`).
+/// The variable through which the plugin learns the partition: `K/N` (hash) or
+/// `durations:K/N`.
 pub const PARTITION_ENV: &str = "XTASK_PARTITION";
 
 impl Partition {
     pub fn parse(text: &str) -> Result<Partition, String> {
         let bad = || {
-            format!("`{text}` is not a partition: use `hash:K/N` with 1 <= K <= N, e.g. `hash:2/4`")
+            format!(
+                "`{text}` is not a partition: use `hash:K/N` or `durations:K/N` with 1 <= K <= N, \
+                 e.g. `hash:2/4`"
+            )
         };
-        let spec = text.strip_prefix("hash:").ok_or_else(bad)?;
+        let (mode, spec) = if let Some(spec) = text.strip_prefix("hash:") {
+            (PartitionMode::Hash, spec)
+        } else if let Some(spec) = text.strip_prefix("durations:") {
+            (PartitionMode::Durations, spec)
+        } else {
+            return Err(bad());
+        };
         let (k, n) = spec.split_once('/').ok_or_else(bad)?;
         let (index, count) = (
             k.parse::<u32>().map_err(|_| bad())?,
@@ -106,13 +129,25 @@ impl Partition {
                 "`{text}` has {count} partitions; at most {MAX_PARTITIONS} are allowed"
             ));
         }
-        Ok(Partition { index, count })
+        Ok(Partition { mode, index, count })
+    }
+
+    /// What `$XTASK_PARTITION` holds for the plugin.
+    pub fn plugin_value(&self) -> String {
+        match self.mode {
+            PartitionMode::Hash => format!("{}/{}", self.index, self.count),
+            PartitionMode::Durations => format!("durations:{}/{}", self.index, self.count),
+        }
     }
 }
 
 impl std::fmt::Display for Partition {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "hash:{}/{}", self.index, self.count)
+        let mode = match self.mode {
+            PartitionMode::Hash => "hash",
+            PartitionMode::Durations => "durations",
+        };
+        write!(f, "{mode}:{}/{}", self.index, self.count)
     }
 }
 
@@ -502,7 +537,11 @@ mod tests {
             pytest_args: vec!["-k".into(), "fast".into()],
             no_capture: true,
             timeout: Some(Duration::from_secs(7)),
-            partition: Some(Partition { index: 2, count: 3 }),
+            partition: Some(Partition {
+                mode: PartitionMode::Hash,
+                index: 2,
+                count: 3,
+            }),
             retries: Some(4),
             flaky_fails: true,
             blocked: Some(uv_missing),
@@ -510,7 +549,14 @@ mod tests {
         let plan = plan_run(&suite, &layout, uv, &Facts::default(), &options);
         assert_eq!(plan.timeout, Duration::from_secs(7));
         assert_eq!((plan.retries, plan.flaky_fails), (4, true));
-        assert_eq!(plan.partition, Some(Partition { index: 2, count: 3 }));
+        assert_eq!(
+            plan.partition,
+            Some(Partition {
+                mode: PartitionMode::Hash,
+                index: 2,
+                count: 3
+            })
+        );
         let env = |name: &str| {
             plan.test
                 .env
@@ -683,7 +729,15 @@ mod tests {
     fn partitions_are_read_as_hash_k_of_n() {
         assert_eq!(
             Partition::parse("hash:2/4"),
-            Ok(Partition { index: 2, count: 4 })
+            Ok(Partition {
+                mode: PartitionMode::Hash,
+                index: 2,
+                count: 4
+            })
+        );
+        assert_eq!(
+            Partition::parse("durations:3/4").map(|p| (p.to_string(), p.plugin_value())),
+            Ok(("durations:3/4".to_string(), "durations:3/4".to_string()))
         );
         for bad in [
             "2/4", "hash:0/4", "hash:5/4", "hash:1/0", "hash:a/b", "hash:1",

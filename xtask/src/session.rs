@@ -7,6 +7,8 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context;
+
 use crate::error::Error;
 use crate::events::Sink;
 use crate::exit_codes;
@@ -188,6 +190,7 @@ pub fn run_suites(
     let suites = &suites;
     // Read before this invocation becomes the latest one.
     let previous = record::previous_durations(layout);
+    let partition_durations = partition_durations(layout, args)?;
     let run_dir = RunDir::open(layout, Some(&manifest.runs))?;
     process::init(&layout.run_id, runs::processes_file(layout))
         .map_err(|err| anyhow::anyhow!("setting up signal handling: {err}"))?;
@@ -222,9 +225,16 @@ pub fn run_suites(
             if let Some(rerun) = &rerun {
                 deselect_what_passed(layout, rerun, &mut plan);
             }
-            plan
+            crate::durations::prepare(layout, partition_durations.as_ref(), &mut plan)
+                .with_context(|| {
+                    format!(
+                        "writing suite `{}`'s durations for --partition",
+                        plan.suite.name
+                    )
+                })?;
+            Ok(plan)
         })
-        .collect();
+        .collect::<anyhow::Result<_>>()?;
     // `--no-capture`: the output streams to the terminal, one suite at a time.
     let streaming = args.no_capture;
     let jobs = if streaming {
@@ -407,6 +417,33 @@ fn rerun_selection<'a>(
 
 /// For a suite that reruns only what failed: the file of node ids that passed in the
 /// source run, which the pytest plugin deselects.
+/// With `--partition durations:K/N`, the durations its slices are balanced by (read before
+/// this invocation becomes the latest run), said on stderr with where they come from.
+fn partition_durations(
+    layout: &Layout,
+    args: &RunArgs,
+) -> anyhow::Result<Option<crate::durations::Loaded>> {
+    let Some(partition) = args.partition else {
+        return Ok(None);
+    };
+    if partition.mode != crate::plan::PartitionMode::Durations {
+        return Ok(None);
+    }
+    let loaded = crate::durations::load(layout, args.durations.as_deref())?;
+    match &loaded {
+        Some(loaded) => eprintln!(
+            "xtask: --partition {partition}: balanced by the durations in {}",
+            layout.display(&loaded.source)
+        ),
+        None => eprintln!(
+            "xtask: warning: --partition {partition}: no recorded durations (no --durations, no \
+             {}, no past run); every test counts the same",
+            crate::durations::DEFAULT_FILE
+        ),
+    }
+    Ok(loaded)
+}
+
 fn deselect_what_passed(
     layout: &Layout,
     rerun: &crate::rerun::Rerun,

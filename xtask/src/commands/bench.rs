@@ -48,6 +48,16 @@ const RERUN_FAILING: [(usize, usize, usize); 3] = [(2, 0, 17), (2, 2, 64), (5, 1
 const FAILING_FILE: &str = "failing.txt";
 /// `ci --rerun latest` takes at most 0.3x the wall time of the full `ci` it follows.
 const RERUN_LIMIT: f64 = 0.3;
+/// The skewed suite of the `slices` scenario: 2,000 tests in 20 files of 100; the first
+/// file's first tests sleep (`SLICES_LONG`: (count, seconds)), every other test passes at
+/// once. About 4.2 s of sleeps and under a second of the rest.
+const SLICES_TESTS: usize = 2_000;
+const SLICES_FILES: usize = 20;
+const SLICES_LONG: [(usize, f64); 3] = [(4, 0.5), (8, 0.2), (12, 0.05)];
+/// How many slices the suite is cut into, and the most the slowest may take against the
+/// ideal (total / slices).
+const SLICES: u32 = 4;
+const SLICES_LIMIT: f64 = 1.1;
 
 /// The command a person would write by hand for `suite`, as README.md documents it: run
 /// from the repository root `root`, pytest's JUnit report at `<junit_dir>/<suite>.xml`.
@@ -1034,6 +1044,9 @@ pub fn run(layout: &Layout, manifest: &Manifest, args: &BenchArgs) -> anyhow::Re
     if wants(BenchScenario::Rerun) {
         measured.push(rerun(&bench, runs)?);
     }
+    if wants(BenchScenario::Slices) {
+        measured.push(slices(&bench, runs)?);
+    }
 
     let all_series: Vec<&Series> = measured.iter().flat_map(|m| &m.series).collect();
     let targets: Vec<&Target> = measured.iter().flat_map(|m| &m.targets).collect();
@@ -1598,6 +1611,196 @@ fn rerun(bench: &Bench, runs: usize) -> anyhow::Result<Measured> {
         )],
         series,
         ..Measured::default()
+    })
+}
+
+fn slices_suite() -> Vec<GeneratedSuite> {
+    let per_file = SLICES_TESTS / SLICES_FILES;
+    let mut long = SLICES_LONG
+        .iter()
+        .flat_map(|&(count, secs)| std::iter::repeat_n(secs, count));
+    let files = (0..SLICES_FILES)
+        .map(|f| {
+            let mut text = String::from(
+                "# Written by `cargo xtask bench`: a few long tests, many short ones.\nimport time\n",
+            );
+            for t in 0..per_file {
+                let body = match if f == 0 { long.next() } else { None } {
+                    Some(secs) => format!("time.sleep({secs})"),
+                    None => "pass".to_string(),
+                };
+                text.push_str(&format!("\n\ndef test_{f:02}_{t:03}():\n    {body}\n"));
+            }
+            (format!("test_skewed_{f:02}.py"), text)
+        })
+        .collect();
+    vec![("skewed".into(), files)]
+}
+
+/// The sum of the recorded durations of suite `skewed`'s tests in the run.json at `root`
+/// (its latest run), and how many tests it ran.
+fn slice_figure(root: &Path) -> anyhow::Result<(f64, usize)> {
+    let path = root.join("target").join("xtask").join("run.json");
+    let record = crate::report::run_record::load(&path).map_err(|err| anyhow::anyhow!("{err}"))?;
+    let tests: Vec<f64> = record
+        .suites
+        .iter()
+        .filter(|s| s.name == "skewed")
+        .flat_map(|s| &s.tests)
+        .filter(|t| !t.synthetic)
+        .map(|t| t.duration_secs.unwrap_or(0.0))
+        .collect();
+    Ok((tests.iter().sum(), tests.len()))
+}
+
+/// 2,000 tests of skewed durations: one whole run records the durations and `cargo xtask
+/// durations` writes them to the repository's `.xtask/durations.json`; then, each round, the
+/// 4 `durations:K/4` slices and the 4 `hash:K/4` slices run one after another. Each split's
+/// figure is its slowest slice against the ideal (the 4 slices' total / 4), both from the
+/// slices' own recorded test durations; the slices must together run all 2,000 tests.
+fn slices(bench: &Bench, runs: usize) -> anyhow::Result<Measured> {
+    let root = bench.dir.join("slices");
+    generate_repo(&root, &slices_suite())?;
+    let durations_file = root.join(crate::durations::DEFAULT_FILE);
+    let _ = std::fs::remove_file(&durations_file);
+    let whole = bench.xtask(&root, &["test", "skewed"]);
+    let write = bench.xtask(&root, &["durations"]);
+    println!("  slices, in {}:", bench.layout.display(&root));
+    println!("    record: {}", shell_line(&whole));
+    println!("    write:  {}", shell_line(&write));
+    let modes = ["durations", "hash"];
+    let slice_runs: Vec<Vec<Invocation>> = modes
+        .iter()
+        .map(|mode| {
+            (1..=SLICES)
+                .map(|k| {
+                    let partition = format!("{mode}:{k}/{SLICES}");
+                    bench.xtask(&root, &["test", "skewed", "--partition", &partition])
+                })
+                .collect()
+        })
+        .collect();
+    let mut series: Vec<Series> = modes
+        .iter()
+        .map(|mode| {
+            Series::new(
+                &format!("slices-{mode}"),
+                &format!("xtask test --partition {mode}:K/{SLICES}, the {SLICES} slices"),
+            )
+        })
+        .collect();
+    let logs: Vec<PathBuf> = series.iter().map(|s| bench.log(&s.key)).collect();
+    // Once, untimed by the rounds: the whole suite (it builds the environment too), then
+    // its durations written where every slice run reads them.
+    let mut whole_series = [Series::new(
+        "slices-whole",
+        "xtask test, 2,000 skewed tests (once: records durations)",
+    )];
+    let whole_log = bench.log("slices-whole");
+    let (failures, wall, cpu) = timed(|| {
+        let mut failures: Vec<Failure> = run_logged(&whole, &whole_log)?.into_iter().collect();
+        failures.extend(run_logged(
+            &write,
+            &whole_log.with_extension("durations.log"),
+        )?);
+        Ok(failures)
+    })?;
+    report_failures("recording durations", &failures);
+    whole_series[0].push(wall, cpu, failures);
+    // Per mode, per round: the slowest slice / (total / SLICES).
+    let mut figures: Vec<Vec<f64>> = vec![Vec::new(); modes.len()];
+    let mut slice_secs: Vec<Vec<Vec<f64>>> = vec![Vec::new(); modes.len()];
+    // This round's slices: each one's recorded test seconds, and how many tests they ran.
+    let this_round = std::cell::RefCell::new((Vec::<f64>::new(), 0usize));
+    side_by_side(
+        "slices",
+        runs,
+        &mut series,
+        |_| {
+            *this_round.borrow_mut() = (Vec::new(), 0);
+            Ok(())
+        },
+        |case| {
+            let mut failures = Vec::new();
+            for invocation in &slice_runs[case] {
+                failures.extend(run_logged(invocation, &logs[case])?);
+                let (secs, tests) = slice_figure(&root)?;
+                let mut round = this_round.borrow_mut();
+                round.0.push(secs);
+                round.1 += tests;
+            }
+            Ok(failures)
+        },
+        |case| {
+            let (round, ran) = &*this_round.borrow();
+            let ran = *ran;
+            let total: f64 = round.iter().sum();
+            let slowest = round.iter().copied().fold(0.0, f64::max);
+            if total > 0.0 {
+                figures[case].push(slowest / (total / f64::from(SLICES)));
+            }
+            slice_secs[case].push(round.to_vec());
+            (ran != SLICES_TESTS)
+                .then(|| Failure {
+                    command: format!("the {} slices", modes[case]),
+                    ended: format!("ran {ran} tests together, not {SLICES_TESTS}"),
+                    exit_code: None,
+                    log: logs[case].clone(),
+                })
+                .into_iter()
+                .collect()
+        },
+    )?;
+    let failed = any_failed(&[&whole_series[0], &series[0], &series[1]]);
+    let lines = modes
+        .iter()
+        .zip(&slice_secs)
+        .map(|(mode, rounds)| {
+            let shown: Vec<String> = rounds
+                .iter()
+                .map(|r| {
+                    let secs: Vec<String> = r.iter().map(|s| format!("{s:.2}")).collect();
+                    format!("[{}]", secs.join(", "))
+                })
+                .collect();
+            format!(
+                "slices: {mode}:K/{SLICES}, each slice's recorded test seconds per round: {}",
+                shown.join(" ")
+            )
+        })
+        .collect();
+    let mut results = serde_json::Map::new();
+    results.insert(
+        "slices".into(),
+        json!({
+            "tests": SLICES_TESTS,
+            "slices": SLICES,
+            "durations_slowest_vs_ideal": figures[0],
+            "hash_slowest_vs_ideal": figures[1],
+            "durations_slice_secs": slice_secs[0],
+            "hash_slice_secs": slice_secs[1],
+        }),
+    );
+    let mut all_series = whole_series.into_iter().collect::<Vec<_>>();
+    all_series.extend(series);
+    Ok(Measured {
+        targets: vec![Target::at_most(
+            format!("{SLICES_TESTS} skewed tests: slowest of {SLICES} durations slices / ideal"),
+            median(&figures[0]),
+            SLICES_LIMIT,
+            failed,
+        )],
+        informative: vec![(
+            format!("{SLICES_TESTS} skewed tests: slowest of {SLICES} hash slices / ideal"),
+            median(&figures[1]),
+        )],
+        notes: vec![format!(
+            "slices: {SLICES_TESTS} generated tests in {SLICES_FILES} files (target/xtask/bench/slices/), {} sleeping (0.05 to 0.5 s, all in the first file) and the rest passing at once; one whole run records durations, `cargo xtask durations` writes .xtask/durations.json; each round runs the {SLICES} durations slices, then the {SLICES} hash slices, one after another; a split's figure is its slowest slice's recorded test seconds over the {SLICES} slices' total / {SLICES} (median over rounds)",
+            SLICES_LONG.iter().map(|(n, _)| n).sum::<usize>()
+        )],
+        lines,
+        results,
+        series: all_series,
     })
 }
 

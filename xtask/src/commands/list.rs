@@ -37,7 +37,20 @@ impl ListArgs {
         };
         if self.matrix {
             // Masked as values, like `--json`; one line, so a CI step can put it in an output.
-            let matrix = redactor.json(matrix(manifest, self.partitions, &why_of));
+            // Durations only from a file, never from this checkout's runs: the machines that
+            // run the commands have the file (committed or restored), not this run store.
+            let durations = match (
+                self.partitions,
+                crate::durations::file(layout, self.durations.as_deref()),
+            ) {
+                (Some(_), Some(path)) => Some(crate::durations::Durations::read(&path)?),
+                _ => None,
+            };
+            let split = Split {
+                durations: durations.as_ref(),
+                flag: self.durations.as_deref(),
+            };
+            let matrix = redactor.json(matrix(manifest, self.partitions, &split, &why_of));
             println!("{}", actions_guard::json(&serde_json::to_string(&matrix)?));
             return Ok(());
         }
@@ -105,6 +118,14 @@ impl ListArgs {
     }
 }
 
+/// How `list --matrix --partitions N` splits suites: by `durations` for a suite it has
+/// durations of, the commands naming the file when it was given as `flag`; by hash else.
+#[derive(Default)]
+pub struct Split<'a> {
+    pub durations: Option<&'a crate::durations::Durations>,
+    pub flag: Option<&'a std::path::Path>,
+}
+
 /// The CI matrix: one entry per suite `cargo xtask ci` runs (the groups of `ci-groups`,
 /// every group when absent; per suite and partition with `partitions`), each
 /// with a `name` unique among them, the suite, its group and the command that runs it.
@@ -117,6 +138,7 @@ impl ListArgs {
 pub fn matrix<'a>(
     manifest: &Manifest,
     partitions: Option<u32>,
+    split: &Split<'_>,
     why: &dyn Fn(&Suite) -> Option<Option<&'a str>>,
 ) -> serde_json::Value {
     let mut include = Vec::new();
@@ -145,18 +167,45 @@ pub fn matrix<'a>(
                 "group": suite.group,
                 "command": command,
             }))),
-            Some(n) => include.extend((1..=n).map(|k| {
-                with_why(json!({
-                    "name": format!("{}-{k}-of-{n}", suite.name),
-                    "suite": suite.name,
-                    "group": suite.group,
-                    "partition": format!("hash:{k}/{n}"),
-                    "command": format!("{command} --partition hash:{k}/{n}"),
+            Some(n) => {
+                let by_durations = split
+                    .durations
+                    .and_then(|d| d.suites.get(&suite.name))
+                    .is_some_and(|tests| !tests.is_empty());
+                let (mode, flag) = match (by_durations, split.flag) {
+                    (false, _) => ("hash", String::new()),
+                    (true, None) => ("durations", String::new()),
+                    (true, Some(file)) => (
+                        "durations",
+                        format!(" --durations {}", shell_word(&file.to_string_lossy())),
+                    ),
+                };
+                include.extend((1..=n).map(|k| {
+                    with_why(json!({
+                        "name": format!("{}-{k}-of-{n}", suite.name),
+                        "suite": suite.name,
+                        "group": suite.group,
+                        "partition": format!("{mode}:{k}/{n}"),
+                        "command": format!("{command} --partition {mode}:{k}/{n}{flag}"),
+                    }))
                 }))
-            })),
+            }
         }
     }
     json!({ "include": include })
+}
+
+/// `word` as one POSIX shell word: as it is when it holds nothing a shell reads, else quoted.
+fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:@%+,".contains(c));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
 }
 
 /// What a suite needs from outside its environment: `service backend, env OPENAI_API_KEY`.
@@ -214,13 +263,13 @@ mod tests {
     fn the_matrix_has_an_entry_per_suite_or_per_suite_and_partition() {
         let manifest = Manifest::for_tests(&[("green", "one"), ("red", "two")]);
         assert_eq!(
-            matrix(&manifest, None, &|_| None),
+            matrix(&manifest, None, &Split::default(), &|_| None),
             json!({"include": [
                 {"name": "green", "suite": "green", "group": "one", "command": "cargo xtask test green"},
                 {"name": "red", "suite": "red", "group": "two", "command": "cargo xtask test red"},
             ]})
         );
-        let split = matrix(&manifest, Some(2), &|_| None);
+        let split = matrix(&manifest, Some(2), &Split::default(), &|_| None);
         let commands: Vec<&str> = split["include"]
             .as_array()
             .unwrap()
@@ -237,15 +286,39 @@ mod tests {
             ]
         );
         assert_eq!(split["include"][1]["name"], "green-2-of-2");
+        // A suite the durations file knows is split by durations, the others by hash.
+        let mut durations = crate::durations::Durations::new();
+        durations
+            .suites
+            .entry("red".into())
+            .or_default()
+            .insert("test_r.py::test_x".into(), 2.0);
+        for (flag, tail) in [
+            (None, ""),
+            (Some("ci dir/d.json"), " --durations 'ci dir/d.json'"),
+        ] {
+            let by = Split {
+                durations: Some(&durations),
+                flag: flag.map(std::path::Path::new),
+            };
+            let split = matrix(&manifest, Some(2), &by, &|_| None);
+            let entries = split["include"].as_array().unwrap();
+            assert_eq!(entries[0]["partition"], "hash:1/2");
+            assert_eq!(entries[3]["partition"], "durations:2/2");
+            assert_eq!(
+                entries[3]["command"],
+                format!("cargo xtask test red --partition durations:2/2{tail}")
+            );
+        }
         // Only the suites `ci` runs.
         let mut manifest = manifest;
         manifest.ci_groups = Some(vec!["two".into()]);
         assert_eq!(
-            matrix(&manifest, None, &|_| None)["include"][0]["suite"],
+            matrix(&manifest, None, &Split::default(), &|_| None)["include"][0]["suite"],
             "red"
         );
         assert_eq!(
-            matrix(&manifest, None, &|_| None)["include"]
+            matrix(&manifest, None, &Split::default(), &|_| None)["include"]
                 .as_array()
                 .unwrap()
                 .len(),
@@ -255,7 +328,7 @@ mod tests {
         manifest.ci_groups = None;
         let why = |suite: &Suite| Some((suite.name == "red").then_some("tests/x.py changed"));
         assert_eq!(
-            matrix(&manifest, None, &why),
+            matrix(&manifest, None, &Split::default(), &why),
             json!({"include": [
                 {"name": "red", "suite": "red", "group": "two", "command": "cargo xtask test red", "why": "tests/x.py changed"},
             ]})

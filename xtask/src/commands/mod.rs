@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod ci;
 pub mod doctor;
+pub mod durations;
 pub mod export;
 pub mod init;
 pub mod junit;

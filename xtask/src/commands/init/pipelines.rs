@@ -29,7 +29,8 @@ pub fn render(
             ),
         ],
         crate::flags::CiSystem::Gitlab => {
-            let matrix = crate::commands::list::matrix(manifest, None, &|_| None);
+            let matrix =
+                crate::commands::list::matrix(manifest, None, &Default::default(), &|_| None);
             let suites: Vec<&str> = matrix["include"]
                 .as_array()
                 .into_iter()
