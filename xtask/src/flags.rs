@@ -127,6 +127,11 @@ pub struct RunArgs {
     /// (`hash:2/4`, N at most 256); the N slices together run every test once.
     #[arg(long, value_name = "hash:K/N", value_parser = crate::plan::Partition::parse)]
     pub partition: Option<crate::plan::Partition>,
+    /// Run each suite as N slices of its tests at once, each its own pytest process in the
+    /// suite's one environment, reported as one suite (overrides each suite's `split`);
+    /// `auto` splits a suite whose recorded duration would leave cores idle at the end.
+    #[arg(long, value_name = "N|auto", value_parser = crate::manifest::Split::parse)]
+    pub split: Option<crate::manifest::Split>,
     /// Run only the suites whose inputs changed since this git ref (their directory, their
     /// pythonpath entries, their requirements file, their manifest entry).
     #[arg(long, value_name = "REF")]
@@ -175,6 +180,7 @@ impl Default for RunArgs {
             jobs: None,
             timeout: None,
             partition: None,
+            split: None,
             changed_since: None,
             retries: None,
             flaky_fails: false,

@@ -371,6 +371,7 @@ fn the_run_record_schema_has_exactly_the_types_keys() {
         signal: None,
         started_offset_secs: 0.5,
         duration_secs: 1.0,
+        slice: Some("1/2".into()),
     };
     let test = TestRecord {
         node_id: Some("tests/test_a.py::test_b".into()),

@@ -272,6 +272,10 @@ pub struct CommandRecord {
     pub started_offset_secs: f64,
     #[cfg_attr(test, schemars(range(min = 0.0)))]
     pub duration_secs: f64,
+    /// The slice (`K/N`) of a suite split across processes (`split`) that the step ran;
+    /// `null` when the suite was not split.
+    #[serde(default)]
+    pub slice: Option<String>,
 }
 
 /// One service or prerequisite as the smoke run found it.

@@ -1634,6 +1634,7 @@ mod tests {
             services: vec![],
             prerequisites: vec![],
             retries: 0,
+            split: Default::default(),
         }
     }
 

@@ -473,5 +473,6 @@ fn step(start: DateTime<FixedOffset>, step: &StepRecord) -> CommandRecord {
         signal: step.signal,
         started_offset_secs: offset(start, step.started),
         duration_secs: step.duration.as_secs_f64(),
+        slice: step.slice.clone(),
     }
 }
