@@ -262,6 +262,8 @@ pub enum BenchScenario {
     /// 20,000 tests: `xtask test` against the same built from issue 16's base commit
     /// (built once, in target/xtask/bench/base-<commit>/).
     Recording,
+    /// 20,000 tests in one suite: `xtask test --split 2` against the same unsplit.
+    Split,
 }
 
 #[derive(Args, Debug)]
@@ -284,10 +286,12 @@ const BENCH_AFTER_HELP: &str = "Scenarios (`--scenario NAME` runs only the named
   under its hand command, side by side.\n\
   rerun: `ci --rerun latest` after a `ci` with three failing tests in two of eight generated suites.\n\
   recording: the 20,000 tests under this xtask and under issue 16's base, built once.\n\
+  split: the 20,000 tests as one suite, `xtask test --split 2` against the same unsplit.\n\
 Targets: warm `ci` wall <= 0.85x the backgrounded script and CPU <= the hand commands one after\n\
 another; `ci -j 1` wall <= 1.0x one after another; 20,000 tests wall <= 1.1x plain pytest; the loud\n\
 passing test's pytest peak and wall <= 1.1x the hand command's; peak memory < 200 MB; report.html\n\
-<= 5 MB, written in <= 0.5 s; the rerun <= 0.3x the full `ci`; 20,000 tests <= 1.03x the base.\n\
+<= 5 MB, written in <= 0.5 s; the rerun <= 0.3x the full `ci`; 20,000 tests <= 1.03x the base;\n\
+20,000 tests split in two <= 0.6x unsplit.\n\
 Exit codes: 0 every target met and no command failed; 109 a target missed (unless --no-targets) or a\n\
 command failed (each is printed with its command line and exit code).";
 

@@ -59,8 +59,8 @@ pub struct SuitePlan {
 
 impl SuitePlan {
     /// The plan of slice `index` (1-based) of `count` of this suite: the same command in
-    /// the same environment, keeping only its hash partition of the tests, with files of
-    /// its own (pytest's report, the plugin's notes, the log) beside the suite's.
+    /// the same environment, keeping only its share of the test files (the plugin's
+    /// `_file_slots`; tests outside them by the hash partition), with files of its own (pytest's report, the plugin's notes, the log) beside the suite's.
     pub fn slice(&self, index: u32, count: u32) -> SuitePlan {
         let mut slice = self.clone();
         let own = |path: &Path| {
@@ -90,6 +90,7 @@ impl SuitePlan {
             *value = file.to_string_lossy().into_owned();
         }
         slice.set_partition(Partition { index, count });
+        slice.test.env.push((SPLIT_FILES_ENV.into(), "1".into()));
         slice.slices = 1;
         slice
     }
@@ -125,6 +126,11 @@ pub struct Partition {
 /// far more than any CI fleet runs at once, and small enough that a matrix of every suite
 /// times every slice stays a few hundred kilobytes instead of exhausting memory.
 pub const MAX_PARTITIONS: u32 = 256;
+
+/// Set in the slices of a split suite: the plugin assigns whole test files to the slices
+/// (balanced by size), so that each slice collects only its own files, and only tests
+/// outside them by the hash of their node id.
+pub const SPLIT_FILES_ENV: &str = "XTASK_SPLIT_FILES";
 
 /// The variable through which the plugin learns the partition (`K/N`).
 pub const PARTITION_ENV: &str = "XTASK_PARTITION";

@@ -165,6 +165,30 @@ fn a_timeout_stops_every_slice() {
 }
 
 #[test]
+fn with_one_job_the_slices_share_one_timeout() {
+    let fixture = Fixture::new("split", "split-timeout-j1");
+    fixture.warm(&["test", "hang"]);
+    let clock = std::time::Instant::now();
+    let run = fixture.run(&["test", "hang", "-j", "1", "--timeout", "15s"]);
+    let took = clock.elapsed();
+    assert_code(&run, exit_codes::TIMED_OUT);
+    // The first slice hung until the suite's timeout; the second, whose turn came after
+    // it, never started (it does not get a timeout of its own).
+    let pids = noted_pids(&fixture.path("suites/hang/pids"));
+    assert_eq!(pids.len(), 1, "{pids:?}");
+    assert_gone(&pids);
+    let log = fixture.read("target/xtask/logs/hang.log");
+    let second = log.find("xtask: ---- slice 2/2 ----").expect(&log);
+    assert!(log[second..].contains("xtask: not started: "), "{log}");
+    assert!(!log[second..].contains("xtask: pytest: "), "{log}");
+    assert!(took < std::time::Duration::from_secs(28), "{took:?}");
+    let record = record(&fixture);
+    let hang = suite_record(&record, "hang");
+    assert_eq!(hang["outcome"], "timeout");
+    assert_eq!(pytest_slices(hang), [Some("1/2".to_string())]);
+}
+
+#[test]
 fn ctrl_c_stops_every_slice() {
     let fixture = Fixture::new("split", "split-interrupt");
     fixture.warm(&["test", "hang"]);
@@ -198,12 +222,30 @@ fn a_collection_error_ends_a_split_suite_as_it_ends_unsplit() {
     let after = suite_record(&record, "broken");
     assert_eq!(pytest_slices(after).len(), 2);
     assert_eq!(after["outcome"], before["outcome"]);
+    // Only the slice that holds the broken file met the error: it says what the unsplit run
+    // said, once.
     assert_eq!(after["detail"], before["detail"]);
-    assert_eq!(after["counts"], before["counts"]);
-    // The error every slice met is one case, as unsplit.
+    assert_eq!(after["counts"]["errors"], before["counts"]["errors"]);
+    // The other slice ran the other file's tests, which the unsplit run never reached.
+    assert_eq!(before["counts"]["passed"], 0, "{before:#}");
+    assert_eq!(after["counts"]["passed"], 10, "{after:#}");
     let (split_cases, reported) = cases(&fixture, "broken");
-    assert_eq!(split_cases, unsplit_cases);
-    assert_eq!(reported, unsplit_cases.len());
+    assert_eq!(reported, split_cases.len());
+    assert!(split_cases.is_superset(&unsplit_cases), "{split_cases:?}");
+    let log = fixture.read("target/xtask/logs/broken.log");
+    assert!(log.contains("SyntaxError"), "{log}");
+    let sections: Vec<&str> = log.split("xtask: ---- slice ").skip(1).collect();
+    assert_eq!(sections.len(), 2, "{log}");
+    assert_eq!(
+        sections
+            .iter()
+            .filter(
+                |s| s.contains("error during collection") || s.contains("errors during collection")
+            )
+            .count(),
+        1,
+        "{log}"
+    );
 }
 
 #[test]

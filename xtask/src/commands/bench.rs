@@ -48,6 +48,9 @@ const RERUN_FAILING: [(usize, usize, usize); 3] = [(2, 0, 17), (2, 2, 64), (5, 1
 const FAILING_FILE: &str = "failing.txt";
 /// `ci --rerun latest` takes at most 0.3x the wall time of the full `ci` it follows.
 const RERUN_LIMIT: f64 = 0.3;
+/// 20,000 tests split in two on two cores: at most 0.6x the wall of the same unsplit.
+const SPLIT_LIMIT: f64 = 0.6;
+const SPLIT_SLICES: &str = "2";
 
 /// The command a person would write by hand for `suite`, as README.md documents it: run
 /// from the repository root `root`, pytest's JUnit report at `<junit_dir>/<suite>.xml`.
@@ -1034,6 +1037,9 @@ pub fn run(layout: &Layout, manifest: &Manifest, args: &BenchArgs) -> anyhow::Re
     if wants(BenchScenario::Rerun) {
         measured.push(rerun(&bench, runs)?);
     }
+    if wants(BenchScenario::Split) {
+        measured.push(split(&bench, runs)?);
+    }
 
     let all_series: Vec<&Series> = measured.iter().flat_map(|m| &m.series).collect();
     let targets: Vec<&Target> = measured.iter().flat_map(|m| &m.targets).collect();
@@ -1595,6 +1601,63 @@ fn rerun(bench: &Bench, runs: usize) -> anyhow::Result<Measured> {
             "rerun: {RERUN_SUITES} generated suites of {} tests (target/xtask/bench/rerun/); each round a full `ci` with {} tests of 2 suites failing, then `ci --rerun latest` once they pass; both records checked",
             RERUN_FILES * RERUN_TESTS_PER_FILE,
             RERUN_FAILING.len()
+        )],
+        series,
+        ..Measured::default()
+    })
+}
+
+/// The 20,000 tests of `many`, in a copy of their own (target/xtask/bench/split/), as one
+/// suite run whole and as `--split 2`, side by side; each run's JUnit must count every test.
+fn split(bench: &Bench, runs: usize) -> anyhow::Result<Measured> {
+    let root = bench.dir.join("split");
+    generate_repo(&root, &many_suite())?;
+    let cases = [
+        bench.xtask(&root, &["test", "--split", "1"]),
+        bench.xtask(&root, &["test", "--split", SPLIT_SLICES]),
+    ];
+    println!("  one suite split, in {}:", bench.layout.display(&root));
+    println!("    whole: {}", shell_line(&cases[0]));
+    println!("    split: {}", shell_line(&cases[1]));
+    let mut series = vec![
+        Series::new("split-1", "xtask test, 20,000 tests in one suite, unsplit"),
+        Series::new(
+            "split-2",
+            &format!("xtask test --split {SPLIT_SLICES}, the same 20,000 tests"),
+        ),
+    ];
+    let logs: Vec<PathBuf> = series.iter().map(|s| bench.log(&s.key)).collect();
+    let junit = root.join("target").join("xtask").join("junit.xml");
+    let run = |case: usize| -> anyhow::Result<Vec<Failure>> {
+        Ok(run_logged(&cases[case], &logs[case])?.into_iter().collect())
+    };
+    let check = |case: usize| -> Vec<Failure> {
+        junit_mismatch(&junit, MANY_TESTS)
+            .map(|mismatch| Failure {
+                command: shell_line(&cases[case]),
+                ended: mismatch,
+                exit_code: None,
+                log: logs[case].clone(),
+            })
+            .into_iter()
+            .collect()
+    };
+    warm_up(&mut series, run)?;
+    side_by_side("split", runs, &mut series, |_| Ok(()), run, check)?;
+    Ok(Measured {
+        targets: vec![Target::at_most(
+            format!("20,000 tests: `--split {SPLIT_SLICES}` wall / unsplit"),
+            ratio(series[1].wall(), series[0].wall()),
+            SPLIT_LIMIT,
+            any_failed(&[&series[0], &series[1]]),
+        )],
+        informative: vec![(
+            format!("20,000 tests: `--split {SPLIT_SLICES}` CPU / unsplit"),
+            ratio(series[1].cpu(), series[0].cpu()),
+        )],
+        notes: vec![format!(
+            "split: the 20,000 generated tests of `many` in one suite (their own copy, target/xtask/bench/split/), `xtask test --split 1` and `--split {SPLIT_SLICES}` (with -j the cores: {} here) interleaved; each run's junit.xml must count every test once",
+            std::thread::available_parallelism().map_or(1, usize::from)
         )],
         series,
         ..Measured::default()

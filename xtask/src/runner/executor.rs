@@ -248,29 +248,40 @@ fn try_run_suite(
     };
 
     progress::install(&plan.progress_plugin)?;
+    // The tests get the whole timeout, shared by the slices of a split suite.
+    let deadline = process::deadline_after(Instant::now(), plan.timeout);
     if plan.slices > 1 {
-        return run_slices(plan, cx, &mut log, steps, deselected);
+        return run_slices(plan, cx, &mut log, steps, deselected, deadline);
     }
-    run_tests(plan, cx, &mut log, steps, deselected, report_progress)
+    run_tests(
+        plan,
+        cx,
+        &mut log,
+        steps,
+        deselected,
+        deadline,
+        report_progress,
+    )
 }
 
 /// Runs `plan.slices` slices of the suite's tests at once (at most `cx.jobs`), each its
 /// own pytest in the environment already prepared, and makes of them one suite: the worst
 /// outcome of any slice (in [`Outcome::PRECEDENCE`]), every test once, every step, and one
-/// log with a section per slice. They share the suite's deadline, so a timeout or an
-/// interrupt stops them all.
+/// log with a section per slice. They share the suite's `deadline`, so a timeout or an
+/// interrupt stops them all, and a slice whose turn comes after either does not start.
 fn run_slices(
     plan: &SuitePlan,
     cx: &RunContext<'_>,
     log: &mut File,
     steps: &mut Vec<StepRecord>,
     deselected: &mut usize,
+    deadline: Option<Instant>,
 ) -> anyhow::Result<Ended> {
     let count = plan.slices;
     let slices: Vec<SuitePlan> = (1..=count).map(|k| plan.slice(k, count)).collect();
     writeln!(
         log,
-        "xtask: split: {count} slices of the suite's tests (by a hash of the node id), at most {} at once, each in its own section below",
+        "xtask: split: {count} slices of the suite's tests (whole test files, balanced by size), at most {} at once, each in its own section below",
         cx.jobs.min(count as usize)
     )
     .context("writing the suite log")?;
@@ -288,7 +299,30 @@ fn run_slices(
             let mut steps = Vec::new();
             let mut deselected = 0;
             let ended = log::create(&slice.log).and_then(|mut log| {
-                run_tests(slice, cx, &mut log, &mut steps, &mut deselected, &|_| {})
+                let late = if process::interrupted() {
+                    Some(Stop::Interrupted)
+                } else if deadline.is_some_and(|d| Instant::now() >= d) {
+                    Some(Stop::TimedOut)
+                } else {
+                    None
+                };
+                match late {
+                    Some(stop) => {
+                        let ended = stopped(plan, stop, "pytest", None);
+                        let detail = ended.detail.as_deref().unwrap_or_default();
+                        writeln!(log, "xtask: not started: {detail}").ok();
+                        Ok(ended)
+                    }
+                    None => run_tests(
+                        slice,
+                        cx,
+                        &mut log,
+                        &mut steps,
+                        &mut deselected,
+                        deadline,
+                        &|_| {},
+                    ),
+                }
             });
             send(Slice {
                 index,
@@ -334,7 +368,16 @@ fn run_slices(
 /// One suite's ending made of its slices' (each with its label): the worst outcome, the
 /// details of the slices that ended so, and every test case once (a collection error every
 /// slice met is one case).
-fn merge_slices(endings: Vec<(String, Ended)>) -> Ended {
+fn merge_slices(mut endings: Vec<(String, Ended)>) -> Ended {
+    // A slice given no test file while others ran tests is not the suite's `no-tests`.
+    if endings.iter().any(|(_, e)| e.outcome != Outcome::NoTests) {
+        for (_, ended) in &mut endings {
+            if ended.outcome == Outcome::NoTests {
+                ended.outcome = Outcome::Passed;
+                ended.detail = None;
+            }
+        }
+    }
     let outcome = Outcome::overall(endings.iter().map(|(_, e)| e.outcome));
     let mut details = Vec::new();
     let mut at = None;
@@ -383,13 +426,13 @@ fn run_tests(
     log: &mut File,
     steps: &mut Vec<StepRecord>,
     deselected: &mut usize,
+    deadline: Option<Instant>,
     report_progress: &dyn Fn(Progress),
 ) -> anyhow::Result<Ended> {
     let _ = std::fs::remove_file(&plan.progress);
     for file in [&plan.session, &plan.results, &plan.collected] {
         let _ = std::fs::remove_file(file);
     }
-    let deadline = process::deadline_after(Instant::now(), plan.timeout);
     let (record, stop, heard) = match step::run_into_log(
         "pytest",
         &plan.test,
