@@ -249,6 +249,37 @@ fn a_collection_error_ends_a_split_suite_as_it_ends_unsplit() {
 }
 
 #[test]
+fn each_slice_retries_its_own_failed_tests() {
+    let fixture = Fixture::new("split", "split-flaky");
+    let run = fixture.run(&["test", "flaky"]);
+    assert_code(&run, exit_codes::OK);
+    let record = record(&fixture);
+    let flaky = suite_record(&record, "flaky");
+    assert_eq!(flaky["outcome"], "passed", "{flaky:#}");
+    assert_eq!(flaky["counts"]["tests"], 8, "{flaky:#}");
+    assert_eq!(flaky["counts"]["flaky"], 8, "{flaky:#}");
+    let retries: Vec<&str> = flaky["commands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["step"] == "retry")
+        .map(|c| c["slice"].as_str().unwrap())
+        .collect();
+    assert_eq!(retries, ["1/2", "2/2"], "{flaky:#}");
+}
+
+#[test]
+fn a_partition_runs_a_split_suite_whole() {
+    let fixture = Fixture::new("split", "split-partition");
+    let run = fixture.run(&["test", "many", "--partition", "hash:1/2"]);
+    assert_code(&run, exit_codes::OK);
+    assert_eq!(
+        pytest_slices(suite_record(&record(&fixture), "many")),
+        [None]
+    );
+}
+
+#[test]
 fn split_auto_splits_only_from_recorded_durations() {
     let fixture = Fixture::new("split", "split-auto");
     // No history: not split.

@@ -798,6 +798,11 @@ fn retry(
         invocation
             .argv
             .extend(todo.iter().map(|id| from_dir(id, rootdir, &cwd)));
+        // The node ids are the slice's own tests already: a partition would deselect those
+        // of a split suite's slice whose id hashes elsewhere (its file decided its slice).
+        invocation.env.retain(|(key, _)| {
+            key != crate::plan::PARTITION_ENV && key != crate::plan::SPLIT_FILES_ENV
+        });
         for (key, value) in &mut invocation.env {
             let file = match key.as_str() {
                 progress::RESULTS_ENV => &results,
