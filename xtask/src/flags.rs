@@ -152,6 +152,11 @@ pub struct RunArgs {
     /// run that ran all of it (not a slice, not a `--rerun`)].
     #[arg(long, value_name = "FILE", requires = "partition")]
     pub durations: Option<std::path::PathBuf>,
+    /// Run each suite as N slices of its tests at once, each its own pytest process in the
+    /// suite's one environment, reported as one suite (overrides each suite's `split`);
+    /// `auto` splits a suite whose recorded duration would leave cores idle at the end.
+    #[arg(long, value_name = "N|auto", value_parser = crate::manifest::Split::parse)]
+    pub split: Option<crate::manifest::Split>,
     /// Run only the suites whose inputs changed since this git ref (their directory, their
     /// pythonpath entries, their requirements file, their manifest entry).
     #[arg(long, value_name = "REF")]
@@ -202,6 +207,7 @@ impl Default for RunArgs {
             timeout: None,
             partition: None,
             durations: None,
+            split: None,
             changed_since: None,
             retries: None,
             flaky_fails: false,
@@ -304,6 +310,8 @@ pub enum BenchScenario {
     /// 2,000 tests of skewed durations: the slowest of 4 `--partition durations:K/4` slices
     /// against the ideal (total / 4), beside the `hash:K/4` split's.
     Slices,
+    /// 20,000 tests in one suite: `xtask test --split 2` against the same unsplit.
+    Split,
 }
 
 /// A CI system `init --ci` writes pipelines for.
@@ -343,10 +351,12 @@ const BENCH_AFTER_HELP: &str = "Scenarios (`--scenario NAME` runs only the named
   under its hand command, side by side.\n\
   rerun: `ci --rerun latest` after a `ci` with three failing tests in two of eight generated suites.\n\
   recording: the 20,000 tests under this xtask and under issue 16's base, built once.\n\
+  split: the 20,000 tests as one suite, `xtask test --split 2` against the same unsplit.\n\
 Targets: warm `ci` wall <= 0.85x the backgrounded script and CPU <= the hand commands one after\n\
 another; `ci -j 1` wall <= 1.0x one after another; 20,000 tests wall <= 1.1x plain pytest; the loud\n\
 passing test's pytest peak and wall <= 1.1x the hand command's; peak memory < 200 MB; report.html\n\
-<= 5 MB, written in <= 0.5 s; the rerun <= 0.3x the full `ci`; 20,000 tests <= 1.03x the base.\n\
+<= 5 MB, written in <= 0.5 s; the rerun <= 0.3x the full `ci`; 20,000 tests <= 1.03x the base;\n\
+20,000 tests split in two <= 0.6x unsplit.\n\
 Exit codes: 0 every target met and no command failed; 109 a target missed (unless --no-targets) or a\n\
 command failed (each is printed with its command line and exit code).";
 

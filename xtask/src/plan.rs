@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::environment::{plan_env, EnvPlan};
 use crate::facts::Facts;
 use crate::invocation::Invocation;
-use crate::manifest::Suite;
+use crate::manifest::{Split, Suite};
 use crate::outcome::Outcome;
 use crate::paths::Layout;
 
@@ -49,9 +49,56 @@ pub struct SuitePlan {
     pub collected: PathBuf,
     /// Where the plugin writes pytest's rootdir and deselected count.
     pub session: PathBuf,
+    /// What the manifest or `--split` asks: into how many slices its tests are cut, run
+    /// at once in its one environment.
+    pub split: Split,
+    /// How many slices it runs as, decided before the run ([`decide_splits`]): 1 is not
+    /// split.
+    pub slices: u32,
 }
 
 impl SuitePlan {
+    /// The plan of slice `index` (1-based) of `count` of this suite: the same command in
+    /// the same environment, keeping only its share of the test files (the plugin's
+    /// `_file_slots`; tests outside them by the hash partition), with files of its own (pytest's report, the plugin's notes, the log) beside the suite's.
+    pub fn slice(&self, index: u32, count: u32) -> SuitePlan {
+        let mut slice = self.clone();
+        let own = |path: &Path| {
+            let mut name = path.as_os_str().to_owned();
+            name.push(format!(".slice{index}"));
+            PathBuf::from(name)
+        };
+        slice.raw_junit = own(&self.raw_junit);
+        slice.progress = own(&self.progress);
+        slice.results = own(&self.results);
+        slice.collected = own(&self.collected);
+        slice.session = own(&self.session);
+        slice.log = own(&self.log);
+        for arg in &mut slice.test.argv {
+            if arg.starts_with("--junitxml=") {
+                *arg = format!("--junitxml={}", slice.raw_junit.display());
+            }
+        }
+        for (key, value) in &mut slice.test.env {
+            let file = match key.as_str() {
+                crate::progress::FILE_ENV => &slice.progress,
+                crate::progress::RESULTS_ENV => &slice.results,
+                crate::progress::COLLECTED_ENV => &slice.collected,
+                crate::progress::SESSION_ENV => &slice.session,
+                _ => continue,
+            };
+            *value = file.to_string_lossy().into_owned();
+        }
+        slice.set_partition(Partition {
+            mode: PartitionMode::Hash,
+            index,
+            count,
+        });
+        slice.test.env.push((SPLIT_FILES_ENV.into(), "1".into()));
+        slice.slices = 1;
+        slice
+    }
+
     /// Runs only the slice `partition` of the suite's tests (the plugin deselects the rest,
     /// at collection). A `durations:K/N` slice also needs the suite's durations where the
     /// plugin reads them (`durations::prepare`); the plugin refuses to run without.
@@ -96,6 +143,11 @@ pub enum PartitionMode {
 /// far more than any CI fleet runs at once, and small enough that a matrix of every suite
 /// times every slice stays a few hundred kilobytes instead of exhausting memory.
 pub const MAX_PARTITIONS: u32 = 256;
+
+/// Set in the slices of a split suite: the plugin assigns whole test files to the slices
+/// (balanced by size), so that each slice collects only its own files, and only tests
+/// outside them by the hash of their node id.
+pub const SPLIT_FILES_ENV: &str = "XTASK_SPLIT_FILES";
 
 /// The variable through which the plugin learns the partition: `K/N` (hash) or
 /// `durations:K/N`.
@@ -163,6 +215,8 @@ pub struct RunOptions {
     pub partition: Option<Partition>,
     pub retries: Option<u32>,
     pub flaky_fails: bool,
+    /// `--split`: overrides every suite's `split`.
+    pub split: Option<Split>,
     /// Why no suite can run (uv is missing), unless a suite's own reason says more.
     pub blocked: Option<Blocked>,
 }
@@ -197,6 +251,13 @@ pub fn plan_run(
         plan.retries = retries;
     }
     plan.flaky_fails = options.flaky_fails;
+    if let Some(split) = options.split {
+        plan.split = split;
+    }
+    plan.slices = match plan.split {
+        Split::Count(n) => n,
+        Split::Auto => 1,
+    };
     // A missing prerequisite says more than a missing uv: the suite could not run anyway.
     if plan.blocked.is_none() {
         plan.blocked = options.blocked.clone();
@@ -301,6 +362,51 @@ pub fn plan_suite(
         results,
         collected,
         session,
+        split: suite.split,
+        slices: match suite.split {
+            Split::Count(n) => n,
+            Split::Auto => 1,
+        },
+    }
+}
+
+/// Decides how many slices each suite split `auto` runs as, from `previous` (each suite's
+/// duration in seconds in the latest run) and `jobs`. The rule: a suite whose recorded
+/// duration `d` is longer than the run's share of one worker, `total / jobs` (`total` the
+/// recorded durations of every suite of this run), would run on alone while other workers
+/// sit idle at the end; it is cut into `ceil(d / (total / jobs))` slices, at most `jobs`.
+/// No split without a duration for every suite of the run, with one job, or with a
+/// `--partition` (a slice is not sliced again). A fixed `split = N` is kept as it is.
+pub fn decide_splits(
+    plans: &mut [SuitePlan],
+    previous: &std::collections::HashMap<String, f64>,
+    jobs: usize,
+) {
+    let recorded: Option<Vec<f64>> = plans
+        .iter()
+        .map(|p| previous.get(&p.suite.name).copied())
+        .collect();
+    let total: f64 = recorded.iter().flatten().sum();
+    for (i, plan) in plans.iter_mut().enumerate() {
+        if plan.partition.is_some() {
+            plan.slices = 1;
+            continue;
+        }
+        if plan.split != Split::Auto {
+            continue;
+        }
+        plan.slices = match &recorded {
+            Some(durations) if jobs > 1 && total > 0.0 => {
+                let share = total / jobs as f64;
+                let d = durations[i];
+                if d > share {
+                    ((d / share).ceil() as usize).min(jobs) as u32
+                } else {
+                    1
+                }
+            }
+            _ => 1,
+        };
     }
 }
 
@@ -495,6 +601,7 @@ mod tests {
             services: vec![],
             prerequisites: vec![],
             retries: 0,
+            split: Default::default(),
         }
     }
 
@@ -507,6 +614,84 @@ mod tests {
             &args,
             &Facts::default(),
         )
+    }
+
+    #[test]
+    fn auto_splits_the_suite_that_would_run_on_alone_from_recorded_durations() {
+        let named = |name: &str, split: Split| {
+            let mut plan = plan(Environment::project(&["test"]), &[]);
+            plan.suite.name = name.into();
+            plan.split = split;
+            plan.slices = 1;
+            plan
+        };
+        let slices = |previous: &[(&str, f64)], jobs: usize| {
+            let mut plans = vec![
+                named("long", Split::Auto),
+                named("a", Split::Auto),
+                named("b", Split::Count(3)),
+            ];
+            plans[2].slices = 3;
+            let previous = previous.iter().map(|(n, d)| (n.to_string(), *d)).collect();
+            decide_splits(&mut plans, &previous, jobs);
+            plans.iter().map(|p| p.slices).collect::<Vec<_>>()
+        };
+        // 60 of 80 seconds: longer than a fair share (80 / 2 = 40, 80 / 4 = 20), cut into
+        // ceil(60 / share) slices, at most one per worker; a fixed split stays as it is.
+        let history = [("long", 60.0), ("a", 10.0), ("b", 10.0)];
+        assert_eq!(slices(&history, 2), [2, 1, 3]);
+        assert_eq!(slices(&history, 4), [3, 1, 3]);
+        assert_eq!(slices(&history, 8), [6, 1, 3]);
+        // No idle core to fill, or no history for every suite: no split.
+        assert_eq!(slices(&history, 1), [1, 1, 3]);
+        assert_eq!(slices(&[("long", 60.0), ("a", 10.0)], 2), [1, 1, 3]);
+        assert_eq!(slices(&[], 2), [1, 1, 3]);
+        // Balanced suites: none is split.
+        assert_eq!(
+            slices(&[("long", 10.0), ("a", 10.0), ("b", 10.0)], 2),
+            [1, 1, 3]
+        );
+    }
+
+    #[test]
+    fn a_split_may_have_as_many_slices_as_a_partition() {
+        assert_eq!(crate::manifest::MAX_SPLIT, MAX_PARTITIONS);
+    }
+
+    #[test]
+    fn a_slice_has_its_own_files_and_its_partition() {
+        let whole = plan(Environment::project(&["test"]), &[]);
+        let slice = whole.slice(2, 3);
+        assert_eq!(
+            slice.partition,
+            Some(Partition {
+                mode: PartitionMode::Hash,
+                index: 2,
+                count: 3
+            })
+        );
+        assert_eq!(slice.slices, 1);
+        for (a, b) in [
+            (&whole.raw_junit, &slice.raw_junit),
+            (&whole.progress, &slice.progress),
+            (&whole.results, &slice.results),
+            (&whole.collected, &slice.collected),
+            (&whole.session, &slice.session),
+            (&whole.log, &slice.log),
+        ] {
+            assert_ne!(a, b);
+            assert!(slice
+                .test
+                .env
+                .iter()
+                .all(|(_, v)| v != &a.to_string_lossy()));
+        }
+        let junit = format!("--junitxml={}", slice.raw_junit.display());
+        assert!(slice.test.argv.contains(&junit), "{:?}", slice.test.argv);
+        assert!(slice
+            .test
+            .env
+            .contains(&(PARTITION_ENV.to_string(), "2/3".to_string())));
     }
 
     #[test]
@@ -543,6 +728,7 @@ mod tests {
                 count: 3,
             }),
             retries: Some(4),
+            split: None,
             flaky_fails: true,
             blocked: Some(uv_missing),
         };

@@ -237,6 +237,67 @@ def _durations_slice_of(config, items, count):
     return {nodeid: slices[moved] for nodeid, moved in ids.items()}
 
 
+_FILE_SLOTS = None
+
+
+def _file_slots(config, count):
+    """With $XTASK_SPLIT_FILES (the slices of a suite split across processes): the test
+    files under pytest's directory arguments (matching `python_files`, outside
+    `norecursedirs`), each given one of `count` slots, largest first to the slot with the
+    fewest bytes so far (ties by path): the same in every slice, so each file is collected
+    and run by one slice only. A file given by name is not in it (its tests go by node id)."""
+    global _FILE_SLOTS
+    if _FILE_SLOTS is not None:
+        return _FILE_SLOTS
+    import fnmatch
+
+    patterns = config.getini("python_files") or ["test_*.py", "*_test.py"]
+    skip = config.getini("norecursedirs") or []
+    base = str(config.invocation_params.dir)
+    files = set()
+    for arg in config.args:
+        top = os.path.abspath(os.path.join(base, str(arg).split("::", 1)[0]))
+        if not os.path.isdir(top):
+            continue
+        for dirpath, dirnames, filenames in os.walk(top):
+            dirnames[:] = [d for d in dirnames if not any(fnmatch.fnmatch(d, p) for p in skip)]
+            for name in filenames:
+                if any(fnmatch.fnmatch(name, p) for p in patterns):
+                    files.add(os.path.join(dirpath, name))
+    sized = sorted((-os.path.getsize(f), f) for f in files)
+    loads = [0] * count
+    slots = {}
+    for minus_size, path in sized:
+        slot = min(range(count), key=lambda s: (loads[s], s))
+        loads[slot] -= minus_size
+        slots[path] = slot
+    _FILE_SLOTS = slots
+    return slots
+
+
+def _split_by_files():
+    """(K, N) when this is slice K of N of a split suite, else None."""
+    spec = os.environ.get("XTASK_PARTITION")
+    if not spec or not os.environ.get("XTASK_SPLIT_FILES"):
+        return None
+    index, count = (int(part) for part in spec.split("/"))
+    return index, count
+
+
+def pytest_ignore_collect(collection_path, config):
+    """A slice of a split suite does not even collect the other slices' files."""
+    try:
+        split = _split_by_files()
+        if split is None:
+            return None
+        slot = _file_slots(config, split[1]).get(os.path.abspath(str(collection_path)))
+        if slot is not None and slot != split[0] - 1:
+            return True
+    except Exception:
+        pass
+    return None
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
     """After every other selection (`-m`, `-k`): with $XTASK_RERUN_DESELECT, deselects the
@@ -245,7 +306,9 @@ def pytest_collection_modifyitems(config, items):
     the same on every machine and every run) and deselects the others; with
     $XTASK_PARTITION=durations:K/N, keeps the tests `_durations_slices` deals to slice K,
     dealt over the tests selected before `--rerun` deselected any (the same set on every
-    machine running the same command)."""
+    machine running the same command).
+    With $XTASK_SPLIT_FILES too (the slices of a split suite, always K/N), a test in a
+    file of `_file_slots` goes by its file's slot."""
     global _SELECTED
     spec = os.environ.get("XTASK_PARTITION")
     before_rerun = list(items)
@@ -271,9 +334,18 @@ def pytest_collection_modifyitems(config, items):
             return slice_of[item.nodeid] == index - 1
 
     else:
+        slots = {}
+        try:
+            if _split_by_files() is not None:
+                slots = _file_slots(config, count)
+        except Exception:
+            slots = {}
 
         def in_slice(item):
-            return zlib.crc32(item.nodeid.encode("utf-8")) % count == index - 1
+            slot = slots.get(os.path.abspath(str(getattr(item, "path", ""))))
+            if slot is None:
+                slot = zlib.crc32(item.nodeid.encode("utf-8")) % count
+            return slot == index - 1
 
     keep, drop = [], []
     for item in items:

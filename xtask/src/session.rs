@@ -214,6 +214,7 @@ pub fn run_suites(
         no_capture: args.no_capture,
         timeout: args.timeout,
         partition: args.partition,
+        split: args.split,
         retries: args.retries,
         flaky_fails: args.flaky_fails,
         blocked: toolchain_blocked.clone(),
@@ -245,6 +246,8 @@ pub fn run_suites(
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
     };
 
+    crate::plan::decide_splits(&mut plans, &previous, jobs);
+
     let info = RunInfo::gather(layout, uv.as_ref().ok().map(PathBuf::as_path), started_at);
     let uv_version = info
         .uv
@@ -267,6 +270,7 @@ pub fn run_suites(
         root: &layout.root,
         also: streaming.then(|| terminal.stream_writer()),
         services: services.watch(),
+        jobs,
     };
     // In GitHub Actions: groups around what the terminal prints for each suite (opened
     // before it, closed after it), annotations and the step summary.

@@ -127,6 +127,7 @@ pub fn run_into_log(
         started,
         duration: clock.elapsed(),
         skipped: None,
+        slice: None,
     };
     let stopped = match stop {
         Some(Stop::TimedOut) => " (stopped: the suite's timeout was reached)",

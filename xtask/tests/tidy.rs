@@ -402,6 +402,7 @@ fn the_run_record_schema_has_exactly_the_types_keys() {
         duration_secs: 1.0,
         tests: None,
         never_ran: None,
+        slice: Some("1/2".into()),
     };
     let test = TestRecord {
         node_id: Some("tests/test_a.py::test_b".into()),

@@ -193,6 +193,8 @@ pub struct StepRecord {
     pub duration: Duration,
     /// Why the step did not run a process (an up-to-date environment).
     pub skipped: Option<String>,
+    /// The slice of a split suite it ran (`K/N`), if any.
+    pub slice: Option<String>,
 }
 
 impl StepRecord {

@@ -288,6 +288,10 @@ pub struct CommandRecord {
     pub tests: Option<usize>,
     /// ...and how many of them had never run before (pytest stopped before them).
     pub never_ran: Option<usize>,
+    /// The slice (`K/N`) of a suite split across processes (`split`) that the step ran;
+    /// `null` when the suite was not split.
+    #[serde(default)]
+    pub slice: Option<String>,
 }
 
 /// One service or prerequisite as the smoke run found it.

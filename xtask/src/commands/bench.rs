@@ -58,6 +58,9 @@ const SLICES_LONG: [(usize, f64); 3] = [(4, 0.5), (8, 0.2), (12, 0.05)];
 /// ideal (total / slices).
 const SLICES: u32 = 4;
 const SLICES_LIMIT: f64 = 1.1;
+/// 20,000 tests split in two on two cores: at most 0.6x the wall of the same unsplit.
+const SPLIT_LIMIT: f64 = 0.6;
+const SPLIT_SLICES: &str = "2";
 
 /// The command a person would write by hand for `suite`, as README.md documents it: run
 /// from the repository root `root`, pytest's JUnit report at `<junit_dir>/<suite>.xml`.
@@ -1047,6 +1050,9 @@ pub fn run(layout: &Layout, manifest: &Manifest, args: &BenchArgs) -> anyhow::Re
     if wants(BenchScenario::Slices) {
         measured.push(slices(&bench, runs)?);
     }
+    if wants(BenchScenario::Split) {
+        measured.push(split(&bench, runs)?);
+    }
 
     let all_series: Vec<&Series> = measured.iter().flat_map(|m| &m.series).collect();
     let targets: Vec<&Target> = measured.iter().flat_map(|m| &m.targets).collect();
@@ -1804,6 +1810,63 @@ fn slices(bench: &Bench, runs: usize) -> anyhow::Result<Measured> {
     })
 }
 
+/// The 20,000 tests of `many`, in a copy of their own (target/xtask/bench/split/), as one
+/// suite run whole and as `--split 2`, side by side; each run's JUnit must count every test.
+fn split(bench: &Bench, runs: usize) -> anyhow::Result<Measured> {
+    let root = bench.dir.join("split");
+    generate_repo(&root, &many_suite())?;
+    let cases = [
+        bench.xtask(&root, &["test", "--split", "1"]),
+        bench.xtask(&root, &["test", "--split", SPLIT_SLICES]),
+    ];
+    println!("  one suite split, in {}:", bench.layout.display(&root));
+    println!("    whole: {}", shell_line(&cases[0]));
+    println!("    split: {}", shell_line(&cases[1]));
+    let mut series = vec![
+        Series::new("split-1", "xtask test, 20,000 tests in one suite, unsplit"),
+        Series::new(
+            "split-2",
+            &format!("xtask test --split {SPLIT_SLICES}, the same 20,000 tests"),
+        ),
+    ];
+    let logs: Vec<PathBuf> = series.iter().map(|s| bench.log(&s.key)).collect();
+    let junit = root.join("target").join("xtask").join("junit.xml");
+    let run = |case: usize| -> anyhow::Result<Vec<Failure>> {
+        Ok(run_logged(&cases[case], &logs[case])?.into_iter().collect())
+    };
+    let check = |case: usize| -> Vec<Failure> {
+        junit_mismatch(&junit, MANY_TESTS)
+            .map(|mismatch| Failure {
+                command: shell_line(&cases[case]),
+                ended: mismatch,
+                exit_code: None,
+                log: logs[case].clone(),
+            })
+            .into_iter()
+            .collect()
+    };
+    warm_up(&mut series, run)?;
+    side_by_side("split", runs, &mut series, |_| Ok(()), run, check)?;
+    Ok(Measured {
+        targets: vec![Target::at_most(
+            format!("20,000 tests: `--split {SPLIT_SLICES}` wall / unsplit"),
+            ratio(series[1].wall(), series[0].wall()),
+            SPLIT_LIMIT,
+            any_failed(&[&series[0], &series[1]]),
+        )],
+        informative: vec![(
+            format!("20,000 tests: `--split {SPLIT_SLICES}` CPU / unsplit"),
+            ratio(series[1].cpu(), series[0].cpu()),
+        )],
+        notes: vec![format!(
+            "split: the 20,000 generated tests of `many` in one suite (their own copy, target/xtask/bench/split/), `xtask test --split 1` and `--split {SPLIT_SLICES}` (with -j the cores: {} here) interleaved; each run's junit.xml must count every test once",
+            std::thread::available_parallelism().map_or(1, usize::from)
+        )],
+        series,
+        ..Measured::default()
+    })
+}
+
 /// A plain command (no PYTHONPATH), run from `cwd`.
 fn plain(program: &str, args: &[&str], cwd: &Path) -> Invocation {
     let mut argv = vec![program.to_string()];
@@ -1837,6 +1900,7 @@ mod tests {
             services: vec![],
             prerequisites: vec![],
             retries: 0,
+            split: Default::default(),
         }
     }
 

@@ -317,6 +317,7 @@ fn plan(suite: &SuiteRecord, layout: &Layout, dir: &Path) -> SuitePlan {
         services: vec![],
         prerequisites: vec![],
         retries: 0,
+        split: Default::default(),
     };
     let mut plan = crate::plan::plan_suite(
         &manifest_suite,
@@ -371,6 +372,7 @@ fn result(
                 started: at(c.started_offset_secs).unwrap_or(started),
                 duration: secs(c.duration_secs),
                 skipped: c.skipped.clone(),
+                slice: c.slice.clone(),
             })
             .collect(),
         started,

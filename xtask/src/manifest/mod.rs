@@ -152,6 +152,45 @@ pub struct Suite {
     pub prerequisites: Vec<String>,
     /// How many times a failed test is run again (`retries`; `--retries` overrides).
     pub retries: u32,
+    /// Into how many slices, run at once in its one environment, its tests are cut
+    /// (`split`; `--split` overrides).
+    pub split: Split,
+}
+
+/// The most slices `split` may ask for: as many as `--partition hash:K/N` allows.
+pub const MAX_SPLIT: u32 = 256;
+
+/// `split`: how many pytest processes share one suite's tests, at once, in its one
+/// environment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Split {
+    /// This many slices (1: not split).
+    Count(u32),
+    /// Split when the recorded durations say the suite would leave cores idle at the end
+    /// of the run (see `decide_splits` in the plan module).
+    Auto,
+}
+
+impl Default for Split {
+    fn default() -> Self {
+        Split::Count(1)
+    }
+}
+
+impl Split {
+    /// `--split`: `N` (1 to [`MAX_SPLIT`]) or `auto`.
+    pub fn parse(text: &str) -> Result<Split, String> {
+        if text == "auto" {
+            return Ok(Split::Auto);
+        }
+        match text.parse::<u32>() {
+            Ok(n) if (1..=MAX_SPLIT).contains(&n) => Ok(Split::Count(n)),
+            _ => Err(format!(
+                "`{text}` is not a split: use a number of slices from 1 to {}, or `auto`",
+                MAX_SPLIT
+            )),
+        }
+    }
 }
 
 /// How a suite's Python environment is made.
@@ -346,6 +385,7 @@ impl Manifest {
             services: vec![],
             prerequisites: vec![],
             retries: 0,
+            split: Split::default(),
         };
         Manifest {
             suites: suites.iter().map(suite).collect(),
@@ -839,6 +879,19 @@ impl<'p> Entry<'p> {
                 }
             },
         };
+        let split = match raw.split.as_ref() {
+            None => Split::default(),
+            Some(split) => {
+                let text = match split.get_ref() {
+                    raw::RawSplit::Text(text) => text.clone(),
+                    raw::RawSplit::Count(n) => n.to_string(),
+                };
+                Split::parse(&text).unwrap_or_else(|why| {
+                    self.problem("split", split.span(), why);
+                    Split::default()
+                })
+            }
+        };
         if self.problems.len() > before {
             return None;
         }
@@ -858,6 +911,7 @@ impl<'p> Entry<'p> {
                 services,
                 prerequisites,
                 retries,
+                split,
             },
             name_at,
         ))
@@ -1630,11 +1684,14 @@ mod tests {
                     ("paths", "[\"tests\"]"),
                     ("env", "{ MODE = \"x\" }"),
                     ("retries", "2"),
+                    ("split", "4"),
                 ]),
                 beta(),
             ],
         );
         let manifest = load(&text);
+        assert_eq!(manifest.suites[0].split, Split::Count(4));
+        assert_eq!(manifest.suites[1].split, Split::Count(1));
         assert_eq!(manifest.groups(), ["first", "second"]);
         let alpha = &manifest.suites[0];
         assert_eq!(alpha.environment, Environment::project(&["test"]));
@@ -1853,6 +1910,23 @@ mod tests {
                 "Cargo.toml:49:9: workspace.metadata.xtask.suites[6].env (suite `c`): set PYTHONPATH with the `pythonpath` key, not `env`",
             ]
         );
+    }
+
+    #[test]
+    fn split_is_a_number_of_slices_or_auto() {
+        let text = cargo_toml("", &[suite(&[("split", "\"auto\"")])]);
+        assert_eq!(load(&text).suites[0].split, Split::Auto);
+        for (bad, found) in [("0", "`0`"), ("257", "`257`"), ("\"half\"", "`half`")] {
+            let text = cargo_toml("", &[suite(&[("split", bad)])]);
+            let problems = problems(&text);
+            assert_eq!(problems.len(), 1, "{problems:?}");
+            assert!(
+                problems[0].contains("suites[0].split (suite `alpha`): ")
+                    && problems[0].contains(found)
+                    && problems[0].contains("from 1 to 256, or `auto`"),
+                "{problems:?}"
+            );
+        }
     }
 
     #[test]

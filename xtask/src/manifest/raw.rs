@@ -65,6 +65,7 @@ pub struct RawSuite {
     pub env: Option<EnvTable>,
     pub timeout: Option<Spanned<RawDuration>>,
     pub retries: Option<Spanned<i64>>,
+    pub split: Option<Spanned<RawSplit>>,
     pub requires_env: Option<Strings>,
     pub services: Option<Strings>,
     pub prerequisites: Option<Strings>,
@@ -164,6 +165,44 @@ impl<'de> Deserialize<'de> for RawSize {
     }
 }
 
+/// `split` as written: a number of slices, or `"auto"`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RawSplit {
+    Text(String),
+    Count(i64),
+}
+
+impl<'de> Deserialize<'de> for RawSplit {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Expect;
+        impl Visitor<'_> for Expect {
+            type Value = RawSplit;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a number of slices or \"auto\"")
+            }
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<RawSplit, E> {
+                Ok(RawSplit::Text(text.to_owned()))
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<RawSplit, E> {
+                Ok(RawSplit::Count(n))
+            }
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<RawSplit, E> {
+                Ok(RawSplit::Count(i64::try_from(n).unwrap_or(i64::MAX)))
+            }
+        }
+        deserializer.deserialize_any(Expect)
+    }
+}
+
+impl Serialize for RawSplit {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            RawSplit::Text(text) => serializer.serialize_str(text),
+            RawSplit::Count(n) => serializer.serialize_i64(*n),
+        }
+    }
+}
+
 impl Serialize for RawDuration {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
@@ -259,7 +298,7 @@ mod tests {
     /// are the keys serde accepts, no more and no fewer.
     #[test]
     fn the_key_lists_are_the_keys_serde_accepts() {
-        let suite = "name = 'a'\ngroup = 'g'\ndir = '.'\nextras = []\ngroups = []\ndefault-groups = true\nrequirements = []\nrequirements-file = 'r'\npythonpath = []\nmarkers = ''\npaths = []\nenv = {}\ntimeout = 1\nretries = 0\nrequires-env = []\nservices = []\nprerequisites = []\n";
+        let suite = "name = 'a'\ngroup = 'g'\ndir = '.'\nextras = []\ngroups = []\ndefault-groups = true\nrequirements = []\nrequirements-file = 'r'\npythonpath = []\nmarkers = ''\npaths = []\nenv = {}\ntimeout = 1\nretries = 0\nsplit = 2\nrequires-env = []\nservices = []\nprerequisites = []\n";
         let service = "command = []\ndir = '.'\nenvironment = 'a'\nenv = {}\nready = { tcp = true }\ndeadline = '1s'\nexport = {}\nport = 1\n";
         let prerequisite = "env = 'A'\ntcp = 'h:1'\nhttp = 'http://h'\ncommand = []\ntimeout = 1\n";
         let top = "suites = []\ntimeout = 1\nsecrets = []\nci-groups = []\nservices = {}\nprerequisites = {}\nruns = {}\n";

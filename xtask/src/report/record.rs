@@ -571,5 +571,6 @@ fn step(start: DateTime<FixedOffset>, step: &StepRecord) -> CommandRecord {
         duration_secs: step.duration.as_secs_f64(),
         tests: None,
         never_ran: None,
+        slice: step.slice.clone(),
     }
 }

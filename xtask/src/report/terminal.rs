@@ -270,8 +270,13 @@ impl<W: Write + Send + 'static> TerminalSink<W> {
         } else {
             String::new()
         };
+        let split = if plan.slices > 1 {
+            format!(" (in {} slices)", plan.slices)
+        } else {
+            String::new()
+        };
         format!(
-            "{} {} [{}]: {} passed, {} failed, {} skipped, {} errors{flaky} in {:.1}s{built}\n",
+            "{} {} [{}]: {} passed, {} failed, {} skipped, {} errors{flaky} in {:.1}s{split}{built}\n",
             self.paint(Self::outcome_style(result.outcome), &word),
             plan.suite.name,
             plan.suite.group,

@@ -33,6 +33,9 @@ pub struct RunContext<'a> {
     pub also: Option<step::Also>,
     /// Whether the services the suites need are still up.
     pub services: crate::services::Watch,
+    /// How many processes may run at once (`-j`): a split suite runs at most this many of
+    /// its slices at once.
+    pub jobs: usize,
 }
 
 /// What a suite says while it runs, for the runner to turn into events.
@@ -244,17 +247,197 @@ fn try_run_suite(
         Prepared::Failed(ended) => return Ok(ended),
     };
 
+    progress::install(&plan.progress_plugin)?;
+    // The tests get the whole timeout, shared by the slices of a split suite.
+    let deadline = process::deadline_after(Instant::now(), plan.timeout);
+    if plan.slices > 1 {
+        return run_slices(plan, cx, &mut log, steps, deselected, deadline);
+    }
+    run_tests(
+        plan,
+        cx,
+        &mut log,
+        steps,
+        deselected,
+        deadline,
+        report_progress,
+    )
+}
+
+/// Runs `plan.slices` slices of the suite's tests at once (at most `cx.jobs`), each its
+/// own pytest in the environment already prepared, and makes of them one suite: the worst
+/// outcome of any slice (in [`Outcome::PRECEDENCE`]), every test once, every step, and one
+/// log with a section per slice. They share the suite's `deadline`, so a timeout or an
+/// interrupt stops them all, and a slice whose turn comes after either does not start.
+fn run_slices(
+    plan: &SuitePlan,
+    cx: &RunContext<'_>,
+    log: &mut File,
+    steps: &mut Vec<StepRecord>,
+    deselected: &mut usize,
+    deadline: Option<Instant>,
+) -> anyhow::Result<Ended> {
+    let count = plan.slices;
+    let slices: Vec<SuitePlan> = (1..=count).map(|k| plan.slice(k, count)).collect();
+    writeln!(
+        log,
+        "xtask: split: {count} slices of the suite's tests (whole test files, balanced by size), at most {} at once, each in its own section below",
+        cx.jobs.min(count as usize)
+    )
+    .context("writing the suite log")?;
+    struct Slice {
+        index: usize,
+        ended: anyhow::Result<Ended>,
+        steps: Vec<StepRecord>,
+        deselected: usize,
+    }
+    let mut done: Vec<Slice> = Vec::new();
+    crate::pool::run(
+        &slices,
+        cx.jobs.min(count as usize),
+        |index, slice, send| {
+            let mut steps = Vec::new();
+            let mut deselected = 0;
+            let ended = log::create(&slice.log).and_then(|mut log| {
+                let late = if process::interrupted() {
+                    Some(Stop::Interrupted)
+                } else if deadline.is_some_and(|d| Instant::now() >= d) {
+                    Some(Stop::TimedOut)
+                } else {
+                    None
+                };
+                match late {
+                    Some(stop) => {
+                        let ended = stopped(plan, stop, "pytest", None);
+                        let detail = ended.detail.as_deref().unwrap_or_default();
+                        writeln!(log, "xtask: not started: {detail}").ok();
+                        Ok(ended)
+                    }
+                    None => run_tests(
+                        slice,
+                        cx,
+                        &mut log,
+                        &mut steps,
+                        &mut deselected,
+                        deadline,
+                        &|_| {},
+                    ),
+                }
+            });
+            send(Slice {
+                index,
+                ended,
+                steps,
+                deselected,
+            });
+        },
+        |slice| done.push(slice),
+    );
+    done.sort_by_key(|s| s.index);
+    let mut endings = Vec::new();
+    let mut user_deselected = Vec::new();
+    for (slice, done) in slices.iter().zip(done) {
+        let label = format!("slice {}/{count}", done.index + 1);
+        writeln!(log, "\nxtask: ---- {label} ----").context("writing the suite log")?;
+        if let Ok(mut text) = File::open(&slice.log) {
+            std::io::copy(&mut text, log).context("writing the suite log")?;
+        }
+        let _ = std::fs::remove_file(&slice.log);
+        let k = format!("{}/{count}", done.index + 1);
+        steps.extend(done.steps.into_iter().map(|mut step| {
+            step.slice = Some(k.clone());
+            step
+        }));
+        // The tests the slice's partition left out are the other slices' tests, not
+        // deselected ones: what is left is what `-m`, `-k` or `--rerun` deselected.
+        let session = progress::session(&slice.session);
+        let kept = progress::collected(&slice.collected).map_or(0, |c| c.len());
+        let by_partition = session
+            .before_partition
+            .map_or(0, |before| before.saturating_sub(kept));
+        user_deselected.push(done.deselected.saturating_sub(by_partition));
+        let ended = done
+            .ended
+            .unwrap_or_else(|err| Ended::new(Outcome::Crashed, format!("{err:#}")));
+        endings.push((label, ended));
+    }
+    *deselected = user_deselected.into_iter().max().unwrap_or(0);
+    Ok(merge_slices(endings))
+}
+
+/// One suite's ending made of its slices' (each with its label): the worst outcome, the
+/// details of the slices that ended so, and every test case once (a collection error every
+/// slice met is one case).
+fn merge_slices(mut endings: Vec<(String, Ended)>) -> Ended {
+    // A slice given no test file while others ran tests is not the suite's `no-tests`.
+    if endings.iter().any(|(_, e)| e.outcome != Outcome::NoTests) {
+        for (_, ended) in &mut endings {
+            if ended.outcome == Outcome::NoTests {
+                ended.outcome = Outcome::Passed;
+                ended.detail = None;
+            }
+        }
+    }
+    let outcome = Outcome::overall(endings.iter().map(|(_, e)| e.outcome));
+    let mut details = Vec::new();
+    let mut at = None;
+    let mut cases: Vec<TestCase> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (label, ended) in endings {
+        if ended.outcome == outcome {
+            if let Some(detail) = ended.detail.clone() {
+                details.push((label, detail));
+            }
+            if at.is_none() {
+                at = ended.at;
+            }
+        }
+        for case in ended.cases {
+            if seen.insert((case.classname.clone(), case.name.clone())) {
+                cases.push(case);
+            }
+        }
+    }
+    // What every slice says alike (a module none can import) is said once, as unsplit.
+    let detail = match details.first() {
+        None => None,
+        Some((_, first)) if details.iter().all(|(_, d)| d == first) => Some(first.clone()),
+        Some(_) => Some(
+            details
+                .iter()
+                .map(|(label, detail)| format!("{label}: {detail}"))
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+    };
+    Ended {
+        outcome,
+        detail,
+        cases,
+        at,
+    }
+}
+
+/// Runs the suite's tests (its pytest, then its retries) in the environment already
+/// prepared, into `log`.
+fn run_tests(
+    plan: &SuitePlan,
+    cx: &RunContext<'_>,
+    log: &mut File,
+    steps: &mut Vec<StepRecord>,
+    deselected: &mut usize,
+    deadline: Option<Instant>,
+    report_progress: &dyn Fn(Progress),
+) -> anyhow::Result<Ended> {
     let _ = std::fs::remove_file(&plan.progress);
     for file in [&plan.session, &plan.results, &plan.collected] {
         let _ = std::fs::remove_file(file);
     }
-    progress::install(&plan.progress_plugin)?;
-    let deadline = process::deadline_after(Instant::now(), plan.timeout);
     let (record, stop, heard) = match step::run_into_log(
         "pytest",
         &plan.test,
         deadline,
-        &mut log,
+        log,
         cx.redactor,
         cx.also.as_ref(),
     ) {
@@ -307,7 +490,7 @@ fn try_run_suite(
         let mut ended = stopped(plan, stop, "pytest", nodeid.as_deref());
         ended.cases = cases.map(<[TestCase]>::to_vec).unwrap_or_default();
         ended.at = running.and_then(|r| running_test_at(&r, &base, cx));
-        blame_a_dead_service(plan, cx, &mut log, &mut ended);
+        blame_a_dead_service(plan, cx, log, &mut ended);
         return Ok(ended);
     }
     let unreadable;
@@ -394,7 +577,7 @@ fn try_run_suite(
             base: &base,
             deadline,
         };
-        retry(plan, cx, &mut log, steps, &facts, first, report_progress)?
+        retry(plan, cx, log, steps, &facts, first, report_progress)?
     } else if outcome == Outcome::Passed && !never_ran.is_empty() {
         Ended {
             outcome: Outcome::Crashed,
@@ -414,7 +597,7 @@ fn try_run_suite(
             at: None,
         }
     };
-    blame_a_dead_service(plan, cx, &mut log, &mut ended);
+    blame_a_dead_service(plan, cx, log, &mut ended);
     Ok(ended)
 }
 
@@ -587,12 +770,13 @@ fn retry(
         if todo.is_empty() {
             break;
         }
-        let report = plan.raw_junit.with_extension(format!("retry{attempt}.xml"));
         let per_attempt = |path: &std::path::Path| {
             let mut name = path.as_os_str().to_owned();
             name.push(format!(".retry{attempt}"));
             std::path::PathBuf::from(name)
         };
+        // Beside the run's own report, whatever its name (a slice's ends `.slice1`).
+        let report = per_attempt(&plan.raw_junit);
         let (results, collected, session) = (
             per_attempt(&plan.results),
             per_attempt(&plan.collected),
@@ -614,6 +798,11 @@ fn retry(
         invocation
             .argv
             .extend(todo.iter().map(|id| from_dir(id, rootdir, &cwd)));
+        // The node ids are the slice's own tests already: a partition would deselect those
+        // of a split suite's slice whose id hashes elsewhere (its file decided its slice).
+        invocation.env.retain(|(key, _)| {
+            key != crate::plan::PARTITION_ENV && key != crate::plan::SPLIT_FILES_ENV
+        });
         for (key, value) in &mut invocation.env {
             let file = match key.as_str() {
                 progress::RESULTS_ENV => &results,
@@ -837,6 +1026,7 @@ fn prepare_environment(
                     started,
                     duration: clock.elapsed(),
                     skipped: Some("up to date: its inputs are unchanged".into()),
+                    slice: None,
                 });
             }
             return Ok(Prepared::Ready { built, lease });
