@@ -235,6 +235,23 @@ fn a_failed_run_exported_reruns_exactly_its_failures_in_another_checkout_and_rep
         "{}",
         replayed.stdout
     );
+    // Its last line names the reports where they are here (the unpacked archive).
+    let last = replayed
+        .stdout
+        .lines()
+        .rev()
+        .find(|l| l.contains("; JUnit: "))
+        .unwrap();
+    let junit = last
+        .split("; JUnit: ")
+        .nth(1)
+        .unwrap()
+        .split("; logs: ")
+        .next()
+        .unwrap();
+    let logs = last.split("; logs: ").nth(1).unwrap();
+    assert!(elsewhere.root.join(junit).is_file(), "{last}");
+    assert!(elsewhere.root.join(logs).is_dir(), "{last}");
     // And drawn as a trace from it.
     let trace = elsewhere.path("trace.json");
     let traced = elsewhere.run(&[

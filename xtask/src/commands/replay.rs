@@ -52,7 +52,9 @@ impl ReplayArgs {
             require_all: record.exit_code == Some(crate::exit_codes::PREREQUISITE_UNAVAILABLE),
             ..Options::plain()
         };
-        let mut sink = TerminalSink::new(std::io::stdout(), &run_layout, options);
+        // Its reports are where its record is: for an archive, where it was unpacked.
+        let mut sink = TerminalSink::new(std::io::stdout(), &run_layout, options)
+            .with_reports_in(dir.to_path_buf());
         replay(&record, &run_layout, dir, &mut sink)?;
         drop(sink);
         said_on_stderr(&record);

@@ -92,6 +92,9 @@ pub struct TerminalSink<W: Write + Send + 'static> {
     built: HashMap<usize, Duration>,
     /// What `final` output holds back until every suite has ended.
     deferred: Vec<String>,
+    /// Where the run's reports are, when not in `layout`'s run directory (a replayed run,
+    /// from an archive or a `run.json` kept elsewhere).
+    reports: Option<std::path::PathBuf>,
 }
 
 struct State<W> {
@@ -213,7 +216,15 @@ impl<W: Write + Send + 'static> TerminalSink<W> {
             options,
             built: HashMap::new(),
             deferred: Vec::new(),
+            reports: None,
         }
+    }
+
+    /// The last line names the reports in `dir` (a replayed run's own directory) rather
+    /// than in the layout's run directory.
+    pub fn with_reports_in(mut self, dir: std::path::PathBuf) -> Self {
+        self.reports = Some(dir);
+        self
     }
 
     fn print(&self, text: &str) -> std::io::Result<()> {
@@ -606,8 +617,18 @@ impl<W: Write + Send + 'static> Sink for TerminalSink<W> {
                     self.paint(Self::outcome_style(overall), &overall.to_string()),
                     duration.as_secs_f64(),
                     crate::error::outcome_code(overall),
-                    self.layout.display(&self.layout.junit_report()),
-                    self.layout.display(&self.layout.logs_dir()),
+                    self.layout.display(
+                        &self
+                            .reports
+                            .as_ref()
+                            .map_or_else(|| self.layout.junit_report(), |d| d.join("junit.xml"))
+                    ),
+                    self.layout.display(
+                        &self
+                            .reports
+                            .as_ref()
+                            .map_or_else(|| self.layout.logs_dir(), |d| d.join("logs"))
+                    ),
                 ));
                 self.print(&text)?;
             }
