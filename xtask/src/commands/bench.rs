@@ -713,29 +713,58 @@ fn rerun_mismatch(root: &Path, rerun: bool) -> Option<String> {
     }
 }
 
-/// Whether the JUnit report at `path` counts `tests` tests (the `tests` attribute of its
-/// first element that has one); `None` when it does.
+/// Whether the JUnit report at `path` holds `tests` test cases, read through the one JUnit
+/// reader (the cases counted, not a `tests` attribute that a cut-short file could still
+/// carry); `None` when it does.
 fn junit_mismatch(path: &Path, tests: usize) -> Option<String> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(err) => {
-            return Some(format!(
-                "its JUnit report {} could not be read: {err}",
-                path.display()
-            ))
+    match crate::junit_xml::read::report_file(path) {
+        Err(err) => Some(format!(
+            "its JUnit report {} could not be read: {err:#}",
+            path.display()
+        )),
+        Ok(report) => {
+            let counted: usize = report.test_suites.iter().map(|s| s.test_cases.len()).sum();
+            (counted != tests).then(|| {
+                format!(
+                    "its JUnit report {} holds {counted} tests, not {tests}",
+                    path.display()
+                )
+            })
         }
+    }
+}
+
+/// The merged JUnit report of the newest xtask run in the repository at `root`.
+fn xtask_junit(root: &Path) -> PathBuf {
+    Layout::new(root).out_dir().join("junit.xml")
+}
+
+/// Each case's run (`cases[i]` logged to `logs[i]`), and the check after it that its JUnit
+/// report (`junit(i)`) holds every one of `tests`: a case that ran fewer is a failure.
+fn counted_runs<'a>(
+    cases: &'a [Invocation],
+    logs: &'a [PathBuf],
+    junit: impl Fn(usize) -> PathBuf + 'a,
+    tests: usize,
+) -> (
+    impl Fn(usize) -> anyhow::Result<Vec<Failure>> + Copy + 'a,
+    impl Fn(usize) -> Vec<Failure> + 'a,
+) {
+    let run = move |case: usize| -> anyhow::Result<Vec<Failure>> {
+        Ok(run_logged(&cases[case], &logs[case])?.into_iter().collect())
     };
-    let counted = text
-        .split_once(" tests=\"")
-        .and_then(|(_, rest)| rest.split_once('"'))
-        .map(|(count, _)| count);
-    (counted != Some(tests.to_string().as_str())).then(|| {
-        format!(
-            "its JUnit report {} counts {} tests, not {tests}",
-            path.display(),
-            counted.unwrap_or("no")
-        )
-    })
+    let check = move |case: usize| -> Vec<Failure> {
+        junit_mismatch(&junit(case), tests)
+            .map(|mismatch| Failure {
+                command: shell_line(&cases[case]),
+                ended: mismatch,
+                exit_code: None,
+                log: logs[case].clone(),
+            })
+            .into_iter()
+            .collect()
+    };
+    (run, check)
 }
 
 /// The xtask of issue 16's base, built once in a git worktree of `BASE_COMMIT` with its own
@@ -1244,7 +1273,6 @@ fn many_tests(
     let many_root = bench.dir.join("many");
     generate_repo(&many_root, &many_suite())?;
     println!("  20,000 tests in {}:", bench.layout.display(&many_root));
-    let xtask_junit = |root: &Path| root.join("target").join("xtask").join("junit.xml");
     let mut cases = vec![bench.xtask(&many_root, &["test"])];
     let mut junits = vec![xtask_junit(&many_root)];
     let mut series = vec![Series::new("many-xtask", "xtask test, 20,000 tests")];
@@ -1324,22 +1352,9 @@ fn many_tests(
     };
 
     let logs: Vec<PathBuf> = series.iter().map(|s| bench.log(&s.key)).collect();
-    let run = |case: usize| -> anyhow::Result<Vec<Failure>> {
-        Ok(run_logged(&cases[case], &logs[case])?.into_iter().collect())
-    };
-    // Every case's JUnit report must count every test: the base read the manifest as this
+    // Every case's JUnit report must hold every test: the base read the manifest as this
     // xtask does, and no case ran fewer.
-    let check = |case: usize| -> Vec<Failure> {
-        junit_mismatch(&junits[case], MANY_TESTS)
-            .map(|mismatch| Failure {
-                command: shell_line(&cases[case]),
-                ended: mismatch,
-                exit_code: None,
-                log: logs[case].clone(),
-            })
-            .into_iter()
-            .collect()
-    };
+    let (run, check) = counted_runs(&cases, &logs, |case| junits[case].clone(), MANY_TESTS);
     warm_up(&mut series, run)?;
     side_by_side("20,000 tests", runs, &mut series, |_| Ok(()), run, check)?;
 
@@ -1830,21 +1845,8 @@ fn split(bench: &Bench, runs: usize) -> anyhow::Result<Measured> {
         ),
     ];
     let logs: Vec<PathBuf> = series.iter().map(|s| bench.log(&s.key)).collect();
-    let junit = root.join("target").join("xtask").join("junit.xml");
-    let run = |case: usize| -> anyhow::Result<Vec<Failure>> {
-        Ok(run_logged(&cases[case], &logs[case])?.into_iter().collect())
-    };
-    let check = |case: usize| -> Vec<Failure> {
-        junit_mismatch(&junit, MANY_TESTS)
-            .map(|mismatch| Failure {
-                command: shell_line(&cases[case]),
-                ended: mismatch,
-                exit_code: None,
-                log: logs[case].clone(),
-            })
-            .into_iter()
-            .collect()
-    };
+    let junit = xtask_junit(&root);
+    let (run, check) = counted_runs(&cases, &logs, |_| junit.clone(), MANY_TESTS);
     warm_up(&mut series, run)?;
     side_by_side("split", runs, &mut series, |_| Ok(()), run, check)?;
     Ok(Measured {
@@ -2106,17 +2108,30 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("xtask-bench-junit-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("junit.xml");
+        let cases: String = (0..3)
+            .map(|i| format!("<testcase classname=\"t\" name=\"test_{i}\" time=\"0\"/>"))
+            .collect();
         std::fs::write(
             &path,
-            "<testsuites name=\"pytest tests\"><testsuite name=\"many\" tests=\"20000\">",
+            format!("<testsuites name=\"pytest tests\"><testsuite name=\"many\" tests=\"20000\">{cases}</testsuite></testsuites>"),
         )
         .unwrap();
-        assert_eq!(junit_mismatch(&path, 20_000), None);
-        let mismatch = junit_mismatch(&path, 3).unwrap();
-        assert!(
-            mismatch.ends_with("counts 20000 tests, not 3"),
-            "{mismatch}"
+        assert_eq!(
+            junit_mismatch(&path, 3),
+            None,
+            "the cases count, not the attribute"
         );
+        let mismatch = junit_mismatch(&path, 20_000).unwrap();
+        assert!(mismatch.ends_with("holds 3 tests, not 20000"), "{mismatch}");
+        // Cut short: refused, whatever its head claims.
+        std::fs::write(
+            &path,
+            "<testsuites name=\"pytest tests\"><testsuite name=\"many\" tests=\"20000\"><testcase",
+        )
+        .unwrap();
+        assert!(junit_mismatch(&path, 20_000)
+            .unwrap()
+            .contains("could not be read"));
         assert!(junit_mismatch(&dir.join("none.xml"), 3)
             .unwrap()
             .contains("could not be read"));
