@@ -58,10 +58,9 @@ print(json.dumps(out))
 
 /// Runs uv's Python with `args`; its stdout.
 fn python(args: &[&str]) -> String {
-    let out = Command::new(uv())
-        .args(["run", "--no-project", "--", "python"])
+    let out = uv_tool(&[])
+        .args(["--", "python"])
         .args(args)
-        .env_remove("VIRTUAL_ENV")
         .output()
         .expect("running uv");
     assert!(

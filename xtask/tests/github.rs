@@ -342,19 +342,14 @@ fn this_repositorys_suites() -> Vec<String> {
 
 /// `path` (relative to the repository) read by PyYAML, as JSON.
 fn yaml(path: &str) -> Value {
-    let out = Command::new(uv())
+    let out = uv_tool(&["pyyaml==6.0.3"])
         .args([
-            "run",
-            "--no-project",
-            "--with",
-            "pyyaml==6.0.3",
             "--",
             "python",
             "-c",
             "import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))",
         ])
         .arg(repo().join(path))
-        .env_remove("VIRTUAL_ENV")
         .output()
         .expect("running uv");
     assert!(
@@ -571,19 +566,9 @@ fn the_pipelines_match_their_ci_systems_schemas() {
         ("vendor.github-workflows", ".github/workflows/ci.yml"),
         ("vendor.github-workflows", ".github/workflows/publish.yml"),
     ] {
-        let out = Command::new(uv())
-            .args([
-                "run",
-                "--no-project",
-                "--with",
-                "check-jsonschema==0.39.0",
-                "--",
-                "check-jsonschema",
-                "--builtin-schema",
-                schema,
-            ])
+        let out = uv_tool(&["check-jsonschema==0.39.0"])
+            .args(["--", "check-jsonschema", "--builtin-schema", schema])
             .arg(repo().join(file))
-            .env_remove("VIRTUAL_ENV")
             .output()
             .expect("running uv");
         assert!(

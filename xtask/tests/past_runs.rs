@@ -526,18 +526,6 @@ fn a_smoke_runs_services_are_replayed_and_drawn_on_their_own_lanes() {
     }
 }
 
-/// The run directories under `target/xtask/runs/`, oldest first.
-fn run_ids(fixture: &Fixture) -> Vec<String> {
-    let mut ids: Vec<String> = std::fs::read_dir(fixture.path("target/xtask/runs"))
-        .unwrap()
-        .flatten()
-        .filter(|e| e.path().is_dir())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    ids.sort();
-    ids
-}
-
 /// The run `target/xtask/latest` leads to.
 fn latest_id(fixture: &Fixture) -> String {
     std::fs::read_link(fixture.path("target/xtask/latest"))

@@ -264,18 +264,6 @@ requirements = ["pytest==9.2.0", "no-such-package-xtask-record==1"]"#,
     );
 }
 
-/// The run ids under target/xtask/runs/.
-fn run_ids(fixture: &Fixture) -> Vec<String> {
-    let mut ids: Vec<String> = std::fs::read_dir(fixture.path("target/xtask/runs"))
-        .unwrap()
-        .flatten()
-        .filter(|e| e.path().is_dir())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    ids.sort();
-    ids
-}
-
 /// The latest run is a new one, a rerun of `source` that ran nothing and said why, and
 /// every stable path leads to it: run.json, report.html, junit.xml (no suite), junit/ and
 /// logs/. Returns its record.

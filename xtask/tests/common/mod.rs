@@ -205,6 +205,18 @@ pub fn assert_code(run: &Run, code: u8) {
     );
 }
 
+/// The run directories under `target/xtask/runs/`, oldest first (their ids sort by start).
+pub fn run_ids(fixture: &Fixture) -> Vec<String> {
+    let mut ids: Vec<String> = std::fs::read_dir(fixture.path("target/xtask/runs"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
 /// The invocation's run.json (through `target/xtask/run.json`).
 pub fn record(fixture: &Fixture) -> serde_json::Value {
     serde_json::from_str(&fixture.read("target/xtask/run.json")).expect("run.json is JSON")
@@ -326,6 +338,19 @@ pub fn path_without_uv() -> String {
     std::env::join_paths(dirs).unwrap().into_string().unwrap()
 }
 
+/// `uv run --isolated --no-project --with W...` outside any project and the caller's
+/// virtualenv, for a Python tool from PyPI: add `--`, the program and its arguments.
+pub fn uv_tool(with: &[&str]) -> Command {
+    let mut command = Command::new(uv());
+    command
+        .args(["run", "--isolated", "--no-project"])
+        .env_remove("VIRTUAL_ENV");
+    for requirement in with {
+        command.args(["--with", requirement]);
+    }
+    command
+}
+
 /// The consumers `tests/junit_consumers.py` runs, pinned.
 pub const JUNITPARSER: &str = "junitparser==5.0.3";
 pub const LXML: &str = "lxml==6.1.3";
@@ -339,12 +364,10 @@ pub fn junit_consumers(files: &[PathBuf]) -> Value {
 /// What junitparser on lxml read, or what they said when they could not.
 pub fn read_with_consumers(files: &[PathBuf]) -> Result<Value, String> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/junit_consumers.py");
-    let output = Command::new(uv())
-        .args(["run", "--isolated", "--no-project", "--with", JUNITPARSER])
-        .args(["--with", LXML, "--", "python"])
+    let output = uv_tool(&[JUNITPARSER, LXML])
+        .args(["--", "python"])
         .arg(&script)
         .args(files)
-        .env_remove("VIRTUAL_ENV")
         .output()
         .expect("running tests/junit_consumers.py");
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
@@ -603,13 +626,10 @@ pub fn assert_valid_run_record(record: &Path) {
                  schema = json.load(open(sys.argv[1]))\n\
                  record = json.load(open(sys.argv[2]))\n\
                  jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker()).validate(record)\n";
-    let output = Command::new(uv())
-        .args(["run", "--isolated", "--no-project", "--with", JSONSCHEMA])
-        .args(["--with", "rfc3339-validator==0.1.4"])
+    let output = uv_tool(&[JSONSCHEMA, "rfc3339-validator==0.1.4"])
         .args(["--", "python", "-c", check])
         .arg(&schema)
         .arg(record)
-        .env_remove("VIRTUAL_ENV")
         .output()
         .expect("running python-jsonschema");
     assert!(
@@ -687,13 +707,12 @@ pub fn chromium() -> &'static Path {
 /// full-page screenshot is written to `screenshot`.
 pub fn open_in_browser(page: &Path, screenshot: &Path) -> Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser.py");
-    let output = Command::new(uv())
-        .args(["run", "--isolated", "--no-project", "--", "python"])
+    let output = uv_tool(&[])
+        .args(["--", "python"])
         .arg(&script)
         .arg(chromium())
         .arg(page)
         .arg(screenshot)
-        .env_remove("VIRTUAL_ENV")
         .output()
         .expect("running tests/browser.py");
     let stderr = String::from_utf8_lossy(&output.stderr);
