@@ -661,17 +661,18 @@ fn init_ci_writes_the_pipelines_for_the_manifest() {
     assert_eq!(fixture.read("Cargo.toml"), manifest);
 
     fixture.write(".gitignore", "target/\n");
-    git(&fixture.root, &["init", "-q", "-b", "trunk"]);
+    // A branch name a YAML flow sequence would split (`,`) or cut (`#`) is quoted.
+    git(&fixture.root, &["init", "-q", "-b", "trunk,2#x"]);
     let github = fixture.run(&["init", "--ci", "github"]);
     assert_code(&github, exit_codes::OK);
     let ci = fixture.read(".github/workflows/ci.yml");
-    assert!(ci.contains("    branches: [trunk]\n"), "{ci}");
+    assert!(ci.contains("    branches: [\"trunk,2#x\"]\n"), "{ci}");
     assert!(ci.contains("cargo xtask list --matrix"), "{ci}");
     assert!(fixture
         .read(".github/workflows/publish.yml")
         .contains("workflow_run"));
     assert!(
-        github.stdout.contains("pushes to `trunk`"),
+        github.stdout.contains("pushes to `trunk,2#x`"),
         "{}",
         github.stdout
     );

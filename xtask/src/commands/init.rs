@@ -296,6 +296,13 @@ fn check_guesses(
         .map(|ran| ran.stdout.trim().to_string())
     };
     let uv_version = crate::toolchain::uv_version(layout, &uv, version).unwrap_or_default();
+    // Ctrl-C stops the builds and collections (each in a process group of its own, which a
+    // terminal's SIGINT does not reach) in order, and init writes nothing.
+    crate::process::init(
+        &layout.run_id,
+        std::env::temp_dir().join(format!("xtask-init-{}", layout.run_id)),
+    )
+    .map_err(|err| anyhow::anyhow!("setting up signal handling: {err}"))?;
     let files = verify::requirement_files(&layout.root);
     let suites: Vec<&crate::manifest::Suite> = manifest.suites.iter().collect();
     let redactor = crate::session::redactor(manifest, &suites);
@@ -303,6 +310,11 @@ fn check_guesses(
     let mut checked = Checked::default();
     for (suite, guess) in manifest.suites.iter().zip(guesses.iter_mut()) {
         let verdict = verify::verify(layout, (&uv, &uv_version), suite, &files, &pin, &redactor)?;
+        if crate::process::interrupted() {
+            out.flush();
+            eprintln!("xtask: init: interrupted while checking the guesses; nothing written");
+            return Err(Error::Outcome(crate::outcome::Outcome::Interrupted).into());
+        }
         let tests = |n: usize| format!("{n} test{}", if n == 1 { "" } else { "s" });
         let line = match verdict {
             verify::Verdict::Collected(n) => format!("verified: collected {}", tests(n)),

@@ -21,7 +21,12 @@ pub fn render(
         crate::flags::CiSystem::Github => vec![
             (
                 PathBuf::from(".github/workflows/ci.yml"),
-                GITHUB_CI.replace("__DEFAULT_BRANCH__", default_branch),
+                // A YAML double-quoted scalar (a JSON string is one): a branch name may hold
+                // `,`, `#` or `{`, which a flow sequence would read otherwise.
+                GITHUB_CI.replace(
+                    "__DEFAULT_BRANCH__",
+                    &serde_json::Value::from(default_branch).to_string(),
+                ),
             ),
             (
                 PathBuf::from(".github/workflows/publish.yml"),

@@ -184,10 +184,15 @@ fn read_collection(ran: &Captured) -> Tried {
             format!("collecting its tests fails: No module named '{module}'"),
         );
     }
+    let none =
+        || Tried::Failed("pytest collected no test (its paths and markers select none)".into());
     match ran.code {
-        Some(0) => Tried::Collected(collected(&ran.stdout).unwrap_or(0)),
-        // pytest's "no tests collected".
-        Some(5) => Tried::Collected(0),
+        Some(0) => match collected(&ran.stdout) {
+            Some(n) if n > 0 => Tried::Collected(n),
+            _ => none(),
+        },
+        // pytest's "no tests collected": nothing verified, never a pass.
+        Some(5) => none(),
         _ => Tried::Failed(format!(
             "collecting its tests {}: {}",
             ran.describe(),
@@ -269,5 +274,33 @@ mod tests {
             Some("yaml".into())
         );
         assert_eq!(missing_module("all fine"), None);
+    }
+
+    /// A collection that finds no test verifies nothing: never "verified".
+    #[test]
+    fn no_test_collected_is_not_a_verified_guess() {
+        let ran = |code: i32, stdout: &str| Captured {
+            code: Some(code),
+            signal: None,
+            stdout: stdout.into(),
+            stderr: String::new(),
+            stop: None,
+        };
+        assert!(matches!(
+            read_collection(&ran(5, "no tests collected in 0.01s")),
+            Tried::Failed(_)
+        ));
+        assert!(matches!(
+            read_collection(&ran(0, "0/3 tests collected (3 deselected)")),
+            Tried::Failed(_)
+        ));
+        assert!(matches!(
+            read_collection(&ran(0, "3 tests collected in 0.01s")),
+            Tried::Collected(3)
+        ));
+        assert!(matches!(
+            read_collection(&ran(2, "E   ModuleNotFoundError: No module named 'six'")),
+            Tried::Missing(module, _) if module == "six"
+        ));
     }
 }
