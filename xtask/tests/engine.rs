@@ -905,6 +905,12 @@ fn a_test_that_passes_on_a_retry_is_flaky_and_one_that_never_does_keeps_every_at
 #[test]
 fn dependency_groups_are_installed_as_the_suite_names_them() {
     let fixture = Fixture::new("groups", "dependency_groups");
+    // A group the project does not define: uv's error, the suite's environment-error.
+    let manifest = fixture.read("Cargo.toml");
+    fixture.write(
+        "Cargo.toml",
+        &format!("{manifest}\n[[workspace.metadata.xtask.suites]]\nname = \"no-such-group\"\ngroup = \"groups\"\ndir = \"gamma\"\ngroups = [\"nope\"]\npaths = [\"tests\"]\n"),
+    );
     let run = fixture.run(&["test", "-j", "2"]);
     let record = record(&fixture);
     for name in ["default-groups", "only-test-group"] {
@@ -928,5 +934,9 @@ fn dependency_groups_are_installed_as_the_suite_names_them() {
     );
     let none = suite_record(&record, "no-groups");
     assert_eq!(none["outcome"], "environment-error", "{}", run.stdout);
+    let missing = suite_record(&record, "no-such-group");
+    assert_eq!(missing["outcome"], "environment-error", "{}", run.stdout);
+    let log = fixture.read("target/xtask/logs/no-such-group.log");
+    assert!(log.contains("nope"), "{log}");
     assert_code(&run, exit_codes::ENVIRONMENT_ERROR);
 }

@@ -1048,13 +1048,31 @@ impl<'p> Entry<'p> {
         }
         if project_key.is_some() {
             let groups = raw.groups.as_ref().map_or(&[][..], |g| g.get_ref());
-            if let Some(empty) = groups.iter().find(|g| g.trim().is_empty()) {
-                self.problem(
+            let extras = raw.extras.as_ref().map_or(&[][..], |e| e.get_ref());
+            // Names as PEP 685 and PEP 735 write them; anything else (a blank, `--frozen`)
+            // would reach `uv sync` as something other than a name.
+            for (key, names, span, table) in [
+                (
+                    "extras",
+                    extras,
+                    raw.extras.as_ref().map(|e| e.span()),
+                    "[project.optional-dependencies]",
+                ),
+                (
                     "groups",
-                    raw.groups.as_ref().map_or(entry_at.clone(), |g| g.span()),
-                    format_args!("`{empty}` is not a group name; name groups of the project's [dependency-groups] table"),
-                );
-                return None;
+                    groups,
+                    raw.groups.as_ref().map(|g| g.span()),
+                    "[dependency-groups]",
+                ),
+            ] {
+                if let Some(bad) = names.iter().find(|n| !is_dependency_name(n)) {
+                    self.problem(
+                        key,
+                        span.unwrap_or_else(|| entry_at.clone()),
+                        format_args!("`{bad}` is not a name of the project's {table}: letters, digits, `-`, `_` and `.`, starting and ending with a letter or digit"),
+                    );
+                    return None;
+                }
             }
             return Some(Environment::Project {
                 extras: raw.extras.as_ref().map_or(vec![], |e| e.get_ref().clone()),
@@ -1496,6 +1514,16 @@ fn valid_env_name(name: &str) -> bool {
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// A name as an extra or a dependency group is written (PEP 508's name rule).
+fn is_dependency_name(name: &str) -> bool {
+    let alnum = |c: char| c.is_ascii_alphanumeric();
+    name.starts_with(alnum)
+        && name.ends_with(alnum)
+        && name
+            .chars()
+            .all(|c| alnum(c) || matches!(c, '-' | '_' | '.'))
+}
+
 /// A requirement that names a local path (`./pkg`, `../lib`), not a package.
 fn is_local_path(requirement: &str) -> bool {
     let requirement = requirement.trim();
@@ -1810,8 +1838,15 @@ mod tests {
         ));
         assert_eq!(blank.len(), 1, "{blank:?}");
         assert!(
-            blank[0].contains("suites[0].groups (suite `alpha`): ` ` is not a group name"),
+            blank[0].contains("suites[0].groups (suite `alpha`): ` ` is not a name of the project's [dependency-groups]"),
             "{blank:?}"
+        );
+        // An option where a name belongs never reaches uv.
+        let option = problems(&cargo_toml("", &[suite(&[("extras", "[\"--frozen\"]")])]));
+        assert!(
+            option.len() == 1
+                && option[0].contains("suites[0].extras (suite `alpha`): `--frozen` is not a name of the project's [project.optional-dependencies]"),
+            "{option:?}"
         );
         let wrong = problems(&cargo_toml("", &[suite(&[("default-groups", "\"no\"")])]));
         assert!(
