@@ -677,3 +677,35 @@ fn init_ci_writes_the_pipelines_for_the_manifest() {
         github.stdout
     );
 }
+
+/// Ctrl-C while init checks a guess (pytest's collection hangs in a conftest.py): the
+/// collection, in a process group of its own, is stopped, init ends INTERRUPTED, and the
+/// Cargo.toml is left as it was.
+#[test]
+fn ctrl_c_while_checking_the_guesses_writes_nothing() {
+    let fixture = Fixture::empty("init_interrupted");
+    let cargo_toml = "[workspace]\nmembers = []\n";
+    fixture.write("Cargo.toml", cargo_toml);
+    std::fs::create_dir_all(fixture.path("pkg/tests")).unwrap();
+    fixture.write(
+        "pkg/pyproject.toml",
+        "[project]\nname = \"pkg\"\nversion = \"0.1.0\"\nrequires-python = \">=3.11\"\ndependencies = []\n",
+    );
+    fixture.write("pkg/tests/test_x.py", "def test_x():\n    pass\n");
+    fixture.write(
+        "pkg/tests/conftest.py",
+        "import os, time\n\nwith open(os.path.join(os.path.dirname(__file__), '..', '..', 'collecting'), 'w') as f:\n    f.write(str(os.getpid()))\ntime.sleep(600)\n",
+    );
+    let marker = fixture.path("collecting");
+    let (status, _) = interrupt_when(fixture.command(&["init"]), "pytest's collection", || {
+        std::fs::read_to_string(&marker).is_ok_and(|pid| !pid.is_empty())
+    });
+    assert_eq!(
+        exit_codes::name(status.code().unwrap_or(-1) as u8),
+        "INTERRUPTED",
+        "{status}"
+    );
+    let pid: u32 = fixture.read("collecting").trim().parse().unwrap();
+    assert_gone(&[pid]);
+    assert_eq!(fixture.read("Cargo.toml"), cargo_toml);
+}
