@@ -656,8 +656,19 @@ fn init_ci_writes_the_pipelines_for_the_manifest() {
         "{}",
         again.stderr
     );
+    // A pipeline file kept elsewhere behind a symlink is written through it.
+    std::fs::create_dir_all(fixture.path("ci")).unwrap();
+    std::fs::rename(
+        fixture.path(".gitlab-ci.yml"),
+        fixture.path("ci/gitlab.yml"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("ci/gitlab.yml", fixture.path(".gitlab-ci.yml")).unwrap();
+    std::fs::write(fixture.path("ci/gitlab.yml"), "old\n").unwrap();
     let forced = fixture.run(&["init", "--ci", "gitlab", "--force"]);
     assert_code(&forced, exit_codes::OK);
+    assert!(fixture.path(".gitlab-ci.yml").is_symlink());
+    assert_eq!(fixture.read("ci/gitlab.yml"), written);
     assert_eq!(fixture.read("Cargo.toml"), manifest);
 
     fixture.write(".gitignore", "target/\n");

@@ -205,8 +205,10 @@ pub fn run(layout: &Layout, args: &InitArgs) -> anyhow::Result<()> {
         print!("{appended}");
         return Ok(());
     }
-    std::fs::write(&cargo_toml, &text)
-        .with_context(|| format!("writing {}", cargo_toml.display()))?;
+    // Whole or not at all: a second init, or an editor, never reads half a file. Through a
+    // symlink to the file it leads to, as a plain write would.
+    let target = std::fs::canonicalize(&cargo_toml).unwrap_or_else(|_| cargo_toml.clone());
+    crate::paths::write_atomically(&target, text.as_bytes())?;
     out.flush();
     println!(
         "wrote {} suites to {}{unverified}; check them, then run `cargo xtask ci`",
@@ -244,7 +246,8 @@ fn write_pipelines(
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        let target = std::fs::canonicalize(&path).unwrap_or(path.clone());
+        crate::paths::write_atomically(&target, text.as_bytes())?;
         println!("wrote {}", path.display());
     }
     if system == crate::flags::CiSystem::Github {
