@@ -261,7 +261,7 @@ impl Changes {
 }
 
 /// `[workspace.metadata.xtask]` of a Cargo.toml's text, as JSON.
-fn table(text: &str) -> Option<serde_json::Value> {
+pub fn table(text: &str) -> Option<serde_json::Value> {
     let value: toml::Value = toml::from_str(text).ok()?;
     let table = value.get("workspace")?.get("metadata")?.get("xtask")?;
     serde_json::to_value(table).ok()

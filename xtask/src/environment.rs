@@ -129,6 +129,12 @@ impl EnvPlan {
         })
     }
 
+    /// The files whose contents are inputs (its lock, pyproject, requirements file), relative
+    /// to the repository root.
+    pub fn input_paths(&self) -> impl Iterator<Item = &Path> {
+        self.input_files.iter().map(|(_, path)| path.as_path())
+    }
+
     /// Whether the environment on disk was built from exactly `inputs` and is still whole.
     pub fn is_current(&self, inputs: &Value) -> bool {
         let Ok(text) = std::fs::read_to_string(self.path.join(INPUTS_FILE)) else {
@@ -212,7 +218,7 @@ pub enum Built {
 
 /// The base interpreter the environment's `python` leads to, and its size and mtime, so
 /// that an interpreter replaced in place (a new patch release) rebuilds the environment.
-fn interpreter_identity(python: &Path) -> Value {
+pub fn interpreter_identity(python: &Path) -> Value {
     let Ok(real) = std::fs::canonicalize(python) else {
         return Value::Null;
     };

@@ -61,6 +61,10 @@ pub enum Builtin {
     /// Write the test durations of past runs to a file (.xtask/durations.json unless -o),
     /// which `--partition durations:K/N` and `list --matrix --partitions N` balance by.
     Durations(DurationsArgs),
+    /// The result cache: `cache explain [SUITE...]` says whether each suite's next run
+    /// replays a cached result and which inputs changed since; `cache clear` empties it.
+    #[command(subcommand)]
+    Cache(CacheCommand),
     /// Print a past run's terminal output again, from its record (suite lines, failures with
     /// file:line and messages, the ends of its logs, the table).
     Replay(ReplayArgs),
@@ -174,6 +178,10 @@ pub struct RunArgs {
     /// of `cargo xtask export` (from any checkout).
     #[arg(long, value_name = "latest|RUN_ID|PATH", num_args = 0..=1, default_missing_value = "latest")]
     pub rerun: Option<String>,
+    /// Run every suite, even those whose inputs are exactly those of a run where they passed
+    /// (the result cache replays those; `cache = false` turns it off per suite).
+    #[arg(long)]
+    pub no_cache: bool,
     /// Leave out this group or suite (repeatable): `--exclude smoke`.
     #[arg(long, value_name = "GROUP|SUITE")]
     pub exclude: Vec<String>,
@@ -212,6 +220,7 @@ impl Default for RunArgs {
             retries: None,
             flaky_fails: false,
             rerun: None,
+            no_cache: false,
             exclude: Vec::new(),
             success_output: OutputWhen::Never,
             failure_output: OutputWhen::Immediate,
@@ -269,6 +278,25 @@ pub struct DurationsArgs {
     /// Where the durations go [default: .xtask/durations.json in the repository].
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<std::path::PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CacheCommand {
+    /// For each suite (every one but the smoke suites when none is named): whether its next
+    /// `cargo xtask test` replays a cached result, and if not, every input that changed
+    /// since its newest cached result (files, variables, its manifest entry, its
+    /// environment's packages, ...), compared as a plain run would see them (no `--`
+    /// arguments). Runs nothing.
+    Explain(CacheExplainArgs),
+    /// Remove every cached result and the stat cache (target/xtask/cache/).
+    Clear,
+}
+
+#[derive(Args, Debug)]
+pub struct CacheExplainArgs {
+    /// Suites or groups [default: every suite but the smoke ones].
+    #[arg(value_name = "SUITE|GROUP")]
+    pub suites: Vec<String>,
 }
 
 #[derive(Args, Debug)]

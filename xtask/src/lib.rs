@@ -5,6 +5,7 @@
 //! (`facts`, read once), become plans (`plan`, pure); the runner (`runner`) executes them and emits events, and sinks (`report`) write the
 //! terminal output and the JUnit files. Exit codes are in `exit_codes`.
 
+pub mod cache;
 pub mod changes;
 pub mod classify;
 pub mod commands;
@@ -37,7 +38,7 @@ pub mod toolchain;
 pub mod uv_workspace;
 
 // The per-test data path, compiled optimised in its own crate (xtask/data), at the same paths.
-pub use xtask_data::{junit_xml, model, outcome, pytest_junit, redact, text};
+pub use xtask_data::{file_hashes, junit_xml, model, outcome, pytest_junit, redact, text};
 
 use std::process::ExitCode;
 
@@ -164,6 +165,9 @@ fn run(
     if let Parsed::Builtin(Builtin::Durations(args)) = &parsed {
         return args.run(layout);
     }
+    if let Parsed::Builtin(Builtin::Cache(flags::CacheCommand::Clear)) = &parsed {
+        return commands::cache::clear(layout);
+    }
     let manifest = manifest.map_err(Error::Manifest)?;
     match parsed {
         Parsed::Builtin(
@@ -183,6 +187,12 @@ fn run(
         Parsed::Builtin(Builtin::Smoke(args)) => commands::smoke::run(layout, &manifest, &args),
         Parsed::Builtin(Builtin::Doctor(args)) => commands::doctor::run(layout, &manifest, &args),
         Parsed::Builtin(Builtin::Bench(args)) => commands::bench::run(layout, &manifest, &args),
+        Parsed::Builtin(Builtin::Cache(flags::CacheCommand::Explain(args))) => {
+            commands::cache::explain(layout, &manifest, &args)
+        }
+        Parsed::Builtin(Builtin::Cache(flags::CacheCommand::Clear)) => {
+            unreachable!("cache clear is run above")
+        }
         Parsed::Group { group, run } => commands::test::run_group(layout, &manifest, &group, &run),
     }
 }

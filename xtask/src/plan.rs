@@ -602,6 +602,7 @@ mod tests {
             prerequisites: vec![],
             retries: 0,
             split: Default::default(),
+            cache: Default::default(),
         }
     }
 

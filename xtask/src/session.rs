@@ -247,6 +247,10 @@ pub fn run_suites(
     };
 
     crate::plan::decide_splits(&mut plans, &previous, jobs);
+    // The inputs of the suites it may replay, hashed before anything runs.
+    let cache = crate::cache::run_without_cache(args)
+        .is_none()
+        .then(|| crate::cache::Cache::open(layout, &plans));
 
     let info = RunInfo::gather(layout, uv.as_ref().ok().map(PathBuf::as_path), started_at);
     let uv_version = info
@@ -271,6 +275,7 @@ pub fn run_suites(
         also: streaming.then(|| terminal.stream_writer()),
         services: services.watch(),
         jobs,
+        cache: cache.as_ref(),
     };
     // In GitHub Actions: groups around what the terminal prints for each suite (opened
     // before it, closed after it), annotations and the step summary.
@@ -344,7 +349,12 @@ pub fn run_suites(
     let code = ended
         .as_ref()
         .map_or_else(Error::exit_code, |()| exit_codes::OK);
-    record.write(code, &errors)?;
+    let written = record.write(code, &errors)?;
+    if let Some(cache) = &cache {
+        for warning in cache.store(layout, &plans, &results, &written) {
+            eprintln!("xtask: warning: {}", redactor.text(&warning));
+        }
+    }
     Ok(ended?)
 }
 

@@ -453,6 +453,7 @@ fn the_run_record_schema_has_exactly_the_types_keys() {
         log: "logs/a.log".into(),
         junit: "junit/a.xml".into(),
         tests: vec![test],
+        cached: None,
     };
     let record = RunRecord {
         schema_version: SCHEMA_VERSION,

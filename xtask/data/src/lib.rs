@@ -9,9 +9,12 @@
 //! - [`pytest_junit`] reads pytest's `--junitxml` report into the model, through
 //!   [`junit_xml`], the one JUnit XML reader and writer.
 //! - [`run_record`]: `run.json` as types, serialized here.
+//! - [`file_hashes`]: content hashes of files with a stat cache, for the result cache's
+//!   inputs (a suite can have tens of thousands).
 //! - [`redact`]: masking secrets in every byte written; [`text`]: text as people and
 //!   consumers can read it.
 
+pub mod file_hashes;
 pub mod junit_xml;
 pub mod model;
 pub mod outcome;

@@ -220,6 +220,21 @@ pub struct SuiteResult {
     pub steps: Vec<StepRecord>,
     pub started: DateTime<FixedOffset>,
     pub duration: Duration,
+    /// Not run: its inputs are what they were in the run this result comes from, where it
+    /// passed (the result cache). `cases` and `deselected` are that run's.
+    pub cached: Option<CachedFrom>,
+}
+
+/// The run a cached suite's result comes from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CachedFrom {
+    pub run_id: String,
+    /// When that run started (RFC 3339).
+    pub started_at: String,
+    /// How long the suite took in that run.
+    pub duration: Duration,
+    /// The cache key: the SHA-256 of every input.
+    pub key: String,
 }
 
 impl SuiteResult {

@@ -123,6 +123,25 @@ pub struct SuiteRecord {
     /// Every test, in the order of pytest's report, then those first seen on a retry; a
     /// suite whose tests did not all run has a `synthetic` test saying why.
     pub tests: Vec<TestRecord>,
+    /// Not run by this run: its inputs were exactly those of the run named here, where it
+    /// passed, and its tests are that run's (the result cache); `null` when it ran.
+    #[serde(default)]
+    pub cached: Option<CachedRecord>,
+}
+
+/// Where a cached suite's result comes from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
+pub struct CachedRecord {
+    /// The run that ran it.
+    pub run_id: String,
+    #[cfg_attr(test, schemars(extend("format" = "date-time")))]
+    pub started_at: String,
+    /// How long the suite took in that run.
+    #[cfg_attr(test, schemars(range(min = 0.0)))]
+    pub duration_secs: f64,
+    /// The cache key: the SHA-256 of every input (`cargo xtask cache explain` lists them).
+    pub key: String,
 }
 
 /// One test of a suite and every attempt at it.

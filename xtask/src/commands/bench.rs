@@ -1903,6 +1903,7 @@ mod tests {
             prerequisites: vec![],
             retries: 0,
             split: Default::default(),
+            cache: Default::default(),
         }
     }
 

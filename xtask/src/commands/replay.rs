@@ -12,16 +12,16 @@ use std::io::IsTerminal;
 use std::path::Path;
 use std::time::Duration;
 
-use chrono::{DateTime, FixedOffset};
+use chrono::DateTime;
 
 use crate::events::{Event, Sink};
 use crate::flags::ReplayArgs;
 use crate::manifest::{Environment, Suite};
-use crate::model::{Attempt, CaseStatus, StepRecord, SuiteResult, TestCase};
-use crate::outcome::Outcome;
+use crate::model::SuiteResult;
 use crate::paths::Layout;
 use crate::plan::SuitePlan;
-use crate::report::run_record::{self, RunRecord, SuiteRecord, TestOutcome, TestRecord};
+use crate::report::record::{result, secs};
+use crate::report::run_record::{self, RunRecord, SuiteRecord};
 use crate::report::terminal::{Options, TerminalSink};
 
 impl ReplayArgs {
@@ -298,10 +298,6 @@ fn retried(suite: &SuiteRecord, k: usize) -> (usize, usize) {
         })
 }
 
-fn secs(secs: f64) -> Duration {
-    Duration::try_from_secs_f64(secs).unwrap_or_default()
-}
-
 /// What the terminal reads of a plan: the suite's name and group, and its log (kept in
 /// the run's directory).
 fn plan(suite: &SuiteRecord, layout: &Layout, dir: &Path) -> SuitePlan {
@@ -320,6 +316,7 @@ fn plan(suite: &SuiteRecord, layout: &Layout, dir: &Path) -> SuitePlan {
         prerequisites: vec![],
         retries: 0,
         split: Default::default(),
+        cache: Default::default(),
     };
     let mut plan = crate::plan::plan_suite(
         &manifest_suite,
@@ -330,91 +327,4 @@ fn plan(suite: &SuiteRecord, layout: &Layout, dir: &Path) -> SuitePlan {
     );
     plan.log = dir.join("logs").join(format!("{}.log", suite.name));
     plan
-}
-
-/// The suite's result as the run's model held it, from its record.
-fn result(
-    suite: &SuiteRecord,
-    run_start: Option<DateTime<FixedOffset>>,
-) -> anyhow::Result<SuiteResult> {
-    let outcome = Outcome::PRECEDENCE
-        .into_iter()
-        .find(|o| o.name() == suite.outcome)
-        .ok_or_else(|| {
-            crate::error::Error::Usage(format!(
-                "suite {} has an outcome this xtask does not know: {}",
-                suite.name, suite.outcome
-            ))
-        })?;
-    let started = DateTime::parse_from_rfc3339(&suite.started_at)
-        .ok()
-        .or(run_start)
-        .unwrap_or_else(crate::model::now);
-    let at = |offset: f64| {
-        run_start.map(|start| start + chrono::Duration::microseconds((offset * 1e6) as i64))
-    };
-    Ok(SuiteResult {
-        outcome,
-        detail: suite.detail.clone(),
-        cases: suite.tests.iter().map(|t| case(t, &at)).collect(),
-        deselected: suite.counts.deselected,
-        steps: suite
-            .commands
-            .iter()
-            .map(|c| StepRecord {
-                step: match c.step.as_str() {
-                    "environment" => "environment",
-                    "pytest" => "pytest",
-                    "retry" => "retry",
-                    _ => "step",
-                },
-                argv: c.argv.clone(),
-                exit_code: c.exit_code,
-                signal: c.signal,
-                started: at(c.started_offset_secs).unwrap_or(started),
-                duration: secs(c.duration_secs),
-                skipped: c.skipped.clone(),
-                slice: c.slice.clone(),
-            })
-            .collect(),
-        started,
-        duration: secs(suite.duration_secs),
-    })
-}
-
-fn case(test: &TestRecord, at: &dyn Fn(f64) -> Option<DateTime<FixedOffset>>) -> TestCase {
-    let attempts = test
-        .attempts
-        .iter()
-        .map(|a| Attempt {
-            message: a.message.clone(),
-            kind: a.kind.clone(),
-            details: a.details.clone(),
-            time: a.duration_secs.map(secs),
-            started: a.started_offset_secs.and_then(at),
-            ..Attempt::new(status(a.outcome))
-        })
-        .collect::<Vec<_>>();
-    let mut case = TestCase::new(
-        test.classname.clone(),
-        test.name.clone(),
-        Attempt::new(CaseStatus::Passed),
-    );
-    if !attempts.is_empty() {
-        case.attempts = attempts;
-    }
-    case.node_id = test.node_id.clone();
-    case.file = test.file.clone();
-    case.line = test.line;
-    case.synthetic = test.synthetic;
-    case
-}
-
-fn status(outcome: TestOutcome) -> CaseStatus {
-    match outcome {
-        TestOutcome::Passed | TestOutcome::Flaky => CaseStatus::Passed,
-        TestOutcome::Failed => CaseStatus::Failed,
-        TestOutcome::Error => CaseStatus::Error,
-        TestOutcome::Skipped => CaseStatus::Skipped,
-    }
 }

@@ -155,6 +155,29 @@ pub struct Suite {
     /// Into how many slices, run at once in its one environment, its tests are cut
     /// (`split`; `--split` overrides).
     pub split: Split,
+    /// What the result cache may do with it, and what it hashes beyond the usual inputs.
+    pub cache: CacheSettings,
+}
+
+/// A suite's result-cache settings (`cache`, `inputs`, `inputs-env`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CacheSettings {
+    /// `cache = false`: always run it.
+    pub enabled: bool,
+    /// More input files, as globs relative to the root (data its tests read).
+    pub inputs: Vec<String>,
+    /// More input variables, by name (read by its tests from the caller's environment).
+    pub inputs_env: Vec<String>,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        CacheSettings {
+            enabled: true,
+            inputs: Vec::new(),
+            inputs_env: Vec::new(),
+        }
+    }
 }
 
 /// The most slices `split` may ask for: as many as `--partition hash:K/N` allows.
@@ -386,6 +409,7 @@ impl Manifest {
             prerequisites: vec![],
             retries: 0,
             split: Split::default(),
+            cache: CacheSettings::default(),
         };
         Manifest {
             suites: suites.iter().map(suite).collect(),
@@ -892,6 +916,18 @@ impl<'p> Entry<'p> {
                 })
             }
         };
+        let inputs = raw.inputs.unwrap_or_default();
+        for glob in &inputs {
+            self.input_glob(glob);
+        }
+        let cache = CacheSettings {
+            enabled: raw.cache.as_ref().is_none_or(|c| *c.get_ref()),
+            inputs: strings(inputs),
+            inputs_env: match &raw.inputs_env {
+                None => Vec::new(),
+                Some(names) => self.env_names("inputs-env", names),
+            },
+        };
         if self.problems.len() > before {
             return None;
         }
@@ -912,6 +948,7 @@ impl<'p> Entry<'p> {
                 prerequisites,
                 retries,
                 split,
+                cache,
             },
             name_at,
         ))
@@ -995,6 +1032,24 @@ impl<'p> Entry<'p> {
     }
 
     /// Whether `path` is relative and stays inside the repository; a problem otherwise.
+    /// An `inputs` glob: relative to the root, inside it, and a pattern `glob` can read.
+    fn input_glob(&mut self, glob: &Spanned<String>) {
+        if !self.relative_inside("inputs", glob) {
+            return;
+        }
+        if let Err(err) = glob::Pattern::new(glob.get_ref()) {
+            self.problem(
+                "inputs",
+                glob.span(),
+                format_args!(
+                    "`{glob}` is not a glob ({}, at character {}); use `*`, `?`, `[..]` and `**` for any directories",
+                    err.msg,
+                    err.pos + 1
+                ),
+            );
+        }
+    }
+
     fn relative_inside(&mut self, key: &str, path: &Spanned<String>) -> bool {
         let text = path.get_ref();
         let escapes = Path::new(text)

@@ -66,6 +66,9 @@ pub struct RawSuite {
     pub timeout: Option<Spanned<RawDuration>>,
     pub retries: Option<Spanned<i64>>,
     pub split: Option<Spanned<RawSplit>>,
+    pub cache: Option<Spanned<bool>>,
+    pub inputs: Option<Strings>,
+    pub inputs_env: Option<Strings>,
     pub requires_env: Option<Strings>,
     pub services: Option<Strings>,
     pub prerequisites: Option<Strings>,
@@ -298,7 +301,7 @@ mod tests {
     /// are the keys serde accepts, no more and no fewer.
     #[test]
     fn the_key_lists_are_the_keys_serde_accepts() {
-        let suite = "name = 'a'\ngroup = 'g'\ndir = '.'\nextras = []\ngroups = []\ndefault-groups = true\nrequirements = []\nrequirements-file = 'r'\npythonpath = []\nmarkers = ''\npaths = []\nenv = {}\ntimeout = 1\nretries = 0\nsplit = 2\nrequires-env = []\nservices = []\nprerequisites = []\n";
+        let suite = "name = 'a'\ngroup = 'g'\ndir = '.'\nextras = []\ngroups = []\ndefault-groups = true\nrequirements = []\nrequirements-file = 'r'\npythonpath = []\nmarkers = ''\npaths = []\nenv = {}\ntimeout = 1\nretries = 0\nsplit = 2\ncache = true\ninputs = []\ninputs-env = []\nrequires-env = []\nservices = []\nprerequisites = []\n";
         let service = "command = []\ndir = '.'\nenvironment = 'a'\nenv = {}\nready = { tcp = true }\ndeadline = '1s'\nexport = {}\nport = 1\n";
         let prerequisite = "env = 'A'\ntcp = 'h:1'\nhttp = 'http://h'\ncommand = []\ntimeout = 1\n";
         let top = "suites = []\ntimeout = 1\nsecrets = []\nci-groups = []\nservices = {}\nprerequisites = {}\nruns = {}\n";

@@ -60,6 +60,10 @@ impl JunitSink {
         suite.add_property(Property::new("dir", self.text(&plan.suite.dir)));
         suite.add_property(("outcome", result.outcome.name()));
         suite.add_property(("deselected", result.deselected.to_string().as_str()));
+        // Not run here: the run whose result it is (the result cache).
+        if let Some(from) = &result.cached {
+            suite.add_property(Property::new("cached-from", self.text(&from.run_id)));
+        }
         let needs = |name: &String| {
             plan.suite.prerequisites.contains(name) || plan.suite.services.contains(name)
         };

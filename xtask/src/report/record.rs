@@ -16,8 +16,8 @@ use crate::paths::{write_atomically, Layout};
 use crate::redact::Redactor;
 use crate::report::html;
 use crate::report::run_record::{
-    AttemptRecord, CommandRecord, EnvironmentRecord, HealthRecord, RerunOf, RunRecord,
-    ServiceRecord, Status, SuiteRecord, TestOutcome, TestRecord, SCHEMA_VERSION,
+    AttemptRecord, CachedRecord, CommandRecord, EnvironmentRecord, HealthRecord, RerunOf,
+    RunRecord, ServiceRecord, Status, SuiteRecord, TestOutcome, TestRecord, SCHEMA_VERSION,
 };
 pub use crate::report::run_record::{Git, Tool};
 
@@ -268,8 +268,9 @@ impl RecordSink {
         offset(self.info.started_at, at)
     }
 
-    /// Writes run.json with the run's exit code and the errors that changed it.
-    pub fn write(&self, exit_code: u8, errors: &[String]) -> anyhow::Result<()> {
+    /// Writes run.json with the run's exit code and the errors that changed it; returns
+    /// the record as written (masked).
+    pub fn write(&self, exit_code: u8, errors: &[String]) -> anyhow::Result<RunRecord> {
         let (outcome, duration, suites) =
             self.finished
                 .clone()
@@ -294,7 +295,8 @@ impl RecordSink {
             ..base(layout, self.info.started_at)
         };
         let record = write(layout, record, &self.redactor)?;
-        write_html(layout, &record)
+        write_html(layout, &record)?;
+        Ok(record)
     }
 }
 
@@ -438,6 +440,12 @@ impl Sink for RecordSink {
                     .iter()
                     .map(|c| test(start, c, &self.redactor))
                     .collect(),
+                cached: result.cached.as_ref().map(|c| CachedRecord {
+                    run_id: c.run_id.clone(),
+                    started_at: c.started_at.clone(),
+                    duration_secs: c.duration.as_secs_f64(),
+                    key: c.key.clone(),
+                }),
             })
             .collect();
         self.finished = Some((overall, duration.as_secs_f64(), suites));
@@ -511,6 +519,13 @@ pub fn previous_durations(layout: &Layout) -> std::collections::HashMap<String, 
     struct SuiteDuration {
         name: String,
         duration_secs: f64,
+        #[serde(default)]
+        cached: Option<CachedDuration>,
+    }
+    // A cached suite took no time in that run: what it takes to run is its source's.
+    #[derive(serde::Deserialize)]
+    struct CachedDuration {
+        duration_secs: f64,
     }
     let path = layout.latest().join("run.json");
     std::fs::read_to_string(path)
@@ -520,7 +535,10 @@ pub fn previous_durations(layout: &Layout) -> std::collections::HashMap<String, 
             record
                 .suites
                 .into_iter()
-                .map(|s| (s.name, s.duration_secs))
+                .map(|s| {
+                    let took = s.cached.map_or(s.duration_secs, |c| c.duration_secs);
+                    (s.name, took)
+                })
                 .collect()
         })
         .unwrap_or_default()
@@ -572,5 +590,103 @@ fn step(start: DateTime<FixedOffset>, step: &StepRecord) -> CommandRecord {
         tests: None,
         never_ran: None,
         slice: step.slice.clone(),
+    }
+}
+
+/// Seconds as a duration (0 for what is not one: negative, NaN).
+pub fn secs(secs: f64) -> std::time::Duration {
+    std::time::Duration::try_from_secs_f64(secs).unwrap_or_default()
+}
+
+/// The suite's result as the run's model held it, from its record (a cached suite's too).
+pub fn result(
+    suite: &SuiteRecord,
+    run_start: Option<DateTime<FixedOffset>>,
+) -> anyhow::Result<crate::model::SuiteResult> {
+    let outcome = Outcome::PRECEDENCE
+        .into_iter()
+        .find(|o| o.name() == suite.outcome)
+        .ok_or_else(|| {
+            crate::error::Error::Usage(format!(
+                "suite {} has an outcome this xtask does not know: {}",
+                suite.name, suite.outcome
+            ))
+        })?;
+    let started = DateTime::parse_from_rfc3339(&suite.started_at)
+        .ok()
+        .or(run_start)
+        .unwrap_or_else(crate::model::now);
+    let at = |offset: f64| {
+        run_start.map(|start| start + chrono::Duration::microseconds((offset * 1e6) as i64))
+    };
+    Ok(crate::model::SuiteResult {
+        outcome,
+        detail: suite.detail.clone(),
+        cases: suite.tests.iter().map(|t| case(t, &at)).collect(),
+        deselected: suite.counts.deselected,
+        steps: suite
+            .commands
+            .iter()
+            .map(|c| StepRecord {
+                step: match c.step.as_str() {
+                    "environment" => "environment",
+                    "pytest" => "pytest",
+                    "retry" => "retry",
+                    _ => "step",
+                },
+                argv: c.argv.clone(),
+                exit_code: c.exit_code,
+                signal: c.signal,
+                started: at(c.started_offset_secs).unwrap_or(started),
+                duration: secs(c.duration_secs),
+                skipped: c.skipped.clone(),
+                slice: c.slice.clone(),
+            })
+            .collect(),
+        started,
+        duration: secs(suite.duration_secs),
+        cached: suite.cached.as_ref().map(|c| crate::model::CachedFrom {
+            run_id: c.run_id.clone(),
+            started_at: c.started_at.clone(),
+            duration: secs(c.duration_secs),
+            key: c.key.clone(),
+        }),
+    })
+}
+
+fn case(test: &TestRecord, at: &dyn Fn(f64) -> Option<DateTime<FixedOffset>>) -> TestCase {
+    let attempts = test
+        .attempts
+        .iter()
+        .map(|a| crate::model::Attempt {
+            message: a.message.clone(),
+            kind: a.kind.clone(),
+            details: a.details.clone(),
+            time: a.duration_secs.map(secs),
+            started: a.started_offset_secs.and_then(at),
+            ..crate::model::Attempt::new(case_status(a.outcome))
+        })
+        .collect::<Vec<_>>();
+    let mut case = TestCase::new(
+        test.classname.clone(),
+        test.name.clone(),
+        crate::model::Attempt::new(CaseStatus::Passed),
+    );
+    if !attempts.is_empty() {
+        case.attempts = attempts;
+    }
+    case.node_id = test.node_id.clone();
+    case.file = test.file.clone();
+    case.line = test.line;
+    case.synthetic = test.synthetic;
+    case
+}
+
+fn case_status(outcome: TestOutcome) -> CaseStatus {
+    match outcome {
+        TestOutcome::Passed | TestOutcome::Flaky => CaseStatus::Passed,
+        TestOutcome::Failed => CaseStatus::Failed,
+        TestOutcome::Error => CaseStatus::Error,
+        TestOutcome::Skipped => CaseStatus::Skipped,
     }
 }

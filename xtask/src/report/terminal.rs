@@ -272,7 +272,19 @@ impl<W: Write + Send + 'static> TerminalSink<W> {
     /// `      PASSED quick [reports]: 1 passed, 0 failed, 0 skipped, 0 errors in 0.4s`.
     fn result_line(&self, index: usize, plan: &SuitePlan, result: &SuiteResult) -> String {
         let c = result.counts();
-        let word = format!("{:>12}", result.outcome.name().to_uppercase());
+        // A cached suite did not run: its line says so, and where its result comes from.
+        let (word, from) = match &result.cached {
+            Some(from) => (
+                "CACHED".to_string(),
+                format!(
+                    " (passed in run {}, in {:.1}s)",
+                    from.run_id,
+                    from.duration.as_secs_f64()
+                ),
+            ),
+            None => (result.outcome.name().to_uppercase(), String::new()),
+        };
+        let word = format!("{word:>12}");
         let built = self.built.get(&index).map_or(String::new(), |took| {
             format!(" (environment built in {:.1}s)", took.as_secs_f64())
         });
@@ -287,7 +299,7 @@ impl<W: Write + Send + 'static> TerminalSink<W> {
             String::new()
         };
         format!(
-            "{} {} [{}]: {} passed, {} failed, {} skipped, {} errors{flaky} in {:.1}s{split}{built}\n",
+            "{} {} [{}]: {} passed, {} failed, {} skipped, {} errors{flaky} in {:.1}s{from}{split}{built}\n",
             self.paint(Self::outcome_style(result.outcome), &word),
             plan.suite.name,
             plan.suite.group,
@@ -668,7 +680,14 @@ impl<W: Write + Send + 'static> TerminalSink<W> {
                 c.deselected,
                 c.flaky,
                 result.duration.as_secs_f64(),
-                self.paint(Self::outcome_style(result.outcome), result.outcome.name())
+                self.paint(
+                    Self::outcome_style(result.outcome),
+                    if result.cached.is_some() {
+                        "passed (cached)"
+                    } else {
+                        result.outcome.name()
+                    }
+                )
             ));
         }
         text
@@ -745,6 +764,7 @@ mod tests {
             steps: Vec::new(),
             started: now(),
             duration: Duration::from_millis(1500),
+            cached: None,
         }
     }
 

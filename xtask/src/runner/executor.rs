@@ -36,6 +36,8 @@ pub struct RunContext<'a> {
     /// How many processes may run at once (`-j`): a split suite runs at most this many of
     /// its slices at once.
     pub jobs: usize,
+    /// The result cache, when this run may use it.
+    pub cache: Option<&'a crate::cache::Cache>,
 }
 
 /// What a suite says while it runs, for the runner to turn into events.
@@ -64,9 +66,31 @@ pub fn run_suite(
     let clock = Instant::now();
     let mut steps = Vec::new();
     let mut deselected = 0;
-    let ended = try_run_suite(plan, cx, &mut steps, &mut deselected, progress)
-        .unwrap_or_else(|err| Ended::new(Outcome::Crashed, format!("{err:#}")));
+    let ended = try_run_suite(plan, cx, &mut steps, &mut deselected, progress);
+    let ended = match ended {
+        Ok(Ran::Ended(ended)) => ended,
+        // Its environment steps are this run's; the rest is the cached run's.
+        Ok(Ran::Cached(mut result)) => {
+            result.steps = steps;
+            result.started = started;
+            result.duration = clock.elapsed();
+            return *result;
+        }
+        Err(err) => Ended::new(Outcome::Crashed, format!("{err:#}")),
+    };
     finish(plan, ended, steps, deselected, started, clock.elapsed())
+}
+
+/// How a suite's turn ended: it ran, or its result was found in the cache.
+enum Ran {
+    Ended(Ended),
+    Cached(Box<SuiteResult>),
+}
+
+impl From<Ended> for Ran {
+    fn from(ended: Ended) -> Ran {
+        Ran::Ended(ended)
+    }
 }
 
 /// A suite whose running panicked in the xtask: it ends `crashed`, with the panic named.
@@ -195,6 +219,7 @@ fn finish(
         steps,
         started,
         duration,
+        cached: None,
     }
 }
 
@@ -204,7 +229,7 @@ fn try_run_suite(
     steps: &mut Vec<StepRecord>,
     deselected: &mut usize,
     report_progress: &dyn Fn(Progress),
-) -> anyhow::Result<Ended> {
+) -> anyhow::Result<Ran> {
     let mut log = log::create(&plan.log)?;
     if std::env::var_os(INJECT_PANIC_ENV).is_some_and(|v| v == plan.suite.name.as_str()) {
         panic!(
@@ -215,7 +240,7 @@ fn try_run_suite(
     if let Some(blocked) = &plan.blocked {
         writeln!(log, "xtask: {}", cx.redactor.text(&blocked.detail))
             .context("writing the suite log")?;
-        return Ok(Ended::new(blocked.outcome, blocked.detail.clone()));
+        return Ok(Ended::new(blocked.outcome, blocked.detail.clone()).into());
     }
     // A service it needs died after it became ready, before this suite's turn.
     if let Some(died) = cx.services.died(&plan.suite.services) {
@@ -226,7 +251,7 @@ fn try_run_suite(
             crate::paths::display(cx.root, &died.log)
         );
         writeln!(log, "xtask: {}", cx.redactor.text(&detail)).context("writing the suite log")?;
-        return Ok(Ended::new(Outcome::ServiceError, detail));
+        return Ok(Ended::new(Outcome::ServiceError, detail).into());
     }
     if let Some(dir) = plan.raw_junit.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -243,15 +268,33 @@ fn try_run_suite(
             });
             lease
         }
-        Prepared::Stopped(stop) => return Ok(stopped(plan, stop, "environment", None)),
-        Prepared::Failed(ended) => return Ok(ended),
+        Prepared::Stopped(stop) => return Ok(stopped(plan, stop, "environment", None).into()),
+        Prepared::Failed(ended) => return Ok(ended.into()),
     };
+    if let Some(cache) = cx.cache {
+        if let crate::cache::Lookup::Hit(result) = cache.look_up(plan, cx.uv_version) {
+            let from = result
+                .cached
+                .as_ref()
+                .expect("a cache hit says where it is from");
+            writeln!(
+                log,
+                "xtask: not run: its inputs are exactly those of run {} (started {}), where it passed in {}; its result is that run's (cached; `cargo xtask cache explain {}` lists the inputs, --no-cache runs it)",
+                from.run_id,
+                from.started_at,
+                humanize(from.duration),
+                plan.suite.name
+            )
+            .context("writing the suite log")?;
+            return Ok(Ran::Cached(result));
+        }
+    }
 
     progress::install(&plan.progress_plugin)?;
     // The tests get the whole timeout, shared by the slices of a split suite.
     let deadline = process::deadline_after(Instant::now(), plan.timeout);
     if plan.slices > 1 {
-        return run_slices(plan, cx, &mut log, steps, deselected, deadline);
+        return run_slices(plan, cx, &mut log, steps, deselected, deadline).map(Ran::from);
     }
     run_tests(
         plan,
@@ -262,6 +305,7 @@ fn try_run_suite(
         deadline,
         report_progress,
     )
+    .map(Ran::from)
 }
 
 /// Runs `plan.slices` slices of the suite's tests at once (at most `cx.jobs`), each its
