@@ -19,7 +19,8 @@
 //! - `pytest:argv`, `run:timeout`: the pytest command (markers, paths, the arguments after
 //!   `--`, `--no-capture`) and the timeout.
 //! - `environment:*`: its environment's identity, read once it is ready: what it is built
-//!   from (uv's version, the lock), the interpreter, and every installed distribution.
+//!   from (uv's version, the lock), the interpreter, every installed distribution, and
+//!   its scripts (`bin/`, with their sizes).
 //! - `xtask:version`: the xtask's version and its pytest plugin.
 //!
 //! The key is the SHA-256 of all of them. File contents are hashed with a stat cache
@@ -38,6 +39,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -222,7 +224,7 @@ impl Cache {
         let suite = &plan.suite;
         let mut files: Vec<String> = Vec::new();
         for dir in std::iter::once(&suite.dir).chain(&suite.pythonpath) {
-            files.extend(listing.under(dir).map(str::to_string));
+            files.extend(listing.files_of(&self.root, dir));
         }
         files.extend(
             plan.env
@@ -325,6 +327,10 @@ impl Cache {
             "environment:packages".into(),
             installed(&env.path).join(" "),
         );
+        inputs.insert(
+            "environment:scripts".into(),
+            bytes_hash(scripts(&env.bin()).join("\n").as_bytes()),
+        );
         Inputs(inputs)
     }
 
@@ -367,6 +373,33 @@ impl Cache {
         }
         lock(&self.missed).insert(plan.suite.name.clone(), inputs);
         Lookup::Miss
+    }
+
+    /// Every input file of the suites it may replay, relative to the root, sorted.
+    pub fn input_files(&self) -> Vec<String> {
+        let mut files: Vec<String> = self
+            .early
+            .values()
+            .flat_map(|inputs| inputs.0.keys())
+            .filter_map(|name| name.strip_prefix("file:"))
+            .map(str::to_string)
+            .collect();
+        files.sort();
+        files.dedup();
+        files
+    }
+
+    /// How many files were read (not served by the stat cache) so far.
+    pub fn files_read(&self) -> usize {
+        lock(&self.hashes).read
+    }
+
+    /// Saves the stat cache (what [`Cache::store`] does after a run).
+    pub fn save_hashes(&self) -> anyhow::Result<()> {
+        let text = lock(&self.hashes).to_text();
+        std::fs::create_dir_all(&self.dir)
+            .with_context(|| format!("creating {}", self.dir.display()))?;
+        crate::paths::write_atomically(&Cache::stat_file(&self.dir), text.as_bytes())
     }
 
     /// The readable entry of `suite` for `key`, if any.
@@ -459,12 +492,7 @@ impl Cache {
                 }
             }
         }
-        let text = lock(&self.hashes).to_text();
-        let stat = Cache::stat_file(&self.dir);
-        let saved = std::fs::create_dir_all(&self.dir)
-            .map_err(anyhow::Error::from)
-            .and_then(|()| crate::paths::write_atomically(&stat, text.as_bytes()));
-        if let Err(err) = saved {
+        if let Err(err) = self.save_hashes() {
             warnings.push(format!(
                 "the result cache's file hashes could not be saved ({err:#}); the next run reads every input again"
             ));
@@ -549,6 +577,7 @@ fn subject(name: &str) -> String {
         }
         ("environment", "interpreter") => "the Python interpreter".into(),
         ("environment", "packages") => "the installed packages".into(),
+        ("environment", "scripts") => "its environment's scripts (bin/)".into(),
         ("xtask", _) => "the xtask itself (a new version)".into(),
         _ => name.to_string(),
     }
@@ -662,6 +691,8 @@ struct Listing {
     files: Vec<String>,
     /// `target/xtask`, relative to the root.
     excluded: String,
+    /// Whether git listed them (else the tree was walked).
+    from_git: bool,
 }
 
 impl Listing {
@@ -670,10 +701,37 @@ impl Listing {
             .strip_prefix(root)
             .map(|p| format!("{}/", p.to_string_lossy()))
             .unwrap_or_default();
-        let mut files = git_files(root).unwrap_or_else(|| walk(root));
+        let git = git_files(root);
+        let from_git = git.is_some();
+        let mut files = git.unwrap_or_else(|| walk(root));
         files.retain(|f| !written_by_runs(f, &excluded));
         files.sort();
-        Listing { files, excluded }
+        Listing {
+            files,
+            excluded,
+            from_git,
+        }
+    }
+
+    /// The files under `dir`; walked when git lists none there (a directory git ignores,
+    /// or a root inside a larger work tree that ignores it): a suite's files are never
+    /// missed for being ignored by the repository around them.
+    fn files_of(&self, root: &Path, dir: &str) -> Vec<String> {
+        let listed: Vec<String> = self.under(dir).map(str::to_string).collect();
+        if !listed.is_empty() || !self.from_git {
+            return listed;
+        }
+        let dir = dir.trim_end_matches('/');
+        let prefix = if dir.is_empty() || dir == "." {
+            String::new()
+        } else {
+            format!("{dir}/")
+        };
+        walk(&root.join(dir))
+            .into_iter()
+            .map(|f| format!("{prefix}{f}"))
+            .filter(|f| !written_by_runs(f, &self.excluded))
+            .collect()
     }
 
     /// The files under `dir` (relative to the root; `.` is all of them).
@@ -767,6 +825,22 @@ fn walk(root: &Path) -> Vec<String> {
     files
 }
 
+/// Each file of the environment's `bin/` (its `pytest` script among them) with its size,
+/// sorted: a script replaced or removed by hand is another environment.
+fn scripts(bin: &Path) -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(bin)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| {
+            let size = std::fs::metadata(entry.path()).map_or(-1, |m| m.len() as i128);
+            format!("{}:{size}", entry.file_name().to_string_lossy())
+        })
+        .collect();
+    out.sort();
+    out
+}
+
 /// The files an `inputs` glob matches, relative to the root (all files, ignored by git or
 /// not, but never what runs write).
 fn glob_files(root: &Path, glob: &str, excluded: &str) -> Vec<String> {
@@ -839,6 +913,7 @@ mod tests {
                 "b.py".into(),
             ],
             excluded: String::new(),
+            from_git: true,
         };
         let mut listing = listing;
         listing.files.sort();

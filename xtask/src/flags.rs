@@ -340,6 +340,9 @@ pub enum BenchScenario {
     Slices,
     /// 20,000 tests in one suite: `xtask test --split 2` against the same unsplit.
     Split,
+    /// The result cache: a no-change `ci` against a warm `--no-cache` one, which suites run
+    /// after one file changes, and hashing the inputs of a 10,000-file tree.
+    Cache,
 }
 
 /// A CI system `init --ci` writes pipelines for.

@@ -60,6 +60,11 @@ const SLICES: u32 = 4;
 const SLICES_LIMIT: f64 = 1.1;
 /// 20,000 tests split in two on two cores: at most 0.6x the wall of the same unsplit.
 const SPLIT_LIMIT: f64 = 0.6;
+/// A no-change `ci` (every suite replayed from the result cache) against a warm `--no-cache` one.
+const CACHE_LIMIT: f64 = 0.1;
+/// Hashing the inputs of a tree of `HASH_FILES` files, warm, in seconds.
+const HASH_LIMIT_SECS: f64 = 0.05;
+const HASH_FILES: usize = 10_000;
 const SPLIT_SLICES: &str = "2";
 
 /// The command a person would write by hand for `suite`, as README.md documents it: run
@@ -358,7 +363,18 @@ struct Bench<'a> {
 }
 
 impl Bench<'_> {
+    /// This xtask on the repository at `root`; a run (`test`, `ci`) with `--no-cache`: the
+    /// scenarios time running suites, as the hand commands do, never replaying them.
     fn xtask(&self, root: &Path, args: &[&str]) -> Invocation {
+        let mut args = args.to_vec();
+        if matches!(args.first(), Some(&"test") | Some(&"ci")) {
+            args.insert(1, "--no-cache");
+        }
+        self.xtask_of(&self.exe, root, &args)
+    }
+
+    /// This xtask as a person runs it, the result cache on.
+    fn xtask_cached(&self, root: &Path, args: &[&str]) -> Invocation {
         self.xtask_of(&self.exe, root, args)
     }
 
@@ -905,6 +921,7 @@ impl Target {
     fn shown(&self, value: f64) -> String {
         match self.unit {
             "MB" => format!("{:.1} MB", value / 1e6),
+            "suites" => format!("{value:.0}"),
             "s" => format!("{value:.3} s"),
             _ => format!("{value:.2}x"),
         }
@@ -1081,6 +1098,9 @@ pub fn run(layout: &Layout, manifest: &Manifest, args: &BenchArgs) -> anyhow::Re
     }
     if wants(BenchScenario::Split) {
         measured.push(split(&bench, runs)?);
+    }
+    if wants(BenchScenario::Cache) {
+        measured.push(cache(&bench, runs)?);
     }
 
     let all_series: Vec<&Series> = measured.iter().flat_map(|m| &m.series).collect();
@@ -1867,6 +1887,269 @@ fn split(bench: &Bench, runs: usize) -> anyhow::Result<Measured> {
         series,
         ..Measured::default()
     })
+}
+
+/// The suites of the latest run at `root`: those that ran, and how many were replayed.
+fn ran_and_cached(root: &Path) -> anyhow::Result<(Vec<String>, usize)> {
+    let path = root.join("target/xtask/run.json");
+    let record = crate::report::run_record::load(&path).map_err(crate::error::Error::from)?;
+    let ran = record
+        .suites
+        .iter()
+        .filter(|s| s.cached.is_none())
+        .map(|s| s.name.clone())
+        .collect();
+    let cached = record.suites.iter().filter(|s| s.cached.is_some()).count();
+    Ok((ran, cached))
+}
+
+/// The result cache, on a copy of this repository's suites (every file that is an input
+/// of one, and the manifest): a no-change `ci --exclude smoke` against a warm `--no-cache`
+/// one; then which suites run after one file of the first suite's directory changes;
+/// then hashing the inputs of a generated tree of `HASH_FILES` files, warm.
+fn cache(bench: &Bench, runs: usize) -> anyhow::Result<Measured> {
+    let root = bench.dir.join("cache-repo");
+    let layout = bench.layout;
+    let uv = PathBuf::from(&bench.uv);
+    let suites: Vec<&Suite> = bench.manifest.suites.iter().collect();
+    let facts = crate::facts::Facts::gather(&layout.root, &suites, &[]);
+    let plans: Vec<_> = suites
+        .iter()
+        .map(|s| crate::plan::plan_run(s, layout, &uv, &facts, &Default::default()))
+        .collect();
+    let inputs = crate::cache::Cache::open(layout, &plans);
+    let files = inputs.input_files();
+    for file in files.iter().chain([&"Cargo.toml".to_string()]) {
+        let from = layout.root.join(file);
+        if !from.is_file() {
+            continue;
+        }
+        let to = root.join(file);
+        if let Some(dir) = to.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        std::fs::copy(&from, &to)
+            .with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
+    }
+    let args = ["ci", "--exclude", crate::manifest::SMOKE_GROUP];
+    let cases = [bench.xtask(&root, &args), bench.xtask_cached(&root, &args)];
+    println!(
+        "  the result cache, on a copy of the suites' inputs in {}:",
+        layout.display(&root)
+    );
+    println!("    every suite run: {}", shell_line(&cases[0]));
+    println!("    nothing changed: {}", shell_line(&cases[1]));
+    let mut series = vec![
+        Series::new("cache-no-cache", "xtask ci --no-cache, warm"),
+        Series::new("cache-unchanged", "xtask ci, nothing changed (all cached)"),
+    ];
+    let logs: Vec<PathBuf> = series.iter().map(|s| bench.log(&s.key)).collect();
+    let count = suites.len();
+    let run = |case: usize| -> anyhow::Result<Vec<Failure>> {
+        Ok(run_logged(&cases[case], &logs[case])?.into_iter().collect())
+    };
+    let check = |case: usize| -> Vec<Failure> {
+        let wrong = match ran_and_cached(&root) {
+            Ok((ran, cached)) if case == 0 && ran.len() == count && cached == 0 => None,
+            Ok((ran, cached)) if case == 1 && ran.is_empty() && cached == count => None,
+            Ok((ran, cached)) => Some(format!(
+                "{} suites ran and {cached} were replayed ({})",
+                ran.len(),
+                ran.join(", ")
+            )),
+            Err(err) => Some(format!("its run.json could not be read: {err:#}")),
+        };
+        wrong
+            .map(|ended| Failure {
+                command: shell_line(&cases[case]),
+                ended,
+                exit_code: None,
+                log: logs[case].clone(),
+            })
+            .into_iter()
+            .collect()
+    };
+    // The warm-ups build the environments and fill the cache.
+    warm_up(&mut series, run)?;
+    side_by_side("cache", runs, &mut series, |_| Ok(()), run, check)?;
+
+    // One file of the first suite's directory changed: only the suites whose directory
+    // or pythonpath holds it may run.
+    let mut lines = Vec::new();
+    let first = &suites[0];
+    let prefix = format!("{}/", first.dir.trim_end_matches('/'));
+    let edited = files
+        .iter()
+        .find(|f| f.starts_with(&prefix) && f.ends_with(".py"))
+        .cloned();
+    let mut wrong = None;
+    let mut edit_failed = Vec::new();
+    if let Some(edited) = &edited {
+        let path = root.join(edited);
+        let mut text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        text.push_str(
+            "
+# edited by `cargo xtask bench`
+",
+        );
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        let log = bench.log("cache-edited");
+        edit_failed.extend(run_logged(&cases[1], &log)?);
+        let holds = |dir: &str| {
+            let dir = dir.trim_end_matches('/');
+            dir.is_empty() || dir == "." || edited.starts_with(&format!("{dir}/"))
+        };
+        let expected: Vec<String> = suites
+            .iter()
+            .filter(|s| holds(&s.dir) || s.pythonpath.iter().any(|p| holds(p)))
+            .map(|s| s.name.clone())
+            .collect();
+        let (ran, _) = ran_and_cached(&root)?;
+        let extra: Vec<&String> = ran.iter().filter(|s| !expected.contains(s)).collect();
+        let missing: Vec<&String> = expected.iter().filter(|s| !ran.contains(s)).collect();
+        lines.push(format!(
+            "after editing {edited}: ran {} (expected {}); {} ran that need not, {} needed to and did not",
+            ran.join(", "),
+            expected.join(", "),
+            extra.len(),
+            missing.len()
+        ));
+        wrong = Some((extra.len() + missing.len()) as f64);
+    }
+
+    // Hashing a tree of HASH_FILES files, warm.
+    let (hash_secs, hashed) = hash_figure(&bench.dir.join("hash-tree"), &uv, runs.max(5))?;
+    lines.push(format!(
+        "hashing the inputs of a {hashed}-file tree, warm (git ls-files, a stat of each, the stat cache): median {:.1} ms",
+        hash_secs * 1e3
+    ));
+    let failed = any_failed(&[&series[0], &series[1]]);
+    Ok(Measured {
+        targets: vec![
+            Target::at_most(
+                "no-change `ci --exclude smoke`: wall / warm `--no-cache`",
+                ratio(series[1].wall(), series[0].wall()),
+                CACHE_LIMIT,
+                failed,
+            ),
+            Target::of_unit(
+                format!(
+                    "suites run wrongly after editing {}",
+                    edited.as_deref().unwrap_or("a file of the first suite")
+                ),
+                wrong,
+                0.0,
+                "suites",
+                failed || !edit_failed.is_empty(),
+            ),
+            Target::of_unit(
+                format!("hashing the inputs of {HASH_FILES} files, warm"),
+                Some(hash_secs),
+                HASH_LIMIT_SECS,
+                "s",
+                false,
+            ),
+        ],
+        informative: vec![(
+            "no-change `ci --exclude smoke`: CPU / warm `--no-cache`".to_string(),
+            ratio(series[1].cpu(), series[0].cpu()),
+        )],
+        notes: vec![format!(
+            "cache: a copy of every input file of the unit suites and the manifest (target/xtask/bench/cache-repo/); `ci --exclude smoke --no-cache` and `ci --exclude smoke` with nothing changed interleaved (each run's record checked: every suite ran, or every suite was replayed); then one .py file of the first suite's directory edited and `ci` run once; hashing: a generated git repository of {HASH_FILES} files in one suite's directory (target/xtask/bench/hash-tree/), the inputs hashed once, then timed (median of {}) as a run hashes them",
+            runs.max(5)
+        )],
+        lines,
+        series,
+        ..Measured::default()
+    })
+}
+
+/// The median time to hash the inputs of a suite whose directory holds `HASH_FILES` files
+/// (a git repository generated at `root`), the stat cache warm; and how many files that is.
+fn hash_figure(root: &Path, uv: &Path, times: usize) -> anyhow::Result<(f64, usize)> {
+    let tree = root.join("tree");
+    if !root.join(".git").is_dir() {
+        if root.exists() {
+            std::fs::remove_dir_all(root)
+                .with_context(|| format!("deleting {}", root.display()))?;
+        }
+        for i in 0..HASH_FILES {
+            let dir = tree.join(format!("pkg{:03}", i / 100));
+            if i % 100 == 0 {
+                std::fs::create_dir_all(&dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+            }
+            let path = dir.join(format!("module_{i:05}.py"));
+            std::fs::write(
+                &path,
+                format!(
+                    "# Written by `cargo xtask bench`.
+VALUE = {i}
+
+
+def value():
+    return VALUE
+"
+                ),
+            )
+            .with_context(|| format!("writing {}", path.display()))?;
+        }
+        std::fs::write(
+            root.join("Cargo.toml"),
+            format!("# Written by `cargo xtask bench`.
+[workspace]
+members = []
+
+[workspace.metadata.xtask]
+
+[[workspace.metadata.xtask.suites]]
+name = "tree"
+group = "bench"
+dir = "tree"
+requirements = ["{PYTEST}"]
+"),
+        )
+        .context("writing the hash tree's Cargo.toml")?;
+        for args in [&["init", "-q"][..], &["add", "-A"][..]] {
+            let status = Command::new("git")
+                .args(args)
+                .current_dir(root)
+                .stdout(Stdio::null())
+                .status()
+                .context("running git")?;
+            anyhow::ensure!(
+                status.success(),
+                "git {} failed in {}",
+                args.join(" "),
+                root.display()
+            );
+        }
+    }
+    let layout = Layout::new(root);
+    let manifest = Manifest::load(&layout).map_err(|err| anyhow::anyhow!("{err}"))?;
+    let suites: Vec<&Suite> = manifest.suites.iter().collect();
+    let facts = crate::facts::Facts::gather(root, &suites, &[]);
+    let plans: Vec<_> = suites
+        .iter()
+        .map(|s| crate::plan::plan_run(s, &layout, uv, &facts, &Default::default()))
+        .collect();
+    // Once cold (every file read), its stat cache saved: what a run leaves.
+    let cold = crate::cache::Cache::open(&layout, &plans);
+    let hashed = cold.input_files().len();
+    cold.save_hashes()?;
+    let mut secs = Vec::new();
+    for _ in 0..times {
+        let started = std::time::Instant::now();
+        let warm = crate::cache::Cache::open(&layout, &plans);
+        secs.push(started.elapsed().as_secs_f64());
+        anyhow::ensure!(
+            warm.files_read() == 0,
+            "a warm hash read {} files again",
+            warm.files_read()
+        );
+    }
+    Ok((median(&secs).unwrap_or(f64::NAN), hashed))
 }
 
 /// A plain command (no PYTHONPATH), run from `cwd`.

@@ -122,7 +122,10 @@ pub fn summary(plans: &[SuitePlan], results: &[SuiteResult], redactor: &Redactor
             c.errors,
             c.deselected,
             result.duration.as_secs_f64(),
-            result.outcome.name(),
+            match &result.cached {
+                Some(from) => format!("passed (cached from run {})", from.run_id),
+                None => result.outcome.name().to_string(),
+            },
         ));
     }
     let overall = Outcome::overall(results.iter().map(|r| r.outcome));

@@ -200,6 +200,11 @@ fn summary(out: &mut String, record: &RunRecord, suites: &[Suite]) {
             class("o", &suite.outcome)
         );
         esc(out, &suite.outcome, MAX_TEXT);
+        // Not run by this run: the run its result comes from.
+        if let Some(cached) = &suite.cached {
+            out.push_str("</span> <span class=\"cached\" title=\"not run: its inputs were those of this run, where it passed\">cached from ");
+            esc(out, &cached.run_id, MAX_TEXT);
+        }
         let c = &suite.counts;
         let _ = writeln!(
             out,
