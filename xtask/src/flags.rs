@@ -110,6 +110,21 @@ pub enum JunitCommand {
     /// partitions of one suite as one `<testsuite>`. The same case in two reports is an
     /// error, but for the case standing for a suite that did not run, folded into one.
     Merge(JunitMergeArgs),
+    /// Write a JUnit report of what `cargo test` printed (`cargo test --no-fail-fast 2>&1 |
+    /// tee LOG`): a testsuite per test binary (`Running ...`, `Doc-tests ...`), a case per
+    /// `test NAME ... ok|FAILED|ignored`, a failure's text its `---- NAME stdout ----`
+    /// block, a binary that crashed before its summary an error case.
+    Libtest(JunitLibtestArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct JunitLibtestArgs {
+    /// The logs of `cargo test` (stdout and stderr together), read in order.
+    #[arg(required = true, value_name = "LOG")]
+    pub logs: Vec<std::path::PathBuf>,
+    /// Where the report goes.
+    #[arg(short, long, value_name = "OUT")]
+    pub output: std::path::PathBuf,
 }
 
 #[derive(Args, Debug)]
