@@ -231,3 +231,48 @@ fn split_longer_than_is_checked_like_every_option() {
         run.stderr
     );
 }
+
+/// `init --ci gitlab` writes GitLab's matrix, which GitLab reads from the file only: a
+/// suite the repository's durations record as longer than the pipelines' threshold (5m)
+/// is written as its slices, each a PARTITION the job's command runs.
+#[test]
+fn init_ci_gitlab_writes_a_long_suite_as_its_slices() {
+    let fixture = two_suites("matrix_init_gitlab");
+    let init = fixture.run(&["init", "--ci", "gitlab"]);
+    assert_code(&init, exit_codes::OK);
+    let written = fixture.read(".gitlab-ci.yml");
+    assert!(
+        written.contains("      - SUITE: [\"long\", \"short\"]\n"),
+        "{written}"
+    );
+    assert!(!written.contains("PARTITION: ["), "{written}");
+
+    // `long`'s twenty tests recorded as a minute each: ceil(20 min / 5 min) slices.
+    let (count, each, threshold) = (20, 60.0, 300.0);
+    let mut tests = serde_json::Map::new();
+    for n in 0..count {
+        tests.insert(format!("test_long.py::test_l[{n}]"), each.into());
+    }
+    let durations = serde_json::json!({"version": 1, "suites": {"long": tests}});
+    std::fs::create_dir_all(fixture.path(".xtask")).unwrap();
+    fixture.write(".xtask/durations.json", &durations.to_string());
+    let (entries, _) = matrix(&fixture, &["--split-longer-than", "5m"]);
+    let slices: Vec<&str> = entries
+        .iter()
+        .filter_map(|e| e["partition"].as_str())
+        .collect();
+    assert_eq!(
+        slices.len(),
+        (f64::from(count) * each / threshold).ceil() as usize,
+        "{entries:?}"
+    );
+    let init = fixture.run(&["init", "--ci", "gitlab", "--force"]);
+    assert_code(&init, exit_codes::OK);
+    let written = fixture.read(".gitlab-ci.yml");
+    let quoted: Vec<String> = slices.iter().map(|s| format!("\"{s}\"")).collect();
+    let expected = format!(
+        "      - SUITE: [\"short\"]\n      - SUITE: \"long\"\n        PARTITION: [{}]\n",
+        quoted.join(", ")
+    );
+    assert!(written.contains(&expected), "{expected}\n{written}");
+}
