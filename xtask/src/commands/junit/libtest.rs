@@ -716,4 +716,28 @@ mod tests {
         let warning = disagreement(&binaries[1]).unwrap();
         assert!(warning.starts_with("it (tests/it.rs): "), "{warning}");
     }
+
+    /// Two packages' `tests/cli.rs` print the same `Running` line but for the executable:
+    /// their suites are told apart by its hash.
+    #[test]
+    fn binaries_named_alike_are_told_apart_by_their_hashes() {
+        let log = "     Running tests/cli.rs (target/debug/deps/cli-0123456789abcdef)\n\
+                   test a ... ok\n\
+                   test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s\n\
+                   \x20    Running tests/cli.rs (target/debug/deps/cli-fedcba9876543210)\n\
+                   test a ... ok\n\
+                   test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s\n";
+        let names: Vec<String> = report(&parse(log))
+            .test_suites
+            .iter()
+            .map(|s| s.name.to_string())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "cli (tests/cli.rs, 0123456789abcdef)",
+                "cli (tests/cli.rs, fedcba9876543210)"
+            ]
+        );
+    }
 }
