@@ -114,6 +114,21 @@ pub enum JunitCommand {
     /// partitions of one suite as one `<testsuite>`. The same case in two reports is an
     /// error, but for the case standing for a suite that did not run, folded into one.
     Merge(JunitMergeArgs),
+    /// Write a JUnit report of what `cargo test` printed (`cargo test --no-fail-fast 2>&1 |
+    /// tee LOG`): a testsuite per test binary (`Running ...`, `Doc-tests ...`), a case per
+    /// `test NAME ... ok|FAILED|ignored`, a failure's text its `---- NAME stdout ----`
+    /// block, a binary that crashed before its summary an error case.
+    Libtest(JunitLibtestArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct JunitLibtestArgs {
+    /// The logs of `cargo test` (stdout and stderr together), read in order.
+    #[arg(required = true, value_name = "LOG")]
+    pub logs: Vec<std::path::PathBuf>,
+    /// Where the report goes.
+    #[arg(short, long, value_name = "OUT")]
+    pub output: std::path::PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -259,11 +274,18 @@ pub struct ListArgs {
     /// With `--matrix`: N entries per suite (at most 256), whose commands carry
     /// `--partition durations:K/N` when the durations file (--durations, else
     /// .xtask/durations.json) has the suite's durations, else `--partition hash:K/N`.
-    #[arg(long, value_name = "N", requires = "matrix", value_parser = clap::value_parser!(u32).range(1..=crate::plan::MAX_PARTITIONS as i64))]
+    #[arg(long, value_name = "N", requires = "matrix", group = "slicing", value_parser = clap::value_parser!(u32).range(1..=crate::plan::MAX_PARTITIONS as i64))]
     pub partitions: Option<u32>,
-    /// With `--partitions`: the durations file to balance by [default:
-    /// .xtask/durations.json]; the commands name it when given.
-    #[arg(long, value_name = "FILE", requires = "partitions")]
+    /// With `--matrix`: a suite whose tests' recorded durations add up to more than this
+    /// (`90s`, `5m`, `1h`) gets ceil(total / DURATION) entries (at most 256), whose
+    /// commands carry `--partition durations:K/N`; every other suite one entry. Durations
+    /// from the durations file (--durations, else .xtask/durations.json); without one,
+    /// no suite is split.
+    #[arg(long, value_name = "DURATION", requires = "matrix", group = "slicing", value_parser = parse_duration)]
+    pub split_longer_than: Option<Duration>,
+    /// With `--partitions` or `--split-longer-than`: the durations file to balance by
+    /// [default: .xtask/durations.json]; the commands name it when given.
+    #[arg(long, value_name = "FILE", requires = "slicing")]
     pub durations: Option<std::path::PathBuf>,
 }
 

@@ -149,6 +149,9 @@ fn run(
         commands::junit::check_inputs(&args.inputs).map_err(|e| Error::Usage(format!("{e:#}")))?;
         return commands::junit::merge(args);
     }
+    if let Parsed::Builtin(Builtin::Junit(flags::JunitCommand::Libtest(args))) = &parsed {
+        return commands::junit::libtest::convert(args);
+    }
     // Reading past runs needs only their records.
     if let Parsed::Builtin(Builtin::Trace(args)) = &parsed {
         return args.run(layout);

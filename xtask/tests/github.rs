@@ -378,22 +378,50 @@ fn the_gitlab_pipeline_runs_every_suite_with_a_junit_report() {
     let matrix = job["parallel"]["matrix"]
         .as_array()
         .expect("parallel:matrix");
-    assert_eq!(matrix.len(), 1, "{matrix:?}");
-    let listed: Vec<String> = matrix[0]["SUITE"]
-        .as_array()
-        .expect("SUITE values")
+    // The suites that run whole in the first item; a suite split into slices (none here:
+    // this repository commits no durations) in an item of its own.
+    let listed: Vec<String> = matrix
         .iter()
-        .map(|s| s.as_str().unwrap().to_string())
+        .flat_map(|item| match &item["SUITE"] {
+            Value::Array(suites) => suites.clone(),
+            one => vec![one.clone()],
+        })
+        .map(|s| s.as_str().expect("SUITE values are strings").to_string())
         .collect();
     assert_eq!(
         listed,
         this_repositorys_suites(),
         "parallel:matrix must list the suites of `cargo xtask list --matrix`"
     );
-    assert_eq!(
-        job["script"],
-        serde_json::json!(["cargo xtask test \"$SUITE\""])
-    );
+    let script = job["script"].as_array().unwrap();
+    assert_eq!(script.len(), 1, "{script:?}");
+    // What the script line runs, as the job's shell expands it, with and without a
+    // PARTITION (a slice's item sets it, a whole suite's does not).
+    for (partition, expected) in [
+        (None, "cargo|xtask|test|my suite"),
+        (
+            Some("durations:2/3"),
+            "cargo|xtask|test|my suite|--partition|durations:2/3",
+        ),
+    ] {
+        let line = script[0]
+            .as_str()
+            .unwrap()
+            .replacen("cargo", "printf '%s|'", 1);
+        let mut shell = Command::new("bash");
+        shell.args(["-c", &line]).env("SUITE", "my suite");
+        match partition {
+            Some(p) => shell.env("PARTITION", p),
+            None => shell.env_remove("PARTITION"),
+        };
+        let out = shell.output().expect("running bash");
+        let argv = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(
+            format!("cargo|{argv}").trim_end_matches('|'),
+            expected,
+            "{line}"
+        );
+    }
     // The one report of the job's one invocation (the stable path is a symlink, which
     // GitLab does not upload), not a glob that matches the per-suite files too.
     assert_eq!(
@@ -415,23 +443,98 @@ fn the_gitlab_pipeline_runs_every_suite_with_a_junit_report() {
         job["after_script"],
         serde_json::json!(["cargo xtask export -o target/xtask/run.tar.gz"])
     );
+    let caches = job["cache"].as_array().expect("a list of caches");
     for key in ["CARGO_HOME", "UV_CACHE_DIR"] {
         let dir = ci["variables"][key].as_str().unwrap();
-        let cached = job["cache"]["paths"].as_array().unwrap();
+        let cached = caches[0]["paths"].as_array().unwrap();
         assert!(
             cached.iter().any(|p| dir.ends_with(p.as_str().unwrap())),
             "{key} is not cached"
         );
-        assert!(!cached
-            .iter()
-            .any(|p| p.as_str().unwrap().starts_with("target/xtask")));
     }
+    // No cache holds the runs (the artifacts' `runs/*` is this job's one invocation).
+    for cache in caches {
+        for path in cache["paths"].as_array().unwrap() {
+            let path = path.as_str().unwrap();
+            assert!(
+                !"target/xtask/runs".starts_with(path.trim_end_matches('/'))
+                    && !path.starts_with("target/xtask/runs"),
+                "{path}"
+            );
+        }
+    }
+    // The result cache: one per matrix entry and branch (parallel jobs never write one
+    // key), falling back to the default branch's, saved after a failure too.
+    let results = caches
+        .iter()
+        .find(|c| c["paths"] == serde_json::json!(["target/xtask/cache"]))
+        .expect("a cache of target/xtask/cache");
+    let key = results["key"].as_str().unwrap();
+    assert!(
+        key.contains("$CI_JOB_NAME_SLUG") && key.contains("$CI_COMMIT_REF_SLUG"),
+        "{key}"
+    );
+    assert_eq!(
+        results["fallback_keys"],
+        serde_json::json!([key.replace("$CI_COMMIT_REF_SLUG", "$CI_DEFAULT_BRANCH")])
+    );
+    assert_eq!(results["when"], "always");
     assert_eq!(job["artifacts"]["when"], "always");
     let self_test = &ci["self-test"];
     assert!(stages.contains(&self_test["stage"].as_str().unwrap()));
+    // `cargo test`, failing when a test fails (pipefail), its output kept and made JUnit
+    // whether it passed or not.
     assert_eq!(
         self_test["script"],
-        serde_json::json!(["cargo test --workspace"])
+        serde_json::json!([
+            "set -o pipefail",
+            "cargo test --workspace --no-fail-fast 2>&1 | tee cargo-test.log"
+        ])
+    );
+    assert_eq!(
+        self_test["after_script"],
+        serde_json::json!(["cargo xtask junit libtest cargo-test.log -o cargo-test.xml"])
+    );
+    assert_eq!(self_test["artifacts"]["reports"]["junit"], "cargo-test.xml");
+    assert_eq!(self_test["artifacts"]["when"], "always");
+    // The durations: restored once per pipeline, before the suites, and handed to each as
+    // an artifact; recorded after them on the default branch only, from every suite job's
+    // run.json (its artifact), whatever the suites' outcome.
+    let durations = &ci["durations"];
+    assert_eq!(durations["stage"], ".pre");
+    assert_eq!(durations["cache"]["policy"], "pull");
+    assert_eq!(
+        durations["artifacts"]["paths"],
+        serde_json::json!([".xtask/durations.json"])
+    );
+    let save = &ci["save-durations"];
+    let order = |stage: &Value| stages.iter().position(|s| stage == *s).unwrap();
+    assert!(order(&save["stage"]) > order(&job["stage"]));
+    assert_eq!(
+        save["rules"],
+        serde_json::json!([{"if": "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH", "when": "always"}])
+    );
+    let pushed = save["cache"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["policy"] == "push")
+        .expect("a cache it saves");
+    assert_eq!(pushed["key"], durations["cache"]["key"]);
+    assert_eq!(pushed["paths"], durations["cache"]["paths"]);
+    let runs = job["artifacts"]["paths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p.as_str().unwrap().ends_with("/run.json"))
+        .unwrap()
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        save["script"],
+        serde_json::json!([format!(
+            "cargo xtask durations {runs} -o .xtask/durations.json"
+        )])
     );
 }
 
@@ -513,7 +616,10 @@ fn the_github_workflow_builds_its_matrix_and_publishes_every_entry() {
         .as_str()
         .is_some_and(|u| !u.starts_with("actions/checkout@"))));
     let publisher = steps.last().unwrap();
-    assert_eq!(publisher["with"]["files"], "artifacts/junit/junit.xml");
+    assert_eq!(
+        publisher["with"]["files"],
+        "artifacts/junit/junit.xml\nartifacts/cargo-test/cargo-test.xml\n"
+    );
     assert_eq!(
         publisher["with"]["event_file"],
         "artifacts/event-file/event.json"
@@ -529,6 +635,144 @@ fn the_github_workflow_builds_its_matrix_and_publishes_every_entry() {
     };
     assert_eq!(uploaded("merge"), "junit");
     assert_eq!(uploaded("event-file"), "event-file");
+    assert_eq!(uploaded("self-test"), "cargo-test");
+    let downloaded: Vec<&str> = steps
+        .iter()
+        .filter_map(|s| s["with"]["pattern"].as_str().or(s["with"]["name"].as_str()))
+        .collect();
+    for artifact in ["junit", "event-file", "cargo-test"] {
+        assert!(
+            downloaded.contains(&artifact),
+            "publish does not download {artifact}"
+        );
+    }
+    // `cargo test` fails its step when a test fails (bash's pipefail, which `shell: bash`
+    // sets), and its log becomes the JUnit that is uploaded, after a failure too.
+    let self_test = jobs["self-test"]["steps"].as_array().unwrap();
+    let test = self_test
+        .iter()
+        .position(|s| s["run"] == "cargo test --workspace --no-fail-fast 2>&1 | tee cargo-test.log")
+        .expect("the cargo test step");
+    assert_eq!(self_test[test]["shell"], "bash");
+    let convert = self_test
+        .iter()
+        .position(|s| s["run"] == "cargo xtask junit libtest cargo-test.log -o cargo-test.xml")
+        .expect("the conversion step");
+    assert!(convert > test);
+    assert!(self_test[convert]["if"]
+        .as_str()
+        .unwrap()
+        .contains("!cancelled()"));
+
+    // The durations: the matrix job restores the newest the default branch saved; every
+    // suite job restores exactly that entry (failing when it cannot), so a suite's slices
+    // are dealt by one file; the merge job saves the entries' durations on pushes only.
+    let step_using = |job: &str, action: &str| -> Vec<Value> {
+        jobs[job]["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| {
+                s["uses"]
+                    .as_str()
+                    .is_some_and(|u| u.starts_with(&format!("{action}@")))
+            })
+            .cloned()
+            .collect()
+    };
+    let restore = step_using("matrix", "actions/cache/restore");
+    let restore = restore
+        .iter()
+        .find(|s| s["with"]["path"] == ".xtask/durations.json")
+        .expect("the matrix job restores the durations");
+    assert_eq!(
+        jobs["matrix"]["outputs"]["durations"],
+        format!(
+            "${{{{ steps.{}.outputs.cache-matched-key }}}}",
+            restore["id"].as_str().unwrap()
+        )
+    );
+    let prefix = restore["with"]["restore-keys"].as_str().unwrap().trim();
+    let suite_restores = step_using("suite", "actions/cache/restore");
+    let exact = suite_restores
+        .iter()
+        .find(|s| s["with"]["path"] == ".xtask/durations.json")
+        .expect("the suite job restores the durations");
+    assert_eq!(
+        exact["with"]["key"],
+        "${{ needs.matrix.outputs.durations }}"
+    );
+    assert_eq!(exact["with"]["fail-on-cache-miss"], true);
+    assert_eq!(exact["if"], "needs.matrix.outputs.durations != ''");
+    assert!(matrix_step["run"]
+        .as_str()
+        .unwrap()
+        .contains("cargo xtask list --matrix --split-longer-than "));
+    let saved = step_using("merge", "actions/cache/save");
+    let saved = saved
+        .iter()
+        .find(|s| s["with"]["path"] == ".xtask/durations.json")
+        .expect("the merge job saves the durations");
+    assert!(saved["with"]["key"].as_str().unwrap().starts_with(prefix));
+    assert!(saved["with"]["key"]
+        .as_str()
+        .unwrap()
+        .contains("${{ github.run_id }}"));
+    assert_eq!(saved["if"], "github.event_name == 'push'");
+    let record = jobs["merge"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| {
+            s["run"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("cargo xtask durations "))
+        })
+        .expect("the merge job records the durations");
+    assert_eq!(
+        record["run"],
+        "cargo xtask durations artifacts/xtask-*/run.json -o .xtask/durations.json"
+    );
+    assert_eq!(record["if"], "github.event_name == 'push'");
+
+    // The result cache: restored before the entry's command and saved after it (a
+    // failure included), under a key of its own per entry and run, falling back to the
+    // entry's and then the suite's newest.
+    let results = suite_restores
+        .iter()
+        .find(|s| s["with"]["path"] == "target/xtask/cache")
+        .expect("the suite job restores the result cache");
+    let key = results["with"]["key"].as_str().unwrap();
+    for part in [
+        "${{ matrix.name }}",
+        "${{ matrix.suite }}",
+        "${{ github.run_id }}",
+    ] {
+        assert!(key.contains(part), "{key}");
+    }
+    let fallbacks: Vec<&str> = results["with"]["restore-keys"]
+        .as_str()
+        .unwrap()
+        .lines()
+        .collect();
+    assert_eq!(fallbacks.len(), 2);
+    assert!(
+        fallbacks.iter().all(|f| key.starts_with(f)),
+        "{fallbacks:?}"
+    );
+    assert!(fallbacks[0].ends_with("${{ matrix.name }}/"));
+    assert!(fallbacks[1].ends_with("${{ matrix.suite }}/"));
+    let save = step_using("suite", "actions/cache/save");
+    assert_eq!(save.len(), 1);
+    assert_eq!(save[0]["with"]["key"], key);
+    assert!(save[0]["if"].as_str().unwrap().contains("!cancelled()"));
+    let suite_steps = jobs["suite"]["steps"].as_array().unwrap();
+    let at = |step: &Value| suite_steps.iter().position(|s| s == step).unwrap();
+    let command = suite_steps
+        .iter()
+        .position(|s| s["run"] == "${{ matrix.command }}")
+        .unwrap();
+    assert!(at(results) < command && command < at(&save[0]) && at(exact) < command);
     // `cargo test --workspace` does not wait for the suites, so it runs whatever they do.
     assert!(jobs["self-test"]["needs"].is_null());
     let upload = jobs["suite"]["steps"]

@@ -638,7 +638,8 @@ fn init_ci_writes_the_pipelines_for_the_manifest() {
     );
     let written = fixture.read(".gitlab-ci.yml");
     assert!(
-        written.contains("      - SUITE: [default-groups, only-test-group, no-groups]\n"),
+        written
+            .contains("      - SUITE: [\"default-groups\", \"only-test-group\", \"no-groups\"]\n"),
         "{written}"
     );
     assert!(written.contains("cargo xtask test \"$SUITE\""), "{written}");

@@ -14,7 +14,14 @@ const OTHER_RUNS: &[&str] = &[
     "${{ matrix.command }}",
     // Hands the matrix to the jobs that run it (failing when the xtask fails: a bare
     // `echo "...$(...)"` would not).
-    r#"matrix="$(cargo xtask list --matrix ${BASE:+--changed-since "$BASE"})" && echo "matrix=$matrix" >> "$GITHUB_OUTPUT""#,
+    r#"matrix="$(cargo xtask list --matrix --split-longer-than 5m ${BASE:+--changed-since "$BASE"})" && echo "matrix=$matrix" >> "$GITHUB_OUTPUT""#,
+    // The xtask's own tests, every binary, their output kept for `cargo xtask junit
+    // libtest` (GitHub runs it with `shell: bash`, GitLab after `set -o pipefail`: the
+    // command fails when a test does).
+    "cargo test --workspace --no-fail-fast 2>&1 | tee cargo-test.log",
+    "set -o pipefail",
+    // GitLab's `durations` job, which only hands the restored file on, says what it found.
+    r#"ls -l .xtask/durations.json || echo "no durations recorded yet""#,
     // GitLab's Rust image has no Python to install uv with.
     "apt-get update && apt-get install -y --no-install-recommends python3 python3-pip",
 ];
@@ -30,6 +37,17 @@ const ACTIONS: &[(&str, &str, &str)] = &[
     ),
     (
         "actions/cache",
+        "0057852bfaa89a56745cba8c7296529d2fc39830",
+        "v4.3.0",
+    ),
+    // The same release's restore-only and save-only actions.
+    (
+        "actions/cache/restore",
+        "0057852bfaa89a56745cba8c7296529d2fc39830",
+        "v4.3.0",
+    ),
+    (
+        "actions/cache/save",
         "0057852bfaa89a56745cba8c7296529d2fc39830",
         "v4.3.0",
     ),
@@ -98,6 +116,8 @@ fn commands(text: &str) -> Vec<String> {
         } else if let Some(inline) = ["script:", "before_script:", "after_script:"]
             .iter()
             .find_map(|k| item.strip_prefix(k))
+            // `[]`: no command (a job that needs none of the default before_script).
+            .filter(|inline| inline.trim() != "[]")
         {
             panic!("write `{}` as a list, one command an item", inline.trim());
         }
@@ -146,6 +166,9 @@ fn ci_pipelines_only_call_the_xtask() {
         "cargo xtask list --matrix",
         "cargo xtask test",
         "cargo xtask export",
+        "cargo xtask junit libtest",
+        "cargo xtask durations",
+        "--split-longer-than",
     ] {
         assert!(all.contains(needed), "no pipeline runs `{needed}`");
     }

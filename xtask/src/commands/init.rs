@@ -230,7 +230,9 @@ fn write_pipelines(
     force: bool,
 ) -> anyhow::Result<()> {
     let branch = pipelines::default_branch(&layout.root);
-    let files = pipelines::render(system, manifest, &branch);
+    // GitLab's matrix is written here: a suite recorded as long is written as its slices.
+    let durations = crate::durations::load(layout, None)?.map(|loaded| loaded.durations);
+    let files = pipelines::render(system, manifest, &branch, durations.as_ref());
     if !force {
         if let Some((path, _)) = files.iter().find(|(p, _)| layout.root.join(p).exists()) {
             return Err(Error::Usage(format!(

@@ -9,6 +9,8 @@
 //! case the xtask writes for a suite that did not run (see [`is_stand_in`]), which every
 //! partition of such a suite writes alike, is folded into one.
 
+pub mod libtest;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 

@@ -39,16 +39,22 @@ impl ListArgs {
             // Masked as values, like `--json`; one line, so a CI step can put it in an output.
             // Durations only from a file, never from this checkout's runs: the machines that
             // run the commands have the file (committed or restored), not this run store.
-            let durations = match (
-                self.partitions,
-                crate::durations::file(layout, self.durations.as_deref()),
-            ) {
-                (Some(_), Some(path)) => Some(crate::durations::Durations::read(&path)?),
+            let slicing = self.partitions.is_some() || self.split_longer_than.is_some();
+            let durations = match crate::durations::file(layout, self.durations.as_deref()) {
+                Some(path) if slicing => Some(crate::durations::Durations::read(&path)?),
                 _ => None,
             };
+            if self.split_longer_than.is_some() && durations.is_none() {
+                eprintln!(
+                    "xtask: warning: --split-longer-than: no durations file ({}), so no suite \
+                     is split; `cargo xtask durations` writes it after a run",
+                    crate::durations::DEFAULT_FILE
+                );
+            }
             let split = Split {
                 durations: durations.as_ref(),
                 flag: self.durations.as_deref(),
+                longer_than: self.split_longer_than,
             };
             let matrix = redactor.json(matrix(manifest, self.partitions, &split, &why_of));
             println!("{}", actions_guard::json(&serde_json::to_string(&matrix)?));
@@ -120,14 +126,45 @@ impl ListArgs {
 
 /// How `list --matrix --partitions N` splits suites: by `durations` for a suite it has
 /// durations of, the commands naming the file when it was given as `flag`; by hash else.
+/// With `longer_than` (`--split-longer-than`), only the suites whose recorded durations
+/// add up to more than it, each into as many entries as it takes to keep every entry's
+/// share within it.
 #[derive(Default)]
 pub struct Split<'a> {
     pub durations: Option<&'a crate::durations::Durations>,
     pub flag: Option<&'a std::path::Path>,
+    pub longer_than: Option<std::time::Duration>,
+}
+
+impl Split<'_> {
+    /// The sum of `suite`'s recorded test durations, in seconds, when there are any.
+    fn recorded(&self, suite: &str) -> Option<f64> {
+        let tests = self.durations?.suites.get(suite)?;
+        (!tests.is_empty()).then(|| tests.values().sum())
+    }
+
+    /// Into how many entries `suite` goes with `--split-longer-than`: ceil(recorded total /
+    /// threshold), at least 1 and at most [`crate::plan::MAX_PARTITIONS`]; 1 without durations.
+    pub fn entries_for(&self, suite: &str) -> u32 {
+        let (Some(limit), Some(total)) = (self.longer_than, self.recorded(suite)) else {
+            return 1;
+        };
+        let limit = limit.as_secs_f64();
+        if limit <= 0.0 || total <= limit {
+            return 1;
+        }
+        let n = (total / limit).ceil();
+        if n >= f64::from(crate::plan::MAX_PARTITIONS) {
+            crate::plan::MAX_PARTITIONS
+        } else {
+            n as u32
+        }
+    }
 }
 
 /// The CI matrix: one entry per suite `cargo xtask ci` runs (the groups of `ci-groups`,
-/// every group when absent; per suite and partition with `partitions`), each
+/// every group when absent; per suite and partition with `partitions`, or with
+/// `split.longer_than` for a suite recorded as longer than that), each
 /// with a `name` unique among them, the suite, its group and the command that runs it.
 /// `why` says, per suite, `None` when every suite is listed, else `Some(None)` for a suite
 /// left out and `Some(Some(why))` for one selected (`--changed-since`), whose entries then
@@ -160,7 +197,11 @@ pub fn matrix<'a>(
             }
             entry
         };
-        match partitions {
+        let slices = match partitions {
+            Some(n) => Some(n),
+            None => Some(split.entries_for(&suite.name)).filter(|&n| n > 1),
+        };
+        match slices {
             None => include.push(with_why(json!({
                 "name": suite.name,
                 "suite": suite.name,
@@ -168,10 +209,7 @@ pub fn matrix<'a>(
                 "command": command,
             }))),
             Some(n) => {
-                let by_durations = split
-                    .durations
-                    .and_then(|d| d.suites.get(&suite.name))
-                    .is_some_and(|tests| !tests.is_empty());
+                let by_durations = split.recorded(&suite.name).is_some();
                 let (mode, flag) = match (by_durations, split.flag) {
                     (false, _) => ("hash", String::new()),
                     (true, None) => ("durations", String::new()),
@@ -252,6 +290,11 @@ fn suite_json(suite: &Suite) -> serde_json::Value {
         "requires_env": suite.requires_env,
         "services": suite.services,
         "prerequisites": suite.prerequisites,
+        // The manifest's `split`: a number of slices (1: not split) or "auto".
+        "split": match suite.split {
+            crate::manifest::Split::Count(n) => json!(n),
+            crate::manifest::Split::Auto => json!("auto"),
+        },
     })
 }
 
@@ -300,6 +343,7 @@ mod tests {
             let by = Split {
                 durations: Some(&durations),
                 flag: flag.map(std::path::Path::new),
+                longer_than: None,
             };
             let split = matrix(&manifest, Some(2), &by, &|_| None);
             let entries = split["include"].as_array().unwrap();
@@ -333,5 +377,35 @@ mod tests {
                 {"name": "red", "suite": "red", "group": "two", "command": "cargo xtask test red", "why": "tests/x.py changed"},
             ]})
         );
+    }
+
+    #[test]
+    fn a_suite_is_split_into_ceil_of_its_recorded_time_over_the_threshold() {
+        let mut durations = crate::durations::Durations::new();
+        let mut record = |suite: &str, tests: usize, secs: f64| {
+            let entry = durations.suites.entry(suite.into()).or_default();
+            for n in 0..tests {
+                entry.insert(format!("t.py::test_{n}"), secs);
+            }
+        };
+        record("exact", 4, 5.0);
+        record("over", 4, 5.5);
+        record("huge", 1, 1e12);
+        record("empty", 0, 0.0);
+        let split = Split {
+            durations: Some(&durations),
+            flag: None,
+            longer_than: Some(std::time::Duration::from_secs(10)),
+        };
+        assert_eq!(split.entries_for("exact"), 2);
+        assert_eq!(split.entries_for("over"), 3);
+        assert_eq!(split.entries_for("huge"), crate::plan::MAX_PARTITIONS);
+        assert_eq!(split.entries_for("empty"), 1);
+        assert_eq!(split.entries_for("unknown"), 1);
+        let without = Split {
+            longer_than: None,
+            ..split
+        };
+        assert_eq!(without.entries_for("over"), 1);
     }
 }
