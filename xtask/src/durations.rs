@@ -1,4 +1,5 @@
-//! Recorded test durations, for `--partition durations:K/N` (slices balanced by them).
+//! Recorded test durations, for `--partition durations:K/N` and the slices of a split
+//! suite (both balanced by them).
 //!
 //! Where they come from, first found wins: `--durations FILE`; the repository's
 //! `.xtask/durations.json` (committed, or restored by a pipeline; `cargo xtask durations`
@@ -223,9 +224,57 @@ pub fn prepare(
     let tests = loaded
         .and_then(|l| l.durations.suites.get(&plan.suite.name))
         .unwrap_or(&empty);
+    hand_to_plugin(layout, "partition", tests, plan)
+}
+
+/// For each suite that runs split (`slices > 1`, decided before: [`crate::plan::decide_splits`])
+/// and has recorded durations ([`load`]: `.xtask/durations.json`, else the kept runs),
+/// writes them where the plugin reads them, which then balances the suite's slices by them
+/// (`_file_slots` in pytest_plugin.py); a split suite without stays balanced by file size.
+/// Nothing here can run a test twice or never (every slice of one run reads the same
+/// file), so a durations file that cannot be read, or cannot be written for the plugin, is
+/// a warning on stderr and the suite's slices are balanced by size.
+pub fn prepare_splits(layout: &Layout, plans: &mut [SuitePlan]) {
+    if !plans.iter().any(|plan| plan.slices > 1) {
+        return;
+    }
+    let loaded = match load(layout, None) {
+        Ok(Some(loaded)) => loaded,
+        Ok(None) => return,
+        Err(err) => {
+            eprintln!("xtask: warning: {err}; split suites are balanced by file size");
+            return;
+        }
+    };
+    for plan in plans.iter_mut().filter(|plan| plan.slices > 1) {
+        let Some(tests) = loaded
+            .durations
+            .suites
+            .get(&plan.suite.name)
+            .filter(|tests| !tests.is_empty())
+        else {
+            continue;
+        };
+        if let Err(err) = hand_to_plugin(layout, "split", tests, plan) {
+            eprintln!(
+                "xtask: warning: writing suite `{}`'s durations for its slices: {err:#}; they are balanced by file size",
+                plan.suite.name
+            );
+        }
+    }
+}
+
+/// Writes `tests` (node id -> seconds) to the run's work directory and names the file to
+/// the plugin in `plan`'s environment.
+fn hand_to_plugin(
+    layout: &Layout,
+    purpose: &str,
+    tests: &BTreeMap<String, f64>,
+    plan: &mut SuitePlan,
+) -> anyhow::Result<()> {
     let path = layout
         .work_dir()
-        .join(format!("partition-durations-{}.json", plan.suite.name));
+        .join(format!("{purpose}-durations-{}.json", plan.suite.name));
     std::fs::create_dir_all(layout.work_dir())
         .map_err(|err| anyhow::anyhow!("creating {}: {err}", layout.work_dir().display()))?;
     crate::paths::write_atomically(&path, serde_json::to_string(tests)?.as_bytes())?;

@@ -60,7 +60,9 @@ pub struct SuitePlan {
 impl SuitePlan {
     /// The plan of slice `index` (1-based) of `count` of this suite: the same command in
     /// the same environment, keeping only its share of the test files (the plugin's
-    /// `_file_slots`; tests outside them by the hash partition), with files of its own (pytest's report, the plugin's notes, the log) beside the suite's.
+    /// `_file_slots`, by the recorded durations `durations::prepare_splits` gave the plan,
+    /// else by size; tests outside them by the hash partition), with files of its own
+    /// (pytest's report, the plugin's notes, the log) beside the suite's.
     pub fn slice(&self, index: u32, count: u32) -> SuitePlan {
         let mut slice = self.clone();
         let own = |path: &Path| {
@@ -97,6 +99,20 @@ impl SuitePlan {
         slice.test.env.push((SPLIT_FILES_ENV.into(), "1".into()));
         slice.slices = 1;
         slice
+    }
+
+    /// How a split suite's slices are dealt, for its log.
+    pub fn split_dealing(&self) -> &'static str {
+        let by_durations = self
+            .test
+            .env
+            .iter()
+            .any(|(key, _)| key == crate::durations::PARTITION_DURATIONS_ENV);
+        if by_durations {
+            "whole test files, balanced by recorded durations"
+        } else {
+            "whole test files, balanced by size"
+        }
     }
 
     /// Runs only the slice `partition` of the suite's tests (the plugin deselects the rest,

@@ -243,9 +243,12 @@ _FILE_SLOTS = None
 def _file_slots(config, count):
     """With $XTASK_SPLIT_FILES (the slices of a suite split across processes): the test
     files under pytest's directory arguments (matching `python_files`, outside
-    `norecursedirs`), each given one of `count` slots, largest first to the slot with the
-    fewest bytes so far (ties by path): the same in every slice, so each file is collected
-    and run by one slice only. A file given by name is not in it (its tests go by node id)."""
+    `norecursedirs`), each given one of `count` slots: the same in every slice, so each
+    file is collected and run by one slice only. With $XTASK_PARTITION_DURATIONS, dealt
+    by `_durations_slices`, each file one unit weighing its recorded tests' sum (a file
+    with none recorded, one test of the median); else largest first to the slot with the
+    fewest bytes so far (ties by path). A file given by name is not in it (its tests go by
+    node id)."""
     global _FILE_SLOTS
     if _FILE_SLOTS is not None:
         return _FILE_SLOTS
@@ -264,6 +267,9 @@ def _file_slots(config, count):
             for name in filenames:
                 if any(fnmatch.fnmatch(name, p) for p in patterns):
                     files.add(os.path.join(dirpath, name))
+    if os.environ.get("XTASK_PARTITION_DURATIONS"):
+        _FILE_SLOTS = _file_slots_by_durations(files, count)
+        return _FILE_SLOTS
     sized = sorted((-os.path.getsize(f), f) for f in files)
     loads = [0] * count
     slots = {}
@@ -273,6 +279,28 @@ def _file_slots(config, count):
         slots[path] = slot
     _FILE_SLOTS = slots
     return slots
+
+
+def _file_slots_by_durations(files, count):
+    """{file (absolute path): slot} for the `files` of a split suite, dealt by the
+    durations in $XTASK_PARTITION_DURATIONS (node ids relative to the directory pytest
+    runs in): each file one unit of `_durations_slices`, its recorded tests grouped."""
+    import json
+
+    with open(os.environ["XTASK_PARTITION_DURATIONS"], encoding="utf-8") as f:
+        durations = json.load(f)
+    cwd = os.getcwd()
+    by_name = {os.path.relpath(f, cwd).replace(os.sep, "/"): f for f in files}
+    group_of = {}
+    for nodeid in durations:
+        name = nodeid.partition("::")[0]
+        if name in by_name:
+            group_of[nodeid] = name
+    # A file none of whose tests is recorded (added since) stands as one unknown test.
+    for name in set(by_name) - set(group_of.values()):
+        group_of[name + "::"] = name
+    slices = _durations_slices(list(group_of), durations, count, group_of)
+    return {by_name[group_of[nodeid]]: slot for nodeid, slot in slices.items()}
 
 
 def _split_by_files():

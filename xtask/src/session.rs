@@ -247,6 +247,7 @@ pub fn run_suites(
     };
 
     crate::plan::decide_splits(&mut plans, &previous, jobs);
+    crate::durations::prepare_splits(layout, &mut plans);
 
     let info = RunInfo::gather(layout, uv.as_ref().ok().map(PathBuf::as_path), started_at);
     let uv_version = info
