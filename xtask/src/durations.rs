@@ -170,6 +170,12 @@ pub fn load(layout: &Layout, explicit: Option<&Path>) -> Result<Option<Loaded>, 
 /// run must not change the durations the next slice is dealt by). With the run.json files
 /// read, newest first; `None` when no kept run has any.
 pub fn from_store(layout: &Layout) -> Option<(Durations, Vec<PathBuf>)> {
+    from_store_for(layout, None)
+}
+
+/// [`from_store`], of the suites named in `wanted` only (every suite: `None`), reading no
+/// older run once each of them has its durations (a run.json of 20,000 tests is megabytes).
+fn from_store_for(layout: &Layout, wanted: Option<&[&str]>) -> Option<(Durations, Vec<PathBuf>)> {
     use crate::report::run_record::Status;
     let mut runs: Vec<PathBuf> = std::fs::read_dir(layout.runs_dir())
         .ok()?
@@ -195,13 +201,17 @@ pub fn from_store(layout: &Layout) -> Option<(Durations, Vec<PathBuf>)> {
         }
         let mut took = false;
         for (suite, tests) in Durations::from_record(&record).suites {
-            if !tests.is_empty() && !durations.suites.contains_key(&suite) {
+            let is_wanted = wanted.is_none_or(|w| w.contains(&suite.as_str()));
+            if is_wanted && !tests.is_empty() && !durations.suites.contains_key(&suite) {
                 durations.suites.insert(suite, tests);
                 took = true;
             }
         }
         if took {
             used.push(path);
+        }
+        if wanted.is_some_and(|w| w.iter().all(|s| durations.suites.contains_key(*s))) {
+            break;
         }
     }
     (!used.is_empty()).then_some((durations, used))
@@ -228,7 +238,7 @@ pub fn prepare(
 }
 
 /// For each suite that runs split (`slices > 1`, decided before: [`crate::plan::decide_splits`])
-/// and has recorded durations ([`load`]: `.xtask/durations.json`, else the kept runs),
+/// and has recorded durations (`.xtask/durations.json`, else the kept runs, as [`load`]),
 /// writes them where the plugin reads them, which then balances the suite's slices by them
 /// (`_file_slots` in pytest_plugin.py); a split suite without stays balanced by file size.
 /// Nothing here can run a test twice or never (every slice of one run reads the same
@@ -238,17 +248,26 @@ pub fn prepare_splits(layout: &Layout, plans: &mut [SuitePlan]) {
     if !plans.iter().any(|plan| plan.slices > 1) {
         return;
     }
-    let loaded = match load(layout, None) {
-        Ok(Some(loaded)) => loaded,
-        Ok(None) => return,
-        Err(err) => {
-            eprintln!("xtask: warning: {err}; split suites are balanced by file size");
-            return;
-        }
+    let split: Vec<&str> = plans
+        .iter()
+        .filter(|plan| plan.slices > 1)
+        .map(|plan| plan.suite.name.as_str())
+        .collect();
+    let durations = match file(layout, None) {
+        Some(path) => match Durations::read(&path) {
+            Ok(durations) => durations,
+            Err(err) => {
+                eprintln!("xtask: warning: {err}; split suites are balanced by file size");
+                return;
+            }
+        },
+        None => match from_store_for(layout, Some(&split)) {
+            Some((durations, _)) => durations,
+            None => return,
+        },
     };
     for plan in plans.iter_mut().filter(|plan| plan.slices > 1) {
-        let Some(tests) = loaded
-            .durations
+        let Some(tests) = durations
             .suites
             .get(&plan.suite.name)
             .filter(|tests| !tests.is_empty())
@@ -261,6 +280,21 @@ pub fn prepare_splits(layout: &Layout, plans: &mut [SuitePlan]) {
                 plan.suite.name
             );
         }
+    }
+}
+
+/// How a split suite's slices are dealt, for its log: by the durations [`prepare_splits`]
+/// gave it, else by size.
+pub fn split_dealing(plan: &SuitePlan) -> &'static str {
+    let by_durations = plan
+        .test
+        .env
+        .iter()
+        .any(|(key, _)| key == PARTITION_DURATIONS_ENV);
+    if by_durations {
+        "whole test files, balanced by recorded durations"
+    } else {
+        "whole test files, balanced by size"
     }
 }
 

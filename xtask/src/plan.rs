@@ -101,20 +101,6 @@ impl SuitePlan {
         slice
     }
 
-    /// How a split suite's slices are dealt, for its log.
-    pub fn split_dealing(&self) -> &'static str {
-        let by_durations = self
-            .test
-            .env
-            .iter()
-            .any(|(key, _)| key == crate::durations::PARTITION_DURATIONS_ENV);
-        if by_durations {
-            "whole test files, balanced by recorded durations"
-        } else {
-            "whole test files, balanced by size"
-        }
-    }
-
     /// Runs only the slice `partition` of the suite's tests (the plugin deselects the rest,
     /// at collection). A `durations:K/N` slice also needs the suite's durations where the
     /// plugin reads them (`durations::prepare`); the plugin refuses to run without.

@@ -398,7 +398,9 @@ fn recorded_durations_balance_the_slices() {
     let size_ratio = slowest_to_ideal(&by_size, &durations);
     assert!(size_ratio > 1.5, "by size: {size_ratio:.2}x the ideal");
 
-    // With them, the slow files are spread over the slices.
+    // With them, the slow files are spread over the slices, and the tests of the one that
+    // holds more than a slice's share (test_slow_a.py), which no whole-file deal could
+    // balance, over both.
     let run = fixture.run(&["test", "skewed"]);
     assert_code(&run, exit_codes::OK);
     let log = fixture.read("target/xtask/logs/skewed.log");
@@ -409,6 +411,25 @@ fn recorded_durations_balance_the_slices() {
     let by_durations = slices_ran(&fixture);
     let ratio = slowest_to_ideal(&by_durations, &durations);
     assert!(ratio < 1.15, "by durations: {ratio:.2}x the ideal");
+    for slice in &by_durations {
+        assert!(
+            slice.iter().any(|id| id.starts_with("test_slow_a.py::")),
+            "{by_durations:?}"
+        );
+        // The light files stay whole.
+        assert!(
+            !slice.iter().any(|id| id.starts_with("test_big.py::"))
+                || slice
+                    .iter()
+                    .filter(|id| id.starts_with("test_big.py::"))
+                    .count()
+                    == durations
+                        .keys()
+                        .filter(|id| id.starts_with("test_big.py::"))
+                        .count(),
+            "{by_durations:?}"
+        );
+    }
     let record = record(&fixture);
     let skewed = suite_record(&record, "skewed");
     assert_eq!(skewed["counts"]["tests"], durations.len(), "{skewed:#}");

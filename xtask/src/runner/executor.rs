@@ -302,7 +302,7 @@ fn run_slices(
     writeln!(
         log,
         "xtask: split: {count} slices of the suite's tests ({}), at most {} at once, each in its own section below",
-        plan.split_dealing(),
+        crate::durations::split_dealing(plan),
         cx.jobs.min(count as usize)
     )
     .context("writing the suite log")?;
