@@ -434,6 +434,42 @@ fn recorded_durations_balance_the_slices() {
     let skewed = suite_record(&record, "skewed");
     assert_eq!(skewed["counts"]["tests"], durations.len(), "{skewed:#}");
     assert_eq!(pytest_slices(skewed).len(), 2, "{skewed:#}");
+
+    // Tests added since the durations were written, to the heavy file (collected by both
+    // slices: the hash of its node id decides) and in a new file (dealt whole, as a test
+    // of the median), still run exactly once.
+    let heavy = fixture.read("suites/skewed/tests/test_slow_a.py");
+    std::fs::write(
+        fixture.path("suites/skewed/tests/test_slow_a.py"),
+        format!("{heavy}\n\ndef test_added_0():\n    pass\n\n\ndef test_added_1():\n    pass\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        fixture.path("suites/skewed/tests/test_new.py"),
+        "def test_new_0():\n    pass\n\n\ndef test_new_1():\n    pass\n",
+    )
+    .unwrap();
+    let run = fixture.run(&["test", "skewed"]);
+    assert_code(&run, exit_codes::OK);
+    let with_new = slices_ran(&fixture);
+    let ran: Vec<&String> = with_new.iter().flatten().collect();
+    let once: BTreeSet<&String> = ran.iter().copied().collect();
+    assert_eq!(ran.len(), once.len(), "a test ran twice: {with_new:?}");
+    let mut expected: BTreeSet<String> = durations.keys().cloned().collect();
+    expected.extend(
+        [
+            "test_slow_a.py::test_added_0",
+            "test_slow_a.py::test_added_1",
+            "test_new.py::test_new_0",
+            "test_new.py::test_new_1",
+        ]
+        .map(String::from),
+    );
+    assert_eq!(
+        once.into_iter().cloned().collect::<BTreeSet<String>>(),
+        expected,
+        "{with_new:?}"
+    );
 }
 
 #[test]
