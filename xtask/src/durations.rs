@@ -352,4 +352,68 @@ mod tests {
         assert!(err.contains("missing.json"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
+
+    #[test]
+    fn only_split_suites_with_recorded_durations_get_them_and_a_bad_file_gets_none() {
+        let root =
+            std::env::temp_dir().join(format!("xtask-split-durations-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let layout = Layout::new(&root);
+        let manifest = crate::manifest::Manifest::for_tests(&[("a", "g"), ("b", "g"), ("c", "g")]);
+        let plans = || -> Vec<SuitePlan> {
+            let mut plans: Vec<SuitePlan> = manifest
+                .suites
+                .iter()
+                .map(|suite| {
+                    crate::plan::plan_run(
+                        suite,
+                        &layout,
+                        Path::new("uv"),
+                        &crate::facts::Facts::default(),
+                        &crate::plan::RunOptions::default(),
+                    )
+                })
+                .collect();
+            // a and b split, c whole.
+            plans[0].slices = 2;
+            plans[1].slices = 2;
+            plans
+        };
+        let handed = |plans: &[SuitePlan]| -> Vec<&'static str> {
+            plans.iter().map(split_dealing).collect()
+        };
+        let by_size = "whole test files, balanced by size";
+        let by_durations = "whole test files, balanced by recorded durations";
+
+        let mut durations = Durations::new();
+        for suite in ["a", "c"] {
+            durations
+                .suites
+                .entry(suite.into())
+                .or_default()
+                .insert("tests/test_x.py::test_y".into(), 0.5);
+        }
+        durations.write(&root.join(DEFAULT_FILE)).unwrap();
+        let mut split = plans();
+        prepare_splits(&layout, &mut split);
+        // b has no durations; c is not split.
+        assert_eq!(handed(&split), [by_durations, by_size, by_size]);
+        let file = &split[0]
+            .test
+            .env
+            .iter()
+            .find(|(key, _)| key == PARTITION_DURATIONS_ENV)
+            .unwrap()
+            .1;
+        let written: BTreeMap<String, f64> =
+            serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+        assert_eq!(written, durations.suites["a"]);
+
+        // A file that cannot be read leaves every slice dealt by size.
+        std::fs::write(root.join(DEFAULT_FILE), "{").unwrap();
+        let mut split = plans();
+        prepare_splits(&layout, &mut split);
+        assert_eq!(handed(&split), [by_size, by_size, by_size]);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 }
