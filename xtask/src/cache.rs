@@ -306,6 +306,11 @@ impl Cache {
             vars.insert(name.clone(), None);
         }
         for (name, value) in &plan.test.env {
+            // The durations a split suite's slices are dealt by decide which slice runs a
+            // test, never which tests run.
+            if name == crate::durations::PARTITION_DURATIONS_ENV {
+                continue;
+            }
             vars.insert(name.clone(), Some(self.normalized(value)));
         }
         vars

@@ -1,4 +1,5 @@
-//! Recorded test durations, for `--partition durations:K/N` (slices balanced by them).
+//! Recorded test durations, for `--partition durations:K/N` and the slices of a split
+//! suite (both balanced by them).
 //!
 //! Where they come from, first found wins: `--durations FILE`; the repository's
 //! `.xtask/durations.json` (committed, or restored by a pipeline; `cargo xtask durations`
@@ -169,6 +170,12 @@ pub fn load(layout: &Layout, explicit: Option<&Path>) -> Result<Option<Loaded>, 
 /// run must not change the durations the next slice is dealt by). With the run.json files
 /// read, newest first; `None` when no kept run has any.
 pub fn from_store(layout: &Layout) -> Option<(Durations, Vec<PathBuf>)> {
+    from_store_for(layout, None)
+}
+
+/// [`from_store`], of the suites named in `wanted` only (every suite: `None`), reading no
+/// older run once each of them has its durations (a run.json of 20,000 tests is megabytes).
+fn from_store_for(layout: &Layout, wanted: Option<&[&str]>) -> Option<(Durations, Vec<PathBuf>)> {
     use crate::report::run_record::Status;
     let mut runs: Vec<PathBuf> = std::fs::read_dir(layout.runs_dir())
         .ok()?
@@ -194,13 +201,17 @@ pub fn from_store(layout: &Layout) -> Option<(Durations, Vec<PathBuf>)> {
         }
         let mut took = false;
         for (suite, tests) in Durations::from_record(&record).suites {
-            if !tests.is_empty() && !durations.suites.contains_key(&suite) {
+            let is_wanted = wanted.is_none_or(|w| w.contains(&suite.as_str()));
+            if is_wanted && !tests.is_empty() && !durations.suites.contains_key(&suite) {
                 durations.suites.insert(suite, tests);
                 took = true;
             }
         }
         if took {
             used.push(path);
+        }
+        if wanted.is_some_and(|w| w.iter().all(|s| durations.suites.contains_key(*s))) {
+            break;
         }
     }
     (!used.is_empty()).then_some((durations, used))
@@ -223,9 +234,81 @@ pub fn prepare(
     let tests = loaded
         .and_then(|l| l.durations.suites.get(&plan.suite.name))
         .unwrap_or(&empty);
+    hand_to_plugin(layout, "partition", tests, plan)
+}
+
+/// For each suite that runs split (`slices > 1`, decided before: [`crate::plan::decide_splits`])
+/// and has recorded durations (`.xtask/durations.json`, else the kept runs, as [`load`]),
+/// writes them where the plugin reads them, which then balances the suite's slices by them
+/// (`_file_slots` in pytest_plugin.py); a split suite without stays balanced by file size.
+/// Nothing here can run a test twice or never (every slice of one run reads the same
+/// file), so a durations file that cannot be read, or cannot be written for the plugin, is
+/// a warning on stderr and the suite's slices are balanced by size.
+pub fn prepare_splits(layout: &Layout, plans: &mut [SuitePlan]) {
+    if !plans.iter().any(|plan| plan.slices > 1) {
+        return;
+    }
+    let split: Vec<&str> = plans
+        .iter()
+        .filter(|plan| plan.slices > 1)
+        .map(|plan| plan.suite.name.as_str())
+        .collect();
+    let durations = match file(layout, None) {
+        Some(path) => match Durations::read(&path) {
+            Ok(durations) => durations,
+            Err(err) => {
+                eprintln!("xtask: warning: {err}; split suites are balanced by file size");
+                return;
+            }
+        },
+        None => match from_store_for(layout, Some(&split)) {
+            Some((durations, _)) => durations,
+            None => return,
+        },
+    };
+    for plan in plans.iter_mut().filter(|plan| plan.slices > 1) {
+        let Some(tests) = durations
+            .suites
+            .get(&plan.suite.name)
+            .filter(|tests| !tests.is_empty())
+        else {
+            continue;
+        };
+        if let Err(err) = hand_to_plugin(layout, "split", tests, plan) {
+            eprintln!(
+                "xtask: warning: writing suite `{}`'s durations for its slices: {err:#}; they are balanced by file size",
+                plan.suite.name
+            );
+        }
+    }
+}
+
+/// How a split suite's slices are dealt, for its log: by the durations [`prepare_splits`]
+/// gave it, else by size.
+pub fn split_dealing(plan: &SuitePlan) -> &'static str {
+    let by_durations = plan
+        .test
+        .env
+        .iter()
+        .any(|(key, _)| key == PARTITION_DURATIONS_ENV);
+    if by_durations {
+        "whole test files, balanced by recorded durations"
+    } else {
+        "whole test files, balanced by size"
+    }
+}
+
+/// Writes `tests` (node id -> seconds) to the run's work directory and names the file to
+/// the plugin in `plan`'s environment.
+fn hand_to_plugin(
+    layout: &Layout,
+    purpose: &str,
+    tests: &BTreeMap<String, f64>,
+    plan: &mut SuitePlan,
+) -> anyhow::Result<()> {
     let path = layout
         .work_dir()
-        .join(format!("partition-durations-{}.json", plan.suite.name));
+        .join(format!("{purpose}-durations-{}.json", plan.suite.name));
     std::fs::create_dir_all(layout.work_dir())
         .map_err(|err| anyhow::anyhow!("creating {}: {err}", layout.work_dir().display()))?;
     crate::paths::write_atomically(&path, serde_json::to_string(tests)?.as_bytes())?;
@@ -268,5 +351,69 @@ mod tests {
         let err = Durations::read(&missing).unwrap_err().to_string();
         assert!(err.contains("missing.json"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn only_split_suites_with_recorded_durations_get_them_and_a_bad_file_gets_none() {
+        let root =
+            std::env::temp_dir().join(format!("xtask-split-durations-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let layout = Layout::new(&root);
+        let manifest = crate::manifest::Manifest::for_tests(&[("a", "g"), ("b", "g"), ("c", "g")]);
+        let plans = || -> Vec<SuitePlan> {
+            let mut plans: Vec<SuitePlan> = manifest
+                .suites
+                .iter()
+                .map(|suite| {
+                    crate::plan::plan_run(
+                        suite,
+                        &layout,
+                        Path::new("uv"),
+                        &crate::facts::Facts::default(),
+                        &crate::plan::RunOptions::default(),
+                    )
+                })
+                .collect();
+            // a and b split, c whole.
+            plans[0].slices = 2;
+            plans[1].slices = 2;
+            plans
+        };
+        let handed = |plans: &[SuitePlan]| -> Vec<&'static str> {
+            plans.iter().map(split_dealing).collect()
+        };
+        let by_size = "whole test files, balanced by size";
+        let by_durations = "whole test files, balanced by recorded durations";
+
+        let mut durations = Durations::new();
+        for suite in ["a", "c"] {
+            durations
+                .suites
+                .entry(suite.into())
+                .or_default()
+                .insert("tests/test_x.py::test_y".into(), 0.5);
+        }
+        durations.write(&root.join(DEFAULT_FILE)).unwrap();
+        let mut split = plans();
+        prepare_splits(&layout, &mut split);
+        // b has no durations; c is not split.
+        assert_eq!(handed(&split), [by_durations, by_size, by_size]);
+        let file = &split[0]
+            .test
+            .env
+            .iter()
+            .find(|(key, _)| key == PARTITION_DURATIONS_ENV)
+            .unwrap()
+            .1;
+        let written: BTreeMap<String, f64> =
+            serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+        assert_eq!(written, durations.suites["a"]);
+
+        // A file that cannot be read leaves every slice dealt by size.
+        std::fs::write(root.join(DEFAULT_FILE), "{").unwrap();
+        let mut split = plans();
+        prepare_splits(&layout, &mut split);
+        assert_eq!(handed(&split), [by_size, by_size, by_size]);
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -60,7 +60,9 @@ pub struct SuitePlan {
 impl SuitePlan {
     /// The plan of slice `index` (1-based) of `count` of this suite: the same command in
     /// the same environment, keeping only its share of the test files (the plugin's
-    /// `_file_slots`; tests outside them by the hash partition), with files of its own (pytest's report, the plugin's notes, the log) beside the suite's.
+    /// `_file_slots`, by the recorded durations `durations::prepare_splits` gave the plan,
+    /// else by size; tests outside them by the hash partition), with files of its own
+    /// (pytest's report, the plugin's notes, the log) beside the suite's.
     pub fn slice(&self, index: u32, count: u32) -> SuitePlan {
         let mut slice = self.clone();
         let own = |path: &Path| {

@@ -155,6 +155,23 @@ def _rerun_deselect(config, items):
 _MIN_MICROS = 500
 
 
+def _weigher(durations):
+    """What a test weighs when slices are dealt by `durations` ({node id: seconds}), in
+    whole microseconds, by node id: its duration, the median of the known ones when it
+    has none (1 s when none is known), never less than `_MIN_MICROS`."""
+    known = sorted(durations.values())
+    if known:
+        mid = len(known) // 2
+        median = known[mid] if len(known) % 2 else (known[mid - 1] + known[mid]) / 2
+    else:
+        median = 1.0
+
+    def micros(nodeid):
+        return max(_MIN_MICROS, int(round(durations.get(nodeid, median) * 1e6)))
+
+    return micros
+
+
 def _durations_slices(nodeids, durations, count, group_of=None):
     """Deals the tests `nodeids` to `count` slices by `durations` ({node id: seconds}):
     longest first, each onto the slice with the least time so far (LPT; the lower slice
@@ -168,16 +185,7 @@ def _durations_slices(nodeids, durations, count, group_of=None):
     durations:K/N` and a split suite's slices all come from here."""
     import heapq
 
-    known = sorted(durations.values())
-    if known:
-        mid = len(known) // 2
-        median = known[mid] if len(known) % 2 else (known[mid - 1] + known[mid]) / 2
-    else:
-        median = 1.0
-
-    def micros(nodeid):
-        return max(_MIN_MICROS, int(round(durations.get(nodeid, median) * 1e6)))
-
+    micros = _weigher(durations)
     units = {}
     for nodeid in set(nodeids):
         key = (group_of or {}).get(nodeid)
@@ -243,9 +251,12 @@ _FILE_SLOTS = None
 def _file_slots(config, count):
     """With $XTASK_SPLIT_FILES (the slices of a suite split across processes): the test
     files under pytest's directory arguments (matching `python_files`, outside
-    `norecursedirs`), each given one of `count` slots, largest first to the slot with the
-    fewest bytes so far (ties by path): the same in every slice, so each file is collected
-    and run by one slice only. A file given by name is not in it (its tests go by node id)."""
+    `norecursedirs`), each given one of `count` slots: the same in every slice, so each
+    file is collected and run by one slice only. With $XTASK_PARTITION_DURATIONS, dealt
+    by `_durations_slices`, each file one unit weighing its recorded tests' sum (a file
+    with none recorded, one test of the median); else largest first to the slot with the
+    fewest bytes so far (ties by path). A file given by name is not in it (its tests go by
+    node id)."""
     global _FILE_SLOTS
     if _FILE_SLOTS is not None:
         return _FILE_SLOTS
@@ -264,6 +275,9 @@ def _file_slots(config, count):
             for name in filenames:
                 if any(fnmatch.fnmatch(name, p) for p in patterns):
                     files.add(os.path.join(dirpath, name))
+    if os.environ.get("XTASK_PARTITION_DURATIONS"):
+        _FILE_SLOTS = _file_slots_by_durations(files, count)
+        return _FILE_SLOTS
     sized = sorted((-os.path.getsize(f), f) for f in files)
     loads = [0] * count
     slots = {}
@@ -273,6 +287,50 @@ def _file_slots(config, count):
         slots[path] = slot
     _FILE_SLOTS = slots
     return slots
+
+
+# With the durations of a split suite, the recorded tests of its heavy files, each with
+# its slot ({node id relative to the directory pytest runs in: slot}): see
+# `_file_slots_by_durations`.
+_TEST_SLOTS = {}
+
+
+def _file_slots_by_durations(files, count):
+    """{file (absolute path): slot} for the `files` of a split suite, dealt by the
+    durations in $XTASK_PARTITION_DURATIONS (node ids relative to the directory pytest
+    runs in), all in one `_durations_slices`: each file one unit weighing its recorded
+    tests' sum (a file with none recorded, added since, one test of the median), except
+    a heavy file, weighing more than half a slice's share (the files' sum / `count`),
+    whose recorded tests are dealt one by one (into `_TEST_SLOTS`): whole, it would make
+    its slice the longest. A heavy file is collected by every slice, each keeping its
+    tests; a test of it not recorded goes by the hash of its node id."""
+    import json
+
+    global _TEST_SLOTS
+    with open(os.environ["XTASK_PARTITION_DURATIONS"], encoding="utf-8") as f:
+        durations = json.load(f)
+    micros = _weigher(durations)
+    cwd = os.getcwd()
+    by_name = {os.path.relpath(f, cwd).replace(os.sep, "/"): f for f in files}
+    recorded = {}
+    for nodeid in durations:
+        name = nodeid.partition("::")[0]
+        if name in by_name:
+            recorded.setdefault(name, []).append(nodeid)
+    for name in set(by_name) - set(recorded):
+        recorded[name] = [name + "::"]
+    weight = {name: sum(micros(n) for n in tests) for name, tests in recorded.items()}
+    share = sum(weight.values()) / count
+    group_of = {}
+    alone = set()
+    for name, tests in recorded.items():
+        if weight[name] > share / 2 and tests != [name + "::"]:
+            alone.update(tests)
+        else:
+            group_of.update((nodeid, name) for nodeid in tests)
+    slices = _durations_slices(list(group_of) + sorted(alone), durations, count, group_of)
+    _TEST_SLOTS = {nodeid: slices[nodeid] for nodeid in alone}
+    return {by_name[group_of[nodeid]]: slot for nodeid, slot in slices.items() if nodeid in group_of}
 
 
 def _split_by_files():
@@ -308,7 +366,8 @@ def pytest_collection_modifyitems(config, items):
     dealt over the tests selected before `--rerun` deselected any (the same set on every
     machine running the same command).
     With $XTASK_SPLIT_FILES too (the slices of a split suite, always K/N), a test in a
-    file of `_file_slots` goes by its file's slot."""
+    file of `_file_slots` goes by its file's slot, a recorded test of a heavy file by
+    `_TEST_SLOTS`."""
     global _SELECTED
     spec = os.environ.get("XTASK_PARTITION")
     before_rerun = list(items)
@@ -334,15 +393,19 @@ def pytest_collection_modifyitems(config, items):
             return slice_of[item.nodeid] == index - 1
 
     else:
-        slots = {}
+        slots, tests = {}, {}
         try:
             if _split_by_files() is not None:
                 slots = _file_slots(config, count)
+                tests = _TEST_SLOTS
         except Exception:
-            slots = {}
+            slots, tests = {}, {}
+        from_cwd = _from_cwd(config)
 
         def in_slice(item):
             slot = slots.get(os.path.abspath(str(getattr(item, "path", ""))))
+            if slot is None and tests:
+                slot = tests.get(from_cwd(item.nodeid))
             if slot is None:
                 slot = zlib.crc32(item.nodeid.encode("utf-8")) % count
             return slot == index - 1

@@ -247,6 +247,7 @@ pub fn run_suites(
     };
 
     crate::plan::decide_splits(&mut plans, &previous, jobs);
+    crate::durations::prepare_splits(layout, &mut plans);
     // The inputs of the suites it may replay, hashed before anything runs.
     let cache = crate::cache::run_without_cache(args)
         .is_none()

@@ -248,8 +248,19 @@ fn a_collection_error_ends_a_split_suite_as_it_ends_unsplit() {
     );
 }
 
+/// The `retry` steps of the suite in run.json, by their slice (`None`: the whole suite's).
+fn retry_slices(suite: &serde_json::Value) -> Vec<Option<String>> {
+    suite["commands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["step"] == "retry")
+        .map(|c| c["slice"].as_str().map(str::to_string))
+        .collect()
+}
+
 #[test]
-fn each_slice_retries_its_own_failed_tests() {
+fn the_failed_tests_of_every_slice_are_retried_together() {
     let fixture = Fixture::new("split", "split-flaky");
     let run = fixture.run(&["test", "flaky"]);
     assert_code(&run, exit_codes::OK);
@@ -258,14 +269,207 @@ fn each_slice_retries_its_own_failed_tests() {
     assert_eq!(flaky["outcome"], "passed", "{flaky:#}");
     assert_eq!(flaky["counts"]["tests"], 8, "{flaky:#}");
     assert_eq!(flaky["counts"]["flaky"], 8, "{flaky:#}");
-    let retries: Vec<&str> = flaky["commands"]
+    // Each slice failed its four tests; one retry ran the eight, as unsplit.
+    assert_eq!(pytest_slices(flaky).len(), 2, "{flaky:#}");
+    assert_eq!(retry_slices(flaky), [None], "{flaky:#}");
+    assert!(
+        run.stdout
+            .contains("RETRY flaky [split]: retry 1 of 1, 8 test(s) again"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn a_split_suite_with_a_flaky_test_retries_and_reports_as_unsplit() {
+    let fixture = Fixture::new("split", "split-one-flaky");
+    let run = fixture.run(&["test", "one-flaky"]);
+    assert_code(&run, exit_codes::OK);
+    // The terminal says the retry as it starts, as for an unsplit suite.
+    let retry_lines: Vec<&str> = run.stdout.lines().filter(|l| l.contains("RETRY")).collect();
+    assert_eq!(retry_lines.len(), 1, "{}", run.stdout);
+    assert!(
+        retry_lines[0].contains("RETRY one-flaky [split]: retry 1 of 1, 1 test(s) again"),
+        "{}",
+        run.stdout
+    );
+    let record = record(&fixture);
+    let suite = suite_record(&record, "one-flaky");
+    assert_eq!(suite["outcome"], "passed", "{suite:#}");
+    assert_eq!(suite["counts"]["flaky"], 1, "{suite:#}");
+    assert_eq!(suite["counts"]["failed"], 0, "{suite:#}");
+    assert_eq!(
+        suite["counts"]["passed"], suite["counts"]["tests"],
+        "{suite:#}"
+    );
+    assert_eq!(
+        pytest_slices(suite),
+        [Some("1/2".to_string()), Some("2/2".to_string())]
+    );
+    assert_eq!(retry_slices(suite), [None], "{suite:#}");
+    let shaky: Vec<&serde_json::Value> = suite["tests"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|c| c["step"] == "retry")
-        .map(|c| c["slice"].as_str().unwrap())
+        .filter(|t| t["node_id"] == "tests/test_shaky.py::test_fails_once")
         .collect();
-    assert_eq!(retries, ["1/2", "2/2"], "{flaky:#}");
+    assert_eq!(shaky.len(), 1, "{suite:#}");
+    assert_eq!(shaky[0]["outcome"], "flaky", "{:#}", shaky[0]);
+    // The log has the slices, then the retry.
+    let log = fixture.read("target/xtask/logs/one-flaky.log");
+    let second = log.find("xtask: ---- slice 2/2 ----").expect(&log);
+    let retries = log.find("xtask: ---- retries").expect(&log);
+    assert!(second < retries, "{log}");
+    assert!(
+        log[retries..].contains("retry 1 of 1: 1 test(s) again"),
+        "{log}"
+    );
+}
+
+/// The tests each slice of the skewed suite ran (one list per process), each named by
+/// its file's name and its own (`test_big.py::test_quick_00`), whatever pytest's rootdir.
+fn slices_ran(fixture: &Fixture) -> Vec<Vec<String>> {
+    let dir = fixture.path("suites/skewed/ran");
+    let mut slices: Vec<Vec<String>> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| {
+            std::fs::read_to_string(entry.unwrap().path())
+                .unwrap()
+                .lines()
+                .map(short_id)
+                .collect()
+        })
+        .collect();
+    slices.sort();
+    std::fs::remove_dir_all(&dir).unwrap();
+    slices
+}
+
+fn short_id(node_id: &str) -> String {
+    let (file, name) = node_id.split_once("::").unwrap();
+    format!("{}::{name}", file.rsplit('/').next().unwrap())
+}
+
+/// The slowest slice's share of the recorded time, against the ideal (an even split): 1 is
+/// perfect. Every test ran exactly once, in one of two slices.
+fn slowest_to_ideal(
+    slices: &[Vec<String>],
+    durations: &std::collections::BTreeMap<String, f64>,
+) -> f64 {
+    assert_eq!(slices.len(), 2, "{slices:?}");
+    let ran: Vec<&String> = slices.iter().flatten().collect();
+    let once: BTreeSet<&String> = ran.iter().copied().collect();
+    assert_eq!(ran.len(), once.len(), "a test ran twice: {slices:?}");
+    let all: BTreeSet<&String> = durations.keys().collect();
+    assert_eq!(once, all, "{slices:?}");
+    let total: f64 = durations.values().sum();
+    let slowest = slices
+        .iter()
+        .map(|slice| slice.iter().map(|id| durations[id]).sum::<f64>())
+        .fold(0.0, f64::max);
+    slowest / (total / 2.0)
+}
+
+#[test]
+fn recorded_durations_balance_the_slices() {
+    let fixture = Fixture::new("split", "split-durations");
+    // No durations yet: by size, the big file of quick tests is one slice and every slow
+    // file the other.
+    let run = fixture.run(&["test", "skewed"]);
+    assert_code(&run, exit_codes::OK);
+    let log = fixture.read("target/xtask/logs/skewed.log");
+    assert!(
+        log.contains("(whole test files, balanced by size)"),
+        "{log}"
+    );
+    let by_size = slices_ran(&fixture);
+
+    // The durations of that run, in the file a repository commits.
+    let run = fixture.run(&["durations"]);
+    assert_code(&run, exit_codes::OK);
+    let file: serde_json::Value =
+        serde_json::from_str(&fixture.read(".xtask/durations.json")).unwrap();
+    let durations: std::collections::BTreeMap<String, f64> = file["suites"]["skewed"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(id, secs)| (short_id(id), secs.as_f64().unwrap()))
+        .collect();
+    let size_ratio = slowest_to_ideal(&by_size, &durations);
+    assert!(size_ratio > 1.5, "by size: {size_ratio:.2}x the ideal");
+
+    // With them, the slow files are spread over the slices, and the tests of the one that
+    // holds more than a slice's share (test_slow_a.py), which no whole-file deal could
+    // balance, over both.
+    let run = fixture.run(&["test", "skewed"]);
+    assert_code(&run, exit_codes::OK);
+    let log = fixture.read("target/xtask/logs/skewed.log");
+    assert!(
+        log.contains("(whole test files, balanced by recorded durations)"),
+        "{log}"
+    );
+    let by_durations = slices_ran(&fixture);
+    let ratio = slowest_to_ideal(&by_durations, &durations);
+    assert!(ratio < 1.15, "by durations: {ratio:.2}x the ideal");
+    for slice in &by_durations {
+        assert!(
+            slice.iter().any(|id| id.starts_with("test_slow_a.py::")),
+            "{by_durations:?}"
+        );
+        // The light files stay whole.
+        assert!(
+            !slice.iter().any(|id| id.starts_with("test_big.py::"))
+                || slice
+                    .iter()
+                    .filter(|id| id.starts_with("test_big.py::"))
+                    .count()
+                    == durations
+                        .keys()
+                        .filter(|id| id.starts_with("test_big.py::"))
+                        .count(),
+            "{by_durations:?}"
+        );
+    }
+    let record = record(&fixture);
+    let skewed = suite_record(&record, "skewed");
+    assert_eq!(skewed["counts"]["tests"], durations.len(), "{skewed:#}");
+    assert_eq!(pytest_slices(skewed).len(), 2, "{skewed:#}");
+
+    // Tests added since the durations were written, to the heavy file (collected by both
+    // slices: the hash of its node id decides) and in a new file (dealt whole, as a test
+    // of the median), still run exactly once.
+    let heavy = fixture.read("suites/skewed/tests/test_slow_a.py");
+    std::fs::write(
+        fixture.path("suites/skewed/tests/test_slow_a.py"),
+        format!("{heavy}\n\ndef test_added_0():\n    pass\n\n\ndef test_added_1():\n    pass\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        fixture.path("suites/skewed/tests/test_new.py"),
+        "def test_new_0():\n    pass\n\n\ndef test_new_1():\n    pass\n",
+    )
+    .unwrap();
+    let run = fixture.run(&["test", "skewed"]);
+    assert_code(&run, exit_codes::OK);
+    let with_new = slices_ran(&fixture);
+    let ran: Vec<&String> = with_new.iter().flatten().collect();
+    let once: BTreeSet<&String> = ran.iter().copied().collect();
+    assert_eq!(ran.len(), once.len(), "a test ran twice: {with_new:?}");
+    let mut expected: BTreeSet<String> = durations.keys().cloned().collect();
+    expected.extend(
+        [
+            "test_slow_a.py::test_added_0",
+            "test_slow_a.py::test_added_1",
+            "test_new.py::test_new_0",
+            "test_new.py::test_new_1",
+        ]
+        .map(String::from),
+    );
+    assert_eq!(
+        once.into_iter().cloned().collect::<BTreeSet<String>>(),
+        expected,
+        "{with_new:?}"
+    );
 }
 
 #[test]

@@ -294,7 +294,16 @@ fn try_run_suite(
     // The tests get the whole timeout, shared by the slices of a split suite.
     let deadline = process::deadline_after(Instant::now(), plan.timeout);
     if plan.slices > 1 {
-        return run_slices(plan, cx, &mut log, steps, deselected, deadline).map(Ran::from);
+        return run_slices(
+            plan,
+            cx,
+            &mut log,
+            steps,
+            deselected,
+            deadline,
+            report_progress,
+        )
+        .map(Ran::from);
     }
     run_tests(
         plan,
@@ -313,6 +322,11 @@ fn try_run_suite(
 /// outcome of any slice (in [`Outcome::PRECEDENCE`]), every test once, every step, and one
 /// log with a section per slice. They share the suite's `deadline`, so a timeout or an
 /// interrupt stops them all, and a slice whose turn comes after either does not start.
+///
+/// The slices do not retry: when the suite fails, the tests that failed (or never ran) in
+/// every slice are retried together, as one unsplit suite's ([`retry`]): one `retry` step
+/// per attempt, one `RETRY` line, alone on the machine (a test that failed only because
+/// another slice ran beside it gets its retry in peace).
 fn run_slices(
     plan: &SuitePlan,
     cx: &RunContext<'_>,
@@ -320,12 +334,20 @@ fn run_slices(
     steps: &mut Vec<StepRecord>,
     deselected: &mut usize,
     deadline: Option<Instant>,
+    report_progress: &dyn Fn(Progress),
 ) -> anyhow::Result<Ended> {
     let count = plan.slices;
-    let slices: Vec<SuitePlan> = (1..=count).map(|k| plan.slice(k, count)).collect();
+    let slices: Vec<SuitePlan> = (1..=count)
+        .map(|k| {
+            let mut slice = plan.slice(k, count);
+            slice.retries = 0;
+            slice
+        })
+        .collect();
     writeln!(
         log,
-        "xtask: split: {count} slices of the suite's tests (whole test files, balanced by size), at most {} at once, each in its own section below",
+        "xtask: split: {count} slices of the suite's tests ({}), at most {} at once, each in its own section below",
+        crate::durations::split_dealing(plan),
         cx.jobs.min(count as usize)
     )
     .context("writing the suite log")?;
@@ -380,6 +402,10 @@ fn run_slices(
     done.sort_by_key(|s| s.index);
     let mut endings = Vec::new();
     let mut user_deselected = Vec::new();
+    // What the retries start from: every slice's failed and unfinished tests.
+    let mut todo = Vec::new();
+    let mut ran = std::collections::HashSet::new();
+    let mut rootdir = None;
     for (slice, done) in slices.iter().zip(done) {
         let label = format!("slice {}/{count}", done.index + 1);
         writeln!(log, "\nxtask: ---- {label} ----").context("writing the suite log")?;
@@ -395,6 +421,11 @@ fn run_slices(
         // The tests the slice's partition left out are the other slices' tests, not
         // deselected ones: what is left is what `-m`, `-k` or `--rerun` deselected.
         let session = progress::session(&slice.session);
+        let results = progress::results(&slice.results);
+        todo.extend(results.failed.iter().cloned());
+        todo.extend(not_run(progress::collected(&slice.collected), &results));
+        ran.extend(results.ran);
+        rootdir = rootdir.or(session.rootdir.clone());
         let kept = progress::collected(&slice.collected).map_or(0, |c| c.len());
         let by_partition = session
             .before_partition
@@ -406,7 +437,38 @@ fn run_slices(
         endings.push((label, ended));
     }
     *deselected = user_deselected.into_iter().max().unwrap_or(0);
-    Ok(merge_slices(endings))
+    let merged = merge_slices(endings);
+    if merged.outcome != Outcome::Failed || plan.retries == 0 {
+        return Ok(merged);
+    }
+    writeln!(
+        log,
+        "\nxtask: ---- retries: the tests that did not pass in any slice, in one pytest ----"
+    )
+    .context("writing the suite log")?;
+    let rootdir = rootdir.unwrap_or_else(|| cx.root.join(&plan.suite.dir));
+    let base = report_base(plan, cx, &rootdir);
+    // Which modules are the repository's own matters only when pytest cannot import one,
+    // which ends a slice otherwise than `failed`: none is looked for.
+    let own = OwnModules::find(&cx.root.join(&plan.suite.dir), &[], &[]);
+    let facts = SuiteFacts {
+        name: &plan.suite.name,
+        root: cx.root,
+        own: &own,
+        markers: plan.suite.markers.as_deref(),
+        pytest_args: &plan.pytest_args,
+    };
+    let first = Attempted {
+        cases: merged.cases,
+        todo,
+        ran,
+        rootdir: &rootdir,
+        base: &base,
+        deadline,
+    };
+    let mut ended = retry(plan, cx, log, steps, &facts, first, report_progress)?;
+    blame_a_dead_service(plan, cx, log, &mut ended);
+    Ok(ended)
 }
 
 /// One suite's ending made of its slices' (each with its label): the worst outcome, the
@@ -510,12 +572,7 @@ fn run_tests(
     let rootdir = session
         .rootdir
         .unwrap_or_else(|| cx.root.join(&plan.suite.dir));
-    let base = rootdir
-        .strip_prefix(cx.root)
-        .ok()
-        .map(|rel| rel.to_string_lossy().into_owned())
-        .map(|rel| if rel.is_empty() { ".".to_string() } else { rel })
-        .unwrap_or_else(|| plan.suite.dir.clone());
+    let base = report_base(plan, cx, &rootdir);
     let mut report = read_pytest_report(plan, &base, cx);
     // The tests of this run as the plugin noted them: started, failed, ran to their end.
     let results = progress::results(&plan.results);
@@ -643,6 +700,17 @@ fn run_tests(
     };
     blame_a_dead_service(plan, cx, log, &mut ended);
     Ok(ended)
+}
+
+/// What pytest's report's files are relative to (its `rootdir`), relative to the
+/// repository root (`.` for the root itself).
+fn report_base(plan: &SuitePlan, cx: &RunContext<'_>, rootdir: &std::path::Path) -> String {
+    rootdir
+        .strip_prefix(cx.root)
+        .ok()
+        .map(|rel| rel.to_string_lossy().into_owned())
+        .map(|rel| if rel.is_empty() { ".".to_string() } else { rel })
+        .unwrap_or_else(|| plan.suite.dir.clone())
 }
 
 /// A node id relative to pytest's `rootdir` made relative to `cwd`, where pytest runs and
