@@ -836,6 +836,8 @@ fn unlocked_projects_use_what_they_declare_and_what_their_commands_run() {
         "feed: requirements-file = \"services/feed/requirements-test.txt\", requirements = [\"pytest==9.2.0\"]: services/feed/tox.ini installs it before running pytest on services/feed",
         "feed: markers = \"not slow\": services/feed/tox.ini runs pytest on it",
         "feed: paths = [\"tests/unit\"]: services/feed/tox.ini runs pytest on services/feed/tests/unit",
+        "evidence: services/feed/tox.ini runs pytest -m \"not slow\" services/feed/tests/unit, after installing services/feed/requirements-test.txt",
+        "evidence: .github/workflows/tests.yml runs pytest -m \"not network\" services/ledger/tests",
         "ledger: verified: collected 2 tests",
         "feed: verified: collected 2 tests",
     ] {

@@ -547,6 +547,9 @@ fn guess(root: &Path, out: &mut Decisions) -> anyhow::Result<(Vec<Guess>, Vec<St
     let pytest_pin = pytest_pin(&packages);
     let dirs: Vec<String> = packages.iter().map(|p| p.dir.clone()).collect();
     let commands = evidence::gather(root, &dirs);
+    for command in &commands {
+        out.line(shown(&format!("evidence: {}", command.describe())));
+    }
     let locals: BTreeMap<String, &Package> = packages
         .iter()
         .filter_map(|p| Some((declared::project_name(p)?, p)))
@@ -1111,16 +1114,17 @@ fn evidence_for(dir: &str, dirs: &[String], commands: &[evidence::Command]) -> E
             }
         }
     }
-    // The command that runs the package's tests, not a job of only some of them
-    // (`-m integration`): one without markers, or one that deselects (`not ...`).
+    // The command that runs the package's unit tests, not a job of the tests that need the
+    // world outside (`-m integration`, `-m "e2e or slow"`): those are never taken.
+    let outside = |markers: &str| {
+        !markers.trim_start().starts_with("not ")
+            && markers
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .any(|word| DESELECTED_MARKERS.contains(&word) || word == "slow")
+    };
     let main = matched
         .iter()
-        .find(|(c, _)| {
-            c.markers
-                .as_deref()
-                .is_none_or(|m| m.trim_start().starts_with("not "))
-        })
-        .or(matched.first());
+        .find(|(c, _)| c.markers.as_deref().is_none_or(|m| !outside(m)));
     if let Some((command, inside)) = main {
         evidence.markers = command.markers.clone().map(|m| (m, command.source.clone()));
         if !inside.is_empty() {
@@ -2001,6 +2005,66 @@ mod tests {
         let mut document: DocumentMut = "workspace = { members = [] }\n".parse().unwrap();
         let err = add_manifest(&mut document, &[one_guess()], None, Place::End).unwrap_err();
         assert!(err.contains("inline table"), "{err}");
+    }
+
+    /// Which commands are evidence for which package: one with paths for the packages
+    /// they are in, one without for every package below its directory (a package's own
+    /// tox.ini first); a job of only the tests that need the world outside gives no markers.
+    #[test]
+    fn evidence_goes_to_the_packages_a_command_runs() {
+        let command =
+            |source: &str, dir: &str, files: &[&str], markers: Option<&str>, paths: &[&str]| {
+                evidence::Command {
+                    source: source.into(),
+                    dir: dir.into(),
+                    requirement_files: files.iter().map(|f| f.to_string()).collect(),
+                    markers: markers.map(str::to_string),
+                    paths: paths.iter().map(|p| p.to_string()).collect(),
+                }
+            };
+        let commands = [
+            command(
+                "ci.yml",
+                ".",
+                &["tests/req.txt"],
+                Some("not slow"),
+                &["services/api/tests/unit"],
+            ),
+            command("ci.yml", ".", &["tests/req.txt"], Some("integration"), &[]),
+            command(
+                "services/web/tox.ini",
+                "services/web",
+                &["services/web/r.txt"],
+                None,
+                &[],
+            ),
+        ];
+        let dirs: Vec<String> = [".", "services/api", "services/web", "libs/x"]
+            .iter()
+            .map(|d| d.to_string())
+            .collect();
+        let api = evidence_for("services/api", &dirs, &commands);
+        assert_eq!(
+            api.requirement_files,
+            [("tests/req.txt".to_string(), "ci.yml".to_string())]
+        );
+        assert_eq!(api.markers, Some(("not slow".into(), "ci.yml".into())));
+        assert_eq!(
+            api.paths,
+            Some((vec!["tests/unit".to_string()], "ci.yml".to_string()))
+        );
+        let web = evidence_for("services/web", &dirs, &commands);
+        let files: Vec<&str> = web
+            .requirement_files
+            .iter()
+            .map(|(f, _)| f.as_str())
+            .collect();
+        assert_eq!(files, ["services/web/r.txt", "tests/req.txt"]);
+        assert_eq!(web.markers, None);
+        assert_eq!(web.paths, None);
+        let x = evidence_for("libs/x", &dirs, &commands);
+        assert_eq!(x.markers, None, "`-m integration` is not the unit tests");
+        assert_eq!(x.requirement_files.len(), 1);
     }
 
     #[test]

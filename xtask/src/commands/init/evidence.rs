@@ -28,6 +28,39 @@ pub struct Command {
     pub paths: Vec<String>,
 }
 
+impl Command {
+    /// What it runs, for init's output: `services/feed/tox.ini runs pytest -m "not slow"
+    /// services/feed/tests/unit, after installing services/feed/requirements-test.txt`.
+    pub fn describe(&self) -> String {
+        let mut text = format!("{} runs pytest", self.source);
+        if let Some(markers) = &self.markers {
+            let quoted = if markers.contains(' ') {
+                format!("\"{markers}\"")
+            } else {
+                markers.clone()
+            };
+            text.push_str(&format!(" -m {quoted}"));
+        }
+        for path in &self.paths {
+            text.push(' ');
+            text.push_str(path);
+        }
+        if self.paths.is_empty() {
+            text.push_str(&format!(
+                " (no path: on every package at or below {})",
+                self.dir
+            ));
+        }
+        if !self.requirement_files.is_empty() {
+            text.push_str(&format!(
+                ", after installing {}",
+                self.requirement_files.join(", ")
+            ));
+        }
+        text
+    }
+}
+
 /// Every pytest command in the repository's `tox.ini` and `noxfile.py` files (at the root
 /// and in `package_dirs`) and its CI files.
 pub fn gather(root: &Path, package_dirs: &[String]) -> Vec<Command> {
@@ -79,37 +112,46 @@ pub fn gather(root: &Path, package_dirs: &[String]) -> Vec<Command> {
 
 /// The commands of one file, as words: its requirement files and its pytest commands.
 fn read_commands(root: &Path, source: &str, dir: &str, lines: &[Vec<String>]) -> Vec<Command> {
-    let existing = |path: &str| -> Option<String> {
+    let existing = |dir: &str, path: &str| -> Option<String> {
         let path = path
             .trim_start_matches("{toxinidir}/")
             .trim_start_matches("./");
         if path.is_empty() || path.contains(['$', '{', '}', '*']) {
             return None;
         }
-        let joined = super::join(dir, path);
-        let normal = normalize(&joined)?;
+        let normal = normalize(&super::join(dir, path))?;
         root.join(&normal).exists().then_some(normal)
     };
     let mut files: Vec<String> = Vec::new();
-    let mut found: Vec<(Option<String>, Vec<String>)> = Vec::new();
+    let mut found: Vec<(String, Option<String>, Vec<String>)> = Vec::new();
     for words in lines {
+        // `cd DIR && ...` (or `;`): the rest of the line runs there.
+        let (here, words) = match words.as_slice() {
+            [cd, to, op, rest @ ..] if cd == "cd" && (op == "&&" || op == ";") => {
+                match existing(dir, to).filter(|d| root.join(d).is_dir()) {
+                    Some(to) => (to, rest),
+                    None => continue,
+                }
+            }
+            _ => (dir.to_string(), words.as_slice()),
+        };
         for file in installed_files(words) {
-            if let Some(file) = existing(&file).filter(|f| root.join(f).is_file()) {
+            if let Some(file) = existing(&here, &file).filter(|f| root.join(f).is_file()) {
                 if !files.contains(&file) {
                     files.push(file);
                 }
             }
         }
         if let Some((markers, paths)) = pytest_arguments(words) {
-            let paths = paths.iter().filter_map(|p| existing(p)).collect();
-            found.push((markers, paths));
+            let paths = paths.iter().filter_map(|p| existing(&here, p)).collect();
+            found.push((here, markers, paths));
         }
     }
     found
         .into_iter()
-        .map(|(markers, paths)| Command {
+        .map(|(dir, markers, paths)| Command {
             source: source.to_string(),
-            dir: dir.to_string(),
+            dir,
             requirement_files: files.clone(),
             markers,
             paths,
@@ -484,6 +526,34 @@ mod tests {
         let commands = ci_commands(yaml);
         assert!(commands.contains(&w("uv pip install -r tests/requirements.txt pytest")));
         assert!(commands.contains(&w("pytest -m 'not live' services")));
+    }
+
+    /// Files and paths count only when they exist, read from the file's directory, or
+    /// from where `cd DIR &&` went.
+    #[test]
+    fn commands_name_existing_files_and_paths() {
+        let root = std::env::temp_dir().join(format!("xtask-evidence-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("svc/api/tests")).unwrap();
+        std::fs::write(root.join("svc/api/req.txt"), "six\n").unwrap();
+        let lines = [
+            w("cd svc/api && pip install -r req.txt -r missing.txt"),
+            w("cd svc/api && pytest -m 'not e2e' tests gone"),
+            w("pytest $DIR {posargs}"),
+        ];
+        let commands = read_commands(&root, "ci.yml", ".", &lines);
+        let _ = std::fs::remove_dir_all(&root);
+        assert_eq!(commands.len(), 2);
+        assert_eq!(commands[0].dir, "svc/api");
+        assert_eq!(commands[0].requirement_files, ["svc/api/req.txt"]);
+        assert_eq!(commands[0].markers.as_deref(), Some("not e2e"));
+        assert_eq!(commands[0].paths, ["svc/api/tests"]);
+        assert_eq!(
+            commands[0].describe(),
+            "ci.yml runs pytest -m \"not e2e\" svc/api/tests, after installing svc/api/req.txt"
+        );
+        assert!(commands[1].paths.is_empty());
+        assert_eq!(commands[1].dir, ".");
     }
 
     #[test]
