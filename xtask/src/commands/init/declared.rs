@@ -149,6 +149,30 @@ fn group_requirements(package: &Package, group: &str) -> Vec<String> {
     out
 }
 
+/// The dependency groups uv installs by default (`[tool.uv] default-groups`, else `dev`)
+/// that the project has.
+fn default_groups(package: &Package) -> Vec<String> {
+    let pyproject = package.pyproject.as_ref();
+    let Some(groups) = pyproject
+        .and_then(|p| p.get("dependency-groups"))
+        .and_then(toml::Value::as_table)
+    else {
+        return Vec::new();
+    };
+    let named = pyproject
+        .and_then(|p| p.get("tool"))
+        .and_then(|t| t.get("uv"))
+        .and_then(|u| u.get("default-groups"));
+    match named {
+        Some(toml::Value::String(all)) if all == "all" => groups.keys().cloned().collect(),
+        Some(toml::Value::Array(_)) => strings(named)
+            .into_iter()
+            .filter(|g| groups.contains_key(g))
+            .collect(),
+        _ => groups.keys().filter(|g| *g == "dev").cloned().collect(),
+    }
+}
+
 /// The first of the project's extras (or groups) named like a test one.
 fn test_named(names: impl Iterator<Item = String>) -> Option<String> {
     let names: Vec<String> = names.collect();
@@ -218,9 +242,16 @@ pub fn declared(package: &Package, locals: &BTreeMap<String, &Package>) -> Optio
                     .into_iter(),
             )
         });
-    if let Some(group) = group {
+    if let Some(group) = &group {
         declared.from.push(format!("dependency group `{group}`"));
-        lists.push(group_requirements(package, &group));
+        lists.push(group_requirements(package, group));
+    }
+    // As `uv run` and `uv sync` would, the default groups too.
+    for default in default_groups(package) {
+        if Some(&default) != group.as_ref() {
+            declared.from.push(format!("default group `{default}`"));
+            lists.push(group_requirements(package, &default));
+        }
     }
     let mut seen: BTreeSet<(String, String)> = BTreeSet::new();
     seen.insert((package.dir.clone(), String::new()));
@@ -370,6 +401,26 @@ vendored = { path = "../../vendor/vendored" }
         assert_eq!(found.from, ["dependencies", "extra `test`"]);
         assert_eq!(found.local, ["shared/lib"]);
         assert_eq!(found.dropped, ["vendored"]);
+    }
+
+    /// pytest in a group that is not a default one: that group, and the default groups
+    /// (`[tool.uv] default-groups`), as `uv run --group test` installs them.
+    #[test]
+    fn the_default_groups_come_with_the_group_that_holds_pytest() {
+        let lib = package(
+            "lib",
+            "[project]\nname = \"lib\"\ndependencies = [\"six\"]\n[dependency-groups]\ntest = [\"pytest\"]\nlint = [\"ruff\"]\nplugins = [\"pytest-timeout\"]\n[tool.uv]\ndefault-groups = [\"plugins\"]\n",
+        );
+        let found = declared(&lib, &BTreeMap::new()).unwrap();
+        assert_eq!(found.requirements, ["six", "pytest", "pytest-timeout"]);
+        assert_eq!(
+            found.from,
+            [
+                "dependencies",
+                "dependency group `test`",
+                "default group `plugins`"
+            ]
+        );
     }
 
     #[test]
