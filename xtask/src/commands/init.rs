@@ -5,12 +5,15 @@
 //! root (skipping `target`, `.git`, `.venv`, `node_modules`, hidden directories and the
 //! `xtask` crate) for packages: directories with a `pyproject.toml`, or with a
 //! `requirements*.txt` that lists pytest. Per package it decides the environment (the
-//! project's extra that holds pytest when there is a `uv.lock`, its own or its uv
-//! workspace root's, else a requirements file, else only pytest), the test paths, the
-//! PYTHONPATH (from what the code imports) and the markers to deselect, and prints one line
-//! per decision. What it cannot read (an invalid `pyproject.toml`, a directory name that is
-//! not UTF-8) is skipped with a warning, and every name it writes is one the manifest
-//! accepts. Each guess is written through the manifest's own serde type (`RawSuite`), into
+//! project's extra or dependency group that holds pytest when there is a `uv.lock`, its own
+//! or its uv workspace root's; else a requirements file the repository's test commands
+//! install, or its own that lists pytest, with what an unlocked `pyproject.toml` declares
+//! (`declared.rs`); else only pytest), the test paths, the PYTHONPATH (from what the code
+//! imports) and the markers to deselect, taking the markers, paths and requirement files
+//! from the repository's `tox.ini`, `noxfile.py` and CI files when they name them
+//! (`evidence.rs`), and prints one line per decision, naming the file it came from. What
+//! it cannot read (an invalid `pyproject.toml`, a directory name that is not UTF-8) is
+//! skipped with a warning, and every name it writes is one the manifest accepts. Each guess is written through the manifest's own serde type (`RawSuite`), into
 //! the user's file edited as a `toml_edit` document, so every other table and comment stays
 //! as it was. The result is loaded through `Manifest::from_toml`, as a run would read it,
 //! before anything is written.
