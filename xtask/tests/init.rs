@@ -822,7 +822,7 @@ fn hand_written(
 ///   (.github/workflows/tests.yml) runs it with `-m "not network"`;
 /// - `feed`'s own `tox.ini` installs `requirements-test.txt` (no pytest in it) and runs
 ///   `pytest -m "not slow" tests/unit`: init takes the file, markers and paths from it,
-///   and says so.
+///   and says so; the same from a root `noxfile.py` and a `.gitlab-ci.yml`.
 #[test]
 fn unlocked_projects_use_what_they_declare_and_what_their_commands_run() {
     let fixture = Fixture::new("unlocked", "init_unlocked");
@@ -896,5 +896,27 @@ fn unlocked_projects_use_what_they_declare_and_what_their_commands_run() {
                 "{name}: {what} ({summary:?})"
             );
         }
+    }
+
+    // The same evidence from a root noxfile.py and a .gitlab-ci.yml (`cd DIR && ...`).
+    std::fs::remove_file(fixture.path("services/feed/tox.ini")).unwrap();
+    fixture.write(
+        "noxfile.py",
+        "import nox\n\n\n@nox.session\ndef tests(session):\n    session.install(\n        \"-r\",\n        \"requirements/test.txt\",\n    )\n    session.run(\"pytest\", \"services/clock/tests\", *session.posargs)\n",
+    );
+    fixture.write(
+        ".gitlab-ci.yml",
+        "unit:\n  script:\n    - cd services/feed && pip install -r requirements-test.txt pytest\n    - cd services/feed && python -m pytest -m \"not slow\" tests/unit\n",
+    );
+    let printed = fixture.run(&["init", "--print", "--no-verify"]);
+    assert_code(&printed, exit_codes::OK);
+    for line in [
+        "evidence: noxfile.py runs pytest services/clock/tests, after installing requirements/test.txt",
+        "evidence: .gitlab-ci.yml runs pytest -m \"not slow\" services/feed/tests/unit, after installing services/feed/requirements-test.txt",
+        "clock: requirements-file = \"requirements/test.txt\", requirements = [\"pytest==9.2.0\"]: noxfile.py installs it before running pytest on services/clock",
+        "feed: markers = \"not slow\": .gitlab-ci.yml runs pytest on it",
+        "feed: paths = [\"tests/unit\"]: .gitlab-ci.yml runs pytest on services/feed/tests/unit",
+    ] {
+        assert!(printed.stderr.contains(line), "no `{line}`:\n{}", printed.stderr);
     }
 }
