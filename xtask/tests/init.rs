@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 
 use common::*;
@@ -120,9 +120,15 @@ fn init_on_the_basic_fixture_writes_a_manifest_that_runs() {
         "{}",
         init.stdout
     );
-    assert!(init
-        .stdout
-        .contains("beta: requirements = [\"pytest==9.2.0\"]: it has no uv.lock"));
+    // beta is not locked: what its pyproject.toml declares is tried first; that cannot be
+    // installed (a dependency no index has), so it is written without it, as verified.
+    for line in [
+        "beta: requirements = [\"pytest==9.2.0\", \"this-heavy-framework-is-never-installed>=99\"]: it has no uv.lock",
+        "beta: verified after a change: requirements = [\"pytest==9.2.0\"]: uv could not build its environment",
+        "without the dependencies its pyproject.toml declares, its tests collect",
+    ] {
+        assert!(init.stdout.contains(line), "no `{line}`:\n{}", init.stdout);
+    }
     assert_eq!(suite_names(&fixture), ["alpha", "beta"]);
     let ci = fixture.run(&["ci"]);
     assert_code(&ci, exit_codes::OK);
@@ -720,4 +726,198 @@ fn ctrl_c_while_checking_the_guesses_writes_nothing() {
     let pid: u32 = fixture.read("collecting").trim().parse().unwrap();
     assert_gone(&[pid]);
     assert_eq!(fixture.read("Cargo.toml"), cargo_toml);
+}
+
+/// Test cases as (classname, name, outcome).
+type Outcomes = BTreeSet<(String, String, &'static str)>;
+
+/// Every test case of a JUnit file.
+fn outcomes(path: &std::path::Path) -> Outcomes {
+    let xml = std::fs::read_to_string(path).unwrap();
+    let report = quick_junit::Report::deserialize_from_str(&xml)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    report
+        .test_suites
+        .iter()
+        .flat_map(|s| s.test_cases.iter())
+        .map(|case| {
+            use quick_junit::{NonSuccessKind, TestCaseStatus};
+            let status = match &case.status {
+                TestCaseStatus::Success { .. } => "passed",
+                TestCaseStatus::NonSuccess {
+                    kind: NonSuccessKind::Failure,
+                    ..
+                } => "failed",
+                TestCaseStatus::NonSuccess {
+                    kind: NonSuccessKind::Error,
+                    ..
+                } => "error",
+                TestCaseStatus::Skipped { .. } => "skipped",
+            };
+            let classname = case.classname.as_ref().map_or("", |c| c.as_str());
+            (classname.to_string(), case.name.to_string(), status)
+        })
+        .collect()
+}
+
+/// A hand-written command for one suite, as the repository's docs (or its tox.ini, its CI)
+/// run it: a fresh environment with `install` (`uv pip install` arguments, from the root),
+/// then pytest in the package's directory with `pytest_args`. Its per-test outcomes, and
+/// pytest's own closing counts.
+fn hand_written(
+    fixture: &Fixture,
+    name: &str,
+    install: &[&str],
+    dir: &str,
+    pythonpath: Option<&str>,
+    pytest_args: &[&str],
+) -> (Outcomes, Vec<(String, usize)>) {
+    let venv = fixture.path(&format!("hand-{name}"));
+    let ok = |mut command: Command, what: &str| {
+        let out = command.env_remove("VIRTUAL_ENV").output().unwrap();
+        assert!(
+            out.status.success(),
+            "{name}: {what}:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let mut create = Command::new(uv());
+    create
+        .args(["venv", "-q"])
+        .arg(&venv)
+        .current_dir(&fixture.root);
+    ok(create, "uv venv");
+    let mut pip = Command::new(uv());
+    pip.args(["pip", "install", "-q", "--python"])
+        .arg(venv.join("bin/python"))
+        .args(install)
+        .current_dir(&fixture.root);
+    ok(pip, "uv pip install");
+    let junit = fixture.path(&format!("hand-{name}.xml"));
+    let mut pytest = Command::new(venv.join("bin/python"));
+    pytest
+        .args(["-m", "pytest", "-p", "no:cacheprovider"])
+        .args(pytest_args)
+        .arg(format!("--junitxml={}", junit.display()))
+        .current_dir(fixture.path(dir))
+        .env_remove("PYTHONPATH");
+    if let Some(path) = pythonpath {
+        pytest.env("PYTHONPATH", fixture.path(path));
+    }
+    let stdout = ok(pytest, "pytest");
+    (outcomes(&junit), pytest_summary(&stdout))
+}
+
+/// Unlocked packages (no uv.lock), each the way a real repository has it, and the manifest
+/// init writes for them gives, through `cargo xtask ci`, the per-test outcomes of the
+/// hand-written commands:
+/// - `clock` imports `dateutil`, which only the SECOND of the repository's requirement files
+///   provides (`requirements/test.txt`; its distribution, python-dateutil, is not named
+///   like the module): the verification tries `requirements/base.txt`, then finds it;
+/// - `ledger` declares its dependencies in its `pyproject.toml` (an extra `test` with
+///   pytest that names its own extra `export`, and a package of this repository,
+///   `shared_money`, by name): they are installed with pytest, the local package's own
+///   dependencies in its place and its code through PYTHONPATH; the repository's CI
+///   (.github/workflows/tests.yml) runs it with `-m "not network"`;
+/// - `feed`'s own `tox.ini` installs `requirements-test.txt` (no pytest in it) and runs
+///   `pytest -m "not slow" tests/unit`: init takes the file, markers and paths from it,
+///   and says so; the same from a root `noxfile.py` and a `.gitlab-ci.yml`.
+#[test]
+fn unlocked_projects_use_what_they_declare_and_what_their_commands_run() {
+    let fixture = Fixture::new("unlocked", "init_unlocked");
+    let init = fixture.run(&["init"]);
+    assert_code(&init, exit_codes::OK);
+    for line in [
+        "clock: verified after a change: requirements-file = \"requirements/test.txt\": collection failed in the guessed environment and with requirements/base.txt and succeeds with this file (collected 2 tests)",
+        "ledger: requirements = [\"pytest==9.2.0\", \"attrs==25.4.0\", \"six==1.17.0\", \"tomli-w==1.2.0\"]: it has no uv.lock, so the project is not installed; what services/ledger's pyproject.toml declares (dependencies, extra `test`) is installed, and its code comes in through PYTHONPATH; shared/money is a package of this repository",
+        "ledger: pythonpath += \"shared/money/src\"",
+        "ledger: markers = \"not network\": .github/workflows/tests.yml runs pytest on it with `-m \"not network\"`",
+        "feed: requirements-file = \"services/feed/requirements-test.txt\", requirements = [\"pytest==9.2.0\"]: services/feed/tox.ini installs it before running pytest on services/feed",
+        "feed: markers = \"not slow\": services/feed/tox.ini runs pytest on it",
+        "feed: paths = [\"tests/unit\"]: services/feed/tox.ini runs pytest on services/feed/tests/unit",
+        "evidence: services/feed/tox.ini runs pytest -m \"not slow\" services/feed/tests/unit, after installing services/feed/requirements-test.txt",
+        "evidence: .github/workflows/tests.yml runs pytest -m \"not network\" services/ledger/tests",
+        "ledger: verified: collected 2 tests",
+        "feed: verified: collected 2 tests",
+    ] {
+        assert!(init.stdout.contains(line), "no `{line}`:\n{}", init.stdout);
+    }
+    assert!(!init.stdout.contains("not verified"), "{}", init.stdout);
+    let written = fixture.read("Cargo.toml");
+    assert!(
+        !written.contains("shared-money") && !written.contains("shared_money"),
+        "a package of the repository is never installed from the index by its name:\n{written}"
+    );
+
+    let ci = fixture.run(&["ci"]);
+    assert_code(&ci, exit_codes::OK);
+    let record = record(&fixture);
+    let hands = [
+        hand_written(
+            &fixture,
+            "clock",
+            &["-r", "requirements/test.txt", "pytest==9.2.0"],
+            "services/clock",
+            Some("services/clock/src"),
+            &["tests"],
+        ),
+        hand_written(
+            &fixture,
+            "ledger",
+            &["-e", "shared/money", "-e", "./services/ledger[test]"],
+            "services/ledger",
+            None,
+            &["-m", "not network", "tests"],
+        ),
+        hand_written(
+            &fixture,
+            "feed",
+            &[
+                "pytest==9.2.0",
+                "-r",
+                "services/feed/requirements-test.txt",
+                "./services/feed",
+            ],
+            "services/feed",
+            None,
+            &["-m", "not slow", "tests/unit"],
+        ),
+    ];
+    for (name, (theirs, summary)) in ["clock", "ledger", "feed"].into_iter().zip(hands) {
+        let ours = outcomes(&fixture.path(&format!("target/xtask/junit/{name}.xml")));
+        assert!(!ours.is_empty(), "{name}");
+        assert_eq!(ours, theirs, "{name}: the same tests, ids and outcomes");
+        let counts = &suite_record(&record, name)["counts"];
+        for what in ["passed", "failed", "skipped", "deselected"] {
+            assert_eq!(
+                counts[what].as_u64().unwrap() as usize,
+                count(&summary, what),
+                "{name}: {what} ({summary:?})"
+            );
+        }
+    }
+
+    // The same evidence from a root noxfile.py and a .gitlab-ci.yml (`cd DIR && ...`).
+    std::fs::remove_file(fixture.path("services/feed/tox.ini")).unwrap();
+    fixture.write(
+        "noxfile.py",
+        "import nox\n\n\n@nox.session\ndef tests(session):\n    session.install(\n        \"-r\",\n        \"requirements/test.txt\",\n    )\n    session.run(\"pytest\", \"services/clock/tests\", *session.posargs)\n",
+    );
+    fixture.write(
+        ".gitlab-ci.yml",
+        "unit:\n  script:\n    - cd services/feed && pip install -r requirements-test.txt pytest\n    - cd services/feed && python -m pytest -m \"not slow\" tests/unit\n",
+    );
+    let printed = fixture.run(&["init", "--print", "--no-verify"]);
+    assert_code(&printed, exit_codes::OK);
+    for line in [
+        "evidence: noxfile.py runs pytest services/clock/tests, after installing requirements/test.txt",
+        "evidence: .gitlab-ci.yml runs pytest -m \"not slow\" services/feed/tests/unit, after installing services/feed/requirements-test.txt",
+        "clock: requirements-file = \"requirements/test.txt\", requirements = [\"pytest==9.2.0\"]: noxfile.py installs it before running pytest on services/clock",
+        "feed: markers = \"not slow\": .gitlab-ci.yml runs pytest on it",
+        "feed: paths = [\"tests/unit\"]: .gitlab-ci.yml runs pytest on services/feed/tests/unit",
+    ] {
+        assert!(printed.stderr.contains(line), "no `{line}`:\n{}", printed.stderr);
+    }
 }

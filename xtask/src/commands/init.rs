@@ -5,12 +5,15 @@
 //! root (skipping `target`, `.git`, `.venv`, `node_modules`, hidden directories and the
 //! `xtask` crate) for packages: directories with a `pyproject.toml`, or with a
 //! `requirements*.txt` that lists pytest. Per package it decides the environment (the
-//! project's extra that holds pytest when there is a `uv.lock`, its own or its uv
-//! workspace root's, else a requirements file, else only pytest), the test paths, the
-//! PYTHONPATH (from what the code imports) and the markers to deselect, and prints one line
-//! per decision. What it cannot read (an invalid `pyproject.toml`, a directory name that is
-//! not UTF-8) is skipped with a warning, and every name it writes is one the manifest
-//! accepts. Each guess is written through the manifest's own serde type (`RawSuite`), into
+//! project's extra or dependency group that holds pytest when there is a `uv.lock`, its own
+//! or its uv workspace root's; else a requirements file the repository's test commands
+//! install, or its own that lists pytest, with what an unlocked `pyproject.toml` declares
+//! (`declared.rs`); else only pytest), the test paths, the PYTHONPATH (from what the code
+//! imports) and the markers to deselect, taking the markers, paths and requirement files
+//! from the repository's `tox.ini`, `noxfile.py` and CI files when they name them
+//! (`evidence.rs`), and prints one line per decision, naming the file it came from. What
+//! it cannot read (an invalid `pyproject.toml`, a directory name that is not UTF-8) is
+//! skipped with a warning, and every name it writes is one the manifest accepts. Each guess is written through the manifest's own serde type (`RawSuite`), into
 //! the user's file edited as a `toml_edit` document, so every other table and comment stays
 //! as it was. The result is loaded through `Manifest::from_toml`, as a run would read it,
 //! before anything is written.
@@ -31,6 +34,8 @@ use crate::manifest::{Manifest, TABLE};
 use crate::paths::Layout;
 use crate::uv_workspace::ProjectLock;
 
+mod declared;
+mod evidence;
 mod pipelines;
 mod verify;
 
@@ -314,7 +319,24 @@ fn check_guesses(
     let pin = pytest_requirement(guesses);
     let mut checked = Checked::default();
     for (suite, guess) in manifest.suites.iter().zip(guesses.iter_mut()) {
-        let verdict = verify::verify(layout, (&uv, &uv_version), suite, &files, &pin, &redactor)?;
+        // The files the repository's own commands install for it first.
+        let mut ordered = guess.evidence_files.clone();
+        let rest: Vec<String> = files
+            .iter()
+            .filter(|f| !guess.evidence_files.contains(f))
+            .cloned()
+            .collect();
+        ordered.extend(rest);
+        let fallback = guess.fallback.as_ref().map(environment);
+        let verdict = verify::verify(
+            layout,
+            (&uv, &uv_version),
+            suite,
+            fallback.as_ref(),
+            &ordered,
+            &pin,
+            &redactor,
+        )?;
         if crate::process::interrupted() {
             out.flush();
             eprintln!("xtask: init: interrupted while checking the guesses; nothing written");
@@ -323,21 +345,25 @@ fn check_guesses(
         let tests = |n: usize| format!("{n} test{}", if n == 1 { "" } else { "s" });
         let line = match verdict {
             verify::Verdict::Collected(n) => format!("verified: collected {}", tests(n)),
-            verify::Verdict::Replaced(environment, n) => {
-                let crate::manifest::Environment::Requirements {
-                    requirements,
-                    file: Some(file),
-                } = environment
+            verify::Verdict::Replaced(replaced, n, because) => {
+                let crate::manifest::Environment::Requirements { requirements, file } = replaced
                 else {
-                    unreachable!("verify replaces with a requirements file")
+                    unreachable!("verify replaces with a no-project environment")
                 };
-                let why = format!(
-                    "requirements-file = {}: collection failed in the guessed environment and succeeds with this file (collected {})",
-                    string(&file),
-                    tests(n)
-                );
+                let mut written = Vec::new();
+                if let Some(file) = &file {
+                    written.push(format!("requirements-file = {}", string(file)));
+                }
+                if file.is_none() || requirements.iter().any(|r| !is_pytest(r)) {
+                    written.push(format!("requirements = {}", listed(&requirements)));
+                }
+                let why = format!("{}: {because} (collected {})", written.join(", "), tests(n));
                 guess.why.push(why.clone());
-                guess.environment = Env::RequirementsAndFile(requirements, file);
+                guess.environment = match file {
+                    Some(file) if requirements.is_empty() => Env::RequirementsFile(file),
+                    Some(file) => Env::RequirementsAndFile(requirements, file),
+                    None => Env::Requirements(requirements),
+                };
                 checked.changed = true;
                 format!("verified after a change: {why}")
             }
@@ -351,6 +377,35 @@ fn check_guesses(
         out.line(format!("{}: {}", guess.name, shown(&redactor.text(&line))));
     }
     Ok(checked)
+}
+
+/// A guess's environment as the manifest holds it.
+fn environment(env: &Env) -> crate::manifest::Environment {
+    use crate::manifest::Environment;
+    match env.clone() {
+        Env::Extras(extras) => Environment::Project {
+            extras,
+            groups: vec![],
+            default_groups: true,
+        },
+        Env::Groups(groups) => Environment::Project {
+            extras: vec![],
+            groups,
+            default_groups: true,
+        },
+        Env::Requirements(requirements) => Environment::Requirements {
+            requirements,
+            file: None,
+        },
+        Env::RequirementsFile(file) => Environment::Requirements {
+            requirements: vec![],
+            file: Some(file),
+        },
+        Env::RequirementsAndFile(requirements, file) => Environment::Requirements {
+            requirements,
+            file: Some(file),
+        },
+    }
 }
 
 /// What [`check_guesses`] did: whether it changed a guess, and how many it could not verify.
@@ -436,6 +491,12 @@ struct Guess {
     env: BTreeMap<String, String>,
     /// The decisions, also written as comments above the suite.
     why: Vec<String>,
+    /// The environment to try when this one cannot be built (the guess without the
+    /// project's declared dependencies).
+    fallback: Option<Env>,
+    /// Requirement files the repository's own test commands install for it: tried first
+    /// when a module is missing.
+    evidence_files: Vec<String>,
 }
 
 /// What was found in one package directory.
@@ -489,6 +550,15 @@ fn guess(root: &Path, out: &mut Decisions) -> anyhow::Result<(Vec<Guess>, Vec<St
     }
     let providers = providers(root, &packages);
     let pytest_pin = pytest_pin(&packages);
+    let dirs: Vec<String> = packages.iter().map(|p| p.dir.clone()).collect();
+    let commands = evidence::gather(root, &dirs);
+    for command in &commands {
+        out.line(shown(&format!("evidence: {}", command.describe())));
+    }
+    let locals: BTreeMap<String, &Package> = packages
+        .iter()
+        .filter_map(|p| Some((declared::project_name(p)?, p)))
+        .collect();
 
     let mut guesses: Vec<Guess> = Vec::new();
     for package in &packages {
@@ -499,7 +569,14 @@ fn guess(root: &Path, out: &mut Decisions) -> anyhow::Result<(Vec<Guess>, Vec<St
             ));
             continue;
         }
-        guesses.push(guess_suite(package, &providers, &pytest_pin));
+        let evidence = evidence_for(&package.dir, &dirs, &commands);
+        let known = Known {
+            providers: &providers,
+            pytest_pin: &pytest_pin,
+            locals: &locals,
+            evidence: &evidence,
+        };
+        guesses.push(guess_suite(package, &known, root));
     }
     name_suites(&mut guesses);
     for guess in &guesses {
@@ -976,11 +1053,273 @@ fn pytest_groups(package: &Package) -> Vec<(String, bool)> {
     found
 }
 
-fn guess_suite(
+/// What the repository's own test commands (`tox.ini`, `noxfile.py`, CI files) say about
+/// one package.
+#[derive(Debug, Default)]
+struct Evidence {
+    /// Requirement files installed before pytest runs its tests: (file, the file that says
+    /// so).
+    requirement_files: Vec<(String, String)>,
+    /// pytest's `-m` expression, and the file that gives it.
+    markers: Option<(String, String)>,
+    /// Paths inside the package pytest is given (relative to it), and the file.
+    paths: Option<(Vec<String>, String)>,
+}
+
+/// The evidence about the package in `dir`: the commands that run its tests, its own
+/// directory's first. A command with paths runs the packages those paths are in (the
+/// deepest package of `dirs` that holds the path) or below; one without runs every package
+/// at or below its directory.
+fn evidence_for(dir: &str, dirs: &[String], commands: &[evidence::Command]) -> Evidence {
+    let under = |path: &str, base: &str| {
+        base == "." || path == base || path.starts_with(&format!("{base}/"))
+    };
+    let owner = |path: &str| {
+        dirs.iter()
+            .filter(|d| under(path, d))
+            .max_by_key(|d| if *d == "." { 0 } else { d.len() + 1 })
+    };
+    let mut matched: Vec<(&evidence::Command, Vec<String>)> = commands
+        .iter()
+        .filter_map(|command| {
+            if command.paths.is_empty() {
+                return under(dir, &command.dir)
+                    .then(Vec::new)
+                    .map(|p| (command, p));
+            }
+            let mut inside = Vec::new();
+            let mut targets = false;
+            for path in &command.paths {
+                if owner(path).is_some_and(|o| o == dir) {
+                    targets = true;
+                    if path != dir {
+                        let rel = if dir == "." {
+                            path.clone()
+                        } else {
+                            path[dir.len() + 1..].to_string()
+                        };
+                        inside.push(rel);
+                    }
+                } else if under(dir, path) {
+                    targets = true;
+                }
+            }
+            targets.then_some((command, inside))
+        })
+        .collect();
+    // The package's own tox.ini or noxfile.py first.
+    matched.sort_by_key(|(command, _)| std::cmp::Reverse(command.dir.len()));
+    let mut evidence = Evidence::default();
+    for (command, _) in &matched {
+        for file in &command.requirement_files {
+            if !evidence.requirement_files.iter().any(|(f, _)| f == file) {
+                evidence
+                    .requirement_files
+                    .push((file.clone(), command.source.clone()));
+            }
+        }
+    }
+    // The command that runs the package's unit tests, not a job of the tests that need the
+    // world outside (`-m integration`, `-m "e2e or slow"`): those are never taken.
+    let outside = |markers: &str| {
+        !markers.trim_start().starts_with("not ")
+            && markers
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .any(|word| DESELECTED_MARKERS.contains(&word) || word == "slow")
+    };
+    let main = matched
+        .iter()
+        .find(|(c, _)| c.markers.as_deref().is_none_or(|m| !outside(m)));
+    if let Some((command, inside)) = main {
+        evidence.markers = command.markers.clone().map(|m| (m, command.source.clone()));
+        if !inside.is_empty() {
+            evidence.paths = Some((inside.clone(), command.source.clone()));
+        }
+    }
+    evidence
+}
+
+/// What guessing one suite may look up beyond its package.
+struct Known<'a> {
+    providers: &'a BTreeMap<String, Vec<Provider>>,
+    pytest_pin: &'a str,
+    /// The repository's packages by normalized project name.
+    locals: &'a BTreeMap<String, &'a Package>,
+    evidence: &'a Evidence,
+}
+
+/// `["a", "b"]`, as the manifest would write it.
+fn listed(items: &[String]) -> String {
+    let items: Vec<String> = items.iter().map(|i| string(i)).collect();
+    format!("[{}]", items.join(", "))
+}
+
+/// Whether the requirements file at `file` (relative to `root`) names pytest.
+fn file_lists_pytest(root: &Path, file: &str) -> bool {
+    std::fs::read_to_string(root.join(file)).is_ok_and(|text| {
+        text.lines()
+            .map(|l| l.split('#').next().unwrap_or("").trim())
+            .any(is_pytest)
+    })
+}
+
+/// The environment of a package that is not installed (no lock, or no extra or group of
+/// its lock that holds pytest): a requirements file the repository's test commands install
+/// (evidence), else its own that lists pytest, with what it declares when it is not locked
+/// (its `pyproject.toml`: see [`declared`]), else pytest alone. With the declared
+/// dependencies, the same without them is the fallback.
+fn unlocked_environment(
     package: &Package,
-    providers: &BTreeMap<String, Vec<Provider>>,
-    pytest_pin: &str,
-) -> Guess {
+    known: &Known,
+    root: &Path,
+    why: &mut Vec<String>,
+) -> (Env, Option<Env>) {
+    let dir = &package.dir;
+    let locked = package.lock.is_some();
+    let found = if locked {
+        None
+    } else {
+        declared::declared(package, known.locals)
+    };
+    let dynamic = !locked && declared::is_dynamic(package);
+    // What it declares, and where from; empty when nothing is.
+    let (declared, declared_pytest, said) = match &found {
+        Some(found) if !found.requirements.is_empty() => {
+            let mut said = format!(
+                "what {dir}'s pyproject.toml declares ({}) is installed, and its code comes in through PYTHONPATH",
+                found.from.join(", ")
+            );
+            if !found.local.is_empty() {
+                let _ = write!(
+                    said,
+                    "; {} of this repository, whose own dependencies are installed in their place",
+                    if found.local.len() == 1 {
+                        format!("{} is a package", found.local[0])
+                    } else {
+                        format!("{} are packages", found.local.join(", "))
+                    }
+                );
+            }
+            if !found.dropped.is_empty() {
+                let _ = write!(
+                    said,
+                    "; left out, a local path init cannot place: {}",
+                    found.dropped.join(", ")
+                );
+            }
+            (found.requirements.clone(), found.pytest.clone(), said)
+        }
+        _ => (Vec::new(), None, String::new()),
+    };
+    let pytest = declared_pytest.unwrap_or_else(|| known.pytest_pin.to_string());
+    // pytest first, then the declared requirements.
+    let with_pytest = |extra: &[String]| -> Vec<String> {
+        let mut all = vec![pytest.clone()];
+        all.extend(extra.iter().filter(|r| **r != pytest).cloned());
+        all
+    };
+    let no_lock = if locked {
+        "no extra or dependency group of its lock holds pytest, so the project is not installed"
+            .to_string()
+    } else {
+        "it has no uv.lock, so the project is not installed".to_string()
+    };
+    let dynamic_note = if dynamic {
+        "; its dependencies are `dynamic` (computed when it is built), which init cannot read"
+    } else {
+        ""
+    };
+    let file_env = |file: &str, source: String, why: &mut Vec<String>| -> (Env, Option<Env>) {
+        let names_pytest = file_lists_pytest(root, file);
+        let requirements = if names_pytest {
+            declared.iter().filter(|r| !is_pytest(r)).cloned().collect()
+        } else {
+            with_pytest(&declared)
+        };
+        let plain = if names_pytest {
+            Env::RequirementsFile(file.to_string())
+        } else {
+            Env::RequirementsAndFile(vec![pytest.clone()], file.to_string())
+        };
+        let env = if requirements.is_empty() {
+            Env::RequirementsFile(file.to_string())
+        } else {
+            Env::RequirementsAndFile(requirements.clone(), file.to_string())
+        };
+        let mut line = format!("requirements-file = {}", string(file));
+        if !requirements.is_empty() {
+            let _ = write!(line, ", requirements = {}", listed(&requirements));
+        }
+        let _ = write!(line, ": {source}; {no_lock}");
+        if !declared.is_empty() {
+            let _ = write!(line, "; {said}");
+        }
+        if !names_pytest {
+            let _ = write!(
+                line,
+                "; the file does not name pytest, so {pytest} is added"
+            );
+        }
+        line.push_str(dynamic_note);
+        why.push(line);
+        let fallback = (env != plain).then_some(plain);
+        (env, fallback)
+    };
+    let evidence_file = known
+        .evidence
+        .requirement_files
+        .iter()
+        .find(|(f, _)| file_lists_pytest(root, f))
+        .or(known.evidence.requirement_files.first());
+    if let Some((file, source)) = evidence_file {
+        return file_env(
+            file,
+            format!("{source} installs it before running pytest on {dir}"),
+            why,
+        );
+    }
+    if let Some((file, requirement)) = package.requirement_files.first() {
+        // The manifest reads `requirements-file` from the repository root.
+        let path = join(dir, file);
+        return file_env(
+            &path,
+            format!("{dir} has {file}, which lists pytest ({requirement})"),
+            why,
+        );
+    }
+    if !declared.is_empty() {
+        let requirements = with_pytest(&declared);
+        why.push(format!(
+            "requirements = {}: {no_lock}; {said}{}",
+            listed(&requirements),
+            if !declared.contains(&pytest) {
+                format!("; it declares no pytest, so {pytest} is added")
+            } else {
+                String::new()
+            }
+        ));
+        return (
+            Env::Requirements(requirements),
+            Some(Env::Requirements(vec![pytest.clone()])),
+        );
+    }
+    let extras = pytest_extras(package);
+    let because = match (locked, extras.first()) {
+        (false, Some((extra, _))) => format!(
+            "its extra `{extra}` holds pytest but it has no uv.lock to install the project from"
+        ),
+        (false, None) => "it has no uv.lock and no requirements file that lists pytest".into(),
+        (true, _) => "its uv.lock has no extra or dependency group that holds pytest".into(),
+    };
+    let requirement = extras.first().map_or(pytest, |(_, r)| r.clone());
+    why.push(format!(
+        "requirements = [\"{requirement}\"]: {because}; the project is not installed, add what its tests import{dynamic_note}"
+    ));
+    (Env::Requirements(vec![requirement]), None)
+}
+
+fn guess_suite(package: &Package, known: &Known, root: &Path) -> Guess {
+    let providers = known.providers;
     let mut why = Vec::new();
     let dir = &package.dir;
     let extras = pytest_extras(package);
@@ -993,6 +1332,7 @@ fn guess_suite(
         }) => format!("is a member of a uv workspace locked by {lock}"),
         _ => "has a uv.lock".into(),
     };
+    let mut fallback = None;
     let environment = if let (true, Some((extra, requirement))) = (locked, extras.first()) {
         why.push(format!(
             "extras = [\"{extra}\"]: {dir} {has_lock} and its extra `{extra}` holds pytest ({requirement}), so the project is installed from its lock"
@@ -1010,31 +1350,10 @@ fn guess_suite(
             ));
             Env::Groups(vec![group.clone()])
         }
-    } else if let Some((file, requirement)) = package.requirement_files.first() {
-        // The manifest reads `requirements-file` from the repository root.
-        let path = join(dir, file);
-        why.push(format!(
-            "requirements-file = {}: {dir} has {} {file}, which lists pytest ({requirement}); the project is not installed",
-            string(&path),
-            if locked { "no extra that holds pytest but" } else { "no uv.lock but" }
-        ));
-        Env::RequirementsFile(path)
     } else {
-        let because = match (locked, extras.first()) {
-            (false, Some((extra, _))) => format!(
-                "its extra `{extra}` holds pytest but it has no uv.lock to install the project from"
-            ),
-            (false, None) => "it has no uv.lock and no requirements file that lists pytest".into(),
-            (true, None) => "its uv.lock has no extra or dependency group that holds pytest".into(),
-            (true, Some(_)) => unreachable!("handled above"),
-        };
-        let requirement = extras
-            .first()
-            .map_or(pytest_pin.to_string(), |(_, r)| r.clone());
-        why.push(format!(
-            "requirements = [\"{requirement}\"]: {because}; the project is not installed, add what its tests import"
-        ));
-        Env::Requirements(vec![requirement])
+        let (environment, alternative) = unlocked_environment(package, known, root, &mut why);
+        fallback = alternative;
+        environment
     };
     let installed = matches!(environment, Env::Extras(_) | Env::Groups(_));
 
@@ -1079,7 +1398,14 @@ fn guess_suite(
         .iter()
         .filter(|(name, _)| DESELECTED_MARKERS.contains(&name.as_str()))
         .collect();
-    let markers = if markers.is_empty() {
+    let markers = if let Some((expression, source)) = &known.evidence.markers {
+        why.push(format!(
+            "markers = {}: {source} runs pytest on it with `-m {}`",
+            string(expression),
+            shell_quoted(expression)
+        ));
+        Some(expression.clone())
+    } else if markers.is_empty() {
         None
     } else {
         let expression = markers
@@ -1108,8 +1434,19 @@ fn guess_suite(
         env.insert(name.clone(), value.clone());
     }
 
-    let paths = package.test_dirs.clone();
-    if paths.is_empty() {
+    let mut paths = package.test_dirs.clone();
+    if let Some((inside, source)) = &known.evidence.paths {
+        paths = inside.clone();
+        why.push(format!(
+            "paths = {}: {source} runs pytest on {}",
+            listed(&paths),
+            inside
+                .iter()
+                .map(|p| join(dir, p))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ));
+    } else if paths.is_empty() {
         why.push("paths: none: test_*.py files in the package directory, found by pytest's own discovery".into());
     } else {
         why.push(format!(
@@ -1131,6 +1468,22 @@ fn guess_suite(
         paths,
         env,
         why,
+        fallback,
+        evidence_files: known
+            .evidence
+            .requirement_files
+            .iter()
+            .map(|(f, _)| f.clone())
+            .collect(),
+    }
+}
+
+/// An expression as a shell word: quoted when it holds a space.
+fn shell_quoted(text: &str) -> String {
+    if text.contains([' ', '"', '\'', '(', ')']) {
+        format!("\"{}\"", text.replace('"', "\\\""))
+    } else {
+        text.to_string()
     }
 }
 
@@ -1516,6 +1869,8 @@ mod tests {
             paths: vec![],
             env: BTreeMap::new(),
             why: vec![],
+            fallback: None,
+            evidence_files: vec![],
         }
     }
 
@@ -1655,6 +2010,66 @@ mod tests {
         let mut document: DocumentMut = "workspace = { members = [] }\n".parse().unwrap();
         let err = add_manifest(&mut document, &[one_guess()], None, Place::End).unwrap_err();
         assert!(err.contains("inline table"), "{err}");
+    }
+
+    /// Which commands are evidence for which package: one with paths for the packages
+    /// they are in, one without for every package below its directory (a package's own
+    /// tox.ini first); a job of only the tests that need the world outside gives no markers.
+    #[test]
+    fn evidence_goes_to_the_packages_a_command_runs() {
+        let command =
+            |source: &str, dir: &str, files: &[&str], markers: Option<&str>, paths: &[&str]| {
+                evidence::Command {
+                    source: source.into(),
+                    dir: dir.into(),
+                    requirement_files: files.iter().map(|f| f.to_string()).collect(),
+                    markers: markers.map(str::to_string),
+                    paths: paths.iter().map(|p| p.to_string()).collect(),
+                }
+            };
+        let commands = [
+            command(
+                "ci.yml",
+                ".",
+                &["tests/req.txt"],
+                Some("not slow"),
+                &["services/api/tests/unit"],
+            ),
+            command("ci.yml", ".", &["tests/req.txt"], Some("integration"), &[]),
+            command(
+                "services/web/tox.ini",
+                "services/web",
+                &["services/web/r.txt"],
+                None,
+                &[],
+            ),
+        ];
+        let dirs: Vec<String> = [".", "services/api", "services/web", "libs/x"]
+            .iter()
+            .map(|d| d.to_string())
+            .collect();
+        let api = evidence_for("services/api", &dirs, &commands);
+        assert_eq!(
+            api.requirement_files,
+            [("tests/req.txt".to_string(), "ci.yml".to_string())]
+        );
+        assert_eq!(api.markers, Some(("not slow".into(), "ci.yml".into())));
+        assert_eq!(
+            api.paths,
+            Some((vec!["tests/unit".to_string()], "ci.yml".to_string()))
+        );
+        let web = evidence_for("services/web", &dirs, &commands);
+        let files: Vec<&str> = web
+            .requirement_files
+            .iter()
+            .map(|(f, _)| f.as_str())
+            .collect();
+        assert_eq!(files, ["services/web/r.txt", "tests/req.txt"]);
+        assert_eq!(web.markers, None);
+        assert_eq!(web.paths, None);
+        let x = evidence_for("libs/x", &dirs, &commands);
+        assert_eq!(x.markers, None, "`-m integration` is not the unit tests");
+        assert_eq!(x.requirement_files.len(), 1);
     }
 
     #[test]

@@ -26,8 +26,9 @@ pub enum Verdict {
     /// pytest collected this many tests (after the suite's markers) in the environment.
     Collected(usize),
     /// It collects only in another environment: this one (a requirements file that provides
-    /// what was missing), with this many tests.
-    Replaced(Environment, usize),
+    /// what was missing, or the guess without the project's declared dependencies), with
+    /// this many tests, and why.
+    Replaced(Environment, usize, String),
     /// It could not be made to collect; why, for the user.
     Unverified(String),
 }
@@ -36,23 +37,50 @@ pub enum Verdict {
 enum Tried {
     Collected(usize),
     Missing(String, String),
+    /// uv could not build the environment.
+    BuildFailed(String),
     Failed(String),
 }
 
-/// Checks `suite`, trying `requirement_files` (relative to the root) when a module is
-/// missing; `pytest` is the requirement added to a file that does not name pytest.
+/// Checks `suite`; when its environment cannot be built, tries `fallback` (the guess
+/// without the project's declared dependencies); when a module is missing, tries
+/// `requirement_files` (relative to the root, in this order). `pytest` is the requirement
+/// added to a file that does not name pytest.
 pub fn verify(
     layout: &Layout,
     (uv, uv_version): (&Path, &str),
     suite: &Suite,
+    fallback: Option<&Environment>,
     requirement_files: &[String],
     pytest: &str,
     redactor: &Redactor,
 ) -> anyhow::Result<Verdict> {
-    let first = try_suite(layout, uv, uv_version, suite, redactor)?;
+    let mut first = try_suite(layout, uv, uv_version, suite, redactor)?;
+    let mut base = suite.clone();
+    if let (Tried::BuildFailed(why), Some(fallback)) = (&first, fallback) {
+        let candidate = Suite {
+            environment: fallback.clone(),
+            ..suite.clone()
+        };
+        let because = format!("{why}; without the dependencies its pyproject.toml declares");
+        match try_suite(layout, uv, uv_version, &candidate, redactor)? {
+            Tried::Collected(n) => {
+                return Ok(Verdict::Replaced(
+                    fallback.clone(),
+                    n,
+                    format!("{because}, its tests collect"),
+                ))
+            }
+            Tried::Missing(module, missing) => {
+                first = Tried::Missing(module, format!("{because}, {missing}"));
+                base = candidate;
+            }
+            Tried::BuildFailed(_) | Tried::Failed(_) => {}
+        }
+    }
     let (mut module, mut why) = match first {
         Tried::Collected(n) => return Ok(Verdict::Collected(n)),
-        Tried::Failed(why) => return Ok(Verdict::Unverified(why)),
+        Tried::Failed(why) | Tried::BuildFailed(why) => return Ok(Verdict::Unverified(why)),
         Tried::Missing(module, why) => (module, why),
     };
     let mut tried: Vec<&String> = Vec::new();
@@ -61,23 +89,42 @@ pub fn verify(
             break;
         };
         tried.push(file);
+        let mut requirements = match &base.environment {
+            Environment::Requirements { requirements, .. } => requirements.clone(),
+            Environment::Project { .. } => vec![],
+        };
+        if !requirements.iter().any(|r| super::is_pytest(r)) {
+            requirements.insert(0, pytest.to_string());
+        }
         let environment = Environment::Requirements {
-            requirements: match &suite.environment {
-                Environment::Requirements { requirements, .. } if !requirements.is_empty() => {
-                    requirements.clone()
-                }
-                _ => vec![pytest.to_string()],
-            },
+            requirements,
             file: Some(file.clone()),
         };
         let candidate = Suite {
             environment: environment.clone(),
-            ..suite.clone()
+            ..base.clone()
         };
         match try_suite(layout, uv, uv_version, &candidate, redactor)? {
-            Tried::Collected(n) => return Ok(Verdict::Replaced(environment, n)),
+            Tried::Collected(n) => {
+                let before: Vec<&str> = tried[..tried.len() - 1]
+                    .iter()
+                    .map(|f| f.as_str())
+                    .collect();
+                let also = if before.is_empty() {
+                    String::new()
+                } else {
+                    format!(" and with {}", before.join(", "))
+                };
+                return Ok(Verdict::Replaced(
+                    environment,
+                    n,
+                    format!(
+                        "collection failed in the guessed environment{also} and succeeds with this file"
+                    ),
+                ));
+            }
             Tried::Missing(next, next_why) => (module, why) = (next, next_why),
-            Tried::Failed(_) => {}
+            Tried::BuildFailed(_) | Tried::Failed(_) => {}
         }
     }
     let tried: Vec<&str> = tried.iter().map(|f| f.as_str()).collect();
@@ -148,7 +195,7 @@ fn try_suite(
                 "pytest".into(),
                 "pytest is not importable in its environment".into(),
             ),
-            Some((BuildStep::Build, ran)) => Tried::Failed(format!(
+            Some((BuildStep::Build, ran)) => Tried::BuildFailed(format!(
                 "uv could not build its environment ({}): {}",
                 ran.describe(),
                 last_line(&ran.stderr)
@@ -226,9 +273,15 @@ fn last_line(text: &str) -> String {
         .to_string()
 }
 
-/// Every `*requirements*.txt` below the root, relative to it and `/`-separated, skipping
-/// what init's package search skips (`target`, `.git`, environments, hidden directories).
+/// Every `*requirements*.txt` below the root, and every `.txt` in a directory named like
+/// one (`requirements/test.txt`), relative to the root and `/`-separated, skipping what
+/// init's package search skips (`target`, `.git`, environments, hidden directories).
 pub fn requirement_files(root: &Path) -> Vec<String> {
+    fn in_requirements_dir(dir: &Path) -> bool {
+        dir.file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.contains("requirements") || n == "reqs")
+    }
     fn walk(root: &Path, dir: &Path, depth: usize, found: &mut Vec<String>) {
         let Ok(entries) = std::fs::read_dir(dir) else {
             return;
@@ -245,7 +298,9 @@ pub fn requirement_files(root: &Path) -> Vec<String> {
                 if depth < 6 && !super::skipped(&name, dir == root) && !super::is_venv(&path) {
                     walk(root, &path, depth + 1, found);
                 }
-            } else if name.contains("requirements") && name.ends_with(".txt") {
+            } else if name.ends_with(".txt")
+                && (name.contains("requirements") || in_requirements_dir(dir))
+            {
                 found.push(super::relative(root, &path));
             }
         }
