@@ -65,7 +65,8 @@ fn a_split_suite_reports_as_one_suite_with_every_test_once() {
     );
 
     for jobs in ["2", "1"] {
-        let run = fixture.run(&["test", "many", "-j", jobs]);
+        // `--no-cache`: split or not, the same inputs would replay the unsplit run.
+        let run = fixture.run(&["test", "many", "-j", jobs, "--no-cache"]);
         assert_code(&run, exit_codes::OK);
         // One line on the terminal, saying it ran in slices.
         let lines: Vec<&str> = run
@@ -487,7 +488,7 @@ fn a_partition_runs_a_split_suite_whole() {
 fn split_auto_splits_only_from_recorded_durations() {
     let fixture = Fixture::new("split", "split-auto");
     // No history: not split.
-    let run = fixture.run(&["test", "many", "--split", "auto", "-j", "2"]);
+    let run = fixture.run(&["test", "many", "--split", "auto", "-j", "2", "--no-cache"]);
     assert_code(&run, exit_codes::OK);
     assert_eq!(
         pytest_slices(suite_record(&record(&fixture), "many")),
@@ -495,14 +496,14 @@ fn split_auto_splits_only_from_recorded_durations() {
     );
     // The latest run says `many` is all of the run's work: two workers would leave one
     // idle, so it is split in two.
-    let run = fixture.run(&["test", "many", "--split", "auto", "-j", "2"]);
+    let run = fixture.run(&["test", "many", "--split", "auto", "-j", "2", "--no-cache"]);
     assert_code(&run, exit_codes::OK);
     assert_eq!(
         pytest_slices(suite_record(&record(&fixture), "many")).len(),
         2
     );
     // With one worker there is no idle core to fill.
-    let run = fixture.run(&["test", "many", "--split", "auto", "-j", "1"]);
+    let run = fixture.run(&["test", "many", "--split", "auto", "-j", "1", "--no-cache"]);
     assert_code(&run, exit_codes::OK);
     assert_eq!(
         pytest_slices(suite_record(&record(&fixture), "many")),

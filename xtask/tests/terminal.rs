@@ -116,7 +116,8 @@ fn success_output_immediate_shows_a_passing_suites_output() {
     assert!(run.stdout.contains("test session starts"), "{}", run.stdout);
     assert!(run.stdout.contains("1 passed in"));
     // `final`: after every suite, before the table.
-    let run = fixture.run(&["test", "passing", "--success-output", "final"]);
+    // `--no-cache`: the suite runs again, rather than being replayed from the first run.
+    let run = fixture.run(&["test", "passing", "--success-output", "final", "--no-cache"]);
     let output = run.stdout.find("test session starts").expect("the output");
     assert!(output < run.stdout.find("\nsuite ").unwrap());
     assert!(output > run.stdout.find("PASSED passing").unwrap());
@@ -305,7 +306,7 @@ fn on_a_terminal_a_status_line_shows_the_running_suites_and_no_color_removes_col
         );
     }
 
-    let (code, out) = under_terminal(&fixture, &["test", "passing"], true);
+    let (code, out) = under_terminal(&fixture, &["test", "passing", "--no-cache"], true);
     assert_eq!(code, i32::from(exit_codes::OK), "{out}");
     assert!(out.contains("running: passing"), "{out:?}");
     assert!(out.contains("PASSED passing"));

@@ -1988,11 +1988,7 @@ fn cache(bench: &Bench, runs: usize) -> anyhow::Result<Measured> {
         let path = root.join(edited);
         let mut text = std::fs::read_to_string(&path)
             .with_context(|| format!("reading {}", path.display()))?;
-        text.push_str(
-            "
-# edited by `cargo xtask bench`
-",
-        );
+        text.push_str("\n# edited by `cargo xtask bench`\n");
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
         let log = bench.log("cache-edited");
         edit_failed.extend(run_logged(&cases[1], &log)?);
@@ -2084,20 +2080,15 @@ fn hash_figure(root: &Path, uv: &Path, times: usize) -> anyhow::Result<(f64, usi
             std::fs::write(
                 &path,
                 format!(
-                    "# Written by `cargo xtask bench`.
-VALUE = {i}
-
-
-def value():
-    return VALUE
-"
+                    "# Written by `cargo xtask bench`.\nVALUE = {i}\n\n\ndef value():\n    return VALUE\n"
                 ),
             )
             .with_context(|| format!("writing {}", path.display()))?;
         }
         std::fs::write(
             root.join("Cargo.toml"),
-            format!("# Written by `cargo xtask bench`.
+            format!(
+                r#"# Written by `cargo xtask bench`.
 [workspace]
 members = []
 
@@ -2108,7 +2099,8 @@ name = "tree"
 group = "bench"
 dir = "tree"
 requirements = ["{PYTEST}"]
-"),
+"#
+            ),
         )
         .context("writing the hash tree's Cargo.toml")?;
         for args in [&["init", "-q"][..], &["add", "-A"][..]] {
