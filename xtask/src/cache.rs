@@ -50,6 +50,9 @@ use crate::paths::Layout;
 use crate::plan::SuitePlan;
 use crate::report::run_record::{RunRecord, SuiteRecord};
 
+/// Ends a listed file whose name is not UTF-8 (after its lossy form, so that it sorts
+/// under its directory): a suite that has one is never cached.
+const NOT_UTF8: &str = "\0not-utf-8\0";
 /// The format of an entry: an entry of another format is a miss.
 const FORMAT: u32 = 1;
 /// The cache's size beyond which the least recently used entries are removed.
@@ -134,6 +137,8 @@ pub struct Cache {
     early: HashMap<String, Inputs>,
     /// Every input of the suites looked up and not found, by name: stored if they pass.
     missed: Mutex<HashMap<String, Inputs>>,
+    /// The suites whose inputs could not be hashed, with why.
+    unhashable: HashMap<String, String>,
     /// What went wrong reading the cache (a damaged entry), said once the run is over.
     pub warnings: Mutex<Vec<String>>,
 }
@@ -196,6 +201,7 @@ impl Cache {
             hashes: Mutex::new(hashes),
             early: HashMap::new(),
             missed: Mutex::new(HashMap::new()),
+            unhashable: HashMap::new(),
             warnings: Mutex::new(Vec::new()),
         };
         let eligible: Vec<&SuitePlan> = plans
@@ -208,19 +214,32 @@ impl Cache {
         let listing = Listing::of(&layout.root, &layout.out_dir());
         let manifest = manifest_table(layout);
         for plan in eligible {
-            let inputs = cache.early_inputs(plan, &listing, manifest.as_ref());
-            cache.early.insert(plan.suite.name.clone(), inputs);
+            match cache.early_inputs(plan, &listing, manifest.as_ref()) {
+                Ok(inputs) => {
+                    cache.early.insert(plan.suite.name.clone(), inputs);
+                }
+                Err(why) => {
+                    cache.unhashable.insert(plan.suite.name.clone(), why);
+                }
+            }
         }
         cache
     }
 
-    /// Every input of `plan` but its environment's.
+    /// Why `suite` could not be hashed by this invocation (it runs, and is not stored).
+    pub fn unhashable(&self, suite: &str) -> Option<&str> {
+        self.unhashable.get(suite).map(String::as_str)
+    }
+
+    /// Every input of `plan` but its environment's; or why they cannot be known: a file
+    /// whose name is not UTF-8 (it could not be told apart from another), or an interrupt
+    /// while hashing.
     fn early_inputs(
         &self,
         plan: &SuitePlan,
         listing: &Listing,
         manifest: Option<&Value>,
-    ) -> Inputs {
+    ) -> Result<Inputs, String> {
         let suite = &plan.suite;
         let mut files: Vec<String> = Vec::new();
         for dir in std::iter::once(&suite.dir).chain(&suite.pythonpath) {
@@ -237,10 +256,19 @@ impl Cache {
         }
         files.sort();
         files.dedup();
+        if let Some(odd) = files.iter().find(|f| f.contains(NOT_UTF8)) {
+            return Err(format!(
+                "the name of {} is not UTF-8",
+                crate::changes::shown(&odd.replace(NOT_UTF8, ""))
+            ));
+        }
         let mut inputs = BTreeMap::new();
         {
             let mut hashes = lock(&self.hashes);
             for file in files {
+                if crate::process::interrupted() {
+                    return Err("the run was interrupted while its inputs were hashed".into());
+                }
                 let hash = hashes.hash(&self.root, &file);
                 inputs.insert(format!("file:{file}"), hash.as_str().to_string());
             }
@@ -279,7 +307,7 @@ impl Cache {
         inputs.insert("pytest:argv".into(), bytes_hash(argv.join("\0").as_bytes()));
         inputs.insert("run:timeout".into(), plan.timeout.as_millis().to_string());
         inputs.insert("xtask:version".into(), xtask_version());
-        Inputs(inputs)
+        Ok(Inputs(inputs))
     }
 
     /// `text` with this run's directory written `<run>`.
@@ -463,7 +491,13 @@ impl Cache {
                 let Some(suite) = record.suites.iter().find(|s| s.name == *name) else {
                     continue;
                 };
-                let after = self.early_inputs(plan, &listing, manifest.as_ref());
+                let after = match self.early_inputs(plan, &listing, manifest.as_ref()) {
+                    Ok(after) => after,
+                    Err(why) => {
+                        warnings.push(format!("suite `{name}` was not cached: {why}"));
+                        continue;
+                    }
+                };
                 if after != inputs.early() {
                     warnings.push(format!(
                         "suite `{name}` was not cached: {} changed while it ran",
@@ -797,7 +831,10 @@ fn git_files(root: &Path) -> Option<Vec<String>> {
         .stdout
         .split(|&b| b == 0)
         .filter(|p| !p.is_empty())
-        .map(|p| String::from_utf8_lossy(p).into_owned())
+        .map(|p| match std::str::from_utf8(p) {
+            Ok(name) => name.to_string(),
+            Err(_) => format!("{}{NOT_UTF8}", String::from_utf8_lossy(p)),
+        })
         .collect();
     // A file both in the index and untracked (never) or listed twice (a conflict's stages).
     files.sort();
@@ -816,6 +853,10 @@ fn walk(root: &Path) -> Vec<String> {
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             let path = format!("{rel}{name}");
+            if entry.file_name().to_str().is_none() {
+                files.push(format!("{path}{NOT_UTF8}"));
+                continue;
+            }
             match entry.file_type() {
                 Ok(t) if t.is_dir() => {
                     if !name.starts_with('.') {

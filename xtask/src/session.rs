@@ -252,6 +252,14 @@ pub fn run_suites(
     let cache = crate::cache::run_without_cache(args)
         .is_none()
         .then(|| crate::cache::Cache::open(layout, &plans));
+    for plan in &plans {
+        if let Some(why) = cache.as_ref().and_then(|c| c.unhashable(&plan.suite.name)) {
+            eprintln!(
+                "xtask: {}: not replayed from the result cache, nor stored in it: {why}",
+                plan.suite.name
+            );
+        }
+    }
 
     let info = RunInfo::gather(layout, uv.as_ref().ok().map(PathBuf::as_path), started_at);
     let uv_version = info

@@ -424,3 +424,30 @@ fn inside_a_git_work_tree_ignored_files_are_not_inputs() {
         run.stderr
     );
 }
+
+#[test]
+fn a_file_whose_name_is_not_utf8_keeps_its_suite_out_of_the_cache() {
+    use std::os::unix::ffi::OsStrExt;
+    let fixture = Fixture::new("cache", "cache_not_utf8");
+    let odd = fixture
+        .path("other/tests")
+        .join(std::ffi::OsStr::from_bytes(b"data-\xff.txt"));
+    std::fs::write(&odd, "x").unwrap();
+    // `app` is cached as ever; `other` runs every time.
+    for expected in [&["app", "other"][..], &["other"][..]] {
+        let run = runs(&fixture, &["test"], expected);
+        assert!(
+            run.stderr.contains("other: not replayed from the result cache, nor stored in it: the name of other/tests/data-\u{fffd}.txt is not UTF-8"),
+            "{}",
+            run.stderr
+        );
+    }
+    let explained = fixture.run(&["cache", "explain", "other"]);
+    assert!(
+        explained
+            .stdout
+            .contains("other: runs, and is not stored: the name of"),
+        "{}",
+        explained.stdout
+    );
+}

@@ -1932,17 +1932,27 @@ fn cache(bench: &Bench, runs: usize) -> anyhow::Result<Measured> {
             .with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
     }
     let args = ["ci", "--exclude", crate::manifest::SMOKE_GROUP];
-    let cases = [bench.xtask(&root, &args), bench.xtask_cached(&root, &args)];
+    let cases = [
+        bench.xtask(&root, &args),
+        bench.xtask_cached(&root, &args),
+        bench.xtask_cached(&root, &args),
+    ];
     println!(
         "  the result cache, on a copy of the suites' inputs in {}:",
         layout.display(&root)
     );
     println!("    every suite run: {}", shell_line(&cases[0]));
     println!("    nothing changed: {}", shell_line(&cases[1]));
+    println!("    the cache emptied first: {}", shell_line(&cases[2]));
     let mut series = vec![
         Series::new("cache-no-cache", "xtask ci --no-cache, warm"),
         Series::new("cache-unchanged", "xtask ci, nothing changed (all cached)"),
+        Series::new(
+            "cache-missed",
+            "xtask ci, the cache emptied (all run, stored)",
+        ),
     ];
+    let cache_dir = crate::cache::Cache::dir(&Layout::new(&root));
     let logs: Vec<PathBuf> = series.iter().map(|s| bench.log(&s.key)).collect();
     let count = suites.len();
     let run = |case: usize| -> anyhow::Result<Vec<Failure>> {
@@ -1950,7 +1960,7 @@ fn cache(bench: &Bench, runs: usize) -> anyhow::Result<Measured> {
     };
     let check = |case: usize| -> Vec<Failure> {
         let wrong = match ran_and_cached(&root) {
-            Ok((ran, cached)) if case == 0 && ran.len() == count && cached == 0 => None,
+            Ok((ran, cached)) if case != 1 && ran.len() == count && cached == 0 => None,
             Ok((ran, cached)) if case == 1 && ran.is_empty() && cached == count => None,
             Ok((ran, cached)) => Some(format!(
                 "{} suites ran and {cached} were replayed ({})",
@@ -1969,9 +1979,20 @@ fn cache(bench: &Bench, runs: usize) -> anyhow::Result<Measured> {
             .into_iter()
             .collect()
     };
+    // Untimed: the third case starts from an empty cache, and stores every suite again.
+    let prepare = |case: usize| -> anyhow::Result<()> {
+        if case == 2 && cache_dir.exists() {
+            std::fs::remove_dir_all(&cache_dir)
+                .with_context(|| format!("emptying {}", cache_dir.display()))?;
+        }
+        Ok(())
+    };
     // The warm-ups build the environments and fill the cache.
-    warm_up(&mut series, run)?;
-    side_by_side("cache", runs, &mut series, |_| Ok(()), run, check)?;
+    warm_up(&mut series, |case| {
+        prepare(case)?;
+        run(case)
+    })?;
+    side_by_side("cache", runs, &mut series, prepare, run, check)?;
 
     // One file of the first suite's directory changed: only the suites whose directory
     // or pythonpath holds it may run.
@@ -2020,7 +2041,7 @@ fn cache(bench: &Bench, runs: usize) -> anyhow::Result<Measured> {
         "hashing the inputs of a {hashed}-file tree, warm (git ls-files, a stat of each, the stat cache): median {:.1} ms",
         hash_secs * 1e3
     ));
-    let failed = any_failed(&[&series[0], &series[1]]);
+    let failed = any_failed(&[&series[0], &series[1], &series[2]]);
     Ok(Measured {
         targets: vec![
             Target::at_most(
@@ -2047,12 +2068,19 @@ fn cache(bench: &Bench, runs: usize) -> anyhow::Result<Measured> {
                 false,
             ),
         ],
-        informative: vec![(
-            "no-change `ci --exclude smoke`: CPU / warm `--no-cache`".to_string(),
-            ratio(series[1].cpu(), series[0].cpu()),
-        )],
+        informative: vec![
+            (
+                "no-change `ci --exclude smoke`: CPU / warm `--no-cache`".to_string(),
+                ratio(series[1].cpu(), series[0].cpu()),
+            ),
+            (
+                "`ci --exclude smoke`, the cache emptied (hashed, run, stored) / `--no-cache`"
+                    .to_string(),
+                ratio(series[2].wall(), series[0].wall()),
+            ),
+        ],
         notes: vec![format!(
-            "cache: a copy of every input file of the unit suites and the manifest (target/xtask/bench/cache-repo/); `ci --exclude smoke --no-cache` and `ci --exclude smoke` with nothing changed interleaved (each run's record checked: every suite ran, or every suite was replayed); then one .py file of the first suite's directory edited and `ci` run once; hashing: a generated git repository of {HASH_FILES} files in one suite's directory (target/xtask/bench/hash-tree/), the inputs hashed once, then timed (median of {}) as a run hashes them",
+            "cache: a copy of every input file of the unit suites and the manifest (target/xtask/bench/cache-repo/); `ci --exclude smoke --no-cache`, `ci --exclude smoke` with nothing changed, and `ci --exclude smoke` after the cache is emptied (untimed), interleaved (each run's record checked: every suite ran, or every suite was replayed); then one .py file of the first suite's directory edited and `ci` run once; hashing: a generated git repository of {HASH_FILES} files in one suite's directory (target/xtask/bench/hash-tree/), the inputs hashed once, then timed (median of {}) as a run hashes them",
             runs.max(5)
         )],
         lines,

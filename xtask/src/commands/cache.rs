@@ -37,6 +37,10 @@ pub fn explain(
             println!("{name}: not cached now: {}", blocked.detail);
             continue;
         }
+        if let Some(why) = cache.unhashable(name) {
+            println!("{name}: runs, and is not stored: {why}");
+            continue;
+        }
         let Some(now) = cache.inputs(plan, &uv_version) else {
             continue;
         };
