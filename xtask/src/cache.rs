@@ -43,16 +43,13 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::file_hashes::{bytes_hash, FileHashes};
+use crate::file_hashes::{bytes_hash, written_by_runs, FileHashes, Listing};
 use crate::manifest::Suite;
 use crate::model::{CachedFrom, SuiteResult};
 use crate::paths::Layout;
 use crate::plan::SuitePlan;
 use crate::report::run_record::{RunRecord, SuiteRecord};
 
-/// Ends a listed file whose name is not UTF-8 (after its lossy form, so that it sorts
-/// under its directory): a suite that has one is never cached.
-const NOT_UTF8: &str = "\0not-utf-8\0";
 /// The format of an entry: an entry of another format is a miss.
 const FORMAT: u32 = 1;
 /// The cache's size beyond which the least recently used entries are removed.
@@ -191,12 +188,33 @@ impl Cache {
     /// The cache for `plans`, with the early inputs of those that may be replayed hashed.
     pub fn open(layout: &Layout, plans: &[SuitePlan]) -> Cache {
         let dir = Cache::dir(layout);
-        let hashes = std::fs::read_to_string(Cache::stat_file(&dir))
-            .map(|text| FileHashes::parse(&text))
-            .unwrap_or_default();
+        let eligible: Vec<&SuitePlan> = plans
+            .iter()
+            .filter(|p| p.blocked.is_none() && never_cached(&p.suite).is_none())
+            .collect();
+        let load = || {
+            std::fs::read_to_string(Cache::stat_file(&dir))
+                .map(|text| FileHashes::parse(&text))
+                .unwrap_or_default()
+        };
+        // The files the stat cache knows are checked while git lists the tree: for a
+        // warm tree they are the same files, and the two take about as long.
+        let (hashes, listing) = if eligible.is_empty() {
+            (load(), None)
+        } else {
+            std::thread::scope(|scope| {
+                let checked = scope.spawn(|| {
+                    let mut hashes = load();
+                    hashes.prestat(&layout.root);
+                    hashes
+                });
+                let listing = listing(&layout.root, &layout.out_dir());
+                (checked.join().unwrap_or_default(), Some(listing))
+            })
+        };
         let mut cache = Cache {
             root: layout.root.clone(),
-            dir,
+            dir: dir.clone(),
             run_dir: layout.run_dir().to_string_lossy().into_owned(),
             hashes: Mutex::new(hashes),
             early: HashMap::new(),
@@ -204,14 +222,9 @@ impl Cache {
             unhashable: HashMap::new(),
             warnings: Mutex::new(Vec::new()),
         };
-        let eligible: Vec<&SuitePlan> = plans
-            .iter()
-            .filter(|p| p.blocked.is_none() && never_cached(&p.suite).is_none())
-            .collect();
-        if eligible.is_empty() {
+        let Some(listing) = listing else {
             return cache;
-        }
-        let listing = Listing::of(&layout.root, &layout.out_dir());
+        };
         let manifest = manifest_table(layout);
         for plan in eligible {
             match cache.early_inputs(plan, &listing, manifest.as_ref()) {
@@ -223,6 +236,9 @@ impl Cache {
                 }
             }
         }
+        // What `prestat` found holds for this moment only: the check after the suites ran
+        // (`store`) takes every stat again.
+        lock(&cache.hashes).forget_prestat();
         cache
     }
 
@@ -254,25 +270,9 @@ impl Cache {
         for glob in &suite.cache.inputs {
             files.extend(glob_files(&self.root, glob, &listing.excluded));
         }
-        files.sort();
-        files.dedup();
-        if let Some(odd) = files.iter().find(|f| f.contains(NOT_UTF8)) {
-            return Err(format!(
-                "the name of {} is not UTF-8",
-                crate::changes::shown(&odd.replace(NOT_UTF8, ""))
-            ));
-        }
-        let mut inputs = BTreeMap::new();
-        {
-            let mut hashes = lock(&self.hashes);
-            for file in files {
-                if crate::process::interrupted() {
-                    return Err("the run was interrupted while its inputs were hashed".into());
-                }
-                let hash = hashes.hash(&self.root, &file);
-                inputs.insert(format!("file:{file}"), hash.as_str().to_string());
-            }
-        }
+        let files =
+            lock(&self.hashes).file_inputs(&self.root, files, &crate::process::interrupted)?;
+        let mut inputs: BTreeMap<String, String> = files.into_iter().collect();
         let entry = manifest.and_then(|t| {
             t.get("suites")?
                 .as_array()?
@@ -484,7 +484,7 @@ impl Cache {
             .filter_map(|(p, _)| Some((p, missed.get(&p.suite.name)?)))
             .collect();
         if !storable.is_empty() {
-            let listing = Listing::of(&layout.root, &layout.out_dir());
+            let listing = listing(&layout.root, &layout.out_dir());
             let manifest = manifest_table(layout);
             for (plan, inputs) in storable {
                 let name = &plan.suite.name;
@@ -723,84 +723,14 @@ fn installed(env: &Path) -> Vec<String> {
     out
 }
 
-/// The files of the tree, relative to the root with `/`, sorted: what git lists (tracked,
-/// and untracked but not ignored), or outside a git work tree every file but those in
-/// hidden directories; never what runs write.
-struct Listing {
-    files: Vec<String>,
-    /// `target/xtask`, relative to the root.
-    excluded: String,
-    /// Whether git listed them (else the tree was walked).
-    from_git: bool,
-}
-
-impl Listing {
-    fn of(root: &Path, out_dir: &Path) -> Listing {
-        let excluded = out_dir
-            .strip_prefix(root)
-            .map(|p| format!("{}/", p.to_string_lossy()))
-            .unwrap_or_default();
-        let git = git_files(root);
-        let from_git = git.is_some();
-        let mut files = git.unwrap_or_else(|| walk(root));
-        files.retain(|f| !written_by_runs(f, &excluded));
-        files.sort();
-        Listing {
-            files,
-            excluded,
-            from_git,
-        }
-    }
-
-    /// The files under `dir`; walked when git lists none there (a directory git ignores,
-    /// or a root inside a larger work tree that ignores it): a suite's files are never
-    /// missed for being ignored by the repository around them.
-    fn files_of(&self, root: &Path, dir: &str) -> Vec<String> {
-        let listed: Vec<String> = self.under(dir).map(str::to_string).collect();
-        if !listed.is_empty() || !self.from_git {
-            return listed;
-        }
-        let dir = dir.trim_end_matches('/');
-        let prefix = if dir.is_empty() || dir == "." {
-            String::new()
-        } else {
-            format!("{dir}/")
-        };
-        walk(&root.join(dir))
-            .into_iter()
-            .map(|f| format!("{prefix}{f}"))
-            .filter(|f| !written_by_runs(f, &self.excluded))
-            .collect()
-    }
-
-    /// The files under `dir` (relative to the root; `.` is all of them).
-    fn under<'a>(&'a self, dir: &str) -> impl Iterator<Item = &'a str> + 'a {
-        let dir = dir.trim_end_matches('/');
-        let prefix = if dir.is_empty() || dir == "." {
-            String::new()
-        } else {
-            format!("{dir}/")
-        };
-        let start = self.files.partition_point(|f| f.as_str() < prefix.as_str());
-        self.files[start..]
-            .iter()
-            .take_while(move |f| f.starts_with(&prefix))
-            .map(String::as_str)
-    }
-}
-
-/// Whether a path is something runs write, never an input: the xtask's output, Python's
-/// byte code, pytest's cache.
-fn written_by_runs(path: &str, out_dir: &str) -> bool {
-    (!out_dir.is_empty() && path.starts_with(out_dir))
-        || path.ends_with(".pyc")
-        || path
-            .split('/')
-            .any(|part| part == "__pycache__" || part == ".pytest_cache")
-}
-
-/// What git lists under `root`, relative to it; `None` when git cannot say.
-fn git_files(root: &Path) -> Option<Vec<String>> {
+/// The files of the tree at `root`: what git lists (tracked, and untracked but not
+/// ignored), or when git cannot say (not a work tree, no git) every file but those in
+/// hidden directories; never what runs write (`out_dir`).
+fn listing(root: &Path, out_dir: &Path) -> Listing {
+    let excluded = out_dir
+        .strip_prefix(root)
+        .map(|p| format!("{}/", p.to_string_lossy()))
+        .unwrap_or_default();
     let argv = [
         "git",
         "--no-optional-locks",
@@ -822,53 +752,11 @@ fn git_files(root: &Path) -> Option<Vec<String>> {
         deadline,
         256 << 20,
         &crate::redact::Redactor::default(),
-    )
-    .ok()?;
-    if !answer.success() {
-        return None;
+    );
+    match answer {
+        Ok(answer) if answer.success() => Listing::from_git(&answer.stdout, excluded),
+        _ => Listing::walked(root, excluded),
     }
-    let mut files: Vec<String> = answer
-        .stdout
-        .split(|&b| b == 0)
-        .filter(|p| !p.is_empty())
-        .map(|p| match std::str::from_utf8(p) {
-            Ok(name) => name.to_string(),
-            Err(_) => format!("{}{NOT_UTF8}", String::from_utf8_lossy(p)),
-        })
-        .collect();
-    // A file both in the index and untracked (never) or listed twice (a conflict's stages).
-    files.sort();
-    files.dedup();
-    Some(files)
-}
-
-/// Every file under `root` but those in hidden directories, relative to it.
-fn walk(root: &Path) -> Vec<String> {
-    let mut files = Vec::new();
-    let mut stack = vec![(root.to_path_buf(), String::new())];
-    while let Some((dir, rel)) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let path = format!("{rel}{name}");
-            if entry.file_name().to_str().is_none() {
-                files.push(format!("{path}{NOT_UTF8}"));
-                continue;
-            }
-            match entry.file_type() {
-                Ok(t) if t.is_dir() => {
-                    if !name.starts_with('.') {
-                        stack.push((entry.path(), format!("{path}/")));
-                    }
-                }
-                Ok(_) => files.push(path),
-                Err(_) => {}
-            }
-        }
-    }
-    files
 }
 
 /// Each file of the environment's `bin/` (its `pytest` script among them) with its size,
@@ -947,30 +835,6 @@ mod tests {
         assert!(files.contains(&"shared/conftest.py".to_string()));
         assert!(files.contains(&"shared/guardrail/pytest.ini".to_string()));
         assert_eq!(config_files_above(".").len(), CONFIG_FILES.len());
-    }
-
-    #[test]
-    fn a_listing_gives_the_files_under_a_directory_and_never_what_runs_write() {
-        let listing = Listing {
-            files: vec![
-                "a/x.py".into(),
-                "ab/y.py".into(),
-                "a/b/z.py".into(),
-                "b.py".into(),
-            ],
-            excluded: String::new(),
-            from_git: true,
-        };
-        let mut listing = listing;
-        listing.files.sort();
-        assert_eq!(
-            listing.under("a").collect::<Vec<_>>(),
-            ["a/b/z.py", "a/x.py"]
-        );
-        assert_eq!(listing.under(".").count(), 4);
-        assert!(written_by_runs("a/__pycache__/x.cpython-311.pyc", ""));
-        assert!(written_by_runs("target/xtask/runs/x", "target/xtask/"));
-        assert!(!written_by_runs("a/x.py", "target/xtask/"));
     }
 
     #[test]

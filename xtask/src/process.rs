@@ -48,6 +48,10 @@ pub const TAG_ENV: &str = "XTASK_RUN";
 /// How long a stopped step gets to write its report before its group is killed.
 pub const GRACE: Duration = Duration::from_secs(5);
 const POLL: Duration = Duration::from_millis(50);
+/// The shortest pause of [`wait`], which pauses a quarter of the time the step has run so
+/// far, up to [`POLL`]: a step of a few milliseconds (git, `uv --version`) is seen to end
+/// within a quarter of its time, not made to last a whole poll.
+const FIRST_POLL: Duration = Duration::from_millis(1);
 /// How long ending a step waits, at most, for what it killed to be gone.
 #[cfg(target_os = "linux")]
 const END_ROUNDS: usize = 200;
@@ -244,6 +248,7 @@ pub fn wait(
 ) -> io::Result<(ExitStatus, Option<Stop>)> {
     let group = child.id() as i32;
     let mut stopping: Option<(Stop, Instant)> = None;
+    let started = Instant::now();
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break Ok(status),
@@ -271,7 +276,7 @@ pub fn wait(
                 }
             }
         }
-        std::thread::sleep(POLL);
+        std::thread::sleep((started.elapsed() / 4).clamp(FIRST_POLL, POLL));
     };
     // Reaped by try_wait (or lost): from now on its pid may belong to someone else.
     lock(&CHILDREN).remove(&child.id());

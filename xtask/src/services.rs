@@ -647,6 +647,7 @@ fn run(
         Ok(sink) => Some(crate::step::copy(
             reader,
             RedactingWriter::new(sink, redactor.clone()),
+            crate::step::COPY_PAUSE,
         )),
         Err(_) => None,
     };

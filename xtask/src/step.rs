@@ -107,6 +107,7 @@ pub fn run_into_log(
             },
             redactor.clone(),
         ),
+        COPY_PAUSE,
     );
     let (status, stop) = process::wait(&mut child, &tag, deadline)
         .with_context(|| format!("waiting for `{}`", invocation.argv[0]))?;
@@ -195,10 +196,12 @@ pub fn capture(
     let stdout = copy(
         out_reader,
         RedactingWriter::new(Tail::default(), redactor.clone()),
+        NO_PAUSE,
     );
     let stderr = copy(
         err_reader,
         RedactingWriter::new(Tail::default(), redactor.clone()),
+        NO_PAUSE,
     );
     let (status, stop) = process::wait(&mut child, &tag, deadline)
         .with_context(|| format!("waiting for `{}`", invocation.argv[0]))?;
@@ -274,10 +277,12 @@ pub fn answer(
             max,
             over: false,
         },
+        NO_PAUSE,
     );
     let stderr = copy(
         err_reader,
         RedactingWriter::new(Tail::default(), redactor.clone()),
+        NO_PAUSE,
     );
     let (status, stop) = process::wait(&mut child, &tag, deadline)
         .with_context(|| format!("waiting for `{}`", invocation.argv[0]))?;
@@ -335,6 +340,7 @@ impl Finish for Whole {
 pub(crate) fn copy<W: Finish + Send + 'static>(
     mut reader: std::io::PipeReader,
     mut writer: W,
+    pause: Duration,
 ) -> mpsc::Receiver<W::Done> {
     let (done, finished) = mpsc::channel();
     widen(&reader);
@@ -351,8 +357,10 @@ pub(crate) fn copy<W: Finish + Send + 'static>(
                     // one as it comes wakes this thread 20,000 times for 20,000 tests and
                     // slows the writer. Let a little accumulate instead (the pipe is
                     // widened so the writer does not block meanwhile).
-                    if n < buf.len() {
-                        std::thread::sleep(COPY_PAUSE);
+                    // A query's answer (`answer`, `capture`) is read at once, [`NO_PAUSE`]: it
+                    // ends with its process, and the caller waits for all of it.
+                    if n < buf.len() && !pause.is_zero() {
+                        std::thread::sleep(pause);
                     }
                 }
                 Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
@@ -366,7 +374,9 @@ pub(crate) fn copy<W: Finish + Send + 'static>(
 
 /// How long the copier lets output accumulate between reads: short enough for streamed
 /// output to look live.
-const COPY_PAUSE: Duration = Duration::from_millis(15);
+pub(crate) const COPY_PAUSE: Duration = Duration::from_millis(15);
+/// No pause between reads: for output read whole, at once.
+pub(crate) const NO_PAUSE: Duration = Duration::ZERO;
 
 /// Gives the pipe a 1 MiB buffer (Linux), so a writer does not wait while the copier
 /// pauses. Elsewhere, or if refused, the default buffer serves.

@@ -451,3 +451,35 @@ fn a_file_whose_name_is_not_utf8_keeps_its_suite_out_of_the_cache() {
         explained.stdout
     );
 }
+
+#[test]
+fn a_file_the_suite_changes_while_it_runs_keeps_it_out_of_the_cache() {
+    let fixture = Fixture::new("cache", "cache_changed_while_running");
+    // A file of the suite, old enough for the stat cache to trust it.
+    let state = fixture.path("other/tests/state.txt");
+    std::fs::write(&state, "before\n").unwrap();
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+    std::fs::File::options()
+        .write(true)
+        .open(&state)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    runs_then_cached(&fixture, &["app", "other"]);
+    // Now the suite's test rewrites it: its result must not be stored under the inputs
+    // it started with.
+    fixture.write(
+        "other/tests/test_other.py",
+        "import pathlib\n\ndef test_other():\n    pathlib.Path(__file__).with_name('state.txt').write_text('after\\n')\n",
+    );
+    let run = runs(&fixture, &["test", "other"], &["other"]);
+    assert!(
+        run.stderr
+            .contains("suite `other` was not cached: other/tests/state.txt changed while it ran"),
+        "{}",
+        run.stderr
+    );
+    // Its next run starts from what the file is now, and is stored.
+    runs(&fixture, &["test", "other"], &["other"]);
+    runs(&fixture, &["test", "other"], &[]);
+}
