@@ -300,7 +300,7 @@ def _file_slots_by_durations(files, count):
     durations in $XTASK_PARTITION_DURATIONS (node ids relative to the directory pytest
     runs in), all in one `_durations_slices`: each file one unit weighing its recorded
     tests' sum (a file with none recorded, added since, one test of the median), except
-    a heavy file, weighing more than half a slice's share (the files' sum / `count`),
+    a heavy file, weighing more than a slice's share (the files' sum / `count`),
     whose recorded tests are dealt one by one (into `_TEST_SLOTS`): whole, it would make
     its slice the longest. A heavy file is collected by every slice, each keeping its
     tests; a test of it not recorded goes by the hash of its node id."""
@@ -324,7 +324,7 @@ def _file_slots_by_durations(files, count):
     group_of = {}
     alone = set()
     for name, tests in recorded.items():
-        if weight[name] > share / 2 and tests != [name + "::"]:
+        if weight[name] > share and tests != [name + "::"]:
             alone.update(tests)
         else:
             group_of.update((nodeid, name) for nodeid in tests)
