@@ -361,6 +361,18 @@ fn suites_with_services_prerequisites_or_cache_false_and_reruns_never_replay() {
         "name = \"other\"\ngroup = \"g\"\ncache = false",
     );
     runs_then_cached_except(&fixture);
+    // `list --json` says what `cache explain` says.
+    let listed = fixture.run(&["list", "--json"]);
+    assert_code(&listed, exit_codes::OK);
+    let suites: serde_json::Value = serde_json::from_str(&listed.stdout).unwrap();
+    assert_eq!(suites[0]["cache"]["inputs"][0], "data/*.txt");
+    assert_eq!(suites[0]["cache"]["inputs_env"][0], "APP_REGION");
+    assert_eq!(suites[0]["cache"]["never_cached"], serde_json::Value::Null);
+    assert_eq!(suites[1]["cache"]["enabled"], false);
+    assert_eq!(
+        suites[1]["cache"]["never_cached"],
+        "its manifest entry says `cache = false`"
+    );
     let explained = fixture.run(&["cache", "explain"]);
     assert!(
         explained

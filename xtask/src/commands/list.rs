@@ -295,6 +295,14 @@ fn suite_json(suite: &Suite) -> serde_json::Value {
             crate::manifest::Split::Count(n) => json!(n),
             crate::manifest::Split::Auto => json!("auto"),
         },
+        // The result cache: whether it may replay the suite, and what it hashes beyond the
+        // usual inputs (`inputs`, `inputs-env`); `never_cached` says why not, when not.
+        "cache": {
+            "enabled": suite.cache.enabled,
+            "inputs": suite.cache.inputs,
+            "inputs_env": suite.cache.inputs_env,
+            "never_cached": crate::cache::never_cached(suite),
+        },
     })
 }
 
