@@ -422,7 +422,7 @@ mod tests {
             })
             .collect();
         serde_json::from_value(json!({
-            "schema_version": 3, "xtask_version": "0", "invocation": [], "run_id": id,
+            "schema_version": 4, "xtask_version": "0", "invocation": [], "run_id": id,
             "started_at": "2026-12-06T00:00:00+00:00", "root": "/r", "status": "finished",
             "pid": 1, "outcome": "failed", "suites": suites, "services": [],
             "rerun_of": of.map(|of| json!({"run_id": of, "path": of, "failing": 0, "now_pass": 0,

@@ -49,7 +49,7 @@ fn the_record_holds_every_test_with_its_attempts_steps_and_worker() {
     assert_code(&run, exit_codes::TESTS_FAILED);
     assert_valid_run_record(&fixture.path("target/xtask/run.json"));
     let record = typed_record(&fixture);
-    assert_eq!(record.schema_version, 3);
+    assert_eq!(record.schema_version, 4);
     assert_eq!(record.jobs, Some(2));
     let run_secs = record.duration_secs.unwrap();
     // What the suites start after: finding uv, git and the environments.

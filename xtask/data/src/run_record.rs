@@ -17,7 +17,7 @@ pub use crate::model::Counts;
 /// version names exactly one schema. 2 added the tests, the steps' and suites' start
 /// offsets, the workers and the services; 3 when the run was interrupted, which services
 /// died, a rerun that had nothing to run, and how many tests each retry ran.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// One invocation's record. Every key is always written (`null` when unknown), in this
 /// order.

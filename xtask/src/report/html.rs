@@ -934,7 +934,7 @@ mod tests {
             "log": "logs/many.log", "junit": "junit/many.xml", "tests": tests
         });
         serde_json::from_value(serde_json::json!({
-            "schema_version": 3, "xtask_version": "0", "invocation": ["test"],
+            "schema_version": 4, "xtask_version": "0", "invocation": ["test"],
             "run_id": "r", "started_at": "2026-01-01T00:00:00Z", "root": "/r",
             "status": "finished", "pid": 1, "outcome": outcome, "duration_secs": 12.0,
             "jobs": 1, "rerun_of": null, "git": null, "uv": null, "junit": "junit.xml",
