@@ -103,6 +103,23 @@ fn an_unchanged_suite_is_replayed_with_where_its_result_comes_from() {
         )),
         "{log}"
     );
+    // The page and, in GitHub Actions, the step summary say where each result comes from.
+    let page = fixture.read("target/xtask/report.html");
+    assert!(
+        page.contains(&format!("cached from {first_id}")),
+        "report.html"
+    );
+    let summary = fixture.path("summary.md");
+    let mut command = fixture.command(&["test"]);
+    command
+        .env(xtask::report::github::ACTIONS_ENV, "true")
+        .env(xtask::report::github::SUMMARY_ENV, &summary);
+    assert_code(&common::run(command), exit_codes::OK);
+    let summary = std::fs::read_to_string(&summary).unwrap();
+    assert!(
+        summary.contains(&format!("| passed (cached from run {first_id}) |")),
+        "{summary}"
+    );
     // replay shows the CACHED lines again.
     let replayed = fixture.run(&["replay"]);
     assert_code(&replayed, exit_codes::OK);
