@@ -921,3 +921,64 @@ fn unlocked_projects_use_what_they_declare_and_what_their_commands_run() {
         assert!(printed.stderr.contains(line), "no `{line}`:\n{}", printed.stderr);
     }
 }
+
+/// A repository where nothing can be verified: its only package's tests import a module
+/// nothing in the repository provides. init still writes its guess, says it is not
+/// verified and why, and the manifest runs as the hand-written command does: neither
+/// collects a test, and the xtask names the missing module as an environment error.
+#[test]
+fn a_repository_where_nothing_can_be_verified_gets_a_guess_that_says_so() {
+    let fixture = Fixture::empty("init_nothing_verified");
+    write(&fixture, "pkg/requirements-dev.txt", "pytest==9.2.0\n");
+    write(
+        &fixture,
+        "pkg/tests/test_it.py",
+        "import module_nobody_provides\n\n\ndef test_it():\n    assert module_nobody_provides\n",
+    );
+    let init = fixture.run(&["init"]);
+    assert_code(&init, exit_codes::OK);
+    assert!(
+        init.stdout.contains(
+            "not verified: collecting its tests fails: No module named 'module_nobody_provides'"
+        ),
+        "{}",
+        init.stdout
+    );
+    assert!(
+        init.stdout.contains("(1 not verified: see above)"),
+        "{}",
+        init.stdout
+    );
+    assert_eq!(suite_names(&fixture).len(), 1);
+
+    let ci = fixture.run(&["ci"]);
+    assert_code(&ci, exit_codes::ENVIRONMENT_ERROR);
+    let record = record(&fixture);
+    let suite = &record["suites"][0];
+    assert!(
+        suite["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("module_nobody_provides")),
+        "{suite}"
+    );
+    // As its docs would run it: no test runs there either, for the same module.
+    let out = Command::new(uv())
+        .args(["run", "--isolated", "--no-project", "--with-requirements"])
+        .arg("pkg/requirements-dev.txt")
+        .args(["pytest", "-q", "-p", "no:cacheprovider", "pkg/tests"])
+        .env_remove("VIRTUAL_ENV")
+        .current_dir(&fixture.root)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "pytest's 'interrupted' exit: collection errors"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("No module named 'module_nobody_provides'"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(suite["counts"]["passed"], 0);
+}
