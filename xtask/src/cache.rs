@@ -731,27 +731,15 @@ fn listing(root: &Path, out_dir: &Path) -> Listing {
         .strip_prefix(root)
         .map(|p| format!("{}/", p.to_string_lossy()))
         .unwrap_or_default();
-    let argv = [
-        "git",
-        "--no-optional-locks",
-        "ls-files",
-        "-z",
-        "--cached",
-        "--others",
-        "--exclude-standard",
-    ];
-    let invocation = crate::invocation::Invocation::new(
-        argv.iter().map(|a| a.to_string()).collect(),
+    let answer = crate::changes::git(
         root,
-        vec![],
-    );
-    let deadline =
-        crate::process::deadline_after(std::time::Instant::now(), Duration::from_secs(60));
-    let answer = crate::step::answer(
-        &invocation,
-        deadline,
-        256 << 20,
-        &crate::redact::Redactor::default(),
+        &[
+            "ls-files",
+            "-z",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+        ],
     );
     match answer {
         Ok(answer) if answer.success() => Listing::from_git(&answer.stdout, excluded),

@@ -40,7 +40,9 @@ const GIT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
 /// The longest file list read from git (a larger answer selects every suite).
 const GIT_ANSWER_MAX: usize = 256 << 20;
 
-fn git(root: &Path, args: &[&str]) -> anyhow::Result<crate::step::Answer> {
+/// `git ARGS` in `root` (no optional locks: a run never holds the index lock a developer's
+/// own git needs), its answer read whole within [`GIT_DEADLINE`].
+pub fn git(root: &Path, args: &[&str]) -> anyhow::Result<crate::step::Answer> {
     let mut argv = vec!["git".to_string(), "--no-optional-locks".to_string()];
     argv.extend(args.iter().map(|a| a.to_string()));
     let deadline = crate::process::deadline_after(std::time::Instant::now(), GIT_DEADLINE);
@@ -63,18 +65,7 @@ fn paths(stdout: &[u8]) -> impl Iterator<Item = String> + '_ {
 /// `path` as it can be shown on one line: control characters (a newline in a file name)
 /// escaped.
 pub fn shown(path: &str) -> String {
-    if !path.chars().any(char::is_control) {
-        return path.to_string();
-    }
-    path.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().collect()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
+    crate::text::one_line(path)
 }
 
 impl Changes {

@@ -323,18 +323,7 @@ impl FileHashes {
         files.dedup();
         if let Some(odd) = files.iter().find(|f| f.contains(NOT_UTF8)) {
             // Shown on one line, whatever it holds (a newline and a CI workflow command).
-            let shown: String = odd
-                .replace(NOT_UTF8, "")
-                .chars()
-                .flat_map(|c| {
-                    let escaped: Vec<char> = if c.is_control() {
-                        c.escape_default().collect()
-                    } else {
-                        vec![c]
-                    };
-                    escaped
-                })
-                .collect();
+            let shown = crate::text::one_line(&odd.replace(NOT_UTF8, ""));
             return Err(format!("the name of {shown} is not UTF-8"));
         }
         let interrupted =
@@ -590,6 +579,39 @@ mod tests {
         assert_eq!(third.read, 1);
         assert_eq!(third.hash(&root, "gone.py"), FileHash::Missing);
         assert_eq!(third.hash(&root, "."), FileHash::NotAFile);
+    }
+
+    #[test]
+    fn odd_names_are_kept_and_a_name_no_line_can_hold_is_hashed_every_time() {
+        let root = scratch("odd");
+        let names = ["dir with space/é.py", "tab\there.py", "new\nline.py"];
+        for name in names {
+            let path = root.join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, name).unwrap();
+            age(&path);
+        }
+        let mut hashes = FileHashes::default();
+        for name in names {
+            assert_eq!(
+                hashes.hash(&root, name),
+                FileHash::Content(bytes_hash(name.as_bytes()))
+            );
+        }
+        let mut again = FileHashes::parse(&hashes.to_text());
+        for name in names {
+            assert_eq!(
+                again.hash(&root, name),
+                FileHash::Content(bytes_hash(name.as_bytes()))
+            );
+        }
+        // Only the names a line can hold were served from the stat cache.
+        assert_eq!(again.read, 2);
+        // And on one line when shown, whatever they hold.
+        assert_eq!(
+            crate::text::one_line("new\nline::error::x"),
+            "new\\nline::error::x"
+        );
     }
 
     #[test]

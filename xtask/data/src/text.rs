@@ -100,6 +100,25 @@ fn escape_sequence_len(rest: &str) -> usize {
 
 /// Tabs as the spaces a terminal shows for them (stops every 8 columns). quick-junit's
 /// `XmlString` deletes every tab, which would glue the words on either side together.
+/// `text` on one line, for a message: every control character (a newline in a file name,
+/// which could start a line a CI reads as a workflow command) escaped as Rust writes it
+/// (`\n`, `\u{1b}`), everything else as it is.
+pub fn one_line(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_string();
+    }
+    text.chars()
+        .flat_map(|c| {
+            let shown: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            shown
+        })
+        .collect()
+}
+
 pub fn expand_tabs(text: String) -> String {
     if !text.contains('\t') {
         return text;
